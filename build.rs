@@ -1,0 +1,70 @@
+//! Builds the proxy-wasm filter (`filter/`) for `wasm32-wasip1` so that the
+//! CLI, the harness and every test run the filter as it is in the tree now.
+//!
+//! The nested cargo uses its own target directory (`target/wasm`): sharing
+//! the outer build's directory would deadlock on cargo's build lock.
+
+use std::env;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn main() {
+    let root = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    for watched in ["engine", "filter", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+    println!("cargo:rerun-if-env-changed=WARDEN_FILTER_WASM");
+
+    // An explicit artifact (e.g. the exact build that is deployed) wins.
+    if let Some(path) = env::var_os("WARDEN_FILTER_WASM") {
+        println!("cargo:rustc-env=WARDEN_WASM={}", PathBuf::from(path).display());
+        return;
+    }
+
+    let target_dir = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("wasm");
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root)
+        .args(["build", "--package", "warden-filter", "--lib"])
+        .args(["--target", "wasm32-wasip1", "--profile", "wasm"])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    // The outer build's flags and wrappers (clippy, coverage) are for the
+    // host; the filter gets a plain build.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "CARGO_LLVM_COV",
+        "LLVM_PROFILE_FILE",
+    ] {
+        cmd.env_remove(var);
+    }
+
+    let status = match cmd.status() {
+        Ok(status) => status,
+        Err(err) => fail(&format!("could not run cargo to build the filter: {err}")),
+    };
+    if !status.success() {
+        fail(
+            "building the filter for wasm32-wasip1 failed (see above). \
+             If the target is missing: rustup target add wasm32-wasip1",
+        );
+    }
+    let wasm = target_dir.join("wasm32-wasip1/wasm/warden_filter.wasm");
+    if !wasm.is_file() {
+        fail(&format!("the filter build produced no {}", wasm.display()));
+    }
+    println!("cargo:rustc-env=WARDEN_WASM={}", wasm.display());
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(1);
+}

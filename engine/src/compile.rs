@@ -1,0 +1,415 @@
+//! Parse, validate and compile a `warden/v1` document into a [`Policy`].
+//!
+//! Every error names the field at fault, e.g.
+//! `authorization[2].rules[0].to[0].operation.paths[1]: '{**}' must be the last operator`.
+
+use crate::authz::{AuthzPolicy, Check, Rule, Test};
+use crate::document::*;
+use crate::error::{ErrorKind, PolicyError};
+use crate::matcher::{IpBlock, PathMatch, StringMatch};
+use crate::policy::{Policy, Response, Responses};
+use crate::registry::{Registry, Service};
+use rustc_hash::FxHashMap;
+
+/// Parses a JSON policy document; errors carry the path of the field.
+pub fn parse_json(json: &[u8]) -> Result<Document, PolicyError> {
+    let de = &mut serde_json::Deserializer::from_slice(json);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        // serde_json appends "at line L column C"; keep it, it helps in big files.
+        PolicyError { path: if path == "." { String::new() } else { path }, kind: ErrorKind::Syntax(inner.to_string()) }
+    })
+}
+
+/// Loads a filter configuration: a compiled bundle (see [`crate::bundle`])
+/// or a JSON document.
+pub fn load(config: &[u8]) -> Result<Policy, PolicyError> {
+    if crate::bundle::is_bundle(config) {
+        return crate::bundle::decode(config);
+    }
+    if config.iter().all(u8::is_ascii_whitespace) {
+        return Err(PolicyError::invalid("", "the configuration is empty; Warden needs a warden/v1 policy"));
+    }
+    compile(&parse_json(config)?)
+}
+
+/// Validates and compiles a document.
+pub fn compile(doc: &Document) -> Result<Policy, PolicyError> {
+    if doc.name.trim().is_empty() {
+        return Err(PolicyError::invalid("name", "required: the policy's name, used in logs and metrics"));
+    }
+    let identity = match &doc.identity {
+        None => vec![IdentitySource::PeerCertificate(Empty {})],
+        Some(list) if list.is_empty() => {
+            return Err(PolicyError::invalid("identity", "must list at least one source (or be left out)"))
+        }
+        Some(list) => {
+            for (i, source) in list.iter().enumerate() {
+                match source {
+                    IdentitySource::FilterState(key) if key.trim().is_empty() => {
+                        return Err(PolicyError::invalid(format!("identity[{i}].filterState"), "needs a filter-state key"))
+                    }
+                    IdentitySource::Header(name) => {
+                        header_name(name).map_err(|m| PolicyError::invalid(format!("identity[{i}].header"), m))?;
+                    }
+                    _ => {}
+                }
+            }
+            list.iter()
+                .map(|s| match s {
+                    IdentitySource::Header(h) => IdentitySource::Header(h.to_ascii_lowercase()),
+                    other => other.clone(),
+                })
+                .collect()
+        }
+    };
+
+    // Registry.
+    let mut registry = Registry::default();
+    let mut service_ids: FxHashMap<&str, u32> = FxHashMap::default();
+    for (i, svc) in doc.services.iter().enumerate() {
+        let at = format!("services[{i}]");
+        if svc.name.trim().is_empty() {
+            return Err(PolicyError::invalid(format!("{at}.name"), "required"));
+        }
+        if service_ids.contains_key(svc.name.as_str()) {
+            return Err(PolicyError::invalid(format!("{at}.name"), format!("'{}' is defined twice", svc.name)));
+        }
+        if svc.hosts.is_empty() {
+            return Err(PolicyError::invalid(format!("{at}.hosts"), "must list at least one host"));
+        }
+        let ports = match &svc.ports {
+            None => None,
+            Some(ports) if ports.is_empty() => {
+                return Err(PolicyError::invalid(format!("{at}.ports"), "empty: leave it out to allow any port"))
+            }
+            Some(ports) => Some(
+                ports
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &p)| port(p).map_err(|m| PolicyError::invalid(format!("{at}.ports[{j}]"), m)))
+                    .collect::<Result<Vec<u16>, _>>()?,
+            ),
+        };
+        let id = registry.push(Service { name: svc.name.clone(), ports });
+        for (j, host) in svc.hosts.iter().enumerate() {
+            let host = service_host(host).map_err(|m| PolicyError::invalid(format!("{at}.hosts[{j}]"), m))?;
+            registry.add_host(&host, id);
+        }
+        service_ids.insert(&svc.name, id);
+    }
+
+    // Authorization.
+    let mut authz = Vec::with_capacity(doc.authorization.len());
+    let mut unscoped = Vec::new();
+    let mut by_service: Vec<Vec<u32>> = vec![Vec::new(); doc.services.len()];
+    let mut policy_names: FxHashMap<&str, usize> = FxHashMap::default();
+    for (i, p) in doc.authorization.iter().enumerate() {
+        let at = format!("authorization[{i}]");
+        if p.name.trim().is_empty() {
+            return Err(PolicyError::invalid(format!("{at}.name"), "required"));
+        }
+        if let Some(first) = policy_names.insert(&p.name, i) {
+            return Err(PolicyError::invalid(
+                format!("{at}.name"),
+                format!("'{}' is already the name of authorization[{first}]", p.name),
+            ));
+        }
+        let index = i as u32;
+        match &p.services {
+            None => unscoped.push(index),
+            Some(list) if list.is_empty() => {
+                return Err(PolicyError::invalid(
+                    format!("{at}.services"),
+                    "empty: leave it out to apply the policy to every request",
+                ))
+            }
+            Some(list) => {
+                for (j, name) in list.iter().enumerate() {
+                    let Some(&id) = service_ids.get(name.as_str()) else {
+                        return Err(PolicyError::invalid(
+                            format!("{at}.services[{j}]"),
+                            format!("no service named '{name}' in services"),
+                        ));
+                    };
+                    if let Some(list) = by_service.get_mut(id as usize) {
+                        if list.last() != Some(&index) {
+                            list.push(index);
+                        }
+                    }
+                }
+            }
+        }
+        let rules = p
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(j, r)| rule(r, &format!("{at}.rules[{j}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        authz.push(AuthzPolicy {
+            name: p.name.clone(),
+            action: p.action,
+            dry_run: p.dry_run,
+            scoped: p.services.is_some(),
+            rules,
+        });
+    }
+
+    if !doc.dlp.is_empty() {
+        return Err(PolicyError::invalid(
+            "dlp",
+            "DLP policies are not supported by this build of the filter; remove the block rather than rely on it",
+        ));
+    }
+
+    let responses = responses(&doc.responses)?;
+    let uses = |f: fn(&Test) -> bool| authz.iter().flat_map(|p| &p.rules).flat_map(Rule::checks).any(|c| f(&c.test));
+    let needs_source_ip = uses(|t| matches!(t, Test::SourceIp(_) | Test::RemoteIp(_)));
+    let needs_sni = uses(|t| matches!(t, Test::Sni(_)));
+
+    Ok(Policy {
+        name: doc.name.clone(),
+        outbound: doc.outbound_traffic_policy,
+        identity,
+        normalization: doc.path_normalization,
+        reject_ambiguous: doc.reject_ambiguous_paths,
+        registry,
+        authz,
+        unscoped,
+        by_service,
+        responses,
+        needs_source_ip,
+        needs_sni,
+    })
+}
+
+fn port(p: u64) -> Result<u16, String> {
+    u16::try_from(p).ok().filter(|&p| p != 0).ok_or_else(|| format!("{p} is not a port (1-65535)"))
+}
+
+fn port_doc(p: &PortDoc) -> Result<u16, String> {
+    match p {
+        PortDoc::Number(n) => port(*n),
+        PortDoc::Text(t) => match t.trim().parse::<u64>() {
+            Ok(n) => port(n),
+            Err(_) => Err(format!("'{t}' is not a port (1-65535)")),
+        },
+    }
+}
+
+fn header_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!("'{name}' is not a valid header name"))
+    }
+}
+
+/// A registry host: an exact DNS name or IP, or `*.` followed by a name.
+fn service_host(host: &str) -> Result<String, String> {
+    let lower = host.trim().to_ascii_lowercase();
+    if lower == "*" {
+        return Err("'*' would register every host; use outboundTrafficPolicy: ALLOW_ANY instead".into());
+    }
+    let name = lower.strip_prefix("*.").unwrap_or(&lower);
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.contains(':') && name.parse::<std::net::Ipv6Addr>().is_err() {
+        return Err(format!("'{host}': a host has no port; list ports in the service's ports"));
+    }
+    let label_ok = |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if name.parse::<std::net::IpAddr>().is_err() && !name.split('.').all(label_ok) {
+        return Err(format!(
+            "'{host}' is not a host name; only a leading '*.' wildcard is allowed (e.g. '*.example.com')"
+        ));
+    }
+    Ok(if lower.starts_with("*.") { format!("*.{name}") } else { name.to_owned() })
+}
+
+fn strings(values: &[String], at: &str, f: impl Fn(&str) -> Result<StringMatch, String>) -> Result<Vec<StringMatch>, PolicyError> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| f(v).map_err(|m| PolicyError::invalid(format!("{at}[{i}]"), m)))
+        .collect()
+}
+
+fn plain(v: &str) -> Result<StringMatch, String> {
+    if v.is_empty() {
+        return Err("empty value".into());
+    }
+    StringMatch::parse(v)
+}
+
+fn principal_pattern(v: &str) -> Result<StringMatch, String> {
+    plain(v.strip_prefix("spiffe://").unwrap_or(v))
+}
+
+fn host_pattern(v: &str) -> Result<StringMatch, String> {
+    if v.contains(':') && v.parse::<std::net::Ipv6Addr>().is_err() {
+        return Err(format!(
+            "'{v}': Warden matches hosts without their port (stricter than Istio); put the port in ports"
+        ));
+    }
+    plain(v).map(StringMatch::lowercased)
+}
+
+fn path_patterns(values: &[String], at: &str) -> Result<Vec<PathMatch>, PolicyError> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if v.is_empty() {
+                return Err(PolicyError::invalid(format!("{at}[{i}]"), "empty value"));
+            }
+            PathMatch::parse(v).map_err(|m| PolicyError::invalid(format!("{at}[{i}]"), m))
+        })
+        .collect()
+}
+
+fn ip_blocks(values: &[String], at: &str) -> Result<Vec<IpBlock>, PolicyError> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| IpBlock::parse(v).map_err(|m| PolicyError::invalid(format!("{at}[{i}]"), m)))
+        .collect()
+}
+
+fn ports(values: &[PortDoc], at: &str) -> Result<Vec<u16>, PolicyError> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| port_doc(v).map_err(|m| PolicyError::invalid(format!("{at}[{i}]"), m)))
+        .collect()
+}
+
+/// Adds the positive and the negative check of one field; an empty list
+/// counts as unset, as in Istio (proto3 repeated fields).
+fn field<T>(
+    checks: &mut Vec<Check>,
+    at: &str,
+    (name, not_name): (&str, &str),
+    (pos, neg): (&Option<Vec<T>>, &Option<Vec<T>>),
+    make: impl Fn(&[T], &str) -> Result<Test, PolicyError>,
+) -> Result<(), PolicyError> {
+    for (values, key, negate) in [(pos, name, false), (neg, not_name, true)] {
+        if let Some(values) = values.as_deref().filter(|v| !v.is_empty()) {
+            checks.push(Check { test: make(values, &format!("{at}.{key}"))?, negate });
+        }
+    }
+    Ok(())
+}
+
+fn source(s: &SourceDoc, at: &str) -> Result<Vec<Check>, PolicyError> {
+    let mut c = Vec::new();
+    field(&mut c, at, ("principals", "notPrincipals"), (&s.principals, &s.not_principals), |v, at| {
+        strings(v, at, principal_pattern).map(Test::Principal)
+    })?;
+    field(&mut c, at, ("namespaces", "notNamespaces"), (&s.namespaces, &s.not_namespaces), |v, at| {
+        strings(v, at, plain).map(Test::Namespace)
+    })?;
+    field(&mut c, at, ("ipBlocks", "notIpBlocks"), (&s.ip_blocks, &s.not_ip_blocks), |v, at| {
+        ip_blocks(v, at).map(Test::SourceIp)
+    })?;
+    field(&mut c, at, ("remoteIpBlocks", "notRemoteIpBlocks"), (&s.remote_ip_blocks, &s.not_remote_ip_blocks), |v, at| {
+        ip_blocks(v, at).map(Test::RemoteIp)
+    })?;
+    Ok(c)
+}
+
+fn operation(o: &OperationDoc, at: &str) -> Result<Vec<Check>, PolicyError> {
+    let mut c = Vec::new();
+    field(&mut c, at, ("hosts", "notHosts"), (&o.hosts, &o.not_hosts), |v, at| strings(v, at, host_pattern).map(Test::Host))?;
+    field(&mut c, at, ("ports", "notPorts"), (&o.ports, &o.not_ports), |v, at| ports(v, at).map(Test::Port))?;
+    field(&mut c, at, ("methods", "notMethods"), (&o.methods, &o.not_methods), |v, at| strings(v, at, plain).map(Test::Method))?;
+    field(&mut c, at, ("paths", "notPaths"), (&o.paths, &o.not_paths), |v, at| path_patterns(v, at).map(Test::Path))?;
+    Ok(c)
+}
+
+/// The `when` keys Warden supports.
+const CONDITION_KEYS: &str = "request.headers[NAME], source.principal, source.namespace, source.ip, \
+                              remote.ip, destination.port, connection.sni";
+
+fn condition(cond: &ConditionDoc, at: &str) -> Result<Vec<Check>, PolicyError> {
+    let key = cond.key.trim();
+    type Make = Box<dyn Fn(&[String], &str) -> Result<Test, PolicyError>>;
+    let make: Make = if let Some(name) = key.strip_prefix("request.headers[").and_then(|r| r.strip_suffix(']')) {
+        header_name(name).map_err(|m| PolicyError::invalid(format!("{at}.key"), m))?;
+        let name = name.to_ascii_lowercase();
+        Box::new(move |v, at| strings(v, at, plain).map(|p| Test::Header(name.clone(), p)))
+    } else {
+        match key {
+            "source.principal" => Box::new(|v, at| strings(v, at, principal_pattern).map(Test::Principal)),
+            "source.namespace" => Box::new(|v, at| strings(v, at, plain).map(Test::Namespace)),
+            "source.ip" => Box::new(|v, at| ip_blocks(v, at).map(Test::SourceIp)),
+            "remote.ip" => Box::new(|v, at| ip_blocks(v, at).map(Test::RemoteIp)),
+            "destination.port" => Box::new(|v, at| {
+                let docs: Vec<PortDoc> = v.iter().map(|s| PortDoc::Text(s.clone())).collect();
+                ports(&docs, at).map(Test::Port)
+            }),
+            "connection.sni" => Box::new(|v, at| strings(v, at, host_pattern).map(Test::Sni)),
+            _ => {
+                return Err(PolicyError::invalid(
+                    format!("{at}.key"),
+                    format!("'{key}' is not a supported condition key (supported: {CONDITION_KEYS})"),
+                ))
+            }
+        }
+    };
+    let has = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
+    if !has(&cond.values) && !has(&cond.not_values) {
+        return Err(PolicyError::invalid(at, "a condition needs values or notValues"));
+    }
+    let mut c = Vec::new();
+    field(&mut c, at, ("values", "notValues"), (&cond.values, &cond.not_values), |v, at| make(v, at))?;
+    Ok(c)
+}
+
+fn alternatives<T>(
+    list: &Option<Vec<T>>,
+    at: &str,
+    inner: impl Fn(&T, &str) -> Result<Vec<Check>, PolicyError>,
+) -> Result<Option<Vec<Vec<Check>>>, PolicyError> {
+    match list.as_deref() {
+        None | Some([]) => Ok(None),
+        Some(items) => items.iter().enumerate().map(|(i, item)| inner(item, &format!("{at}[{i}]"))).collect::<Result<_, _>>().map(Some),
+    }
+}
+
+fn rule(r: &RuleDoc, at: &str) -> Result<Rule, PolicyError> {
+    let from = alternatives(&r.from, &format!("{at}.from"), |f, at| source(&f.source, &format!("{at}.source")))?;
+    let to = alternatives(&r.to, &format!("{at}.to"), |t, at| operation(&t.operation, &format!("{at}.operation")))?;
+    let mut when = Vec::new();
+    for (i, cond) in r.when.iter().flatten().enumerate() {
+        when.extend(condition(cond, &format!("{at}.when[{i}]"))?);
+    }
+    Ok(Rule { from, to, when })
+}
+
+fn responses(doc: &ResponsesDoc) -> Result<Responses, PolicyError> {
+    let mut out = Responses::default();
+    let slots: [(&Option<ResponseDoc>, &mut Response, &str); 4] = [
+        (&doc.denied, &mut out.denied, "denied"),
+        (&doc.unregistered, &mut out.unregistered, "unregistered"),
+        (&doc.dlp_blocked, &mut out.dlp_blocked, "dlpBlocked"),
+        (&doc.bad_request, &mut out.bad_request, "badRequest"),
+    ];
+    for (given, slot, key) in slots {
+        let Some(given) = given else { continue };
+        if let Some(status) = given.status {
+            if !(200..=599).contains(&status) {
+                return Err(PolicyError::invalid(
+                    format!("responses.{key}.status"),
+                    format!("{status} is not an HTTP status for a refusal (200-599)"),
+                ));
+            }
+            slot.status = status;
+        }
+        if let Some(body) = &given.body {
+            slot.body = body.clone();
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,234 @@
+//! The `warden/v1` policy document as users write it (SPEC §3).
+//!
+//! These types only describe the shape; [`crate::compile`] validates values
+//! and turns a document into a [`crate::Policy`]. Unknown fields are errors:
+//! a typo in a security policy must never silently widen access.
+
+use serde::Deserialize;
+
+/// A whole `warden/v1` policy document.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Document {
+    /// Used in logs, metrics and decision records.
+    #[serde(default)]
+    pub name: String,
+    /// What happens to requests for hosts outside the registry.
+    #[serde(default)]
+    pub outbound_traffic_policy: OutboundTrafficPolicy,
+    /// Where the caller's principal comes from; the first source that yields
+    /// a value wins. Absent: the peer certificate only.
+    #[serde(default)]
+    pub identity: Option<Vec<IdentitySource>>,
+    /// How far request paths are normalized before matching and forwarding.
+    #[serde(default)]
+    pub path_normalization: PathNormalization,
+    /// Refuse paths whose meaning differs between proxies and servers.
+    #[serde(default = "default_true")]
+    pub reject_ambiguous_paths: bool,
+    /// The registry of external services (Istio ServiceEntry).
+    #[serde(default)]
+    pub services: Vec<ServiceDoc>,
+    /// Authorization policies (Istio AuthorizationPolicy).
+    #[serde(default)]
+    pub authorization: Vec<AuthzPolicyDoc>,
+    /// Data-loss prevention policies.
+    #[serde(default)]
+    pub dlp: Vec<serde_json::Value>,
+    /// Local responses for refused requests.
+    #[serde(default)]
+    pub responses: ResponsesDoc,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Istio's `outboundTrafficPolicy.mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OutboundTrafficPolicy {
+    /// Only registered hosts may be reached.
+    #[default]
+    RegistryOnly,
+    /// Unregistered hosts may be reached; only policies without `services`
+    /// apply to them.
+    AllowAny,
+}
+
+/// Istio's path normalization options; each includes the one before.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PathNormalization {
+    /// The path is matched and forwarded as received.
+    None,
+    /// RFC 3986: decode unreserved escapes, resolve `.`/`..`, `\` to `/`.
+    Base,
+    /// BASE, then `//` merged into `/`.
+    #[default]
+    MergeSlashes,
+    /// `%2F`/`%5C` decoded first, then MERGE_SLASHES.
+    DecodeAndMergeSlashes,
+}
+
+/// One place the caller's identity may come from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub enum IdentitySource {
+    /// URI SAN of the downstream mTLS peer certificate.
+    PeerCertificate(Empty),
+    /// A string filter-state object set by an earlier filter.
+    FilterState(String),
+    /// The `URI=` field of `x-forwarded-client-cert` (nearest proxy's entry).
+    Xfcc(Empty),
+    /// A request header, verbatim (trusted or test set-ups only).
+    Header(String),
+}
+
+/// An empty mapping, `{}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+/// A registered external service.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServiceDoc {
+    /// Referenced by `authorization[].services` and `dlp[].services`.
+    pub name: String,
+    /// Exact names or a leading wildcard `*.example.com`.
+    pub hosts: Vec<String>,
+    /// Ports the service may be reached on; absent: any port.
+    #[serde(default)]
+    pub ports: Option<Vec<u64>>,
+}
+
+/// One authorization policy.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AuthzPolicyDoc {
+    /// Reported as the deciding policy.
+    pub name: String,
+    /// ALLOW (default), DENY or AUDIT.
+    #[serde(default)]
+    pub action: Action,
+    /// The services the policy applies to; absent: every request.
+    #[serde(default)]
+    pub services: Option<Vec<String>>,
+    /// Decide and record, never enforce.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Absent or empty: the policy never matches.
+    #[serde(default)]
+    pub rules: Vec<RuleDoc>,
+}
+
+/// Istio's AuthorizationPolicy action (CUSTOM is not supported).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Action {
+    /// The request must match one ALLOW policy that applies.
+    #[default]
+    Allow,
+    /// A matching request is refused.
+    Deny,
+    /// A matching request is recorded.
+    Audit,
+}
+
+/// A rule: any `from`, any `to`, all `when`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RuleDoc {
+    /// Absent: any source.
+    #[serde(default)]
+    pub from: Option<Vec<FromDoc>>,
+    /// Absent: any operation.
+    #[serde(default)]
+    pub to: Option<Vec<ToDoc>>,
+    /// Absent: no extra condition.
+    #[serde(default)]
+    pub when: Option<Vec<ConditionDoc>>,
+}
+
+/// `from[]` entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FromDoc {
+    /// The source to match.
+    pub source: SourceDoc,
+}
+
+/// `to[]` entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToDoc {
+    /// The operation to match.
+    pub operation: OperationDoc,
+}
+
+/// Who sends the request; every field that is set must match.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SourceDoc {
+    pub principals: Option<Vec<String>>,
+    pub not_principals: Option<Vec<String>>,
+    pub namespaces: Option<Vec<String>>,
+    pub not_namespaces: Option<Vec<String>>,
+    pub ip_blocks: Option<Vec<String>>,
+    pub not_ip_blocks: Option<Vec<String>>,
+    pub remote_ip_blocks: Option<Vec<String>>,
+    pub not_remote_ip_blocks: Option<Vec<String>>,
+}
+
+/// What the request does; every field that is set must match.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OperationDoc {
+    pub hosts: Option<Vec<String>>,
+    pub not_hosts: Option<Vec<String>>,
+    pub ports: Option<Vec<PortDoc>>,
+    pub not_ports: Option<Vec<PortDoc>>,
+    pub methods: Option<Vec<String>>,
+    pub not_methods: Option<Vec<String>>,
+    pub paths: Option<Vec<String>>,
+    pub not_paths: Option<Vec<String>>,
+}
+
+/// A port, written as a number or (as Istio does) a string.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PortDoc {
+    /// `8080`
+    Number(u64),
+    /// `"8080"`
+    Text(String),
+}
+
+/// A `when` condition.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConditionDoc {
+    /// An attribute: `request.headers[NAME]`, `source.principal`, ...
+    pub key: String,
+    pub values: Option<Vec<String>>,
+    pub not_values: Option<Vec<String>>,
+}
+
+/// The `responses` block.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ResponsesDoc {
+    pub denied: Option<ResponseDoc>,
+    pub unregistered: Option<ResponseDoc>,
+    pub dlp_blocked: Option<ResponseDoc>,
+    pub bad_request: Option<ResponseDoc>,
+}
+
+/// One local response; unset fields keep their defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseDoc {
+    pub status: Option<u32>,
+    pub body: Option<String>,
+}

@@ -1,0 +1,295 @@
+//! The compiled policy and the per-request decision (SPEC §3.2).
+
+use crate::authz::{AuthzPolicy, RequestView};
+use crate::decision::{Decision, Outcome, Reason};
+use crate::document::{Action, IdentitySource, OutboundTrafficPolicy, PathNormalization};
+use crate::normalize::{self, BadRequest};
+use crate::registry::{Registry, ServiceId};
+use crate::request::{self, property, Attributes};
+use serde::{Deserialize, Serialize};
+
+/// A local response for a refused request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u32,
+    /// Body, sent as is.
+    pub body: String,
+}
+
+/// The responses for each kind of refusal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Responses {
+    /// An authorization policy refused the request.
+    pub denied: Response,
+    /// The host is not in the registry.
+    pub unregistered: Response,
+    /// DLP blocked the request.
+    pub dlp_blocked: Response,
+    /// The request is malformed or ambiguous.
+    pub bad_request: Response,
+}
+
+impl Default for Responses {
+    fn default() -> Self {
+        let r = |status: u32, body: &str| Response { status, body: body.to_owned() };
+        Responses {
+            denied: r(403, "RBAC: access denied"),
+            unregistered: r(502, ""),
+            dlp_blocked: r(403, "DLP: request blocked"),
+            bad_request: r(400, "bad request"),
+        }
+    }
+}
+
+/// A compiled, immutable policy: build it with [`crate::compile`] or
+/// [`crate::bundle::decode`], share it, and call [`Policy::decide`] per
+/// request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Policy {
+    pub(crate) name: String,
+    pub(crate) outbound: OutboundTrafficPolicy,
+    pub(crate) identity: Vec<IdentitySource>,
+    pub(crate) normalization: PathNormalization,
+    pub(crate) reject_ambiguous: bool,
+    pub(crate) registry: Registry,
+    pub(crate) authz: Vec<AuthzPolicy>,
+    /// Policies without `services`, in document order.
+    pub(crate) unscoped: Vec<u32>,
+    /// Per service: the policies scoped to it, in document order.
+    pub(crate) by_service: Vec<Vec<u32>>,
+    pub(crate) responses: Responses,
+    pub(crate) needs_source_ip: bool,
+    pub(crate) needs_sni: bool,
+}
+
+impl Policy {
+    /// The policy's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The authorization policies, in document order.
+    pub fn authz_policies(&self) -> &[AuthzPolicy] {
+        &self.authz
+    }
+
+    /// The configured local responses.
+    pub fn responses(&self) -> &Responses {
+        &self.responses
+    }
+
+    /// Decides one request from its headers and properties.
+    pub fn decide(&self, attrs: &dyn Attributes) -> Decision<'_> {
+        let principal = request::principal(attrs, &self.identity);
+        match self.decide_inner(attrs, principal.as_deref()) {
+            Ok(mut d) => {
+                d.principal = principal;
+                d
+            }
+            Err(bad) => Decision::refused(Outcome::BadRequest, Reason::BadRequest(bad), principal),
+        }
+    }
+
+    fn decide_inner<'p>(
+        &'p self,
+        attrs: &dyn Attributes,
+        principal: Option<&str>,
+    ) -> Result<Decision<'p>, BadRequest> {
+        // 1. Bad requests.
+        let authority = attrs
+            .header(":authority")
+            .filter(|a| !a.is_empty())
+            .or_else(|| attrs.header("host"))
+            .ok_or(BadRequest::MissingAuthority)?;
+        let (host, authority_port) = normalize::split_authority(&authority)?;
+        let method = attrs.header(":method").filter(|m| !m.is_empty()).ok_or(BadRequest::MissingMethod)?;
+        let raw_path = attrs.header(":path").filter(|p| !p.is_empty()).ok_or(BadRequest::MissingPath)?;
+        let (path, query, fragment) = normalize::split_path(&raw_path);
+        if self.reject_ambiguous && normalize::is_ambiguous(&raw_path, path) {
+            return Err(BadRequest::AmbiguousPath);
+        }
+        let normalized = normalize::normalize_path(path, self.normalization);
+        // The path to forward, when it differs from what was received.
+        let forward_path = match (&normalized, fragment) {
+            (std::borrow::Cow::Borrowed(_), false) => None,
+            _ => {
+                let mut full = normalized.clone().into_owned();
+                if let Some(q) = query {
+                    full.push('?');
+                    full.push_str(q);
+                }
+                (full != raw_path).then_some(full)
+            }
+        };
+
+        let port = authority_port
+            .or_else(|| request::destination_port(attrs))
+            .unwrap_or_else(|| match attrs.header(":scheme").as_deref() {
+                Some("https") => 443,
+                _ => 80,
+            });
+
+        // 2. Registry.
+        let service = self.registry.lookup(&host, port);
+        let service_name = service.and_then(|id| self.registry.service(id)).map(|s| s.name.as_str());
+        if service.is_none() && self.outbound == OutboundTrafficPolicy::RegistryOnly {
+            let mut d = Decision::refused(Outcome::Unregistered, Reason::Unregistered, None);
+            d.forward_path = forward_path;
+            return Ok(d);
+        }
+
+        // 3. Authorization.
+        let source_ip = if self.needs_source_ip {
+            attrs
+                .property(property::SOURCE_ADDRESS)
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|s| request::parse_socket_ip(&s))
+        } else {
+            None
+        };
+        let sni = if self.needs_sni {
+            attrs.property(property::SNI).and_then(|b| String::from_utf8(b).ok())
+        } else {
+            None
+        };
+        let view = RequestView {
+            host: &host,
+            port,
+            method: &method,
+            path: &normalized,
+            principal,
+            namespace: principal.and_then(request::namespace),
+            source_ip,
+            sni: sni.as_deref(),
+            attrs,
+        };
+        let mut d = self.authorize(&view, service);
+        d.service = service_name;
+        d.forward_path = forward_path;
+        Ok(d)
+    }
+
+    /// The policies that apply to a request for `service`, in document
+    /// order: the unscoped ones merged with those scoped to the service.
+    fn applicable(&self, service: Option<ServiceId>) -> impl Iterator<Item = &AuthzPolicy> {
+        let scoped: &[u32] = service
+            .and_then(|id| self.by_service.get(id as usize))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let (mut a, mut b) = (self.unscoped.iter().peekable(), scoped.iter().peekable());
+        std::iter::from_fn(move || match (a.peek(), b.peek()) {
+            (Some(&&x), Some(&&y)) => {
+                if x <= y {
+                    a.next()
+                } else {
+                    b.next()
+                }
+            }
+            (Some(_), None) => a.next(),
+            (None, Some(_)) => b.next(),
+            (None, None) => None,
+        })
+        .filter_map(|&i| self.authz.get(i as usize))
+    }
+
+    fn authorize(&self, req: &RequestView<'_>, service: Option<ServiceId>) -> Decision<'_> {
+        let mut deny: Option<(&str, usize)> = None;
+        let mut allow: Option<(&str, usize)> = None;
+        let mut allow_applies = false;
+        let mut dry_allow_applies: Vec<&str> = Vec::new();
+        let mut dry_allow_matched = false;
+        let mut dry_run: Vec<&str> = Vec::new();
+        let mut audit: Vec<&str> = Vec::new();
+
+        for p in self.applicable(service) {
+            match (p.action, p.dry_run) {
+                (Action::Deny, false) => {
+                    if deny.is_none() {
+                        deny = p.first_match(req).map(|r| (p.name.as_str(), r));
+                    }
+                }
+                (Action::Allow, false) => {
+                    allow_applies = true;
+                    if allow.is_none() && deny.is_none() {
+                        allow = p.first_match(req).map(|r| (p.name.as_str(), r));
+                    }
+                }
+                (Action::Deny, true) => {
+                    if p.first_match(req).is_some() {
+                        dry_run.push(&p.name);
+                    }
+                }
+                (Action::Allow, true) => {
+                    dry_allow_applies.push(&p.name);
+                    if !dry_allow_matched {
+                        dry_allow_matched = p.first_match(req).is_some();
+                    }
+                }
+                (Action::Audit, _) => {
+                    if p.first_match(req).is_some() {
+                        audit.push(&p.name);
+                    }
+                }
+            }
+        }
+        if !dry_allow_matched {
+            dry_run.extend(dry_allow_applies);
+        }
+
+        let mut d = if let Some((name, rule)) = deny {
+            let mut d = Decision::refused(Outcome::Denied, Reason::DenyPolicy, None);
+            d.policy = Some(name);
+            d.rule = Some(rule);
+            d
+        } else if allow_applies && allow.is_none() {
+            Decision::refused(Outcome::Denied, Reason::NoAllowMatch, None)
+        } else {
+            let mut d = Decision::allowed(if allow.is_some() { Reason::AllowPolicy } else { Reason::NoPolicy });
+            if let Some((name, rule)) = allow {
+                d.policy = Some(name);
+                d.rule = Some(rule);
+            }
+            d
+        };
+        d.dry_run = dry_run;
+        d.audit = audit;
+        d
+    }
+
+    /// The local response for a refused decision; `None` when the request
+    /// goes on.
+    pub fn response_for(&self, decision: &Decision<'_>) -> Option<&Response> {
+        match decision.outcome {
+            Outcome::Allow => None,
+            Outcome::Denied => Some(&self.responses.denied),
+            Outcome::Unregistered => Some(&self.responses.unregistered),
+            Outcome::BadRequest => Some(&self.responses.bad_request),
+        }
+    }
+}
+
+impl Policy {
+    /// Checks the cross-references a decoded bundle must satisfy, so a
+    /// damaged bundle fails to load instead of deciding wrongly.
+    pub(crate) fn check_integrity(&self) -> Result<(), String> {
+        let services = self.registry.services().len();
+        if self.by_service.len() != services {
+            return Err("damaged bundle: service index does not match the registry".into());
+        }
+        let n = self.authz.len() as u32;
+        let sorted_in_range = |list: &[u32]| list.windows(2).all(|w| w[0] < w[1]) && list.iter().all(|&i| i < n);
+        if !sorted_in_range(&self.unscoped) || !self.by_service.iter().all(|l| sorted_in_range(l)) {
+            return Err("damaged bundle: policy index out of range".into());
+        }
+        if !self.registry.ids_in_range() {
+            return Err("damaged bundle: host index out of range".into());
+        }
+        Ok(())
+    }
+}

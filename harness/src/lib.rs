@@ -1,0 +1,3 @@
+//! Warden's off-cluster tooling: the `warden` CLI.
+
+pub mod cli;
