@@ -12,6 +12,10 @@ pub enum BadRequest {
     InvalidAuthority,
     /// No `:method`.
     MissingMethod,
+    /// A method with lowercase letters or non-token characters. RFC 9110
+    /// methods are case-sensitive, but many servers uppercase them, so
+    /// `post` could dodge a DENY on `POST`; Envoy refuses them too.
+    InvalidMethod,
     /// No `:path`.
     MissingPath,
     /// `%2F`, `%5C`, `%00`, `\`, `#`, a malformed escape, or a path that
@@ -26,6 +30,7 @@ impl BadRequest {
             BadRequest::MissingAuthority => "missing-authority",
             BadRequest::InvalidAuthority => "invalid-authority",
             BadRequest::MissingMethod => "missing-method",
+            BadRequest::InvalidMethod => "invalid-method",
             BadRequest::MissingPath => "missing-path",
             BadRequest::AmbiguousPath => "ambiguous-path",
         }
@@ -72,6 +77,12 @@ fn parse_port(p: &str) -> Option<u16> {
         return None;
     }
     p.parse::<u16>().ok().filter(|&n| n != 0)
+}
+
+/// Whether a method is an uppercase token (`GET`, `PROPFIND`, `M-SEARCH`).
+pub fn is_valid_method(method: &str) -> bool {
+    !method.is_empty()
+        && method.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Splits `:path` into the path and the query (without `?`). A fragment

@@ -109,6 +109,9 @@ impl Policy {
             .ok_or(BadRequest::MissingAuthority)?;
         let (host, authority_port) = normalize::split_authority(&authority)?;
         let method = attrs.header(":method").filter(|m| !m.is_empty()).ok_or(BadRequest::MissingMethod)?;
+        if !normalize::is_valid_method(&method) {
+            return Err(BadRequest::InvalidMethod);
+        }
         let raw_path = attrs.header(":path").filter(|p| !p.is_empty()).ok_or(BadRequest::MissingPath)?;
         let (path, query, fragment) = normalize::split_path(&raw_path);
         if self.reject_ambiguous && normalize::is_ambiguous(&raw_path, path) {
@@ -283,7 +286,7 @@ impl Policy {
             return Err("damaged bundle: service index does not match the registry".into());
         }
         let n = self.authz.len() as u32;
-        let sorted_in_range = |list: &[u32]| list.windows(2).all(|w| w[0] < w[1]) && list.iter().all(|&i| i < n);
+        let sorted_in_range = |list: &[u32]| list.windows(2).all(|w| w.first() < w.get(1)) && list.iter().all(|&i| i < n);
         if !sorted_in_range(&self.unscoped) || !self.by_service.iter().all(|l| sorted_in_range(l)) {
             return Err("damaged bundle: policy index out of range".into());
         }

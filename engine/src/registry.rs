@@ -87,6 +87,14 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Whether every host entry points at a service (for decoded bundles).
+    pub(crate) fn ids_in_range(&self) -> bool {
+        let n = self.services.len() as ServiceId;
+        self.exact.values().chain(self.wildcard.values()).flatten().all(|&id| id < n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,13 +126,5 @@ mod tests {
         assert_eq!(r.lookup("evilhttpbin.org", 80), None);
         assert_eq!(r.lookup("httpbin.org.evil.com", 80), None);
         assert_eq!(r.lookup("org", 80), None);
-    }
-}
-
-impl Registry {
-    /// Whether every host entry points at a service (for decoded bundles).
-    pub(crate) fn ids_in_range(&self) -> bool {
-        let n = self.services.len() as ServiceId;
-        self.exact.values().chain(self.wildcard.values()).flatten().all(|&id| id < n)
     }
 }

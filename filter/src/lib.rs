@@ -39,7 +39,9 @@ struct Metrics {
     config_errors: Option<u32>,
     // DLP counters are defined now so dashboards can be built before DLP
     // policies exist; they stay at zero.
+    #[allow(dead_code)]
     dlp_blocked: Option<u32>,
+    #[allow(dead_code)]
     dlp_redacted: Option<u32>,
 }
 
