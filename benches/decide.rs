@@ -1,1 +1,156 @@
-fn main() {}
+//! Decision time of the native engine for headers-only requests.
+//!
+//! Policies of 100 and 10,000 services (mixed exact and wildcard hosts) and
+//! 1,000 rules; the benchmarked requests hit services with the same
+//! authorization in both, so the ratio between the two sizes measures how
+//! decisions scale with the registry. Run: `cargo bench --bench decide`.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use serde_json::{json, Value};
+use std::hint::black_box;
+use warden::engine::{compile, Attributes, Outcome, Policy};
+
+/// Total rules in every generated policy.
+const RULES: usize = 1_000;
+
+/// A policy with `services` services, every fourth one a wildcard, and
+/// `RULES` rules: three unscoped policies (7 rules) and the rest in
+/// two-rule policies scoped to services spread over the registry.
+fn generate(services: usize) -> Value {
+    let host = |i: usize| {
+        if i % 4 == 3 {
+            format!("*.tenant-{i}.example.net")
+        } else {
+            format!("svc-{i}.example.com")
+        }
+    };
+    let svc: Vec<Value> = (0..services)
+        .map(|i| json!({"name": format!("svc-{i}"), "hosts": [host(i)], "ports": [80, 443]}))
+        .collect();
+    let mut authz = vec![
+        json!({"name": "deny-admin-paths", "action": "DENY", "rules": [
+            {"to": [{"operation": {"paths": ["/admin*", "*/.git", "/internal/{**}"]}}]},
+            {"to": [{"operation": {"methods": ["TRACE", "CONNECT"]}}]},
+            {"from": [{"source": {"namespaces": ["quarantine"]}}]}
+        ]}),
+        json!({"name": "deny-bad-sources", "action": "DENY", "rules": [
+            {"from": [{"source": {"principals": ["*/sa/compromised", "cluster.local/ns/legacy/*"]}}]},
+            {"when": [{"key": "request.headers[x-debug]", "values": ["*"]}]}
+        ]}),
+        json!({"name": "audit-writes", "action": "AUDIT", "rules": [
+            {"to": [{"operation": {"methods": ["POST", "PUT", "PATCH", "DELETE"]}}]},
+            {"to": [{"operation": {"paths": ["/upload/{*}"]}}]}
+        ]}),
+    ];
+    let mut rules = 7;
+    let mut i = 0;
+    while rules < RULES {
+        // Two-rule policies spread over the registry; services 0 and 3 (the
+        // benchmarked exact and wildcard ones) always get one ALLOW and one
+        // DENY policy, whatever the registry size.
+        let target = if i < 4 { (i / 2) * 3 } else { (i * 7919) % services };
+        let team = format!("cluster.local/ns/team-{}/sa/app", i % 50);
+        let policy = if i % 2 == 0 {
+            json!({"name": format!("allow-{i}"), "action": "ALLOW", "services": [format!("svc-{target}")], "rules": [
+                {"from": [{"source": {"principals": [team]}}], "to": [{"operation": {"methods": ["GET", "POST"], "paths": ["/v1/*"]}}]},
+                {"from": [{"source": {"namespaces": ["platform"]}}], "to": [{"operation": {"paths": ["/health"]}}]}
+            ]})
+        } else {
+            json!({"name": format!("deny-{i}"), "action": "DENY", "services": [format!("svc-{target}")], "rules": [
+                {"from": [{"source": {"principals": [team]}}], "to": [{"operation": {"paths": ["/v1/admin*"]}}]},
+                {"from": [{"source": {"namespaces": ["contractors"]}}], "to": [{"operation": {"methods": ["DELETE"]}}]}
+            ]})
+        };
+        authz.push(policy);
+        rules += 2;
+        i += 1;
+    }
+    json!({"name": format!("bench-{services}"), "services": svc, "authorization": authz})
+}
+
+/// A request as the filter would see it; header values are cloned per call
+/// like a host call copies them.
+struct Request {
+    authority: &'static str,
+    method: &'static str,
+    path: &'static str,
+    principal: &'static str,
+}
+
+impl Attributes for Request {
+    fn header(&self, name: &str) -> Option<String> {
+        match name {
+            ":authority" => Some(self.authority.to_owned()),
+            ":method" => Some(self.method.to_owned()),
+            ":path" => Some(self.path.to_owned()),
+            ":scheme" => Some("http".to_owned()),
+            _ => None,
+        }
+    }
+
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        (path == ["connection", "uri_san_peer_certificate"]).then(|| self.principal.as_bytes().to_vec())
+    }
+}
+
+const REQUESTS: [(&str, Request, Outcome); 4] = [
+    (
+        "allow-exact",
+        Request { authority: "svc-0.example.com", method: "GET", path: "/v1/orders?id=7", principal: "spiffe://cluster.local/ns/team-0/sa/app" },
+        Outcome::Allow,
+    ),
+    (
+        "allow-wildcard",
+        Request { authority: "api.tenant-3.example.net", method: "GET", path: "/health", principal: "spiffe://cluster.local/ns/platform/sa/probe" },
+        Outcome::Allow,
+    ),
+    (
+        "deny",
+        Request { authority: "svc-0.example.com", method: "GET", path: "/admin/users", principal: "spiffe://cluster.local/ns/team-0/sa/app" },
+        Outcome::Denied,
+    ),
+    (
+        "unregistered",
+        Request { authority: "aliyun.com", method: "GET", path: "/", principal: "spiffe://cluster.local/ns/team-0/sa/app" },
+        Outcome::Unregistered,
+    ),
+];
+
+fn load(services: usize) -> Policy {
+    let doc = serde_json::to_vec(&generate(services)).unwrap_or_default();
+    match compile::load(&doc) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("benchmark policy does not compile: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn decide(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decide");
+    for services in [100, 10_000] {
+        let policy = load(services);
+        for (name, req, want) in &REQUESTS {
+            // A benchmark of the wrong decision measures nothing.
+            let got = policy.decide(req).outcome;
+            if got != *want {
+                eprintln!("{name} with {services} services: expected {want:?}, got {got:?}");
+                std::process::exit(1);
+            }
+            group.bench_with_input(BenchmarkId::new(*name, services), req, |b, req| {
+                b.iter(|| black_box(policy.decide(black_box(req))).outcome)
+            });
+        }
+    }
+    group.finish();
+}
+
+fn record(c: &mut Criterion) {
+    let policy = load(100);
+    let (_, req, _) = &REQUESTS[0];
+    c.bench_function("decision-record", |b| b.iter(|| black_box(policy.decide(req).record())));
+}
+
+criterion_group!(benches, decide, record);
+criterion_main!(benches);
