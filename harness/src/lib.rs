@@ -1,3 +1,7 @@
-//! Warden's off-cluster tooling: the `warden` CLI.
+//! Warden's off-cluster tooling: reading policy files (YAML or JSON, bare
+//! or in a Kubernetes envelope), the `*.test.yaml` test-file format, and
+//! the `warden` CLI.
 
 pub mod cli;
+pub mod policy_file;
+pub mod testfile;

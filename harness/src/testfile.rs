@@ -1,0 +1,209 @@
+//! The `*.test.yaml` format (SPEC §6.1): a policy and the requests it must
+//! allow or refuse.
+//!
+//! ```yaml
+//! policy: httpbin.yaml
+//! tests:
+//!   - name: others may only GET /get
+//!     request: {principal: cluster.local/ns/default/sa/sleep, method: POST, authority: httpbin.org, path: /post}
+//!     expect: {decision: deny, status: 403, policy: httpbin}
+//! ```
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A whole test file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestFile {
+    /// The policy file(s), relative to the test file.
+    pub policy: PolicyRef,
+    /// The cases, in order.
+    pub tests: Vec<Case>,
+}
+
+/// `policy:` is one file or a list (e.g. Istio YAML split over files).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PolicyRef {
+    /// `policy: httpbin.yaml`
+    One(String),
+    /// `policy: [serviceentry.yaml, authz.yaml]`
+    Many(Vec<String>),
+}
+
+impl PolicyRef {
+    /// The files, resolved against the test file's directory.
+    pub fn paths(&self, test_file: &Path) -> Vec<PathBuf> {
+        let dir = test_file.parent().unwrap_or(Path::new("."));
+        match self {
+            PolicyRef::One(p) => vec![dir.join(p)],
+            PolicyRef::Many(ps) => ps.iter().map(|p| dir.join(p)).collect(),
+        }
+    }
+}
+
+/// One case.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// Shown in the report.
+    pub name: String,
+    /// What is sent.
+    pub request: RequestSpec,
+    /// What must happen.
+    pub expect: Expect,
+}
+
+/// The request of a case.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RequestSpec {
+    /// Peer certificate URI SAN; `spiffe://` is added if absent.
+    #[serde(default)]
+    pub principal: Option<String>,
+    /// Default `GET`.
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Required.
+    pub authority: String,
+    /// Default `/`.
+    #[serde(default = "default_path")]
+    pub path: String,
+    /// Default `http`.
+    #[serde(default = "default_scheme")]
+    pub scheme: String,
+    /// A map, or a list of `[name, value]` pairs (for repeated headers).
+    #[serde(default)]
+    pub headers: Headers,
+    /// The body as text.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// The body in chunks, sent one after the other.
+    #[serde(default)]
+    pub body_chunks: Option<Vec<String>>,
+    /// The body, base64-encoded (binary bodies).
+    #[serde(default)]
+    pub body_base64: Option<String>,
+    /// The downstream address.
+    #[serde(default)]
+    pub source_ip: Option<String>,
+}
+
+impl RequestSpec {
+    /// The principal as a peer certificate URI SAN.
+    pub fn peer_uri_san(&self) -> Option<String> {
+        self.principal.as_ref().map(|p| {
+            if p.starts_with("spiffe://") {
+                p.clone()
+            } else {
+                format!("spiffe://{p}")
+            }
+        })
+    }
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+
+fn default_path() -> String {
+    "/".into()
+}
+
+fn default_scheme() -> String {
+    "http".into()
+}
+
+/// Request headers in either form.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Headers {
+    /// `{content-type: application/json}`
+    Map(BTreeMap<String, String>),
+    /// `[[x-a, "1"], [x-a, "2"]]`
+    Pairs(Vec<(String, String)>),
+}
+
+impl Default for Headers {
+    fn default() -> Self {
+        Headers::Pairs(Vec::new())
+    }
+}
+
+impl Headers {
+    /// Name/value pairs in order (maps in name order).
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        match self {
+            Headers::Map(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            Headers::Pairs(p) => p.clone(),
+        }
+    }
+}
+
+/// The expected outcome.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Expect {
+    /// Required.
+    pub decision: Expected,
+    /// The response status (allowed requests: the upstream's status).
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// The deciding authorization policy.
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// The exact set of DLP detector ids.
+    #[serde(default)]
+    pub findings: Option<Vec<String>>,
+    /// The path the upstream received (normalized, with query). A Warden
+    /// addition to SPEC §6.1 for normalization cases.
+    #[serde(default)]
+    pub forwarded_path: Option<String>,
+    /// The body the upstream received (REDACT).
+    #[serde(default)]
+    pub forwarded_body: Option<String>,
+}
+
+/// `allow` or `deny`: every refusal (denied, unregistered, bad request,
+/// DLP) is a `deny`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expected {
+    /// The request reaches the upstream.
+    Allow,
+    /// The request is refused.
+    Deny,
+}
+
+/// Reads and parses a test file.
+pub fn load(path: &Path) -> Result<TestFile, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Every `*.test.yaml` under `root`, sorted.
+pub fn discover(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        if dir.is_file() {
+            found.push(dir);
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if path.is_dir() && !name.starts_with('.') && name != "target" {
+                stack.push(path);
+            } else if name.ends_with(".test.yaml") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}

@@ -1,0 +1,262 @@
+//! A raw HTTP/1.1 client: it writes the request bytes exactly as built, so
+//! targets such as `//get`, `/%2Fpost` or `/get/../post` reach Envoy
+//! unmodified, over plain TCP or over TLS with a client certificate.
+//!
+//! A connection can start with a PROXY protocol header naming the port the
+//! workload originally connected to (see [`Dial::original_port`]).
+//!
+//! Each request uses its own connection (`connection: close`), and every
+//! socket operation has a timeout, so a misbehaving proxy fails a test
+//! instead of hanging it.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+use super::http1::{Headers, MessageReader};
+use super::pki::{Identity, Pki};
+
+/// Bound on connecting and on each read or write.
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An HTTP/1.1 request, serialized byte for byte as built.
+#[derive(Clone, Debug)]
+pub struct Request {
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Request {
+    /// A request with this method and raw request target and no headers.
+    pub fn new(method: &str, target: &str) -> Request {
+        Request {
+            method: method.to_owned(),
+            target: target.to_owned(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// `GET target`.
+    pub fn get(target: &str) -> Request {
+        Request::new("GET", target)
+    }
+
+    /// `POST target`.
+    pub fn post(target: &str) -> Request {
+        Request::new("POST", target)
+    }
+
+    /// Sets the `Host` header (the `:authority` Envoy and the filter see).
+    pub fn host(self, authority: &str) -> Request {
+        self.header("host", authority)
+    }
+
+    /// Adds a header field.
+    pub fn header(mut self, name: &str, value: &str) -> Request {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Sets the body; a `content-length` header is added when sent.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Request {
+        self.body = body.into();
+        self
+    }
+
+    /// The method.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The request target (path and query) as sent.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The `Host` header, if set.
+    pub fn authority(&self) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The bytes put on the wire.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut head = format!("{} {} HTTP/1.1\r\n", self.method, self.target);
+        for (name, value) in &self.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if !self.body.is_empty() || matches!(self.method.as_str(), "POST" | "PUT" | "PATCH") {
+            head.push_str(&format!("content-length: {}\r\n", self.body.len()));
+        }
+        head.push_str("connection: close\r\n\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(&self.body);
+        bytes
+    }
+}
+
+impl fmt::Display for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.method, self.target)?;
+        if let Some(host) = self.authority() {
+            write!(f, " (host {host})")?;
+        }
+        Ok(())
+    }
+}
+
+/// A parsed HTTP/1.1 response.
+#[derive(Clone, Debug)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// The header fields.
+    pub headers: Headers,
+    /// The body, de-chunked.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)
+    }
+
+    /// The body as text (lossy).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Who the client is on a TLS connection.
+#[derive(Clone, Copy)]
+pub enum Tls<'a> {
+    /// Present this client certificate.
+    As(&'a Identity),
+    /// Present no client certificate.
+    Anonymous,
+}
+
+/// How to reach a server: its address, TLS or not, and optionally the
+/// destination the connection was originally made to.
+#[derive(Clone, Copy)]
+pub struct Dial<'a> {
+    addr: SocketAddr,
+    tls: Option<Tls<'a>>,
+    original_port: Option<u16>,
+}
+
+impl<'a> Dial<'a> {
+    /// Plain TCP to `addr`.
+    pub fn plain(addr: SocketAddr) -> Dial<'a> {
+        Dial {
+            addr,
+            tls: None,
+            original_port: None,
+        }
+    }
+
+    /// TLS to `addr`, trusting the test CA for the server certificate
+    /// (issued for 127.0.0.1).
+    pub fn tls(addr: SocketAddr, tls: Tls<'a>) -> Dial<'a> {
+        Dial {
+            addr,
+            tls: Some(tls),
+            original_port: None,
+        }
+    }
+
+    /// Says, with a PROXY protocol v1 header, that the connection was made
+    /// to `port` and redirected here — what a sidecar's traffic capture
+    /// does to a workload's `curl httpbin.org`. Envoy then reports `port`
+    /// as the connection's destination port.
+    pub fn original_port(self, port: u16) -> Dial<'a> {
+        Dial {
+            original_port: Some(port),
+            ..self
+        }
+    }
+
+    /// Sends `request` on a new connection and reads the response.
+    pub fn send(&self, request: &Request) -> io::Result<Response> {
+        let mut tcp = TcpStream::connect_timeout(&self.addr, IO_TIMEOUT)?;
+        tcp.set_read_timeout(Some(IO_TIMEOUT))?;
+        tcp.set_write_timeout(Some(IO_TIMEOUT))?;
+        if let Some(port) = self.original_port {
+            let local = tcp.local_addr()?;
+            let header = format!(
+                "PROXY TCP4 {} {} {} {port}\r\n",
+                local.ip(),
+                self.addr.ip(),
+                local.port()
+            );
+            tcp.write_all(header.as_bytes())?;
+        }
+        match self.tls {
+            None => exchange(tcp, request),
+            Some(tls) => {
+                let config = tls_config(tls).map_err(io::Error::other)?;
+                let server_name = ServerName::IpAddress(self.addr.ip().into());
+                let connection = ClientConnection::new(Arc::new(config), server_name)
+                    .map_err(io::Error::other)?;
+                exchange(StreamOwned::new(connection, tcp), request)
+            }
+        }
+    }
+}
+
+fn tls_config(tls: Tls<'_>) -> Result<ClientConfig, rustls::Error> {
+    let pki = Pki::shared();
+    let mut roots = RootCertStore::empty();
+    roots.add(pki.ca_der.clone())?;
+    let builder =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots);
+    match tls {
+        Tls::As(identity) => builder.with_client_auth_cert(identity.chain(), identity.key()),
+        Tls::Anonymous => Ok(builder.with_no_client_auth()),
+    }
+}
+
+/// Writes the request, reads one response.
+fn exchange<S: Read + Write>(mut stream: S, request: &Request) -> io::Result<Response> {
+    stream.write_all(&request.to_bytes())?;
+    stream.flush()?;
+    let mut reader = MessageReader::new(stream);
+    let head = reader.read_head()?.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "connection closed before a response",
+        )
+    })?;
+    let mut parsed = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut parsed);
+    response
+        .parse(&head)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let status = response.code.unwrap_or_default();
+    let headers = Headers::from_parsed(response.headers);
+    let no_body =
+        request.method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status);
+    let body = if no_body {
+        Vec::new()
+    } else {
+        reader.read_body(headers.body_framing(true)?)?
+    };
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
