@@ -65,6 +65,13 @@ pub fn compile(doc: &Document) -> Result<Policy, PolicyError> {
         }
     };
 
+    let mut gateway_ports = Vec::with_capacity(doc.gateway_ports.len());
+    for (listener, &service) in &doc.gateway_ports {
+        let at = format!("gatewayPorts.{listener}");
+        let from = port_doc(&PortDoc::Text(listener.clone())).map_err(|m| PolicyError::invalid(&at, m))?;
+        gateway_ports.push((from, port(service).map_err(|m| PolicyError::invalid(&at, m))?));
+    }
+
     // Registry.
     let mut registry = Registry::default();
     let mut service_ids: FxHashMap<&str, u32> = FxHashMap::default();
@@ -174,6 +181,7 @@ pub fn compile(doc: &Document) -> Result<Policy, PolicyError> {
         identity,
         normalization: doc.path_normalization,
         reject_ambiguous: doc.reject_ambiguous_paths,
+        gateway_ports,
         registry,
         authz,
         unscoped,

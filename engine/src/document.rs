@@ -23,6 +23,11 @@ pub struct Document {
     /// How far request paths are normalized before matching and forwarding.
     #[serde(default)]
     pub path_normalization: PathNormalization,
+    /// Listener port → service port, for gateways whose listener port is
+    /// not the port workloads called (Istio's egress gateway listens on
+    /// 8080 for Gateway port 80). Applies when the authority has no port.
+    #[serde(default)]
+    pub gateway_ports: std::collections::BTreeMap<String, u64>,
     /// Refuse paths whose meaning differs between proxies and servers.
     #[serde(default = "default_true")]
     pub reject_ambiguous_paths: bool,

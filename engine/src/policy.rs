@@ -52,6 +52,8 @@ pub struct Policy {
     pub(crate) identity: Vec<IdentitySource>,
     pub(crate) normalization: PathNormalization,
     pub(crate) reject_ambiguous: bool,
+    /// Listener port → service port (`gatewayPorts`).
+    pub(crate) gateway_ports: Vec<(u16, u16)>,
     pub(crate) registry: Registry,
     pub(crate) authz: Vec<AuthzPolicy>,
     /// Policies without `services`, in document order.
@@ -132,7 +134,11 @@ impl Policy {
         };
 
         let port = authority_port
-            .or_else(|| request::destination_port(attrs))
+            .or_else(|| {
+                request::destination_port(attrs).map(|listener| {
+                    self.gateway_ports.iter().find(|(from, _)| *from == listener).map_or(listener, |&(_, to)| to)
+                })
+            })
             .unwrap_or_else(|| match attrs.header(":scheme").as_deref() {
                 Some("https") => 443,
                 _ => 80,

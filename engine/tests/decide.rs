@@ -248,3 +248,19 @@ fn responses_are_configurable() {
     assert_eq!(p.responses().denied.body, "no");
     assert_eq!(p.responses().bad_request.status, 400);
 }
+
+#[test]
+fn gateway_ports_map_the_listener_port_to_the_service_port() {
+    let p = policy(json!({
+        "name": "t",
+        "gatewayPorts": {"8080": 80, "8443": 443},
+        "services": [{"name": "cnn", "hosts": ["edition.cnn.com"], "ports": [80, 443]}]
+    }));
+    let req = |port: u16| FakeAttributes::get("edition.cnn.com", "/politics").destination_port(port);
+    assert_eq!(outcome(&p, &req(8080)), Outcome::Allow);
+    assert_eq!(outcome(&p, &req(8443)), Outcome::Allow);
+    assert_eq!(outcome(&p, &req(80)), Outcome::Allow);
+    assert_eq!(outcome(&p, &req(9090)), Outcome::Unregistered);
+    // An explicit port in the authority is what the workload called.
+    assert_eq!(outcome(&p, &FakeAttributes::get("edition.cnn.com:8080", "/").destination_port(8080)), Outcome::Unregistered);
+}

@@ -53,6 +53,8 @@ fn errors_name_the_field() {
         (base(json!({"identity": [{"header": "bad header"}]})), "identity[0].header: "),
         (base(json!({"responses": {"denied": {"status": 99}}})), "responses.denied.status: "),
         (base(json!({"dlp": [{"name": "x"}]})), "dlp: "),
+        (base(json!({"gatewayPorts": {"http": 80}})), "gatewayPorts.http: "),
+        (base(json!({"gatewayPorts": {"8080": 0}})), "gatewayPorts.8080: "),
         (json!({"services": []}), "name: "),
     ];
     for (doc, want) in cases {
