@@ -21,10 +21,10 @@ fn main() {
         return;
     }
 
-    let target_dir = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-        .join("wasm");
+    ensure_wasm_target();
+
+    let target_dir =
+        env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target")).join("wasm");
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
 
     let mut cmd = Command::new(cargo);
@@ -62,6 +62,34 @@ fn main() {
         fail(&format!("the filter build produced no {}", wasm.display()));
     }
     println!("cargo:rustc-env=WARDEN_WASM={}", wasm.display());
+}
+
+/// rust-toolchain.toml lists the target, but rustup only installs listed
+/// targets with a toolchain it installs itself; an existing toolchain
+/// without the target would fail the build. Add it once, like rustup would.
+fn ensure_wasm_target() {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| PathBuf::from(s.trim()));
+    let Some(sysroot) = sysroot else { return };
+    if sysroot.join("lib/rustlib/wasm32-wasip1").is_dir() {
+        return;
+    }
+    let toolchain = sysroot.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    println!("cargo:warning=installing the wasm32-wasip1 target for {toolchain} (rustup target add)");
+    let mut cmd = Command::new("rustup");
+    cmd.args(["target", "add", "wasm32-wasip1"]);
+    if !toolchain.is_empty() {
+        cmd.args(["--toolchain", &toolchain]);
+    }
+    match cmd.status() {
+        Ok(s) if s.success() => {}
+        _ => fail("the wasm32-wasip1 target is missing and `rustup target add wasm32-wasip1` failed"),
+    }
 }
 
 fn fail(message: &str) -> ! {

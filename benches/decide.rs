@@ -24,9 +24,8 @@ fn generate(services: usize) -> Value {
             format!("svc-{i}.example.com")
         }
     };
-    let svc: Vec<Value> = (0..services)
-        .map(|i| json!({"name": format!("svc-{i}"), "hosts": [host(i)], "ports": [80, 443]}))
-        .collect();
+    let svc: Vec<Value> =
+        (0..services).map(|i| json!({"name": format!("svc-{i}"), "hosts": [host(i)], "ports": [80, 443]})).collect();
     let mut authz = vec![
         json!({"name": "deny-admin-paths", "action": "DENY", "rules": [
             {"to": [{"operation": {"paths": ["/admin*", "*/.git", "/internal/{**}"]}}]},
@@ -96,22 +95,42 @@ impl Attributes for Request {
 const REQUESTS: [(&str, Request, Outcome); 4] = [
     (
         "allow-exact",
-        Request { authority: "svc-0.example.com", method: "GET", path: "/v1/orders?id=7", principal: "spiffe://cluster.local/ns/team-0/sa/app" },
+        Request {
+            authority: "svc-0.example.com",
+            method: "GET",
+            path: "/v1/orders?id=7",
+            principal: "spiffe://cluster.local/ns/team-0/sa/app",
+        },
         Outcome::Allow,
     ),
     (
         "allow-wildcard",
-        Request { authority: "api.tenant-3.example.net", method: "GET", path: "/health", principal: "spiffe://cluster.local/ns/platform/sa/probe" },
+        Request {
+            authority: "api.tenant-3.example.net",
+            method: "GET",
+            path: "/health",
+            principal: "spiffe://cluster.local/ns/platform/sa/probe",
+        },
         Outcome::Allow,
     ),
     (
         "deny",
-        Request { authority: "svc-0.example.com", method: "GET", path: "/admin/users", principal: "spiffe://cluster.local/ns/team-0/sa/app" },
+        Request {
+            authority: "svc-0.example.com",
+            method: "GET",
+            path: "/admin/users",
+            principal: "spiffe://cluster.local/ns/team-0/sa/app",
+        },
         Outcome::Denied,
     ),
     (
         "unregistered",
-        Request { authority: "aliyun.com", method: "GET", path: "/", principal: "spiffe://cluster.local/ns/team-0/sa/app" },
+        Request {
+            authority: "aliyun.com",
+            method: "GET",
+            path: "/",
+            principal: "spiffe://cluster.local/ns/team-0/sa/app",
+        },
         Outcome::Unregistered,
     ),
 ];

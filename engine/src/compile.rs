@@ -48,7 +48,10 @@ pub fn compile(doc: &Document) -> Result<Policy, PolicyError> {
             for (i, source) in list.iter().enumerate() {
                 match source {
                     IdentitySource::FilterState(key) if key.trim().is_empty() => {
-                        return Err(PolicyError::invalid(format!("identity[{i}].filterState"), "needs a filter-state key"))
+                        return Err(PolicyError::invalid(
+                            format!("identity[{i}].filterState"),
+                            "needs a filter-state key",
+                        ))
                     }
                     IdentitySource::Header(name) => {
                         header_name(name).map_err(|m| PolicyError::invalid(format!("identity[{i}].header"), m))?;
@@ -207,8 +210,7 @@ fn port_doc(p: &PortDoc) -> Result<u16, String> {
 }
 
 fn header_name(name: &str) -> Result<(), String> {
-    let valid = !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
     if valid {
         Ok(())
     } else {
@@ -236,12 +238,12 @@ fn service_host(host: &str) -> Result<String, String> {
     Ok(if lower.starts_with("*.") { format!("*.{name}") } else { name.to_owned() })
 }
 
-fn strings(values: &[String], at: &str, f: impl Fn(&str) -> Result<StringMatch, String>) -> Result<Vec<StringMatch>, PolicyError> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| f(v).map_err(|m| PolicyError::invalid(format!("{at}[{i}]"), m)))
-        .collect()
+fn strings(
+    values: &[String],
+    at: &str,
+    f: impl Fn(&str) -> Result<StringMatch, String>,
+) -> Result<Vec<StringMatch>, PolicyError> {
+    values.iter().enumerate().map(|(i, v)| f(v).map_err(|m| PolicyError::invalid(format!("{at}[{i}]"), m))).collect()
 }
 
 fn plain(v: &str) -> Result<StringMatch, String> {
@@ -321,17 +323,25 @@ fn source(s: &SourceDoc, at: &str) -> Result<Vec<Check>, PolicyError> {
     field(&mut c, at, ("ipBlocks", "notIpBlocks"), (&s.ip_blocks, &s.not_ip_blocks), |v, at| {
         ip_blocks(v, at).map(Test::SourceIp)
     })?;
-    field(&mut c, at, ("remoteIpBlocks", "notRemoteIpBlocks"), (&s.remote_ip_blocks, &s.not_remote_ip_blocks), |v, at| {
-        ip_blocks(v, at).map(Test::RemoteIp)
-    })?;
+    field(
+        &mut c,
+        at,
+        ("remoteIpBlocks", "notRemoteIpBlocks"),
+        (&s.remote_ip_blocks, &s.not_remote_ip_blocks),
+        |v, at| ip_blocks(v, at).map(Test::RemoteIp),
+    )?;
     Ok(c)
 }
 
 fn operation(o: &OperationDoc, at: &str) -> Result<Vec<Check>, PolicyError> {
     let mut c = Vec::new();
-    field(&mut c, at, ("hosts", "notHosts"), (&o.hosts, &o.not_hosts), |v, at| strings(v, at, host_pattern).map(Test::Host))?;
+    field(&mut c, at, ("hosts", "notHosts"), (&o.hosts, &o.not_hosts), |v, at| {
+        strings(v, at, host_pattern).map(Test::Host)
+    })?;
     field(&mut c, at, ("ports", "notPorts"), (&o.ports, &o.not_ports), |v, at| ports(v, at).map(Test::Port))?;
-    field(&mut c, at, ("methods", "notMethods"), (&o.methods, &o.not_methods), |v, at| strings(v, at, plain).map(Test::Method))?;
+    field(&mut c, at, ("methods", "notMethods"), (&o.methods, &o.not_methods), |v, at| {
+        strings(v, at, plain).map(Test::Method)
+    })?;
     field(&mut c, at, ("paths", "notPaths"), (&o.paths, &o.not_paths), |v, at| path_patterns(v, at).map(Test::Path))?;
     Ok(c)
 }
@@ -382,7 +392,12 @@ fn alternatives<T>(
 ) -> Result<Option<Vec<Vec<Check>>>, PolicyError> {
     match list.as_deref() {
         None | Some([]) => Ok(None),
-        Some(items) => items.iter().enumerate().map(|(i, item)| inner(item, &format!("{at}[{i}]"))).collect::<Result<_, _>>().map(Some),
+        Some(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| inner(item, &format!("{at}[{i}]")))
+            .collect::<Result<_, _>>()
+            .map(Some),
     }
 }
 

@@ -26,14 +26,13 @@ impl StringMatch {
         if pattern == "*" {
             return Ok(StringMatch::Presence);
         }
-        let (body, kind): (&str, fn(String) -> StringMatch) =
-            if let Some(rest) = pattern.strip_prefix('*') {
-                (rest, StringMatch::Suffix)
-            } else if let Some(rest) = pattern.strip_suffix('*') {
-                (rest, StringMatch::Prefix)
-            } else {
-                (pattern, StringMatch::Exact)
-            };
+        let (body, kind): (&str, fn(String) -> StringMatch) = if let Some(rest) = pattern.strip_prefix('*') {
+            (rest, StringMatch::Suffix)
+        } else if let Some(rest) = pattern.strip_suffix('*') {
+            (rest, StringMatch::Prefix)
+        } else {
+            (pattern, StringMatch::Exact)
+        };
         if body.contains('*') {
             return Err(format!(
                 "'{pattern}': '*' may only stand at the start (suffix match) or the end (prefix match)"
@@ -187,10 +186,7 @@ impl IpBlock {
             Some((a, p)) => (a, Some(p)),
             None => (text, None),
         };
-        let ip: IpAddr = addr
-            .trim()
-            .parse()
-            .map_err(|_| format!("'{text}' is not an IP address or CIDR block"))?;
+        let ip: IpAddr = addr.trim().parse().map_err(|_| format!("'{text}' is not an IP address or CIDR block"))?;
         let (bits, v4, max) = match ip {
             IpAddr::V4(v4) => (u128::from(u32::from(v4)), true, 32u8),
             IpAddr::V6(v6) => (u128::from(v6), false, 128u8),

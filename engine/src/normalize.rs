@@ -251,7 +251,19 @@ mod tests {
         for (input, host, port) in ok {
             assert_eq!(split_authority(input), Ok((host.to_owned(), port)), "{input}");
         }
-        for bad in ["", "a.com:", "a.com:x", "a.com:70000", "a.com:0", "user@a.com", "2001:db8::1", "[::1", "a.com..", ".", "a.com/x"] {
+        for bad in [
+            "",
+            "a.com:",
+            "a.com:x",
+            "a.com:70000",
+            "a.com:0",
+            "user@a.com",
+            "2001:db8::1",
+            "[::1",
+            "a.com..",
+            ".",
+            "a.com/x",
+        ] {
             assert!(split_authority(bad).is_err(), "{bad:?} should be refused");
         }
     }

@@ -98,11 +98,7 @@ impl Policy {
         }
     }
 
-    fn decide_inner<'p>(
-        &'p self,
-        attrs: &dyn Attributes,
-        principal: Option<&str>,
-    ) -> Result<Decision<'p>, BadRequest> {
+    fn decide_inner<'p>(&'p self, attrs: &dyn Attributes, principal: Option<&str>) -> Result<Decision<'p>, BadRequest> {
         // 1. Bad requests.
         let authority = attrs
             .header(":authority")
@@ -162,11 +158,8 @@ impl Policy {
         } else {
             None
         };
-        let sni = if self.needs_sni {
-            attrs.property(property::SNI).and_then(|b| String::from_utf8(b).ok())
-        } else {
-            None
-        };
+        let sni =
+            if self.needs_sni { attrs.property(property::SNI).and_then(|b| String::from_utf8(b).ok()) } else { None };
         let view = RequestView {
             host: &host,
             port,
@@ -187,10 +180,8 @@ impl Policy {
     /// The policies that apply to a request for `service`, in document
     /// order: the unscoped ones merged with those scoped to the service.
     fn applicable(&self, service: Option<ServiceId>) -> impl Iterator<Item = &AuthzPolicy> {
-        let scoped: &[u32] = service
-            .and_then(|id| self.by_service.get(id as usize))
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let scoped: &[u32] =
+            service.and_then(|id| self.by_service.get(id as usize)).map(Vec::as_slice).unwrap_or_default();
         let (mut a, mut b) = (self.unscoped.iter().peekable(), scoped.iter().peekable());
         std::iter::from_fn(move || match (a.peek(), b.peek()) {
             (Some(&&x), Some(&&y)) => {
@@ -292,7 +283,8 @@ impl Policy {
             return Err("damaged bundle: service index does not match the registry".into());
         }
         let n = self.authz.len() as u32;
-        let sorted_in_range = |list: &[u32]| list.windows(2).all(|w| w.first() < w.get(1)) && list.iter().all(|&i| i < n);
+        let sorted_in_range =
+            |list: &[u32]| list.windows(2).all(|w| w.first() < w.get(1)) && list.iter().all(|&i| i < n);
         if !sorted_in_range(&self.unscoped) || !self.by_service.iter().all(|l| sorted_in_range(l)) {
             return Err("damaged bundle: policy index out of range".into());
         }

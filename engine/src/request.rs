@@ -169,11 +169,8 @@ impl FakeAttributes {
 
     /// The peer certificate's URI SAN; `spiffe://` is added if absent.
     pub fn principal(self, principal: &str) -> Self {
-        let san = if principal.starts_with("spiffe://") {
-            principal.to_owned()
-        } else {
-            format!("spiffe://{principal}")
-        };
+        let san =
+            if principal.starts_with("spiffe://") { principal.to_owned() } else { format!("spiffe://{principal}") };
         self.property(property::PEER_URI_SAN, san)
     }
 

@@ -76,7 +76,8 @@ fn host_tricks_do_not_dodge_a_deny_on_the_host() {
         "outboundTrafficPolicy": "ALLOW_ANY",
         "authorization": [{"name": "no-evil", "action": "DENY", "rules": [{"to": [{"operation": {"hosts": ["evil.com"]}}]}]}]
     }));
-    for authority in ["evil.com", "EVIL.com", "Evil.Com", "evil.com.", "evil.com:8080", "evil.com.:443", "EVIL.COM.:80"] {
+    for authority in ["evil.com", "EVIL.com", "Evil.Com", "evil.com.", "evil.com:8080", "evil.com.:443", "EVIL.COM.:80"]
+    {
         assert_eq!(outcome(&p, &FakeAttributes::get(authority, "/")), Outcome::Denied, "{authority}");
     }
     assert_eq!(outcome(&p, &FakeAttributes::get("notevil.com", "/")), Outcome::Allow);

@@ -219,8 +219,14 @@ fn malformed_requests_are_bad_requests() {
 
 #[test]
 fn the_record_is_one_line_of_json_with_the_spec_fields() {
-    let p = with_authz(json!([{"name": "deny-post", "action": "DENY", "rules": [{"to": [{"operation": {"methods": ["POST"]}}]}]}]));
-    let d = decide(&p, &FakeAttributes::request("POST", "httpbin.org", "/post?token=s3cr3t").principal("cluster.local/ns/default/sa/sleep"));
+    let p = with_authz(
+        json!([{"name": "deny-post", "action": "DENY", "rules": [{"to": [{"operation": {"methods": ["POST"]}}]}]}]),
+    );
+    let d = decide(
+        &p,
+        &FakeAttributes::request("POST", "httpbin.org", "/post?token=s3cr3t")
+            .principal("cluster.local/ns/default/sa/sleep"),
+    );
     let record = d.record();
     assert!(!record.contains('\n'));
     assert!(!record.contains("s3cr3t"), "request data must not leak into the record: {record}");
@@ -262,5 +268,8 @@ fn gateway_ports_map_the_listener_port_to_the_service_port() {
     assert_eq!(outcome(&p, &req(80)), Outcome::Allow);
     assert_eq!(outcome(&p, &req(9090)), Outcome::Unregistered);
     // An explicit port in the authority is what the workload called.
-    assert_eq!(outcome(&p, &FakeAttributes::get("edition.cnn.com:8080", "/").destination_port(8080)), Outcome::Unregistered);
+    assert_eq!(
+        outcome(&p, &FakeAttributes::get("edition.cnn.com:8080", "/").destination_port(8080)),
+        Outcome::Unregistered
+    );
 }

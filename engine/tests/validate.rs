@@ -28,27 +28,69 @@ fn authz_rule(rule: Value) -> Value {
 #[test]
 fn errors_name_the_field() {
     let cases: Vec<(Value, &str)> = vec![
-        (authz_rule(json!({"to": [{"operation": {"paths": ["/ok", "/{**}/x/{*}"]}}]})), "authorization[1].rules[1].to[0].operation.paths[1]: "),
-        (authz_rule(json!({"to": [{"operation": {"paths": ["/a/{x}"]}}]})), "authorization[1].rules[1].to[0].operation.paths[0]: "),
-        (authz_rule(json!({"to": [{"operation": {"methods": ["G*T"]}}]})), "authorization[1].rules[1].to[0].operation.methods[0]: "),
-        (authz_rule(json!({"to": [{"operation": {"ports": ["http"]}}]})), "authorization[1].rules[1].to[0].operation.ports[0]: "),
-        (authz_rule(json!({"to": [{"operation": {"notPorts": [70000]}}]})), "authorization[1].rules[1].to[0].operation.notPorts[0]: "),
-        (authz_rule(json!({"to": [{"operation": {"hosts": ["evil.com:443"]}}]})), "authorization[1].rules[1].to[0].operation.hosts[0]: "),
-        (authz_rule(json!({"from": [{"source": {"ipBlocks": ["10.0.0.0/40"]}}]})), "authorization[1].rules[1].from[0].source.ipBlocks[0]: "),
-        (authz_rule(json!({"from": [{"source": {"notRemoteIpBlocks": ["nope"]}}]})), "authorization[1].rules[1].from[0].source.notRemoteIpBlocks[0]: "),
-        (authz_rule(json!({"from": [{"source": {"principals": [""]}}]})), "authorization[1].rules[1].from[0].source.principals[0]: "),
-        (authz_rule(json!({"when": [{"key": "request.auth.claims[iss]", "values": ["x"]}]})), "authorization[1].rules[1].when[0].key: "),
+        (
+            authz_rule(json!({"to": [{"operation": {"paths": ["/ok", "/{**}/x/{*}"]}}]})),
+            "authorization[1].rules[1].to[0].operation.paths[1]: ",
+        ),
+        (
+            authz_rule(json!({"to": [{"operation": {"paths": ["/a/{x}"]}}]})),
+            "authorization[1].rules[1].to[0].operation.paths[0]: ",
+        ),
+        (
+            authz_rule(json!({"to": [{"operation": {"methods": ["G*T"]}}]})),
+            "authorization[1].rules[1].to[0].operation.methods[0]: ",
+        ),
+        (
+            authz_rule(json!({"to": [{"operation": {"ports": ["http"]}}]})),
+            "authorization[1].rules[1].to[0].operation.ports[0]: ",
+        ),
+        (
+            authz_rule(json!({"to": [{"operation": {"notPorts": [70000]}}]})),
+            "authorization[1].rules[1].to[0].operation.notPorts[0]: ",
+        ),
+        (
+            authz_rule(json!({"to": [{"operation": {"hosts": ["evil.com:443"]}}]})),
+            "authorization[1].rules[1].to[0].operation.hosts[0]: ",
+        ),
+        (
+            authz_rule(json!({"from": [{"source": {"ipBlocks": ["10.0.0.0/40"]}}]})),
+            "authorization[1].rules[1].from[0].source.ipBlocks[0]: ",
+        ),
+        (
+            authz_rule(json!({"from": [{"source": {"notRemoteIpBlocks": ["nope"]}}]})),
+            "authorization[1].rules[1].from[0].source.notRemoteIpBlocks[0]: ",
+        ),
+        (
+            authz_rule(json!({"from": [{"source": {"principals": [""]}}]})),
+            "authorization[1].rules[1].from[0].source.principals[0]: ",
+        ),
+        (
+            authz_rule(json!({"when": [{"key": "request.auth.claims[iss]", "values": ["x"]}]})),
+            "authorization[1].rules[1].when[0].key: ",
+        ),
         (authz_rule(json!({"when": [{"key": "request.headers[x-a]"}]})), "authorization[1].rules[1].when[0]: "),
-        (authz_rule(json!({"when": [{"key": "destination.port", "values": ["eighty"]}]})), "authorization[1].rules[1].when[0].values[0]: "),
-        (base(json!({"authorization": [{"name": "p", "services": ["nope"]}]})), "authorization[0].services[0]: no service named 'nope'"),
+        (
+            authz_rule(json!({"when": [{"key": "destination.port", "values": ["eighty"]}]})),
+            "authorization[1].rules[1].when[0].values[0]: ",
+        ),
+        (
+            base(json!({"authorization": [{"name": "p", "services": ["nope"]}]})),
+            "authorization[0].services[0]: no service named 'nope'",
+        ),
         (base(json!({"authorization": [{"name": "p"}, {"name": "p"}]})), "authorization[1].name: "),
         (base(json!({"authorization": [{"name": ""}]})), "authorization[0].name: "),
-        (base(json!({"services": [{"name": "a", "hosts": ["a.com"]}, {"name": "b", "hosts": ["x.*.com"]}]})), "services[1].hosts[0]: "),
+        (
+            base(json!({"services": [{"name": "a", "hosts": ["a.com"]}, {"name": "b", "hosts": ["x.*.com"]}]})),
+            "services[1].hosts[0]: ",
+        ),
         (base(json!({"services": [{"name": "a", "hosts": ["*"]}]})), "services[0].hosts[0]: "),
         (base(json!({"services": [{"name": "a", "hosts": ["a.com:443"]}]})), "services[0].hosts[0]: "),
         (base(json!({"services": [{"name": "a", "hosts": []}]})), "services[0].hosts: "),
         (base(json!({"services": [{"name": "a", "hosts": ["a.com"], "ports": [0]}]})), "services[0].ports[0]: "),
-        (base(json!({"services": [{"name": "a", "hosts": ["a.com"]}, {"name": "a", "hosts": ["b.com"]}]})), "services[1].name: "),
+        (
+            base(json!({"services": [{"name": "a", "hosts": ["a.com"]}, {"name": "a", "hosts": ["b.com"]}]})),
+            "services[1].name: ",
+        ),
         (base(json!({"identity": []})), "identity: "),
         (base(json!({"identity": [{"header": "bad header"}]})), "identity[0].header: "),
         (base(json!({"responses": {"denied": {"status": 99}}})), "responses.denied.status: "),
@@ -68,7 +110,10 @@ fn unknown_and_mistyped_fields_are_refused_with_their_path() {
     let cases: Vec<(Value, &str)> = vec![
         (base(json!({"authorisation": []})), "authorisation"),
         (authz_rule(json!({"to": [{"operation": {"path": ["/x"]}}]})), "authorization[1].rules[1].to[0].operation"),
-        (authz_rule(json!({"from": [{"source": {"requestPrincipals": ["*"]}}]})), "authorization[1].rules[1].from[0].source"),
+        (
+            authz_rule(json!({"from": [{"source": {"requestPrincipals": ["*"]}}]})),
+            "authorization[1].rules[1].from[0].source",
+        ),
         (base(json!({"authorization": [{"name": "p", "action": "CUSTOM"}]})), "authorization[0].action"),
         (base(json!({"outboundTrafficPolicy": "ALLOW_SOME"})), "outboundTrafficPolicy"),
         (base(json!({"pathNormalization": "merge_slashes"})), "pathNormalization"),

@@ -70,7 +70,8 @@ mod tests {
 
     #[test]
     fn envelope_is_unwrapped_and_named() {
-        let v = parse("apiVersion: warden/v1\nkind: EgressPolicy\nmetadata: {name: team-a}\nspec:\n  services: []\n").unwrap();
+        let v = parse("apiVersion: warden/v1\nkind: EgressPolicy\nmetadata: {name: team-a}\nspec:\n  services: []\n")
+            .unwrap();
         assert_eq!(v, serde_json::json!({"name": "team-a", "services": []}));
         let bare = parse("{\"name\": \"x\"}").unwrap();
         assert_eq!(bare, serde_json::json!({"name": "x"}));

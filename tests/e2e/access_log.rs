@@ -64,24 +64,12 @@ fn send(gw: &Gateway, case: &Case) -> Response {
         Some(identity) => gw.send_as(identity, &case.request),
         None => gw.send(&case.request),
     };
-    assert_eq!(
-        response.status, case.status,
-        "{}: {response:?}",
-        case.request
-    );
+    assert_eq!(response.status, case.status, "{}: {response:?}", case.request);
     response
 }
 
 /// The keys every decision record has (SPEC §5).
-const RECORD_KEYS: [&str; 7] = [
-    "decision",
-    "policy",
-    "rule",
-    "service",
-    "principal",
-    "findings",
-    "dryRun",
-];
+const RECORD_KEYS: [&str; 7] = ["decision", "policy", "rule", "service", "principal", "findings", "dryRun"];
 
 #[test]
 fn access_log_records_each_decision() {
@@ -92,15 +80,9 @@ fn access_log_records_each_decision() {
     }
 
     let entries = gw.envoy.access_log(cases.len());
-    assert_eq!(
-        entries.len(),
-        cases.len(),
-        "one access-log line per request"
-    );
+    assert_eq!(entries.len(), cases.len(), "one access-log line per request");
     for case in &cases {
-        let principal = case.record["principal"]
-            .as_str()
-            .map(|p| format!("spiffe://{p}"));
+        let principal = case.record["principal"].as_str().map(|p| format!("spiffe://{p}"));
         // Found by what was sent rather than by position: lines are written
         // when streams end, which need not be the order they started.
         let entry = entries
@@ -111,62 +93,32 @@ fn access_log_records_each_decision() {
                     && e["path"] == case.request.target()
                     && e["downstream_peer_uri_san"].as_str() == principal.as_deref()
             })
-            .unwrap_or_else(|| {
-                panic!(
-                    "no access-log line for {} from {principal:?} in {entries:#?}",
-                    case.request
-                )
-            });
+            .unwrap_or_else(|| panic!("no access-log line for {} from {principal:?} in {entries:#?}", case.request));
         let what = format!("access log of {}: {entry}", case.request);
         let forwarded = case.status == 200;
 
         assert_eq!(entry["protocol"], "HTTP/1.1", "{what}");
         assert_eq!(entry["response_code"], case.status, "{what}");
-        assert!(
-            entry["downstream_remote_address"]
-                .as_str()
-                .is_some_and(|a| a.starts_with("127.0.0.1:")),
-            "{what}"
-        );
+        assert!(entry["downstream_remote_address"].as_str().is_some_and(|a| a.starts_with("127.0.0.1:")), "{what}");
         let upstream_host = entry["upstream_host"].as_str().unwrap_or_default();
         if forwarded {
             assert_eq!(upstream_host, gw.upstream.addr().to_string(), "{what}");
         } else {
-            assert!(
-                matches!(upstream_host, "" | "-"),
-                "a refused request has no upstream host: {what}"
-            );
+            assert!(matches!(upstream_host, "" | "-"), "a refused request has no upstream host: {what}");
         }
 
         let record: Value = entry["warden"]
             .as_str()
             .and_then(|text| serde_json::from_str(text).ok())
-            .unwrap_or_else(|| {
-                panic!("`warden` should hold the decision record as JSON text: {what}")
-            });
+            .unwrap_or_else(|| panic!("`warden` should hold the decision record as JSON text: {what}"));
         for key in RECORD_KEYS {
-            assert!(
-                record.get(key).is_some(),
-                "the record lacks {key:?}: {what}"
-            );
+            assert!(record.get(key).is_some(), "the record lacks {key:?}: {what}");
         }
-        for (key, expected) in case
-            .record
-            .as_object()
-            .expect("expected fields are an object")
-        {
+        for (key, expected) in case.record.as_object().expect("expected fields are an object") {
             assert_eq!(&record[key], expected, "record field {key:?}: {what}");
         }
-        assert_eq!(
-            record["findings"],
-            json!([]),
-            "no DLP in this policy: {what}"
-        );
-        assert_eq!(
-            record["dryRun"],
-            json!([]),
-            "no dry-run policies here: {what}"
-        );
+        assert_eq!(record["findings"], json!([]), "no DLP in this policy: {what}");
+        assert_eq!(record["dryRun"], json!([]), "no dry-run policies here: {what}");
     }
 }
 
@@ -187,10 +139,6 @@ fn counters_count_each_decision() {
         ("wasmcustom.warden.config_errors", 0),
     ];
     for (name, count) in expected {
-        assert_eq!(
-            stats.get(name),
-            Some(&count),
-            "{name} in Envoy's stats: {stats:#?}"
-        );
+        assert_eq!(stats.get(name), Some(&count), "{name} in Envoy's stats: {stats:#?}");
     }
 }

@@ -36,12 +36,7 @@ pub struct Request {
 impl Request {
     /// A request with this method and raw request target and no headers.
     pub fn new(method: &str, target: &str) -> Request {
-        Request {
-            method: method.to_owned(),
-            target: target.to_owned(),
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
+        Request { method: method.to_owned(), target: target.to_owned(), headers: Vec::new(), body: Vec::new() }
     }
 
     /// `GET target`.
@@ -83,10 +78,7 @@ impl Request {
 
     /// The `Host` header, if set.
     pub fn authority(&self) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("host")).map(|(_, v)| v.as_str())
     }
 
     /// The bytes put on the wire.
@@ -154,26 +146,19 @@ pub struct Dial<'a> {
     addr: SocketAddr,
     tls: Option<Tls<'a>>,
     original_port: Option<u16>,
+    source_ip: Option<std::net::Ipv4Addr>,
 }
 
 impl<'a> Dial<'a> {
     /// Plain TCP to `addr`.
     pub fn plain(addr: SocketAddr) -> Dial<'a> {
-        Dial {
-            addr,
-            tls: None,
-            original_port: None,
-        }
+        Dial { addr, tls: None, original_port: None, source_ip: None }
     }
 
     /// TLS to `addr`, trusting the test CA for the server certificate
     /// (issued for 127.0.0.1).
     pub fn tls(addr: SocketAddr, tls: Tls<'a>) -> Dial<'a> {
-        Dial {
-            addr,
-            tls: Some(tls),
-            original_port: None,
-        }
+        Dial { addr, tls: Some(tls), original_port: None, source_ip: None }
     }
 
     /// Says, with a PROXY protocol v1 header, that the connection was made
@@ -181,10 +166,14 @@ impl<'a> Dial<'a> {
     /// does to a workload's `curl httpbin.org`. Envoy then reports `port`
     /// as the connection's destination port.
     pub fn original_port(self, port: u16) -> Dial<'a> {
-        Dial {
-            original_port: Some(port),
-            ..self
-        }
+        Dial { original_port: Some(port), ..self }
+    }
+
+    /// Says, in the same PROXY header, that the connection came from `ip`
+    /// (as a gateway behind a trusted load balancer sees it); Envoy then
+    /// reports it as `source.address`. Needs [`Dial::original_port`].
+    pub fn source_ip(self, ip: std::net::Ipv4Addr) -> Dial<'a> {
+        Dial { source_ip: Some(ip), ..self }
     }
 
     /// Sends `request` on a new connection and reads the response.
@@ -194,12 +183,8 @@ impl<'a> Dial<'a> {
         tcp.set_write_timeout(Some(IO_TIMEOUT))?;
         if let Some(port) = self.original_port {
             let local = tcp.local_addr()?;
-            let header = format!(
-                "PROXY TCP4 {} {} {} {port}\r\n",
-                local.ip(),
-                self.addr.ip(),
-                local.port()
-            );
+            let source = self.source_ip.map_or(local.ip(), std::net::IpAddr::V4);
+            let header = format!("PROXY TCP4 {} {} {} {port}\r\n", source, self.addr.ip(), local.port());
             tcp.write_all(header.as_bytes())?;
         }
         match self.tls {
@@ -207,8 +192,7 @@ impl<'a> Dial<'a> {
             Some(tls) => {
                 let config = tls_config(tls).map_err(io::Error::other)?;
                 let server_name = ServerName::IpAddress(self.addr.ip().into());
-                let connection = ClientConnection::new(Arc::new(config), server_name)
-                    .map_err(io::Error::other)?;
+                let connection = ClientConnection::new(Arc::new(config), server_name).map_err(io::Error::other)?;
                 exchange(StreamOwned::new(connection, tcp), request)
             }
         }
@@ -219,10 +203,9 @@ fn tls_config(tls: Tls<'_>) -> Result<ClientConfig, rustls::Error> {
     let pki = Pki::shared();
     let mut roots = RootCertStore::empty();
     roots.add(pki.ca_der.clone())?;
-    let builder =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots);
+    let builder = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots);
     match tls {
         Tls::As(identity) => builder.with_client_auth_cert(identity.chain(), identity.key()),
         Tls::Anonymous => Ok(builder.with_no_client_auth()),
@@ -234,29 +217,15 @@ fn exchange<S: Read + Write>(mut stream: S, request: &Request) -> io::Result<Res
     stream.write_all(&request.to_bytes())?;
     stream.flush()?;
     let mut reader = MessageReader::new(stream);
-    let head = reader.read_head()?.ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "connection closed before a response",
-        )
-    })?;
+    let head = reader
+        .read_head()?
+        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed before a response"))?;
     let mut parsed = [httparse::EMPTY_HEADER; 64];
     let mut response = httparse::Response::new(&mut parsed);
-    response
-        .parse(&head)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    response.parse(&head).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     let status = response.code.unwrap_or_default();
     let headers = Headers::from_parsed(response.headers);
-    let no_body =
-        request.method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status);
-    let body = if no_body {
-        Vec::new()
-    } else {
-        reader.read_body(headers.body_framing(true)?)?
-    };
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
+    let no_body = request.method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status);
+    let body = if no_body { Vec::new() } else { reader.read_body(headers.body_framing(true)?)? };
+    Ok(Response { status, headers, body })
 }

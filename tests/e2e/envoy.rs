@@ -55,11 +55,7 @@ pub struct StartFailure {
 impl StartFailure {
     /// A failure before Envoy ran.
     fn setup(reason: String) -> StartFailure {
-        StartFailure {
-            reason,
-            exit: None,
-            log: String::new(),
-        }
+        StartFailure { reason, exit: None, log: String::new() }
     }
 }
 
@@ -77,16 +73,9 @@ impl Envoy {
         let dir = tempfile::Builder::new()
             .prefix("warden-e2e-")
             .tempdir()
-            .map_err(|e| {
-                StartFailure::setup(format!("cannot create a temporary directory: {e}"))
-            })?;
+            .map_err(|e| StartFailure::setup(format!("cannot create a temporary directory: {e}")))?;
         let paths = Paths::in_dir(dir.path());
-        let config = Bootstrap {
-            policy,
-            upstream,
-            access_log: &paths.access_log,
-        }
-        .to_value();
+        let config = Bootstrap { policy, upstream, access_log: &paths.access_log }.to_value();
         let yaml = serde_yaml_ng::to_string(&config)
             .map_err(|e| StartFailure::setup(format!("cannot write the bootstrap as YAML: {e}")))?;
         let spawned = fs::write(&paths.bootstrap, yaml)
@@ -106,8 +95,7 @@ impl Envoy {
                     .stderr(stderr)
                     .spawn()
             });
-        let child = spawned
-            .map_err(|e| StartFailure::setup(format!("cannot start {}: {e}", envoy.display())))?;
+        let child = spawned.map_err(|e| StartFailure::setup(format!("cannot start {}: {e}", envoy.display())))?;
         Starting { child, dir, paths }.wait_until_ready()
     }
 
@@ -161,10 +149,7 @@ impl Envoy {
         let deadline = Instant::now() + ACCESS_LOG_TIMEOUT;
         loop {
             let text = read_lossy(&path);
-            let complete: Vec<&str> = text
-                .split_inclusive('\n')
-                .filter(|l| l.ends_with('\n'))
-                .collect();
+            let complete: Vec<&str> = text.split_inclusive('\n').filter(|l| l.ends_with('\n')).collect();
             if complete.len() >= count {
                 return complete
                     .iter()
@@ -233,28 +218,16 @@ impl Starting {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(self.failure(
-                    format!("Envoy exited during start-up ({status})"),
-                    Some(status),
-                ));
+                return Err(self.failure(format!("Envoy exited during start-up ({status})"), Some(status)));
             }
             if let Some((admin, plain, mtls)) = self.probe() {
                 let Starting { child, dir, .. } = self;
-                return Ok(Envoy {
-                    child,
-                    dir: Some(dir),
-                    admin,
-                    plain,
-                    mtls,
-                });
+                return Ok(Envoy { child, dir: Some(dir), admin, plain, mtls });
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
                 let status = self.child.wait().ok();
-                return Err(self.failure(
-                    format!("Envoy was not ready within {START_TIMEOUT:?}"),
-                    status,
-                ));
+                return Err(self.failure(format!("Envoy was not ready within {START_TIMEOUT:?}"), status));
             }
             thread::sleep(POLL);
         }
@@ -262,20 +235,12 @@ impl Starting {
 
     /// The admin, plain and mTLS addresses, once Envoy serves all three.
     fn probe(&self) -> Option<(SocketAddr, SocketAddr, SocketAddr)> {
-        let admin: SocketAddr = fs::read_to_string(&self.paths.admin_address)
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
-        let ready = Dial::plain(admin)
-            .send(&Request::get("/ready").host("admin"))
-            .ok()?;
+        let admin: SocketAddr = fs::read_to_string(&self.paths.admin_address).ok()?.trim().parse().ok()?;
+        let ready = Dial::plain(admin).send(&Request::get("/ready").host("admin")).ok()?;
         if ready.status != 200 {
             return None;
         }
-        let listeners = Dial::plain(admin)
-            .send(&Request::get("/listeners?format=json").host("admin"))
-            .ok()?;
+        let listeners = Dial::plain(admin).send(&Request::get("/listeners?format=json").host("admin")).ok()?;
         let listeners: Value = serde_json::from_slice(&listeners.body).ok()?;
         let bound = |name: &str| -> Option<SocketAddr> {
             let listener = listeners
@@ -285,33 +250,22 @@ impl Starting {
                 .find(|l| l.get("name").and_then(Value::as_str) == Some(name))?;
             let socket = listener.pointer("/local_address/socket_address")?;
             let port = socket.get("port_value")?.as_u64().filter(|&p| p != 0)?;
-            format!("{}:{port}", socket.get("address")?.as_str()?)
-                .parse()
-                .ok()
+            format!("{}:{port}", socket.get("address")?.as_str()?).parse().ok()
         };
         Some((admin, bound(PLAIN_LISTENER)?, bound(MTLS_LISTENER)?))
     }
 
     fn failure(&self, reason: String, exit: Option<ExitStatus>) -> StartFailure {
-        StartFailure {
-            reason,
-            exit,
-            log: read_lossy(&self.paths.log),
-        }
+        StartFailure { reason, exit, log: read_lossy(&self.paths.log) }
     }
 }
 
 fn read_lossy(path: &Path) -> String {
-    fs::read(path)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
+    fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
 }
 
 /// The last 60 lines of a log.
 fn tail(log: &str) -> String {
     let lines: Vec<&str> = log.lines().collect();
-    lines
-        .get(lines.len().saturating_sub(60)..)
-        .unwrap_or_default()
-        .join("\n")
+    lines.get(lines.len().saturating_sub(60)..).unwrap_or_default().join("\n")
 }

@@ -32,8 +32,7 @@ impl Gateway {
     /// upstream answering `upstream_status`.
     pub fn start(policy: Option<&Value>, upstream_status: u16) -> Gateway {
         let upstream = Upstream::start(upstream_status);
-        let envoy =
-            Envoy::start(policy, upstream.addr()).unwrap_or_else(|failure| panic!("{failure}"));
+        let envoy = Envoy::start(policy, upstream.addr()).unwrap_or_else(|failure| panic!("{failure}"));
         Gateway { envoy, upstream }
     }
 
@@ -41,24 +40,13 @@ impl Gateway {
     /// as a workload's connection to port 80.
     pub fn send(&self, request: &Request) -> Response {
         let dial = Dial::plain(self.envoy.plain_addr()).original_port(WORKLOAD_PORT);
-        dial.send(request).unwrap_or_else(|e| {
-            panic!(
-                "{request} on the plain listener: {e}\n{}",
-                self.envoy.log_tail()
-            )
-        })
+        dial.send(request).unwrap_or_else(|e| panic!("{request} on the plain listener: {e}\n{}", self.envoy.log_tail()))
     }
 
     /// Sends `request` to the mTLS listener with `identity`'s certificate,
     /// as a workload's connection to port 80.
     pub fn send_as(&self, identity: &Identity, request: &Request) -> Response {
-        let dial =
-            Dial::tls(self.envoy.mtls_addr(), Tls::As(identity)).original_port(WORKLOAD_PORT);
-        dial.send(request).unwrap_or_else(|e| {
-            panic!(
-                "{request} on the mTLS listener: {e}\n{}",
-                self.envoy.log_tail()
-            )
-        })
+        let dial = Dial::tls(self.envoy.mtls_addr(), Tls::As(identity)).original_port(WORKLOAD_PORT);
+        dial.send(request).unwrap_or_else(|e| panic!("{request} on the mTLS listener: {e}\n{}", self.envoy.log_tail()))
     }
 }

@@ -20,25 +20,12 @@ pub struct Headers(pub Vec<(String, String)>);
 impl Headers {
     /// Collects headers parsed by `httparse` (values decoded lossily).
     pub fn from_parsed(parsed: &[httparse::Header<'_>]) -> Self {
-        Headers(
-            parsed
-                .iter()
-                .map(|h| {
-                    (
-                        h.name.to_owned(),
-                        String::from_utf8_lossy(h.value).into_owned(),
-                    )
-                })
-                .collect(),
-        )
+        Headers(parsed.iter().map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned())).collect())
     }
 
     /// The first value of header `name` (case-insensitive).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// How the body that follows these headers is delimited (RFC 9112 §6.3),
@@ -52,11 +39,9 @@ impl Headers {
             };
         }
         match self.get("content-length") {
-            Some(len) => len
-                .trim()
-                .parse()
-                .map(BodyFraming::Length)
-                .map_err(|_| invalid(format!("bad content-length {len:?}"))),
+            Some(len) => {
+                len.trim().parse().map(BodyFraming::Length).map_err(|_| invalid(format!("bad content-length {len:?}")))
+            }
             None if until_close_allowed => Ok(BodyFraming::UntilClose),
             None => Ok(BodyFraming::Length(0)),
         }
@@ -84,10 +69,7 @@ pub struct MessageReader<R> {
 impl<R: Read> MessageReader<R> {
     /// Wraps a stream.
     pub fn new(inner: R) -> Self {
-        MessageReader {
-            inner,
-            buf: Vec::new(),
-        }
+        MessageReader { inner, buf: Vec::new() }
     }
 
     /// Reads one message head, up to and including the empty line.
@@ -99,18 +81,13 @@ impl<R: Read> MessageReader<R> {
                 return Ok(Some(std::mem::replace(&mut self.buf, rest)));
             }
             if self.buf.len() > MAX_HEAD {
-                return Err(invalid(format!(
-                    "message head longer than {MAX_HEAD} bytes"
-                )));
+                return Err(invalid(format!("message head longer than {MAX_HEAD} bytes")));
             }
             if self.fill()? == 0 {
                 return if self.buf.is_empty() {
                     Ok(None)
                 } else {
-                    Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "connection closed mid-head",
-                    ))
+                    Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed mid-head"))
                 };
             }
         }
@@ -140,12 +117,7 @@ impl<R: Read> MessageReader<R> {
             let size = std::str::from_utf8(size_text)
                 .ok()
                 .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
-                .ok_or_else(|| {
-                    invalid(format!(
-                        "bad chunk size line {:?}",
-                        String::from_utf8_lossy(&line)
-                    ))
-                })?;
+                .ok_or_else(|| invalid(format!("bad chunk size line {:?}", String::from_utf8_lossy(&line))))?;
             if size == 0 {
                 // Trailers, if any, end with an empty line.
                 while !self.read_line()?.is_empty() {}
@@ -174,10 +146,7 @@ impl<R: Read> MessageReader<R> {
                 return Err(invalid("line too long".to_owned()));
             }
             if self.fill()? == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "connection closed mid-line",
-                ));
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed mid-line"));
             }
         }
     }
@@ -185,16 +154,11 @@ impl<R: Read> MessageReader<R> {
     /// Exactly `len` bytes.
     fn take(&mut self, len: usize) -> io::Result<Vec<u8>> {
         if len > MAX_BODY {
-            return Err(invalid(format!(
-                "body of {len} bytes is longer than {MAX_BODY}"
-            )));
+            return Err(invalid(format!("body of {len} bytes is longer than {MAX_BODY}")));
         }
         while self.buf.len() < len {
             if self.fill()? == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "connection closed mid-body",
-                ));
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed mid-body"));
             }
         }
         let rest = self.buf.split_off(len);
@@ -205,8 +169,7 @@ impl<R: Read> MessageReader<R> {
     fn fill(&mut self) -> io::Result<usize> {
         let mut chunk = [0u8; 8192];
         let n = self.inner.read(&mut chunk)?;
-        self.buf
-            .extend_from_slice(chunk.get(..n).unwrap_or_default());
+        self.buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
         Ok(n)
     }
 }

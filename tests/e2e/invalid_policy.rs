@@ -16,18 +16,11 @@ fn envoy_refuses_an_invalid_policy_and_the_log_names_the_field() {
     // The ambient-waypoint policy with an Istio path template that is not
     // valid: `{**}` must be the last segment.
     let bad_rule = json!({"to": [{"operation": {"paths": ["/{**}/x/{*}"]}}]});
-    let policy = policy::with(
-        policy::example("ambient-waypoint"),
-        "/authorization/0/rules/0",
-        bad_rule,
-    );
+    let policy = policy::with(policy::example("ambient-waypoint"), "/authorization/0/rules/0", bad_rule);
     let upstream = Upstream::start(200);
 
     let failure = match Envoy::start(Some(&policy), upstream.addr()) {
-        Ok(envoy) => panic!(
-            "Envoy took a policy with an invalid path template:\n{}",
-            envoy.log_tail()
-        ),
+        Ok(envoy) => panic!("Envoy took a policy with an invalid path template:\n{}", envoy.log_tail()),
         Err(failure) => failure,
     };
 
@@ -39,13 +32,8 @@ fn envoy_refuses_an_invalid_policy_and_the_log_names_the_field() {
         failure.exit
     );
     assert!(
-        failure
-            .log
-            .contains(&format!("warden: invalid configuration: {BAD_FIELD}: ")),
+        failure.log.contains(&format!("warden: invalid configuration: {BAD_FIELD}: ")),
         "the log should name {BAD_FIELD}: {failure}"
     );
-    assert!(
-        upstream.paths().is_empty(),
-        "nothing may reach the upstream"
-    );
+    assert!(upstream.paths().is_empty(), "nothing may reach the upstream");
 }

@@ -30,6 +30,7 @@ mod upstream;
 // The scenarios (SPEC §8).
 mod access_log;
 mod authorization;
+mod example_policies;
 mod invalid_policy;
 mod path_normalization;
 mod registry_only;

@@ -22,13 +22,7 @@ struct Case {
 
 fn cases() -> Vec<Case> {
     let Pki { admin, sleep, .. } = Pki::shared();
-    let case = |who, method, target, status, upstream| Case {
-        who,
-        method,
-        target,
-        status,
-        upstream,
-    };
+    let case = |who, method, target, status, upstream| Case { who, method, target, status, upstream };
     vec![
         case(sleep, "GET", "//get", 200, Some("/get")),
         // `..` is resolved before matching: this is POST-only /post.
@@ -58,10 +52,7 @@ fn paths_are_normalized_before_the_decision_and_forwarded_normalized() {
             400 => Some("bad-request"),
             _ => None,
         };
-        if response.status != case.status
-            || forwarded != expected
-            || response.header("x-warden-decision") != refusal
-        {
+        if response.status != case.status || forwarded != expected || response.header("x-warden-decision") != refusal {
             let _ = writeln!(
                 failures,
                 "{request}: expected {} with {refusal:?} and upstream {expected:?}; \
@@ -72,10 +63,7 @@ fn paths_are_normalized_before_the_decision_and_forwarded_normalized() {
             );
         }
     }
-    assert!(
-        failures.is_empty(),
-        "path normalization cases failed:\n{failures}"
-    );
+    assert!(failures.is_empty(), "path normalization cases failed:\n{failures}");
 }
 
 /// The precondition of the test above: without the filter, this Envoy
@@ -87,14 +75,7 @@ fn envoy_alone_forwards_raw_paths() {
     let targets = ["//get", "/get/../post", "/%2Fpost", "/a/%2e%2e/get?x=1"];
     for target in targets {
         let response = gw.send(&Request::get(target).host("httpbin.org"));
-        assert_eq!(
-            response.status, 200,
-            "GET {target} without the filter: {response:?}"
-        );
+        assert_eq!(response.status, 200, "GET {target} without the filter: {response:?}");
     }
-    assert_eq!(
-        gw.upstream.paths(),
-        targets,
-        "Envoy must not normalize paths itself"
-    );
+    assert_eq!(gw.upstream.paths(), targets, "Envoy must not normalize paths itself");
 }

@@ -5,8 +5,8 @@
 use std::sync::OnceLock;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    SanType,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -50,6 +50,7 @@ pub struct Pki {
     pub admin: Identity,
     /// Client certificate with URI SAN [`SLEEP`].
     pub sleep: Identity,
+    issuer: Issuer<'static, KeyPair>,
 }
 
 impl Pki {
@@ -63,40 +64,26 @@ impl Pki {
     fn generate() -> Pki {
         let ca_key = KeyPair::generate().expect("generate the CA key");
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "warden e2e test CA");
+        ca_params.distinguished_name.push(DnType::CommonName, "warden e2e test CA");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        ca_params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         let ca_cert = ca_params.self_signed(&ca_key).expect("self-sign the CA");
         let issuer = Issuer::new(ca_params, ca_key);
 
-        let server = issue(
-            &issuer,
-            "envoy",
-            server_sans(),
-            ExtendedKeyUsagePurpose::ServerAuth,
-        );
+        let server = issue(&issuer, "envoy", server_sans(), ExtendedKeyUsagePurpose::ServerAuth);
         let client = |spiffe: &str| {
             let san = SanType::URI(spiffe.try_into().expect("SPIFFE id is ASCII"));
-            issue(
-                &issuer,
-                spiffe,
-                vec![san],
-                ExtendedKeyUsagePurpose::ClientAuth,
-            )
+            issue(&issuer, spiffe, vec![san], ExtendedKeyUsagePurpose::ClientAuth)
         };
-        Pki {
-            ca_pem: ca_cert.pem(),
-            ca_der: ca_cert.der().clone(),
-            server,
-            admin: client(ADMIN),
-            sleep: client(SLEEP),
-        }
+        let (admin, sleep) = (client(ADMIN), client(SLEEP));
+        Pki { ca_pem: ca_cert.pem(), ca_der: ca_cert.der().clone(), server, admin, sleep, issuer }
+    }
+
+    /// A client certificate with `spiffe` as its URI SAN, issued now.
+    pub fn identity(&self, spiffe: &str) -> Identity {
+        let san = SanType::URI(spiffe.try_into().expect("SPIFFE id is ASCII"));
+        issue(&self.issuer, spiffe, vec![san], ExtendedKeyUsagePurpose::ClientAuth)
     }
 }
 
@@ -116,19 +103,12 @@ fn issue(
 ) -> Identity {
     let key = KeyPair::generate().expect("generate a leaf key");
     let mut params = CertificateParams::new(Vec::<String>::new()).expect("leaf parameters");
-    params
-        .distinguished_name
-        .push(DnType::CommonName, common_name);
+    params.distinguished_name.push(DnType::CommonName, common_name);
     params.subject_alt_names = sans;
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     params.extended_key_usages = vec![usage];
     params.use_authority_key_identifier_extension = true;
-    let cert = params
-        .signed_by(&key, issuer)
-        .expect("sign a leaf certificate");
+    let cert = params.signed_by(&key, issuer).expect("sign a leaf certificate");
     Identity {
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),

@@ -7,22 +7,15 @@ use serde_json::Value;
 
 /// The policy document `policies/<name>/policy.yaml`, as JSON.
 pub fn example(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("policies")
-        .join(name)
-        .join("policy.yaml");
-    let yaml =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    serde_yaml_ng::from_str(&yaml)
-        .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()))
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies").join(name).join("policy.yaml");
+    let yaml = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_yaml_ng::from_str(&yaml).unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()))
 }
 
 /// `policy` with the value at JSON pointer `pointer` (e.g.
 /// `/authorization/0/rules/0/to/0/operation/paths/0`) replaced.
 pub fn with(mut policy: Value, pointer: &str, value: Value) -> Value {
-    let slot = policy
-        .pointer_mut(pointer)
-        .unwrap_or_else(|| panic!("the policy has nothing at {pointer}"));
+    let slot = policy.pointer_mut(pointer).unwrap_or_else(|| panic!("the policy has nothing at {pointer}"));
     *slot = value;
     policy
 }

@@ -61,11 +61,7 @@ impl Upstream {
                 });
             }
         });
-        Upstream {
-            addr,
-            received,
-            stopping,
-        }
+        Upstream { addr, received, stopping }
     }
 
     /// Where Envoy's cluster should point.
@@ -80,10 +76,7 @@ impl Upstream {
 
     /// The paths of every request received so far, oldest first.
     pub fn paths(&self) -> Vec<String> {
-        lock(&self.received)
-            .iter()
-            .map(|r| r.path.clone())
-            .collect()
+        lock(&self.received).iter().map(|r| r.path.clone()).collect()
     }
 }
 
@@ -103,25 +96,16 @@ fn serve(stream: TcpStream, status: u16, log: &Mutex<Vec<Received>>) -> io::Resu
     while let Some(head) = reader.read_head()? {
         let mut parsed = [httparse::EMPTY_HEADER; 64];
         let mut request = httparse::Request::new(&mut parsed);
-        request
-            .parse(&head)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        request.parse(&head).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         let method = request.method.unwrap_or_default().to_owned();
         let path = request.path.unwrap_or_default().to_owned();
         let headers = Headers::from_parsed(request.headers);
         let body = reader.read_body(headers.body_framing(false)?)?;
-        let close = headers
-            .get("connection")
-            .is_some_and(|c| c.eq_ignore_ascii_case("close"));
+        let close = headers.get("connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
         let head_only = method == "HEAD";
         // Record before answering: once the client has its response, the
         // request is in the log.
-        lock(log).push(Received {
-            method,
-            path,
-            headers,
-            body,
-        });
+        lock(log).push(Received { method, path, headers, body });
         writer.write_all(&response(status, head_only, close))?;
         if close {
             break;
