@@ -82,7 +82,8 @@ pub enum PathNormalization {
 pub enum IdentitySource {
     /// URI SAN of the downstream mTLS peer certificate.
     PeerCertificate(Empty),
-    /// A string filter-state object set by an earlier filter.
+    /// A string filter-state object set by an earlier filter, read as the
+    /// Envoy property `filter_state.<key>`.
     FilterState(String),
     /// The `URI=` field of `x-forwarded-client-cert` (nearest proxy's entry).
     Xfcc(Empty),

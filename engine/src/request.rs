@@ -31,7 +31,7 @@ pub(crate) fn principal(attrs: &dyn Attributes, sources: &[IdentitySource]) -> O
     for source in sources {
         let found = match source {
             IdentitySource::PeerCertificate(_) => property_string(attrs, property::PEER_URI_SAN),
-            IdentitySource::FilterState(key) => property_string(attrs, &[key.as_str()]),
+            IdentitySource::FilterState(key) => property_string(attrs, &["filter_state", key.as_str()]),
             IdentitySource::Xfcc(_) => attrs.header("x-forwarded-client-cert").and_then(|v| xfcc_uri(&v)),
             IdentitySource::Header(name) => attrs.header(name),
         };

@@ -160,7 +160,7 @@ fn principal_sources_first_hit_wins() {
     };
     let req = get()
         .principal("cluster.local/ns/a/sa/from-cert")
-        .property(&["io.istio.peer_principal"], "spiffe://cluster.local/ns/b/sa/from-state")
+        .property(&["filter_state", "io.istio.peer_principal"], "spiffe://cluster.local/ns/b/sa/from-state")
         .header("x-forwarded-client-cert", "Hash=1;URI=spiffe://cluster.local/ns/c/sa/from-xfcc")
         .header("x-warden-principal", "cluster.local/ns/d/sa/from-header");
     let cases = [

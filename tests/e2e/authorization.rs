@@ -77,3 +77,44 @@ fn mtls_listener_requires_a_client_certificate() {
     assert!(result.is_err(), "a request without a client certificate was answered: {result:?}");
     assert!(gw.upstream.paths().is_empty(), "nothing may reach the upstream: {:?}", gw.upstream.paths());
 }
+
+/// In an ambient waypoint the caller's identity is the filter state
+/// `io.istio.peer_principal`, which the example policy reads after the
+/// (absent) peer certificate.
+#[test]
+fn waypoint_principal_comes_from_filter_state() {
+    use super::envoy::Envoy;
+    use super::upstream::Upstream;
+
+    let upstream = Upstream::start(200);
+    let policy = super::policy::example("ambient-waypoint");
+    let envoy = Envoy::start_waypoint(&policy, upstream.addr(), "x-test-hbone-peer").unwrap_or_else(|f| panic!("{f}"));
+    let dial = Dial::plain(envoy.plain_addr()).original_port(WORKLOAD_PORT);
+    let as_peer = |peer: &str| post_post().header("x-test-hbone-peer", peer);
+
+    let admin = dial.send(&as_peer("spiffe://cluster.local/ns/default/sa/admin")).expect("admin request");
+    assert_eq!(admin.status, 200, "the admin's POST is allowed: {admin:?}\n{}", envoy.log_tail());
+    let sleep = dial.send(&as_peer("spiffe://cluster.local/ns/default/sa/sleep")).expect("sleep request");
+    assert_eq!(sleep.status, 403, "sleep's POST is denied: {sleep:?}");
+    let nobody = dial.send(&post_post()).expect("anonymous request");
+    assert_eq!(nobody.status, 403, "without a peer, POST is denied: {nobody:?}");
+    assert_eq!(upstream.received().len(), 1, "only the admin's request went upstream");
+
+    let log = envoy.access_log(3);
+    let principal = |i: usize| -> Option<String> {
+        let record: serde_json::Value = serde_json::from_str(log[i]["warden"].as_str()?).ok()?;
+        record["principal"].as_str().map(str::to_owned)
+    };
+    assert_eq!(principal(0).as_deref(), Some("cluster.local/ns/default/sa/admin"));
+    assert_eq!(principal(1).as_deref(), Some("cluster.local/ns/default/sa/sleep"));
+    assert_eq!(principal(2), None);
+
+    // Denials are logged at info level, with the record and without the path.
+    let denials: Vec<String> =
+        envoy.log().lines().filter(|l| l.contains("warden: denied")).map(str::to_owned).collect();
+    assert_eq!(denials.len(), 2, "one log line per denial: {denials:#?}");
+    assert!(
+        denials.iter().all(|l| l.contains("[info]") && l.contains("POST httpbin.org") && !l.contains("/post")),
+        "{denials:#?}"
+    );
+}

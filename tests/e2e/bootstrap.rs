@@ -25,6 +25,10 @@ pub struct Bootstrap<'a> {
     pub upstream: SocketAddr,
     /// Where the JSON access log goes.
     pub access_log: &'a Path,
+    /// Like an ambient waypoint: a filter before Warden copies this request
+    /// header into the filter state `io.istio.peer_principal`, standing in
+    /// for the peer identity the waypoint learns over HBONE.
+    pub peer_principal_header: Option<&'a str>,
 }
 
 impl Bootstrap<'_> {
@@ -70,7 +74,8 @@ impl Bootstrap<'_> {
     /// The HCM: raw paths reach the filter (SPEC §7), the filter decides,
     /// the router forwards everything to the upstream.
     fn http_connection_manager(&self, stat_prefix: &str) -> Value {
-        let mut http_filters: Vec<Value> = self.policy.map(wasm_filter).into_iter().collect();
+        let mut http_filters: Vec<Value> = self.peer_principal_header.map(set_peer_principal).into_iter().collect();
+        http_filters.extend(self.policy.map(wasm_filter));
         http_filters.push(json!({
             "name": "envoy.filters.http.router",
             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
@@ -164,6 +169,23 @@ fn wasm_filter(policy: &Value) -> Value {
                     "value": policy.to_string(),
                 },
             },
+        },
+    })
+}
+
+/// Envoy's set_filter_state filter: `io.istio.peer_principal` from the
+/// request header `header`, unset when the header is absent.
+fn set_peer_principal(header: &str) -> Value {
+    json!({
+        "name": "envoy.filters.http.set_filter_state",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.set_filter_state.v3.Config",
+            "on_request_headers": [{
+                "object_key": "io.istio.peer_principal",
+                "factory_key": "envoy.string",
+                "format_string": {"text_format_source": {"inline_string": format!("%REQ({header})%")}, "omit_empty_values": true},
+                "skip_if_empty": true,
+            }],
         },
     })
 }

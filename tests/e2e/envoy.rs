@@ -69,13 +69,32 @@ impl Envoy {
     /// Starts Envoy with the filter configured with `policy` (`None`: no
     /// filter) in front of `upstream`, and waits until it serves.
     pub fn start(policy: Option<&Value>, upstream: SocketAddr) -> Result<Envoy, StartFailure> {
+        Envoy::launch(policy, upstream, None)
+    }
+
+    /// Like [`Envoy::start`], as an ambient waypoint: the request header
+    /// `peer_principal_header` becomes the filter state
+    /// `io.istio.peer_principal` before Warden runs.
+    pub fn start_waypoint(
+        policy: &Value,
+        upstream: SocketAddr,
+        peer_principal_header: &str,
+    ) -> Result<Envoy, StartFailure> {
+        Envoy::launch(Some(policy), upstream, Some(peer_principal_header))
+    }
+
+    fn launch(
+        policy: Option<&Value>,
+        upstream: SocketAddr,
+        peer_principal_header: Option<&str>,
+    ) -> Result<Envoy, StartFailure> {
         let envoy = install::envoy();
         let dir = tempfile::Builder::new()
             .prefix("warden-e2e-")
             .tempdir()
             .map_err(|e| StartFailure::setup(format!("cannot create a temporary directory: {e}")))?;
         let paths = Paths::in_dir(dir.path());
-        let config = Bootstrap { policy, upstream, access_log: &paths.access_log }.to_value();
+        let config = Bootstrap { policy, upstream, access_log: &paths.access_log, peer_principal_header }.to_value();
         let yaml = serde_yaml_ng::to_string(&config)
             .map_err(|e| StartFailure::setup(format!("cannot write the bootstrap as YAML: {e}")))?;
         let spawned = fs::write(&paths.bootstrap, yaml)
