@@ -10,7 +10,7 @@ use std::process::Command;
 
 fn main() {
     let root = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
-    for watched in ["engine", "filter", "Cargo.lock"] {
+    for watched in ["engine", "filter", "Cargo.lock", "Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     println!("cargo:rerun-if-env-changed=WARDEN_FILTER_WASM");

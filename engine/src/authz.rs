@@ -105,7 +105,7 @@ impl Check {
             Test::Port(ports) => ports.contains(&req.port),
             Test::Method(p) => any_str(p, Some(req.method)),
             Test::Path(p) => p.iter().any(|m| m.matches(req.path)),
-            Test::Header(name, p) => any_str(p, req.attrs.header(name).as_deref()),
+            Test::Header(name, p) => any_str(p, req.attrs.header(name)),
             Test::Sni(p) => any_str(p, req.sni),
         };
         hit != self.negate

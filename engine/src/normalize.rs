@@ -39,7 +39,7 @@ impl BadRequest {
 
 /// Splits an authority into a lowercased host without trailing dot and an
 /// optional port. `[v6]:port` keeps the brackets off the host.
-pub fn split_authority(authority: &str) -> Result<(String, Option<u16>), BadRequest> {
+pub fn split_authority(authority: &str) -> Result<(std::borrow::Cow<'_, str>, Option<u16>), BadRequest> {
     let authority = authority.trim();
     if authority.is_empty() {
         return Err(BadRequest::MissingAuthority);
@@ -69,7 +69,12 @@ pub fn split_authority(authority: &str) -> Result<(String, Option<u16>), BadRequ
     if host.is_empty() || host.ends_with('.') {
         return Err(BadRequest::InvalidAuthority);
     }
-    Ok((host.to_ascii_lowercase(), port))
+    let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(host)
+    };
+    Ok((host, port))
 }
 
 fn parse_port(p: &str) -> Option<u16> {
@@ -249,7 +254,8 @@ mod tests {
             ("10.0.0.1:80", "10.0.0.1", Some(80)),
         ];
         for (input, host, port) in ok {
-            assert_eq!(split_authority(input), Ok((host.to_owned(), port)), "{input}");
+            let (got_host, got_port) = split_authority(input).unwrap();
+            assert_eq!((got_host.as_ref(), got_port), (host, port), "{input}");
         }
         for bad in [
             "",

@@ -105,14 +105,14 @@ impl Policy {
             .filter(|a| !a.is_empty())
             .or_else(|| attrs.header("host"))
             .ok_or(BadRequest::MissingAuthority)?;
-        let (host, authority_port) = normalize::split_authority(&authority)?;
+        let (host, authority_port) = normalize::split_authority(authority)?;
         let method = attrs.header(":method").filter(|m| !m.is_empty()).ok_or(BadRequest::MissingMethod)?;
-        if !normalize::is_valid_method(&method) {
+        if !normalize::is_valid_method(method) {
             return Err(BadRequest::InvalidMethod);
         }
         let raw_path = attrs.header(":path").filter(|p| !p.is_empty()).ok_or(BadRequest::MissingPath)?;
-        let (path, query, fragment) = normalize::split_path(&raw_path);
-        if self.reject_ambiguous && normalize::is_ambiguous(&raw_path, path) {
+        let (path, query, fragment) = normalize::split_path(raw_path);
+        if self.reject_ambiguous && normalize::is_ambiguous(raw_path, path) {
             return Err(BadRequest::AmbiguousPath);
         }
         let normalized = normalize::normalize_path(path, self.normalization);
@@ -135,7 +135,7 @@ impl Policy {
                     self.gateway_ports.iter().find(|(from, _)| *from == listener).map_or(listener, |&(_, to)| to)
                 })
             })
-            .unwrap_or_else(|| match attrs.header(":scheme").as_deref() {
+            .unwrap_or_else(|| match attrs.header(":scheme") {
                 Some("https") => 443,
                 _ => 80,
             });
@@ -163,7 +163,7 @@ impl Policy {
         let view = RequestView {
             host: &host,
             port,
-            method: &method,
+            method,
             path: &normalized,
             principal,
             namespace: principal.and_then(request::namespace),

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 pub trait Attributes {
     /// A request header by lowercase name; pseudo-headers as `:authority`,
     /// `:method`, `:path`, `:scheme`.
-    fn header(&self, name: &str) -> Option<String>;
+    fn header(&self, name: &str) -> Option<&str>;
     /// A host property by path, e.g. `["source", "address"]`.
     fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
 }
@@ -32,8 +32,8 @@ pub(crate) fn principal(attrs: &dyn Attributes, sources: &[IdentitySource]) -> O
         let found = match source {
             IdentitySource::PeerCertificate(_) => property_string(attrs, property::PEER_URI_SAN),
             IdentitySource::FilterState(key) => property_string(attrs, &["filter_state", key.as_str()]),
-            IdentitySource::Xfcc(_) => attrs.header("x-forwarded-client-cert").and_then(|v| xfcc_uri(&v)),
-            IdentitySource::Header(name) => attrs.header(name),
+            IdentitySource::Xfcc(_) => attrs.header("x-forwarded-client-cert").and_then(xfcc_uri),
+            IdentitySource::Header(name) => attrs.header(name).map(str::to_owned),
         };
         if let Some(p) = found.filter(|p| !p.is_empty()) {
             let stripped = p.strip_prefix("spiffe://").map(str::to_owned);
@@ -186,8 +186,8 @@ impl FakeAttributes {
 }
 
 impl Attributes for FakeAttributes {
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {

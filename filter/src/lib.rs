@@ -126,17 +126,99 @@ impl RootContext for WardenRoot {
     }
 }
 
-/// The request as the engine sees it: header and property host calls.
-struct EnvoyRequest;
+/// The request as the engine sees it: every request header, fetched with
+/// one host call (each host call that returns data costs Envoy a call back
+/// into the VM to allocate it, as much as the whole decision), kept as the
+/// one buffer the host wrote; properties on demand.
+struct EnvoyRequest {
+    headers: HeaderMap,
+}
+
+impl EnvoyRequest {
+    fn fetch() -> Self {
+        EnvoyRequest { headers: request_headers() }
+    }
+}
 
 impl Attributes for EnvoyRequest {
-    fn header(&self, name: &str) -> Option<String> {
-        let bytes = hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name).ok().flatten()?;
-        Some(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)
     }
 
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
         hostcalls::get_property(path.to_vec()).ok().flatten()
+    }
+}
+
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_get_header_map_pairs(map_type: MapType, return_data: *mut *mut u8, return_size: *mut usize) -> u32;
+}
+
+/// All request headers. The SDK's `get_map` panics on a status it does not
+/// expect and on non-UTF-8 names, and allocates two strings per header;
+/// this reads the same ABI call and indexes the buffer defensively.
+fn request_headers() -> HeaderMap {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the host writes a pointer to a buffer it allocated through
+    // this module's `proxy_on_memory_allocate` (a `Vec<u8>` of capacity
+    // `size`), which we take ownership of exactly once.
+    let bytes = unsafe {
+        if proxy_get_header_map_pairs(MapType::HttpRequestHeaders, &mut data, &mut size) != 0 || data.is_null() {
+            return HeaderMap::default();
+        }
+        Vec::from_raw_parts(data, size, size)
+    };
+    HeaderMap::parse(bytes).unwrap_or_default()
+}
+
+/// A header map in the proxy-wasm encoding (count, then name and value
+/// lengths, then each name and value followed by a NUL), indexed in place.
+#[derive(Default)]
+struct HeaderMap {
+    bytes: Vec<u8>,
+    entries: Vec<(std::ops::Range<usize>, HeaderValue)>,
+}
+
+/// A value: a UTF-8 slice of the buffer, or (rarely) a lossy copy.
+enum HeaderValue {
+    Slice(std::ops::Range<usize>),
+    Lossy(String),
+}
+
+impl HeaderMap {
+    fn parse(bytes: Vec<u8>) -> Option<HeaderMap> {
+        let u32_at = |at: usize| -> Option<usize> {
+            let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+            Some(u32::from_le_bytes(b) as usize)
+        };
+        let count = u32_at(0)?;
+        let mut at = 4usize.checked_add(count.checked_mul(8)?)?;
+        let mut entries = Vec::with_capacity(count.min(256));
+        for i in 0..count {
+            let (name_len, value_len) = (u32_at(4 + i * 8)?, u32_at(8 + i * 8)?);
+            let name = at..at.checked_add(name_len)?;
+            at = name.end.checked_add(1)?;
+            let value = at..at.checked_add(value_len)?;
+            at = value.end.checked_add(1)?;
+            let raw = bytes.get(value.clone())?;
+            bytes.get(name.clone())?;
+            let value = match std::str::from_utf8(raw) {
+                Ok(_) => HeaderValue::Slice(value),
+                Err(_) => HeaderValue::Lossy(String::from_utf8_lossy(raw).into_owned()),
+            };
+            entries.push((name, value));
+        }
+        Some(HeaderMap { bytes, entries })
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        let (_, value) = self.entries.iter().find(|(n, _)| self.bytes.get(n.clone()) == Some(name.as_bytes()))?;
+        match value {
+            HeaderValue::Slice(range) => std::str::from_utf8(self.bytes.get(range.clone())?).ok(),
+            HeaderValue::Lossy(s) => Some(s),
+        }
     }
 }
 
@@ -181,7 +263,8 @@ impl HttpContext for WardenStream {
             let response = Response { status: 503, body: "warden: no valid configuration".into() };
             return self.refuse(&decision, &response);
         };
-        let decision = policy.decide(&EnvoyRequest);
+        let request = EnvoyRequest::fetch();
+        let decision = policy.decide(&request);
         let record = decision.record();
         // Set before any local reply, so the access log of a refused request
         // carries the decision too.
@@ -189,8 +272,8 @@ impl HttpContext for WardenStream {
         self.count(&decision);
 
         if let Some(response) = policy.response_for(&decision) {
-            let method = EnvoyRequest.header(":method").unwrap_or_default();
-            let authority = EnvoyRequest.header(":authority").unwrap_or_default();
+            let method = request.header(":method").unwrap_or_default();
+            let authority = request.header(":authority").unwrap_or_default();
             log(LogLevel::Info, &format!("warden: {} {method} {authority} {record}", decision.outcome.as_str()));
             return self.refuse(&decision, response);
         }
@@ -201,5 +284,74 @@ impl HttpContext for WardenStream {
             let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, ":path", Some(path));
         }
         Action::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HeaderMap;
+
+    fn parse_header_map(bytes: &[u8]) -> Option<Vec<(String, String)>> {
+        let map = HeaderMap::parse(bytes.to_vec())?;
+        let names: Vec<String> =
+            map.entries.iter().map(|(n, _)| String::from_utf8_lossy(&bytes[n.clone()]).into_owned()).collect();
+        Some(
+            names
+                .into_iter()
+                .map(|n| {
+                    let v = map.get(&n).unwrap_or_default().to_owned();
+                    (n, v)
+                })
+                .collect(),
+        )
+    }
+
+    fn encode(pairs: &[(&str, &str)]) -> Vec<u8> {
+        let mut out = (pairs.len() as u32).to_le_bytes().to_vec();
+        for (n, v) in pairs {
+            out.extend((n.len() as u32).to_le_bytes());
+            out.extend((v.len() as u32).to_le_bytes());
+        }
+        for (n, v) in pairs {
+            out.extend(n.as_bytes());
+            out.push(0);
+            out.extend(v.as_bytes());
+            out.push(0);
+        }
+        out
+    }
+
+    #[test]
+    fn parses_the_abi_map_encoding() {
+        let bytes = encode(&[(":authority", "httpbin.org"), (":path", "/get"), ("x-empty", "")]);
+        let map = parse_header_map(&bytes).unwrap();
+        assert_eq!(
+            map,
+            vec![
+                (":authority".to_owned(), "httpbin.org".to_owned()),
+                (":path".to_owned(), "/get".to_owned()),
+                ("x-empty".to_owned(), String::new()),
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_maps_are_refused_not_panicked_on() {
+        let good = encode(&[(":authority", "httpbin.org"), (":path", "/get")]);
+        for len in 0..good.len() - 1 {
+            let _ = parse_header_map(&good[..len]);
+        }
+        assert!(parse_header_map(&[0xff, 0xff, 0xff, 0xff]).is_none());
+        assert_eq!(parse_header_map(&0u32.to_le_bytes()), Some(vec![]));
+    }
+
+    #[test]
+    fn invalid_utf8_values_are_replaced_not_dropped() {
+        let mut bytes = encode(&[("x-a", "ab")]);
+        let at = bytes.len() - 3;
+        bytes[at] = 0xff;
+        let map = HeaderMap::parse(bytes).unwrap();
+        assert_eq!(map.get("x-a"), Some("\u{fffd}b"));
+        assert_eq!(map.get("x-b"), None);
     }
 }

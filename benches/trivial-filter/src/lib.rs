@@ -1,0 +1,123 @@
+//! The baseline for `scripts/bench-envoy.py`: a proxy-wasm HTTP filter that
+//! does the least a real filter does. On request headers it reads one
+//! header and lets the request through.
+//!
+//! Comparing Warden against this filter (same runtime, same VM set-up, same
+//! listener) separates the cost of *being a wasm filter at all* (VM entry,
+//! context creation, the host-call ABI) from the cost of Warden's own work.
+//!
+//! For a breakdown of that work (`bench-envoy.py --breakdown`), the plugin
+//! configuration may list extra host calls to make, comma-separated, the same
+//! ones Warden makes for an allowed request, without any policy work:
+//!
+//! - `headers`: read `:authority`, `:method`, `:path` and `x-warden-principal`;
+//! - `destination-port`: get the `destination.port` property;
+//! - `set-property`: set a ~150-byte filter-state value, as Warden's decision record;
+//! - `metrics`: increment two counters.
+//!
+//! Build it like the real filter:
+//!
+//! ```sh
+//! cargo build -p trivial-filter --lib --target wasm32-wasip1 --profile wasm --target-dir target/wasm
+//! ```
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Warn);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(TrivialRoot::default()) });
+}}
+
+/// The header the filter reads by default: the one Warden reads first, too.
+const READ_HEADER: &str = ":authority";
+/// The headers Warden reads for an allowed request (with the principal from
+/// a header, as in the benchmark policy).
+const WARDEN_HEADERS: [&str; 4] = [":authority", ":method", ":path", "x-warden-principal"];
+/// A filter-state value shaped like Warden's decision record.
+const RECORD: &str = r#"{"decision":"allow","reason":"allow-policy","policy":"httpbin","rule":1,"service":"httpbin.org","principal":"cluster.local/ns/default/sa/sleep","findings":[],"dryRun":[],"audit":[]}"#;
+
+/// Which host calls each request makes, beyond reading [`READ_HEADER`].
+#[derive(Debug, Clone, Copy, Default)]
+struct HostCalls {
+    headers: bool,
+    destination_port: bool,
+    set_property: bool,
+    /// Counter ids, when `metrics` was asked for.
+    metrics: Option<(u32, u32)>,
+}
+
+/// Creates one [`TrivialStream`] per HTTP stream.
+#[derive(Default)]
+struct TrivialRoot {
+    calls: HostCalls,
+}
+
+impl Context for TrivialRoot {}
+
+impl RootContext for TrivialRoot {
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        let config =
+            hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX).ok().flatten().unwrap_or_default();
+        let config = String::from_utf8_lossy(&config);
+        let mut calls = HostCalls::default();
+        for step in config.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match step {
+                "headers" => calls.headers = true,
+                "destination-port" => calls.destination_port = true,
+                "set-property" => calls.set_property = true,
+                "metrics" => {
+                    let counter = |name| hostcalls::define_metric(MetricType::Counter, name).ok();
+                    calls.metrics = counter("trivial.requests").zip(counter("trivial.allowed"));
+                }
+                other => {
+                    let _ = hostcalls::log(LogLevel::Error, &format!("trivial-filter: unknown step '{other}'"));
+                    return false;
+                }
+            }
+        }
+        self.calls = calls;
+        true
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(TrivialStream { calls: self.calls }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+/// One HTTP stream: one host call (or the configured ones), then continue.
+struct TrivialStream {
+    calls: HostCalls,
+}
+
+impl Context for TrivialStream {}
+
+impl HttpContext for TrivialStream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        // Values are fetched (copied into the VM) and dropped: the point is
+        // the host calls, not what is done with them.
+        if !self.calls.headers {
+            let _authority = self.get_http_request_header(READ_HEADER);
+            return Action::Continue;
+        }
+        for name in WARDEN_HEADERS {
+            let _value = hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name);
+        }
+        if self.calls.destination_port {
+            let _port = hostcalls::get_property(vec!["destination", "port"]);
+        }
+        if self.calls.set_property {
+            let _ = hostcalls::set_property(vec!["trivial.decision"], Some(RECORD.as_bytes()));
+        }
+        if let Some((requests, allowed)) = self.calls.metrics {
+            let _ = hostcalls::increment_metric(requests, 1);
+            let _ = hostcalls::increment_metric(allowed, 1);
+        }
+        Action::Continue
+    }
+}
