@@ -1039,6 +1039,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="also measure the trivial filter making Warden's host calls without policy work")
     parser.add_argument("--no-build", action="store_true", help="use the .wasm files already in target/wasm")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the Envoy configs and logs")
+    parser.add_argument("--print-policy", type=int, metavar="PORT",
+                        help="print the benchmark's Warden policy (services on PORT) as JSON and exit")
     args = parser.parse_args(argv)
     if args.quick:
         args.duration = 3.0
@@ -1169,6 +1171,9 @@ def _cpu_model() -> str:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.print_policy is not None:
+        print(json.dumps(bench_policy(args.print_policy)))
+        return 0
 
     def on_sigterm(signum, _frame):
         raise SystemExit(128 + signum)
