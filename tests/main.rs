@@ -10,3 +10,4 @@
 #![allow(clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod e2e;
+mod harness;

@@ -3,5 +3,6 @@
 //! the `warden` CLI.
 
 pub mod cli;
+pub mod host;
 pub mod policy_file;
 pub mod testfile;

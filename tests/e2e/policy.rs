@@ -5,11 +5,12 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-/// The policy document `policies/<name>/policy.yaml`, as JSON.
+/// The policy document `policies/<name>/policy.yaml`, as JSON, read the way
+/// the CLI reads policy files.
 pub fn example(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies").join(name).join("policy.yaml");
-    let yaml = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    serde_yaml_ng::from_str(&yaml).unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()))
+    let config = warden::harness::policy_file::load_config(&path).unwrap_or_else(|e| panic!("{e}"));
+    serde_json::from_slice(&config).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// `policy` with the value at JSON pointer `pointer` (e.g.

@@ -1,0 +1,223 @@
+//! What goes into a stream and what comes out: the harness's public data
+//! types.
+
+use std::collections::BTreeMap;
+
+/// Header names and values, in order. Names are lowercase, as Envoy keeps
+/// them; values are bytes.
+pub type Headers = Vec<(String, Vec<u8>)>;
+
+/// One HTTP request to run through the filter, with everything the host
+/// knows about it (properties) and what the upstream will answer.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Request headers, pseudo-headers (`:method`, `:authority`, `:path`,
+    /// `:scheme`) included.
+    pub headers: Headers,
+    /// The body as it arrives, chunk by chunk. Empty: a headers-only
+    /// request (`end_of_stream` on the headers).
+    pub body_chunks: Vec<Vec<u8>>,
+    /// Request trailers.
+    pub trailers: Headers,
+    /// Host properties by path, e.g. `["source", "address"]`.
+    pub properties: Vec<(Vec<String>, Vec<u8>)>,
+    /// What the upstream answers if the request is forwarded.
+    pub upstream: UpstreamResponse,
+    /// Answers to `proxy_http_call`, by upstream (cluster) name. A call to
+    /// an upstream not listed here is refused with `BadArgument`, as Envoy
+    /// refuses an unknown cluster.
+    pub http_call_answers: Vec<(String, UpstreamResponse)>,
+}
+
+impl Request {
+    /// `METHOD http://authority/path`.
+    pub fn new(method: &str, authority: &str, path: &str) -> Self {
+        Request::default()
+            .header(":method", method)
+            .header(":scheme", "http")
+            .header(":authority", authority)
+            .header(":path", path)
+    }
+
+    /// Sets a header, replacing one of the same name.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        let name = name.to_ascii_lowercase();
+        self.headers.retain(|(n, _)| *n != name);
+        self.headers.push((name, value.as_bytes().to_vec()));
+        self
+    }
+
+    /// Adds a header, keeping others of the same name.
+    pub fn add_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.as_bytes().to_vec()));
+        self
+    }
+
+    /// Appends a body chunk.
+    pub fn chunk(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.body_chunks.push(bytes.into());
+        self
+    }
+
+    /// Sets a property.
+    pub fn property(mut self, path: &[&str], value: impl Into<Vec<u8>>) -> Self {
+        let path: Vec<String> = path.iter().map(|s| (*s).to_owned()).collect();
+        self.properties.retain(|(p, _)| *p != path);
+        self.properties.push((path, value.into()));
+        self
+    }
+
+    /// The downstream peer certificate's URI SAN (Envoy's
+    /// `connection.uri_san_peer_certificate`); `spiffe://` is added if absent.
+    pub fn peer_uri_san(self, principal: &str) -> Self {
+        let san =
+            if principal.starts_with("spiffe://") { principal.to_owned() } else { format!("spiffe://{principal}") };
+        self.property(&["connection", "uri_san_peer_certificate"], san)
+    }
+
+    /// The downstream address (`source.address`), as `ip:port`.
+    pub fn source_ip(self, ip: &str) -> Self {
+        let address = if ip.contains(':') { format!("[{ip}]:40000") } else { format!("{ip}:40000") };
+        self.property(&["source", "address"], address)
+    }
+
+    /// The listener port (`destination.port`, 8 little-endian bytes, as
+    /// Envoy encodes it).
+    pub fn destination_port(self, port: u16) -> Self {
+        self.property(&["destination", "port"], u64::from(port).to_le_bytes().to_vec())
+    }
+
+    /// The first value of a header, as text.
+    pub fn header_value(&self, name: &str) -> Option<String> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    }
+}
+
+/// An upstream's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers (without `:status`).
+    pub headers: Headers,
+    /// Response body.
+    pub body: Vec<u8>,
+}
+
+impl Default for UpstreamResponse {
+    fn default() -> Self {
+        UpstreamResponse { status: 200, headers: Vec::new(), body: Vec::new() }
+    }
+}
+
+/// A local response the filter sent (`proxy_send_local_response`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalResponse {
+    /// HTTP status.
+    pub status: u32,
+    /// Headers the filter added.
+    pub headers: Headers,
+    /// Body.
+    pub body: Vec<u8>,
+    /// Envoy's response-code details string, if the filter gave one.
+    pub details: String,
+}
+
+impl LocalResponse {
+    /// A header's value, as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    }
+}
+
+/// The request as it went upstream.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Forwarded {
+    /// Headers after the filter's changes.
+    pub headers: Headers,
+    /// The body after the filter's changes, all chunks.
+    pub body: Vec<u8>,
+}
+
+impl Forwarded {
+    /// A header's value, as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    }
+}
+
+/// A log line the filter wrote (`proxy_log`, or WASI stdout/stderr).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// `trace`, `debug`, `info`, `warn`, `error`, `critical`, or `stdout`/`stderr`.
+    pub level: &'static str,
+    /// The message.
+    pub message: String,
+}
+
+/// An outgoing `proxy_http_call` the filter made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCall {
+    /// The upstream (cluster) name.
+    pub upstream: String,
+    /// Request headers.
+    pub headers: Headers,
+    /// Request body.
+    pub body: Vec<u8>,
+    /// Whether it was answered (`false`: refused with `BadArgument`).
+    pub answered: bool,
+}
+
+/// Why a stream did not complete normally.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// The guest trapped (panic, unreachable, bad memory access, a bad
+    /// pointer given to a host call...). The VM is discarded.
+    Trap(String),
+    /// A guest call ran past the time limit (an endless loop?).
+    Timeout(String),
+    /// The guest tried to grow its memory past the limit.
+    MemoryLimit(String),
+    /// The filter paused the stream and never resumed it or answered.
+    Stalled(String),
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::Trap(m) => write!(f, "the filter trapped: {m}"),
+            Fault::Timeout(m) => write!(f, "the filter ran past the time limit: {m}"),
+            Fault::MemoryLimit(m) => write!(f, "the filter exceeded the memory limit: {m}"),
+            Fault::Stalled(m) => write!(f, "the stream stalled: {m}"),
+        }
+    }
+}
+
+/// Everything that happened to one stream.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// The filter's own answer, if it sent one.
+    pub local_response: Option<LocalResponse>,
+    /// What went upstream, if anything did.
+    pub forwarded: Option<Forwarded>,
+    /// The status the client got: the local response's or the upstream's.
+    pub status: u32,
+    /// The body the client got.
+    pub response_body: Vec<u8>,
+    /// Filter state the filter set (`proxy_set_property`), by Envoy's key
+    /// (`wasm.<path>`).
+    pub filter_state: BTreeMap<String, Vec<u8>>,
+    /// Log lines written during this stream.
+    pub logs: Vec<LogEntry>,
+    /// Outgoing HTTP calls.
+    pub http_calls: Vec<HttpCall>,
+    /// Set when the stream ended in a fault.
+    pub fault: Option<Fault>,
+}
+
+impl Outcome {
+    /// A filter-state value as text (`wasm.warden.decision`, ...).
+    pub fn filter_state_str(&self, key: &str) -> Option<String> {
+        self.filter_state.get(key).map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+}

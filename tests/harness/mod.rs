@@ -1,0 +1,3 @@
+//! The harness running Warden's compiled filter.
+
+mod warden;

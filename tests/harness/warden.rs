@@ -1,0 +1,69 @@
+//! Warden's filter in the wasmtime host: the decisions, records, counters
+//! and forwarded requests of the filter as Envoy would run it.
+
+use warden::harness::host::{Host, HostError, HostOptions, Request};
+
+fn host() -> Host {
+    let wasm = std::fs::read(warden::FILTER_WASM_PATH).expect("the filter was built");
+    Host::new(&wasm, HostOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+const HTTPBIN: &str = r#"{
+  "name": "httpbin-egress",
+  "services": [{"name": "httpbin.org", "hosts": ["httpbin.org"], "ports": [80]}],
+  "authorization": [{"name": "httpbin", "action": "ALLOW", "services": ["httpbin.org"], "rules": [
+    {"from": [{"source": {"principals": ["cluster.local/ns/default/sa/admin"]}}]},
+    {"to": [{"operation": {"methods": ["GET"], "paths": ["/get"]}}]}
+  ]}]
+}"#;
+
+#[test]
+fn warden_decides_in_the_harness() {
+    let host = host();
+    let mut vm = host.vm(HTTPBIN.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+
+    let allowed = vm.run(&Request::new("GET", "httpbin.org", "//get?x=1"));
+    assert_eq!(allowed.fault, None);
+    let forwarded = allowed.forwarded.expect("GET /get goes upstream");
+    assert_eq!(forwarded.header(":path").as_deref(), Some("/get?x=1"));
+    assert_eq!(allowed.status, 200);
+
+    let denied =
+        vm.run(&Request::new("POST", "httpbin.org", "/post").peer_uri_san("cluster.local/ns/default/sa/sleep"));
+    let local = denied.local_response.clone().expect("a local response");
+    assert_eq!((local.status, local.body.as_slice()), (403, &b"RBAC: access denied"[..]));
+    assert_eq!(local.header("x-warden-decision").as_deref(), Some("denied"));
+    assert!(denied.forwarded.is_none());
+    let record: serde_json::Value =
+        serde_json::from_str(&denied.filter_state_str("wasm.warden.decision").expect("record")).unwrap();
+    assert_eq!(record["decision"], "denied");
+    assert_eq!(record["principal"], "cluster.local/ns/default/sa/sleep");
+    assert!(denied.logs.iter().any(|l| l.level == "info" && l.message.contains("warden: denied POST httpbin.org")));
+
+    let admin = vm.run(&Request::new("POST", "httpbin.org", "/post").peer_uri_san("cluster.local/ns/default/sa/admin"));
+    assert!(admin.forwarded.is_some());
+
+    let unregistered = vm.run(&Request::new("GET", "aliyun.com", "/"));
+    assert_eq!(unregistered.status, 502);
+
+    assert_eq!(vm.metric("warden.requests"), Some(4));
+    assert_eq!(vm.metric("warden.allowed"), Some(2));
+    assert_eq!(vm.metric("warden.denied"), Some(1));
+    assert_eq!(vm.metric("warden.unregistered"), Some(1));
+}
+
+#[test]
+fn an_invalid_policy_is_refused_and_the_log_names_the_field() {
+    let host = host();
+    let bad = HTTPBIN.replace("\"/get\"", "\"/{**}/x/{*}\"");
+    match host.vm(bad.as_bytes()) {
+        Err(HostError::ConfigRejected(logs)) => {
+            assert!(
+                logs.iter().any(|l| l.message.contains("authorization[0].rules[1].to[0].operation.paths[0]")),
+                "{logs:?}"
+            );
+        }
+        Err(other) => panic!("expected the configuration to be refused, got {other}"),
+        Ok(_) => panic!("expected the configuration to be refused"),
+    }
+}
