@@ -124,7 +124,7 @@ fn any_alternative(alternatives: &Option<Vec<Vec<Check>>>, req: &RequestView<'_>
 }
 
 impl Rule {
-    fn matches(&self, req: &RequestView<'_>) -> bool {
+    pub(crate) fn matches(&self, req: &RequestView<'_>) -> bool {
         any_alternative(&self.from, req) && any_alternative(&self.to, req) && all(&self.when, req)
     }
 

@@ -8,6 +8,36 @@ use crate::registry::{Registry, ServiceId};
 use crate::request::{self, property, Attributes};
 use serde::{Deserialize, Serialize};
 
+/// The trail of a decision, from [`Policy::explain`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trace<'p> {
+    /// The host as matched (lowercased, no port, no trailing dot).
+    pub host: String,
+    /// The port as matched.
+    pub port: u16,
+    /// The method.
+    pub method: String,
+    /// The normalized path (no query).
+    pub path: String,
+    /// The matched service.
+    pub service: Option<&'p str>,
+    /// Every authorization policy that applies, in evaluation order.
+    pub steps: Vec<TraceStep<'p>>,
+}
+
+/// One applicable authorization policy in a [`Trace`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceStep<'p> {
+    /// The policy's name.
+    pub policy: &'p str,
+    /// ALLOW, DENY or AUDIT.
+    pub action: Action,
+    /// Whether it is dry-run.
+    pub dry_run: bool,
+    /// For each rule, whether it matched.
+    pub rules: Vec<bool>,
+}
+
 /// A local response for a refused request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Response {
@@ -89,7 +119,7 @@ impl Policy {
     /// Decides one request from its headers and properties.
     pub fn decide(&self, attrs: &dyn Attributes) -> Decision<'_> {
         let principal = request::principal(attrs, &self.identity);
-        match self.decide_inner(attrs, principal.as_deref()) {
+        match self.decide_inner(attrs, principal.as_deref(), None) {
             Ok(mut d) => {
                 d.principal = principal;
                 d
@@ -98,7 +128,29 @@ impl Policy {
         }
     }
 
-    fn decide_inner<'p>(&'p self, attrs: &dyn Attributes, principal: Option<&str>) -> Result<Decision<'p>, BadRequest> {
+    /// Decides like [`Policy::decide`] and also returns the trail: the
+    /// request attributes as matched and every applicable authorization
+    /// policy with which of its rules matched. For `warden explain`; slower
+    /// than `decide` (every rule of every applicable policy is evaluated).
+    pub fn explain(&self, attrs: &dyn Attributes) -> (Decision<'_>, Trace<'_>) {
+        let principal = request::principal(attrs, &self.identity);
+        let mut trace = Trace::default();
+        let decision = match self.decide_inner(attrs, principal.as_deref(), Some(&mut trace)) {
+            Ok(mut d) => {
+                d.principal = principal;
+                d
+            }
+            Err(bad) => Decision::refused(Outcome::BadRequest, Reason::BadRequest(bad), principal),
+        };
+        (decision, trace)
+    }
+
+    fn decide_inner<'p>(
+        &'p self,
+        attrs: &dyn Attributes,
+        principal: Option<&str>,
+        trace: Option<&mut Trace<'p>>,
+    ) -> Result<Decision<'p>, BadRequest> {
         // 1. Bad requests.
         let authority = attrs
             .header(":authority")
@@ -143,6 +195,14 @@ impl Policy {
         // 2. Registry.
         let service = self.registry.lookup(&host, port);
         let service_name = service.and_then(|id| self.registry.service(id)).map(|s| s.name.as_str());
+        let mut trace = trace;
+        if let Some(t) = trace.as_deref_mut() {
+            t.host = host.to_string();
+            t.port = port;
+            t.method = method.to_owned();
+            t.path = normalized.to_string();
+            t.service = service_name;
+        }
         if service.is_none() && self.outbound == OutboundTrafficPolicy::RegistryOnly {
             let mut d = Decision::refused(Outcome::Unregistered, Reason::Unregistered, None);
             d.forward_path = forward_path;
@@ -171,6 +231,17 @@ impl Policy {
             sni: sni.as_deref(),
             attrs,
         };
+        if let Some(t) = trace {
+            t.steps = self
+                .applicable(service)
+                .map(|p| TraceStep {
+                    policy: &p.name,
+                    action: p.action,
+                    dry_run: p.dry_run,
+                    rules: p.rules.iter().map(|r| r.matches(&view)).collect(),
+                })
+                .collect();
+        }
         let mut d = self.authorize(&view, service);
         d.service = service_name;
         d.forward_path = forward_path;

@@ -273,3 +273,21 @@ fn gateway_ports_map_the_listener_port_to_the_service_port() {
         Outcome::Unregistered
     );
 }
+
+#[test]
+fn explain_shows_every_applicable_policy_and_rule() {
+    let p = with_authz(json!([
+        {"name": "deny-admin", "action": "DENY", "rules": [{"to": [{"operation": {"paths": ["/admin*"]}}]}]},
+        {"name": "httpbin", "action": "ALLOW", "services": ["httpbin.org"], "rules": [
+            {"to": [{"operation": {"methods": ["POST"]}}]},
+            {"to": [{"operation": {"methods": ["GET"], "paths": ["/get"]}}]}
+        ]},
+        {"name": "other-service", "action": "ALLOW", "services": ["example"], "rules": [{}]}
+    ]));
+    let (d, trace) = p.explain(&FakeAttributes::get("HTTPBIN.org.", "//get"));
+    assert_eq!(d, decide(&p, &FakeAttributes::get("HTTPBIN.org.", "//get")));
+    assert_eq!((trace.host.as_str(), trace.port, trace.path.as_str()), ("httpbin.org", 80, "/get"));
+    assert_eq!(trace.service, Some("httpbin.org"));
+    let steps: Vec<(&str, Vec<bool>)> = trace.steps.iter().map(|s| (s.policy, s.rules.clone())).collect();
+    assert_eq!(steps, vec![("deny-admin", vec![false]), ("httpbin", vec![false, true])]);
+}
