@@ -1,18 +1,24 @@
-//! The example policies' test files (`policies/**/*.test.yaml`): every case
-//! goes through the filter in a real Envoy and through the native engine.
-//! Envoy must meet each expectation (decision, status, deciding policy,
-//! forwarded path, nothing upstream for refusals), and the engine must
-//! reach the same decision, policy and forwarded path.
+//! The shared table of cases: the example policies' test files
+//! (`policies/**/*.test.yaml`). Every case goes through the filter in a real
+//! Envoy, through the same filter in the harness (wasmtime), and through the
+//! native engine:
+//!
+//! - Envoy must meet each expectation (decision, status, deciding policy,
+//!   forwarded path, nothing upstream for refusals);
+//! - the harness must agree with Envoy on the decision, the status, the
+//!   whole decision record and the forwarded request (path and body);
+//! - the native engine must reach the same decision, policy and path.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use warden::engine::{compile, FakeAttributes};
+use warden::harness::host::{self, Host, HostOptions};
 use warden::harness::policy_file;
 use warden::harness::testfile::{self, Case, Expected};
 
-use super::client::{Dial, Request, Tls};
+use super::client::{Dial, Request, Response, Tls};
 use super::gateway::{Gateway, WORKLOAD_PORT};
 use super::pki::Pki;
 
@@ -21,19 +27,34 @@ fn policies_dir() -> PathBuf {
 }
 
 #[test]
-fn example_policy_test_files_pass_in_envoy_and_the_engine_agrees() {
+fn example_policy_test_files_pass_in_envoy_and_the_harness_and_engine_agree() {
     let files = testfile::discover(&policies_dir());
     assert!(files.len() >= 4, "expected the example test files under policies/, found {files:?}");
+    let wasm = std::fs::read(warden::FILTER_WASM_PATH).expect("the filter was built");
+    let harness = Host::new(&wasm, HostOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     let mut failures = Vec::new();
     let mut cases = 0;
     for file in &files {
-        cases += run_file(file, &mut failures);
+        cases += run_file(file, &harness, &mut failures);
     }
-    assert!(failures.is_empty(), "{} of {cases} example cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(failures.is_empty(), "{} problem(s) in {cases} example cases:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// What Envoy did with one case.
+struct EnvoyResult {
+    response: Response,
+    /// Path and body of each request the upstream received for this case.
+    upstream: Vec<(String, Vec<u8>)>,
+}
+
+impl EnvoyResult {
+    fn allowed(&self) -> bool {
+        self.upstream.len() == 1 && self.response.header("x-warden-decision").is_none()
+    }
 }
 
 /// Runs one test file; returns how many cases it has.
-fn run_file(file: &Path, failures: &mut Vec<String>) -> usize {
+fn run_file(file: &Path, harness: &Host, failures: &mut Vec<String>) -> usize {
     let tests = testfile::load(file).unwrap_or_else(|e| panic!("{e}"));
     let policy_paths = tests.policy.paths(file);
     let [policy_path] = policy_paths.as_slice() else {
@@ -43,95 +64,169 @@ fn run_file(file: &Path, failures: &mut Vec<String>) -> usize {
     let engine = compile::load(&config).unwrap_or_else(|e| panic!("{}: {e}", policy_path.display()));
     let document: Value = serde_json::from_slice(&config).expect("policy_file gives JSON");
     let gateway = Gateway::start(Some(&document), 200);
-
+    let mut vm = harness.vm(&config).unwrap_or_else(|e| panic!("{}: {e}", policy_path.display()));
     let label =
         |case: &Case| format!("{} / {}", file.strip_prefix(policies_dir()).unwrap_or(file).display(), case.name);
+
     let mut seen_upstream = 0;
-    let mut logged = Vec::new();
+    let mut harness_records = Vec::new();
     for case in &tests.tests {
-        let outcome = send(&gateway, case);
+        let response = send(&gateway, case);
         let received = gateway.upstream.received();
-        let new: Vec<_> = received.get(seen_upstream..).unwrap_or_default().to_vec();
+        let upstream = received
+            .get(seen_upstream..)
+            .unwrap_or_default()
+            .iter()
+            .map(|r| (r.path.clone(), r.body.clone()))
+            .collect();
         seen_upstream = received.len();
-        logged.push((label(case), case.expect.policy.clone()));
+        let envoy = EnvoyResult { response, upstream };
+        let in_harness = vm.run(&harness_request(case));
+        harness_records.push(in_harness.filter_state_str("wasm.warden.decision"));
 
-        let mut problems = Vec::new();
-        let allowed = new.len() == 1 && outcome.header("x-warden-decision").is_none();
-        match case.expect.decision {
-            Expected::Allow if !allowed => problems.push(format!(
-                "expected allow, got status {} ({:?}), upstream received {} request(s)",
-                outcome.status,
-                outcome.header("x-warden-decision"),
-                new.len()
-            )),
-            Expected::Deny if !new.is_empty() || outcome.header("x-warden-decision").is_none() => {
-                problems.push(format!(
-                    "expected deny, got status {} and the upstream received {} request(s)",
-                    outcome.status,
-                    new.len()
-                ))
-            }
-            _ => {}
-        }
-        if let Some(status) = case.expect.status {
-            if outcome.status != status {
-                problems.push(format!("expected status {status}, got {}", outcome.status));
-            }
-        }
-        if let (Some(path), Some(got)) = (&case.expect.forwarded_path, new.first()) {
-            if &got.path != path {
-                problems.push(format!("expected the upstream to receive {path}, it received {}", got.path));
-            }
-        }
-
-        // The native engine must agree with Envoy.
-        let native = engine.decide(&native_request(case));
-        if native.is_allowed() != allowed {
-            problems.push(format!(
-                "the native engine decided {:?}, Envoy {}",
-                native.outcome,
-                if allowed { "allowed" } else { "refused" }
-            ));
-        }
-        if let Some(got) = new.first() {
-            let native_path = native.forward_path.clone().unwrap_or_else(|| case.request.path.clone());
-            if got.path != native_path {
-                problems.push(format!("the native engine forwards {native_path}, Envoy forwarded {}", got.path));
-            }
-        }
-        if let Some(policy) = &case.expect.policy {
-            if native.policy != Some(policy.as_str()) {
-                problems.push(format!("expected policy {policy}, the native engine reports {:?}", native.policy));
-            }
-        }
-        for p in problems {
-            failures.push(format!("{}: {p}", label(case)));
-        }
+        let mut problems = expectations(case, &envoy);
+        problems.extend(harness_agreement(&envoy, &in_harness));
+        problems.extend(engine_agreement(case, &envoy, &engine));
+        failures.extend(problems.into_iter().map(|p| format!("{}: {p}", label(case))));
     }
 
-    // The deciding policy as Envoy's access log records it.
+    // The decision record and the deciding policy, as Envoy's access log
+    // has them, against the expectation and the harness's record.
     let lines = gateway.envoy.access_log(tests.tests.len());
-    for ((label, policy), line) in logged.iter().zip(&lines) {
-        let Some(policy) = policy else { continue };
-        let record: Value = line["warden"].as_str().and_then(|s| serde_json::from_str(s).ok()).unwrap_or(Value::Null);
-        if record["policy"].as_str() != Some(policy.as_str()) {
-            failures.push(format!("{label}: expected policy {policy} in the access log, got {}", record["policy"]));
+    for ((case, line), harness_record) in tests.tests.iter().zip(&lines).zip(&harness_records) {
+        let envoy_record: Option<Value> = line["warden"].as_str().and_then(|s| serde_json::from_str(s).ok());
+        let harness_record: Option<Value> = harness_record.as_deref().and_then(|s| serde_json::from_str(s).ok());
+        if envoy_record != harness_record {
+            failures.push(format!(
+                "{}: decision records differ\n    envoy:   {envoy_record:?}\n    harness: {harness_record:?}",
+                label(case)
+            ));
+        }
+        if let Some(policy) = &case.expect.policy {
+            let logged = envoy_record.as_ref().and_then(|r| r["policy"].as_str());
+            if logged != Some(policy.as_str()) {
+                failures.push(format!("{}: expected policy {policy} in the access log, got {logged:?}", label(case)));
+            }
         }
     }
     tests.tests.len()
 }
 
-fn send(gateway: &Gateway, case: &Case) -> super::client::Response {
+/// The test file's expectations, checked against Envoy.
+fn expectations(case: &Case, envoy: &EnvoyResult) -> Vec<String> {
+    let mut problems = Vec::new();
+    let status = envoy.response.status;
+    match case.expect.decision {
+        Expected::Allow if !envoy.allowed() => problems.push(format!(
+            "expected allow, got status {status} ({:?}), upstream received {} request(s)",
+            envoy.response.header("x-warden-decision"),
+            envoy.upstream.len()
+        )),
+        Expected::Deny if !envoy.upstream.is_empty() || envoy.response.header("x-warden-decision").is_none() => {
+            problems.push(format!(
+                "expected deny, got status {status} and the upstream received {} request(s)",
+                envoy.upstream.len()
+            ))
+        }
+        _ => {}
+    }
+    if let Some(expected) = case.expect.status {
+        if status != expected {
+            problems.push(format!("expected status {expected}, got {status}"));
+        }
+    }
+    if let (Some(path), Some((got, _))) = (&case.expect.forwarded_path, envoy.upstream.first()) {
+        if got != path {
+            problems.push(format!("expected the upstream to receive {path}, it received {got}"));
+        }
+    }
+    problems
+}
+
+/// The harness must do what Envoy did.
+fn harness_agreement(envoy: &EnvoyResult, harness: &host::Outcome) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(fault) = &harness.fault {
+        return vec![format!("the harness faulted: {fault}")];
+    }
+    let harness_allowed = harness.forwarded.is_some() && harness.local_response.is_none();
+    if harness_allowed != envoy.allowed() {
+        problems.push(format!("Envoy {}, the harness {}", verdict(envoy.allowed()), verdict(harness_allowed)));
+    }
+    if u32::from(envoy.response.status) != harness.status {
+        problems.push(format!("status: Envoy {}, the harness {}", envoy.response.status, harness.status));
+    }
+    if let Some(local) = &harness.local_response {
+        let envoy_header = envoy.response.header("x-warden-decision").map(str::to_owned);
+        if local.header("x-warden-decision") != envoy_header {
+            problems.push(format!(
+                "x-warden-decision: Envoy {envoy_header:?}, the harness {:?}",
+                local.header("x-warden-decision")
+            ));
+        }
+        if local.body != envoy.response.body {
+            problems.push("the local response bodies differ".to_owned());
+        }
+    }
+    if let (Some((path, body)), Some(forwarded)) = (envoy.upstream.first(), &harness.forwarded) {
+        let harness_path = forwarded.header(":path").unwrap_or_default();
+        if *path != harness_path {
+            problems.push(format!("forwarded path: Envoy {path}, the harness {harness_path}"));
+        }
+        if *body != forwarded.body {
+            problems.push("forwarded bodies differ".to_owned());
+        }
+    }
+    problems
+}
+
+fn verdict(allowed: bool) -> &'static str {
+    if allowed {
+        "allowed"
+    } else {
+        "refused"
+    }
+}
+
+/// The native engine must decide as the filter did.
+fn engine_agreement(case: &Case, envoy: &EnvoyResult, engine: &warden::engine::Policy) -> Vec<String> {
+    let mut problems = Vec::new();
+    let native = engine.decide(&native_request(case));
+    if native.is_allowed() != envoy.allowed() {
+        problems.push(format!("the native engine decided {:?}, Envoy {}", native.outcome, verdict(envoy.allowed())));
+    }
+    if let Some((path, _)) = envoy.upstream.first() {
+        let native_path = native.forward_path.clone().unwrap_or_else(|| case.request.path.clone());
+        if *path != native_path {
+            problems.push(format!("the native engine forwards {native_path}, Envoy forwarded {path}"));
+        }
+    }
+    if let Some(policy) = &case.expect.policy {
+        if native.policy != Some(policy.as_str()) {
+            problems.push(format!("expected policy {policy}, the native engine reports {:?}", native.policy));
+        }
+    }
+    problems
+}
+
+fn body_of(case: &Case) -> Vec<Vec<u8>> {
+    let spec = &case.request;
+    match (&spec.body, &spec.body_chunks) {
+        (_, Some(chunks)) => chunks.iter().map(|c| c.as_bytes().to_vec()).collect(),
+        (Some(body), None) => vec![body.as_bytes().to_vec()],
+        (None, None) => Vec::new(),
+    }
+}
+
+fn send(gateway: &Gateway, case: &Case) -> Response {
     let spec = &case.request;
     let mut request = Request::new(&spec.method, &spec.path).host(&spec.authority);
     for (name, value) in spec.headers.pairs() {
         request = request.header(&name, &value);
     }
-    if let Some(body) = &spec.body {
-        request = request.body(body.as_bytes().to_vec());
-    }
-    if let Some(chunks) = &spec.body_chunks {
-        request = request.body(chunks.concat().into_bytes());
+    let body = body_of(case).concat();
+    if !body.is_empty() {
+        request = request.body(body);
     }
     let identity = spec.peer_uri_san().map(|san| Pki::shared().identity(&san));
     let mut dial = match &identity {
@@ -147,14 +242,43 @@ fn send(gateway: &Gateway, case: &Case) -> super::client::Response {
     dial.send(&request).unwrap_or_else(|e| panic!("{}: {e}\n{}", case.name, gateway.envoy.log_tail()))
 }
 
-/// The case as the native engine sees it, with what Envoy adds: the
-/// destination port of the captured connection, `https` on the mTLS
-/// listener.
+/// `:scheme` as Envoy sets it: `https` on the mTLS listener.
+fn scheme(case: &Case) -> &'static str {
+    if case.request.principal.is_some() {
+        "https"
+    } else {
+        "http"
+    }
+}
+
+/// The case as the harness runs it, with what Envoy adds: the destination
+/// port of the captured connection, `https` on the mTLS listener.
+fn harness_request(case: &Case) -> host::Request {
+    let spec = &case.request;
+    let mut req = host::Request::new(&spec.method, &spec.authority, &spec.path)
+        .header(":scheme", scheme(case))
+        .destination_port(WORKLOAD_PORT);
+    for (name, value) in spec.headers.pairs() {
+        req = req.add_header(&name, &value);
+    }
+    for chunk in body_of(case) {
+        req = req.chunk(chunk);
+    }
+    if let Some(san) = spec.peer_uri_san() {
+        req = req.peer_uri_san(&san);
+    }
+    if let Some(ip) = &spec.source_ip {
+        req = req.source_ip(ip);
+    }
+    req
+}
+
+/// The case as the native engine sees it.
 fn native_request(case: &Case) -> FakeAttributes {
     let spec = &case.request;
     let mut req = FakeAttributes::request(&spec.method, &spec.authority, &spec.path)
         .destination_port(WORKLOAD_PORT)
-        .header(":scheme", if spec.principal.is_some() { "https" } else { "http" });
+        .header(":scheme", scheme(case));
     for (name, value) in spec.headers.pairs() {
         req = req.header(&name, &value);
     }
