@@ -1,3 +1,8 @@
-//! The harness running Warden's compiled filter.
+//! The harness running Warden's compiled filter, and other filters (built
+//! from `tests/filters/`) that prove it runs any proxy-wasm filter.
 
+mod faults;
+mod filters;
+mod host_functions;
+mod other_filters;
 mod warden;

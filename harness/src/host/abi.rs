@@ -113,6 +113,13 @@ pub(crate) fn decode_map(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
     Some(map)
 }
 
+/// The last proxy-wasm `MapType` (`HttpCallResponseTrailers`).
+const MAX_MAP_TYPE: u32 = 7;
+
+/// proxy-wasm `MetricType`s.
+const COUNTER: u32 = 0;
+const HISTOGRAM: u32 = 2;
+
 fn level_name(level: u32) -> &'static str {
     match level {
         0 => "trace",
@@ -186,8 +193,13 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> R<()> {
                 1 => &mut s.stream.response_body,
                 _ => return Ok(status::BAD_ARGUMENT),
             };
-            // Envoy: replace [start, start+size) of the buffered data.
-            let start = (start as usize).min(buffer.len());
+            // Envoy (`Buffer::copyFrom`): at 0, drop `size` bytes and
+            // prepend; at or past the end, append; anything else is refused.
+            let start = start as usize;
+            if start != 0 && start < buffer.len() {
+                return Ok(status::BAD_ARGUMENT);
+            }
+            let start = start.min(buffer.len());
             let end = start.saturating_add(size as usize).min(buffer.len());
             buffer.splice(start..end, data);
             Ok(status::OK)
@@ -199,8 +211,12 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> R<()> {
         "env",
         "proxy_get_header_map_pairs",
         |mut c: Ctx<'_>, kind: u32, ptr_ptr: u32, size_ptr: u32| -> R<u32> {
-            let Some(map) = c.data().map(kind) else { return Ok(status::BAD_ARGUMENT) };
-            let bytes = encode_map(map);
+            // Envoy answers a map that does not exist (yet), e.g. the
+            // trailers of an http call answered without any, with no pairs.
+            if kind > MAX_MAP_TYPE {
+                return Ok(status::BAD_ARGUMENT);
+            }
+            let bytes = encode_map(c.data().map(kind).map(Vec::as_slice).unwrap_or_default());
             give(&mut c, "proxy_get_header_map_pairs", &bytes, ptr_ptr, size_ptr)
         },
     )?;
@@ -225,13 +241,12 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> R<()> {
         |mut c: Ctx<'_>, kind: u32, kp: u32, kl: u32, ptr_ptr: u32, size_ptr: u32| -> R<u32> {
             let key = read_string(&mut c, "proxy_get_header_map_value", kp, kl)?.to_ascii_lowercase();
             let Some(map) = c.data().map(kind) else { return Ok(status::BAD_ARGUMENT) };
-            // Envoy joins repeated headers with ','.
-            let values: Vec<&[u8]> = map.iter().filter(|(n, _)| *n == key).map(|(_, v)| v.as_slice()).collect();
-            if values.is_empty() {
+            // Envoy returns the first value of a repeated header (its
+            // `getHeaderMapValue` reads `entry[0]`), not the values joined.
+            let Some(value) = map.iter().find(|(n, _)| *n == key).map(|(_, v)| v.clone()) else {
                 return Ok(status::NOT_FOUND);
-            }
-            let joined = values.join(&b',');
-            give(&mut c, "proxy_get_header_map_value", &joined, ptr_ptr, size_ptr)
+            };
+            give(&mut c, "proxy_get_header_map_value", &value, ptr_ptr, size_ptr)
         },
     )?;
     linker.func_wrap(
@@ -320,12 +335,20 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> R<()> {
         |mut c: Ctx<'_>, kp: u32, kl: u32, vp: u32, vl: u32, cas: u32| -> R<u32> {
             let key = read_string(&mut c, "proxy_set_shared_data", kp, kl)?;
             let value = read(&mut c, "proxy_set_shared_data", vp, vl)?;
-            let entry = c.data_mut().shared_data.entry(key).or_insert((Vec::new(), 0));
-            if cas != 0 && cas != entry.1 {
-                return Ok(status::CAS_MISMATCH);
+            // Envoy: a CAS only guards a key that exists; a new key is set
+            // whatever CAS the caller passed.
+            let shared = &mut c.data_mut().shared_data;
+            match shared.get_mut(&key) {
+                Some(entry) if cas != 0 && cas != entry.1 => Ok(status::CAS_MISMATCH),
+                Some(entry) => {
+                    *entry = (value, entry.1.wrapping_add(1).max(1));
+                    Ok(status::OK)
+                }
+                None => {
+                    shared.insert(key, (value, 1));
+                    Ok(status::OK)
+                }
             }
-            *entry = (value, entry.1.wrapping_add(1).max(1));
-            Ok(status::OK)
         },
     )?;
     linker.func_wrap("env", "proxy_register_shared_queue", |mut c: Ctx<'_>, np: u32, nl: u32, ret: u32| -> R<u32> {
@@ -357,9 +380,12 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> R<()> {
     )?;
     linker.func_wrap("env", "proxy_enqueue_shared_queue", |mut c: Ctx<'_>, id: u32, vp: u32, vl: u32| -> R<u32> {
         let value = read(&mut c, "proxy_enqueue_shared_queue", vp, vl)?;
-        match c.data_mut().queues.get_mut((id as usize).wrapping_sub(1)) {
+        let s = c.data_mut();
+        match s.queues.get_mut((id as usize).wrapping_sub(1)) {
             Some((_, q)) => {
                 q.push_back(value);
+                // Envoy then calls the registering VM's proxy_on_queue_ready.
+                s.queue_ready.push(id);
                 Ok(status::OK)
             }
             None => Ok(status::NOT_FOUND),
@@ -429,7 +455,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> R<()> {
             let headers = read(&mut c, call, hp, hl)?;
             let body = read(&mut c, call, bp, bl)?;
             let headers = decode_map(&headers).unwrap_or_default();
+            // Envoy refuses a call without these headers, whatever the upstream.
+            let complete = [":method", ":path", ":authority"].iter().all(|h| headers.iter().any(|(n, _)| n == h));
             let answer = c.data().stream.http_call_answers.iter().find(|(u, _)| *u == upstream).map(|(_, a)| a.clone());
+            let answer = answer.filter(|_| complete);
             let answered = answer.is_some();
             c.data_mut().stream.http_calls.push(HttpCall { upstream, headers, body, answered });
             let Some(answer) = answer else { return Ok(status::BAD_ARGUMENT) };
@@ -440,7 +469,8 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> R<()> {
             Ok(status::OK)
         },
     )?;
-    // gRPC is not simulated: calls are refused as an unknown cluster.
+    // gRPC is not simulated: calls are refused as Envoy refuses an unknown
+    // cluster, with ParseFailure (the SDK panics on any other refusal).
     linker.func_wrap(
         "env",
         "proxy_grpc_call",
@@ -457,13 +487,13 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> R<()> {
          _: u32,
          _: u32,
          _: u32|
-         -> u32 { status::BAD_ARGUMENT },
+         -> u32 { status::PARSE_FAILURE },
     )?;
     linker.func_wrap(
         "env",
         "proxy_grpc_stream",
         |_c: Ctx<'_>, _: u32, _: u32, _: u32, _: u32, _: u32, _: u32, _: u32, _: u32, _: u32| -> u32 {
-            status::BAD_ARGUMENT
+            status::PARSE_FAILURE
         },
     )?;
     linker.func_wrap("env", "proxy_grpc_send", |_c: Ctx<'_>, _: u32, _: u32, _: u32, _: u32| -> u32 {
@@ -509,9 +539,14 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> R<()> {
             Ok(status::OK)
         },
     )?;
+    // As Envoy: a counter only goes up (a non-positive increment is
+    // refused, a recorded value is added), a gauge moves both ways or is
+    // set, a histogram only records (and cannot be read back by the guest;
+    // `Vm::metric` shows its last value).
     linker.func_wrap("env", "proxy_increment_metric", |mut c: Ctx<'_>, id: u32, offset: i64| -> u32 {
         match c.data_mut().metrics.get_mut(id as usize) {
-            Some(m) if m.kind != 2 => {
+            Some(m) if m.kind == COUNTER && offset <= 0 => status::BAD_ARGUMENT,
+            Some(m) if m.kind != HISTOGRAM => {
                 m.value = m.value.saturating_add(offset);
                 status::OK
             }
@@ -522,14 +557,19 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> R<()> {
     linker.func_wrap("env", "proxy_record_metric", |mut c: Ctx<'_>, id: u32, value: u64| -> u32 {
         match c.data_mut().metrics.get_mut(id as usize) {
             Some(m) => {
-                m.value = i64::try_from(value).unwrap_or(i64::MAX);
+                let value = i64::try_from(value).unwrap_or(i64::MAX);
+                m.value = if m.kind == COUNTER { m.value.saturating_add(value) } else { value };
                 status::OK
             }
             None => status::NOT_FOUND,
         }
     })?;
     linker.func_wrap("env", "proxy_get_metric", |mut c: Ctx<'_>, id: u32, ret: u32| -> R<u32> {
-        let Some(value) = c.data().metrics.get(id as usize).map(|m| m.value) else { return Ok(status::NOT_FOUND) };
+        let Some(metric) = c.data().metrics.get(id as usize) else { return Ok(status::NOT_FOUND) };
+        if metric.kind == HISTOGRAM {
+            return Ok(status::BAD_ARGUMENT);
+        }
+        let value = metric.value;
         write(&mut c, "proxy_get_metric", ret, &(value as u64).to_le_bytes())?;
         Ok(status::OK)
     })?;

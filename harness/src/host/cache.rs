@@ -6,6 +6,7 @@ use super::HostError;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::{Engine, Module};
 
 /// `$WARDEN_CACHE_DIR`, else `$XDG_CACHE_HOME/warden`, else `~/.cache/warden`.
@@ -47,7 +48,12 @@ pub(crate) fn load_or_compile(engine: &Engine, wasm: &[u8], dir: Option<&Path>) 
     if let Some(path) = &path {
         // Best effort: a cache that cannot be written only costs time.
         if let (Some(dir), Ok(bytes)) = (path.parent(), module.serialize()) {
-            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            // One temporary file per writer: threads of one process (tests
+            // compiling the same module side by side) must not write the
+            // same file, or one could rename it into place half-written.
+            static WRITERS: AtomicU64 = AtomicU64::new(0);
+            let writer = WRITERS.fetch_add(1, Ordering::Relaxed);
+            let tmp = path.with_extension(format!("tmp{}-{writer}", std::process::id()));
             if std::fs::create_dir_all(dir).is_ok() && std::fs::write(&tmp, bytes).is_ok() {
                 let _ = std::fs::rename(&tmp, path);
             }

@@ -164,7 +164,9 @@ impl Drop for Host {
 fn unknown_import_message(module: &Module, err: &wasmtime::Error) -> String {
     let text = format!("{err:#}");
     for import in module.imports() {
-        let name = format!("{}::{}", import.module(), import.name());
+        // Quoted as wasmtime quotes it: `env::proxy_log` must not match an
+        // error about `env::proxy_log_v2`.
+        let name = format!("`{}::{}`", import.module(), import.name());
         if text.contains(&name) {
             return format!(
                 "the module imports {}.{}, which this host does not provide ({text})",
@@ -195,6 +197,7 @@ struct Hooks {
     log: Option<TypedFunc<u32, ()>>,
     delete: Option<TypedFunc<u32, ()>>,
     tick: Option<TypedFunc<u32, ()>>,
+    queue_ready: Option<TypedFunc<(u32, u32), ()>>,
 }
 
 /// One running filter VM: one root context and the streams run through it.
@@ -209,6 +212,8 @@ pub struct Vm {
     stderr: MemoryOutputPipe,
     stdout_seen: usize,
     stderr_seen: usize,
+    /// The stream is a HEAD request: the client gets no response body.
+    head_request: bool,
 }
 
 impl Vm {
@@ -259,6 +264,7 @@ impl Vm {
             log: hook!("proxy_on_log"),
             delete: hook!("proxy_on_delete"),
             tick: hook!("proxy_on_tick"),
+            queue_ready: hook!("proxy_on_queue_ready"),
         };
         let vm_start: Option<TypedFunc<(u32, u32), u32>> = hook!("proxy_on_vm_start");
         let configure: Option<TypedFunc<(u32, u32), u32>> = hook!("proxy_on_configure");
@@ -274,6 +280,7 @@ impl Vm {
             stderr,
             stdout_seen: 0,
             stderr_seen: 0,
+            head_request: false,
         };
         let start_error = |vm: &mut Vm, what: &str, e: wasmtime::Error| {
             let fault = vm.fault_of(e);
@@ -359,9 +366,9 @@ impl Vm {
         if let Some(f) = &self.dead {
             return Err(f.clone());
         }
-        let Some(tick) = self.hooks.tick.clone() else { return Ok(()) };
-        self.arm();
-        tick.call(&mut self.store, ROOT_CONTEXT).map_err(|e| self.fault_of(e))
+        let tick = self.hooks.tick.clone();
+        self.call(&tick, ROOT_CONTEXT)?;
+        self.deliver_queue_ready()
     }
 
     /// Shared data (`proxy_set_shared_data`) by key.
@@ -413,6 +420,7 @@ impl Vm {
     }
 
     fn begin(&mut self, request: &Request) {
+        self.head_request = request.header_value(":method").as_deref() == Some("HEAD");
         let s = self.store.data_mut();
         s.stream = StreamState {
             request_headers: request.headers.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.clone())).collect(),
@@ -451,13 +459,35 @@ impl Vm {
         f.call(&mut self.store, params).map(Some).map_err(|e| self.fault_of(e))
     }
 
-    /// Delivers pending `proxy_http_call` answers, each after the hook that
-    /// made the call returned, as Envoy's dispatcher does.
+    /// Delivers `proxy_on_queue_ready` to the root context, once per item
+    /// enqueued since the last delivery, as Envoy's dispatcher does after
+    /// the call that enqueued returns.
+    fn deliver_queue_ready(&mut self) -> Result<(), Fault> {
+        // A filter that refills its own queue from on_queue_ready would
+        // never let this end: give up after a while, as a busy event loop
+        // would let other work in.
+        const MAX_ROUNDS: usize = 1000;
+        for _ in 0..MAX_ROUNDS {
+            let ready = std::mem::take(&mut self.store.data_mut().queue_ready);
+            if ready.is_empty() {
+                break;
+            }
+            let hook = self.hooks.queue_ready.clone();
+            for id in ready {
+                self.call(&hook, (ROOT_CONTEXT, id))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Delivers pending `proxy_http_call` answers (and queue notifications),
+    /// each after the hook that made the call returned, as Envoy's
+    /// dispatcher does.
     fn deliver_http_calls(&mut self, context: u32) -> Result<(), Fault> {
         loop {
             let pending = std::mem::take(&mut self.store.data_mut().stream.pending_calls);
             if pending.is_empty() {
-                return Ok(());
+                return self.deliver_queue_ready();
             }
             for call in pending {
                 let (headers, body) = (call.answer.headers.len() as u32 + 1, call.answer.body.len() as u32);
@@ -485,6 +515,7 @@ impl Vm {
             self.call(&done, context)?;
             self.call(&log, context)?;
             self.call(&delete, context)?;
+            self.deliver_queue_ready()?;
         }
         result
     }
@@ -539,7 +570,7 @@ impl Vm {
 
         if let Some(local) = self.store.data_mut().stream.local_response.take() {
             outcome.status = local.status;
-            outcome.response_body = local.body.clone();
+            outcome.response_body = if self.head_request { Vec::new() } else { local.body.clone() };
             outcome.local_response = Some(local);
             return Ok(());
         }
@@ -588,7 +619,7 @@ impl Vm {
         }
         if let Some(local) = self.store.data_mut().stream.local_response.take() {
             outcome.status = local.status;
-            outcome.response_body = local.body.clone();
+            outcome.response_body = if self.head_request { Vec::new() } else { local.body.clone() };
             outcome.local_response = Some(local);
             return Ok(());
         }
@@ -599,7 +630,9 @@ impl Vm {
             .find(|(n, _)| n == ":status")
             .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse().ok())
             .unwrap_or(u32::from(upstream.status));
-        outcome.response_body = std::mem::take(&mut s.response_body);
+        let body = std::mem::take(&mut s.response_body);
+        outcome.response_body = if self.head_request { Vec::new() } else { body };
+        outcome.response_headers = std::mem::take(&mut s.response_headers);
         Ok(())
     }
 }

@@ -12,6 +12,7 @@ pub(crate) mod status {
     pub const NOT_FOUND: u32 = 1;
     pub const BAD_ARGUMENT: u32 = 2;
     pub const SERIALIZATION_FAILURE: u32 = 3;
+    pub const PARSE_FAILURE: u32 = 4;
     pub const EMPTY: u32 = 7;
     pub const CAS_MISMATCH: u32 = 8;
 }
@@ -73,6 +74,9 @@ pub(crate) struct HostState {
     pub metrics: Vec<Metric>,
     pub shared_data: HashMap<String, (Vec<u8>, u32)>,
     pub queues: Vec<(String, VecDeque<Vec<u8>>)>,
+    /// Queues enqueued to since `proxy_on_queue_ready` was last delivered,
+    /// one entry per enqueue.
+    pub queue_ready: Vec<u32>,
     pub tick_period_ms: u32,
     pub effective_context: u32,
     pub next_token: u32,
@@ -101,6 +105,7 @@ impl HostState {
             metrics: Vec::new(),
             shared_data: HashMap::new(),
             queues: Vec::new(),
+            queue_ready: Vec::new(),
             tick_period_ms: 0,
             effective_context: 0,
             next_token: 1,

@@ -202,8 +202,12 @@ pub struct Outcome {
     pub forwarded: Option<Forwarded>,
     /// The status the client got: the local response's or the upstream's.
     pub status: u32,
-    /// The body the client got.
+    /// The body the client got (none for HEAD, as Envoy sends it).
     pub response_body: Vec<u8>,
+    /// The upstream's response headers (`:status` first) after the filter's
+    /// changes; empty when the filter answered locally (see
+    /// `local_response`).
+    pub response_headers: Headers,
     /// Filter state the filter set (`proxy_set_property`), by Envoy's key
     /// (`wasm.<path>`).
     pub filter_state: BTreeMap<String, Vec<u8>>,
@@ -219,5 +223,10 @@ impl Outcome {
     /// A filter-state value as text (`wasm.warden.decision`, ...).
     pub fn filter_state_str(&self, key: &str) -> Option<String> {
         self.filter_state.get(key).map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+
+    /// A response header's value, as text.
+    pub fn response_header(&self, name: &str) -> Option<String> {
+        self.response_headers.iter().find(|(n, _)| n == name).map(|(_, v)| String::from_utf8_lossy(v).into_owned())
     }
 }
