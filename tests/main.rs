@@ -9,5 +9,6 @@
 // functions only; the fixtures around them need the same.
 #![allow(clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod cli;
 mod e2e;
 mod harness;

@@ -1,9 +1,22 @@
-//! The `warden` command line. `main.rs` only calls [`run`].
+//! The `warden` command line. `main.rs` only calls [`run`]; tests call
+//! [`run_with`] and capture what it writes.
+//!
+//! Commands: `test` (test files through the compiled filter), `check`
+//! (validate and lint), `explain` (one request, decision and trail),
+//! `compile` (binary bundle) and `wasm` (the filter module). See
+//! `docs/CLI.md`.
 
-use crate::policy_file;
-use clap::{Parser, Subcommand};
+use crate::explain::{self, RequestAttributes};
+use crate::host::{Host, HostOptions};
+use crate::report::{self, shown, Totals};
+use crate::runner::{self, Options};
+use crate::testfile::{self, Headers, RequestSpec};
+use crate::{coverage, lint, policy_file};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::borrow::Cow;
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 use warden_engine::{bundle, compile};
 
 /// Everything went as asked.
@@ -14,7 +27,12 @@ pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 
 #[derive(Parser)]
-#[command(name = "warden", version, about = "Egress policy filter for Envoy: check, compile and ship policies")]
+#[command(
+    name = "warden",
+    version,
+    about = "Egress policy filter for Envoy: test, check, explain, compile and ship policies",
+    after_help = "Exit codes: 0 all good, 1 a test or check failed, 2 usage or input error."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -22,12 +40,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Validate policy files; errors name the exact field.
+    /// Run the cases of *.test.yaml files through the compiled filter.
+    #[command(long_about = TEST_ABOUT)]
+    Test(TestArgs),
+    /// Validate policy files and lint them; errors and warnings name the exact field.
+    #[command(long_about = CHECK_ABOUT)]
     Check {
         /// Policy files (YAML or JSON, bare or in a warden/v1 envelope).
-        #[arg(required = true)]
+        #[arg(required = true, value_name = "POLICY")]
         policies: Vec<PathBuf>,
+        /// Exit 1 when a lint warns.
+        #[arg(long)]
+        deny_warnings: bool,
     },
+    /// Show how the compiled filter decides one request, and the trail of rules behind it.
+    #[command(long_about = EXPLAIN_ABOUT)]
+    Explain(ExplainArgs),
     /// Compile a policy into the binary bundle the filter also accepts.
     Compile {
         /// The policy file.
@@ -44,74 +72,432 @@ enum Command {
     },
 }
 
-/// Runs the CLI with `args` (program name first) and returns the exit code.
-pub fn run(args: impl IntoIterator<Item = OsString>, filter_wasm: &[u8]) -> i32 {
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
-        Err(err) => {
-            let _ = err.print();
-            return if err.use_stderr() { EXIT_USAGE } else { EXIT_OK };
-        }
-    };
-    match cli.command {
-        Command::Check { policies } => check(&policies),
-        Command::Compile { policy, output } => compile_to(&policy, &output),
-        Command::Wasm { output } => write(&output, filter_wasm),
-    }
+const TEST_ABOUT: &str = "\
+Run the cases of *.test.yaml files through the compiled filter.
+
+Finds every *.test.yaml under the paths (default: the current directory), loads the policy each
+names, and sends every case through the filter in the harness (wasmtime), one VM per test file
+shared by its cases like one Envoy worker (--isolate: a fresh VM per case).
+
+Each request is sent as a workload's call through its sidecar to port 80: Envoy's
+destination.port is 80, so a port-less authority is looked up on port 80 and an explicit
+port (api.stripe.com:443) wins. A case with a principal arrives over mTLS (:scheme https)
+with that principal as the peer certificate's URI SAN (spiffe:// added if absent); sourceIp
+becomes source.address; a body comes with its content-length, bodyChunks as separate chunks.
+This is how the end-to-end tests send the same cases to a real Envoy.
+
+Prints one line per case (ok / FAIL), the request, expected and actual outcome of each
+failure, and a closing line `N passed, M failed`.
+
+Exit codes: 0 every case passed, 1 a case failed, 2 usage or input error (unreadable test
+file, invalid policy, no test files found).";
+
+const CHECK_ABOUT: &str = "\
+Validate policy files and lint them; errors and warnings name the exact field.
+
+Lints: unreachable or shadowed rules (after a rule that matches everything, identical to an
+earlier rule), policies without rules (an ALLOW without rules denies everything), ALLOW with
+notPaths, DENY with paths under pathNormalization: NONE, wildcards over a public suffix
+(*.com, *.co.uk), methods with lowercase letters (never match), the header identity source
+(any client can set it).
+
+Exit codes: 0 valid (warnings allowed unless --deny-warnings), 1 invalid policy (or
+warnings with --deny-warnings), 2 unreadable file.";
+
+const EXPLAIN_ABOUT: &str = "\
+Show how the compiled filter decides one request, and the trail of rules behind it.
+
+The request runs through the filter in the harness, sent like `warden test` sends a case (to
+port 80, the principal as the peer certificate's URI SAN); the native engine explains it: the
+host, port and path as matched, every applicable authorization policy and which of its rules
+matched. If the filter and the native engine disagree, that is reported and the exit code is 1.
+
+  warden explain policy.yaml --method POST --authority httpbin.org --path /post \\
+      --principal cluster.local/ns/default/sa/sleep
+  warden explain policy.yaml --request 'POST httpbin.org/post'";
+
+/// Output formats of `warden test`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// One line per case, failures in detail, a closing line.
+    Human,
+    /// One JSON document with every case's result.
+    Json,
+    /// JUnit XML, one testsuite per test file.
+    Junit,
 }
 
-fn check(policies: &[PathBuf]) -> i32 {
-    let mut code = EXIT_OK;
-    for path in policies {
-        match policy_file::load_config(path) {
-            Err(err) => {
-                eprintln!("error: {err}");
-                code = code.max(EXIT_USAGE);
-            }
-            Ok(config) => match compile::load(&config) {
-                Ok(p) => println!(
-                    "{}: ok ({} services, {} authorization policies)",
-                    path.display(),
-                    p.registry().services().len(),
-                    p.authz_policies().len()
-                ),
-                Err(err) => {
-                    println!("{}: {err}", path.display());
-                    code = code.max(EXIT_FAILED);
-                }
-            },
-        }
+#[derive(Args)]
+struct TestArgs {
+    /// Test files, or directories to search for *.test.yaml [default: .]
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Test this build of the filter instead of the one built into warden.
+    #[arg(long, value_name = "FILE.wasm")]
+    filter: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// After the run, list the rules and services no case touched, per policy file.
+    #[arg(long)]
+    coverage: bool,
+    /// A fresh VM for every case (default: one VM per test file).
+    #[arg(long)]
+    isolate: bool,
+}
+
+#[derive(Args)]
+struct ExplainArgs {
+    /// The policy file.
+    policy: PathBuf,
+    /// The request in short: 'METHOD authority/path' or a URL ('http://httpbin.org/get').
+    #[arg(long, value_name = "REQUEST", conflicts_with_all = ["method", "authority", "path"])]
+    request: Option<String>,
+    /// The method [default: GET]
+    #[arg(long)]
+    method: Option<String>,
+    /// The authority (host, optionally :port).
+    #[arg(long)]
+    authority: Option<String>,
+    /// The path, with query [default: /]
+    #[arg(long)]
+    path: Option<String>,
+    /// The caller's principal (peer certificate URI SAN; spiffe:// added if absent).
+    #[arg(long)]
+    principal: Option<String>,
+    /// A request header; repeat for more.
+    #[arg(long = "header", value_name = "NAME=VALUE", value_parser = parse_header)]
+    headers: Vec<(String, String)>,
+    /// The caller's IP address (source.address).
+    #[arg(long)]
+    source_ip: Option<String>,
+    /// Explain with this build of the filter instead of the one built into warden.
+    #[arg(long, value_name = "FILE.wasm")]
+    filter: Option<PathBuf>,
+}
+
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text.split_once('=').ok_or_else(|| format!("'{text}': expected NAME=VALUE"))?;
+    if name.trim().is_empty() {
+        return Err(format!("'{text}': the header name is empty"));
     }
+    Ok((name.trim().to_owned(), value.to_owned()))
+}
+
+/// Runs the CLI with `args` (program name first), printing to stdout and
+/// stderr, and returns the exit code.
+pub fn run<I, T>(args: I, filter_wasm: &[u8]) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let stdout = io::stdout();
+    let stderr = io::stderr();
+    run_with(args, filter_wasm, &mut stdout.lock(), &mut stderr.lock())
+}
+
+/// Runs the CLI with `args` (program name first), writing what it prints
+/// to `out` and `err`, and returns the exit code.
+pub fn run_with<I, T>(args: I, filter_wasm: &[u8], out: &mut dyn Write, err: &mut dyn Write) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let text = e.render().to_string();
+            return if e.use_stderr() {
+                let _ = err.write_all(text.as_bytes());
+                EXIT_USAGE
+            } else {
+                let _ = out.write_all(text.as_bytes());
+                EXIT_OK
+            };
+        }
+    };
+    let result = match cli.command {
+        Command::Test(args) => test(args, filter_wasm, out, err),
+        Command::Check { policies, deny_warnings } => check(&policies, deny_warnings, out, err),
+        Command::Explain(args) => explain(args, filter_wasm, out, err),
+        Command::Compile { policy, output } => compile_to(&policy, &output, out, err),
+        Command::Wasm { output } => write(&output, filter_wasm, out, err),
+    };
+    let code = result.unwrap_or(EXIT_USAGE);
+    let _ = out.flush();
+    let _ = err.flush();
     code
 }
 
-fn compile_to(policy: &std::path::Path, output: &std::path::Path) -> i32 {
+/// The filter to run: `--filter FILE.wasm`, else the built-in one.
+fn filter_module<'a>(given: Option<&Path>, built_in: &'a [u8]) -> Result<Cow<'a, [u8]>, String> {
+    match given {
+        None => Ok(Cow::Borrowed(built_in)),
+        Some(path) => std::fs::read(path).map(Cow::Owned).map_err(|e| format!("{}: cannot read: {e}", shown(path))),
+    }
+}
+
+fn start_host(given: Option<&Path>, built_in: &[u8]) -> Result<Host, String> {
+    let wasm = filter_module(given, built_in)?;
+    let name = given.map_or_else(|| "the built-in filter".to_owned(), shown);
+    Host::new(&wasm, HostOptions::default()).map_err(|e| format!("{name}: {e}"))
+}
+
+fn test(args: TestArgs, wasm: &[u8], out: &mut dyn Write, err: &mut dyn Write) -> io::Result<i32> {
+    let roots = if args.paths.is_empty() { vec![PathBuf::from(".")] } else { args.paths };
+    for root in &roots {
+        if !root.exists() {
+            writeln!(err, "error: {}: no such file or directory", shown(root))?;
+            return Ok(EXIT_USAGE);
+        }
+    }
+    let mut files: Vec<PathBuf> = roots.iter().flat_map(|r| testfile::discover(r)).collect();
+    files.sort();
+    files.dedup();
+    if files.is_empty() {
+        let list: Vec<String> = roots.iter().map(|r| shown(r)).collect();
+        writeln!(err, "error: no *.test.yaml files under {}", list.join(", "))?;
+        return Ok(EXIT_USAGE);
+    }
+    let host = match start_host(args.filter.as_deref(), wasm) {
+        Ok(h) => h,
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(EXIT_USAGE);
+        }
+    };
+
+    let options = Options { isolate: args.isolate };
+    let mut runs = Vec::with_capacity(files.len());
+    for file in &files {
+        let run = runner::run_file(&host, file, &options);
+        if let Err(e) = &run.result {
+            writeln!(err, "error: {e}")?;
+        }
+        if args.format == Format::Human {
+            report::human_file(out, &run)?;
+        }
+        runs.push(run);
+    }
+    let totals = Totals::of(&runs);
+    let coverage = args.coverage.then(|| coverage::compute(&runs));
+    match args.format {
+        Format::Human => {
+            if let Some(c) = &coverage {
+                report::human_coverage(out, c)?;
+            }
+            writeln!(out, "{}", totals.closing_line())?;
+        }
+        Format::Json => {
+            let doc = report::json_report(&runs, coverage.as_deref());
+            serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
+            writeln!(out)?;
+        }
+        Format::Junit => {
+            let xml = report::junit_report(&runs).to_string().map_err(io::Error::other)?;
+            writeln!(out, "{xml}")?;
+            if let Some(c) = &coverage {
+                report::human_coverage(err, c)?;
+            }
+        }
+    }
+    if totals.errors > 0 {
+        let files = if totals.errors == 1 { "file" } else { "files" };
+        writeln!(err, "error: {} test {files} could not be run", totals.errors)?;
+        return Ok(EXIT_USAGE);
+    }
+    Ok(if totals.failed > 0 { EXIT_FAILED } else { EXIT_OK })
+}
+
+fn check(policies: &[PathBuf], deny_warnings: bool, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<i32> {
+    let mut code = EXIT_OK;
+    for path in policies {
+        let name = shown(path);
+        let config = match policy_file::load_config(path) {
+            Ok(c) => c,
+            Err(e) => {
+                writeln!(err, "error: {name}: {}", e.message)?;
+                code = code.max(EXIT_USAGE);
+                continue;
+            }
+        };
+        let policy = match compile::load(&config) {
+            Ok(p) => p,
+            Err(e) => {
+                writeln!(out, "error: {name}: {e}")?;
+                code = code.max(EXIT_FAILED);
+                continue;
+            }
+        };
+        let lints = match (compile::parse_json(&config), serde_json::from_slice(&config)) {
+            (Ok(doc), Ok(raw)) => lint::lint(&doc, &raw),
+            _ => Vec::new(),
+        };
+        for l in &lints {
+            writeln!(out, "warning: {name}: {}: {}", l.path, l.message)?;
+        }
+        let warnings = match lints.len() {
+            0 => String::new(),
+            1 => ", 1 warning".to_owned(),
+            n => format!(", {n} warnings"),
+        };
+        writeln!(
+            out,
+            "{name}: ok ({} services, {} authorization policies){warnings}",
+            policy.registry().services().len(),
+            policy.authz_policies().len()
+        )?;
+        if deny_warnings && !lints.is_empty() {
+            code = code.max(EXIT_FAILED);
+        }
+    }
+    Ok(code)
+}
+
+/// `'POST httpbin.org/post'`, `'http://httpbin.org/get'`, `'httpbin.org'`:
+/// method, scheme, authority, path.
+fn parse_request_line(text: &str) -> Result<(String, Option<String>, String, String), String> {
+    let mut words = text.split_whitespace();
+    let (method, target) = match (words.next(), words.next(), words.next()) {
+        (Some(target), None, None) => ("GET".to_owned(), target),
+        (Some(method), Some(target), None) => (method.to_owned(), target),
+        _ => return Err(format!("--request '{text}': expected 'METHOD authority/path' or a URL")),
+    };
+    let (scheme, rest) = match target.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme.to_owned()), rest),
+        None => (None, target),
+    };
+    let split = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(split);
+    if authority.is_empty() {
+        return Err(format!("--request '{text}': no authority"));
+    }
+    let path = if path.is_empty() {
+        "/".to_owned()
+    } else if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path.to_owned()
+    };
+    Ok((method, scheme, authority.to_owned(), path))
+}
+
+fn explain(args: ExplainArgs, wasm: &[u8], out: &mut dyn Write, err: &mut dyn Write) -> io::Result<i32> {
+    let usage = |err: &mut dyn Write, message: &str| -> io::Result<i32> {
+        writeln!(err, "error: {message}")?;
+        Ok(EXIT_USAGE)
+    };
+    let (method, scheme, authority, path) = match &args.request {
+        Some(line) => match parse_request_line(line) {
+            Ok(parts) => parts,
+            Err(e) => return usage(err, &e),
+        },
+        None => {
+            let Some(authority) = args.authority.clone() else {
+                return usage(err, "the request needs --authority (or --request 'METHOD authority/path')");
+            };
+            let method = args.method.clone().unwrap_or_else(|| "GET".into());
+            (method, None, authority, args.path.clone().unwrap_or_else(|| "/".into()))
+        }
+    };
+    let spec = RequestSpec {
+        principal: args.principal.clone(),
+        method,
+        authority,
+        path,
+        scheme: scheme.unwrap_or_else(|| "http".into()),
+        headers: Headers::Pairs(args.headers.clone()),
+        body: None,
+        body_chunks: None,
+        body_base64: None,
+        source_ip: args.source_ip.clone(),
+    };
+    let request = match runner::request_for(&spec) {
+        Ok(r) => r,
+        Err(e) => return usage(err, &e),
+    };
+    let shown_policy = shown(&args.policy);
+    let (config, policy) = match runner::load_policy(&args.policy, &shown_policy) {
+        Ok(loaded) => loaded,
+        Err(e) => return usage(err, &e),
+    };
+    let host = match start_host(args.filter.as_deref(), wasm) {
+        Ok(h) => h,
+        Err(e) => return usage(err, &e),
+    };
+    let mut vm = match host.vm(&config) {
+        Ok(vm) => vm,
+        Err(e) => return usage(err, &runner::vm_error(&e, &shown_policy)),
+    };
+    let outcome = vm.run(&request);
+    let (native, trace) = policy.explain(&RequestAttributes(&request));
+    let document: serde_json::Value = serde_json::from_slice(&config).unwrap_or_default();
+    out.write_all(explain::render(&request, &outcome, &native, &trace, &document).as_bytes())?;
+    let differences = explain::disagreements(&outcome, &request, &policy, &native);
+    if differences.is_empty() {
+        writeln!(out, "the filter in the harness and the native engine agree")?;
+        return Ok(EXIT_OK);
+    }
+    writeln!(out, "DISAGREEMENT: the filter in the harness and the native engine decided differently:")?;
+    for d in differences {
+        writeln!(out, "  {d}")?;
+    }
+    Ok(EXIT_FAILED)
+}
+
+fn compile_to(policy: &Path, output: &Path, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<i32> {
     let config = match policy_file::load_config(policy) {
         Ok(c) => c,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return EXIT_USAGE;
+        Err(e) => {
+            writeln!(err, "error: {}: {}", shown(policy), e.message)?;
+            return Ok(EXIT_USAGE);
         }
     };
     let bytes = match compile::load(&config).and_then(|p| bundle::encode(&p)) {
         Ok(b) => b,
-        Err(err) => {
-            eprintln!("error: {}: {err}", policy.display());
-            return EXIT_FAILED;
+        Err(e) => {
+            writeln!(err, "error: {}: {e}", shown(policy))?;
+            return Ok(EXIT_FAILED);
         }
     };
-    write(output, &bytes)
+    write(output, &bytes, out, err)
 }
 
-fn write(output: &std::path::Path, bytes: &[u8]) -> i32 {
+fn write(output: &Path, bytes: &[u8], out: &mut dyn Write, err: &mut dyn Write) -> io::Result<i32> {
     match std::fs::write(output, bytes) {
         Ok(()) => {
-            println!("wrote {} ({} bytes)", output.display(), bytes.len());
-            EXIT_OK
+            writeln!(out, "wrote {} ({} bytes)", shown(output), bytes.len())?;
+            Ok(EXIT_OK)
         }
-        Err(err) => {
-            eprintln!("error: cannot write {}: {err}", output.display());
-            EXIT_USAGE
+        Err(e) => {
+            writeln!(err, "error: cannot write {}: {e}", shown(output))?;
+            Ok(EXIT_USAGE)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_lines() {
+        let p = |s: &str| parse_request_line(s).unwrap();
+        assert_eq!(p("POST httpbin.org/post"), ("POST".into(), None, "httpbin.org".into(), "/post".into()));
+        assert_eq!(p("httpbin.org"), ("GET".into(), None, "httpbin.org".into(), "/".into()));
+        assert_eq!(
+            p("https://api.stripe.com:443/v1/charges?x=1"),
+            ("GET".into(), Some("https".into()), "api.stripe.com:443".into(), "/v1/charges?x=1".into())
+        );
+        assert_eq!(p("GET h.org?q"), ("GET".into(), None, "h.org".into(), "/?q".into()));
+        assert!(parse_request_line("a b c").is_err());
+        assert!(parse_request_line("GET /path").is_err());
+    }
+
+    #[test]
+    fn headers() {
+        assert_eq!(parse_header("x-a=1=2").unwrap(), ("x-a".into(), "1=2".into()));
+        assert!(parse_header("novalue").is_err());
+        assert!(parse_header("=v").is_err());
     }
 }

@@ -1,0 +1,231 @@
+//! `warden explain`: one request through the compiled filter in the
+//! harness, the native engine's trail of how it was decided, and a check
+//! that both reached the same decision.
+
+use crate::host::{Outcome, Request};
+use crate::runner::DECISION_KEY;
+use serde_json::Value;
+use std::fmt::Write as _;
+use warden_engine::document::Action;
+use warden_engine::{Attributes, Decision, Policy, Reason, Trace};
+
+/// The engine's view of a harness [`Request`]: the same headers and
+/// properties the filter reads through the host.
+pub struct RequestAttributes<'a>(pub &'a Request);
+
+impl Attributes for RequestAttributes<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.0
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        self.0
+            .properties
+            .iter()
+            .find(|(p, _)| p.iter().map(String::as_str).eq(path.iter().copied()))
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// Where the harness (the filter) and the native engine differ; empty when
+/// they agree.
+pub fn disagreements(outcome: &Outcome, request: &Request, policy: &Policy, native: &Decision<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(fault) = &outcome.fault {
+        out.push(format!("the filter faulted: {fault}"));
+        return out;
+    }
+    let record: Value =
+        outcome.filter_state_str(DECISION_KEY).and_then(|r| serde_json::from_str(&r).ok()).unwrap_or(Value::Null);
+    let text = |key: &str| record.get(key).and_then(Value::as_str).map(str::to_owned);
+    let list = |key: &str| -> Vec<String> {
+        record
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|l| l.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    };
+    let mut differ = |what: &str, filter: String, engine: String| {
+        if filter != engine {
+            out.push(format!("{what}: the filter says {filter}, the native engine {engine}"));
+        }
+    };
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "none".into());
+    differ("decision", opt(text("decision")), native.outcome.as_str().to_owned());
+    differ("reason", opt(text("reason")), native.reason.as_str().to_owned());
+    differ("policy", opt(text("policy")), opt(native.policy.map(str::to_owned)));
+    differ(
+        "rule",
+        opt(record.get("rule").and_then(Value::as_u64).map(|r| r.to_string())),
+        opt(native.rule.map(|r| r.to_string())),
+    );
+    differ("service", opt(text("service")), opt(native.service.map(str::to_owned)));
+    differ("principal", opt(text("principal")), opt(native.principal.clone()));
+    differ("dryRun", list("dryRun").join(", "), native.dry_run.join(", "));
+    differ("audit", list("audit").join(", "), native.audit.join(", "));
+
+    let forwarded = outcome.forwarded.as_ref().and_then(|f| f.header(":path"));
+    let native_forward =
+        native.is_allowed().then(|| native.forward_path.clone().or_else(|| request.header_value(":path"))).flatten();
+    differ("forwarded path", opt(forwarded), opt(native_forward));
+    let local = outcome.local_response.as_ref().map(|l| l.status.to_string());
+    let native_status = policy.response_for(native).map(|r| r.status.to_string());
+    differ("local response", opt(local), opt(native_status));
+    out
+}
+
+fn action_word(action: Action, dry_run: bool) -> String {
+    let word = match action {
+        Action::Allow => "ALLOW",
+        Action::Deny => "DENY",
+        Action::Audit => "AUDIT",
+    };
+    if dry_run {
+        format!("{word} (dry-run)")
+    } else {
+        word.to_owned()
+    }
+}
+
+/// The explanation: the decision as the filter made it, then the trail.
+/// `document` is the policy as JSON, to show each rule as written.
+pub fn render(
+    request: &Request,
+    outcome: &Outcome,
+    native: &Decision<'_>,
+    trace: &Trace<'_>,
+    document: &Value,
+) -> String {
+    let mut s = String::new();
+    let header = |name: &str| request.header_value(name).unwrap_or_default();
+    let _ = writeln!(s, "request    {} {}{}", header(":method"), header(":authority"), header(":path"));
+    if let Some(san) = request
+        .properties
+        .iter()
+        .find(|(p, _)| p == &["connection", "uri_san_peer_certificate"])
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    {
+        let _ = writeln!(s, "           peer certificate {san}");
+    }
+    if let Some(addr) = request
+        .properties
+        .iter()
+        .find(|(p, _)| p == &["source", "address"])
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    {
+        let _ = writeln!(s, "           source address {addr}");
+    }
+    for (name, value) in request.headers.iter().filter(|(n, _)| !n.starts_with(':')) {
+        let _ = writeln!(s, "           header {name}: {}", String::from_utf8_lossy(value));
+    }
+    let _ = writeln!(s, "           :scheme {}, destination port {}", header(":scheme"), crate::runner::WORKLOAD_PORT);
+
+    let record: Value =
+        outcome.filter_state_str(DECISION_KEY).and_then(|r| serde_json::from_str(&r).ok()).unwrap_or(Value::Null);
+    let field = |key: &str| match record.get(key) {
+        Some(Value::String(v)) => v.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => "-".to_owned(),
+    };
+    if let Some(fault) = &outcome.fault {
+        let _ = writeln!(s, "outcome    the filter faulted: {fault}");
+    } else if let Some(local) = &outcome.local_response {
+        let _ = writeln!(
+            s,
+            "outcome    refused: {} {}",
+            local.status,
+            local.header("x-warden-decision").map(|h| format!("(x-warden-decision: {h})")).unwrap_or_default()
+        );
+    } else {
+        let _ = writeln!(s, "outcome    forwarded upstream");
+    }
+    let _ = writeln!(s, "decision   {}", field("decision"));
+    let _ = writeln!(s, "reason     {}", field("reason"));
+    let _ = writeln!(s, "policy     {}", field("policy"));
+    let _ = writeln!(s, "rule       {}", field("rule"));
+    let _ = writeln!(s, "service    {}", field("service"));
+    let _ = writeln!(s, "principal  {}", field("principal"));
+    let forwarded = outcome.forwarded.as_ref().and_then(|f| f.header(":path"));
+    let _ = writeln!(s, "forwarded  {}", forwarded.as_deref().unwrap_or("nothing"));
+    for (key, label) in [("dryRun", "dry-run"), ("audit", "audit")] {
+        let names: Vec<&str> =
+            record.get(key).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+        if !names.is_empty() {
+            let _ = writeln!(s, "{label:<10} {}", names.join(", "));
+        }
+    }
+    let _ = writeln!(s, "record     {}", outcome.filter_state_str(DECISION_KEY).as_deref().unwrap_or("none"));
+
+    let _ = writeln!(s, "trail");
+    if trace.host.is_empty() {
+        let _ = writeln!(s, "  refused before matching: {}", native.reason.as_str());
+        return s;
+    }
+    if native.outcome == warden_engine::Outcome::BadRequest {
+        let _ = writeln!(s, "  refused as a bad request: {}", native.reason.as_str());
+        return s;
+    }
+    let _ = writeln!(s, "  host {}, port {}, method {}, path {}", trace.host, trace.port, trace.method, trace.path);
+    match trace.service {
+        Some(service) => {
+            let _ = writeln!(s, "  service {service}");
+        }
+        None => {
+            let _ = writeln!(s, "  no service registers {}:{}", trace.host, trace.port);
+        }
+    }
+    if trace.steps.is_empty() && native.outcome != warden_engine::Outcome::Unregistered {
+        let _ = writeln!(s, "  no authorization policy applies");
+    }
+    let policies = document.get("authorization").and_then(Value::as_array);
+    for step in &trace.steps {
+        let index = policies
+            .and_then(|list| list.iter().position(|p| p.get("name").and_then(Value::as_str) == Some(step.policy)));
+        let at = index.map(|i| format!(" (authorization[{i}])")).unwrap_or_default();
+        let matched = step.rules.iter().any(|m| *m);
+        let verdict = if step.rules.is_empty() {
+            "no rules: never matches"
+        } else if matched {
+            "matches"
+        } else {
+            "does not match"
+        };
+        let _ = writeln!(s, "  {} {}{at}: {verdict}", action_word(step.action, step.dry_run), step.policy);
+        let raw_rules =
+            index.and_then(|i| policies.and_then(|l| l.get(i))).and_then(|p| p.get("rules")).and_then(Value::as_array);
+        for (j, hit) in step.rules.iter().enumerate() {
+            let deciding = native.policy == Some(step.policy) && native.rule == Some(j);
+            let mark = if deciding {
+                "decides"
+            } else if *hit {
+                "matches"
+            } else {
+                "-"
+            };
+            let text = raw_rules.and_then(|r| r.get(j)).map(Value::to_string).unwrap_or_default();
+            let _ = writeln!(s, "    rules[{j}] {mark:<7} {text}");
+        }
+    }
+    let _ = writeln!(s, "  → {}", verdict(native));
+    s
+}
+
+/// Why the engine decided as it did, in one line.
+fn verdict(d: &Decision<'_>) -> String {
+    let at = |policy: Option<&str>, rule: Option<usize>| {
+        format!("{} rules[{}]", policy.unwrap_or("?"), rule.map_or_else(|| "?".to_owned(), |r| r.to_string()))
+    };
+    match d.reason {
+        Reason::AllowPolicy => format!("allowed by {}", at(d.policy, d.rule)),
+        Reason::NoPolicy => "allowed: no ALLOW policy applies and no DENY policy matched".to_owned(),
+        Reason::DenyPolicy => format!("denied by {}", at(d.policy, d.rule)),
+        Reason::NoAllowMatch => "denied: ALLOW policies apply and none matched".to_owned(),
+        Reason::Unregistered => "unregistered: outboundTrafficPolicy is REGISTRY_ONLY".to_owned(),
+        other => format!("{}: {}", d.outcome.as_str(), other.as_str()),
+    }
+}

@@ -1,0 +1,266 @@
+//! `warden check`'s lints: policies that compile but probably do not mean
+//! what they say. Each lint names the field (`authorization[0].rules[2]`).
+//!
+//! Lints look at the document as written ([`Document`], plus the raw JSON
+//! for comparing rules), so they can name fields the compiled form no
+//! longer knows about.
+
+use warden_engine::document::{
+    Action, AuthzPolicyDoc, Document, FromDoc, IdentitySource, OperationDoc, PathNormalization, RuleDoc, SourceDoc,
+    ToDoc,
+};
+
+/// A policy that compiles but is probably wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lint {
+    /// The field, e.g. `authorization[0].rules[2]`.
+    pub path: String,
+    /// What is wrong and why it matters.
+    pub message: String,
+}
+
+/// Common public suffixes (ICANN section of the Public Suffix List): a
+/// wildcard right above one of them covers every domain anyone registers
+/// there. Not the whole list; the usual suspects.
+const PUBLIC_SUFFIXES: &[&str] = &[
+    // generic
+    "com", "net", "org", "edu", "gov", "mil", "int", "info", "biz", "name", "pro", "io", "co", "ai", "app", "dev",
+    "cloud", "xyz", "online", "site", "top", "tech", "store", "me", "tv", "cc", "ws", "eu", "asia",
+    // country codes
+    "uk", "de", "fr", "nl", "be", "ch", "at", "it", "es", "pt", "se", "no", "dk", "fi", "pl", "cz", "ie", "ru", "ua",
+    "us", "ca", "mx", "br", "ar", "cl", "cn", "hk", "tw", "jp", "kr", "in", "sg", "my", "id", "th", "vn", "ph", "au",
+    "nz", "za", "ng", "ke", "il", "tr", "ae", "sa", // second level
+    "co.uk", "org.uk", "ac.uk", "gov.uk", "ltd.uk", "plc.uk", "me.uk", "com.au", "net.au", "org.au", "gov.au", "co.nz",
+    "org.nz", "co.jp", "ne.jp", "or.jp", "ac.jp", "go.jp", "co.kr", "or.kr", "com.cn", "net.cn", "org.cn", "gov.cn",
+    "edu.cn", "com.hk", "com.tw", "com.sg", "com.my", "co.in", "net.in", "org.in", "co.id", "co.th", "com.br",
+    "net.br", "org.br", "gov.br", "com.mx", "com.ar", "co.za", "org.za", "com.tr", "co.il", "com.ua", "com.pl",
+    "com.es", "com.pt", "co.at", "or.at", "com.sa", "com.ng", "co.ke", "com.vn", "com.ph",
+];
+
+/// Whether `domain` (lowercase, no leading dot) is a public suffix.
+pub fn is_public_suffix(domain: &str) -> bool {
+    PUBLIC_SUFFIXES.contains(&domain)
+}
+
+/// Lints a document that compiles. `raw` is the same document as JSON
+/// (used to recognise identical rules).
+pub fn lint(doc: &Document, raw: &serde_json::Value) -> Vec<Lint> {
+    let mut out = Vec::new();
+    let mut push = |path: String, message: String| out.push(Lint { path, message });
+
+    for (i, source) in doc.identity.iter().flatten().enumerate() {
+        if let IdentitySource::Header(name) = source {
+            push(
+                format!("identity[{i}].header"),
+                format!(
+                    "the principal is read from the request header '{name}', which any client can set: \
+                     only use it behind a proxy that strips it, or in tests"
+                ),
+            );
+        }
+    }
+
+    for (i, service) in doc.services.iter().enumerate() {
+        for (j, host) in service.hosts.iter().enumerate() {
+            let lower = host.trim().to_ascii_lowercase();
+            if let Some(suffix) = lower.strip_prefix("*.") {
+                let suffix = suffix.strip_suffix('.').unwrap_or(suffix);
+                if is_public_suffix(suffix) {
+                    push(
+                        format!("services[{i}].hosts[{j}]"),
+                        format!(
+                            "'{host}' registers every domain under the public suffix '.{suffix}': \
+                             anyone can register a name there and receive your traffic"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    let raw_policies = raw.get("authorization").and_then(|a| a.as_array());
+    for (i, policy) in doc.authorization.iter().enumerate() {
+        let at = format!("authorization[{i}]");
+        let raw_rules = raw_policies.and_then(|p| p.get(i)).and_then(|p| p.get("rules")).and_then(|r| r.as_array());
+        lint_policy(policy, &at, raw_rules.map(Vec::as_slice).unwrap_or_default(), doc, &mut push);
+    }
+    out
+}
+
+fn lint_policy(
+    policy: &AuthzPolicyDoc,
+    at: &str,
+    raw_rules: &[serde_json::Value],
+    doc: &Document,
+    push: &mut impl FnMut(String, String),
+) {
+    if policy.rules.is_empty() {
+        let scope = match &policy.services {
+            Some(s) => format!("for {}", s.join(", ")),
+            None => "for every service".to_owned(),
+        };
+        let message = match (policy.action, policy.dry_run) {
+            (Action::Allow, false) => format!(
+                "an ALLOW policy with no rules matches nothing, so it denies every request {scope} \
+                 (Istio's deny-all); if that is not meant, add rules"
+            ),
+            (Action::Allow, true) => {
+                format!("a dry-run ALLOW with no rules records every request {scope} as one it would deny")
+            }
+            (Action::Deny, _) => "a DENY policy with no rules never matches: it refuses nothing".to_owned(),
+            (Action::Audit, _) => "an AUDIT policy with no rules never matches: it records nothing".to_owned(),
+        };
+        push(format!("{at}.rules"), message);
+        return;
+    }
+
+    let mut always: Option<usize> = None;
+    for (j, rule) in policy.rules.iter().enumerate() {
+        let rule_at = format!("{at}.rules[{j}]");
+        if let Some(k) = always {
+            push(
+                rule_at,
+                format!("unreachable: rules[{k}] before it matches every request, so this rule never decides one"),
+            );
+            continue;
+        }
+        let raw = raw_rules.get(j);
+        if let Some(k) = raw.and_then(|r| raw_rules.iter().take(j).position(|earlier| earlier == r)) {
+            push(rule_at.clone(), format!("shadowed: identical to rules[{k}], so it never decides a request"));
+        }
+        if matches_everything(rule) {
+            always = Some(j);
+        }
+        lint_rule(policy, rule, &rule_at, doc, push);
+    }
+}
+
+fn lint_rule(policy: &AuthzPolicyDoc, rule: &RuleDoc, at: &str, doc: &Document, push: &mut impl FnMut(String, String)) {
+    for (k, to) in rule.to.iter().flatten().enumerate() {
+        let op = &to.operation;
+        let op_at = format!("{at}.to[{k}].operation");
+        if policy.action == Action::Allow && has(&op.not_paths) {
+            push(
+                format!("{op_at}.notPaths"),
+                "ALLOW with notPaths allows every other path, including spellings the upstream reads \
+                 differently (Istio documents this hazard): list the allowed paths instead"
+                    .to_owned(),
+            );
+        }
+        if policy.action == Action::Deny && has(&op.paths) && doc.path_normalization == PathNormalization::None {
+            push(
+                format!("{op_at}.paths"),
+                "DENY on paths with pathNormalization: NONE is bypassed by equivalent spellings \
+                 (//admin, /./admin, /%61dmin): use BASE or a stricter normalization"
+                    .to_owned(),
+            );
+        }
+        for (field, list) in [("methods", &op.methods), ("notMethods", &op.not_methods)] {
+            for (m, method) in list.iter().flatten().enumerate() {
+                if method.bytes().any(|b| b.is_ascii_lowercase()) {
+                    push(
+                        format!("{op_at}.{field}[{m}]"),
+                        format!(
+                            "'{method}' has lowercase letters and never matches: Warden refuses such methods \
+                             as bad requests (and Envoy answers them 400 itself); methods are case-sensitive"
+                        ),
+                    );
+                }
+            }
+        }
+        let allows = policy.action == Action::Allow;
+        for (h, host) in op.hosts.iter().flatten().enumerate().filter(|_| allows) {
+            let lower = host.trim().to_ascii_lowercase();
+            if let Some(suffix) = lower.strip_prefix('*') {
+                let domain = suffix.trim_start_matches('.');
+                if is_public_suffix(domain) {
+                    push(
+                        format!("{op_at}.hosts[{h}]"),
+                        format!(
+                            "'{host}' allows every host under the public suffix '.{domain}' \
+                             (where the policy applies): anyone can register a name there"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn has<T>(list: &Option<Vec<T>>) -> bool {
+    list.as_ref().is_some_and(|l| !l.is_empty())
+}
+
+fn source_is_empty(s: &SourceDoc) -> bool {
+    ![
+        &s.principals,
+        &s.not_principals,
+        &s.namespaces,
+        &s.not_namespaces,
+        &s.ip_blocks,
+        &s.not_ip_blocks,
+        &s.remote_ip_blocks,
+        &s.not_remote_ip_blocks,
+    ]
+    .into_iter()
+    .any(has)
+}
+
+fn operation_is_empty(o: &OperationDoc) -> bool {
+    let strings = [&o.hosts, &o.not_hosts, &o.methods, &o.not_methods, &o.paths, &o.not_paths];
+    !strings.into_iter().any(has) && !has(&o.ports) && !has(&o.not_ports)
+}
+
+/// Whether a rule matches every request: no `when`, and `from` and `to`
+/// absent, empty, or with one alternative that sets no field (Istio treats
+/// empty lists as unset).
+pub fn matches_everything(rule: &RuleDoc) -> bool {
+    let from_any =
+        rule.from.as_deref().is_none_or(|f: &[FromDoc]| f.is_empty() || f.iter().any(|f| source_is_empty(&f.source)));
+    let to_any =
+        rule.to.as_deref().is_none_or(|t: &[ToDoc]| t.is_empty() || t.iter().any(|t| operation_is_empty(&t.operation)));
+    let when_none = rule.when.as_ref().is_none_or(Vec::is_empty);
+    from_any && to_any && when_none
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lints(json: serde_json::Value) -> Vec<String> {
+        let doc: Document = serde_json::from_value(json.clone()).unwrap();
+        lint(&doc, &json).into_iter().map(|l| l.path).collect()
+    }
+
+    #[test]
+    fn rules_that_match_everything() {
+        let rule = |v: serde_json::Value| matches_everything(&serde_json::from_value(v).unwrap());
+        assert!(rule(serde_json::json!({})));
+        assert!(rule(serde_json::json!({"from": [], "to": [{"operation": {"methods": []}}]})));
+        assert!(rule(serde_json::json!({"from": [{"source": {"principals": ["a"]}}, {"source": {}}]})));
+        assert!(!rule(serde_json::json!({"to": [{"operation": {"methods": ["GET"]}}]})));
+        assert!(!rule(serde_json::json!({"when": [{"key": "source.ip", "values": ["10.0.0.0/8"]}]})));
+    }
+
+    #[test]
+    fn clean_policies_have_no_lints() {
+        let clean = serde_json::json!({
+            "name": "x",
+            "services": [{"name": "s", "hosts": ["*.example.com", "example.co.uk"]}],
+            "authorization": [{"name": "a", "rules": [
+                {"to": [{"operation": {"methods": ["GET"], "paths": ["/a"]}}]},
+                {"to": [{"operation": {"methods": ["GET"], "paths": ["/b"]}}]},
+                {}
+            ]}, {"name": "d", "action": "DENY", "rules": [{"to": [{"operation": {"paths": ["/admin"], "hosts": ["*.com"]}}]}]}]
+        });
+        assert_eq!(lints(clean), Vec::<String>::new());
+    }
+
+    #[test]
+    fn public_suffixes() {
+        assert!(is_public_suffix("com") && is_public_suffix("co.uk"));
+        assert!(!is_public_suffix("example.com") && !is_public_suffix("amazonaws.com"));
+        let policy = serde_json::json!({"name": "x", "services": [{"name": "s", "hosts": ["*.CO.UK."]}]});
+        assert_eq!(lints(policy), ["services[0].hosts[0]"]);
+    }
+}

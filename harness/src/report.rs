@@ -1,0 +1,393 @@
+//! What `warden test` prints: one line per case and a closing line for
+//! people (`human`), one JSON document (`json`), or JUnit XML for CI
+//! (`junit`, one `<testsuite>` per test file).
+//!
+//! Output is deterministic: no timings, and paths as given or relative to
+//! the current directory.
+
+use crate::coverage::PolicyCoverage;
+use crate::runner::{decision_word, quoted, quoted_bytes, CaseRun, Field, FileRun};
+use crate::testfile::{Expect, RequestSpec};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use serde_json::{json, Value};
+use std::io::{self, Write};
+use std::path::{Component, Path, PathBuf};
+
+/// A path as the user should see it: relative to the current directory
+/// when it lies below it, without a leading `./`.
+pub fn shown(path: &Path) -> String {
+    let relative = if path.is_absolute() {
+        std::env::current_dir()
+            .ok()
+            .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+            .unwrap_or_else(|| path.to_path_buf())
+    } else {
+        path.to_path_buf()
+    };
+    let cleaned: PathBuf = relative.components().skip_while(|c| matches!(c, Component::CurDir)).collect();
+    if cleaned.as_os_str().is_empty() {
+        ".".into()
+    } else {
+        cleaned.display().to_string()
+    }
+}
+
+/// Cases passed and failed, and files that could not be run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Cases whose expectations all held.
+    pub passed: usize,
+    /// Cases with at least one expectation that did not hold.
+    pub failed: usize,
+    /// Test files that could not be run (input errors).
+    pub errors: usize,
+}
+
+impl Totals {
+    /// Counts a run.
+    pub fn of(runs: &[FileRun]) -> Totals {
+        let mut t = Totals::default();
+        for run in runs {
+            match &run.result {
+                Ok(cases) => {
+                    let failed = cases.iter().filter(|c| !c.passed()).count();
+                    t.failed += failed;
+                    t.passed += cases.len() - failed;
+                }
+                Err(_) => t.errors += 1,
+            }
+        }
+        t
+    }
+
+    /// The closing line: `N passed, M failed`.
+    pub fn closing_line(&self) -> String {
+        format!("{} passed, {} failed", self.passed, self.failed)
+    }
+}
+
+/// `<file> › <case>`.
+fn label(run: &FileRun, case: &CaseRun) -> String {
+    format!("{} › {}", shown(&run.file), case.name)
+}
+
+/// The human lines of one test file's cases (input errors are reported
+/// separately).
+pub fn human_file(out: &mut dyn Write, run: &FileRun) -> io::Result<()> {
+    for case in run.cases() {
+        if case.passed() {
+            writeln!(out, "ok   {}", label(run, case))?;
+        } else {
+            writeln!(out, "FAIL {}", label(run, case))?;
+            out.write_all(failure_block(case).as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+/// The request, the expected and the actual outcome of a failed case,
+/// indented; expectations that did not hold are marked `✗`.
+pub fn failure_block(case: &CaseRun) -> String {
+    let mut lines: Vec<(&str, String)> = Vec::new();
+    for line in request_lines(&case.request) {
+        lines.push(("request", line));
+    }
+    for (field, line) in expected_lines(&case.expect) {
+        let mark = if case.failed_on(field) { "  ✗" } else { "" };
+        lines.push(("expected", format!("{line}{mark}")));
+    }
+    for line in actual_lines(case) {
+        lines.push(("actual", line));
+    }
+    let mut text = String::new();
+    let mut last = "";
+    for (section, line) in lines {
+        let head = if section == last { "" } else { section };
+        last = section;
+        text.push_str(&format!("    {head:<9} {line}\n"));
+    }
+    text
+}
+
+/// The request of a case, as given.
+pub fn request_lines(spec: &RequestSpec) -> Vec<String> {
+    let mut lines = vec![format!("{} {}://{}{}", spec.method, spec.scheme, spec.authority, spec.path)];
+    if let Some(p) = &spec.principal {
+        lines.push(format!("principal {p}"));
+    }
+    if let Some(ip) = &spec.source_ip {
+        lines.push(format!("source IP {ip}"));
+    }
+    for (name, value) in spec.headers.pairs() {
+        lines.push(format!("header {name}: {value}"));
+    }
+    if let Some(body) = &spec.body {
+        lines.push(format!("body {}", quoted(body)));
+    }
+    if let Some(chunks) = &spec.body_chunks {
+        let list: Vec<String> = chunks.iter().map(|c| quoted(c)).collect();
+        lines.push(format!("body chunks [{}]", list.join(", ")));
+    }
+    if let Some(b64) = &spec.body_base64 {
+        lines.push(format!("body base64 {b64}"));
+    }
+    lines
+}
+
+/// The expectations of a case, each with its field.
+fn expected_lines(expect: &Expect) -> Vec<(Field, String)> {
+    let mut lines = vec![(Field::Decision, format!("decision {}", decision_word(expect.decision)))];
+    if let Some(s) = expect.status {
+        lines.push((Field::Status, format!("status {s}")));
+    }
+    if let Some(p) = &expect.policy {
+        lines.push((Field::Policy, format!("policy {p}")));
+    }
+    if let Some(f) = &expect.findings {
+        lines.push((Field::Findings, format!("findings [{}]", f.join(", "))));
+    }
+    if let Some(p) = &expect.forwarded_path {
+        lines.push((Field::ForwardedPath, format!("forwarded path {p}")));
+    }
+    if let Some(b) = &expect.forwarded_body {
+        lines.push((Field::ForwardedBody, format!("forwarded body {}", quoted(b))));
+    }
+    lines
+}
+
+/// What happened: decision, status, record, what went upstream.
+fn actual_lines(case: &CaseRun) -> Vec<String> {
+    let a = &case.actual;
+    let mut lines = Vec::new();
+    if let Some(fault) = &a.fault {
+        lines.push(format!("fault {fault}"));
+    } else {
+        let decision = a.decision.map_or("nothing (neither forwarded nor answered)", decision_word);
+        match &a.decision_header {
+            Some(h) => lines.push(format!("decision {decision} (x-warden-decision: {h})")),
+            None => lines.push(format!("decision {decision}")),
+        }
+    }
+    lines.push(format!("status {}", a.status));
+    lines.push(format!("record {}", a.record.as_deref().unwrap_or("none")));
+    match (&a.forwarded_path, &a.forwarded_body) {
+        (None, None) => lines.push("forwarded nothing".into()),
+        (path, body) => {
+            lines.push(format!("forwarded path {}", path.as_deref().unwrap_or("(none)")));
+            if let Some(body) = body.as_deref().filter(|b| !b.is_empty() || case.expect.forwarded_body.is_some()) {
+                lines.push(format!("forwarded body {}", quoted_bytes(body)));
+            }
+        }
+    }
+    lines
+}
+
+/// The coverage section of the human report.
+pub fn human_coverage(out: &mut dyn Write, coverage: &[PolicyCoverage]) -> io::Result<()> {
+    writeln!(out, "coverage:")?;
+    if coverage.is_empty() {
+        writeln!(out, "  no policy file was run")?;
+    }
+    for c in coverage {
+        let cases = if c.cases == 1 { "1 case".to_owned() } else { format!("{} cases", c.cases) };
+        if c.untouched.is_empty() {
+            writeln!(out, "  {} ({cases}): every rule and service was touched", c.policy_file)?;
+            continue;
+        }
+        writeln!(out, "  {} ({cases}): {} not touched", c.policy_file, c.untouched.len())?;
+        let width = c.untouched.iter().map(|u| u.path().len()).max().unwrap_or(0);
+        for u in &c.untouched {
+            writeln!(out, "    {:<width$}  {}", u.path(), u.describe())?;
+        }
+    }
+    Ok(())
+}
+
+fn request_json(spec: &RequestSpec) -> Value {
+    let mut r = json!({
+        "method": spec.method,
+        "authority": spec.authority,
+        "path": spec.path,
+        "scheme": spec.scheme,
+    });
+    let mut set = |key: &str, value: Value| {
+        if let Some(map) = r.as_object_mut() {
+            map.insert(key.to_owned(), value);
+        }
+    };
+    if let Some(p) = &spec.principal {
+        set("principal", json!(p));
+    }
+    if let Some(ip) = &spec.source_ip {
+        set("sourceIp", json!(ip));
+    }
+    let headers = spec.headers.pairs();
+    if !headers.is_empty() {
+        set("headers", json!(headers));
+    }
+    if let Some(b) = &spec.body {
+        set("body", json!(b));
+    }
+    if let Some(c) = &spec.body_chunks {
+        set("bodyChunks", json!(c));
+    }
+    if let Some(b) = &spec.body_base64 {
+        set("bodyBase64", json!(b));
+    }
+    r
+}
+
+fn expect_json(e: &Expect) -> Value {
+    let mut v = json!({ "decision": decision_word(e.decision) });
+    if let Some(map) = v.as_object_mut() {
+        if let Some(s) = e.status {
+            map.insert("status".into(), json!(s));
+        }
+        if let Some(p) = &e.policy {
+            map.insert("policy".into(), json!(p));
+        }
+        if let Some(f) = &e.findings {
+            map.insert("findings".into(), json!(f));
+        }
+        if let Some(p) = &e.forwarded_path {
+            map.insert("forwardedPath".into(), json!(p));
+        }
+        if let Some(b) = &e.forwarded_body {
+            map.insert("forwardedBody".into(), json!(b));
+        }
+    }
+    v
+}
+
+fn case_json(case: &CaseRun) -> Value {
+    let a = &case.actual;
+    let forwarded_body = a.forwarded_body.as_deref().map(|b| match std::str::from_utf8(b) {
+        Ok(text) => json!(text),
+        Err(_) => json!({ "base64": quoted_bytes(b).trim_start_matches("base64:") }),
+    });
+    json!({
+        "name": case.name,
+        "result": if case.passed() { "ok" } else { "fail" },
+        "request": request_json(&case.request),
+        "expected": expect_json(&case.expect),
+        "actual": {
+            "decision": a.decision.map(decision_word),
+            "status": a.status,
+            "decisionHeader": a.decision_header,
+            "record": a.record_json(),
+            "forwardedPath": a.forwarded_path,
+            "forwardedBody": forwarded_body,
+            "fault": a.fault,
+        },
+        "mismatches": case.mismatches.iter().map(|m| json!({
+            "field": m.field.as_str(),
+            "expected": m.expected,
+            "actual": m.actual,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn coverage_json(coverage: &[PolicyCoverage]) -> Value {
+    Value::Array(
+        coverage
+            .iter()
+            .map(|c| {
+                json!({
+                    "policyFile": c.policy_file,
+                    "cases": c.cases,
+                    "untouched": c.untouched.iter().map(|u| {
+                        let mut v = json!({ "path": u.path(), "description": u.describe() });
+                        if let Some(map) = v.as_object_mut() {
+                            match u {
+                                crate::coverage::Untouched::Rule { policy, action, rule, .. } => {
+                                    map.insert("kind".into(), json!("rule"));
+                                    map.insert("policy".into(), json!(policy));
+                                    map.insert("action".into(), json!(action));
+                                    map.insert("rule".into(), json!(rule));
+                                }
+                                crate::coverage::Untouched::Policy { policy, kind, .. } => {
+                                    map.insert("kind".into(), json!("policy"));
+                                    map.insert("policy".into(), json!(policy));
+                                    map.insert("action".into(), json!(kind));
+                                }
+                                crate::coverage::Untouched::Service { name, .. } => {
+                                    map.insert("kind".into(), json!("service"));
+                                    map.insert("service".into(), json!(name));
+                                }
+                            }
+                        }
+                        v
+                    }).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// The whole run as one JSON document.
+pub fn json_report(runs: &[FileRun], coverage: Option<&[PolicyCoverage]>) -> Value {
+    let totals = Totals::of(runs);
+    let files: Vec<Value> = runs
+        .iter()
+        .map(|run| {
+            json!({
+                "file": shown(&run.file),
+                "policyFile": run.policy_file.as_deref().map(shown),
+                "error": run.result.as_ref().err(),
+                "cases": run.cases().iter().map(case_json).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let mut doc = json!({
+        "passed": totals.passed,
+        "failed": totals.failed,
+        "errors": totals.errors,
+        "files": files,
+    });
+    if let (Some(c), Some(map)) = (coverage, doc.as_object_mut()) {
+        map.insert("coverage".into(), coverage_json(c));
+    }
+    doc
+}
+
+/// The whole run as a JUnit report: one `<testsuite>` per test file, one
+/// `<testcase>` per case (classname: the file); a file that could not be
+/// run is a suite with one errored case.
+pub fn junit_report(runs: &[FileRun]) -> Report {
+    let mut report = Report::new("warden test");
+    for run in runs {
+        let file = shown(&run.file);
+        let mut suite = TestSuite::new(file.as_str());
+        match &run.result {
+            Err(e) => {
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+                status.set_message(first_line(e)).set_type("input error").set_description(e.as_str());
+                let mut case = TestCase::new("(load)", status);
+                case.set_classname(file.as_str());
+                suite.add_test_case(case);
+            }
+            Ok(cases) => {
+                for c in cases {
+                    let status = if c.passed() {
+                        TestCaseStatus::success()
+                    } else {
+                        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                        let summary: Vec<String> = c.mismatches.iter().map(ToString::to_string).collect();
+                        let ty = if c.failed_on(Field::Fault) { "fault" } else { "mismatch" };
+                        s.set_message(summary.join("; ")).set_type(ty).set_description(failure_block(c));
+                        s
+                    };
+                    let mut case = TestCase::new(c.name.as_str(), status);
+                    case.set_classname(file.as_str());
+                    suite.add_test_case(case);
+                }
+            }
+        }
+        report.add_test_suite(suite);
+    }
+    report
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}

@@ -1,0 +1,539 @@
+//! `warden test`: runs the cases of `*.test.yaml` files through the compiled
+//! filter in the harness and compares what happened with what each case
+//! expects.
+//!
+//! Each case becomes a [`Request`] the way the end-to-end tests send it to a
+//! real Envoy (see [`request_for`]): as a workload's call to port 80 through
+//! its sidecar, over mTLS with the case's principal as the peer
+//! certificate's URI SAN. One [`Host`] serves the whole run (the module is
+//! compiled once); each test file gets one VM shared by its cases, like one
+//! Envoy worker, or a fresh VM per case with [`Options::isolate`].
+//!
+//! ```no_run
+//! use warden_harness::host::{Host, HostOptions};
+//! use warden_harness::runner::{self, Options};
+//! use std::path::Path;
+//!
+//! let wasm = std::fs::read("warden.wasm").unwrap();
+//! let host = Host::new(&wasm, HostOptions::default()).unwrap();
+//! let file = runner::run_file(&host, Path::new("policies/ambient-waypoint/policy.test.yaml"), &Options::default());
+//! for case in file.cases() {
+//!     println!("{} {}", if case.passed() { "ok  " } else { "FAIL" }, case.name);
+//! }
+//! ```
+
+use crate::host::{Host, HostError, Outcome, Request};
+use crate::policy_file;
+use crate::testfile::{self, Case, Expect, Expected, PolicyRef, RequestSpec};
+use base64::Engine as _;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use warden_engine::{compile, Policy};
+
+/// The port every case's connection is made to: a workload calling
+/// `http://host/` through its sidecar reaches the gateway on port 80, and
+/// Envoy reports that as `destination.port`. An explicit port in the
+/// authority (`api.stripe.com:443`) still wins, as in Envoy.
+pub const WORKLOAD_PORT: u16 = 80;
+
+/// The key of the decision record in Envoy's filter state.
+pub const DECISION_KEY: &str = "wasm.warden.decision";
+
+/// How a run is done.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// A fresh VM per case instead of one per test file.
+    pub isolate: bool,
+}
+
+/// One test file's run.
+#[derive(Debug)]
+pub struct FileRun {
+    /// The test file, as found.
+    pub file: PathBuf,
+    /// The policy file it names, once resolved.
+    pub policy_file: Option<PathBuf>,
+    /// The compiled policy (for coverage), when it loaded.
+    pub policy: Option<Policy>,
+    /// The cases, or why the file could not be run (an input error).
+    pub result: Result<Vec<CaseRun>, String>,
+}
+
+impl FileRun {
+    /// The cases run (none when the file could not be run).
+    pub fn cases(&self) -> &[CaseRun] {
+        self.result.as_deref().unwrap_or_default()
+    }
+}
+
+/// One case's run.
+#[derive(Debug, Clone)]
+pub struct CaseRun {
+    /// The case's name.
+    pub name: String,
+    /// The request as the test file gives it.
+    pub request: RequestSpec,
+    /// What the case expects.
+    pub expect: Expect,
+    /// What happened.
+    pub actual: Actual,
+    /// The expectations that did not hold; empty: the case passed.
+    pub mismatches: Vec<Mismatch>,
+}
+
+impl CaseRun {
+    /// Whether every expectation held.
+    pub fn passed(&self) -> bool {
+        self.mismatches.is_empty()
+    }
+
+    /// Whether the expectation on `field` failed.
+    pub fn failed_on(&self, field: Field) -> bool {
+        self.mismatches.iter().any(|m| m.field == field)
+    }
+}
+
+/// What happened to a case's request in the filter.
+#[derive(Debug, Clone, Default)]
+pub struct Actual {
+    /// Allow (forwarded, no local response) or deny (a local response);
+    /// `None` when the filter faulted.
+    pub decision: Option<Expected>,
+    /// The status the client got: the local response's, or the upstream's
+    /// 200.
+    pub status: u32,
+    /// The `x-warden-decision` header of a local response.
+    pub decision_header: Option<String>,
+    /// The decision record (`wasm.warden.decision`), as the filter wrote it.
+    pub record: Option<String>,
+    /// The `:path` that went upstream.
+    pub forwarded_path: Option<String>,
+    /// The body that went upstream.
+    pub forwarded_body: Option<Vec<u8>>,
+    /// Why the stream failed, when the filter faulted.
+    pub fault: Option<String>,
+}
+
+impl Actual {
+    /// Reads an [`Outcome`] of the host.
+    pub fn from_outcome(outcome: &Outcome) -> Actual {
+        let decision = if outcome.fault.is_some() {
+            None
+        } else if outcome.local_response.is_some() {
+            Some(Expected::Deny)
+        } else if outcome.forwarded.is_some() {
+            Some(Expected::Allow)
+        } else {
+            None
+        };
+        Actual {
+            decision,
+            status: outcome.status,
+            decision_header: outcome.local_response.as_ref().and_then(|l| l.header("x-warden-decision")),
+            record: outcome.filter_state_str(DECISION_KEY),
+            forwarded_path: outcome.forwarded.as_ref().and_then(|f| f.header(":path")),
+            forwarded_body: outcome.forwarded.as_ref().map(|f| f.body.clone()),
+            fault: outcome.fault.as_ref().map(ToString::to_string),
+        }
+    }
+
+    /// The decision record, parsed.
+    pub fn record_json(&self) -> Option<serde_json::Value> {
+        self.record.as_deref().and_then(|r| serde_json::from_str(r).ok())
+    }
+
+    /// The record's `policy`.
+    pub fn policy(&self) -> Option<String> {
+        self.record_json().and_then(|r| r.get("policy").and_then(|p| p.as_str()).map(str::to_owned))
+    }
+
+    /// The record's `findings`, as a set.
+    pub fn findings(&self) -> BTreeSet<String> {
+        self.record_json()
+            .and_then(|r| {
+                r.get("findings")
+                    .and_then(|f| f.as_array())
+                    .map(|list| list.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect::<BTreeSet<String>>())
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// An expectation of a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Field {
+    /// The filter faulted (always a failure).
+    Fault,
+    /// `expect.decision`
+    Decision,
+    /// `expect.status`
+    Status,
+    /// `expect.policy`
+    Policy,
+    /// `expect.findings`
+    Findings,
+    /// `expect.forwardedPath`
+    ForwardedPath,
+    /// `expect.forwardedBody`
+    ForwardedBody,
+}
+
+impl Field {
+    /// The field's name in the test file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Fault => "fault",
+            Field::Decision => "decision",
+            Field::Status => "status",
+            Field::Policy => "policy",
+            Field::Findings => "findings",
+            Field::ForwardedPath => "forwardedPath",
+            Field::ForwardedBody => "forwardedBody",
+        }
+    }
+}
+
+/// An expectation that did not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// Which one.
+    pub field: Field,
+    /// What was expected, as text.
+    pub expected: String,
+    /// What happened, as text.
+    pub actual: String,
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.field == Field::Fault {
+            return write!(f, "{}", self.actual);
+        }
+        write!(f, "{}: expected {}, got {}", self.field.as_str(), self.expected, self.actual)
+    }
+}
+
+/// `allow` or `deny`.
+pub fn decision_word(d: Expected) -> &'static str {
+    match d {
+        Expected::Allow => "allow",
+        Expected::Deny => "deny",
+    }
+}
+
+/// Text as JSON quotes it (shows whitespace and control characters).
+pub fn quoted(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| format!("{text:?}"))
+}
+
+/// Bytes as quoted text, or base64 when they are not UTF-8.
+pub fn quoted_bytes(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => quoted(text),
+        Err(_) => format!("base64:{}", base64::engine::general_purpose::STANDARD.encode(bytes)),
+    }
+}
+
+/// Compares what happened with what a case expects.
+pub fn evaluate(expect: &Expect, actual: &Actual) -> Vec<Mismatch> {
+    let mut out = Vec::new();
+    let mut differ = |field: Field, expected: String, actual: String| out.push(Mismatch { field, expected, actual });
+    if let Some(fault) = &actual.fault {
+        differ(Field::Fault, "no fault".into(), fault.clone());
+        return out;
+    }
+    match actual.decision {
+        Some(d) if d == expect.decision => {}
+        Some(d) => differ(Field::Decision, decision_word(expect.decision).into(), decision_word(d).into()),
+        None => differ(
+            Field::Decision,
+            decision_word(expect.decision).into(),
+            "nothing: the request was neither forwarded nor answered".into(),
+        ),
+    }
+    if let Some(status) = expect.status {
+        if actual.status != u32::from(status) {
+            differ(Field::Status, status.to_string(), actual.status.to_string());
+        }
+    }
+    if let Some(policy) = &expect.policy {
+        let got = actual.policy();
+        if got.as_deref() != Some(policy.as_str()) {
+            differ(Field::Policy, policy.clone(), got.unwrap_or_else(|| "none".into()));
+        }
+    }
+    if let Some(findings) = &expect.findings {
+        let want: BTreeSet<String> = findings.iter().cloned().collect();
+        let got = actual.findings();
+        if want != got {
+            let list = |s: &BTreeSet<String>| format!("[{}]", s.iter().cloned().collect::<Vec<_>>().join(", "));
+            differ(Field::Findings, list(&want), list(&got));
+        }
+    }
+    if let Some(path) = &expect.forwarded_path {
+        if actual.forwarded_path.as_deref() != Some(path.as_str()) {
+            let got = actual.forwarded_path.clone().unwrap_or_else(|| "nothing forwarded".into());
+            differ(Field::ForwardedPath, path.clone(), got);
+        }
+    }
+    if let Some(body) = &expect.forwarded_body {
+        if actual.forwarded_body.as_deref() != Some(body.as_bytes()) {
+            let got = actual.forwarded_body.as_deref().map_or_else(|| "nothing forwarded".into(), quoted_bytes);
+            differ(Field::ForwardedBody, quoted(body), got);
+        }
+    }
+    out
+}
+
+/// The body of a case as the chunks that arrive at the filter.
+fn body_chunks(spec: &RequestSpec) -> Result<Vec<Vec<u8>>, String> {
+    let given = [spec.body.is_some(), spec.body_chunks.is_some(), spec.body_base64.is_some()];
+    if given.iter().filter(|g| **g).count() > 1 {
+        return Err("body, bodyChunks and bodyBase64: give one of them".into());
+    }
+    if let Some(body) = &spec.body {
+        return Ok(if body.is_empty() { Vec::new() } else { vec![body.clone().into_bytes()] });
+    }
+    if let Some(chunks) = &spec.body_chunks {
+        return Ok(chunks.iter().filter(|c| !c.is_empty()).map(|c| c.clone().into_bytes()).collect());
+    }
+    if let Some(encoded) = &spec.body_base64 {
+        let compact: String = encoded.chars().filter(|c| !c.is_whitespace()).collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(compact)
+            .map_err(|e| format!("bodyBase64: not valid base64: {e}"))?;
+        return Ok(if bytes.is_empty() { Vec::new() } else { vec![bytes] });
+    }
+    Ok(Vec::new())
+}
+
+/// Builds the request a case describes, as the end-to-end tests send it to
+/// Envoy: `:method`, `:authority`, `:path`, `:scheme` (`https` when the
+/// case has a principal: it arrives on the mTLS listener), the headers in
+/// order, a `content-length` as an HTTP/1.1 client sends it (for a body,
+/// and for POST, PUT and PATCH), the body chunk by chunk, the principal
+/// as the downstream certificate's URI SAN (`spiffe://` added if absent),
+/// the source IP as `source.address`, and destination port
+/// [`WORKLOAD_PORT`].
+pub fn request_for(spec: &RequestSpec) -> Result<Request, String> {
+    if spec.authority.is_empty() {
+        return Err("authority: required".into());
+    }
+    let chunks = body_chunks(spec)?;
+    // Envoy reports `https` for anything that arrived on its mTLS listener,
+    // whatever the application spoke inside the sidecar's tunnel.
+    let scheme = if spec.principal.is_some() { "https" } else { spec.scheme.as_str() };
+    let mut request = Request::new(&spec.method, &spec.authority, &spec.path).header(":scheme", scheme);
+    let headers = spec.headers.pairs();
+    for (name, value) in &headers {
+        request = if name.starts_with(':') { request.header(name, value) } else { request.add_header(name, value) };
+    }
+    let body_len: usize = chunks.iter().map(Vec::len).sum();
+    let has_length = headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-length"));
+    if !has_length && (body_len > 0 || matches!(spec.method.as_str(), "POST" | "PUT" | "PATCH")) {
+        request = request.add_header("content-length", &body_len.to_string());
+    }
+    for chunk in chunks {
+        request = request.chunk(chunk);
+    }
+    if let Some(san) = spec.peer_uri_san() {
+        request = request.peer_uri_san(&san);
+    }
+    if let Some(ip) = &spec.source_ip {
+        let ip: std::net::IpAddr = ip.trim().parse().map_err(|_| format!("sourceIp: '{ip}' is not an IP address"))?;
+        request = request.source_ip(&ip.to_string());
+    }
+    Ok(request.destination_port(WORKLOAD_PORT))
+}
+
+/// The policy file a test file names.
+pub fn policy_path(tests: &testfile::TestFile, test_file: &Path) -> Result<PathBuf, String> {
+    let paths = tests.policy.paths(test_file);
+    match (&tests.policy, paths.as_slice()) {
+        (_, [one]) => Ok(one.clone()),
+        (PolicyRef::Many(_), _) => Err(format!(
+            "policy: a list of {} files: Istio input: not supported yet; name one warden/v1 policy file",
+            paths.len()
+        )),
+        (PolicyRef::One(_), _) => Err("policy: names no file".into()),
+    }
+}
+
+/// Loads a policy file into the filter configuration and compiles it
+/// natively (the native policy feeds coverage; its errors name the field).
+pub fn load_policy(path: &Path, shown: &str) -> Result<(Vec<u8>, Policy), String> {
+    let config = policy_file::load_config(path).map_err(|e| format!("{shown}: {}", e.message))?;
+    let policy = compile::load(&config).map_err(|e| format!("{shown}: invalid policy: {e}"))?;
+    Ok((config, policy))
+}
+
+/// Explains a VM that did not start.
+pub fn vm_error(err: &HostError, shown_policy: &str) -> String {
+    match err {
+        HostError::ConfigRejected(logs) => {
+            let mut text = format!("{shown_policy}: the filter refused the policy");
+            for l in logs {
+                text.push_str(&format!("\n  [{}] {}", l.level, l.message));
+            }
+            text
+        }
+        other => format!("{shown_policy}: {other}"),
+    }
+}
+
+/// Runs one test file. Input errors (unreadable file, invalid policy, a
+/// request that cannot be built) end up in [`FileRun::result`].
+pub fn run_file(host: &Host, file: &Path, options: &Options) -> FileRun {
+    let mut run = FileRun { file: file.to_owned(), policy_file: None, policy: None, result: Ok(Vec::new()) };
+    let shown_file = crate::report::shown(file);
+    let tests = match testfile::load(file) {
+        Ok(t) => t,
+        Err(e) => {
+            run.result = Err(e.replace(&file.display().to_string(), &shown_file));
+            return run;
+        }
+    };
+    let policy_file = match policy_path(&tests, file) {
+        Ok(p) => p,
+        Err(e) => {
+            run.result = Err(format!("{shown_file}: {e}"));
+            return run;
+        }
+    };
+    let shown_policy = crate::report::shown(&policy_file);
+    run.policy_file = Some(policy_file.clone());
+    let (config, policy) = match load_policy(&policy_file, &shown_policy) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            run.result = Err(e);
+            return run;
+        }
+    };
+    run.policy = Some(policy);
+    let mut requests = Vec::with_capacity(tests.tests.len());
+    for (i, case) in tests.tests.iter().enumerate() {
+        match request_for(&case.request) {
+            Ok(r) => requests.push(r),
+            Err(e) => {
+                run.result = Err(format!("{shown_file}: tests[{i}] ({}): request.{e}", case.name));
+                return run;
+            }
+        }
+    }
+    run.result = run_cases(host, &config, &tests.tests, &requests, options).map_err(|e| vm_error(&e, &shown_policy));
+    run
+}
+
+fn run_cases(
+    host: &Host,
+    config: &[u8],
+    cases: &[Case],
+    requests: &[Request],
+    options: &Options,
+) -> Result<Vec<CaseRun>, HostError> {
+    let mut vm = None;
+    let mut out = Vec::with_capacity(cases.len());
+    for (case, request) in cases.iter().zip(requests) {
+        // A VM that faulted is dead, as in Envoy; the next case gets a new
+        // one so each fault is reported once, by the case that caused it.
+        let fresh = options.isolate || vm.as_ref().is_none_or(|v: &crate::host::Vm| v.fault().is_some());
+        if fresh {
+            vm = Some(host.vm(config)?);
+        }
+        let Some(vm) = vm.as_mut() else { continue };
+        let outcome = vm.run(request);
+        let actual = Actual::from_outcome(&outcome);
+        let mismatches = evaluate(&case.expect, &actual);
+        out.push(CaseRun {
+            name: case.name.clone(),
+            request: case.request.clone(),
+            expect: case.expect.clone(),
+            actual,
+            mismatches,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> RequestSpec {
+        serde_yaml_ng::from_str(yaml).unwrap()
+    }
+
+    fn expect(yaml: &str) -> Expect {
+        serde_yaml_ng::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn requests_are_built_as_envoy_sees_them() {
+        let r = request_for(&spec(
+            "{principal: cluster.local/ns/a/sa/b, method: POST, authority: h.org, path: /p, \
+             headers: [[x-a, '1'], [x-a, '2']], bodyChunks: [ab, '', cd], sourceIp: 10.0.0.7}",
+        ))
+        .unwrap();
+        assert_eq!(r.header_value(":method").as_deref(), Some("POST"));
+        assert_eq!(r.header_value(":scheme").as_deref(), Some("https"), "over mTLS");
+        assert_eq!(r.headers.iter().filter(|(n, _)| n == "x-a").count(), 2);
+        assert_eq!(r.header_value("content-length").as_deref(), Some("4"));
+        assert_eq!(r.body_chunks, vec![b"ab".to_vec(), b"cd".to_vec()]);
+        let prop = |path: &[&str]| r.properties.iter().find(|(p, _)| p == path).map(|(_, v)| v.clone());
+        assert_eq!(
+            prop(&["connection", "uri_san_peer_certificate"]),
+            Some(b"spiffe://cluster.local/ns/a/sa/b".to_vec())
+        );
+        assert_eq!(prop(&["source", "address"]), Some(b"10.0.0.7:40000".to_vec()));
+        assert_eq!(prop(&["destination", "port"]), Some(80u64.to_le_bytes().to_vec()));
+
+        let get = request_for(&spec("{authority: h.org}")).unwrap();
+        assert_eq!(get.header_value("content-length"), None);
+        assert_eq!(get.header_value(":scheme").as_deref(), Some("http"));
+        assert!(get.body_chunks.is_empty());
+        let binary = request_for(&spec("{authority: h.org, bodyBase64: 'AAEC /w=='}")).unwrap();
+        assert_eq!(binary.body_chunks, vec![vec![0, 1, 2, 255]]);
+
+        assert!(request_for(&spec("{authority: h.org, body: a, bodyBase64: YQ==}")).unwrap_err().contains("one of"));
+        assert!(request_for(&spec("{authority: h.org, bodyBase64: '%%'}")).unwrap_err().starts_with("bodyBase64"));
+        assert!(request_for(&spec("{authority: h.org, sourceIp: x}")).unwrap_err().starts_with("sourceIp"));
+    }
+
+    #[test]
+    fn a_fault_is_a_failure_with_its_message() {
+        let actual = Actual { fault: Some("the filter trapped: unreachable".into()), status: 503, ..Actual::default() };
+        let m = evaluate(&expect("{decision: deny}"), &actual);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].field, Field::Fault);
+        assert_eq!(m[0].to_string(), "the filter trapped: unreachable");
+    }
+
+    #[test]
+    fn expectations_are_compared_field_by_field() {
+        let actual = Actual {
+            decision: Some(Expected::Allow),
+            status: 200,
+            record: Some(r#"{"policy":"p","findings":["b","a"]}"#.into()),
+            forwarded_path: Some("/x".into()),
+            forwarded_body: Some(b"body".to_vec()),
+            ..Actual::default()
+        };
+        let ok = expect(
+            "{decision: allow, status: 200, policy: p, findings: [a, b, a], forwardedPath: /x, forwardedBody: body}",
+        );
+        assert!(evaluate(&ok, &actual).is_empty());
+        let bad = expect("{decision: deny, status: 403, policy: q, findings: [], forwardedPath: /y, forwardedBody: b}");
+        let fields: Vec<Field> = evaluate(&bad, &actual).iter().map(|m| m.field).collect();
+        assert_eq!(
+            fields,
+            [
+                Field::Decision,
+                Field::Status,
+                Field::Policy,
+                Field::Findings,
+                Field::ForwardedPath,
+                Field::ForwardedBody
+            ]
+        );
+    }
+}

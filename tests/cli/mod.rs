@@ -1,0 +1,296 @@
+//! The `warden` CLI's output, checked with snapshots (`tests/cli/snapshots/`)
+//! over the fixtures in `tests/cli/fixtures/`: passing and failing test
+//! files (one case per kind of mismatch), input errors, coverage, lints,
+//! explain. The CLI runs in-process through `run_with`, with the filter
+//! built for this tree.
+//!
+//! After an intended change of output: `INSTA_UPDATE=always cargo test
+//! --test main cli`, then review the `.snap` diff.
+
+use warden::harness::cli::{self, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use warden::harness::quick_junit::{NonSuccessKind, Report, TestCaseStatus};
+
+const FIXTURES: &str = "tests/cli/fixtures";
+
+/// What one `warden` invocation did.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `warden ARGS` in-process. Fixture paths are relative: cargo runs
+/// integration tests from the package root.
+fn warden(args: &[&str]) -> Run {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let argv = std::iter::once("warden").chain(args.iter().copied());
+    let code = cli::run_with(argv, warden::FILTER_WASM, &mut out, &mut err);
+    Run {
+        code,
+        stdout: String::from_utf8(out).expect("UTF-8 stdout"),
+        stderr: String::from_utf8(err).expect("UTF-8 stderr"),
+    }
+}
+
+/// The invocation, exit code and both streams, for a snapshot.
+fn transcript(args: &[&str]) -> String {
+    let run = warden(args);
+    let shell: Vec<String> =
+        args.iter().map(|a| if a.contains([' ', '?', '*']) { format!("'{a}'") } else { (*a).to_owned() }).collect();
+    format!(
+        "$ warden {}\nexit code: {}\n--- stdout\n{}--- stderr\n{}",
+        shell.join(" "),
+        run.code,
+        run.stdout,
+        run.stderr
+    )
+}
+
+fn fixture(name: &str) -> String {
+    format!("{FIXTURES}/{name}")
+}
+
+// ------------------------------------------------------------- warden test
+
+#[test]
+fn warden_test_passing_file() {
+    let run = warden(&["test", &fixture("passing")]);
+    assert_eq!(run.code, EXIT_OK, "{}{}", run.stdout, run.stderr);
+    insta::assert_snapshot!(transcript(&["test", &fixture("passing")]));
+}
+
+#[test]
+fn warden_test_failing_file_shows_each_kind_of_mismatch() {
+    let run = warden(&["test", &fixture("failing")]);
+    assert_eq!(run.code, EXIT_FAILED);
+    assert_eq!(run.stdout.lines().last(), Some("1 passed, 8 failed"));
+    insta::assert_snapshot!(transcript(&["test", &fixture("failing")]));
+}
+
+#[test]
+fn warden_test_isolated_vms_give_the_same_results() {
+    for dir in ["passing", "failing"] {
+        let shared = warden(&["test", &fixture(dir)]);
+        let isolated = warden(&["test", "--isolate", &fixture(dir)]);
+        assert_eq!((shared.code, &shared.stdout), (isolated.code, &isolated.stdout), "{dir}");
+    }
+}
+
+#[test]
+fn warden_test_with_the_filter_given_as_a_file() {
+    let run = warden(&["test", "--filter", warden::FILTER_WASM_PATH, &fixture("passing")]);
+    assert_eq!(run.code, EXIT_OK, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.stdout, warden(&["test", &fixture("passing")]).stdout);
+}
+
+#[test]
+fn warden_test_input_errors() {
+    insta::assert_snapshot!("warden_test_invalid_policy", transcript(&["test", &fixture("invalid-policy")]));
+    insta::assert_snapshot!("warden_test_bad_test_file", transcript(&["test", &fixture("bad-test-file")]));
+    insta::assert_snapshot!("warden_test_policy_list", transcript(&["test", &fixture("istio-list")]));
+    insta::assert_snapshot!("warden_test_no_test_files", transcript(&["test", &fixture("lints")]));
+    insta::assert_snapshot!("warden_test_missing_path", transcript(&["test", &fixture("missing")]));
+    insta::assert_snapshot!(
+        "warden_test_missing_filter",
+        transcript(&["test", "--filter", &fixture("missing.wasm"), &fixture("passing")])
+    );
+    // Not a wasm module at all.
+    let run = warden(&["test", "--filter", &fixture("passing/policy.json"), &fixture("passing")]);
+    assert_eq!(run.code, EXIT_USAGE);
+    assert!(
+        run.stderr.starts_with("error: tests/cli/fixtures/passing/policy.json: cannot load the filter"),
+        "{}",
+        run.stderr
+    );
+    // Errors win over failures in the exit code; the other files still run.
+    let run = warden(&["test", &fixture("failing"), &fixture("invalid-policy")]);
+    assert_eq!(run.code, EXIT_USAGE);
+    assert_eq!(run.stdout.lines().last(), Some("1 passed, 8 failed"));
+}
+
+#[test]
+fn warden_test_coverage() {
+    insta::assert_snapshot!(transcript(&["test", "--coverage", &fixture("coverage")]));
+}
+
+#[test]
+fn warden_test_json_report() {
+    let run = warden(&["test", "--format", "json", "--coverage", &fixture("failing"), &fixture("coverage")]);
+    assert_eq!(run.code, EXIT_FAILED);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON document");
+    assert_eq!((doc["passed"].as_u64(), doc["failed"].as_u64(), doc["errors"].as_u64()), (Some(5), Some(8), Some(0)));
+    let files = doc["files"].as_array().expect("files");
+    let file = |name: &str| files.iter().find(|f| f["file"] == name).unwrap_or_else(|| panic!("{name} in {files:?}"));
+    let reads = file("tests/cli/fixtures/coverage/reads.test.yaml")["cases"].as_array().expect("cases");
+    assert!(reads.len() == 3 && reads.iter().all(|c| c["result"] == "ok"));
+    let wrong_status = &file("tests/cli/fixtures/failing/failing.test.yaml")["cases"][3];
+    assert_eq!(
+        wrong_status["mismatches"],
+        serde_json::json!([{"field": "status", "expected": "401", "actual": "403"}])
+    );
+    assert_eq!(doc["coverage"][0]["untouched"].as_array().map(Vec::len), Some(3));
+    insta::assert_snapshot!(transcript(&["test", "--format", "json", &fixture("failing")]));
+}
+
+#[test]
+fn warden_test_junit_report_is_xml_a_ci_reads() {
+    let run =
+        warden(&["test", "--format", "junit", &fixture("passing"), &fixture("failing"), &fixture("invalid-policy")]);
+    assert_eq!(run.code, EXIT_USAGE);
+    let report =
+        Report::deserialize_from_str(&run.stdout).unwrap_or_else(|e| panic!("not JUnit XML: {e}\n{}", run.stdout));
+    assert_eq!((report.tests, report.failures, report.errors), (20, 8, 1));
+    let suites: Vec<(&str, usize, usize, usize)> =
+        report.test_suites.iter().map(|s| (s.name.as_str(), s.tests, s.failures, s.errors)).collect();
+    assert_eq!(
+        suites,
+        [
+            ("tests/cli/fixtures/failing/failing.test.yaml", 9, 8, 0),
+            ("tests/cli/fixtures/invalid-policy/invalid.test.yaml", 1, 0, 1),
+            ("tests/cli/fixtures/passing/passing.test.yaml", 10, 0, 0),
+        ]
+    );
+    let failing = &report.test_suites[0];
+    let wrong_status = failing.test_cases.iter().find(|c| c.name.as_str() == "wrong status").expect("the case");
+    match &wrong_status.status {
+        TestCaseStatus::NonSuccess { kind: NonSuccessKind::Failure, message, description, .. } => {
+            assert_eq!(message.as_ref().map(|m| m.as_str()), Some("status: expected 401, got 403"));
+            assert!(description.as_ref().is_some_and(|d| d.as_str().contains("status 401  ✗")));
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    assert!(failing.test_cases.iter().all(|c| c.classname.as_ref().map(|n| n.as_str()) == Some(failing.name.as_str())));
+    insta::assert_snapshot!(transcript(&[
+        "test",
+        "--format",
+        "junit",
+        &fixture("failing"),
+        &fixture("invalid-policy")
+    ]));
+}
+
+#[test]
+fn the_example_policies_pass_in_the_harness() {
+    let run = warden(&["test", "policies"]);
+    assert_eq!(run.code, EXIT_OK, "{}{}", run.stdout, run.stderr);
+    let last = run.stdout.lines().last().unwrap_or_default();
+    assert!(last.ends_with(" passed, 0 failed"), "{last}");
+}
+
+// ------------------------------------------------------------ warden check
+
+#[test]
+fn warden_check_lints() {
+    insta::assert_snapshot!(transcript(&["check", &fixture("lints/lints.yaml")]));
+    assert_eq!(warden(&["check", "--deny-warnings", &fixture("lints/lints.yaml")]).code, EXIT_FAILED);
+    assert_eq!(warden(&["check", "--deny-warnings", &fixture("passing/policy.json")]).code, EXIT_OK);
+}
+
+#[test]
+fn warden_check_errors() {
+    insta::assert_snapshot!(transcript(&[
+        "check",
+        &fixture("passing/policy.json"),
+        &fixture("invalid-policy/policy.yaml"),
+    ]));
+    insta::assert_snapshot!("warden_check_unreadable", transcript(&["check", &fixture("missing.yaml")]));
+}
+
+#[test]
+fn warden_check_example_policies_are_clean() {
+    let policies: Vec<String> = std::fs::read_dir("policies")
+        .expect("policies/")
+        .flatten()
+        .map(|e| e.path().join("policy.yaml"))
+        .filter(|p| p.is_file())
+        .map(|p| p.display().to_string())
+        .collect();
+    let mut args = vec!["check", "--deny-warnings"];
+    args.extend(policies.iter().map(String::as_str));
+    let run = warden(&args);
+    assert_eq!(run.code, EXIT_OK, "{}{}", run.stdout, run.stderr);
+}
+
+// ---------------------------------------------------------- warden explain
+
+#[test]
+fn warden_explain_a_denied_request() {
+    insta::assert_snapshot!(transcript(&[
+        "explain",
+        &fixture("passing/policy.json"),
+        "--method",
+        "POST",
+        "--authority",
+        "httpbin.org",
+        "--path",
+        "/anything/lab/../x",
+        "--principal",
+        "cluster.local/ns/default/sa/sleep",
+        "--header",
+        "content-type=application/json",
+    ]));
+}
+
+#[test]
+fn warden_explain_an_allowed_request_in_short() {
+    insta::assert_snapshot!(transcript(&[
+        "explain",
+        &fixture("passing/policy.json"),
+        "--request",
+        "GET httpbin.org//anything/lab?x=1",
+        "--source-ip",
+        "192.0.2.1",
+    ]));
+    insta::assert_snapshot!(
+        "warden_explain_allowed_by_rule_1",
+        transcript(&["explain", &fixture("passing/policy.json"), "--request", "http://httpbin.org/get"])
+    );
+}
+
+#[test]
+fn warden_explain_unregistered_and_bad_requests() {
+    insta::assert_snapshot!(transcript(&["explain", &fixture("passing/policy.json"), "--request", "aliyun.com"]));
+    insta::assert_snapshot!(
+        "warden_explain_bad_request",
+        transcript(&["explain", &fixture("passing/policy.json"), "--request", "get httpbin.org/get"])
+    );
+}
+
+#[test]
+fn warden_explain_usage_errors() {
+    let run = warden(&["explain", &fixture("passing/policy.json")]);
+    assert_eq!(run.code, EXIT_USAGE);
+    assert_eq!(run.stderr, "error: the request needs --authority (or --request 'METHOD authority/path')\n");
+    let run = warden(&["explain", &fixture("invalid-policy/policy.yaml"), "--authority", "httpbin.org"]);
+    assert_eq!(run.code, EXIT_USAGE);
+    let run = warden(&["explain", &fixture("passing/policy.json"), "--request", "x", "--method", "GET"]);
+    assert_eq!(run.code, EXIT_USAGE, "--request conflicts with --method");
+    let run = warden(&["explain", &fixture("passing/policy.json"), "--authority", "h", "--source-ip", "nope"]);
+    assert_eq!((run.code, run.stderr.as_str()), (EXIT_USAGE, "error: sourceIp: 'nope' is not an IP address\n"));
+}
+
+// ------------------------------------------------------------ the rest
+
+#[test]
+fn usage_errors_exit_2_and_help_exits_0() {
+    assert_eq!(warden(&[]).code, EXIT_USAGE);
+    assert_eq!(warden(&["frobnicate"]).code, EXIT_USAGE);
+    assert_eq!(warden(&["test", "--format", "xml"]).code, EXIT_USAGE);
+    let help = warden(&["test", "--help"]);
+    assert_eq!(help.code, EXIT_OK);
+    assert!(help.stdout.contains("port 80"), "{}", help.stdout);
+}
+
+#[test]
+fn compile_and_wasm_write_their_artifacts() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let bundle = dir.path().join("bundle.bin");
+    let run = warden(&["compile", &fixture("passing/policy.json"), "-o", bundle.to_str().expect("UTF-8 path")]);
+    assert_eq!(run.code, EXIT_OK, "{}", run.stderr);
+    assert!(std::fs::read(&bundle).expect("the bundle").starts_with(b"WARDEN\0B"));
+    let wasm = dir.path().join("warden.wasm");
+    let run = warden(&["wasm", "-o", wasm.to_str().expect("UTF-8 path")]);
+    assert_eq!(run.code, EXIT_OK, "{}", run.stderr);
+    assert_eq!(std::fs::read(&wasm).expect("the module"), warden::FILTER_WASM);
+    assert_eq!(warden(&["compile", &fixture("invalid-policy/policy.yaml"), "-o", "/dev/null"]).code, EXIT_FAILED);
+}
