@@ -164,8 +164,8 @@ fn harness_agreement(envoy: &EnvoyResult, harness: &host::Outcome) -> Vec<String
                 local.header("x-warden-decision")
             ));
         }
-        if local.body != envoy.response.body {
-            problems.push("the local response bodies differ".to_owned());
+        if harness.response_body != envoy.response.body {
+            problems.push("the response bodies differ".to_owned());
         }
     }
     if let (Some((path, body)), Some(forwarded)) = (envoy.upstream.first(), &harness.forwarded) {
