@@ -16,8 +16,15 @@ fn trap(message: String) -> wasmtime::Error {
 }
 
 fn memory(caller: &mut Ctx<'_>, call: &str) -> R<Memory> {
+    // Looked up once per VM: an export lookup by name is a hash-map probe.
+    if let Some(m) = caller.data().memory {
+        return Ok(m);
+    }
     match caller.get_export("memory") {
-        Some(Extern::Memory(m)) => Ok(m),
+        Some(Extern::Memory(m)) => {
+            caller.data_mut().memory = Some(m);
+            Ok(m)
+        }
         _ => Err(trap(format!("{call}: the module exports no memory"))),
     }
 }
@@ -57,11 +64,15 @@ fn write_u32(caller: &mut Ctx<'_>, call: &str, ptr: u32, value: u32) -> R<()> {
 /// Hands `bytes` to the guest as Envoy does: memory from the guest's own
 /// allocator, its address and size written to the two return pointers.
 fn give(caller: &mut Ctx<'_>, call: &str, bytes: &[u8], ptr_ptr: u32, size_ptr: u32) -> R<u32> {
-    let Some(alloc) = caller.data().allocator.clone() else {
+    let len = u32::try_from(bytes.len()).map_err(|_| trap(format!("{call}: value too large")))?;
+    // Taken out and put back rather than cloned: cloning a TypedFunc
+    // clones its registered type. A trap leaves it out; the VM is dead then.
+    let Some(alloc) = caller.data_mut().allocator.take() else {
         return Err(trap(format!("{call}: the module exports no allocator (proxy_on_memory_allocate or malloc)")));
     };
-    let len = u32::try_from(bytes.len()).map_err(|_| trap(format!("{call}: value too large")))?;
-    let ptr = alloc.call(&mut *caller, len)?;
+    let result = alloc.call(&mut *caller, len);
+    caller.data_mut().allocator = Some(alloc);
+    let ptr = result?;
     if ptr == 0 && len > 0 {
         return Err(trap(format!("{call}: the guest allocator returned null for {len} bytes")));
     }

@@ -366,8 +366,7 @@ impl Vm {
         if let Some(f) = &self.dead {
             return Err(f.clone());
         }
-        let tick = self.hooks.tick.clone();
-        self.call(&tick, ROOT_CONTEXT)?;
+        self.call(|h| h.tick.as_ref(), ROOT_CONTEXT)?;
         self.deliver_queue_ready()
     }
 
@@ -448,15 +447,20 @@ impl Vm {
         s.properties.clear();
     }
 
-    /// Calls a stream hook with the time limit armed.
+    /// Calls a hook with the time limit armed. The hook is picked from
+    /// `self.hooks` rather than cloned: cloning a `TypedFunc` clones its
+    /// registered type, which measured as a large share of a request.
     fn call<P: wasmtime::WasmParams, T: wasmtime::WasmResults>(
         &mut self,
-        f: &Option<TypedFunc<P, T>>,
+        pick: fn(&Hooks) -> Option<&TypedFunc<P, T>>,
         params: P,
     ) -> Result<Option<T>, Fault> {
-        let Some(f) = f.clone() else { return Ok(None) };
-        self.arm();
-        f.call(&mut self.store, params).map(Some).map_err(|e| self.fault_of(e))
+        let Some(f) = pick(&self.hooks) else { return Ok(None) };
+        self.store.set_epoch_deadline(self.call_ticks);
+        match f.call(&mut self.store, params) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) => Err(self.fault_of(e)),
+        }
     }
 
     /// Delivers `proxy_on_queue_ready` to the root context, once per item
@@ -472,9 +476,8 @@ impl Vm {
             if ready.is_empty() {
                 break;
             }
-            let hook = self.hooks.queue_ready.clone();
             for id in ready {
-                self.call(&hook, (ROOT_CONTEXT, id))?;
+                self.call(|h| h.queue_ready.as_ref(), (ROOT_CONTEXT, id))?;
             }
         }
         Ok(())
@@ -494,8 +497,7 @@ impl Vm {
                 let mut answer = call.answer.clone();
                 answer.headers.insert(0, (":status".into(), answer.status.to_string().into_bytes()));
                 self.store.data_mut().stream.call_response = Some(answer);
-                let hook = self.hooks.http_call_response.clone();
-                self.call(&hook, (context, call.token, headers, body, 0))?;
+                self.call(|h| h.http_call_response.as_ref(), (context, call.token, headers, body, 0))?;
                 self.store.data_mut().stream.call_response = None;
             }
         }
@@ -506,15 +508,13 @@ impl Vm {
     }
 
     fn drive(&mut self, context: u32, request: &Request, outcome: &mut Outcome) -> Result<(), Fault> {
-        let create = Some(self.hooks.context_create.clone());
-        self.call(&create, (context, ROOT_CONTEXT))?;
+        self.call(|h| Some(&h.context_create), (context, ROOT_CONTEXT))?;
         let result = self.request_phase(context, request, outcome);
         // The stream ends whatever happened: done, log, delete.
-        let (done, log, delete) = (self.hooks.done.clone(), self.hooks.log.clone(), self.hooks.delete.clone());
         if result.is_ok() {
-            self.call(&done, context)?;
-            self.call(&log, context)?;
-            self.call(&delete, context)?;
+            self.call(|h| h.done.as_ref(), context)?;
+            self.call(|h| h.log.as_ref(), context)?;
+            self.call(|h| h.delete.as_ref(), context)?;
             self.deliver_queue_ready()?;
         }
         result
@@ -530,9 +530,9 @@ impl Vm {
         // Headers. A paused stream waits for continue_stream or a local
         // response; body data keeps arriving at the filter meanwhile (Envoy
         // calls decodeData on the filter that stopped iteration).
-        let hook = self.hooks.request_headers.clone();
+        let end_of_stream = u32::from(!has_body && !has_trailers);
         let action =
-            self.call(&hook, (context, num_headers, u32::from(!has_body && !has_trailers)))?.unwrap_or(CONTINUE);
+            self.call(|h| h.request_headers.as_ref(), (context, num_headers, end_of_stream))?.unwrap_or(CONTINUE);
         self.deliver_http_calls(context)?;
         let mut headers_paused = action != CONTINUE && !self.take_continue_request();
         let mut forwarded_body = Vec::new();
@@ -547,8 +547,7 @@ impl Vm {
             let end = i + 1 == chunks.len() && !has_trailers;
             self.store.data_mut().stream.request_body.extend_from_slice(chunk);
             let size = self.store.data().stream.request_body.len() as u32;
-            let hook = self.hooks.request_body.clone();
-            let action = self.call(&hook, (context, size, u32::from(end)))?.unwrap_or(CONTINUE);
+            let action = self.call(|h| h.request_body.as_ref(), (context, size, u32::from(end)))?.unwrap_or(CONTINUE);
             self.deliver_http_calls(context)?;
             if self.take_continue_request() {
                 headers_paused = false;
@@ -559,8 +558,9 @@ impl Vm {
             }
         }
         if has_trailers && !self.local_response() {
-            let hook = self.hooks.request_trailers.clone();
-            let action = self.call(&hook, (context, request.trailers.len() as u32))?.unwrap_or(CONTINUE);
+            let action = self
+                .call(|h| h.request_trailers.as_ref(), (context, request.trailers.len() as u32))?
+                .unwrap_or(CONTINUE);
             self.deliver_http_calls(context)?;
             if self.take_continue_request() {
                 headers_paused = false;
@@ -608,13 +608,11 @@ impl Vm {
         }
         let has_body = !upstream.body.is_empty();
         let num = self.store.data().stream.response_headers.len() as u32;
-        let hook = self.hooks.response_headers.clone();
-        self.call(&hook, (context, num, u32::from(!has_body)))?;
+        self.call(|h| h.response_headers.as_ref(), (context, num, u32::from(!has_body)))?;
         self.deliver_http_calls(context)?;
         if has_body && self.store.data().stream.local_response.is_none() {
             self.store.data_mut().stream.response_body = upstream.body.clone();
-            let hook = self.hooks.response_body.clone();
-            self.call(&hook, (context, upstream.body.len() as u32, 1))?;
+            self.call(|h| h.response_body.as_ref(), (context, upstream.body.len() as u32, 1))?;
             self.deliver_http_calls(context)?;
         }
         if let Some(local) = self.store.data_mut().stream.local_response.take() {

@@ -62,6 +62,8 @@ pub(crate) struct HostState {
     pub limits: StoreLimits,
     /// The guest's allocator (`proxy_on_memory_allocate` or `malloc`).
     pub allocator: Option<TypedFunc<u32, u32>>,
+    /// The guest's exported memory, once looked up.
+    pub memory: Option<wasmtime::Memory>,
     pub plugin_config: Vec<u8>,
     pub vm_config: Vec<u8>,
     pub root_id: String,
@@ -95,6 +97,7 @@ impl HostState {
             wasi,
             limits,
             allocator: None,
+            memory: None,
             plugin_config,
             vm_config,
             vm_id: root_id.clone(),
