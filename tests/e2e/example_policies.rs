@@ -16,6 +16,7 @@ use serde_json::Value;
 use warden::engine::{compile, FakeAttributes};
 use warden::harness::host::{self, Host, HostOptions};
 use warden::harness::policy_file;
+use warden::harness::runner;
 use warden::harness::testfile::{self, Case, Expected};
 
 use super::client::{Dial, Request, Response, Tls};
@@ -251,26 +252,10 @@ fn scheme(case: &Case) -> &'static str {
     }
 }
 
-/// The case as the harness runs it, with what Envoy adds: the destination
-/// port of the captured connection, `https` on the mTLS listener.
+/// The case as the harness runs it: exactly as `warden test` builds it,
+/// so this table also checks the CLI's runner against Envoy.
 fn harness_request(case: &Case) -> host::Request {
-    let spec = &case.request;
-    let mut req = host::Request::new(&spec.method, &spec.authority, &spec.path)
-        .header(":scheme", scheme(case))
-        .destination_port(WORKLOAD_PORT);
-    for (name, value) in spec.headers.pairs() {
-        req = req.add_header(&name, &value);
-    }
-    for chunk in body_of(case) {
-        req = req.chunk(chunk);
-    }
-    if let Some(san) = spec.peer_uri_san() {
-        req = req.peer_uri_san(&san);
-    }
-    if let Some(ip) = &spec.source_ip {
-        req = req.source_ip(ip);
-    }
-    req
+    runner::request_for(&case.request).unwrap_or_else(|e| panic!("{}: {e}", case.name))
 }
 
 /// The case as the native engine sees it.
