@@ -33,6 +33,7 @@ pub mod authz;
 pub mod bundle;
 pub mod compile;
 pub mod decision;
+pub mod dlp;
 pub mod document;
 pub mod error;
 pub mod matcher;

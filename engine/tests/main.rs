@@ -5,6 +5,8 @@
 mod bundle;
 mod bypass;
 mod decide;
+mod dlp_detectors;
+mod dlp_scanner;
 mod fields;
 mod istio_examples;
 mod validate;

@@ -1,0 +1,543 @@
+//! The built-in detector catalogue (SPEC §4.1).
+//!
+//! Each [`Detector`] is data: an id, a description, an [`Anchor`] every
+//! match contains, a `regex::bytes` pattern for the whole match and an
+//! optional validator. The fast scanner finds anchors in one pass and runs
+//! a detector's pattern only around them; [`reference_scan`] is the naive
+//! oracle it is tested against (every pattern over the whole input).
+//!
+//! Conventions every pattern follows:
+//!
+//! - it starts with `(?-u)`: patterns match bytes, and the engine is built
+//!   without the regex crate's Unicode tables (the wasm size budget), so
+//!   `\b`, `\d` and `\s` are ASCII;
+//! - its length is bounded (no `*`/`+`; see [`Detector::max_len`]) and its
+//!   repetitions use classes that cannot run into unrelated text;
+//! - numbers and tokens are delimited: `\b`, or, for tokens whose alphabet
+//!   has `-` or `/` (where `\b` does not work), the pattern reads one
+//!   character past the longest token and the validator refuses a match of
+//!   that length, so a token embedded in a longer run is not a finding;
+//! - key/value detectors (`aws_secret_access_key`, `azure_storage_key`,
+//!   `gcp_service_account_key`) match from the key name to the end of the
+//!   value, not including quotes, so redacting the span keeps JSON valid.
+//!
+//! Documentation example keys (`AKIAIOSFODNN7EXAMPLE`, Stripe's
+//! `sk_test_…` samples, test card numbers such as `4111 1111 1111 1111`,
+//! Slack's `T00000000/B00000000/XXXX…` webhook) are deliberately detected:
+//! in egress DLP a test key leaving is still worth flagging, and real keys
+//! share the shape. Exceptions are values that break the format's own
+//! rules (HMRC's `QQ 12 34 56 C`: `Q` is never a first letter).
+
+use super::validators;
+use regex::bytes::Regex;
+use std::sync::OnceLock;
+
+/// What every match of a detector contains, so a scanner can look only
+/// around it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anchor {
+    /// Case-sensitive byte strings; every match contains at least one of
+    /// them (a prefix such as `AKIA`, or a marker inside the match such as
+    /// OpenAI's `T3BlbkFJ` or the `@` of an address). The match may start
+    /// before the literal: [`Detector::max_len`] bounds how far.
+    Literals(&'static [&'static str]),
+    /// Numeric detectors: every match contains between `min` and `max`
+    /// ASCII digits (inclusive), written as one run in which consecutive
+    /// digit groups are separated by at most one `' '` or `'-'`. The run
+    /// found in the text may be longer than the match (a card followed by
+    /// ` 123`); the pattern's boundaries decide. Letters around the run
+    /// (a NINO's prefix and suffix, an ID's `X` check character, `+86`)
+    /// lie within a few bytes of it.
+    Digits {
+        /// Fewest digits in a match.
+        min: usize,
+        /// Most digits in a match.
+        max: usize,
+    },
+}
+
+/// A built-in detector.
+#[derive(Debug)]
+pub struct Detector {
+    /// The id a policy names in `detectors:` and findings report.
+    pub id: &'static str,
+    /// One line for docs and `warden explain`.
+    pub description: &'static str,
+    /// What every match contains.
+    pub anchor: Anchor,
+    /// A `regex::bytes` pattern for the whole match (what REDACT replaces).
+    pub pattern: &'static str,
+    /// A check on the matched bytes the regex cannot express; a match is a
+    /// finding only if it passes.
+    pub validator: Option<fn(&[u8]) -> bool>,
+    /// Characters left visible at the end when redacting (4 for cards).
+    pub keep_last: usize,
+}
+
+impl Detector {
+    /// Compiles the pattern (the crate's defaults; the pattern carries its
+    /// own `(?-u)`).
+    pub fn compile(&self) -> Result<Regex, regex::Error> {
+        Regex::new(self.pattern)
+    }
+
+    /// The longest match the pattern can produce, in bytes: how far a
+    /// scanner must look around an anchor, and how much of a stream it
+    /// must keep to find a match split across chunks.
+    pub fn max_len(&self) -> Option<usize> {
+        regex_syntax::ParserBuilder::new()
+            .utf8(false)
+            .build()
+            .parse(self.pattern)
+            .ok()
+            .and_then(|hir| hir.properties().maximum_len())
+    }
+
+    /// Whether the matched bytes pass the validator (true with none).
+    pub fn validates(&self, m: &[u8]) -> bool {
+        self.validator.is_none_or(|v| v(m))
+    }
+}
+
+/// Brand prefixes and the shapes cards are written in: 13–19 digits in one
+/// run, or grouped with spaces or dashes as 4-4-4-4 (16), 4-6-5 (Amex)
+/// or 4-6-4 (Diners).
+const CREDIT_CARD: &str = concat!(
+    r"(?-u)\b(?:[0-9]{13,19}",
+    r"|[0-9]{4}(?:(?: [0-9]{4}){3}| [0-9]{6} [0-9]{4,5})",
+    r"|[0-9]{4}(?:(?:-[0-9]{4}){3}|-[0-9]{6}-[0-9]{4,5}))\b",
+);
+
+/// Countries grouped by IBAN length; each group allows the electronic form
+/// (no spaces) or the printed one (groups of four after the check digits),
+/// with exactly that country's length, so an IBAN followed by a word is not
+/// read as a longer one. Kept in step with `validators::IBAN_LENGTHS`.
+const IBAN: &str = concat!(
+    r"(?-u)\b(?:",
+    r"NO[0-9]{2}(?:[A-Z0-9]{11}|(?: [A-Z0-9]{4}){2} [A-Z0-9]{3})",
+    r"|BE[0-9]{2}(?:[A-Z0-9]{12}|(?: [A-Z0-9]{4}){3})",
+    r"|(?:DK|FI|FK|FO|GL|NL|SD)[0-9]{2}(?:[A-Z0-9]{14}|(?: [A-Z0-9]{4}){3} [A-Z0-9]{2})",
+    r"|(?:MK|SI)[0-9]{2}(?:[A-Z0-9]{15}|(?: [A-Z0-9]{4}){3} [A-Z0-9]{3})",
+    r"|(?:AT|BA|EE|KZ|LT|LU|MN|XK)[0-9]{2}(?:[A-Z0-9]{16}|(?: [A-Z0-9]{4}){4})",
+    r"|(?:CH|HR|LI|LV)[0-9]{2}(?:[A-Z0-9]{17}|(?: [A-Z0-9]{4}){4} [A-Z0-9])",
+    r"|(?:BG|BH|CR|DE|GB|GE|IE|ME|RS|VA)[0-9]{2}(?:[A-Z0-9]{18}|(?: [A-Z0-9]{4}){4} [A-Z0-9]{2})",
+    r"|(?:AE|GI|IL|IQ|OM|SO|TL)[0-9]{2}(?:[A-Z0-9]{19}|(?: [A-Z0-9]{4}){4} [A-Z0-9]{3})",
+    r"|(?:AD|CZ|ES|MD|PK|RO|SA|SE|SK|TN|VG)[0-9]{2}(?:[A-Z0-9]{20}|(?: [A-Z0-9]{4}){5})",
+    r"|(?:LY|PT|ST)[0-9]{2}(?:[A-Z0-9]{21}|(?: [A-Z0-9]{4}){5} [A-Z0-9])",
+    r"|(?:IS|TR)[0-9]{2}(?:[A-Z0-9]{22}|(?: [A-Z0-9]{4}){5} [A-Z0-9]{2})",
+    r"|(?:BI|DJ|FR|GR|IT|MC|MR|SM)[0-9]{2}(?:[A-Z0-9]{23}|(?: [A-Z0-9]{4}){5} [A-Z0-9]{3})",
+    r"|(?:AL|AZ|BY|CY|DO|GT|HN|HU|LB|NI|PL|SV)[0-9]{2}(?:[A-Z0-9]{24}|(?: [A-Z0-9]{4}){6})",
+    r"|(?:BR|EG|PS|QA|UA)[0-9]{2}(?:[A-Z0-9]{25}|(?: [A-Z0-9]{4}){6} [A-Z0-9])",
+    r"|(?:JO|KW|MU|YE)[0-9]{2}(?:[A-Z0-9]{26}|(?: [A-Z0-9]{4}){6} [A-Z0-9]{2})",
+    r"|(?:MT|SC)[0-9]{2}(?:[A-Z0-9]{27}|(?: [A-Z0-9]{4}){6} [A-Z0-9]{3})",
+    r"|LC[0-9]{2}(?:[A-Z0-9]{28}|(?: [A-Z0-9]{4}){7})",
+    r"|RU[0-9]{2}(?:[A-Z0-9]{29}|(?: [A-Z0-9]{4}){7} [A-Z0-9])",
+    r")\b",
+);
+
+/// The IBAN countries, as anchors (every IBAN starts with one).
+const IBAN_COUNTRIES: &[&str] = &[
+    "AD", "AE", "AL", "AT", "AZ", "BA", "BE", "BG", "BH", "BI", "BR", "BY", "CH", "CR", "CY", "CZ", "DE", "DJ", "DK",
+    "DO", "EE", "EG", "ES", "FI", "FK", "FO", "FR", "GB", "GE", "GI", "GL", "GR", "GT", "HN", "HR", "HU", "IE", "IL",
+    "IQ", "IS", "IT", "JO", "KW", "KZ", "LB", "LC", "LI", "LT", "LU", "LV", "LY", "MC", "MD", "ME", "MK", "MN", "MR",
+    "MT", "MU", "NI", "NL", "NO", "OM", "PK", "PL", "PS", "PT", "QA", "RO", "RS", "RU", "SA", "SC", "SD", "SE", "SI",
+    "SK", "SM", "SO", "ST", "SV", "TL", "TN", "TR", "UA", "VA", "VG", "XK", "YE",
+];
+
+/// How a key name is followed by its value: `=`, `:`, `=>`, `:=`, XML's
+/// `>`, optionally quoted (also with JSON's `\"`), or plain spaces
+/// (`aws configure set aws_secret_access_key …`).
+macro_rules! assignment {
+    () => {
+        r#"(?:\\?["']?\s{0,4}(?:=>|:=|[=:>])\s{0,4}\\?["']?|\s{1,4})"#
+    };
+}
+
+/// A line break in a PEM block: real (`\n`, `\r\n`) or escaped as in JSON
+/// strings and env files (a backslash and `n`).
+macro_rules! pem_break {
+    () => {
+        r"(?:\r?\n|(?:\\r)?\\n)"
+    };
+}
+
+/// The label of a PEM private key block.
+macro_rules! pem_label {
+    () => {
+        r"(?:(?:RSA|DSA|EC|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY(?: BLOCK)?"
+    };
+}
+
+/// The built-in detectors, in the order findings are reported. Ids are
+/// unique.
+pub static CATALOGUE: &[Detector] = &[
+    // ------------------------------------------------------------ financial
+    Detector {
+        id: "credit_card",
+        description: "Payment card number (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay), plain or grouped with spaces/dashes, brand prefix and length checked, Luhn",
+        // No literal: the digit run is the anchor. 13-19 digits.
+        anchor: Anchor::Digits { min: 13, max: 19 },
+        pattern: CREDIT_CARD,
+        validator: Some(validators::credit_card),
+        keep_last: 4,
+    },
+    Detector {
+        id: "iban",
+        description: "International Bank Account Number (89 countries, electronic or printed form), country length and ISO 7064 mod-97 check",
+        // The country code starts every IBAN; two-letter literals are
+        // frequent, but the pattern rejects a candidate after two bytes.
+        anchor: Anchor::Literals(IBAN_COUNTRIES),
+        pattern: IBAN,
+        validator: Some(validators::iban_mod97),
+        keep_last: 0,
+    },
+    // ------------------------------------------------------------ national identifiers
+    Detector {
+        id: "us_ssn",
+        description: "US Social Security number written 123-45-6789 or 123 45 6789; area not 000/666/9xx, group not 00, serial not 0000",
+        // Nine digits. Unformatted nine-digit numbers are not detected:
+        // without the separators they are indistinguishable from any id.
+        anchor: Anchor::Digits { min: 9, max: 9 },
+        pattern: r"(?-u)\b[0-9]{3}(?:-[0-9]{2}-| [0-9]{2} )[0-9]{4}\b",
+        validator: Some(validators::us_ssn),
+        keep_last: 0,
+    },
+    Detector {
+        id: "cn_resident_id",
+        description: "PRC resident identity card number (18 characters): province code, birth date, GB 11643 check character",
+        // 17 digits, plus the 18th when the check character is not X.
+        anchor: Anchor::Digits { min: 17, max: 18 },
+        pattern: r"(?-u)\b[1-9][0-9]{5}(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]\b",
+        validator: Some(validators::gb11643),
+        keep_last: 0,
+    },
+    Detector {
+        id: "cn_mobile",
+        description: "Mainland China mobile number (11 digits, allocated 13x-19x prefixes), optionally +86/0086/86 and grouped 3-4-4",
+        // 11 digits, 13 with 86, 15 with 0086.
+        anchor: Anchor::Digits { min: 11, max: 15 },
+        pattern: concat!(
+            r"(?-u)(?:\+86[ -]?|\b(?:0086|86)[ -]?|\b)",
+            r"1(?:3[0-9]|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8[0-9]|9[0-35-9])",
+            r"(?:[0-9]{8}|[ -][0-9]{4}[ -][0-9]{4})\b",
+        ),
+        validator: None,
+        keep_last: 0,
+    },
+    Detector {
+        id: "in_aadhaar",
+        description: "Indian Aadhaar number (12 digits, first not 0/1, plain or 4-4-4), Verhoeff check digit",
+        anchor: Anchor::Digits { min: 12, max: 12 },
+        pattern: r"(?-u)\b[2-9][0-9]{3}(?:[0-9]{8}| [0-9]{4} [0-9]{4}|-[0-9]{4}-[0-9]{4})\b",
+        validator: Some(validators::in_aadhaar),
+        keep_last: 0,
+    },
+    Detector {
+        id: "uk_nino",
+        description: "UK National Insurance number (AB 12 34 56 C), HMRC prefix rules; upper case only",
+        // No literal prefix (any allocated letter pair): the six digits
+        // are the anchor; the letters lie within three bytes of them.
+        anchor: Anchor::Digits { min: 6, max: 6 },
+        pattern: r"(?-u)\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]\b",
+        validator: Some(validators::uk_nino),
+        keep_last: 0,
+    },
+    // ------------------------------------------------------------ personal data
+    Detector {
+        id: "email",
+        description: "Email address (local part up to 64 characters, dotted domain with an alphabetic TLD)",
+        anchor: Anchor::Literals(&["@"]),
+        pattern: concat!(
+            r"(?-u)\b[A-Za-z0-9._%+-]{1,64}@",
+            r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,6}[A-Za-z]{2,24}\b",
+        ),
+        validator: Some(validators::email),
+        keep_last: 0,
+    },
+    // ------------------------------------------------------------ cloud credentials
+    Detector {
+        id: "aws_access_key_id",
+        description: "AWS access key id: AKIA (long-term), ASIA (temporary), ABIA, ACCA + 16 base32 characters",
+        anchor: Anchor::Literals(&["AKIA", "ASIA", "ABIA", "ACCA"]),
+        pattern: r"(?-u)\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}\b",
+        validator: None,
+        keep_last: 0,
+    },
+    Detector {
+        id: "aws_secret_access_key",
+        description: "AWS secret access key: 40 base64 characters assigned to an aws_secret_access_key / SecretAccessKey-style name",
+        // A bare 40-character base64 string has no anchor and would flood
+        // findings on hashes and base64 data; the key name it is assigned
+        // to is the anchor. A secret with no name next to it is missed.
+        anchor: Anchor::Literals(&[
+            "secret_access_key",
+            "SECRET_ACCESS_KEY",
+            "SecretAccessKey",
+            "secretAccessKey",
+            "aws_secret_key",
+            "AWS_SECRET_KEY",
+        ]),
+        pattern: concat!(
+            r"(?-u)(?:aws_secret_access_key|AWS_SECRET_ACCESS_KEY|secret_access_key|SECRET_ACCESS_KEY",
+            r"|SecretAccessKey|secretAccessKey|aws_secret_key|AWS_SECRET_KEY)",
+            assignment!(),
+            r"[A-Za-z0-9/+]{40,41}",
+        ),
+        validator: Some(validators::aws_secret),
+        keep_last: 0,
+    },
+    Detector {
+        id: "alibaba_access_key_id",
+        description: "Alibaba Cloud AccessKey id: LTAI + 12-20 alphanumerics",
+        anchor: Anchor::Literals(&["LTAI"]),
+        pattern: r"(?-u)\bLTAI[A-Za-z0-9]{12,20}\b",
+        validator: None,
+        keep_last: 0,
+    },
+    Detector {
+        id: "gcp_api_key",
+        description: "Google Cloud / Firebase API key: AIza + 35 characters",
+        anchor: Anchor::Literals(&["AIza"]),
+        pattern: r"(?-u)\bAIza[0-9A-Za-z_-]{35,36}",
+        validator: Some(validators::gcp_api_key),
+        keep_last: 0,
+    },
+    Detector {
+        id: "gcp_service_account_key",
+        description: "Google Cloud service account key file: its private_key_id (40 hex); the key itself is also found by private_key",
+        // Every service account JSON key has this field; its PEM
+        // private_key is found by `private_key`.
+        anchor: Anchor::Literals(&["private_key_id"]),
+        pattern: r#"(?-u)private_key_id\\?["']\s{0,4}:\s{0,4}\\?["'][0-9a-f]{40}\b"#,
+        validator: None,
+        keep_last: 0,
+    },
+    Detector {
+        id: "azure_storage_key",
+        description: "Azure storage account key: 88 base64 characters ending == assigned to AccountKey (connection strings) or an account key name",
+        // Like the AWS secret: a bare 88-character base64 value is not
+        // distinctive enough, the name it is assigned to is the anchor.
+        anchor: Anchor::Literals(&[
+            "AccountKey",
+            "accountKey",
+            "account_key",
+            "account-key",
+            "ACCOUNT_KEY",
+            "AZURE_STORAGE_KEY",
+            "azure_storage_key",
+        ]),
+        pattern: concat!(
+            r"(?-u)(?:AZURE_STORAGE_ACCOUNT_KEY|azure_storage_account_key|AZURE_STORAGE_KEY|azure_storage_key",
+            r"|AccountKey|accountKey|account_key|account-key|ACCOUNT_KEY)",
+            assignment!(),
+            r"[A-Za-z0-9/+]{86}==",
+        ),
+        validator: None,
+        keep_last: 0,
+    },
+    // ------------------------------------------------------------ developer platforms
+    Detector {
+        id: "github_token",
+        description: "GitHub token: ghp_/gho_/ghu_/ghs_/ghr_ + 36 alphanumerics, or a fine-grained github_pat_ token",
+        anchor: Anchor::Literals(&["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"]),
+        pattern: r"(?-u)\b(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})\b",
+        validator: None,
+        keep_last: 0,
+    },
+    Detector {
+        id: "gitlab_token",
+        description: "GitLab token: glpat- (personal), gldt- (deploy), glrt- (runner), glptt- (trigger) and other gl*- prefixes + 20-64 characters",
+        anchor: Anchor::Literals(&[
+            "glpat-", "gldt-", "glrt-", "glptt-", "glft-", "glimt-", "glsoat-", "gloas-", "glcbt-", "glagent-",
+        ]),
+        pattern: r"(?-u)\b(?:glpat|gldt|glrt|glptt|glft|glimt|glsoat|gloas|glcbt|glagent)-[0-9A-Za-z_-]{20,65}",
+        validator: Some(validators::gitlab_token),
+        keep_last: 0,
+    },
+    Detector {
+        id: "slack_token",
+        description: "Slack API token: xoxb- (bot), xoxp- (user), xoxa-/xoxc-/xoxo-/xoxr-/xoxs-, app-level xapp-, configuration xoxe- tokens",
+        anchor: Anchor::Literals(&["xoxa-", "xoxb-", "xoxc-", "xoxp-", "xoxo-", "xoxr-", "xoxs-", "xoxe", "xapp-"]),
+        pattern: concat!(
+            r"(?-u)\b(?:xox[abcposr]-[0-9]{1,14}(?:-[0-9]{1,14}){0,3}-[A-Za-z0-9]{16,64}",
+            r"|xapp-[0-9]-[A-Z0-9]{8,14}-[0-9]{8,14}-[a-f0-9]{32,64}",
+            r"|xoxe(?:\.xox[bp])?-[0-9]-[A-Za-z0-9]{64,250})\b",
+        ),
+        validator: None,
+        keep_last: 0,
+    },
+    Detector {
+        id: "slack_webhook",
+        description: "Slack incoming webhook, workflow or trigger URL on hooks.slack.com",
+        anchor: Anchor::Literals(&["hooks.slack.com"]),
+        pattern: concat!(
+            r"(?-u)(?:https?://)?hooks\.slack\.com/(?:services/T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/[A-Za-z0-9]{24}",
+            r"|workflows/T[A-Z0-9]{8,12}/A[A-Z0-9]{8,12}/[0-9]{8,20}/[A-Za-z0-9]{32}",
+            r"|triggers/T[A-Z0-9]{8,12}/[0-9]{8,20}/[A-Za-z0-9]{32})\b",
+        ),
+        validator: None,
+        keep_last: 0,
+    },
+    Detector {
+        id: "stripe_secret_key",
+        description: "Stripe secret or restricted key, live or test mode (sk_live_, sk_test_, rk_live_, rk_test_); publishable pk_ keys are not secrets",
+        anchor: Anchor::Literals(&["sk_live_", "sk_test_", "rk_live_", "rk_test_"]),
+        pattern: r"(?-u)\b[rs]k_(?:live|test)_[0-9A-Za-z]{24,247}\b",
+        validator: None,
+        keep_last: 0,
+    },
+    Detector {
+        id: "openai_api_key",
+        description: "OpenAI API key: sk-, sk-proj-, sk-svcacct-, sk-admin- keys, which all carry the T3BlbkFJ marker",
+        // T3BlbkFJ ("OpenAI" in base64) is inside every key, and far more
+        // distinctive than "sk-".
+        anchor: Anchor::Literals(&["T3BlbkFJ"]),
+        pattern: r"(?-u)\bsk-(?:(?:proj|svcacct|admin|None)-)?[A-Za-z0-9_-]{20,100}T3BlbkFJ[A-Za-z0-9_-]{20,101}",
+        validator: Some(validators::openai_api_key),
+        keep_last: 0,
+    },
+    Detector {
+        id: "anthropic_api_key",
+        description: "Anthropic API or admin key: sk-ant-api03- / sk-ant-admin01- + 95 characters ending AA",
+        anchor: Anchor::Literals(&["sk-ant-"]),
+        pattern: r"(?-u)\bsk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_-]{93}AA[A-Za-z0-9_-]?",
+        validator: Some(validators::anthropic_api_key),
+        keep_last: 0,
+    },
+    Detector {
+        id: "npm_token",
+        description: "npm access token (npm_ + 36 alphanumerics), or a legacy UUID _authToken in .npmrc",
+        anchor: Anchor::Literals(&["npm_", "_authToken="]),
+        pattern: concat!(
+            r"(?-u)(?:\bnpm_[A-Za-z0-9]{36}\b",
+            r"|_authToken=[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b)",
+        ),
+        validator: None,
+        keep_last: 0,
+    },
+    Detector {
+        id: "pypi_token",
+        description: "PyPI or TestPyPI API token (pypi- + a macaroon for pypi.org / test.pypi.org)",
+        anchor: Anchor::Literals(&["pypi-AgEIcHlwaS5vcmc", "pypi-AgENdGVzdC5weXBpLm9yZw"]),
+        pattern: r"(?-u)\bpypi-Ag(?:EIcHlwaS5vcmc|ENdGVzdC5weXBpLm9yZw)[A-Za-z0-9_-]{50,401}",
+        validator: Some(validators::pypi_token),
+        keep_last: 0,
+    },
+    Detector {
+        id: "sendgrid_api_key",
+        description: "SendGrid API key: SG. + 22 + . + 43 characters",
+        anchor: Anchor::Literals(&["SG."]),
+        pattern: r"(?-u)\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43,44}",
+        validator: Some(validators::sendgrid_api_key),
+        keep_last: 0,
+    },
+    // ------------------------------------------------------------ generic credentials
+    Detector {
+        id: "jwt",
+        description: "Signed JSON Web Token (header.payload.signature, header with an alg)",
+        // "eyJ" is base64 for '{"': both header and payload start with it.
+        anchor: Anchor::Literals(&["eyJ"]),
+        pattern: r"(?-u)\beyJ[A-Za-z0-9_-]{10,1000}\.eyJ[A-Za-z0-9_-]{2,6000}\.[A-Za-z0-9_-]{16,1401}",
+        validator: Some(validators::jwt),
+        keep_last: 0,
+    },
+    Detector {
+        id: "private_key",
+        description: "PEM/OpenSSH/PGP private key block (PKCS#1, PKCS#8, encrypted, EC, DSA, OpenSSH, PGP), with real or escaped \\n line breaks",
+        anchor: Anchor::Literals(&["-----BEGIN "]),
+        pattern: concat!(
+            r"(?-u)-----BEGIN ",
+            pem_label!(),
+            "-----",
+            // Legacy encryption and armor headers (Proc-Type:, DEK-Info:,
+            // Version:, Comment:).
+            r"(?:",
+            pem_break!(),
+            r"[A-Za-z][A-Za-z0-9-]{0,30}: [^\r\n\\]{1,120}){0,4}",
+            // The base64 body: lines of at most 80 characters (PEM
+            // writes 64, OpenSSH 70), possibly indented (YAML), after an
+            // optional blank line; the first line is at least 40
+            // characters, so a truncated documentation sample ("MIIEv...")
+            // is not a key. Up to 128 lines: an RSA-8192 or PGP key.
+            pem_break!(),
+            r"{1,2}[ \t]{0,8}[A-Za-z0-9+/=]{40,80}",
+            r"(?:",
+            pem_break!(),
+            r"[ \t]{0,8}[A-Za-z0-9+/=]{1,80}){0,127}",
+            r"(?:",
+            pem_break!(),
+            r"[ \t]{0,8}-----END ",
+            pem_label!(),
+            "-----)?",
+        ),
+        validator: Some(validators::pem_body),
+        keep_last: 0,
+    },
+    Detector {
+        id: "password_in_url",
+        description: "URL with a password in its userinfo (scheme://user:password@host)",
+        anchor: Anchor::Literals(&["://"]),
+        pattern: concat!(
+            r#"(?-u)\b[A-Za-z][A-Za-z0-9+.-]{1,30}://[^\s:@/?#\[\]"'<>\\]{0,64}:[^\s@/?#\[\]"'<>\\]{1,128}@"#,
+            r"[A-Za-z0-9\[](?:[A-Za-z0-9.:\]_-]{0,200}[A-Za-z0-9\]])?",
+        ),
+        validator: Some(validators::url_password),
+        keep_last: 0,
+    },
+    Detector {
+        id: "basic_auth_header",
+        description: "HTTP Basic credentials (Basic <base64 of user:password>), as in Authorization and Proxy-Authorization headers",
+        anchor: Anchor::Literals(&["Basic ", "basic ", "BASIC "]),
+        pattern: r"(?-u)\b(?:Basic|basic|BASIC) {1,4}[A-Za-z0-9+/]{4,400}={0,2}",
+        validator: Some(validators::basic_auth),
+        keep_last: 0,
+    },
+];
+
+/// The detector with this id.
+pub fn detector(id: &str) -> Option<&'static Detector> {
+    CATALOGUE.iter().find(|d| d.id == id)
+}
+
+/// The catalogue's patterns, compiled once, in catalogue order; an error
+/// names the detector whose pattern does not compile (the tests make sure
+/// none does).
+pub fn compiled() -> Result<&'static [Regex], &'static str> {
+    static COMPILED: OnceLock<Result<Vec<Regex>, String>> = OnceLock::new();
+    let compiled = COMPILED
+        .get_or_init(|| CATALOGUE.iter().map(|d| d.compile().map_err(|e| format!("detector {}: {e}", d.id))).collect());
+    match compiled {
+        Ok(regexes) => Ok(regexes),
+        Err(e) => Err(e),
+    }
+}
+
+/// A finding of [`reference_scan`]: the detector and the byte range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RefFinding {
+    /// The detector's id.
+    pub id: &'static str,
+    /// Start of the match (inclusive).
+    pub start: usize,
+    /// End of the match (exclusive).
+    pub end: usize,
+}
+
+/// The oracle: for every detector, every match of its pattern over all of
+/// `data` (the regex crate's leftmost-first, non-overlapping matches),
+/// kept when the validator passes. Sorted by start, end, then catalogue
+/// order. Slow and simple on purpose; the fast scanner must agree with it.
+/// Empty if the catalogue does not compile (it always does; see the tests).
+pub fn reference_scan(data: &[u8]) -> Vec<RefFinding> {
+    let Ok(regexes) = compiled() else { return Vec::new() };
+    let mut findings: Vec<(usize, RefFinding)> = Vec::new();
+    for (order, (detector, regex)) in CATALOGUE.iter().zip(regexes).enumerate() {
+        for m in regex.find_iter(data) {
+            if detector.validates(m.as_bytes()) {
+                findings.push((order, RefFinding { id: detector.id, start: m.start(), end: m.end() }));
+            }
+        }
+    }
+    findings.sort_by_key(|(order, f)| (f.start, f.end, *order));
+    findings.into_iter().map(|(_, f)| f).collect()
+}

@@ -1,0 +1,98 @@
+//! Data loss prevention: the detectors that find secrets and personal data
+//! in what a request carries (SPEC §4).
+//!
+//! - [`detectors`]: the built-in catalogue, one [`Detector`] per id a
+//!   policy may name, and [`reference_scan`], the slow, obviously-correct
+//!   oracle the fast scanner is tested against;
+//! - [`validators`]: check digits and format rules (Luhn, mod-97,
+//!   GB 11643, Verhoeff, SSN ranges, card brands, …);
+//! - [`compile_custom`]: a policy's own `patterns`, with limits.
+//!
+//! ```
+//! use warden_engine::dlp::{compile_custom, reference_scan};
+//!
+//! let body = br#"{"card": "4111 1111 1111 1111", "key": "AKIAIOSFODNN7EXAMPLE"}"#;
+//! let ids: Vec<&str> = reference_scan(body).iter().map(|f| f.id).collect();
+//! assert_eq!(ids, ["credit_card", "aws_access_key_id"]);
+//!
+//! let itk = compile_custom("internal-token", "itk_[A-Za-z0-9]{32}").unwrap();
+//! assert!(itk.is_match(b"token=itk_0123456789abcdef0123456789ABCDEF"));
+//! assert!(compile_custom("bad", "itk_[A-Z").unwrap_err().contains("unclosed character class"));
+//! ```
+
+pub mod detectors;
+pub mod scanner;
+pub mod validators;
+
+pub use detectors::{detector, reference_scan, Anchor, Detector, RefFinding, CATALOGUE};
+
+use regex::bytes::{Regex, RegexBuilder};
+
+/// Most heap a custom pattern's compiled program may use.
+pub const CUSTOM_SIZE_LIMIT: usize = 256 * 1024;
+/// Most heap a custom pattern's lazy DFA cache may use.
+pub const CUSTOM_DFA_SIZE_LIMIT: usize = 512 * 1024;
+/// Deepest nesting of groups and repetitions in a custom pattern.
+pub const CUSTOM_NEST_LIMIT: u32 = 64;
+
+/// Compiles a policy's custom detector (`dlp[].patterns[]`): `name` is the
+/// id its findings carry, `regex` the pattern. Patterns match bytes with
+/// ASCII classes (`\w`, `\d`, `\b` and `.` never need Unicode tables);
+/// the compiled size is limited. Refused, with a one-line message naming
+/// the problem: an empty name or one that is a built-in detector's id, a
+/// syntax error (with its position), a pattern that can match the empty
+/// string (it would "find" something at every offset), or one too big.
+pub fn compile_custom(name: &str, regex: &str) -> Result<Regex, String> {
+    if name.trim().is_empty() {
+        return Err("a custom pattern needs a name (findings are reported by it)".to_owned());
+    }
+    if detector(name).is_some() {
+        return Err(format!("'{name}' is a built-in detector's id; name the custom pattern differently"));
+    }
+    let hir = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .nest_limit(CUSTOM_NEST_LIMIT)
+        .build()
+        .parse(regex)
+        .map_err(|e| syntax_error(name, regex, &e))?;
+    if hir.properties().minimum_len() == Some(0) {
+        return Err(format!(
+            "pattern '{name}': '{regex}' can match the empty string, so it would match everywhere; \
+             require at least one character (e.g. '+' instead of '*')"
+        ));
+    }
+    RegexBuilder::new(regex)
+        .unicode(false)
+        .nest_limit(CUSTOM_NEST_LIMIT)
+        .size_limit(CUSTOM_SIZE_LIMIT)
+        .dfa_size_limit(CUSTOM_DFA_SIZE_LIMIT)
+        .build()
+        .map_err(|e| match e {
+            regex::Error::CompiledTooBig(limit) => format!(
+                "pattern '{name}': too big once compiled (over {limit} bytes); \
+                 use smaller repetition counts or fewer alternatives"
+            ),
+            other => format!("pattern '{name}': invalid regex: {}", one_line(&other.to_string())),
+        })
+}
+
+/// A parse error on one line: what is wrong and where.
+fn syntax_error(name: &str, regex: &str, e: &regex_syntax::Error) -> String {
+    let (what, at) = match e {
+        regex_syntax::Error::Parse(e) => (e.kind().to_string(), e.span().start.offset),
+        regex_syntax::Error::Translate(e) => (e.kind().to_string(), e.span().start.offset),
+        other => (one_line(&other.to_string()), 0),
+    };
+    let hint = if what.contains("Unicode") {
+        " (patterns match bytes without Unicode tables: use ASCII classes such as [A-Za-z0-9])"
+    } else {
+        ""
+    };
+    format!("pattern '{name}': invalid regex '{regex}' at offset {at}: {what}{hint}")
+}
+
+/// Joins a multi-line message into one line.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}

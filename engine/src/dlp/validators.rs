@@ -1,0 +1,535 @@
+//! Validators: the checks a regex cannot express (check digits, number
+//! ranges, decoded contents, exact token lengths).
+//!
+//! Every validator takes the whole matched bytes, separators included, and
+//! strips what it does not need itself, so a detector's `validator` is just
+//! a function pointer. None of them panics on any input; all run only on
+//! candidates the detector's regex has already found, so they favour
+//! clarity over speed.
+
+/// The ASCII digits of `m`, in order (separators such as `' '` and `'-'`
+/// dropped).
+fn digits(m: &[u8]) -> impl DoubleEndedIterator<Item = u8> + Clone + '_ {
+    m.iter().filter(|b| b.is_ascii_digit()).map(|b| b - b'0')
+}
+
+/// The digits of `m` as a number, if there are at most 18 of them.
+fn number(m: &[u8]) -> Option<u64> {
+    let mut n: u64 = 0;
+    for (i, d) in digits(m).enumerate() {
+        if i >= 18 {
+            return None;
+        }
+        n = n * 10 + u64::from(d);
+    }
+    Some(n)
+}
+
+/// The number formed by the first `k` digits of `m` (0 if shorter).
+fn prefix(m: &[u8], k: usize) -> u32 {
+    digits(m).take(k).fold(0, |n, d| n * 10 + u32::from(d))
+}
+
+// ---------------------------------------------------------------- cards
+
+/// Luhn (mod 10) over the digits of `m`; separators are ignored. False for
+/// fewer than two digits.
+pub fn luhn(m: &[u8]) -> bool {
+    let mut sum = 0u32;
+    let mut count = 0usize;
+    for (i, d) in digits(m).rev().enumerate() {
+        let d = u32::from(d);
+        sum += if i % 2 == 1 {
+            let x = d * 2;
+            if x > 9 {
+                x - 9
+            } else {
+                x
+            }
+        } else {
+            d
+        };
+        count += 1;
+    }
+    count >= 2 && sum % 10 == 0
+}
+
+/// A payment card brand, recognised by its issuer prefix (IIN) and length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CardBrand {
+    /// `4`, 13, 16 or 19 digits.
+    Visa,
+    /// `51`–`55` and the 2-series `2221`–`2720`, 16 digits.
+    Mastercard,
+    /// `34`, `37`, 15 digits.
+    Amex,
+    /// `6011`, `644`–`649`, `65`, 16–19 digits.
+    Discover,
+    /// `3528`–`3589`, 16–19 digits.
+    Jcb,
+    /// `300`–`305`, `3095`, `36`, `38`, `39`, 14–19 digits.
+    Diners,
+    /// `62` (including the `622126`–`622925` range co-branded with
+    /// Discover), 16–19 digits.
+    UnionPay,
+}
+
+/// The brand of the card number in `m` (digits only; separators are
+/// ignored), or `None` when no major brand has that prefix and length.
+/// Maestro (prefixes overlapping several brands, 12–19 digits) is not
+/// recognised.
+pub fn card_brand(m: &[u8]) -> Option<CardBrand> {
+    let len = digits(m).count();
+    let p1 = prefix(m, 1);
+    let p2 = prefix(m, 2);
+    let p3 = prefix(m, 3);
+    let p4 = prefix(m, 4);
+    if p2 == 34 || p2 == 37 {
+        (len == 15).then_some(CardBrand::Amex)
+    } else if p1 == 4 {
+        matches!(len, 13 | 16 | 19).then_some(CardBrand::Visa)
+    } else if (51..=55).contains(&p2) || (2221..=2720).contains(&p4) {
+        (len == 16).then_some(CardBrand::Mastercard)
+    } else if p4 == 6011 || (644..=649).contains(&p3) || p2 == 65 {
+        (16..=19).contains(&len).then_some(CardBrand::Discover)
+    } else if (3528..=3589).contains(&p4) {
+        (16..=19).contains(&len).then_some(CardBrand::Jcb)
+    } else if (300..=305).contains(&p3) || p4 == 3095 || p2 == 36 || p2 == 38 || p2 == 39 {
+        (14..=19).contains(&len).then_some(CardBrand::Diners)
+    } else if p2 == 62 {
+        (16..=19).contains(&len).then_some(CardBrand::UnionPay)
+    } else {
+        None
+    }
+}
+
+/// `credit_card`: a major brand's prefix and length, and the Luhn check.
+pub fn credit_card(m: &[u8]) -> bool {
+    card_brand(m).is_some() && luhn(m)
+}
+
+// ---------------------------------------------------------------- IBAN
+
+/// IBAN length by country (ISO 13616 registry): every country the
+/// `iban` detector's pattern lists.
+pub const IBAN_LENGTHS: &[(&str, usize)] = &[
+    ("AD", 24),
+    ("AE", 23),
+    ("AL", 28),
+    ("AT", 20),
+    ("AZ", 28),
+    ("BA", 20),
+    ("BE", 16),
+    ("BG", 22),
+    ("BH", 22),
+    ("BI", 27),
+    ("BR", 29),
+    ("BY", 28),
+    ("CH", 21),
+    ("CR", 22),
+    ("CY", 28),
+    ("CZ", 24),
+    ("DE", 22),
+    ("DJ", 27),
+    ("DK", 18),
+    ("DO", 28),
+    ("EE", 20),
+    ("EG", 29),
+    ("ES", 24),
+    ("FI", 18),
+    ("FK", 18),
+    ("FO", 18),
+    ("FR", 27),
+    ("GB", 22),
+    ("GE", 22),
+    ("GI", 23),
+    ("GL", 18),
+    ("GR", 27),
+    ("GT", 28),
+    ("HN", 28),
+    ("HR", 21),
+    ("HU", 28),
+    ("IE", 22),
+    ("IL", 23),
+    ("IQ", 23),
+    ("IS", 26),
+    ("IT", 27),
+    ("JO", 30),
+    ("KW", 30),
+    ("KZ", 20),
+    ("LB", 28),
+    ("LC", 32),
+    ("LI", 21),
+    ("LT", 20),
+    ("LU", 20),
+    ("LV", 21),
+    ("LY", 25),
+    ("MC", 27),
+    ("MD", 24),
+    ("ME", 22),
+    ("MK", 19),
+    ("MN", 20),
+    ("MR", 27),
+    ("MT", 31),
+    ("MU", 30),
+    ("NI", 28),
+    ("NL", 18),
+    ("NO", 15),
+    ("OM", 23),
+    ("PK", 24),
+    ("PL", 28),
+    ("PS", 29),
+    ("PT", 25),
+    ("QA", 29),
+    ("RO", 24),
+    ("RS", 22),
+    ("RU", 33),
+    ("SA", 24),
+    ("SC", 31),
+    ("SD", 18),
+    ("SE", 24),
+    ("SI", 19),
+    ("SK", 24),
+    ("SM", 27),
+    ("SO", 23),
+    ("ST", 25),
+    ("SV", 28),
+    ("TL", 23),
+    ("TN", 24),
+    ("TR", 26),
+    ("UA", 29),
+    ("VA", 22),
+    ("VG", 24),
+    ("XK", 20),
+    ("YE", 30),
+];
+
+/// `iban`: the country's registered length and the ISO 7064 mod-97-10
+/// check (the number, with its first four characters moved to the end and
+/// letters as 10–35, is 1 mod 97). Spaces are ignored; lowercase letters
+/// are not accepted.
+pub fn iban_mod97(m: &[u8]) -> bool {
+    let chars: Vec<u8> = m.iter().copied().filter(|b| *b != b' ').collect();
+    let (Some(country), Some(check)) = (chars.get(..2), chars.get(2..4)) else { return false };
+    let Some(&(_, len)) = IBAN_LENGTHS.iter().find(|(c, _)| c.as_bytes() == country) else { return false };
+    if chars.len() != len || !check.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let (head, tail) = chars.split_at(4);
+    let mut rem: u32 = 0;
+    for &c in tail.iter().chain(head) {
+        rem = match c {
+            b'0'..=b'9' => (rem * 10 + u32::from(c - b'0')) % 97,
+            b'A'..=b'Z' => (rem * 100 + u32::from(c - b'A') + 10) % 97,
+            _ => return false,
+        };
+    }
+    rem == 1
+}
+
+// ---------------------------------------------------------------- national ids
+
+/// Whether `year-month-day` is a calendar date.
+fn is_date(year: u32, month: u32, day: u32) -> bool {
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&day)
+}
+
+/// GB 11643-1999 province codes (first two digits): the mainland provinces,
+/// plus 71 (Taiwan), 81 (Hong Kong), 82 (Macao) and 83 (residence permits
+/// for Taiwan residents).
+fn cn_province(code: u32) -> bool {
+    matches!(code, 11..=15 | 21..=23 | 31..=37 | 41..=46 | 50..=54 | 61..=65 | 71 | 81..=83)
+}
+
+/// `cn_resident_id`: an 18-character PRC resident identity number: a known
+/// province code, a birth date between 1900 and 2099 that exists, and the
+/// GB 11643 (ISO 7064 MOD 11-2) check character (`0`–`9` or `X`/`x`).
+/// The 15-digit first-generation numbers have no check digit and are not
+/// accepted.
+pub fn gb11643(m: &[u8]) -> bool {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const CHECK: &[u8; 11] = b"10X98765432";
+    if m.len() != 18 {
+        return false;
+    }
+    let (body, last) = m.split_at(17);
+    if !body.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let d = |from: usize, to: usize| body.get(from..to).map_or(0, |s| prefix(s, to - from));
+    if !cn_province(d(0, 2)) {
+        return false;
+    }
+    let (year, month, day) = (d(6, 10), d(10, 12), d(12, 14));
+    if !(1900..=2099).contains(&year) || !is_date(year, month, day) {
+        return false;
+    }
+    let sum: u32 = body.iter().zip(WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
+    let expected = CHECK.get((sum % 11) as usize).copied();
+    let got = last.first().map(u8::to_ascii_uppercase);
+    expected.is_some() && expected == got
+}
+
+/// The Verhoeff multiplication table (dihedral group D5).
+const VERHOEFF_D: [[u8; 10]; 10] = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
+    [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+    [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
+    [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
+    [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+    [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
+    [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
+    [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+    [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+];
+
+/// The Verhoeff permutation table.
+const VERHOEFF_P: [[u8; 10]; 8] = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
+    [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+    [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
+    [9, 4, 5, 3, 1, 2, 6, 8, 7, 0],
+    [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+    [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
+    [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+];
+
+/// The Verhoeff check over the digits of `m` (check digit last);
+/// separators are ignored. False with no digits.
+pub fn verhoeff(m: &[u8]) -> bool {
+    let mut c = 0u8;
+    let mut any = false;
+    for (i, d) in digits(m).rev().enumerate() {
+        let p = VERHOEFF_P.get(i % 8).and_then(|row| row.get(usize::from(d))).copied().unwrap_or(0);
+        c = VERHOEFF_D.get(usize::from(c)).and_then(|row| row.get(usize::from(p))).copied().unwrap_or(1);
+        any = true;
+    }
+    any && c == 0
+}
+
+/// `in_aadhaar`: 12 digits, the first not 0 or 1 (UIDAI never issues
+/// those), and the Verhoeff check digit.
+pub fn in_aadhaar(m: &[u8]) -> bool {
+    digits(m).count() == 12 && digits(m).next().is_some_and(|d| d >= 2) && verhoeff(m)
+}
+
+/// `us_ssn`: area (first three digits) not 000, 666 or 900–999, group
+/// (next two) not 00, serial (last four) not 0000. Numbers the SSA
+/// published as examples (078-05-1120, 123-45-6789) pass these rules and
+/// are detected.
+pub fn us_ssn(m: &[u8]) -> bool {
+    if digits(m).count() != 9 {
+        return false;
+    }
+    let Some(n) = number(m) else { return false };
+    let (area, group, serial) = (n / 1_000_000, (n / 10_000) % 100, n % 10_000);
+    area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
+}
+
+/// `uk_nino`: the National Insurance number's prefix rules: first letter
+/// not D, F, I, Q, U or V; second letter not D, F, I, O, Q, U or V; the
+/// prefixes BG, GB, KN, NK, NT, TN and ZZ are never allocated; suffix A–D.
+/// HMRC's example `QQ 12 34 56 C` is therefore not a valid number.
+pub fn uk_nino(m: &[u8]) -> bool {
+    let chars: Vec<u8> = m.iter().copied().filter(|b| *b != b' ').collect();
+    let [a, b, d @ .., s] = chars.as_slice() else { return false };
+    d.len() == 6
+        && d.iter().all(u8::is_ascii_digit)
+        && !b"DFIQUV".contains(a)
+        && a.is_ascii_uppercase()
+        && !b"DFIOQUV".contains(b)
+        && b.is_ascii_uppercase()
+        && !matches!(&[*a, *b], b"BG" | b"GB" | b"KN" | b"NK" | b"NT" | b"TN" | b"ZZ")
+        && (b'A'..=b'D').contains(s)
+}
+
+// ---------------------------------------------------------------- text and tokens
+
+/// `email`: rejects matches whose "top-level domain" is an image file
+/// extension: `icon@2x.png` is a retina asset name, not an address.
+pub fn email(m: &[u8]) -> bool {
+    let tld = m.rsplit(|b| *b == b'.').next().unwrap_or_default();
+    let tld = tld.to_ascii_lowercase();
+    !matches!(
+        tld.as_slice(),
+        b"png" | b"jpg" | b"jpeg" | b"gif" | b"svg" | b"webp" | b"ico" | b"bmp" | b"tif" | b"tiff"
+    )
+}
+
+/// The length of the run of bytes in `class` that ends `m`.
+fn tail_run(m: &[u8], class: impl Fn(u8) -> bool) -> usize {
+    m.iter().rev().take_while(|b| class(**b)).count()
+}
+
+fn is_base64(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'+' || b == b'/'
+}
+
+/// `aws_secret_access_key`: the value after the key name is exactly 40
+/// base64 characters (the pattern reads one more when the run goes on, so
+/// a longer run is refused here) and mixes upper case, lower case and a
+/// digit or `/`/`+`, as a random key does (placeholders rarely do).
+pub fn aws_secret(m: &[u8]) -> bool {
+    let n = tail_run(m, is_base64);
+    let Some(value) = m.get(m.len() - n..) else { return false };
+    n == 40
+        && value.iter().any(u8::is_ascii_uppercase)
+        && value.iter().any(u8::is_ascii_lowercase)
+        && value.iter().any(|b| b.is_ascii_digit() || *b == b'/' || *b == b'+')
+}
+
+/// `gcp_api_key`: exactly 39 characters (`AIza` + 35); the pattern reads
+/// a 36th when the run goes on.
+pub fn gcp_api_key(m: &[u8]) -> bool {
+    m.len() == 39
+}
+
+/// `sendgrid_api_key`: exactly 69 characters (`SG.` + 22 + `.` + 43); the
+/// pattern reads one more when the run goes on.
+pub fn sendgrid_api_key(m: &[u8]) -> bool {
+    m.len() == 69
+}
+
+/// `gitlab_token`: the part after the prefix's `-` is at most 64
+/// characters (the pattern reads a 65th when the run goes on).
+pub fn gitlab_token(m: &[u8]) -> bool {
+    let body = m.iter().position(|b| *b == b'-').map_or(0, |i| m.len() - i - 1);
+    (20..=64).contains(&body)
+}
+
+/// `openai_api_key`: at most 100 characters after the `T3BlbkFJ` marker
+/// (the pattern reads a 101st when the run goes on).
+pub fn openai_api_key(m: &[u8]) -> bool {
+    let marker: &[u8] = b"T3BlbkFJ";
+    let last = m.windows(marker.len()).rposition(|w| w == marker);
+    last.is_some_and(|i| m.len() - i - marker.len() <= 100)
+}
+
+/// `anthropic_api_key`: after `sk-ant-<kind><NN>-`, exactly 95 characters
+/// ending in `AA`.
+pub fn anthropic_api_key(m: &[u8]) -> bool {
+    let dashes: Vec<usize> = m.iter().enumerate().filter(|(_, b)| **b == b'-').map(|(i, _)| i).take(3).collect();
+    let Some(&third) = dashes.get(2) else { return false };
+    m.len() - third - 1 == 95 && m.ends_with(b"AA")
+}
+
+/// `pypi_token`: at most 400 characters after the macaroon's fixed
+/// `pypi-AgE…` prefix (the pattern reads a 401st when the run goes on).
+pub fn pypi_token(m: &[u8]) -> bool {
+    let rest = m
+        .strip_prefix(b"pypi-AgEIcHlwaS5vcmc".as_slice())
+        .or_else(|| m.strip_prefix(b"pypi-AgENdGVzdC5weXBpLm9yZw".as_slice()));
+    rest.is_some_and(|r| r.len() <= 400)
+}
+
+/// Decodes standard or URL-safe base64, padded or not. `None` on any other
+/// byte, misplaced padding or an impossible length.
+pub fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
+    let s = s.strip_suffix(b"==").or_else(|| s.strip_suffix(b"=")).unwrap_or(s);
+    if s.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut acc: u32 = 0;
+    let mut bits = 0u32;
+    for &c in s {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// `jwt`: the header decodes to a JSON object with an `"alg"` member (JWS
+/// and JWE both require one), and the signature is at most 1400
+/// characters (an RSA-8192 signature is 1366; the pattern reads a 1401st
+/// when the run goes on). Unsigned tokens (`alg: none`, empty signature)
+/// are not matched by the pattern.
+pub fn jwt(m: &[u8]) -> bool {
+    let mut parts = m.split(|b| *b == b'.');
+    let (Some(header), Some(_payload), Some(signature)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    if signature.len() > 1400 {
+        return false;
+    }
+    base64_decode(header).is_some_and(|h| h.first() == Some(&b'{') && h.windows(5).any(|w| w == b"\"alg\""))
+}
+
+/// `private_key`: the base64 body is not a placeholder: it uses at least
+/// 20 distinct base64 characters (a DER key always does; `AAAA…` or
+/// `XXXX…` do not).
+pub fn pem_body(m: &[u8]) -> bool {
+    let mut seen = [false; 256];
+    // The body starts after the BEGIN line's closing dashes and stops at
+    // the END line, if any: the markers' letters must not count.
+    let marker_end = m.get(5..).and_then(|rest| rest.windows(5).position(|w| w == b"-----")).map_or(0, |i| i + 10);
+    let body = m.get(marker_end..).unwrap_or_default();
+    let end = body.windows(9).position(|w| w == b"-----END ").unwrap_or(body.len());
+    for &b in body.get(..end).unwrap_or_default() {
+        if is_base64(b) {
+            if let Some(slot) = seen.get_mut(usize::from(b)) {
+                *slot = true;
+            }
+        }
+    }
+    seen.iter().filter(|s| **s).count() >= 20
+}
+
+/// `password_in_url`: the password is not an obvious placeholder: not
+/// made only of `*` or `x`/`X` (masked or template values such as
+/// `****`), not a variable reference (`${…}`, `$(…)`, `{{…}}`, `%s`, an
+/// all-caps `$NAME`).
+pub fn url_password(m: &[u8]) -> bool {
+    let Some(scheme_end) = m.windows(3).position(|w| w == b"://") else { return false };
+    let Some(userinfo) = m.get(scheme_end + 3..) else { return false };
+    let Some(at) = userinfo.iter().rposition(|b| *b == b'@') else { return false };
+    let Some(userinfo) = userinfo.get(..at) else { return false };
+    let Some(colon) = userinfo.iter().position(|b| *b == b':') else { return false };
+    let Some(password) = userinfo.get(colon + 1..) else { return false };
+    let masked = password.iter().all(|b| *b == b'*') || password.iter().all(|b| *b == b'x' || *b == b'X');
+    let template = password.starts_with(b"${")
+        || password.starts_with(b"$(")
+        || password.starts_with(b"{{")
+        || password == b"%s"
+        || (password.len() > 1
+            && password.first() == Some(&b'$')
+            && password.iter().skip(1).all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_'));
+    !password.is_empty() && !masked && !template
+}
+
+/// `basic_auth_header`: the credentials decode (padded base64, RFC 7617) to
+/// printable UTF-8 text containing the `:` between user id and password,
+/// so prose such as "Basic auth" or "Basic realm=" is not a finding.
+pub fn basic_auth(m: &[u8]) -> bool {
+    let token = m.rsplit(|b| *b == b' ').next().unwrap_or_default();
+    if token.len() % 4 != 0 {
+        return false;
+    }
+    let Some(decoded) = base64_decode(token) else { return false };
+    let Ok(text) = std::str::from_utf8(&decoded) else { return false };
+    text.len() >= 2 && text.contains(':') && !text.chars().any(char::is_control)
+}
