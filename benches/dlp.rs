@@ -1,0 +1,67 @@
+//! DLP scan throughput with the whole default catalogue, natively, next to
+//! the baseline the issue names: a naive `regex::bytes::RegexSet` of the
+//! same patterns over the same bytes, measured in the same run.
+//!
+//! Inputs: ~1 MiB of realistic clean JSON (the negative corpus's API
+//! responses, logs and base64 images) and a digit-dense worst case (JSON
+//! full of long numeric ids). `cargo bench --bench dlp`.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use regex::bytes::RegexSet;
+use std::hint::black_box;
+use std::path::PathBuf;
+use warden::engine::dlp::scanner::Scanner;
+use warden::engine::dlp::CATALOGUE;
+
+fn corpus() -> Vec<u8> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("engine/tests/data/dlp/corpus");
+    let mut data = Vec::new();
+    for name in ["orders.json", "events.jsonl", "images.json"] {
+        match std::fs::read(dir.join(name)) {
+            Ok(bytes) => data.extend(bytes),
+            Err(e) => {
+                eprintln!("cannot read the corpus ({name}): {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    data.truncate(1 << 20);
+    data
+}
+
+/// JSON whose values are long digit runs (order ids, timestamps, amounts)
+/// that are not cards: every numeric detector's candidate path runs.
+fn digit_dense(size: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(size + 128);
+    let mut n: u64 = 7_340_123_456_789;
+    while out.len() < size {
+        n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let id = 1_000_000_000_000_000 + n % 8_000_000_000_000_000;
+        let ts = 1_700_000_000_000 + n % 100_000_000_000;
+        out.extend(format!("{{\"order\":{id},\"ts\":{ts},\"amount\":{}.{:02}}},", n % 100_000, n % 100).as_bytes());
+    }
+    out
+}
+
+fn scan(c: &mut Criterion) {
+    let all: Vec<_> = CATALOGUE.iter().collect();
+    let scanner = Scanner::new(&all, Vec::new()).unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(1)
+    });
+    let baseline = RegexSet::new(CATALOGUE.iter().map(|d| d.pattern)).unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(1)
+    });
+    for (name, data) in [("clean-json-1MiB", corpus()), ("digit-dense-1MiB", digit_dense(1 << 20))] {
+        let mut group = c.benchmark_group(format!("dlp/{name}"));
+        group.throughput(Throughput::Bytes(data.len() as u64));
+        group.sample_size(20);
+        group.bench_function("warden-scanner", |b| b.iter(|| black_box(scanner.scan(black_box(&data))).len()));
+        group.bench_function("regexset-baseline", |b| b.iter(|| black_box(baseline.matches(black_box(&data))).matched_any()));
+        group.finish();
+    }
+}
+
+criterion_group!(benches, scan);
+criterion_main!(benches);
