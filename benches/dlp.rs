@@ -58,7 +58,9 @@ fn scan(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(data.len() as u64));
         group.sample_size(20);
         group.bench_function("warden-scanner", |b| b.iter(|| black_box(scanner.scan(black_box(&data))).len()));
-        group.bench_function("regexset-baseline", |b| b.iter(|| black_box(baseline.matches(black_box(&data))).matched_any()));
+        group.bench_function("regexset-baseline", |b| {
+            b.iter(|| black_box(baseline.matches(black_box(&data))).matched_any())
+        });
         group.finish();
     }
 }
