@@ -11,7 +11,7 @@ use crate::host::{Host, HostOptions};
 use crate::report::{self, shown, Totals};
 use crate::runner::{self, Options};
 use crate::testfile::{self, Headers, RequestSpec};
-use crate::{coverage, lint, policy_file};
+use crate::{coverage, lint, policy_file, wasmplugin};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::borrow::Cow;
 use std::ffi::OsString;
@@ -70,6 +70,34 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Print the Istio WasmPlugin manifest that deploys the filter with a policy.
+    #[command(long_about = WASMPLUGIN_ABOUT)]
+    Wasmplugin(WasmpluginArgs),
+}
+
+/// `warden wasmplugin`.
+#[derive(clap::Args)]
+struct WasmpluginArgs {
+    /// The policy file (YAML or JSON, bare or in a warden/v1 envelope).
+    policy: PathBuf,
+    /// Where Istio pulls the module from: oci://REGISTRY/REPO:TAG, https://…/warden.wasm.
+    #[arg(long)]
+    url: String,
+    /// A workload label KEY=VALUE for spec.selector (egress gateways), repeatable.
+    #[arg(long = "selector", value_name = "KEY=VALUE", conflicts_with = "target_refs")]
+    selector: Vec<String>,
+    /// A KIND/NAME for spec.targetRefs (waypoints: Gateway/waypoint), repeatable.
+    #[arg(long = "target-ref", value_name = "KIND/NAME")]
+    target_refs: Vec<String>,
+    /// metadata.name.
+    #[arg(long, default_value = "warden")]
+    name: String,
+    /// metadata.namespace.
+    #[arg(long, default_value = "istio-system")]
+    namespace: String,
+    /// The module the manifest pins (its sha256); default: the one built into warden.
+    #[arg(long, value_name = "FILE.wasm")]
+    filter: Option<PathBuf>,
 }
 
 const TEST_ABOUT: &str = "\
@@ -115,6 +143,20 @@ matched. If the filter and the native engine disagree, that is reported and the 
   warden explain policy.yaml --method POST --authority httpbin.org --path /post \\
       --principal cluster.local/ns/default/sa/sleep
   warden explain policy.yaml --request 'POST httpbin.org/post'";
+
+const WASMPLUGIN_ABOUT: &str = "\
+Print the Istio WasmPlugin manifest that deploys the filter with a policy.
+
+The policy (validated first) becomes spec.pluginConfig, spec.sha256 pins the module (the one
+built into warden, or --filter FILE.wasm: push exactly that file to --url), phase is AUTHZ and
+failStrategy FAIL_CLOSE. Choose where it applies with --selector KEY=VALUE (a sidecar-mode
+egress gateway: --selector istio=egressgateway) or --target-ref KIND/NAME (an ambient egress
+waypoint: --target-ref Gateway/waypoint).
+
+  warden wasmplugin policy.yaml --url oci://registry.example.com/warden:0.1.0 \\
+      --namespace istio-egress --target-ref Gateway/waypoint
+
+Exit codes: 0 written, 1 invalid policy, 2 usage or unreadable input.";
 
 /// Output formats of `warden test`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -222,6 +264,7 @@ where
         Command::Explain(args) => explain(args, filter_wasm, out, err),
         Command::Compile { policy, output } => compile_to(&policy, &output, out, err),
         Command::Wasm { output } => write(&output, filter_wasm, out, err),
+        Command::Wasmplugin(args) => wasmplugin_manifest(args, filter_wasm, out, err),
     };
     let code = result.unwrap_or(EXIT_USAGE);
     let _ = out.flush();
@@ -471,6 +514,70 @@ fn write(output: &Path, bytes: &[u8], out: &mut dyn Write, err: &mut dyn Write) 
         }
         Err(e) => {
             writeln!(err, "error: cannot write {}: {e}", shown(output))?;
+            Ok(EXIT_USAGE)
+        }
+    }
+}
+
+fn wasmplugin_manifest(
+    args: WasmpluginArgs,
+    built_in: &[u8],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<i32> {
+    let target = if args.target_refs.is_empty() {
+        let labels: Option<Vec<_>> = args.selector.iter().map(|s| wasmplugin::split_pair(s, '=')).collect();
+        match labels {
+            Some(labels) if !labels.is_empty() => wasmplugin::Target::Selector(labels),
+            _ => {
+                writeln!(err, "error: give --selector KEY=VALUE (gateways) or --target-ref KIND/NAME (waypoints)")?;
+                return Ok(EXIT_USAGE);
+            }
+        }
+    } else {
+        match args.target_refs.iter().map(|s| wasmplugin::split_pair(s, '/')).collect::<Option<Vec<_>>>() {
+            Some(refs) => wasmplugin::Target::TargetRefs(refs),
+            None => {
+                writeln!(err, "error: --target-ref takes KIND/NAME, e.g. Gateway/waypoint")?;
+                return Ok(EXIT_USAGE);
+            }
+        }
+    };
+    let config = match policy_file::load_config(&args.policy) {
+        Ok(c) => c,
+        Err(e) => {
+            writeln!(err, "error: {}: {}", shown(&args.policy), e.message)?;
+            return Ok(EXIT_USAGE);
+        }
+    };
+    // Never ship a policy the filter would refuse.
+    if let Err(e) = compile::load(&config) {
+        writeln!(err, "error: {}: {e}", shown(&args.policy))?;
+        return Ok(EXIT_FAILED);
+    }
+    let wasm = match filter_module(args.filter.as_deref(), built_in) {
+        Ok(w) => w,
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let policy: serde_json::Value = match serde_json::from_slice(&config) {
+        Ok(v) => v,
+        Err(e) => {
+            writeln!(err, "error: {}: {e}", shown(&args.policy))?;
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let options = wasmplugin::Options { name: args.name, namespace: args.namespace, url: args.url, target };
+    let manifest = wasmplugin::manifest(&policy, &wasm, &options);
+    match serde_yaml_ng::to_string(&manifest) {
+        Ok(yaml) => {
+            out.write_all(yaml.as_bytes())?;
+            Ok(EXIT_OK)
+        }
+        Err(e) => {
+            writeln!(err, "error: cannot write the manifest: {e}")?;
             Ok(EXIT_USAGE)
         }
     }

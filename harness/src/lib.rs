@@ -16,3 +16,4 @@ pub mod testfile;
 /// The JUnit data model `warden test --format junit` writes with, re-exported
 /// so callers can read reports back (`quick_junit::Report::deserialize_from_str`).
 pub use quick_junit;
+pub mod wasmplugin;

@@ -294,3 +294,57 @@ fn compile_and_wasm_write_their_artifacts() {
     assert_eq!(std::fs::read(&wasm).expect("the module"), warden::FILTER_WASM);
     assert_eq!(warden(&["compile", &fixture("invalid-policy/policy.yaml"), "-o", "/dev/null"]).code, EXIT_FAILED);
 }
+
+// ------------------------------------------------------- warden wasmplugin
+
+#[test]
+fn warden_wasmplugin_pins_the_module_and_carries_the_policy() {
+    let policy = "policies/ambient-waypoint/policy.yaml";
+    let run = warden(&[
+        "wasmplugin",
+        policy,
+        "--url",
+        "oci://registry.example.com/warden:0.1.0",
+        "--namespace",
+        "istio-egress",
+        "--target-ref",
+        "Gateway/waypoint",
+    ]);
+    assert_eq!(run.code, EXIT_OK, "{}", run.stderr);
+    let manifest: serde_json::Value = serde_yaml_ng::from_str(&run.stdout).expect("the manifest is YAML");
+    assert_eq!(manifest["apiVersion"], "extensions.istio.io/v1alpha1");
+    assert_eq!(manifest["kind"], "WasmPlugin");
+    assert_eq!(manifest["metadata"]["namespace"], "istio-egress");
+    let spec = &manifest["spec"];
+    assert_eq!(spec["phase"], "AUTHZ");
+    assert_eq!(spec["failStrategy"], "FAIL_CLOSE");
+    assert_eq!(spec["url"], "oci://registry.example.com/warden:0.1.0");
+    assert_eq!(spec["sha256"], warden::harness::wasmplugin::sha256_hex(warden::FILTER_WASM));
+    assert_eq!(spec["targetRefs"][0]["kind"], "Gateway");
+    assert_eq!(spec["targetRefs"][0]["group"], "gateway.networking.k8s.io");
+    assert_eq!(spec["targetRefs"][0]["name"], "waypoint");
+    // pluginConfig is the policy, and the filter accepts it as its configuration.
+    let config = warden::harness::policy_file::load_config(std::path::Path::new(policy)).unwrap();
+    let expected: serde_json::Value = serde_json::from_slice(&config).unwrap();
+    assert_eq!(spec["pluginConfig"], expected);
+    let plugin_config = serde_json::to_vec(&spec["pluginConfig"]).unwrap();
+    assert!(warden::engine::compile::load(&plugin_config).is_ok());
+
+    // A sidecar-mode gateway is selected by labels.
+    let run =
+        warden(&["wasmplugin", policy, "--url", "https://example.com/w.wasm", "--selector", "istio=egressgateway"]);
+    let manifest: serde_json::Value = serde_yaml_ng::from_str(&run.stdout).expect("YAML");
+    assert_eq!(manifest["spec"]["selector"]["matchLabels"]["istio"], "egressgateway");
+    assert!(manifest["spec"].get("targetRefs").is_none());
+}
+
+#[test]
+fn warden_wasmplugin_refuses_an_invalid_policy_or_no_target() {
+    let invalid = fixture("invalid-policy/policy.yaml");
+    let run = warden(&["wasmplugin", &invalid, "--url", "oci://r/w:1", "--selector", "istio=egressgateway"]);
+    assert_eq!(run.code, EXIT_FAILED, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.is_empty(), "no manifest for an invalid policy");
+    let run = warden(&["wasmplugin", "policies/ambient-waypoint/policy.yaml", "--url", "oci://r/w:1"]);
+    assert_eq!(run.code, EXIT_USAGE);
+    assert!(run.stderr.contains("--selector") && run.stderr.contains("--target-ref"), "{}", run.stderr);
+}

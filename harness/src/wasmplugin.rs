@@ -1,0 +1,128 @@
+//! `warden wasmplugin`: the Istio `WasmPlugin` manifest that deploys the
+//! filter with a policy (SPEC §6.2).
+//!
+//! The policy goes in as `pluginConfig` (Istio hands it to the filter as
+//! JSON), the module's SHA-256 pins the exact build, `phase: AUTHZ` places
+//! the filter where Istio's own authorization runs, and
+//! `failStrategy: FAIL_CLOSE` refuses traffic when the filter cannot load.
+
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+/// Where the plugin applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `selector.matchLabels` (sidecar-mode egress gateways), e.g.
+    /// `istio=egressgateway`.
+    Selector(Vec<(String, String)>),
+    /// `targetRefs` (ambient waypoints, Gateway API gateways): kind and name,
+    /// e.g. `Gateway` / `waypoint`.
+    TargetRefs(Vec<(String, String)>),
+}
+
+/// What the manifest says besides the policy.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// Where Istio pulls the module from (`oci://…`, `https://…`, `file://…`).
+    pub url: String,
+    /// Where the plugin applies.
+    pub target: Target,
+}
+
+/// The hex SHA-256 of a module, as `spec.sha256` wants it.
+pub fn sha256_hex(wasm: &[u8]) -> String {
+    Sha256::digest(wasm).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The group of a `targetRefs` kind: Gateway API kinds and the core ones
+/// Istio accepts.
+fn group_of(kind: &str) -> &'static str {
+    match kind {
+        "Gateway" | "GatewayClass" => "gateway.networking.k8s.io",
+        "ServiceEntry" => "networking.istio.io",
+        _ => "",
+    }
+}
+
+/// The manifest for `policy` (the warden/v1 document as JSON) and `wasm`.
+pub fn manifest(policy: &Value, wasm: &[u8], options: &Options) -> Value {
+    let mut spec = Map::new();
+    match &options.target {
+        Target::Selector(labels) => {
+            let labels: Map<String, Value> =
+                labels.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            spec.insert("selector".into(), json!({ "matchLabels": labels }));
+        }
+        Target::TargetRefs(refs) => {
+            let refs: Vec<Value> = refs
+                .iter()
+                .map(|(kind, name)| {
+                    let group = group_of(kind);
+                    if group.is_empty() {
+                        json!({"kind": kind, "name": name})
+                    } else {
+                        json!({"kind": kind, "group": group, "name": name})
+                    }
+                })
+                .collect();
+            spec.insert("targetRefs".into(), Value::Array(refs));
+        }
+    }
+    spec.insert("url".into(), Value::String(options.url.clone()));
+    spec.insert("sha256".into(), Value::String(sha256_hex(wasm)));
+    spec.insert("phase".into(), Value::String("AUTHZ".into()));
+    spec.insert("failStrategy".into(), Value::String("FAIL_CLOSE".into()));
+    spec.insert("pluginConfig".into(), policy.clone());
+    json!({
+        "apiVersion": "extensions.istio.io/v1alpha1",
+        "kind": "WasmPlugin",
+        "metadata": {"name": options.name, "namespace": options.namespace},
+        "spec": Value::Object(spec),
+    })
+}
+
+/// Parses `KEY=VALUE` (selector labels) or `KIND/NAME` (target refs).
+pub fn split_pair(text: &str, separator: char) -> Option<(String, String)> {
+    let (a, b) = text.split_once(separator)?;
+    (!a.trim().is_empty() && !b.trim().is_empty()).then(|| (a.trim().to_owned(), b.trim().to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_carries_policy_digest_phase_and_fail_closed() {
+        let policy = json!({"name": "p", "services": []});
+        let options = Options {
+            name: "warden".into(),
+            namespace: "istio-egress".into(),
+            url: "oci://registry.example/warden:1".into(),
+            target: Target::TargetRefs(vec![("Gateway".into(), "waypoint".into())]),
+        };
+        let m = manifest(&policy, b"\0asm", &options);
+        assert_eq!(m["kind"], "WasmPlugin");
+        assert_eq!(m["spec"]["pluginConfig"], policy);
+        assert_eq!(m["spec"]["sha256"], sha256_hex(b"\0asm"));
+        assert_eq!(m["spec"]["sha256"].as_str().map(str::len), Some(64));
+        assert_eq!(m["spec"]["phase"], "AUTHZ");
+        assert_eq!(m["spec"]["failStrategy"], "FAIL_CLOSE");
+        assert_eq!(
+            m["spec"]["targetRefs"][0],
+            json!({"kind": "Gateway", "group": "gateway.networking.k8s.io", "name": "waypoint"})
+        );
+        assert!(m["spec"].get("selector").is_none());
+    }
+
+    #[test]
+    fn pairs() {
+        assert_eq!(split_pair("istio=egressgateway", '='), Some(("istio".into(), "egressgateway".into())));
+        assert_eq!(split_pair("Gateway/waypoint", '/'), Some(("Gateway".into(), "waypoint".into())));
+        assert_eq!(split_pair("nothing", '='), None);
+        assert_eq!(split_pair("=x", '='), None);
+    }
+}
