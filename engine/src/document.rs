@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 /// A whole `warden/v1` policy document.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Document {
     /// Used in logs, metrics and decision records.
@@ -51,6 +52,7 @@ fn default_true() -> bool {
 
 /// Istio's `outboundTrafficPolicy.mode`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OutboundTrafficPolicy {
     /// Only registered hosts may be reached.
@@ -63,6 +65,7 @@ pub enum OutboundTrafficPolicy {
 
 /// Istio's path normalization options; each includes the one before.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PathNormalization {
     /// The path is matched and forwarded as received.
@@ -78,6 +81,7 @@ pub enum PathNormalization {
 
 /// One place the caller's identity may come from.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub enum IdentitySource {
     /// URI SAN of the downstream mTLS peer certificate.
@@ -93,11 +97,13 @@ pub enum IdentitySource {
 
 /// An empty mapping, `{}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Empty {}
 
 /// A registered external service.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ServiceDoc {
     /// Referenced by `authorization[].services` and `dlp[].services`.
@@ -111,6 +117,7 @@ pub struct ServiceDoc {
 
 /// One authorization policy.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AuthzPolicyDoc {
     /// Reported as the deciding policy.
@@ -131,6 +138,7 @@ pub struct AuthzPolicyDoc {
 
 /// Istio's AuthorizationPolicy action (CUSTOM is not supported).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Action {
     /// The request must match one ALLOW policy that applies.
@@ -144,6 +152,7 @@ pub enum Action {
 
 /// A rule: any `from`, any `to`, all `when`.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RuleDoc {
     /// Absent: any source.
@@ -159,6 +168,7 @@ pub struct RuleDoc {
 
 /// `from[]` entry.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FromDoc {
     /// The source to match.
@@ -167,6 +177,7 @@ pub struct FromDoc {
 
 /// `to[]` entry.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ToDoc {
     /// The operation to match.
@@ -175,6 +186,7 @@ pub struct ToDoc {
 
 /// Who sends the request; every field that is set must match.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SourceDoc {
     pub principals: Option<Vec<String>>,
@@ -189,6 +201,7 @@ pub struct SourceDoc {
 
 /// What the request does; every field that is set must match.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OperationDoc {
     pub hosts: Option<Vec<String>>,
@@ -203,6 +216,7 @@ pub struct OperationDoc {
 
 /// A port, written as a number or (as Istio does) a string.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum PortDoc {
     /// `8080`
@@ -213,6 +227,7 @@ pub enum PortDoc {
 
 /// A `when` condition.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ConditionDoc {
     /// An attribute: `request.headers[NAME]`, `source.principal`, ...
@@ -223,6 +238,7 @@ pub struct ConditionDoc {
 
 /// The `responses` block.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ResponsesDoc {
     pub denied: Option<ResponseDoc>,
@@ -233,6 +249,7 @@ pub struct ResponsesDoc {
 
 /// One local response; unset fields keep their defaults.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ResponseDoc {
     pub status: Option<u32>,

@@ -73,7 +73,25 @@ enum Command {
     /// Print the Istio WasmPlugin manifest that deploys the filter with a policy.
     #[command(long_about = WASMPLUGIN_ABOUT)]
     Wasmplugin(WasmpluginArgs),
+    /// Print the JSON Schema of a warden/v1 policy document, for editors.
+    #[command(long_about = SCHEMA_ABOUT)]
+    Schema {
+        /// Write it to this file instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
 }
+
+const SCHEMA_ABOUT: &str = "\
+Print the JSON Schema of a warden/v1 policy document, for editors.
+
+Generated from the same types the filter parses, so it cannot drift from them: unknown fields
+are refused (additionalProperties: false), enums list their values. Point an editor at it,
+e.g. with the YAML language server's modeline at the top of a policy file:
+
+  # yaml-language-server: $schema=./warden.schema.json
+
+The schema checks shape; `warden check` checks meaning (templates, ports, references, lints).";
 
 /// `warden wasmplugin`.
 #[derive(clap::Args)]
@@ -265,6 +283,7 @@ where
         Command::Compile { policy, output } => compile_to(&policy, &output, out, err),
         Command::Wasm { output } => write(&output, filter_wasm, out, err),
         Command::Wasmplugin(args) => wasmplugin_manifest(args, filter_wasm, out, err),
+        Command::Schema { output } => schema(output.as_deref(), out, err),
     };
     let code = result.unwrap_or(EXIT_USAGE);
     let _ = out.flush();
@@ -515,6 +534,36 @@ fn write(output: &Path, bytes: &[u8], out: &mut dyn Write, err: &mut dyn Write) 
         Err(e) => {
             writeln!(err, "error: cannot write {}: {e}", shown(output))?;
             Ok(EXIT_USAGE)
+        }
+    }
+}
+
+/// The JSON Schema of the policy document.
+pub fn policy_schema() -> serde_json::Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(warden_engine::Document)).unwrap_or_default();
+    if let Some(map) = schema.as_object_mut() {
+        map.insert("title".into(), "warden/v1 policy".into());
+        map.insert(
+            "description".into(),
+            "An egress policy for the Warden Envoy filter: registry, authorization, responses.".into(),
+        );
+    }
+    schema
+}
+
+fn schema(output: Option<&Path>, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<i32> {
+    let text = match serde_json::to_string_pretty(&policy_schema()) {
+        Ok(t) => t + "\n",
+        Err(e) => {
+            writeln!(err, "error: cannot write the schema: {e}")?;
+            return Ok(EXIT_USAGE);
+        }
+    };
+    match output {
+        Some(path) => write(path, text.as_bytes(), out, err),
+        None => {
+            out.write_all(text.as_bytes())?;
+            Ok(EXIT_OK)
         }
     }
 }

@@ -348,3 +348,48 @@ fn warden_wasmplugin_refuses_an_invalid_policy_or_no_target() {
     assert_eq!(run.code, EXIT_USAGE);
     assert!(run.stderr.contains("--selector") && run.stderr.contains("--target-ref"), "{}", run.stderr);
 }
+
+// ----------------------------------------------------------- warden schema
+
+#[test]
+fn warden_schema_describes_the_policy_document() {
+    let run = warden(&["schema"]);
+    assert_eq!(run.code, EXIT_OK, "{}", run.stderr);
+    let schema: serde_json::Value = serde_json::from_str(&run.stdout).expect("the schema is JSON");
+    assert_eq!(schema["title"], "warden/v1 policy");
+    assert_eq!(schema["additionalProperties"], false, "typos must not validate");
+    let defs = &schema["$defs"];
+    for def in ["ServiceDoc", "AuthzPolicyDoc", "RuleDoc", "SourceDoc", "OperationDoc", "ConditionDoc"] {
+        assert_eq!(defs[def]["additionalProperties"], false, "{def}");
+    }
+    // Every field the example policies use is a property the schema knows,
+    // at the top level and in services and authorization policies.
+    let known = |v: &serde_json::Value| -> Vec<String> {
+        v["properties"].as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default()
+    };
+    let (top, service, authz) = (known(&schema), known(&defs["ServiceDoc"]), known(&defs["AuthzPolicyDoc"]));
+    for dir in std::fs::read_dir("policies").unwrap() {
+        let path = dir.unwrap().path().join("policy.yaml");
+        if !path.is_file() {
+            continue;
+        }
+        let doc: serde_json::Value =
+            serde_json::from_slice(&warden::harness::policy_file::load_config(&path).unwrap()).unwrap();
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default()
+        };
+        for k in keys(&doc) {
+            assert!(top.contains(&k), "{}: {k} not in the schema", path.display());
+        }
+        for s in doc["services"].as_array().into_iter().flatten() {
+            assert!(keys(s).iter().all(|k| service.contains(k)), "{}: {s}", path.display());
+        }
+        for p in doc["authorization"].as_array().into_iter().flatten() {
+            assert!(keys(p).iter().all(|k| authz.contains(k)), "{}: {p}", path.display());
+        }
+    }
+    // The actions are the enum's values.
+    let actions: Vec<&str> =
+        defs["Action"]["oneOf"].as_array().unwrap().iter().filter_map(|v| v["const"].as_str()).collect();
+    assert_eq!(actions, ["ALLOW", "DENY", "AUDIT"]);
+}
