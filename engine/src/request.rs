@@ -26,6 +26,29 @@ pub mod property {
     pub const SNI: &[&str] = &["connection", "requested_server_name"];
 }
 
+/// A principal as a peer certificate's URI SAN: `spiffe://` added if absent.
+pub fn spiffe_uri(principal: &str) -> String {
+    if principal.starts_with("spiffe://") {
+        principal.to_owned()
+    } else {
+        format!("spiffe://{principal}")
+    }
+}
+
+/// An IP as Envoy's `source.address` shows it: `ip:port`, IPv6 bracketed.
+pub fn socket_address(ip: &str) -> String {
+    if ip.contains(':') && !ip.starts_with('[') {
+        format!("[{ip}]:40000")
+    } else {
+        format!("{ip}:40000")
+    }
+}
+
+/// A port as Envoy's `destination.port` encodes it: 8 little-endian bytes.
+pub fn encode_port(port: u16) -> Vec<u8> {
+    u64::from(port).to_le_bytes().to_vec()
+}
+
 /// The caller's identity as matched by rules: `spiffe://` stripped.
 pub(crate) fn principal(attrs: &dyn Attributes, sources: &[IdentitySource]) -> Option<String> {
     for source in sources {
@@ -169,19 +192,17 @@ impl FakeAttributes {
 
     /// The peer certificate's URI SAN; `spiffe://` is added if absent.
     pub fn principal(self, principal: &str) -> Self {
-        let san =
-            if principal.starts_with("spiffe://") { principal.to_owned() } else { format!("spiffe://{principal}") };
-        self.property(property::PEER_URI_SAN, san)
+        self.property(property::PEER_URI_SAN, spiffe_uri(principal))
     }
 
     /// The downstream address.
     pub fn source_ip(self, ip: &str) -> Self {
-        self.property(property::SOURCE_ADDRESS, format!("{ip}:40000"))
+        self.property(property::SOURCE_ADDRESS, socket_address(ip))
     }
 
     /// The listener port, encoded as Envoy does.
     pub fn destination_port(self, port: u16) -> Self {
-        self.property(property::DESTINATION_PORT, u64::from(port).to_le_bytes().to_vec())
+        self.property(property::DESTINATION_PORT, encode_port(port))
     }
 }
 

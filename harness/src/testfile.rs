@@ -94,7 +94,7 @@ pub struct RequestSpec {
 impl RequestSpec {
     /// The principal as a peer certificate URI SAN.
     pub fn peer_uri_san(&self) -> Option<String> {
-        self.principal.as_ref().map(|p| if p.starts_with("spiffe://") { p.clone() } else { format!("spiffe://{p}") })
+        self.principal.as_deref().map(warden_engine::request::spiffe_uri)
     }
 }
 

@@ -2,6 +2,7 @@
 //! types.
 
 use std::collections::BTreeMap;
+use warden_engine::request::{self, property};
 
 /// Header names and values, in order. Names are lowercase, as Envoy keeps
 /// them; values are bytes.
@@ -70,21 +71,18 @@ impl Request {
     /// The downstream peer certificate's URI SAN (Envoy's
     /// `connection.uri_san_peer_certificate`); `spiffe://` is added if absent.
     pub fn peer_uri_san(self, principal: &str) -> Self {
-        let san =
-            if principal.starts_with("spiffe://") { principal.to_owned() } else { format!("spiffe://{principal}") };
-        self.property(&["connection", "uri_san_peer_certificate"], san)
+        self.property(property::PEER_URI_SAN, request::spiffe_uri(principal))
     }
 
     /// The downstream address (`source.address`), as `ip:port`.
     pub fn source_ip(self, ip: &str) -> Self {
-        let address = if ip.contains(':') { format!("[{ip}]:40000") } else { format!("{ip}:40000") };
-        self.property(&["source", "address"], address)
+        self.property(property::SOURCE_ADDRESS, request::socket_address(ip))
     }
 
     /// The listener port (`destination.port`, 8 little-endian bytes, as
     /// Envoy encodes it).
     pub fn destination_port(self, port: u16) -> Self {
-        self.property(&["destination", "port"], u64::from(port).to_le_bytes().to_vec())
+        self.property(property::DESTINATION_PORT, request::encode_port(port))
     }
 
     /// The first value of a header, as text.
