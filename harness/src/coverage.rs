@@ -97,13 +97,16 @@ struct Touched {
 /// Coverage per policy file over the runs, in the order the policy files
 /// were first met. Files that could not be run are left out.
 pub fn compute(runs: &[FileRun]) -> Vec<PolicyCoverage> {
-    let mut order: Vec<(PathBuf, String, &Policy)> = Vec::new();
-    let mut touched: BTreeMap<PathBuf, Touched> = BTreeMap::new();
+    // Keyed by the policy files a test file names (Istio YAML may be split
+    // over several).
+    let mut order: Vec<(Vec<PathBuf>, String, &Policy)> = Vec::new();
+    let mut touched: BTreeMap<Vec<PathBuf>, Touched> = BTreeMap::new();
     for run in runs {
         let (Some(path), Some(policy), Ok(cases)) = (&run.policy_file, &run.policy, &run.result) else { continue };
-        let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+        let files = if run.policy_files.is_empty() { std::slice::from_ref(path) } else { run.policy_files.as_slice() };
+        let key: Vec<PathBuf> = files.iter().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())).collect();
         if !touched.contains_key(&key) {
-            order.push((key.clone(), crate::report::shown(path), policy));
+            order.push((key.clone(), crate::runner::shown_list(files), policy));
         }
         let t = touched.entry(key).or_default();
         for case in cases {

@@ -1,12 +1,14 @@
 //! Warden's off-cluster tooling: reading policy files (YAML or JSON, bare
 //! or in a Kubernetes envelope), the `*.test.yaml` test-file format, a
 //! proxy-wasm host that runs the compiled filter, and the `warden` CLI
-//! (`test`, `check`, `explain`, `compile`, `wasm`).
+//! (`test`, `check`, `explain`, `compile`, `wasm`, `import`), which also
+//! reads Istio resources ([`istio`]).
 
 pub mod cli;
 pub mod coverage;
 pub mod explain;
 pub mod host;
+pub mod istio;
 pub mod lint;
 pub mod policy_file;
 pub mod report;

@@ -51,8 +51,11 @@ pub struct Options {
 pub struct FileRun {
     /// The test file, as found.
     pub file: PathBuf,
-    /// The policy file it names, once resolved.
+    /// The policy file it names, once resolved (the first, when it names
+    /// several).
     pub policy_file: Option<PathBuf>,
+    /// Every policy file it names (Istio YAML may be split over several).
+    pub policy_files: Vec<PathBuf>,
     /// The compiled policy (for coverage), when it loaded.
     pub policy: Option<Policy>,
     /// The cases, or why the file could not be run (an input error).
@@ -286,7 +289,7 @@ pub fn evaluate(expect: &Expect, actual: &Actual) -> Vec<Mismatch> {
 }
 
 /// The body of a case as the chunks that arrive at the filter.
-fn body_chunks(spec: &RequestSpec) -> Result<Vec<Vec<u8>>, String> {
+pub fn body_chunks(spec: &RequestSpec) -> Result<Vec<Vec<u8>>, String> {
     let given = [spec.body.is_some(), spec.body_chunks.is_some(), spec.body_base64.is_some()];
     if given.iter().filter(|g| **g).count() > 1 {
         return Err("body, bodyChunks and bodyBase64: give one of them".into());
@@ -346,25 +349,50 @@ pub fn request_for(spec: &RequestSpec) -> Result<Request, String> {
     Ok(request.destination_port(WORKLOAD_PORT))
 }
 
-/// The policy file a test file names.
-pub fn policy_path(tests: &testfile::TestFile, test_file: &Path) -> Result<PathBuf, String> {
+/// The policy files a test file names: one, or a list (Istio YAML split
+/// over files), resolved against the test file's directory.
+pub fn policy_paths(tests: &testfile::TestFile, test_file: &Path) -> Result<Vec<PathBuf>, String> {
     let paths = tests.policy.paths(test_file);
-    match (&tests.policy, paths.as_slice()) {
-        (_, [one]) => Ok(one.clone()),
-        (PolicyRef::Many(_), _) => Err(format!(
-            "policy: a list of {} files: Istio input: not supported yet; name one warden/v1 policy file",
-            paths.len()
-        )),
-        (PolicyRef::One(_), _) => Err("policy: names no file".into()),
+    match (&tests.policy, paths.is_empty()) {
+        (_, false) => Ok(paths),
+        (PolicyRef::Many(_), true) => Err("policy: an empty list: name the policy file(s)".into()),
+        (PolicyRef::One(_), true) => Err("policy: names no file".into()),
     }
 }
 
 /// Loads a policy file into the filter configuration and compiles it
 /// natively (the native policy feeds coverage; its errors name the field).
 pub fn load_policy(path: &Path, shown: &str) -> Result<(Vec<u8>, Policy), String> {
-    let config = policy_file::load_config(path).map_err(|e| format!("{shown}: {}", e.message))?;
+    load_policies(&[path.to_owned()], shown)
+}
+
+/// Loads the policy files a test file names (see
+/// [`policy_file::load_configs`]) and compiles the result natively.
+/// `shown` names them in messages; an error in a file of Istio YAML names
+/// that file, the resource and the field.
+pub fn load_policies(paths: &[PathBuf], shown: &str) -> Result<(Vec<u8>, Policy), String> {
+    let config = policy_file::load_configs(paths).map_err(|e| match paths {
+        [_] => format!("{shown}: {}", e.message),
+        _ => format!("{}: {}", crate::report::shown(&e.file), e.message),
+    })?;
     let policy = compile::load(&config).map_err(|e| format!("{shown}: invalid policy: {e}"))?;
     Ok((config, policy))
+}
+
+/// Policy files as shown in messages: `dir/a.yaml`; several in one
+/// directory as `dir/{a.yaml, b.yaml}`, else joined with `, `.
+pub fn shown_list(paths: &[PathBuf]) -> String {
+    let parents: Vec<Option<&Path>> = paths.iter().map(|p| p.parent()).collect();
+    let names: Option<Vec<String>> =
+        paths.iter().map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
+    match (parents.first(), names) {
+        (Some(Some(dir)), Some(names)) if paths.len() > 1 && parents.iter().all(|p| *p == Some(*dir)) => {
+            let dir = crate::report::shown(dir);
+            let dir = if dir == "." { String::new() } else { format!("{dir}/") };
+            format!("{dir}{{{}}}", names.join(", "))
+        }
+        _ => paths.iter().map(|p| crate::report::shown(p)).collect::<Vec<_>>().join(", "),
+    }
 }
 
 /// Explains a VM that did not start.
@@ -384,7 +412,13 @@ pub fn vm_error(err: &HostError, shown_policy: &str) -> String {
 /// Runs one test file. Input errors (unreadable file, invalid policy, a
 /// request that cannot be built) end up in [`FileRun::result`].
 pub fn run_file(host: &Host, file: &Path, options: &Options) -> FileRun {
-    let mut run = FileRun { file: file.to_owned(), policy_file: None, policy: None, result: Ok(Vec::new()) };
+    let mut run = FileRun {
+        file: file.to_owned(),
+        policy_file: None,
+        policy_files: Vec::new(),
+        policy: None,
+        result: Ok(Vec::new()),
+    };
     let shown_file = crate::report::shown(file);
     let tests = match testfile::load(file) {
         Ok(t) => t,
@@ -393,16 +427,17 @@ pub fn run_file(host: &Host, file: &Path, options: &Options) -> FileRun {
             return run;
         }
     };
-    let policy_file = match policy_path(&tests, file) {
+    let policy_files = match policy_paths(&tests, file) {
         Ok(p) => p,
         Err(e) => {
             run.result = Err(format!("{shown_file}: {e}"));
             return run;
         }
     };
-    let shown_policy = crate::report::shown(&policy_file);
-    run.policy_file = Some(policy_file.clone());
-    let (config, policy) = match load_policy(&policy_file, &shown_policy) {
+    let shown_policy = shown_list(&policy_files);
+    run.policy_file = policy_files.first().cloned();
+    run.policy_files = policy_files.clone();
+    let (config, policy) = match load_policies(&policy_files, &shown_policy) {
         Ok(loaded) => loaded,
         Err(e) => {
             run.result = Err(e);
@@ -497,6 +532,15 @@ mod tests {
         assert!(request_for(&spec("{authority: h.org, body: a, bodyBase64: YQ==}")).unwrap_err().contains("one of"));
         assert!(request_for(&spec("{authority: h.org, bodyBase64: '%%'}")).unwrap_err().starts_with("bodyBase64"));
         assert!(request_for(&spec("{authority: h.org, sourceIp: x}")).unwrap_err().starts_with("sourceIp"));
+    }
+
+    #[test]
+    fn policy_lists_are_shown_short() {
+        let paths = |ps: &[&str]| ps.iter().map(PathBuf::from).collect::<Vec<_>>();
+        assert_eq!(shown_list(&paths(&["d/a.yaml"])), "d/a.yaml");
+        assert_eq!(shown_list(&paths(&["d/a.yaml", "d/b.yaml"])), "d/{a.yaml, b.yaml}");
+        assert_eq!(shown_list(&paths(&["a.yaml", "b.yaml"])), "{a.yaml, b.yaml}");
+        assert_eq!(shown_list(&paths(&["d/a.yaml", "e/b.yaml"])), "d/a.yaml, e/b.yaml");
     }
 
     #[test]

@@ -349,6 +349,148 @@ fn warden_wasmplugin_refuses_an_invalid_policy_or_no_target() {
     assert!(run.stderr.contains("--selector") && run.stderr.contains("--target-ref"), "{}", run.stderr);
 }
 
+// ----------------------------------------------------------- warden import
+
+/// The Istio YAML of an example, in the order its test file lists it.
+fn istio_example(name: &str) -> Vec<String> {
+    let dir = format!("policies/istio/{name}");
+    let tests = warden::harness::testfile::load(std::path::Path::new(&format!("{dir}/policy.test.yaml")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    match tests.policy {
+        warden::harness::testfile::PolicyRef::Many(files) => files.iter().map(|f| format!("{dir}/{f}")).collect(),
+        warden::harness::testfile::PolicyRef::One(f) => vec![format!("{dir}/{f}")],
+    }
+}
+
+#[test]
+fn warden_import_prints_the_policy_and_notes_what_it_skipped() {
+    let files = istio_example("ambient-waypoint");
+    let mut args = vec!["import"];
+    args.extend(files.iter().map(String::as_str));
+    let run = warden(&args);
+    assert_eq!(run.code, EXIT_OK, "{}", run.stderr);
+    insta::assert_snapshot!(transcript(&args));
+    insta::assert_snapshot!(
+        "warden_import_mixed",
+        transcript(&[
+            "import",
+            &fixture("istio-import/mixed.yaml"),
+            "--name",
+            "mixed",
+            "--outbound-traffic-policy",
+            "ALLOW_ANY"
+        ])
+    );
+}
+
+#[test]
+fn warden_import_errors_name_the_resource_and_field() {
+    insta::assert_snapshot!(transcript(&["import", &fixture("istio-import/custom.yaml")]));
+    let run =
+        warden(&["import", &fixture("istio-list/serviceentry.yaml"), &fixture("istio-list/authorizationpolicy.yaml")]);
+    assert_eq!(run.code, EXIT_USAGE);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert_eq!(
+        run.stderr,
+        "error: tests/cli/fixtures/istio-list/authorizationpolicy.yaml: AuthorizationPolicy default/httpbin: \
+         spec.rules[0].from[0].source.requestPrincipals: JWT request principals are not supported: Warden does not \
+         validate JWTs; use principals (the mTLS peer identity)\n"
+    );
+    // Without the ServiceEntry its targetRefs name, the policy cannot be scoped.
+    let run = warden(&["import", &fixture("istio-list/authorizationpolicy.yaml")]);
+    assert_eq!(run.code, EXIT_USAGE);
+    assert!(
+        run.stderr.contains("spec.targetRefs[0]: ServiceEntry default/httpbin is not in the input"),
+        "{}",
+        run.stderr
+    );
+    let run = warden(&["import", &fixture("missing.yaml")]);
+    assert_eq!(run.code, EXIT_USAGE);
+    assert!(run.stderr.starts_with("error: tests/cli/fixtures/missing.yaml: cannot read"), "{}", run.stderr);
+    assert_eq!(warden(&["import"]).code, EXIT_USAGE, "at least one file");
+    assert_eq!(
+        warden(&["import", &fixture("istio-import/mixed.yaml"), "--outbound-traffic-policy", "SOME"]).code,
+        EXIT_USAGE
+    );
+}
+
+#[test]
+fn warden_import_writes_a_policy_the_other_commands_take() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let output = dir.path().join("policy.yaml");
+    let output = output.to_str().expect("UTF-8 path");
+    let files = istio_example("egress-gateway-sidecar");
+    let mut args = vec!["import", "-o", output];
+    args.extend(files.iter().map(String::as_str));
+    let run = warden(&args);
+    assert_eq!(run.code, EXIT_OK, "{}", run.stderr);
+    assert_eq!(run.stdout, format!("wrote {output} (1 services, 3 authorization policies)\n"));
+    assert!(run.stderr.lines().all(|l| l.starts_with("note: ")), "{}", run.stderr);
+    // The file is the policy `warden test` builds from the same list.
+    let paths: Vec<std::path::PathBuf> = files.iter().map(std::path::PathBuf::from).collect();
+    let from_list: serde_json::Value =
+        serde_json::from_slice(&warden::harness::policy_file::load_configs(&paths).unwrap()).unwrap();
+    let written: serde_json::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(output).unwrap()).unwrap();
+    assert_eq!(written, from_list);
+    assert_eq!(from_list["name"], "httpbin-egress-gateway", "named by warden.yaml");
+    assert_eq!(from_list["gatewayPorts"], serde_json::json!({"8080": 80, "8443": 443}));
+    let run = warden(&["check", "--deny-warnings", output]);
+    assert_eq!(run.code, EXIT_OK, "{}{}", run.stdout, run.stderr);
+}
+
+#[test]
+fn istio_input_is_read_wherever_a_policy_file_is() {
+    let mixed = fixture("istio-import/mixed.yaml");
+    let run = warden(&["check", &mixed]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (EXIT_OK, "tests/cli/fixtures/istio-import/mixed.yaml: ok (2 services, 3 authorization policies)\n")
+    );
+    insta::assert_snapshot!(
+        "warden_explain_istio_input",
+        transcript(&[
+            "explain",
+            &mixed,
+            "--request",
+            "GET httpbin.org//admin/x",
+            "--principal",
+            "cluster.local/ns/egress/sa/reader",
+        ])
+    );
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let bundle = dir.path().join("bundle.bin");
+    let run = warden(&["compile", &mixed, "-o", bundle.to_str().expect("UTF-8 path")]);
+    assert_eq!(run.code, EXIT_OK, "{}", run.stderr);
+    let run = warden(&["wasmplugin", &mixed, "--url", "oci://r/w:1", "--selector", "istio=egressgateway"]);
+    assert_eq!(run.code, EXIT_OK, "{}", run.stderr);
+    let manifest: serde_json::Value = serde_yaml_ng::from_str(&run.stdout).expect("YAML");
+    assert_eq!(manifest["spec"]["pluginConfig"]["services"][1]["name"], "egress/payments");
+    // An Istio file Warden cannot honour is an input error for every command.
+    let custom = fixture("istio-import/custom.yaml");
+    let run = warden(&["check", &custom]);
+    assert_eq!(run.code, EXIT_USAGE);
+    assert!(run.stderr.contains("AuthorizationPolicy egress/ext-authz: spec.action: CUSTOM"), "{}", run.stderr);
+}
+
+#[test]
+fn the_istio_examples_wasmplugins_carry_the_imported_policy() {
+    for example in ["ambient-waypoint", "egress-gateway-sidecar"] {
+        let paths: Vec<std::path::PathBuf> = istio_example(example).iter().map(std::path::PathBuf::from).collect();
+        let policy: serde_json::Value =
+            serde_json::from_slice(&warden::harness::policy_file::load_configs(&paths).unwrap()).unwrap();
+        let file = format!("policies/istio/{example}/wasmplugin.yaml");
+        let manifest: serde_json::Value =
+            serde_yaml_ng::from_str(&std::fs::read_to_string(&file).expect("the WasmPlugin")).expect("YAML");
+        assert_eq!(manifest["kind"], "WasmPlugin", "{file}");
+        assert_eq!(
+            manifest["spec"]["pluginConfig"], policy,
+            "{file} is stale: regenerate it with the commands in policies/istio/{example}/README.md"
+        );
+        assert_eq!(manifest["spec"]["failStrategy"], "FAIL_CLOSE");
+        assert_eq!(manifest["spec"]["sha256"].as_str().map(str::len), Some(64), "{file}");
+    }
+}
+
 // ----------------------------------------------------------- warden schema
 
 #[test]
