@@ -87,6 +87,14 @@ impl Attributes for Request {
         }
     }
 
+    fn for_each_header(&self, visit: &mut dyn FnMut(&str, &str)) {
+        for name in [":authority", ":method", ":path", ":scheme"] {
+            if let Some(value) = self.header(name) {
+                visit(name, value);
+            }
+        }
+    }
+
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
         (path == ["connection", "uri_san_peer_certificate"]).then(|| self.principal.as_bytes().to_vec())
     }

@@ -4,6 +4,8 @@
 //! `authorization[2].rules[0].to[0].operation.paths[1]: '{**}' must be the last operator`.
 
 use crate::authz::{AuthzPolicy, Check, Rule, Test};
+use crate::dlp::policy::{DlpPolicy, DlpSet, DlpSpec, DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES_LIMIT};
+use crate::dlp::CATALOGUE;
 use crate::document::*;
 use crate::error::{ErrorKind, PolicyError};
 use crate::matcher::{IpBlock, PathMatch, StringMatch};
@@ -11,15 +13,28 @@ use crate::policy::{Policy, Response, Responses};
 use crate::registry::{Registry, Service};
 use rustc_hash::FxHashMap;
 
-/// Parses a JSON policy document; errors carry the path of the field.
+/// Parses a JSON policy document; errors carry the path of the field
+/// (with the `field-paths` feature; without it, serde's message names the
+/// field and gives line and column).
 pub fn parse_json(json: &[u8]) -> Result<Document, PolicyError> {
-    let de = &mut serde_json::Deserializer::from_slice(json);
-    serde_path_to_error::deserialize(de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        // serde_json appends "at line L column C"; keep it, it helps in big files.
-        PolicyError { path: if path == "." { String::new() } else { path }, kind: ErrorKind::Syntax(inner.to_string()) }
-    })
+    #[cfg(feature = "field-paths")]
+    {
+        let de = &mut serde_json::Deserializer::from_slice(json);
+        serde_path_to_error::deserialize(de).map_err(|err| {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            // serde_json appends "at line L column C"; keep it, it helps in big files.
+            PolicyError {
+                path: if path == "." { String::new() } else { path },
+                kind: ErrorKind::Syntax(inner.to_string()),
+            }
+        })
+    }
+    #[cfg(not(feature = "field-paths"))]
+    {
+        serde_json::from_slice(json)
+            .map_err(|err| PolicyError { path: String::new(), kind: ErrorKind::Syntax(err.to_string()) })
+    }
 }
 
 /// Loads a filter configuration: a compiled bundle (see [`crate::bundle`])
@@ -166,12 +181,7 @@ pub fn compile(doc: &Document) -> Result<Policy, PolicyError> {
         });
     }
 
-    if !doc.dlp.is_empty() {
-        return Err(PolicyError::invalid(
-            "dlp",
-            "DLP policies are not supported by this build of the filter; remove the block rather than rely on it",
-        ));
-    }
+    let dlp = dlp(&doc.dlp, &service_ids, doc.services.len())?;
 
     let responses = responses(&doc.responses)?;
     let uses = |f: fn(&Test) -> bool| authz.iter().flat_map(|p| &p.rules).flat_map(Rule::checks).any(|c| f(&c.test));
@@ -190,9 +200,125 @@ pub fn compile(doc: &Document) -> Result<Policy, PolicyError> {
         unscoped,
         by_service,
         responses,
+        dlp,
         needs_source_ip,
         needs_sni,
     })
+}
+
+/// Validates the `dlp` block and builds its scanners.
+fn dlp(docs: &[DlpDoc], service_ids: &FxHashMap<&str, u32>, services: usize) -> Result<DlpSet, PolicyError> {
+    let mut spec = DlpSpec { by_service: vec![Vec::new(); services], ..DlpSpec::default() };
+    let mut names: FxHashMap<&str, usize> = FxHashMap::default();
+    let mut pattern_names: FxHashMap<&str, String> = FxHashMap::default();
+    for (i, p) in docs.iter().enumerate() {
+        let at = format!("dlp[{i}]");
+        if p.name.trim().is_empty() {
+            return Err(PolicyError::invalid(format!("{at}.name"), "required"));
+        }
+        if let Some(first) = names.insert(&p.name, i) {
+            return Err(PolicyError::invalid(
+                format!("{at}.name"),
+                format!("'{}' is already the name of dlp[{first}]", p.name),
+            ));
+        }
+        let index = i as u32;
+        match &p.services {
+            None => spec.unscoped.push(index),
+            Some(list) if list.is_empty() => {
+                return Err(PolicyError::invalid(
+                    format!("{at}.services"),
+                    "empty: leave it out to apply the policy to every request",
+                ))
+            }
+            Some(list) => {
+                for (j, name) in list.iter().enumerate() {
+                    let Some(&id) = service_ids.get(name.as_str()) else {
+                        return Err(PolicyError::invalid(
+                            format!("{at}.services[{j}]"),
+                            format!("no service named '{name}' in services"),
+                        ));
+                    };
+                    if let Some(list) = spec.by_service.get_mut(id as usize) {
+                        if list.last() != Some(&index) {
+                            list.push(index);
+                        }
+                    }
+                }
+            }
+        }
+        let detectors: Vec<String> = match &p.detectors {
+            None if p.patterns.is_empty() => CATALOGUE.iter().map(|d| d.id.to_owned()).collect(),
+            None => Vec::new(),
+            Some(list) if list.is_empty() => {
+                return Err(PolicyError::invalid(
+                    format!("{at}.detectors"),
+                    "empty: leave it out for the whole built-in catalogue",
+                ))
+            }
+            Some(list) => {
+                let mut ids: Vec<String> = Vec::new();
+                for (j, id) in list.iter().enumerate() {
+                    if crate::dlp::detector(id).is_none() {
+                        let known: Vec<&str> = CATALOGUE.iter().map(|d| d.id).collect();
+                        return Err(PolicyError::invalid(
+                            format!("{at}.detectors[{j}]"),
+                            format!("unknown detector '{id}' (built-in: {})", known.join(", ")),
+                        ));
+                    }
+                    if !ids.contains(id) {
+                        ids.push(id.clone());
+                    }
+                }
+                ids
+            }
+        };
+        let mut patterns = Vec::new();
+        for (j, pattern) in p.patterns.iter().enumerate() {
+            let pat = format!("{at}.patterns[{j}]");
+            if let Some(other) = pattern_names.get(pattern.name.as_str()) {
+                return Err(PolicyError::invalid(
+                    format!("{pat}.name"),
+                    format!("'{}' is already the name of {other}", pattern.name),
+                ));
+            }
+            crate::dlp::compile_custom(&pattern.name, &pattern.regex).map_err(|m| {
+                let field = if m.starts_with("pattern '") { "regex" } else { "name" };
+                PolicyError::invalid(format!("{pat}.{field}"), m)
+            })?;
+            pattern_names.insert(&pattern.name, pat);
+            patterns.push((pattern.name.clone(), pattern.regex.clone()));
+        }
+        let scan = match &p.scan {
+            None => vec![ScanTarget::Headers, ScanTarget::Query, ScanTarget::Body],
+            Some(list) if list.is_empty() => {
+                return Err(PolicyError::invalid(
+                    format!("{at}.scan"),
+                    "empty: leave it out to scan headers, query and body",
+                ))
+            }
+            Some(list) => list.clone(),
+        };
+        let max_body_bytes = p.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        if !(1..=MAX_BODY_BYTES_LIMIT).contains(&max_body_bytes) {
+            return Err(PolicyError::invalid(
+                format!("{at}.maxBodyBytes"),
+                format!("{max_body_bytes} is out of range (1 to {MAX_BODY_BYTES_LIMIT})"),
+            ));
+        }
+        spec.policies.push(DlpPolicy {
+            name: p.name.clone(),
+            detectors,
+            patterns,
+            headers: scan.contains(&ScanTarget::Headers),
+            query: scan.contains(&ScanTarget::Query),
+            body: scan.contains(&ScanTarget::Body),
+            action: p.action,
+            max_body_bytes,
+            on_oversize: p.on_oversize,
+        });
+    }
+    DlpSet::build(spec).map_err(|m| PolicyError::invalid("dlp", m))
 }
 
 fn port(p: u64) -> Result<u16, String> {

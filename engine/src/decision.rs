@@ -1,6 +1,9 @@
 //! What the engine decided about one request, and the one-line record that
 //! goes into Envoy's filter state (SPEC §5).
 
+use crate::dlp::body::BodyScan;
+use crate::dlp::policy::{Finding, Location, MAX_LOCATIONS};
+use crate::document::DlpAction;
 use crate::normalize::BadRequest;
 
 /// The outcome of a request.
@@ -14,6 +17,8 @@ pub enum Outcome {
     Unregistered,
     /// The request is malformed or its path ambiguous.
     BadRequest,
+    /// DLP refused it.
+    DlpBlocked,
 }
 
 impl Outcome {
@@ -24,16 +29,18 @@ impl Outcome {
             Outcome::Denied => "denied",
             Outcome::Unregistered => "unregistered",
             Outcome::BadRequest => "bad-request",
+            Outcome::DlpBlocked => "dlp",
         }
     }
 }
 
 /// Why the outcome is what it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Reason {
     /// A rule of an ALLOW policy matched.
     AllowPolicy,
     /// No ALLOW policy applies to the request, and no DENY matched.
+    #[default]
     NoPolicy,
     /// A rule of a DENY policy matched.
     DenyPolicy,
@@ -45,6 +52,15 @@ pub enum Reason {
     BadRequest(BadRequest),
     /// The filter has no valid configuration and refuses everything.
     NoConfig,
+    /// A BLOCK DLP policy found something.
+    DlpFinding,
+    /// A held body could not be scanned whole (over `maxBodyBytes`, an
+    /// unknown content-encoding, corrupt compression) and `onOversize` is
+    /// BLOCK.
+    DlpUnscannable,
+    /// A REDACT finding in a compressed body, which cannot be masked in
+    /// place.
+    DlpUnredactable,
 }
 
 impl Reason {
@@ -58,12 +74,15 @@ impl Reason {
             Reason::Unregistered => "unregistered",
             Reason::BadRequest(b) => b.reason(),
             Reason::NoConfig => "no-config",
+            Reason::DlpFinding => "dlp-finding",
+            Reason::DlpUnscannable => "dlp-unscannable",
+            Reason::DlpUnredactable => "dlp-unredactable",
         }
     }
 }
 
 /// A decision, borrowing names from the policy that made it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Decision<'p> {
     /// Allow or which refusal.
     pub outcome: Outcome,
@@ -81,9 +100,39 @@ pub struct Decision<'p> {
     pub dry_run: Vec<&'p str>,
     /// AUDIT policies that matched.
     pub audit: Vec<&'p str>,
-    /// The `:path` to forward (normalized, query re-attached) when it
-    /// differs from the one received.
+    /// The `:path` to forward (normalized, query re-attached, REDACT
+    /// applied) when it differs from the one received.
     pub forward_path: Option<String>,
+    /// DLP findings in the headers and the request target.
+    pub findings: Vec<Finding>,
+    /// Headers to replace (name, masked value): before forwarding
+    /// (REDACT), or before refusing (BLOCK), so that Envoy's access log of
+    /// the request does not show what was found. `forward_path` is masked
+    /// the same way.
+    pub header_edits: Vec<(String, String)>,
+    /// The body scan, when DLP policies scan the body of an allowed
+    /// request that has one; the filter feeds it the body and writes its
+    /// record when done.
+    pub body: Option<BodyScan>,
+}
+
+/// Equal when everything decided is equal; body scans compare by presence
+/// (their state is still to come).
+impl PartialEq for Decision<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.outcome == other.outcome
+            && self.reason == other.reason
+            && self.service == other.service
+            && self.policy == other.policy
+            && self.rule == other.rule
+            && self.principal == other.principal
+            && self.dry_run == other.dry_run
+            && self.audit == other.audit
+            && self.forward_path == other.forward_path
+            && self.findings == other.findings
+            && self.header_edits == other.header_edits
+            && self.body.is_some() == other.body.is_some()
+    }
 }
 
 impl<'p> Decision<'p> {
@@ -106,6 +155,9 @@ impl<'p> Decision<'p> {
             dry_run: Vec::new(),
             audit: Vec::new(),
             forward_path: None,
+            findings: Vec::new(),
+            header_edits: Vec::new(),
+            body: None,
         }
     }
 
@@ -119,15 +171,122 @@ impl<'p> Decision<'p> {
         self.outcome == Outcome::Allow
     }
 
+    /// Whether a DLP finding was redacted in the headers or the target.
+    pub fn redacted(&self) -> bool {
+        self.is_allowed() && self.findings.iter().any(|f| f.action == DlpAction::Redact)
+    }
+
+    /// Whether anything was recorded for audit: an AUDIT policy matched or
+    /// a DLP finding was only recorded.
+    pub fn audited(&self) -> bool {
+        !self.audit.is_empty() || self.findings.iter().any(|f| f.action == DlpAction::Audit)
+    }
+
     /// The one-line JSON record for `wasm.warden.decision`:
-    /// `{"decision","reason","policy","rule","service","principal","findings","dryRun","audit"}`.
-    /// It never contains request data beyond the principal.
+    /// `{"decision","reason","policy","rule","service","principal","findings","dryRun","audit"}`,
+    /// plus `findingsAt` (where each finding was made: header name,
+    /// `path`, `query`, `body` offset) when there are findings, and
+    /// `bodyUnscanned` when a body went on without being scanned whole.
+    /// It never contains request data beyond the principal and header
+    /// names, and never a matched secret.
     ///
     /// Written by hand rather than through serde: it is built for every
     /// request inside the VM, where serde's formatting machinery measured
     /// several microseconds per request in Envoy's V8 (see PERFORMANCE.md).
     /// A test checks it against serde_json.
     pub fn record(&self) -> String {
+        let fields = RecordFields {
+            outcome: self.outcome,
+            reason: self.reason,
+            policy: self.policy,
+            rule: self.rule,
+            service: self.service,
+            principal: self.principal.as_deref(),
+            dry_run: &self.dry_run,
+            audit: &self.audit,
+            findings: &self.findings,
+            more_findings: &[],
+            unscanned: false,
+        };
+        fields.write()
+    }
+
+    /// Moves the body scan out, giving it what it needs to write the final
+    /// record.
+    pub fn take_body(&mut self) -> Option<BodyScan> {
+        let mut body = self.body.take()?;
+        body.base = RecordBase {
+            reason: self.reason,
+            service: self.service.map(str::to_owned),
+            policy: self.policy.map(str::to_owned),
+            rule: self.rule,
+            principal: self.principal.clone(),
+            dry_run: self.dry_run.iter().map(|s| (*s).to_owned()).collect(),
+            audit: self.audit.iter().map(|s| (*s).to_owned()).collect(),
+            findings: std::mem::take(&mut self.findings),
+        };
+        Some(body)
+    }
+}
+
+/// The header-time decision, owned, for a body scan's final record.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RecordBase {
+    pub(crate) reason: Reason,
+    pub(crate) service: Option<String>,
+    pub(crate) policy: Option<String>,
+    pub(crate) rule: Option<usize>,
+    pub(crate) principal: Option<String>,
+    pub(crate) dry_run: Vec<String>,
+    pub(crate) audit: Vec<String>,
+    pub(crate) findings: Vec<Finding>,
+}
+
+impl RecordBase {
+    /// The record with the body's outcome and findings.
+    pub(crate) fn record(&self, outcome: Outcome, reason: Reason, body: &[Finding], unscanned: bool) -> String {
+        let refused = outcome != Outcome::Allow;
+        let mut audit: Vec<&str> = self.audit.iter().map(String::as_str).collect();
+        for f in self.findings.iter().chain(body) {
+            if f.action == DlpAction::Audit && !audit.contains(&f.policy.as_str()) {
+                audit.push(&f.policy);
+            }
+        }
+        let dry_run: Vec<&str> = self.dry_run.iter().map(String::as_str).collect();
+        RecordFields {
+            outcome,
+            reason,
+            policy: self.policy.as_deref(),
+            rule: if refused { None } else { self.rule },
+            service: self.service.as_deref(),
+            principal: self.principal.as_deref(),
+            dry_run: &dry_run,
+            audit: &audit,
+            findings: &self.findings,
+            more_findings: body,
+            unscanned,
+        }
+        .write()
+    }
+}
+
+/// Everything a record shows, borrowed.
+struct RecordFields<'a> {
+    outcome: Outcome,
+    reason: Reason,
+    policy: Option<&'a str>,
+    rule: Option<usize>,
+    service: Option<&'a str>,
+    principal: Option<&'a str>,
+    dry_run: &'a [&'a str],
+    audit: &'a [&'a str],
+    findings: &'a [Finding],
+    more_findings: &'a [Finding],
+    unscanned: bool,
+}
+
+impl RecordFields<'_> {
+    fn write(&self) -> String {
         let mut out = String::with_capacity(160);
         out.push_str("{\"decision\":\"");
         out.push_str(self.outcome.as_str());
@@ -143,11 +302,55 @@ impl<'p> Decision<'p> {
         out.push_str(",\"service\":");
         push_opt_str(&mut out, self.service);
         out.push_str(",\"principal\":");
-        push_opt_str(&mut out, self.principal.as_deref());
-        out.push_str(",\"findings\":[],\"dryRun\":");
-        push_str_list(&mut out, &self.dry_run);
+        push_opt_str(&mut out, self.principal);
+        out.push_str(",\"findings\":");
+        let all = || self.findings.iter().chain(self.more_findings);
+        let mut ids: Vec<&str> = Vec::new();
+        for f in all() {
+            if !ids.contains(&f.detector.as_str()) {
+                ids.push(&f.detector);
+            }
+        }
+        push_str_list(&mut out, &ids);
+        out.push_str(",\"dryRun\":");
+        push_str_list(&mut out, self.dry_run);
         out.push_str(",\"audit\":");
-        push_str_list(&mut out, &self.audit);
+        push_str_list(&mut out, self.audit);
+        if !ids.is_empty() {
+            out.push_str(",\"findingsAt\":[");
+            for (i, f) in all().take(MAX_LOCATIONS).enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"id\":");
+                push_json_str(&mut out, &f.detector);
+                out.push_str(",\"in\":");
+                match &f.location {
+                    Location::Header(name) => {
+                        out.push_str("\"header\",\"name\":");
+                        push_json_str(&mut out, name);
+                    }
+                    Location::HeaderName => out.push_str("\"header-name\""),
+                    Location::Path => out.push_str("\"path\""),
+                    Location::Query => out.push_str("\"query\""),
+                    Location::Body(offset) => {
+                        out.push_str("\"body\",\"offset\":");
+                        out.push_str(itoa::Buffer::new().format(*offset));
+                    }
+                }
+                out.push_str(",\"action\":\"");
+                out.push_str(match f.action {
+                    DlpAction::Block => "BLOCK",
+                    DlpAction::Redact => "REDACT",
+                    DlpAction::Audit => "AUDIT",
+                });
+                out.push_str("\"}");
+            }
+            out.push(']');
+        }
+        if self.unscanned {
+            out.push_str(",\"bodyUnscanned\":true");
+        }
         out.push('}');
         out
     }

@@ -40,7 +40,7 @@ pub struct Document {
     pub authorization: Vec<AuthzPolicyDoc>,
     /// Data-loss prevention policies.
     #[serde(default)]
-    pub dlp: Vec<serde_json::Value>,
+    pub dlp: Vec<DlpDoc>,
     /// Local responses for refused requests.
     #[serde(default)]
     pub responses: ResponsesDoc,
@@ -234,6 +234,91 @@ pub struct ConditionDoc {
     pub key: String,
     pub values: Option<Vec<String>>,
     pub not_values: Option<Vec<String>>,
+}
+
+/// One DLP policy (SPEC §4): which detectors look where, and what happens
+/// to a request they fire on.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DlpDoc {
+    /// Reported in decision records and logs.
+    pub name: String,
+    /// The services the policy applies to; absent: every request.
+    #[serde(default)]
+    pub services: Option<Vec<String>>,
+    /// Built-in detector ids; absent: the whole catalogue (unless
+    /// `patterns` is given, then none).
+    #[serde(default)]
+    pub detectors: Option<Vec<String>>,
+    /// Custom detectors.
+    #[serde(default)]
+    pub patterns: Vec<PatternDoc>,
+    /// Where to look; absent: headers, query and body.
+    #[serde(default)]
+    pub scan: Option<Vec<ScanTarget>>,
+    /// What a finding does to the request.
+    #[serde(default)]
+    pub action: DlpAction,
+    /// The most body bytes held back for scanning (BLOCK, REDACT) or
+    /// decoded from a compressed body; default 1 MiB.
+    #[serde(default)]
+    pub max_body_bytes: Option<u64>,
+    /// A body that cannot be scanned whole (too big, unknown encoding,
+    /// corrupt compression): BLOCK (default) or ALLOW (recorded).
+    #[serde(default)]
+    pub on_oversize: OnOversize,
+}
+
+/// A custom detector: findings carry its name.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PatternDoc {
+    /// The id its findings carry.
+    pub name: String,
+    /// A byte regex with ASCII classes (Rust `regex` syntax, no Unicode).
+    pub regex: String,
+}
+
+/// A part of the request DLP scans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ScanTarget {
+    /// Header names and values (pseudo-headers excepted).
+    Headers,
+    /// The request target: the path as forwarded and the percent-decoded
+    /// query string.
+    Query,
+    /// The request body, decoded per content-type and content-encoding.
+    Body,
+}
+
+/// What a DLP finding does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DlpAction {
+    /// Recorded only; the request goes on unchanged.
+    Audit,
+    /// The matched bytes are replaced with `*` in what is forwarded.
+    Redact,
+    /// The request is refused with `dlpBlocked`.
+    #[default]
+    Block,
+}
+
+/// What happens to a body that cannot be scanned whole.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OnOversize {
+    /// Refused with `dlpBlocked`.
+    #[default]
+    Block,
+    /// Let through; the record says the body was not scanned whole.
+    Allow,
 }
 
 /// The `responses` block.

@@ -45,5 +45,5 @@ pub mod request;
 pub use decision::{Decision, Outcome, Reason};
 pub use document::Document;
 pub use error::{ErrorKind, PolicyError};
-pub use policy::{Policy, Response, Responses, Trace, TraceStep};
+pub use policy::{Policy, Processed, Response, Responses, Trace, TraceStep};
 pub use request::{Attributes, FakeAttributes};

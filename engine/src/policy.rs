@@ -2,7 +2,8 @@
 
 use crate::authz::{AuthzPolicy, RequestView};
 use crate::decision::{Decision, Outcome, Reason};
-use crate::document::{Action, IdentitySource, OutboundTrafficPolicy, PathNormalization};
+use crate::dlp::policy::DlpSet;
+use crate::document::{Action, DlpAction, IdentitySource, OutboundTrafficPolicy, PathNormalization};
 use crate::normalize::{self, BadRequest};
 use crate::registry::{Registry, ServiceId};
 use crate::request::{self, property, Attributes};
@@ -91,6 +92,8 @@ pub struct Policy {
     /// Per service: the policies scoped to it, in document order.
     pub(crate) by_service: Vec<Vec<u32>>,
     pub(crate) responses: Responses,
+    /// DLP policies and their scanners.
+    pub(crate) dlp: DlpSet,
     pub(crate) needs_source_ip: bool,
     pub(crate) needs_sni: bool,
 }
@@ -109,6 +112,11 @@ impl Policy {
     /// The authorization policies, in document order.
     pub fn authz_policies(&self) -> &[AuthzPolicy] {
         &self.authz
+    }
+
+    /// The DLP policies.
+    pub fn dlp(&self) -> &DlpSet {
+        &self.dlp
     }
 
     /// The configured local responses.
@@ -245,7 +253,39 @@ impl Policy {
         let mut d = self.authorize(&view, service);
         d.service = service_name;
         d.forward_path = forward_path;
+
+        // 4. DLP, on what an allowed request carries.
+        if d.is_allowed() && !self.dlp.is_empty() {
+            self.scan(&mut d, service, attrs, raw_path);
+        }
         Ok(d)
+    }
+
+    /// DLP on the headers and the request target; prepares the body scan.
+    fn scan<'p>(&'p self, d: &mut Decision<'p>, service: Option<ServiceId>, attrs: &dyn Attributes, raw_path: &str) {
+        let target = d.forward_path.as_deref().unwrap_or(raw_path);
+        let scan = self.dlp.scan_request(service, attrs, target, true);
+        let name = |n: &str| self.dlp.policies().iter().find(|p| p.name == n).map(|p| p.name.as_str());
+        for f in &scan.findings {
+            if f.action == DlpAction::Audit {
+                if let Some(n) = name(&f.policy).filter(|n| !d.audit.contains(n)) {
+                    d.audit.push(n);
+                }
+            }
+        }
+        if let Some(target) = scan.target_edit {
+            d.forward_path = Some(target);
+        }
+        d.header_edits = scan.header_edits;
+        if let Some(block) = scan.findings.iter().find(|f| f.action == DlpAction::Block) {
+            d.outcome = Outcome::DlpBlocked;
+            d.reason = Reason::DlpFinding;
+            d.policy = name(&block.policy);
+            d.rule = None;
+        } else {
+            d.body = scan.body;
+        }
+        d.findings = scan.findings;
     }
 
     /// The policies that apply to a request for `service`, in document
@@ -336,11 +376,17 @@ impl Policy {
     /// The local response for a refused decision; `None` when the request
     /// goes on.
     pub fn response_for(&self, decision: &Decision<'_>) -> Option<&Response> {
-        match decision.outcome {
+        self.response_for_outcome(decision.outcome)
+    }
+
+    /// The local response for an outcome; `None` for [`Outcome::Allow`].
+    pub fn response_for_outcome(&self, outcome: Outcome) -> Option<&Response> {
+        match outcome {
             Outcome::Allow => None,
             Outcome::Denied => Some(&self.responses.denied),
             Outcome::Unregistered => Some(&self.responses.unregistered),
             Outcome::BadRequest => Some(&self.responses.bad_request),
+            Outcome::DlpBlocked => Some(&self.responses.dlp_blocked),
         }
     }
 }
@@ -359,9 +405,80 @@ impl Policy {
         if !sorted_in_range(&self.unscoped) || !self.by_service.iter().all(|l| sorted_in_range(l)) {
             return Err("damaged bundle: policy index out of range".into());
         }
+        if self.dlp.service_count() != services && !self.dlp.is_empty() {
+            return Err("damaged bundle: DLP service index does not match the registry".into());
+        }
         if !self.registry.ids_in_range() {
             return Err("damaged bundle: host index out of range".into());
         }
         Ok(())
+    }
+}
+
+/// A whole request carried out natively, as the filter does in Envoy: for
+/// tests and tools that compare the filter with the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Processed {
+    /// The final outcome (a body can still turn an allowed request into
+    /// [`Outcome::DlpBlocked`]).
+    pub outcome: Outcome,
+    /// The final decision record.
+    pub record: String,
+    /// The `:path` forwarded when it differs from the one received.
+    pub forward_path: Option<String>,
+    /// Headers replaced before forwarding (REDACT).
+    pub header_edits: Vec<(String, String)>,
+    /// The body forwarded upstream; `None` when the request was refused.
+    pub forwarded_body: Option<Vec<u8>>,
+}
+
+impl Policy {
+    /// Decides a request and runs its body (in chunks, as they would
+    /// arrive) through DLP.
+    pub fn process(&self, attrs: &dyn Attributes, body: &[&[u8]]) -> Processed {
+        let mut decision = self.decide(attrs);
+        let mut out = Processed {
+            outcome: decision.outcome,
+            record: decision.record(),
+            forward_path: decision.forward_path.clone(),
+            header_edits: decision.header_edits.clone(),
+            forwarded_body: None,
+        };
+        if !decision.is_allowed() {
+            return out;
+        }
+        let chunks: Vec<&[u8]> = body.iter().copied().filter(|c| !c.is_empty()).collect();
+        let Some(mut scan) = (if chunks.is_empty() { None } else { decision.take_body() }) else {
+            out.forwarded_body = Some(body.concat());
+            return out;
+        };
+        let mut forwarded = Vec::new();
+        let mut held = Vec::new();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let end = i + 1 == chunks.len();
+            held.extend_from_slice(chunk);
+            match scan.feed(self, chunk, end) {
+                crate::dlp::body::BodyStep::Hold => {}
+                crate::dlp::body::BodyStep::Forward => forwarded.append(&mut held),
+                crate::dlp::body::BodyStep::Block => {
+                    forwarded.clear();
+                    break;
+                }
+                crate::dlp::body::BodyStep::Redact => {
+                    let whole = std::mem::take(&mut held);
+                    match scan.redact(self, &whole) {
+                        Some(masked) => forwarded.extend(masked),
+                        None => forwarded.clear(),
+                    }
+                }
+            }
+        }
+        out.outcome = scan.outcome();
+        out.record = scan.record();
+        if out.outcome == Outcome::Allow {
+            forwarded.append(&mut held);
+            out.forwarded_body = Some(forwarded);
+        }
+        out
     }
 }

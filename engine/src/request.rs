@@ -10,6 +10,9 @@ pub trait Attributes {
     /// A request header by lowercase name; pseudo-headers as `:authority`,
     /// `:method`, `:path`, `:scheme`.
     fn header(&self, name: &str) -> Option<&str>;
+    /// Every request header, pseudo-headers included, in order (DLP scans
+    /// them all).
+    fn for_each_header(&self, visit: &mut dyn FnMut(&str, &str));
     /// A host property by path, e.g. `["source", "address"]`.
     fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
 }
@@ -209,6 +212,12 @@ impl FakeAttributes {
 impl Attributes for FakeAttributes {
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    fn for_each_header(&self, visit: &mut dyn FnMut(&str, &str)) {
+        for (n, v) in &self.headers {
+            visit(n, v);
+        }
     }
 
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {

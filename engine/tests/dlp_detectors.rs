@@ -187,6 +187,12 @@ fn every_positive_match_contains_its_anchor() {
                 Anchor::Digits { min, max } => {
                     let digits = m.iter().filter(|b| b.is_ascii_digit()).count();
                     assert!((min..=max).contains(&digits), "{id}.txt:{}: {digits} digits", s.line);
+                    assert!(
+                        m.windows(2).any(|w| w.iter().all(u8::is_ascii_digit)),
+                        "{id}.txt:{}: no two consecutive digits in '{}'",
+                        s.line,
+                        show(m)
+                    );
                     // One run: digit groups separated by one ' ' or '-'.
                     let first = m.iter().position(u8::is_ascii_digit).unwrap();
                     let last = m.iter().rposition(u8::is_ascii_digit).unwrap();
@@ -199,6 +205,13 @@ fn every_positive_match_contains_its_anchor() {
                         show(m)
                     );
                 }
+                Anchor::CodeAndDigits(codes) => assert!(
+                    codes.iter().any(|c| m.starts_with(c.as_bytes()))
+                        && m.get(2..4).is_some_and(|d| d.iter().all(u8::is_ascii_digit)),
+                    "{id}.txt:{}: does not start with a listed code and two digits: '{}'",
+                    s.line,
+                    show(m)
+                ),
             }
         }
     }
@@ -265,6 +278,11 @@ fn catalogue_is_well_formed() {
                 assert!(!words.is_empty() && words.iter().all(|w| !w.is_empty()), "{}: empty anchor", d.id);
             }
             Anchor::Digits { min, max } => assert!(0 < min && min <= max, "{}: digit range", d.id),
+            Anchor::CodeAndDigits(codes) => assert!(
+                !codes.is_empty() && codes.iter().all(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase())),
+                "{}: codes are two capital letters",
+                d.id
+            ),
         }
         assert_eq!(d.keep_last, if d.id == "credit_card" { 4 } else { 0 }, "{}: keep_last", d.id);
         lengths.push(format!("{} {max}", d.id));
@@ -278,7 +296,7 @@ fn catalogue_is_well_formed() {
 #[test]
 fn iban_countries_agree() {
     let d = detector("iban").unwrap();
-    let Anchor::Literals(countries) = d.anchor else { panic!("iban anchor") };
+    let Anchor::CodeAndDigits(countries) = d.anchor else { panic!("iban anchor") };
     let table: Vec<&str> = validators::IBAN_LENGTHS.iter().map(|(c, _)| *c).collect();
     assert_eq!(countries, table.as_slice());
     for (country, len) in validators::IBAN_LENGTHS {

@@ -1,10 +1,12 @@
 //! The fast scanner against the reference scan: the same findings on every
-//! detector sample, on the negative corpus, and when the data arrives in
-//! chunks split anywhere.
+//! detector sample, on the negative corpus, on generated text packed with
+//! candidates, and when the data arrives in chunks split anywhere; custom
+//! patterns with and without literal anchors.
 
+use regex::bytes::Regex;
 use std::path::PathBuf;
-use warden_engine::dlp::scanner::{Hit, Scanner, Stream};
-use warden_engine::dlp::{reference_scan, CATALOGUE};
+use warden_engine::dlp::scanner::{custom_anchors, Hit, Scanner, Stream, DEFAULT_WINDOW, MAX_CUSTOM_ANCHORS};
+use warden_engine::dlp::{compile_custom, detector, reference_scan, Anchor, Detector, CATALOGUE};
 
 fn scanner() -> Scanner {
     let all: Vec<_> = CATALOGUE.iter().collect();
@@ -103,4 +105,414 @@ fn the_negative_corpus_is_clean_whole_and_in_chunks() {
         assert!(max_retained <= 2 * 13_000, "{}: kept {max_retained} bytes", path.display());
     }
     assert!(bytes >= 1 << 20, "the corpus must be at least 1 MiB, is {bytes}");
+}
+
+/// The findings of one detector alone, by the reference scan.
+fn reference_for(id: &str, data: &[u8]) -> Vec<(String, usize, usize)> {
+    reference(data).into_iter().filter(|(i, _, _)| i == id).collect()
+}
+
+/// Each detector enabled alone (the scanner's tables then differ: no
+/// codes, no numeric runs, one literal set) finds what the reference
+/// finds for it.
+#[test]
+fn each_detector_alone_equals_the_reference() {
+    let samples: Vec<_> = samples().into_iter().map(|s| (reference(&s), s)).collect();
+    for d in CATALOGUE {
+        let s = Scanner::new(&[d], Vec::new()).unwrap();
+        for (all, sample) in &samples {
+            let want: Vec<_> = all.iter().filter(|(id, _, _)| id == d.id).cloned().collect();
+            assert_eq!(fast(&s, &s.scan(sample)), want, "{}: {}", d.id, String::from_utf8_lossy(sample));
+        }
+    }
+}
+
+/// The longest match of any detector: the stream's hold-back.
+#[test]
+fn the_window_is_the_longest_reach() {
+    let longest = CATALOGUE.iter().filter_map(Detector::max_len).max().unwrap();
+    assert_eq!(scanner().window(), longest);
+    let card = Scanner::new(&[detector("credit_card").unwrap()], Vec::new()).unwrap();
+    assert_eq!(card.window(), detector("credit_card").unwrap().max_len().unwrap());
+    let unbounded = compile_custom("itk", "itk_[a-z]+").unwrap();
+    let s = Scanner::new(&[detector("credit_card").unwrap()], vec![("itk".into(), unbounded, vec!["itk_".into()])])
+        .unwrap();
+    assert_eq!(s.window(), DEFAULT_WINDOW);
+}
+
+// ---------------------------------------------------------------- generated text
+
+/// A small deterministic generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+    fn digits(&mut self, n: usize) -> String {
+        (0..n).map(|_| char::from(b'0' + self.below(10) as u8)).collect()
+    }
+}
+
+/// `body` and a Luhn check digit.
+fn luhn_complete(body: &str) -> String {
+    for check in b'0'..=b'9' {
+        let candidate = format!("{body}{}", char::from(check));
+        if warden_engine::dlp::validators::luhn(candidate.as_bytes()) {
+            return candidate;
+        }
+    }
+    unreachable!()
+}
+
+/// `body` and a Verhoeff check digit.
+fn verhoeff_complete(body: &str) -> String {
+    (b'0'..=b'9')
+        .map(|c| format!("{body}{}", char::from(c)))
+        .find(|c| warden_engine::dlp::validators::verhoeff(c.as_bytes()))
+        .unwrap()
+}
+
+/// `body` (17 digits) and its GB 11643 check character.
+fn gb11643_complete(body: &str) -> String {
+    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body.bytes().zip(weights).map(|(b, w)| u32::from(b - b'0') * w).sum();
+    format!("{body}{}", char::from(b"10X98765432"[(sum % 11) as usize]))
+}
+
+/// An IBAN for `country` with correct check digits and the given length.
+fn iban(rng: &mut Rng, country: &str, len: usize) -> String {
+    let body: String = (0..len - 4).map(|_| char::from(*rng.pick(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"))).collect();
+    let numeric: String = format!("{body}{country}00")
+        .chars()
+        .map(|c| if c.is_ascii_digit() { c.to_string() } else { (c as u32 - 'A' as u32 + 10).to_string() })
+        .collect();
+    let rem = numeric.bytes().fold(0u32, |r, b| (r * 10 + u32::from(b - b'0')) % 97);
+    format!("{country}{:02}{body}", 98 - rem)
+}
+
+/// One piece of generated text: a detector-shaped value (valid or near),
+/// a sample line, or filler.
+fn piece(rng: &mut Rng, lines: &[String]) -> String {
+    let sep = |rng: &mut Rng| rng.pick(&[" ", "-", ""]).to_string();
+    match rng.below(24) {
+        0 => {
+            let prefix = rng.pick(&["4", "51", "37", "6011", "3530", "62", "2221", "36", "1", "9"]).to_string();
+            let len = *rng.pick(&[13, 14, 15, 16, 16, 16, 19, 20]);
+            let body = format!("{prefix}{}", rng.digits(len - prefix.len() - 1));
+            let card = if rng.below(3) > 0 { luhn_complete(&body) } else { format!("{body}{}", rng.digits(1)) };
+            if len == 16 && rng.below(2) == 0 {
+                let s = sep(rng);
+                format!("{}{s}{}{s}{}{s}{}", &card[..4], &card[4..8], &card[8..12], &card[12..])
+            } else {
+                card
+            }
+        }
+        1 => {
+            let n = verhoeff_complete(&format!("{}{}", rng.below(8) + 2, rng.digits(10)));
+            let s = sep(rng);
+            if rng.below(2) == 0 {
+                n
+            } else {
+                format!("{}{s}{}{s}{}", &n[..4], &n[4..8], &n[8..])
+            }
+        }
+        2 => {
+            let (century, year) = (rng.pick(&["19", "20"]).to_string(), rng.digits(2));
+            let (month, day) =
+                (rng.pick(&["01", "12", "13"]).to_string(), rng.pick(&["01", "28", "31", "32"]).to_string());
+            let id = gb11643_complete(&format!("110105{century}{year}{month}{day}{}", rng.digits(3)));
+            if rng.below(3) == 0 {
+                id.to_lowercase()
+            } else {
+                id
+            }
+        }
+        3 => {
+            let s = sep(rng);
+            format!(
+                "{}{}1{}{}{s}{}{s}{}",
+                rng.pick(&["", "+86 ", "+86", "0086", "86-", "x"]),
+                "",
+                rng.pick(&["3", "5", "8", "2"]),
+                rng.digits(1),
+                rng.digits(4),
+                rng.digits(4)
+            )
+        }
+        4 => {
+            let s = rng.pick(&[" ", ""]).to_string();
+            format!(
+                "{}{}{s}{}{s}{}{s}{}{s}{}",
+                rng.pick(&["A", "Q", "Z", "N"]),
+                rng.pick(&["B", "Y", "O"]),
+                rng.digits(2),
+                rng.digits(2),
+                rng.digits(2),
+                rng.pick(&["A", "D", "E"])
+            )
+        }
+        5 => {
+            let s = rng.pick(&["-", " ", "/"]).to_string();
+            format!("{}{s}{}{s}{}", rng.digits(3), rng.digits(2), rng.digits(4))
+        }
+        6 => {
+            let (country, len) = *rng.pick(warden_engine::dlp::validators::IBAN_LENGTHS);
+            let mut value = iban(rng, country, len);
+            if rng.below(3) == 0 {
+                value = value
+                    .as_bytes()
+                    .chunks(4)
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+            }
+            if rng.below(4) == 0 {
+                value.push(*rng.pick(&['0', 'A', ' ']));
+            }
+            value
+        }
+        7 => {
+            let n = rng.below(24) + 1;
+            rng.digits(n)
+        }
+        8..=13 => rng.pick(lines).clone(),
+        14 => rng
+            .pick(&[
+                "AKIA",
+                "ghp_",
+                "xoxb-",
+                "eyJ",
+                "-----BEGIN ",
+                "://",
+                "@",
+                "sk_live_",
+                "Basic ",
+                "SG.",
+                "T3BlbkFJ",
+                "GB",
+                "DE",
+                "AB",
+            ])
+            .to_string(),
+        15 => format!(
+            "{}@{}.{}",
+            rng.pick(&["a", "john.doe", "x_y", "9"]),
+            rng.pick(&["example", "ex-ample", "a"]),
+            rng.pick(&["com", "io", "c", "png"])
+        ),
+        _ => rng
+            .pick(&[
+                " ",
+                " ",
+                ", ",
+                "\"",
+                ": ",
+                "{\"k\": \"",
+                "\"}",
+                "\n",
+                "_",
+                ".",
+                "x",
+                "ID",
+                "T",
+                "0",
+                "12",
+                "\\n",
+                "=",
+                "/",
+            ])
+            .to_string(),
+    }
+}
+
+/// The sample lines of the data files (markers removed).
+fn sample_lines() -> Vec<String> {
+    let mut lines = Vec::new();
+    for entry in std::fs::read_dir(data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) == Some("txt") {
+            for line in std::fs::read_to_string(&path).unwrap().lines() {
+                if let Some(sample) = line.strip_prefix("+ ").or_else(|| line.strip_prefix("- ")) {
+                    lines.push(sample.replace("[[", "").replace("]]", "").replace('⏎', "\n"));
+                }
+            }
+        }
+    }
+    lines
+}
+
+/// Text packed with candidates next to each other: overlapping anchors,
+/// numbers glued to letters and to each other, valid and near-miss
+/// values. The scanner must agree with the reference on every one, and
+/// the generated texts must contain findings of every numeric detector.
+#[test]
+fn generated_text_equals_the_reference() {
+    let s = scanner();
+    let lines = sample_lines();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut seen = std::collections::BTreeSet::new();
+    for round in 0..1500 {
+        let text: String = (0..rng.below(12) + 2).map(|_| piece(&mut rng, &lines)).collect();
+        let data = text.as_bytes();
+        let want = reference(data);
+        seen.extend(want.iter().map(|(id, _, _)| id.clone()));
+        assert_eq!(fast(&s, &s.scan(data)), want, "round {round}: {text:?}");
+        if round % 5 == 0 {
+            let cut = rng.below(data.len() + 1);
+            let mut stream = Stream::new(&s);
+            let mut hits = stream.feed(&data[..cut], false);
+            hits.extend(stream.feed(&data[cut..], true));
+            assert_eq!(fast(&s, &hits), want, "round {round}, cut at {cut}: {text:?}");
+        }
+    }
+    for id in ["credit_card", "iban", "us_ssn", "cn_resident_id", "cn_mobile", "in_aadhaar", "uk_nino", "email"] {
+        assert!(seen.contains(id), "no {id} finding in the generated text: {seen:?}");
+    }
+}
+
+/// A numeric detector the scanner has no built-in shape for is found at
+/// every run of two or more digits.
+#[test]
+fn a_numeric_detector_without_a_built_in_shape() {
+    static SHORT: Detector = Detector {
+        id: "test_order",
+        description: "Test: an order number 123-456",
+        anchor: Anchor::Digits { min: 6, max: 6 },
+        pattern: r"(?-u)\b[0-9]{3}-[0-9]{3}\b",
+        validator: None,
+        keep_last: 0,
+    };
+    let s = Scanner::new(&[&SHORT, detector("credit_card").unwrap()], Vec::new()).unwrap();
+    let regex = SHORT.compile().unwrap();
+    let lines = sample_lines();
+    let mut rng = Rng(7);
+    for _ in 0..500 {
+        let mut text = String::new();
+        for _ in 0..rng.below(10) + 2 {
+            if rng.below(3) == 0 {
+                let n = rng.below(4) + 1;
+                text += &format!("{}-{}", rng.digits(n), rng.digits(3));
+            } else {
+                text += &piece(&mut rng, &lines);
+            }
+        }
+        let data = text.as_bytes();
+        let mut want: Vec<_> = regex.find_iter(data).map(|m| ("test_order".to_owned(), m.start(), m.end())).collect();
+        want.extend(reference_for("credit_card", data));
+        want.sort();
+        assert_eq!(fast(&s, &s.scan(data)), want, "{text:?}");
+    }
+}
+
+// ---------------------------------------------------------------- custom patterns
+
+/// (name, pattern) → a scanner with the pattern as its only detector,
+/// anchored as the policy compiler anchors it.
+fn custom_scanner(name: &str, pattern: &str) -> (Scanner, Regex) {
+    let regex = compile_custom(name, pattern).unwrap();
+    let s = Scanner::new(&[], vec![(name.to_owned(), regex.clone(), custom_anchors(pattern))]).unwrap();
+    (s, regex)
+}
+
+#[test]
+fn custom_anchors_are_literals_every_match_contains() {
+    let cases: &[(&str, &[&str])] = &[
+        ("itk_[A-Za-z0-9]{32}", &["itk_"]),
+        (r"\bEMP-\d{6}\b", &["EMP-"]),
+        ("(?:foo|bar)_[0-9]+", &["bar_", "foo_"]),
+        ("[a-z]+_secret=[0-9]{4}", &["_secret="]),
+        ("[0-9]{4}-internal", &["-internal"]),
+        ("(?i)tok-[a-z]{4}", &["TOK-", "TOk-", "ToK-", "Tok-", "tOK-", "tOk-", "toK-", "tok-"]),
+        // Two bytes are still far cheaper than a regex over everything.
+        (r"\bx[0-9]{3,5}\b", &["x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9"]),
+    ];
+    for (pattern, want) in cases {
+        assert_eq!(custom_anchors(pattern), *want, "{pattern}");
+    }
+    // No literal of two bytes or more: scanned whole.
+    for pattern in [r"[A-Z]{3}[0-9]{4}", r"\d{3}-\d{4}", "[a-z]@[a-z]", "(unclosed", "x|yz"] {
+        assert_eq!(custom_anchors(pattern), Vec::<String>::new(), "{pattern}");
+    }
+    // Too many literals, even shortened to two bytes.
+    let many = (0..MAX_CUSTOM_ANCHORS + 1)
+        .map(|i| format!("{}{}k", char::from(b'a' + (i / 26) as u8), char::from(b'a' + (i % 26) as u8)))
+        .collect::<Vec<_>>()
+        .join("|");
+    assert_eq!(custom_anchors(&format!("(?:{many})=[0-9]+")), Vec::<String>::new());
+}
+
+/// Custom patterns with and without anchors find what their regex finds
+/// over the whole input, embedded in JSON and prose, whole and in a
+/// stream split anywhere.
+#[test]
+fn custom_patterns_with_and_without_anchors() {
+    let cases = [
+        ("internal-token", "itk_[A-Za-z0-9]{32}", true),
+        ("employee-id", r"\bEMP-\d{6}\b", true),
+        ("vault-path", "[a-z]+_secret=[0-9]{4}", true),
+        ("phone-ext", r"\bx[0-9]{3,5}\b", true),
+        ("ticket", r"\b[A-Z]{3}[0-9]{4}\b", false),
+        ("serial", r"[0-9]{3}-[0-9]{4}", false),
+    ];
+    let texts = [
+        "token=itk_0123456789abcdef0123456789ABCDEF and EMP-123456, EMP-1234567",
+        "{\"id\": \"ABC1234\", \"ext\": \"x1234\", \"path\": \"db_secret=0042\", \"t\": \"itk_0123456789abcdef0123456789ABCDEF\"}",
+        "ABC1234ABC1234 XYZ9876 x12 x123456 EMP-000001 api_secret=1234 _secret=1234 itk_short 555-0199-12",
+        "itk_0123456789abcdef0123456789ABCDEFitk_0123456789abcdef0123456789ABCDEF",
+    ];
+    for (name, pattern, anchored) in cases {
+        assert_eq!(!custom_anchors(pattern).is_empty(), anchored, "{pattern}");
+        let (s, regex) = custom_scanner(name, pattern);
+        for text in texts {
+            for data in [text.to_owned(), format!("{{\"note\": \"{text}\"}}"), format!("x {text} y")] {
+                let data = data.as_bytes();
+                let want: Vec<_> = regex.find_iter(data).map(|m| (name.to_owned(), m.start(), m.end())).collect();
+                assert_eq!(fast(&s, &s.scan(data)), want, "{name}: {}", String::from_utf8_lossy(data));
+                for cut in 0..=data.len() {
+                    let mut stream = Stream::new(&s);
+                    let mut hits = stream.feed(&data[..cut], false);
+                    hits.extend(stream.feed(&data[cut..], true));
+                    assert_eq!(fast(&s, &hits), want, "{name}, cut at {cut}: {}", String::from_utf8_lossy(data));
+                }
+            }
+        }
+    }
+    // Every case found something somewhere.
+    for (name, pattern, _) in cases {
+        let (s, _) = custom_scanner(name, pattern);
+        assert!(texts.iter().any(|t| !s.scan(t.as_bytes()).is_empty()), "{name} found nothing");
+    }
+}
+
+/// Custom patterns next to the whole catalogue: each finds its own.
+#[test]
+fn custom_patterns_beside_the_catalogue() {
+    let mut all: Vec<&Detector> = CATALOGUE.iter().collect();
+    all.retain(|d| d.id != "password_in_url");
+    let custom = vec![
+        (
+            "internal-token".to_owned(),
+            compile_custom("internal-token", "itk_[A-Za-z0-9]{8}").unwrap(),
+            custom_anchors("itk_[A-Za-z0-9]{8}"),
+        ),
+        (
+            "ticket".to_owned(),
+            compile_custom("ticket", r"\b[A-Z]{3}[0-9]{4}\b").unwrap(),
+            custom_anchors(r"\b[A-Z]{3}[0-9]{4}\b"),
+        ),
+    ];
+    let s = Scanner::new(&all, custom).unwrap();
+    let body = br#"{"card": "4111 1111 1111 1111", "t": "itk_abcdEFGH", "ticket": "ABC1234"}"#;
+    let ids: Vec<&str> = s.scan(body).iter().map(|h| s.detectors()[h.detector].id.as_str()).collect();
+    assert_eq!(ids, ["credit_card", "internal-token", "ticket"]);
 }

@@ -6,6 +6,7 @@ mod bundle;
 mod bypass;
 mod decide;
 mod dlp_detectors;
+mod dlp_policy;
 mod dlp_scanner;
 mod fields;
 mod istio_examples;

@@ -94,7 +94,32 @@ fn errors_name_the_field() {
         (base(json!({"identity": []})), "identity: "),
         (base(json!({"identity": [{"header": "bad header"}]})), "identity[0].header: "),
         (base(json!({"responses": {"denied": {"status": 99}}})), "responses.denied.status: "),
-        (base(json!({"dlp": [{"name": "x"}]})), "dlp: "),
+        (base(json!({"dlp": [{"name": ""}]})), "dlp[0].name: "),
+        (base(json!({"dlp": [{"name": "x"}, {"name": "x"}]})), "dlp[1].name: "),
+        (base(json!({"dlp": [{"name": "x", "detectors": ["credit_card", "visa"]}]})), "dlp[0].detectors[1]: "),
+        (base(json!({"dlp": [{"name": "x", "detectors": []}]})), "dlp[0].detectors: "),
+        (base(json!({"dlp": [{"name": "x", "services": ["nope"]}]})), "dlp[0].services[0]: "),
+        (base(json!({"dlp": [{"name": "x", "services": []}]})), "dlp[0].services: "),
+        (base(json!({"dlp": [{"name": "x", "scan": []}]})), "dlp[0].scan: "),
+        (base(json!({"dlp": [{"name": "x", "maxBodyBytes": 0}]})), "dlp[0].maxBodyBytes: "),
+        (base(json!({"dlp": [{"name": "x", "maxBodyBytes": 1_u64 << 40}]})), "dlp[0].maxBodyBytes: "),
+        (
+            base(json!({"dlp": [{"name": "x", "patterns": [{"name": "t", "regex": "itk_[A-Z"}]}]})),
+            "dlp[0].patterns[0].regex: ",
+        ),
+        (
+            base(json!({"dlp": [{"name": "x", "patterns": [{"name": "t", "regex": "a*"}]}]})),
+            "dlp[0].patterns[0].regex: ",
+        ),
+        (
+            base(json!({"dlp": [{"name": "x", "patterns": [{"name": "email", "regex": "ab"}]}]})),
+            "dlp[0].patterns[0].name: ",
+        ),
+        (
+            base(json!({"dlp": [{"name": "x", "patterns": [{"name": "t", "regex": "ab"}]},
+                                {"name": "y", "patterns": [{"name": "t", "regex": "cd"}]}]})),
+            "dlp[1].patterns[0].name: ",
+        ),
         (base(json!({"gatewayPorts": {"http": 80}})), "gatewayPorts.http: "),
         (base(json!({"gatewayPorts": {"8080": 0}})), "gatewayPorts.8080: "),
         (json!({"services": []}), "name: "),
@@ -119,6 +144,10 @@ fn unknown_and_mistyped_fields_are_refused_with_their_path() {
         (base(json!({"pathNormalization": "merge_slashes"})), "pathNormalization"),
         (base(json!({"services": [{"name": "a", "hosts": "a.com"}]})), "services[0].hosts"),
         (base(json!({"identity": [{"certificate": {}}]})), "identity[0]"),
+        (base(json!({"dlp": [{"name": "x", "acton": "BLOCK"}]})), "dlp[0]"),
+        (base(json!({"dlp": [{"name": "x", "action": "DROP"}]})), "dlp[0].action"),
+        (base(json!({"dlp": [{"name": "x", "scan": ["cookies"]}]})), "dlp[0].scan[0]"),
+        (base(json!({"dlp": [{"name": "x", "onOversize": "REDACT"}]})), "dlp[0].onOversize"),
     ];
     for (doc, want) in cases {
         let got = error_of(doc.clone());

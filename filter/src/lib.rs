@@ -9,8 +9,9 @@
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel, MapType, MetricType};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
 use std::rc::Rc;
+use warden_engine::dlp::body::{BodyScan, BodyStep};
 use warden_engine::{compile, Attributes, Decision, Outcome, Policy, Response};
 
 proxy_wasm::main! {{
@@ -37,11 +38,7 @@ struct Metrics {
     bad_request: Option<u32>,
     audit: Option<u32>,
     config_errors: Option<u32>,
-    // DLP counters are defined now so dashboards can be built before DLP
-    // policies exist; they stay at zero.
-    #[allow(dead_code)]
     dlp_blocked: Option<u32>,
-    #[allow(dead_code)]
     dlp_redacted: Option<u32>,
 }
 
@@ -91,10 +88,8 @@ impl RootContext for WardenRoot {
         // force silently: drop it, so requests fail closed until a valid
         // configuration arrives (Envoy normally keeps the old filter chain).
         self.policy = None;
-        let config = hostcalls::get_buffer(proxy_wasm::types::BufferType::PluginConfiguration, 0, usize::MAX)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let config =
+            hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX).ok().flatten().unwrap_or_default();
         match compile::load(&config) {
             Ok(policy) => {
                 log(
@@ -118,7 +113,7 @@ impl RootContext for WardenRoot {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(WardenStream { policy: self.policy.clone(), metrics: self.metrics }))
+        Some(Box::new(WardenStream { policy: self.policy.clone(), metrics: self.metrics, body: None, seen: 0 }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -143,6 +138,10 @@ impl EnvoyRequest {
 impl Attributes for EnvoyRequest {
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name)
+    }
+
+    fn for_each_header(&self, visit: &mut dyn FnMut(&str, &str)) {
+        self.headers.for_each(visit);
     }
 
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
@@ -213,6 +212,21 @@ impl HeaderMap {
         Some(HeaderMap { bytes, entries })
     }
 
+    fn for_each(&self, visit: &mut dyn FnMut(&str, &str)) {
+        for (name_range, value) in &self.entries {
+            let raw_name = self.bytes.get(name_range.clone()).unwrap_or_default();
+            // A name that is not UTF-8 is still scanned, lossily.
+            let name = String::from_utf8_lossy(raw_name);
+            let value = match value {
+                HeaderValue::Slice(range) => {
+                    self.bytes.get(range.clone()).and_then(|v| std::str::from_utf8(v).ok()).unwrap_or_default()
+                }
+                HeaderValue::Lossy(s) => s.as_str(),
+            };
+            visit(&name, value);
+        }
+    }
+
     fn get(&self, name: &str) -> Option<&str> {
         let (_, value) = self.entries.iter().find(|(n, _)| self.bytes.get(n.clone()) == Some(name.as_bytes()))?;
         match value {
@@ -226,65 +240,161 @@ impl HeaderMap {
 struct WardenStream {
     policy: Option<Rc<Policy>>,
     metrics: Metrics,
+    /// The DLP scan of the request body, while one runs.
+    body: Option<BodyScan>,
+    /// Body bytes already scanned from Envoy's buffer while it is held.
+    seen: usize,
 }
 
 impl Context for WardenStream {}
 
 impl WardenStream {
-    fn count(&self, decision: &Decision<'_>) {
+    /// Counts a request once its outcome is final.
+    fn count(&self, outcome: Outcome, redacted: bool, audited: bool) {
         let m = &self.metrics;
         Metrics::bump(m.requests);
-        Metrics::bump(match decision.outcome {
+        Metrics::bump(match outcome {
             Outcome::Allow => m.allowed,
             Outcome::Denied => m.denied,
             Outcome::Unregistered => m.unregistered,
             Outcome::BadRequest => m.bad_request,
+            Outcome::DlpBlocked => m.dlp_blocked,
         });
-        if !decision.audit.is_empty() {
+        if redacted {
+            Metrics::bump(m.dlp_redacted);
+        }
+        if audited {
             Metrics::bump(m.audit);
         }
     }
 
-    fn refuse(&self, decision: &Decision<'_>, response: &Response) -> Action {
-        let headers = vec![(DECISION_HEADER, decision.outcome.as_str())];
+    fn refuse(&self, outcome: Outcome, response: &Response) -> Action {
+        let headers = vec![(DECISION_HEADER, outcome.as_str())];
         let _ = hostcalls::send_http_response(response.status, headers, Some(response.body.as_bytes()));
         Action::Pause
+    }
+
+    /// The body scan is over: record it, count it, and refuse if it says so.
+    fn finish_body(&mut self, policy: &Policy, scan: &BodyScan) -> Action {
+        let record = scan.record();
+        let _ = hostcalls::set_property(vec![DECISION_PROPERTY], Some(record.as_bytes()));
+        let outcome = scan.outcome();
+        self.count(outcome, scan.redacted(), scan.audited());
+        match policy.response_for_outcome(outcome) {
+            Some(response) => {
+                log(LogLevel::Info, &format!("warden: {} request body {record}", outcome.as_str()));
+                self.refuse(outcome, response)
+            }
+            None => Action::Continue,
+        }
+    }
+
+    /// The body bytes not scanned yet: Envoy's buffer holds the whole body
+    /// while it is held (`StopIterationAndBuffer`), else only this chunk.
+    fn next_chunk(&mut self, body_size: usize, held: bool) -> Vec<u8> {
+        let from = if held { self.seen.min(body_size) } else { 0 };
+        let chunk = if body_size > from { request_body(from, body_size - from) } else { None };
+        self.seen = if held { body_size } else { 0 };
+        chunk.unwrap_or_default()
+    }
+
+    /// Feeds the scan and carries out its step.
+    fn scan_body(&mut self, chunk: &[u8], end_of_stream: bool) -> Action {
+        let (Some(policy), Some(mut scan)) = (self.policy.clone(), self.body.take()) else {
+            return Action::Continue;
+        };
+        match scan.feed(&policy, chunk, end_of_stream) {
+            BodyStep::Hold => {
+                self.body = Some(scan);
+                Action::Pause
+            }
+            BodyStep::Forward if !end_of_stream => {
+                self.body = Some(scan);
+                Action::Continue
+            }
+            BodyStep::Forward | BodyStep::Block => self.finish_body(&policy, &scan),
+            BodyStep::Redact => {
+                let whole = request_body(0, usize::MAX).unwrap_or_default();
+                if let Some(masked) = scan.redact(&policy, &whole) {
+                    let _ = hostcalls::set_buffer(BufferType::HttpRequestBody, 0, whole.len(), &masked);
+                }
+                self.finish_body(&policy, &scan)
+            }
+        }
     }
 }
 
 impl HttpContext for WardenStream {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let Some(policy) = self.policy.clone() else {
             // Fail closed: no valid configuration, no traffic.
             let decision = Decision::no_config();
             let _ = hostcalls::set_property(vec![DECISION_PROPERTY], Some(decision.record().as_bytes()));
-            self.count(&decision);
+            self.count(decision.outcome, false, false);
             log(LogLevel::Warn, "warden: refusing request: no valid configuration");
             let response = Response { status: 503, body: "warden: no valid configuration".into() };
-            return self.refuse(&decision, &response);
+            return self.refuse(decision.outcome, &response);
         };
         let request = EnvoyRequest::fetch();
-        let decision = policy.decide(&request);
+        let mut decision = policy.decide(&request);
         let record = decision.record();
         // Set before any local reply, so the access log of a refused request
         // carries the decision too.
         let _ = hostcalls::set_property(vec![DECISION_PROPERTY], Some(record.as_bytes()));
-        self.count(&decision);
 
+        // The upstream must see exactly the path that was authorized, with
+        // REDACT applied; a refused request is masked too, for Envoy's
+        // access log. Only possible here: after this hook returns, request
+        // headers can no longer be changed.
+        if matches!(decision.outcome, Outcome::Allow | Outcome::DlpBlocked) {
+            if let Some(path) = &decision.forward_path {
+                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, ":path", Some(path));
+            }
+            for (name, value) in &decision.header_edits {
+                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
+            }
+        }
         if let Some(response) = policy.response_for(&decision) {
+            self.count(decision.outcome, false, decision.audited());
             let method = request.header(":method").unwrap_or_default();
             let authority = request.header(":authority").unwrap_or_default();
             log(LogLevel::Info, &format!("warden: {} {method} {authority} {record}", decision.outcome.as_str()));
-            return self.refuse(&decision, response);
+            return self.refuse(decision.outcome, response);
         }
-        // The upstream must see exactly the path that was authorized. Only
-        // possible here: after this hook returns, request headers can no
-        // longer be changed.
-        if let Some(path) = &decision.forward_path {
-            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, ":path", Some(path));
+        let body = if end_of_stream { None } else { decision.take_body() };
+        match body {
+            None => {
+                self.count(decision.outcome, decision.redacted(), decision.audited());
+                Action::Continue
+            }
+            Some(scan) => {
+                // Counted when the body is done. The headers go on: a
+                // paused headers callback would stop the body callbacks too
+                // (proxy-wasm hosts turn it into StopAllIteration), so the
+                // body is held chunk by chunk instead, and a blocked body
+                // never reaches the upstream.
+                self.body = Some(scan);
+                Action::Continue
+            }
         }
-        Action::Continue
     }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(held) = self.body.as_ref().map(BodyScan::holds) else { return Action::Continue };
+        let chunk = self.next_chunk(body_size, held);
+        self.scan_body(&chunk, end_of_stream)
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        // Trailers end the body.
+        self.scan_body(&[], true)
+    }
+}
+
+/// A range of the request body (the SDK's accessor panics on unexpected
+/// host statuses).
+fn request_body(start: usize, max_size: usize) -> Option<Vec<u8>> {
+    hostcalls::get_buffer(BufferType::HttpRequestBody, start, max_size).ok().flatten()
 }
 
 #[cfg(test)]

@@ -23,6 +23,12 @@ impl Attributes for RequestAttributes<'_> {
             .and_then(|(_, v)| std::str::from_utf8(v).ok())
     }
 
+    fn for_each_header(&self, visit: &mut dyn FnMut(&str, &str)) {
+        for (n, v) in &self.0.headers {
+            visit(&n.to_ascii_lowercase(), &String::from_utf8_lossy(v));
+        }
+    }
+
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
         self.0
             .properties

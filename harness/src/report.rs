@@ -89,10 +89,11 @@ pub fn human_file(out: &mut dyn Write, run: &FileRun) -> io::Result<()> {
 /// indented; expectations that did not hold are marked `✗`.
 pub fn failure_block(case: &CaseRun) -> String {
     let mut lines: Vec<(&str, String)> = Vec::new();
-    for line in request_lines(&case.request) {
+    let withhold = withheld(case);
+    for line in request_lines(&case.request, withhold) {
         lines.push(("request", line));
     }
-    for (field, line) in expected_lines(&case.expect) {
+    for (field, line) in expected_lines(&case.expect, withhold) {
         let mark = if case.failed_on(field) { "  ✗" } else { "" };
         lines.push(("expected", format!("{line}{mark}")));
     }
@@ -109,8 +110,51 @@ pub fn failure_block(case: &CaseRun) -> String {
     text
 }
 
-/// The request of a case, as given.
-pub fn request_lines(spec: &RequestSpec) -> Vec<String> {
+/// Whether a case's data stays out of reports: DLP found something in it,
+/// and reports never carry what DLP finds (SPEC §4.2). Its request body,
+/// query, header values and forwarded data are shown as [`WITHHELD`].
+pub fn withheld(case: &CaseRun) -> bool {
+    !case.actual.findings().is_empty()
+}
+
+/// What a report shows instead of data DLP found something in.
+pub const WITHHELD: &str = "<withheld: DLP findings>";
+
+/// The path with its query withheld.
+fn path_shown(path: &str, withhold: bool) -> String {
+    match path.split_once('?') {
+        Some((p, _)) if withhold => format!("{p}?{WITHHELD}"),
+        _ => path.to_owned(),
+    }
+}
+
+/// A mismatch as reports show it: forwarded data withheld (see
+/// [`withheld`]).
+fn shown_mismatch(m: &crate::runner::Mismatch, withhold: bool) -> crate::runner::Mismatch {
+    let mut m = m.clone();
+    if withhold && matches!(m.field, Field::ForwardedBody | Field::ForwardedPath) {
+        m.expected = WITHHELD.to_owned();
+        m.actual = WITHHELD.to_owned();
+    }
+    m
+}
+
+/// The request of a case, as given (`withhold`: see [`withheld`]).
+pub fn request_lines(spec: &RequestSpec, withhold: bool) -> Vec<String> {
+    if withhold {
+        let mut lines =
+            vec![format!("{} {}://{}{}", spec.method, spec.scheme, spec.authority, path_shown(&spec.path, true))];
+        if let Some(p) = &spec.principal {
+            lines.push(format!("principal {p}"));
+        }
+        for (name, _) in spec.headers.pairs() {
+            lines.push(format!("header {name}: {WITHHELD}"));
+        }
+        if spec.body.is_some() || spec.body_chunks.is_some() || spec.body_base64.is_some() {
+            lines.push(format!("body {WITHHELD}"));
+        }
+        return lines;
+    }
     let mut lines = vec![format!("{} {}://{}{}", spec.method, spec.scheme, spec.authority, spec.path)];
     if let Some(p) = &spec.principal {
         lines.push(format!("principal {p}"));
@@ -135,7 +179,7 @@ pub fn request_lines(spec: &RequestSpec) -> Vec<String> {
 }
 
 /// The expectations of a case, each with its field.
-fn expected_lines(expect: &Expect) -> Vec<(Field, String)> {
+fn expected_lines(expect: &Expect, withhold: bool) -> Vec<(Field, String)> {
     let mut lines = vec![(Field::Decision, format!("decision {}", decision_word(expect.decision)))];
     if let Some(s) = expect.status {
         lines.push((Field::Status, format!("status {s}")));
@@ -147,10 +191,11 @@ fn expected_lines(expect: &Expect) -> Vec<(Field, String)> {
         lines.push((Field::Findings, format!("findings [{}]", f.join(", "))));
     }
     if let Some(p) = &expect.forwarded_path {
-        lines.push((Field::ForwardedPath, format!("forwarded path {p}")));
+        lines.push((Field::ForwardedPath, format!("forwarded path {}", path_shown(p, withhold))));
     }
     if let Some(b) = &expect.forwarded_body {
-        lines.push((Field::ForwardedBody, format!("forwarded body {}", quoted(b))));
+        let shown = if withhold { WITHHELD.to_owned() } else { quoted(b) };
+        lines.push((Field::ForwardedBody, format!("forwarded body {shown}")));
     }
     lines
 }
@@ -173,9 +218,12 @@ fn actual_lines(case: &CaseRun) -> Vec<String> {
     match (&a.forwarded_path, &a.forwarded_body) {
         (None, None) => lines.push("forwarded nothing".into()),
         (path, body) => {
-            lines.push(format!("forwarded path {}", path.as_deref().unwrap_or("(none)")));
+            let withhold = withheld(case);
+            let path = path.as_deref().map_or_else(|| "(none)".to_owned(), |p| path_shown(p, withhold));
+            lines.push(format!("forwarded path {path}"));
             if let Some(body) = body.as_deref().filter(|b| !b.is_empty() || case.expect.forwarded_body.is_some()) {
-                lines.push(format!("forwarded body {}", quoted_bytes(body)));
+                let shown = if withhold { WITHHELD.to_owned() } else { quoted_bytes(body) };
+                lines.push(format!("forwarded body {shown}"));
             }
         }
     }
@@ -203,13 +251,28 @@ pub fn human_coverage(out: &mut dyn Write, coverage: &[PolicyCoverage]) -> io::R
     Ok(())
 }
 
-fn request_json(spec: &RequestSpec) -> Value {
+fn request_json(spec: &RequestSpec, withhold: bool) -> Value {
     let mut r = json!({
         "method": spec.method,
         "authority": spec.authority,
-        "path": spec.path,
+        "path": path_shown(&spec.path, withhold),
         "scheme": spec.scheme,
     });
+    if withhold {
+        let headers: Vec<(String, &str)> = spec.headers.pairs().into_iter().map(|(n, _)| (n, WITHHELD)).collect();
+        if let Some(map) = r.as_object_mut() {
+            if let Some(p) = &spec.principal {
+                map.insert("principal".into(), json!(p));
+            }
+            if !headers.is_empty() {
+                map.insert("headers".into(), json!(headers));
+            }
+            if spec.body.is_some() || spec.body_chunks.is_some() || spec.body_base64.is_some() {
+                map.insert("body".into(), json!(WITHHELD));
+            }
+        }
+        return r;
+    }
     let mut set = |key: &str, value: Value| {
         if let Some(map) = r.as_object_mut() {
             map.insert(key.to_owned(), value);
@@ -237,7 +300,7 @@ fn request_json(spec: &RequestSpec) -> Value {
     r
 }
 
-fn expect_json(e: &Expect) -> Value {
+fn expect_json(e: &Expect, withhold: bool) -> Value {
     let mut v = json!({ "decision": decision_word(e.decision) });
     if let Some(map) = v.as_object_mut() {
         if let Some(s) = e.status {
@@ -250,10 +313,10 @@ fn expect_json(e: &Expect) -> Value {
             map.insert("findings".into(), json!(f));
         }
         if let Some(p) = &e.forwarded_path {
-            map.insert("forwardedPath".into(), json!(p));
+            map.insert("forwardedPath".into(), json!(path_shown(p, withhold)));
         }
         if let Some(b) = &e.forwarded_body {
-            map.insert("forwardedBody".into(), json!(b));
+            map.insert("forwardedBody".into(), if withhold { json!(WITHHELD) } else { json!(b) });
         }
     }
     v
@@ -261,29 +324,31 @@ fn expect_json(e: &Expect) -> Value {
 
 fn case_json(case: &CaseRun) -> Value {
     let a = &case.actual;
+    let withhold = withheld(case);
     let forwarded_body = a.forwarded_body.as_deref().map(|b| match std::str::from_utf8(b) {
+        _ if withhold => json!(WITHHELD),
         Ok(text) => json!(text),
         Err(_) => json!({ "base64": quoted_bytes(b).trim_start_matches("base64:") }),
     });
+    let forwarded_path = a.forwarded_path.as_deref().map(|p| path_shown(p, withhold));
     json!({
         "name": case.name,
         "result": if case.passed() { "ok" } else { "fail" },
-        "request": request_json(&case.request),
-        "expected": expect_json(&case.expect),
+        "request": request_json(&case.request, withhold),
+        "expected": expect_json(&case.expect, withhold),
         "actual": {
             "decision": a.decision.map(decision_word),
             "status": a.status,
             "decisionHeader": a.decision_header,
             "record": a.record_json(),
-            "forwardedPath": a.forwarded_path,
+            "forwardedPath": forwarded_path,
             "forwardedBody": forwarded_body,
             "fault": a.fault,
         },
-        "mismatches": case.mismatches.iter().map(|m| json!({
-            "field": m.field.as_str(),
-            "expected": m.expected,
-            "actual": m.actual,
-        })).collect::<Vec<_>>(),
+        "mismatches": case.mismatches.iter().map(|m| {
+            let m = shown_mismatch(m, withhold);
+            json!({ "field": m.field.as_str(), "expected": m.expected, "actual": m.actual })
+        }).collect::<Vec<_>>(),
     })
 }
 
@@ -372,7 +437,8 @@ pub fn junit_report(runs: &[FileRun]) -> Report {
                         TestCaseStatus::success()
                     } else {
                         let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                        let summary: Vec<String> = c.mismatches.iter().map(ToString::to_string).collect();
+                        let summary: Vec<String> =
+                            c.mismatches.iter().map(|m| shown_mismatch(m, withheld(c)).to_string()).collect();
                         let ty = if c.failed_on(Field::Fault) { "fault" } else { "mismatch" };
                         s.set_message(summary.join("; ")).set_type(ty).set_description(failure_block(c));
                         s

@@ -31,12 +31,21 @@ pub struct Request {
     target: String,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+    /// Sent with `transfer-encoding: chunked`, one write per chunk with a
+    /// pause between them, instead of `body`.
+    chunks: Option<(Vec<Vec<u8>>, Duration)>,
 }
 
 impl Request {
     /// A request with this method and raw request target and no headers.
     pub fn new(method: &str, target: &str) -> Request {
-        Request { method: method.to_owned(), target: target.to_owned(), headers: Vec::new(), body: Vec::new() }
+        Request {
+            method: method.to_owned(),
+            target: target.to_owned(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            chunks: None,
+        }
     }
 
     /// `GET target`.
@@ -66,6 +75,14 @@ impl Request {
         self
     }
 
+    /// Sends the body as these chunks (`transfer-encoding: chunked`), each
+    /// flushed on its own with `pause` before the next, so the proxy sees
+    /// them as separate reads.
+    pub fn chunked(mut self, chunks: Vec<Vec<u8>>, pause: Duration) -> Request {
+        self.chunks = Some((chunks, pause));
+        self
+    }
+
     /// The method.
     pub fn method(&self) -> &str {
         &self.method
@@ -87,7 +104,9 @@ impl Request {
         for (name, value) in &self.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
-        if !self.body.is_empty() || matches!(self.method.as_str(), "POST" | "PUT" | "PATCH") {
+        if self.chunks.is_some() {
+            head.push_str("transfer-encoding: chunked\r\n");
+        } else if !self.body.is_empty() || matches!(self.method.as_str(), "POST" | "PUT" | "PATCH") {
             head.push_str(&format!("content-length: {}\r\n", self.body.len()));
         }
         head.push_str("connection: close\r\n\r\n");
@@ -216,6 +235,22 @@ fn tls_config(tls: Tls<'_>) -> Result<ClientConfig, rustls::Error> {
 fn exchange<S: Read + Write>(mut stream: S, request: &Request) -> io::Result<Response> {
     stream.write_all(&request.to_bytes())?;
     stream.flush()?;
+    if let Some((chunks, pause)) = &request.chunks {
+        // The proxy may answer (and stop reading) before the last chunk,
+        // e.g. when it blocks the request: then read that answer.
+        let mut send = || -> io::Result<()> {
+            for chunk in chunks {
+                stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())?;
+                stream.write_all(chunk)?;
+                stream.write_all(b"\r\n")?;
+                stream.flush()?;
+                std::thread::sleep(*pause);
+            }
+            stream.write_all(b"0\r\n\r\n")?;
+            stream.flush()
+        };
+        let _ = send();
+    }
     let mut reader = MessageReader::new(stream);
     let head = reader
         .read_head()?

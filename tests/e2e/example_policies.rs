@@ -57,11 +57,12 @@ impl EnvoyResult {
 /// Runs one test file; returns how many cases it has.
 fn run_file(file: &Path, harness: &Host, failures: &mut Vec<String>) -> usize {
     let tests = testfile::load(file).unwrap_or_else(|e| panic!("{e}"));
+    // One warden/v1 file, or Istio YAML over several: converted as
+    // `warden test` does (import, then compile), so this is the round trip
+    // Istio YAML → Warden → Envoy.
     let policy_paths = tests.policy.paths(file);
-    let [policy_path] = policy_paths.as_slice() else {
-        panic!("{}: the e2e runner takes one policy file", file.display());
-    };
-    let config = policy_file::load_config(policy_path).unwrap_or_else(|e| panic!("{e}"));
+    let config = policy_file::load_configs(&policy_paths).unwrap_or_else(|e| panic!("{e}"));
+    let policy_path = policy_paths.first().unwrap_or_else(|| panic!("{}: names no policy", file.display()));
     let engine = compile::load(&config).unwrap_or_else(|e| panic!("{}: {e}", policy_path.display()));
     let document: Value = serde_json::from_slice(&config).expect("policy_file gives JSON");
     let gateway = Gateway::start(Some(&document), 200);
@@ -71,6 +72,7 @@ fn run_file(file: &Path, harness: &Host, failures: &mut Vec<String>) -> usize {
 
     let mut seen_upstream = 0;
     let mut harness_records = Vec::new();
+    let mut native_records = Vec::new();
     for case in &tests.tests {
         let response = send(&gateway, case);
         let received = gateway.upstream.received();
@@ -87,21 +89,36 @@ fn run_file(file: &Path, harness: &Host, failures: &mut Vec<String>) -> usize {
 
         let mut problems = expectations(case, &envoy);
         problems.extend(harness_agreement(&envoy, &in_harness));
-        problems.extend(engine_agreement(case, &envoy, &engine));
+        let (native_problems, native_record) = engine_agreement(case, &envoy, &engine);
+        problems.extend(native_problems);
+        native_records.push(native_record);
         failures.extend(problems.into_iter().map(|p| format!("{}: {p}", label(case))));
     }
 
     // The decision record and the deciding policy, as Envoy's access log
     // has them, against the expectation and the harness's record.
     let lines = gateway.envoy.access_log(tests.tests.len());
-    for ((case, line), harness_record) in tests.tests.iter().zip(&lines).zip(&harness_records) {
+    let records = harness_records.iter().zip(&native_records);
+    for ((case, line), (harness_record, native_record)) in tests.tests.iter().zip(&lines).zip(records) {
         let envoy_record: Option<Value> = line["warden"].as_str().and_then(|s| serde_json::from_str(s).ok());
         let harness_record: Option<Value> = harness_record.as_deref().and_then(|s| serde_json::from_str(s).ok());
-        if envoy_record != harness_record {
+        let native_record: Option<Value> = serde_json::from_str(native_record).ok();
+        if envoy_record != harness_record || envoy_record != native_record {
             failures.push(format!(
-                "{}: decision records differ\n    envoy:   {envoy_record:?}\n    harness: {harness_record:?}",
+                "{}: decision records differ\n    envoy:   {envoy_record:?}\n    harness: {harness_record:?}\n    native:  {native_record:?}",
                 label(case)
             ));
+        }
+        if let Some(findings) = &case.expect.findings {
+            let want: std::collections::BTreeSet<&str> = findings.iter().map(String::as_str).collect();
+            let got: std::collections::BTreeSet<&str> = envoy_record
+                .as_ref()
+                .and_then(|r| r["findings"].as_array())
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if want != got {
+                failures.push(format!("{}: expected findings {want:?} in the access log, got {got:?}", label(case)));
+            }
         }
         if let Some(policy) = &case.expect.policy {
             let logged = envoy_record.as_ref().and_then(|r| r["policy"].as_str());
@@ -139,6 +156,14 @@ fn expectations(case: &Case, envoy: &EnvoyResult) -> Vec<String> {
     if let (Some(path), Some((got, _))) = (&case.expect.forwarded_path, envoy.upstream.first()) {
         if got != path {
             problems.push(format!("expected the upstream to receive {path}, it received {got}"));
+        }
+    }
+    if let (Some(body), Some((_, got))) = (&case.expect.forwarded_body, envoy.upstream.first()) {
+        if got != body.as_bytes() {
+            problems.push(format!(
+                "expected the upstream to receive body {body:?}, it received {:?}",
+                String::from_utf8_lossy(got)
+            ));
         }
     }
     problems
@@ -189,34 +214,33 @@ fn verdict(allowed: bool) -> &'static str {
     }
 }
 
-/// The native engine must decide as the filter did.
-fn engine_agreement(case: &Case, envoy: &EnvoyResult, engine: &warden::engine::Policy) -> Vec<String> {
+/// The native engine must decide as the filter did: the same outcome,
+/// decision record, forwarded path and body.
+/// Returns the problems and the native record (checked against the access
+/// log's).
+fn engine_agreement(case: &Case, envoy: &EnvoyResult, engine: &warden::engine::Policy) -> (Vec<String>, String) {
     let mut problems = Vec::new();
-    let native = engine.decide(&native_request(case));
-    if native.is_allowed() != envoy.allowed() {
+    let chunks = body_of(case);
+    let chunks: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+    let native = engine.process(&native_request(case), &chunks);
+    let allowed = native.outcome == warden::engine::Outcome::Allow;
+    if allowed != envoy.allowed() {
         problems.push(format!("the native engine decided {:?}, Envoy {}", native.outcome, verdict(envoy.allowed())));
     }
-    if let Some((path, _)) = envoy.upstream.first() {
+    if let Some((path, body)) = envoy.upstream.first() {
         let native_path = native.forward_path.clone().unwrap_or_else(|| case.request.path.clone());
         if *path != native_path {
             problems.push(format!("the native engine forwards {native_path}, Envoy forwarded {path}"));
         }
-    }
-    if let Some(policy) = &case.expect.policy {
-        if native.policy != Some(policy.as_str()) {
-            problems.push(format!("expected policy {policy}, the native engine reports {:?}", native.policy));
+        if native.forwarded_body.as_ref() != Some(body) {
+            problems.push("the native engine forwards another body than Envoy did".to_owned());
         }
     }
-    problems
+    (problems, native.record)
 }
 
 fn body_of(case: &Case) -> Vec<Vec<u8>> {
-    let spec = &case.request;
-    match (&spec.body, &spec.body_chunks) {
-        (_, Some(chunks)) => chunks.iter().map(|c| c.as_bytes().to_vec()).collect(),
-        (Some(body), None) => vec![body.as_bytes().to_vec()],
-        (None, None) => Vec::new(),
-    }
+    runner::body_chunks(&case.request).unwrap_or_else(|e| panic!("{}: {e}", case.name))
 }
 
 fn send(gateway: &Gateway, case: &Case) -> Response {
@@ -225,8 +249,11 @@ fn send(gateway: &Gateway, case: &Case) -> Response {
     for (name, value) in spec.headers.pairs() {
         request = request.header(&name, &value);
     }
-    let body = body_of(case).concat();
-    if !body.is_empty() {
+    let chunks = body_of(case);
+    if chunks.len() > 1 {
+        // Separate reads at the gateway: the filter sees each chunk.
+        request = request.chunked(chunks, std::time::Duration::from_millis(50));
+    } else if let Some(body) = chunks.into_iter().next() {
         request = request.body(body);
     }
     let identity = spec.peer_uri_san().map(|san| Pki::shared().identity(&san));

@@ -72,6 +72,12 @@ impl<R: Read> MessageReader<R> {
         MessageReader { inner, buf: Vec::new() }
     }
 
+    /// Bytes read from the stream and not consumed yet (what arrived of a
+    /// body that never completed).
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf
+    }
+
     /// Reads one message head, up to and including the empty line.
     /// `Ok(None)` if the peer closed the connection before sending a byte.
     pub fn read_head(&mut self) -> io::Result<Option<Vec<u8>>> {

@@ -30,6 +30,7 @@ mod upstream;
 // The scenarios (SPEC §8).
 mod access_log;
 mod authorization;
+mod dlp;
 mod example_policies;
 mod invalid_policy;
 mod path_normalization;

@@ -37,6 +37,8 @@ pub struct Upstream {
     addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
     stopping: Arc<AtomicBool>,
+    /// Requests cut off before their body completed.
+    partial: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Upstream {
@@ -47,7 +49,8 @@ impl Upstream {
         let addr = listener.local_addr().expect("upstream listener address");
         let received = Arc::new(Mutex::new(Vec::new()));
         let stopping = Arc::new(AtomicBool::new(false));
-        let (log, stop) = (Arc::clone(&received), Arc::clone(&stopping));
+        let partial = Arc::new(Mutex::new(Vec::new()));
+        let (log, stop, incomplete) = (Arc::clone(&received), Arc::clone(&stopping), Arc::clone(&partial));
         thread::spawn(move || {
             for stream in listener.incoming() {
                 if stop.load(Ordering::SeqCst) {
@@ -55,13 +58,14 @@ impl Upstream {
                 }
                 let Ok(stream) = stream else { continue };
                 let log = Arc::clone(&log);
+                let incomplete = Arc::clone(&incomplete);
                 thread::spawn(move || {
                     // Errors just end the connection; tests see the effect.
-                    let _ = serve(stream, status, &log);
+                    let _ = serve(stream, status, &log, &incomplete);
                 });
             }
         });
-        Upstream { addr, received, stopping }
+        Upstream { addr, received, stopping, partial }
     }
 
     /// Where Envoy's cluster should point.
@@ -72,6 +76,12 @@ impl Upstream {
     /// Every request received so far, oldest first.
     pub fn received(&self) -> Vec<Received> {
         lock(&self.received).clone()
+    }
+
+    /// Requests whose head arrived but whose body never completed, with
+    /// the body bytes that did arrive.
+    pub fn incomplete(&self) -> Vec<Received> {
+        lock(&self.partial).clone()
     }
 
     /// The paths of every request received so far, oldest first.
@@ -89,7 +99,12 @@ impl Drop for Upstream {
 }
 
 /// Serves one keep-alive connection until the peer closes it.
-fn serve(stream: TcpStream, status: u16, log: &Mutex<Vec<Received>>) -> io::Result<()> {
+fn serve(
+    stream: TcpStream,
+    status: u16,
+    log: &Mutex<Vec<Received>>,
+    incomplete: &Mutex<Vec<Received>>,
+) -> io::Result<()> {
     stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
     let mut writer = stream.try_clone()?;
     let mut reader = MessageReader::new(stream);
@@ -100,7 +115,15 @@ fn serve(stream: TcpStream, status: u16, log: &Mutex<Vec<Received>>) -> io::Resu
         let method = request.method.unwrap_or_default().to_owned();
         let path = request.path.unwrap_or_default().to_owned();
         let headers = Headers::from_parsed(request.headers);
-        let body = reader.read_body(headers.body_framing(false)?)?;
+        let body = match reader.read_body(headers.body_framing(false)?) {
+            Ok(body) => body,
+            Err(e) => {
+                // The proxy gave up on the request mid-body (a refusal
+                // after the headers went on): keep what arrived of it.
+                lock(incomplete).push(Received { method, path, headers, body: reader.buffered().to_vec() });
+                return Err(e);
+            }
+        };
         let close = headers.get("connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
         let head_only = method == "HEAD";
         // Record before answering: once the client has its response, the

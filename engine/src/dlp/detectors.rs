@@ -42,18 +42,25 @@ pub enum Anchor {
     /// before the literal: [`Detector::max_len`] bounds how far.
     Literals(&'static [&'static str]),
     /// Numeric detectors: every match contains between `min` and `max`
-    /// ASCII digits (inclusive), written as one run in which consecutive
-    /// digit groups are separated by at most one `' '` or `'-'`. The run
-    /// found in the text may be longer than the match (a card followed by
-    /// ` 123`); the pattern's boundaries decide. Letters around the run
-    /// (a NINO's prefix and suffix, an ID's `X` check character, `+86`)
-    /// lie within a few bytes of it.
+    /// ASCII digits (inclusive), at least two of them consecutive, written
+    /// as one run in which consecutive digit groups are separated by at
+    /// most one `' '` or `'-'`. The run found in the text may be longer
+    /// than the match (a card followed by ` 123`); the pattern's
+    /// boundaries decide. Letters around the run (a NINO's prefix and
+    /// suffix, an ID's `X` check character, `+86`) lie within a few bytes
+    /// of it.
     Digits {
         /// Fewest digits in a match.
         min: usize,
         /// Most digits in a match.
         max: usize,
     },
+    /// Every match starts with one of these codes (two ASCII capital
+    /// letters) immediately followed by two ASCII digits: an IBAN's
+    /// country code and check digits. Two-letter literals would hit all
+    /// over ordinary text, so the scanner finds these from the digits and
+    /// looks at the two bytes before them.
+    CodeAndDigits(&'static [&'static str]),
 }
 
 /// A built-in detector.
@@ -135,7 +142,7 @@ const IBAN: &str = concat!(
     r")\b",
 );
 
-/// The IBAN countries, as anchors (every IBAN starts with one).
+/// The IBAN countries (every IBAN starts with one and two check digits).
 const IBAN_COUNTRIES: &[&str] = &[
     "AD", "AE", "AL", "AT", "AZ", "BA", "BE", "BG", "BH", "BI", "BR", "BY", "CH", "CR", "CY", "CZ", "DE", "DJ", "DK",
     "DO", "EE", "EG", "ES", "FI", "FK", "FO", "FR", "GB", "GE", "GI", "GL", "GR", "GT", "HN", "HR", "HU", "IE", "IL",
@@ -184,9 +191,8 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "iban",
         description: "International Bank Account Number (89 countries, electronic or printed form), country length and ISO 7064 mod-97 check",
-        // The country code starts every IBAN; two-letter literals are
-        // frequent, but the pattern rejects a candidate after two bytes.
-        anchor: Anchor::Literals(IBAN_COUNTRIES),
+        // The country code and check digits start every IBAN.
+        anchor: Anchor::CodeAndDigits(IBAN_COUNTRIES),
         pattern: IBAN,
         validator: Some(validators::iban_mod97),
         keep_last: 0,

@@ -20,7 +20,10 @@
 //! assert!(compile_custom("bad", "itk_[A-Z").unwrap_err().contains("unclosed character class"));
 //! ```
 
+pub mod body;
+pub mod decode;
 pub mod detectors;
+pub mod policy;
 pub mod scanner;
 pub mod validators;
 

@@ -2,40 +2,105 @@
 //! data, streaming over body chunks.
 //!
 //! Detectors are found by their anchors, never by running each pattern
-//! over the whole input:
+//! over the whole input. One loop reads the data sixteen bytes at a time
+//! and looks up the eight byte pairs at even offsets in a 64 Kibit table;
+//! a pair is marked when it
 //!
-//! - one Aho-Corasick automaton holds every literal anchor of every enabled
-//!   detector ("AKIA", "ghp_", "-----BEGIN", "@", ...); a hit names the
-//!   detector it belongs to;
-//! - one scan for numeric runs (digits, with the single spaces and dashes
-//!   card numbers and SSNs are written with) serves every numeric detector;
+//! - belongs to a literal anchor ("AKIA", "ghp_", "-----BEGIN ", "@", ...):
+//!   each literal of three bytes or more marks two overlapping pairs chosen
+//!   to be rare in text, one of which always falls at an even offset, and
+//!   shorter ones mark every pair they can be part of; a marked pair is
+//!   looked up only if the literal's next (or previous) pair is there too;
+//! - is two digits (or, for an IBAN at an odd offset, a capital and a
+//!   digit): the numeric run around it (digits in groups separated by
+//!   single spaces or dashes) is read once, the loop jumps over it, and
+//!   each numeric detector whose shape allows a match with that many digits
+//!   looks at it (group lengths, the bytes around it); an IBAN is a run
+//!   right after two capital letters that form a listed country code.
 //!
-//! and only the window around a candidate is handed to that detector's
-//! regex and validator. Clean text costs one automaton pass plus one byte
-//! loop, whatever the number of detectors.
+//! Clean text costs that one table loop. A candidate that passes the cheap
+//! checks is handed to its detector's regex, over the smallest window a
+//! match can occupy: bytes of the pattern's alphabet around the anchor, no
+//! farther than the pattern's longest match. Detectors whose matches start
+//! with their anchor run an anchored regex at the anchor, and where the
+//! match of a numeric shape is known in advance (a plain 16-digit run is a
+//! card number or nothing) the validator runs first, so the regex runs only
+//! for real findings.
+//!
+//! Findings are exactly those of [`reference_scan`](super::reference_scan)
+//! (every pattern over the whole input, leftmost-first): per detector, the
+//! candidates are taken in order and the regex search resumes where the
+//! previous match ended, so overlapping candidates resolve as they do
+//! there. Custom patterns with no literal anchor (see [`custom_anchors`])
+//! run their regex over the whole input.
 //!
 //! Streaming: [`Stream`] keeps the last `2 × window` bytes of what it has
 //! seen, so a secret split across two chunks is found when the second
 //! arrives; memory is bounded by that window, not by the body.
 
-use super::detectors::{Anchor, Detector};
-use aho_corasick::{AhoCorasick, MatchKind};
+use super::detectors::{self, Anchor, Detector};
 use regex::bytes::Regex;
+use regex_syntax::hir::literal::{ExtractKind, Extractor};
+use regex_syntax::hir::{Class, Hir, HirKind};
 use std::ops::Range;
+use std::sync::OnceLock;
 
 /// A detector ready to scan.
 pub struct Compiled {
     /// The detector's id (`credit_card`, or a custom pattern's name).
     pub id: String,
     regex: Regex,
+    /// The pattern anchored at the candidate's start, for detectors whose
+    /// matches start with their anchor.
+    anchored: Option<Anchored>,
     validator: Option<fn(&[u8]) -> bool>,
     /// Characters kept visible when redacting (card numbers: 4).
     pub keep_last: usize,
-    /// Numeric detectors: the digit counts a candidate run must have.
-    digits: Option<(usize, usize)>,
-    /// How far a match may reach from its anchor: the pattern's longest
-    /// match, or [`DEFAULT_WINDOW`] for an unbounded custom pattern.
+    /// How far a match may reach: the pattern's longest match, or
+    /// [`DEFAULT_WINDOW`] for an unbounded custom pattern.
     reach: usize,
+    /// How far before its anchor a match may start (0: at the anchor).
+    back: usize,
+    /// Every byte a match can contain.
+    alphabet: ByteSet,
+    /// Bytes every match contains (checked before running the regex).
+    required: Vec<u8>,
+    kind: Kind,
+}
+
+/// `\A(?s-u:.)(?:PAT)`: the pattern anchored one byte after the start,
+/// run over the data from one byte before the candidate so that `\b`
+/// sees that byte. (A candidate at offset 0 uses the pattern itself.)
+struct Anchored(Regex);
+
+/// How a detector's candidates are found.
+enum Kind {
+    /// Around its literal anchors.
+    Literal,
+    /// From numeric runs.
+    Numeric(Shape),
+    /// A custom pattern without anchors: its regex over the whole input.
+    Whole,
+}
+
+/// What a numeric detector needs from a run before its regex is worth
+/// running. The built-in shapes are necessary conditions derived from the
+/// catalogue's patterns (a card number is 13–19 digits or grouped 4-4-4-4,
+/// 4-6-4 or 4-6-5, ...); they apply only to the catalogue's own pattern for
+/// that id, and the scanner tests check them against the regexes.
+enum Shape {
+    Card,
+    Ssn,
+    ResidentId,
+    Mobile,
+    Aadhaar,
+    Nino,
+    /// [`Anchor::CodeAndDigits`]: the codes, as a 26 × 26 table.
+    Code(Box<[bool; 676]>),
+    /// Any other numeric detector: at least `min` digits.
+    Digits {
+        min: usize,
+    },
 }
 
 /// A finding: which detector, where (byte offsets in the scanned data, or
@@ -51,10 +116,18 @@ pub struct Hit {
 /// The compiled set of enabled detectors.
 pub struct Scanner {
     detectors: Vec<Compiled>,
-    /// Literal anchors; pattern `i` belongs to `literal_owner[i]`.
-    literals: Option<AhoCorasick>,
-    literal_owner: Vec<usize>,
+    prefilter: Prefilter,
+    /// Detectors with [`Kind::Numeric`] (at most 64).
     numeric: Vec<usize>,
+    /// By digit count (63: 63 or more), bit `k` set when `numeric[k]`'s
+    /// shape allows a match in a plain run (`plain`) or a grouped one
+    /// (`grouped`) with that many digits.
+    plain: [u64; 64],
+    grouped: [u64; 64],
+    /// Bits of `numeric` that are codes (looked at only after capitals).
+    codes: u64,
+    /// Detectors with [`Kind::Whole`].
+    whole: Vec<usize>,
     /// The longest reach of any detector: the stream's hold-back.
     window: usize,
 }
@@ -64,69 +137,65 @@ pub struct Scanner {
 /// limits a secret's length, not a body's.
 pub const DEFAULT_WINDOW: usize = 512;
 
-/// Bytes of context given to a numeric detector around its run.
-const CONTEXT: usize = 16;
-/// A numeric run longer than a detector's maximum is still tried with this
-/// slack (its pattern's boundaries then decide).
-const DIGIT_SLACK: usize = 8;
+/// Most literals [`custom_anchors`] returns; a pattern that needs more
+/// (long alternations, case-insensitive words) is scanned whole.
+pub const MAX_CUSTOM_ANCHORS: usize = 64;
+
+/// Group lengths a numeric run records (longer runs are always candidates).
+const MAX_GROUPS: usize = 8;
 
 impl Scanner {
     /// Compiles catalogue detectors plus custom ones (name, regex, literal
-    /// anchors).
+    /// anchors: see [`custom_anchors`]; with none, the regex runs over the
+    /// whole input).
     pub fn new(catalogue: &[&Detector], custom: Vec<(String, Regex, Vec<String>)>) -> Result<Scanner, String> {
         let mut detectors = Vec::new();
-        let mut literals: Vec<String> = Vec::new();
-        let mut literal_owner = Vec::new();
-        let mut numeric = Vec::new();
+        let mut literals: Vec<(Vec<u8>, usize)> = Vec::new();
         for d in catalogue {
-            let regex = Regex::new(d.pattern).map_err(|e| format!("detector {}: {e}", d.id))?;
             let index = detectors.len();
-            let digits = match &d.anchor {
-                Anchor::Literals(words) => {
-                    for w in words.iter() {
-                        literals.push((*w).to_owned());
-                        literal_owner.push(index);
-                    }
-                    None
-                }
-                Anchor::Digits { min, max } => {
-                    numeric.push(index);
-                    Some((*min, *max))
-                }
-            };
-            let reach = d.max_len().unwrap_or(DEFAULT_WINDOW);
-            detectors.push(Compiled {
-                id: d.id.to_owned(),
-                regex,
-                validator: d.validator,
-                keep_last: d.keep_last,
-                digits,
-                reach,
-            });
+            let (compiled, words) = compile_builtin(d)?;
+            for w in words {
+                literals.push((w, index));
+            }
+            detectors.push(compiled);
         }
         for (name, regex, anchors) in custom {
             let index = detectors.len();
-            for a in anchors {
-                literals.push(a);
-                literal_owner.push(index);
+            let anchors: Vec<Vec<u8>> = anchors.into_iter().filter(|a| !a.is_empty()).map(String::into_bytes).collect();
+            let compiled = compile_custom_detector(name, regex, &anchors);
+            if matches!(compiled.kind, Kind::Literal) {
+                for a in anchors {
+                    literals.push((a, index));
+                }
             }
-            detectors.push(Compiled {
-                id: name,
-                regex,
-                validator: None,
-                keep_last: 0,
-                digits: None,
-                reach: DEFAULT_WINDOW,
-            });
+            detectors.push(compiled);
         }
-        let literals = if literals.is_empty() {
-            None
-        } else {
-            let ac = AhoCorasick::builder().match_kind(MatchKind::Standard).build(&literals);
-            Some(ac.map_err(|e| format!("anchor automaton: {e}"))?)
+        let numeric: Vec<usize> = (0..detectors.len())
+            .filter(|&i| detectors.get(i).is_some_and(|d| matches!(d.kind, Kind::Numeric(_))))
+            .collect();
+        let whole: Vec<usize> =
+            (0..detectors.len()).filter(|&i| detectors.get(i).is_some_and(|d| matches!(d.kind, Kind::Whole))).collect();
+        if numeric.len() > 64 {
+            return Err(format!("{} numeric detectors: at most 64 are supported", numeric.len()));
+        }
+        let shapes: Vec<&Shape> = numeric.iter().filter_map(|&i| detectors.get(i)).filter_map(|d| d.shape()).collect();
+        let (mut plain, mut grouped, mut codes) = ([0u64; 64], [0u64; 64], 0u64);
+        for (k, shape) in shapes.iter().enumerate() {
+            for (n, (p, g)) in plain.iter_mut().zip(grouped.iter_mut()).enumerate() {
+                *p |= u64::from(shape.plain_digits(n)) << k;
+                *g |= u64::from(shape.min_digits().is_none_or(|min| n >= min)) << k;
+            }
+            codes |= u64::from(matches!(shape, Shape::Code(_))) << k;
+        }
+        let generic = shapes.iter().any(|s| matches!(s, Shape::Digits { .. }));
+        let digits = match (numeric.is_empty(), generic) {
+            (true, _) => None,
+            (false, true) => Some(DigitPairs::AnyDigit),
+            (false, false) => Some(DigitPairs::TwoDigits { capitals: codes != 0 }),
         };
+        let prefilter = Prefilter::new(literals, digits);
         let window = detectors.iter().map(|d| d.reach).max().unwrap_or(DEFAULT_WINDOW);
-        Ok(Scanner { detectors, literals, literal_owner, numeric, window })
+        Ok(Scanner { detectors, prefilter, numeric, plain, grouped, codes, whole, window })
     }
 
     /// The compiled detectors, by index.
@@ -134,31 +203,31 @@ impl Scanner {
         &self.detectors
     }
 
+    /// The longest match any detector can produce (unbounded custom
+    /// patterns count as [`DEFAULT_WINDOW`]): how much of a stream must be
+    /// held back to find a match split across chunks.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
     /// Every finding in `data`, sorted by start, one per (detector, span).
     pub fn scan(&self, data: &[u8]) -> Vec<Hit> {
-        let mut hits = Vec::new();
-        if let Some(ac) = &self.literals {
-            for m in ac.find_overlapping_iter(data) {
-                let Some(&owner) = self.literal_owner.get(m.pattern().as_usize()) else { continue };
-                let reach = self.detectors.get(owner).map_or(DEFAULT_WINDOW, |d| d.reach);
-                let from = m.start().saturating_sub(reach);
-                let to = (m.end() + reach).min(data.len());
-                self.verify(owner, data, from..to, &(m.start()..m.end()), &mut hits);
+        let mut state =
+            State { hits: Vec::new(), occurrences: Vec::new(), next: vec![0; self.detectors.len()], run_done: 0 };
+        if self.prefilter.active() {
+            self.pass(data, &mut state);
+        }
+        let State { mut hits, mut occurrences, mut next, .. } = state;
+        occurrences.sort_unstable();
+        occurrences.dedup();
+        for &(i, start, end) in &occurrences {
+            if let Some(next) = next.get_mut(i) {
+                self.verify(i, data, start..end, None, next, &mut hits);
             }
         }
-        if !self.numeric.is_empty() {
-            let digit_ranges: Vec<(usize, (usize, usize))> =
-                self.numeric.iter().filter_map(|&i| Some((i, self.detectors.get(i)?.digits?))).collect();
-            let min_digits = digit_ranges.iter().map(|(_, (lo, _))| *lo).min().unwrap_or(1);
-            for run in numeric_runs(data, min_digits) {
-                for &(i, (lo, hi)) in &digit_ranges {
-                    if run.digits < lo || run.digits > hi + DIGIT_SLACK {
-                        continue;
-                    }
-                    let from = run.span.start.saturating_sub(CONTEXT);
-                    let to = (run.span.end + CONTEXT).min(data.len());
-                    self.verify(i, data, from..to, &run.span, &mut hits);
-                }
+        for &i in &self.whole {
+            if let Some(d) = self.detectors.get(i) {
+                hits.extend(d.regex.find_iter(data).map(|m| Hit { detector: i, span: m.start()..m.end() }));
             }
         }
         hits.sort_by_key(|h| (h.span.start, h.span.end, h.detector));
@@ -166,52 +235,1034 @@ impl Scanner {
         hits
     }
 
-    /// Runs detector `i`'s regex over `window` of `data`, keeping matches
-    /// that overlap `anchor` and pass the validator.
-    fn verify(&self, i: usize, data: &[u8], window: Range<usize>, anchor: &Range<usize>, hits: &mut Vec<Hit>) {
-        let Some(d) = self.detectors.get(i) else { return };
-        let Some(slice) = data.get(window.clone()) else { return };
-        for m in d.regex.find_iter(slice) {
-            let span = window.start + m.start()..window.start + m.end();
-            let overlaps = span.start < anchor.end && anchor.start < span.end;
-            if overlaps && d.validator.is_none_or(|v| v(m.as_bytes())) {
-                hits.push(Hit { detector: i, span });
+    /// The table loop: literal occurrences are collected, numeric runs are
+    /// checked as they are found.
+    fn pass(&self, data: &[u8], state: &mut State) {
+        let pf = &self.prefilter;
+        let mut i = 0;
+        while i < data.len() {
+            // Sixteen bytes a step: eight pairs.
+            let words = [word_at(data, i), word_at(data, i + 8)];
+            let mut bits = pf.test(words[0]) | pf.test(words[1]) << 4;
+            if bits == 0 {
+                i += 16;
+                continue;
+            }
+            while bits != 0 {
+                let j = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let q = i + 2 * j;
+                let pair = (words.get(j / 4).copied().unwrap_or(0) >> (16 * (j % 4))) as u16;
+                if pf.digits {
+                    let [first, second] = pair.to_le_bytes();
+                    let digit = if first.is_ascii_digit() {
+                        Some(q)
+                    } else if second.is_ascii_digit() {
+                        Some(q + 1)
+                    } else {
+                        None
+                    };
+                    if let Some(d) = digit.filter(|&d| d >= state.run_done) {
+                        let run = Run::at(data, d);
+                        state.run_done = run.end;
+                        self.on_run(data, &run, state);
+                    }
+                }
+                if get_bit(&pf.literal, pair) && pf.confirmed(data, q, pair) {
+                    pf.occurrences(data, q, pair, &mut state.occurrences);
+                }
+            }
+            i += 16;
+            if pf.skip_runs {
+                // Pairs inside a run are digits, spaces and dashes: no
+                // literal pair is made of those alone.
+                i = i.max(state.run_done & !1);
             }
         }
     }
-}
 
-/// A run of digits, possibly grouped by single spaces or dashes.
-struct NumericRun {
-    span: Range<usize>,
-    digits: usize,
-}
+    /// Hands a numeric run to every numeric detector whose shape allows a
+    /// match in it.
+    fn on_run(&self, data: &[u8], run: &Run, state: &mut State) {
+        let table = if run.groups == 1 { &self.plain } else { &self.grouped };
+        let mut todo = table.get(run.digits.min(63)).copied().unwrap_or(0);
+        if todo & self.codes != 0 && !run.after_capitals(data) {
+            todo &= !self.codes;
+        }
+        while todo != 0 {
+            let k = todo.trailing_zeros() as usize;
+            todo &= todo - 1;
+            let Some(&i) = self.numeric.get(k) else { continue };
+            let Some(shape) = self.detectors.get(i).and_then(Compiled::shape) else { continue };
+            let Some((region, predicted)) = shape.candidate(data, run) else { continue };
+            if let Some(next) = state.next.get_mut(i) {
+                self.verify(i, data, region, predicted, next, &mut state.hits);
+            }
+        }
+    }
 
-/// Every numeric run with at least `min_digits` digits, in one pass.
-fn numeric_runs(data: &[u8], min_digits: usize) -> Vec<NumericRun> {
-    let mut runs = Vec::new();
-    let mut i = 0;
-    while let Some(offset) = data.get(i..).and_then(|rest| rest.iter().position(u8::is_ascii_digit)) {
-        let start = i + offset;
-        let (mut at, mut end, mut digits) = (start, start, 0);
-        while let Some(&b) = data.get(at) {
-            if b.is_ascii_digit() {
-                digits += 1;
-                at += 1;
-                end = at;
-            } else if (b == b' ' || b == b'-') && data.get(at + 1).is_some_and(u8::is_ascii_digit) {
-                at += 1;
-            } else {
+    /// Runs detector `i`'s regex for the candidate `region` (an anchor
+    /// occurrence, or a numeric run), recording every match that starts
+    /// before the region ends, from `*next` on (where its previous match
+    /// ended), and keeping those that pass the validator.
+    ///
+    /// `predicted`: the only span a match can have there; when it fails the
+    /// validator, the regex is not run (the match, if any, is passed over
+    /// as the reference scan would), nor when the span is certainly a match.
+    fn verify(
+        &self,
+        i: usize,
+        data: &[u8],
+        region: Range<usize>,
+        predicted: Option<Prediction>,
+        next: &mut usize,
+        hits: &mut Vec<Hit>,
+    ) {
+        let Some(d) = self.detectors.get(i) else { return };
+        if let Some(Prediction { span, certain }) = predicted {
+            if *next <= span.start {
+                let valid = match d.validator {
+                    Some(validator) => data.get(span.clone()).is_some_and(validator),
+                    None => true,
+                };
+                if !valid || certain {
+                    *next = span.end;
+                    if valid {
+                        hits.push(Hit { detector: i, span });
+                    }
+                    return;
+                }
+            }
+        }
+        // The window: alphabet bytes around the region, within reach.
+        let lo = region.start - d.alphabet.run_before(data, region.start, d.back);
+        let hi = region.end + d.alphabet.run_after(data, region.end, d.reach);
+        let from = lo.max(*next);
+        if from >= region.end || (d.back == 0 && from > region.start) {
+            return;
+        }
+        let Some(window) = data.get(from..hi) else { return };
+        if !d.required.iter().all(|b| window.contains(b)) {
+            return;
+        }
+        let hay_end = (hi + 1).min(data.len());
+        let Some(hay) = data.get(..hay_end) else { return };
+        if let (Some(anchored), 0) = (&d.anchored, d.back) {
+            // The match starts at the region or not at all.
+            let found = match region.start.checked_sub(1) {
+                None => d.regex.find(hay).filter(|m| m.start() == 0).map(|m| m.end()),
+                Some(before) => hay.get(before..).and_then(|h| anchored.0.find(h)).map(|m| before + m.end()),
+            };
+            if let Some(end) = found {
+                *next = end;
+                d.record(i, data, region.start..end, hits);
+            }
+            return;
+        }
+        let mut at = from;
+        while at < region.end {
+            let Some(m) = d.regex.find_at(hay, at) else { break };
+            if m.start() >= region.end {
                 break;
             }
+            *next = m.end();
+            d.record(i, data, m.start()..m.end(), hits);
+            at = m.end().max(m.start() + 1);
         }
-        if digits >= min_digits.max(1) {
-            runs.push(NumericRun { span: start..end, digits });
-        }
-        i = end.max(start + 1);
     }
-    runs
 }
+
+impl Compiled {
+    fn shape(&self) -> Option<&Shape> {
+        match &self.kind {
+            Kind::Numeric(shape) => Some(shape),
+            _ => None,
+        }
+    }
+
+    /// Records a match that passes the validator.
+    fn record(&self, i: usize, data: &[u8], span: Range<usize>, hits: &mut Vec<Hit>) {
+        let valid = match self.validator {
+            None => true,
+            Some(v) => data.get(span.clone()).is_some_and(v),
+        };
+        if valid {
+            hits.push(Hit { detector: i, span });
+        }
+    }
+}
+
+/// Per-scan state.
+struct State {
+    hits: Vec<Hit>,
+    /// Literal anchor occurrences: (detector, start, end).
+    occurrences: Vec<(usize, usize, usize)>,
+    /// Per detector, where its last match ended.
+    next: Vec<usize>,
+    /// End of the last numeric run read.
+    run_done: usize,
+}
+
+/// The eight bytes at `i`, little-endian, zero-padded past the end.
+#[inline(always)]
+fn word_at(data: &[u8], i: usize) -> u64 {
+    if let Some(bytes) = data.get(i..i + 8).and_then(|s| <[u8; 8]>::try_from(s).ok()) {
+        return u64::from_le_bytes(bytes);
+    }
+    let mut bytes = [0u8; 8];
+    for (b, &d) in bytes.iter_mut().zip(data.get(i..).unwrap_or_default()) {
+        *b = d;
+    }
+    u64::from_le_bytes(bytes)
+}
+
+/// How many of the bytes of `word` (little-endian), from the first, are
+/// ASCII digits: the high bit of each byte of `digits` is set for a digit
+/// (exact per byte: no carry or borrow crosses bytes).
+#[inline(always)]
+fn leading_digits(word: u64) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low = word & (ONES * 0x7f);
+    let at_most_9 = (ONES * (127 + 0x3a)).wrapping_sub(low);
+    let at_least_0 = low + ONES * (127 - 0x2f);
+    let digits = at_most_9 & !word & at_least_0 & HIGH;
+    ((!digits & HIGH).trailing_zeros() / 8) as usize
+}
+
+/// Whether `b` is a regex word byte (`\b` is between a word byte and
+/// anything else).
+fn is_word(b: Option<u8>) -> bool {
+    b.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+// ---------------------------------------------------------------- prefilter
+
+/// Which byte pairs lead to numeric runs.
+#[derive(Clone, Copy)]
+enum DigitPairs {
+    /// A digit followed by anything: every run with two consecutive
+    /// digits has one at an even offset (what [`Anchor::Digits`]
+    /// promises).
+    AnyDigit,
+    /// Two digits: enough for the built-in shapes, whose matches all have
+    /// a group of three digits or more, or two adjacent groups of two
+    /// (`AB 12 34 56 C`), so one pair at an even offset is two digits.
+    /// With `capitals`, also a capital letter and a digit: a code's
+    /// second letter and first check digit (`GB82WEST...` at an odd
+    /// offset).
+    TwoDigits { capitals: bool },
+}
+
+/// The byte-pair table and the literal anchors behind it.
+struct Prefilter {
+    /// Pairs that need a look: literal pairs, and pairs starting with a
+    /// digit when there are numeric detectors. Indexed by the pair as a
+    /// little-endian `u16`.
+    marked: Box<[u64; 1024]>,
+    /// Literal pairs only.
+    literal: Box<[u64; 1024]>,
+    /// Literal pairs confirmed by the pair two bytes later (`after`) or
+    /// earlier (`before`) of the same literal (for three-byte literals,
+    /// the one byte there), and those that cannot be (one or two bytes): a
+    /// literal pair is looked up only when confirmed.
+    after: Box<[u64; 1024]>,
+    before: Box<[u64; 1024]>,
+    unconfirmed: Box<[u64; 1024]>,
+    /// (pair, literal, offset of the pair in the literal + 1), sorted.
+    entries: Vec<(u16, u32, u32)>,
+    /// Distinct literals and the detectors they anchor.
+    literals: Vec<(Vec<u8>, Vec<usize>)>,
+    /// Whether numeric runs are read.
+    digits: bool,
+    /// Whether the loop may jump over a numeric run (no literal pair is
+    /// made of digits, spaces and dashes alone).
+    skip_runs: bool,
+}
+
+impl Prefilter {
+    /// `digits`: how numeric runs are found, if there are numeric
+    /// detectors.
+    fn new(anchors: Vec<(Vec<u8>, usize)>, digits: Option<DigitPairs>) -> Prefilter {
+        let mut literals: Vec<(Vec<u8>, Vec<usize>)> = Vec::new();
+        for (bytes, owner) in anchors {
+            match literals.iter_mut().find(|(b, _)| *b == bytes) {
+                Some((_, owners)) => {
+                    if !owners.contains(&owner) {
+                        owners.push(owner);
+                    }
+                }
+                None => literals.push((bytes, vec![owner])),
+            }
+        }
+        let mut entries = Vec::new();
+        let mut skip_runs = true;
+        for (index, (bytes, _)) in literals.iter().enumerate() {
+            let index = index as u32;
+            match bytes.as_slice() {
+                [] => {}
+                // One byte at an even offset is the first of a pair, at an
+                // odd offset the second.
+                [b] => {
+                    for other in 0..=255u8 {
+                        entries.push((pair(*b, other), index, 1));
+                        entries.push((pair(other, *b), index, 0));
+                    }
+                    skip_runs &= !in_run(*b);
+                }
+                // Two bytes: the pair itself at an even offset, or at an
+                // odd one the pair ending with the first byte.
+                [a, b] => {
+                    entries.push((pair(*a, *b), index, 1));
+                    for other in 0..=255u8 {
+                        entries.push((pair(other, *a), index, 0));
+                    }
+                    skip_runs &= !in_run(*a);
+                }
+                // Three or more: two overlapping pairs at the rarest place;
+                // wherever the literal starts, one of them is at an even
+                // offset.
+                _ => {
+                    let k = (0..bytes.len() - 2)
+                        .min_by_key(|&k| {
+                            let (x, y, z) = (byte(bytes, k), byte(bytes, k + 1), byte(bytes, k + 2));
+                            // A pair a numeric run could contain would stop
+                            // the loop from jumping over runs.
+                            let in_runs = (in_run(x) && in_run(y)) || (in_run(y) && in_run(z));
+                            (in_runs, pair_cost(x, y) + pair_cost(y, z))
+                        })
+                        .unwrap_or(0);
+                    let (x, y, z) = (byte(bytes, k), byte(bytes, k + 1), byte(bytes, k + 2));
+                    entries.push((pair(x, y), index, k as u32 + 1));
+                    entries.push((pair(y, z), index, k as u32 + 2));
+                    skip_runs &= !((in_run(x) && in_run(y)) || (in_run(y) && in_run(z)));
+                }
+            }
+        }
+        entries.sort_unstable();
+        entries.dedup();
+        let mut marked = Box::new([0u64; 1024]);
+        let mut literal = Box::new([0u64; 1024]);
+        let mut after = Box::new([0u64; 1024]);
+        let mut before = Box::new([0u64; 1024]);
+        let mut unconfirmed = Box::new([0u64; 1024]);
+        for &(p, index, back) in &entries {
+            set_bit(&mut marked, p);
+            set_bit(&mut literal, p);
+            let bytes = literals.get(index as usize).map_or(&[][..], |(b, _)| b.as_slice());
+            // The pair sits at `back - 1` in the literal.
+            let at = (back as usize).checked_sub(1);
+            match at {
+                Some(at) if at + 4 <= bytes.len() => {
+                    set_bit(&mut after, pair(byte(bytes, at + 2), byte(bytes, at + 3)))
+                }
+                Some(at) if at >= 2 => set_bit(&mut before, pair(byte(bytes, at - 2), byte(bytes, at - 1))),
+                // Three-byte literals: the byte after or before the pair.
+                Some(at) if at + 3 == bytes.len() => {
+                    for other in 0..=255u8 {
+                        set_bit(&mut after, pair(byte(bytes, at + 2), other));
+                    }
+                }
+                Some(1) => {
+                    for other in 0..=255u8 {
+                        set_bit(&mut before, pair(other, byte(bytes, 0)));
+                    }
+                }
+                _ => set_bit(&mut unconfirmed, p),
+            }
+        }
+        let mut digit_pairs = |first: &dyn Fn(u8) -> bool, second: &dyn Fn(u8) -> bool| {
+            for a in 0..=255u8 {
+                for b in 0..=255u8 {
+                    if first(a) && second(b) {
+                        set_bit(&mut marked, pair(a, b));
+                    }
+                }
+            }
+        };
+        match digits {
+            None => {}
+            Some(DigitPairs::AnyDigit) => digit_pairs(&|a| a.is_ascii_digit(), &|_| true),
+            Some(DigitPairs::TwoDigits { capitals }) => {
+                digit_pairs(&|a| a.is_ascii_digit(), &|b| b.is_ascii_digit());
+                if capitals {
+                    digit_pairs(&|a| a.is_ascii_uppercase(), &|b| b.is_ascii_digit());
+                }
+            }
+        }
+        Prefilter {
+            marked,
+            literal,
+            after,
+            before,
+            unconfirmed,
+            entries,
+            literals,
+            digits: digits.is_some(),
+            skip_runs,
+        }
+    }
+
+    /// Whether the loop has anything to look for.
+    fn active(&self) -> bool {
+        self.digits || !self.entries.is_empty()
+    }
+
+    /// Bit `j` set: the pair at offset `2j` of `word` is marked.
+    #[inline(always)]
+    fn test(&self, word: u64) -> u64 {
+        let bit = |x: u64| {
+            let x = (x & 0xFFFF) as usize;
+            self.marked.get(x >> 6).map_or(0, |w| (w >> (x & 63)) & 1)
+        };
+        bit(word) | bit(word >> 16) << 1 | bit(word >> 32) << 2 | bit(word >> 48) << 3
+    }
+
+    /// Whether the literal pair at `q` is worth a look: the pair two bytes
+    /// after or before it is one of a literal too.
+    #[cold]
+    fn confirmed(&self, data: &[u8], q: usize, p: u16) -> bool {
+        let pair_at = |k: usize| data.get(k..k + 2).map_or(0, |s| pair(byte(s, 0), byte(s, 1)));
+        get_bit(&self.unconfirmed, p)
+            || get_bit(&self.after, pair_at(q + 2))
+            || q.checked_sub(2).is_some_and(|k| get_bit(&self.before, pair_at(k)))
+    }
+
+    /// The literal occurrences the pair at `q` belongs to.
+    fn occurrences(&self, data: &[u8], q: usize, p: u16, out: &mut Vec<(usize, usize, usize)>) {
+        let from = self.entries.partition_point(|e| e.0 < p);
+        for &(_, index, back) in self.entries.get(from..).unwrap_or_default().iter().take_while(|e| e.0 == p) {
+            let Some(start) = (q + 1).checked_sub(back as usize) else { continue };
+            let Some((bytes, owners)) = self.literals.get(index as usize) else { continue };
+            let end = start + bytes.len();
+            if data.get(start..end) == Some(bytes.as_slice()) {
+                out.extend(owners.iter().map(|&o| (o, start, end)));
+            }
+        }
+    }
+}
+
+fn pair(first: u8, second: u8) -> u16 {
+    u16::from_le_bytes([first, second])
+}
+
+fn byte(bytes: &[u8], k: usize) -> u8 {
+    bytes.get(k).copied().unwrap_or(0)
+}
+
+fn get_bit(table: &[u64; 1024], p: u16) -> bool {
+    let x = usize::from(p);
+    table.get(x >> 6).is_some_and(|w| (w >> (x & 63)) & 1 == 1)
+}
+
+fn set_bit(table: &mut [u64; 1024], p: u16) {
+    let x = usize::from(p);
+    if let Some(w) = table.get_mut(x >> 6) {
+        *w |= 1 << (x & 63);
+    }
+}
+
+/// Bytes a numeric run is made of.
+fn in_run(b: u8) -> bool {
+    b.is_ascii_digit() || b == b' ' || b == b'-'
+}
+
+/// A rough frequency of a byte in JSON, logs, prose and base64: pairs are
+/// chosen to minimise the product.
+fn byte_cost(b: u8) -> u32 {
+    match b {
+        b' ' | b'"' => 50,
+        b'e' | b't' | b'a' | b'o' | b'i' | b'n' | b's' | b'r' => 40,
+        b'h' | b'l' | b'd' | b'c' | b'u' | b'_' | b'-' => 35,
+        b'0'..=b'9' | b':' | b',' => 30,
+        b'a'..=b'z' | b'.' | b'/' => 20,
+        b'A'..=b'Z' => 10,
+        b'\n' | b'{' | b'}' | b'[' | b']' | b'=' | b'&' | b'\\' => 8,
+        0x21..=0x7e => 3,
+        _ => 1,
+    }
+}
+
+fn pair_cost(a: u8, b: u8) -> u32 {
+    byte_cost(a) * byte_cost(b)
+}
+
+// ---------------------------------------------------------------- numeric runs
+
+/// A run of digits in groups separated by single spaces or dashes.
+struct Run {
+    start: usize,
+    end: usize,
+    digits: usize,
+    groups: usize,
+    /// The lengths of the first [`MAX_GROUPS`] groups, one byte each
+    /// (saturating), little-endian.
+    lens: u64,
+    dashes: bool,
+}
+
+impl Run {
+    /// The run around the digit at `q`.
+    fn at(data: &[u8], q: usize) -> Run {
+        let mut start = q;
+        loop {
+            let b1 = start.checked_sub(1).and_then(|k| data.get(k)).copied();
+            let b2 = start.checked_sub(2).and_then(|k| data.get(k)).copied();
+            match (b1, b2) {
+                (Some(b), _) if b.is_ascii_digit() => start -= 1,
+                (Some(b' ' | b'-'), Some(b)) if b.is_ascii_digit() => start -= 2,
+                _ => break,
+            }
+        }
+        let mut run = Run { start, end: start, digits: 0, groups: 0, lens: 0, dashes: false };
+        let mut at = start;
+        let mut group = 0usize;
+        loop {
+            // The digits at `at`, eight at a time.
+            let digits = leading_digits(word_at(data, at));
+            group += digits;
+            at += digits;
+            if digits == 8 {
+                continue;
+            }
+            match data.get(at).copied() {
+                Some(sep @ (b' ' | b'-')) if data.get(at + 1).is_some_and(u8::is_ascii_digit) => {
+                    run.push_group(group);
+                    group = 0;
+                    run.dashes |= sep == b'-';
+                    at += 1;
+                }
+                _ => break,
+            }
+        }
+        run.push_group(group);
+        run.end = at;
+        run
+    }
+
+    fn push_group(&mut self, len: usize) {
+        if self.groups < MAX_GROUPS {
+            self.lens |= (len.min(255) as u64) << (8 * self.groups);
+        }
+        self.groups += 1;
+        self.digits += len;
+    }
+
+    /// More groups than recorded: every shape test says yes.
+    fn overflows(&self) -> bool {
+        self.groups > MAX_GROUPS
+    }
+
+    /// The recorded group lengths (the first [`MAX_GROUPS`]).
+    fn lens(&self) -> ([u8; MAX_GROUPS], usize) {
+        (self.lens.to_le_bytes(), self.groups.min(MAX_GROUPS))
+    }
+
+    /// Some group's length is in `range`.
+    fn any_group(&self, range: Range<u8>) -> bool {
+        let (lens, n) = self.lens();
+        self.overflows() || lens.iter().take(n).any(|l| range.contains(l))
+    }
+
+    /// Consecutive groups have exactly these lengths.
+    fn has(&self, shape: &[u8]) -> bool {
+        let (lens, n) = self.lens();
+        self.overflows() || lens.get(..n).unwrap_or_default().windows(shape.len()).any(|w| w == shape)
+    }
+
+    /// The length of the last group, when recorded.
+    fn last_group(&self) -> Option<u8> {
+        let (lens, n) = self.lens();
+        if self.overflows() {
+            None
+        } else {
+            n.checked_sub(1).and_then(|k| lens.get(k)).copied()
+        }
+    }
+
+    fn range(&self) -> Range<usize> {
+        self.start..self.end
+    }
+
+    /// The byte `k` bytes before the run (1: the one just before).
+    fn before(&self, data: &[u8], k: usize) -> Option<u8> {
+        self.start.checked_sub(k).and_then(|i| data.get(i)).copied()
+    }
+
+    /// The byte `k` bytes after the run (0: the one just after).
+    fn after(&self, data: &[u8], k: usize) -> Option<u8> {
+        data.get(self.end + k).copied()
+    }
+
+    /// `\b` before the run and after it.
+    fn bounded(&self, data: &[u8]) -> bool {
+        !is_word(self.before(data, 1)) && !is_word(self.after(data, 0))
+    }
+
+    /// The run's `k`-th byte is one of `digits`.
+    fn digit_in(&self, data: &[u8], k: usize, digits: std::ops::RangeInclusive<u8>) -> bool {
+        data.get(self.start + k).is_some_and(|b| digits.contains(b))
+    }
+
+    /// Two capital letters right before the run (a code's candidates).
+    fn after_capitals(&self, data: &[u8]) -> bool {
+        self.before(data, 1).is_some_and(|b| b.is_ascii_uppercase())
+            && self.before(data, 2).is_some_and(|b| b.is_ascii_uppercase())
+    }
+}
+
+/// (region, predicted span): what [`Scanner::verify`] gets for a run.
+type Candidate = (Range<usize>, Option<Prediction>);
+
+/// The only span a match of a numeric detector can have in a run.
+struct Prediction {
+    span: Range<usize>,
+    /// The pattern matches exactly this span (the shape checks are all
+    /// its conditions), so only the validator is left.
+    certain: bool,
+}
+
+impl Shape {
+    /// The built-in shape for a catalogue detector, if `d` is one.
+    fn of(d: &Detector) -> Option<Shape> {
+        let builtin = detectors::detector(d.id).is_some_and(|c| c.pattern == d.pattern);
+        if !builtin {
+            return None;
+        }
+        match d.id {
+            "credit_card" => Some(Shape::Card),
+            "us_ssn" => Some(Shape::Ssn),
+            "cn_resident_id" => Some(Shape::ResidentId),
+            "cn_mobile" => Some(Shape::Mobile),
+            "in_aadhaar" => Some(Shape::Aadhaar),
+            "uk_nino" => Some(Shape::Nino),
+            _ => None,
+        }
+    }
+
+    fn codes(codes: &[&str]) -> Shape {
+        let mut table = Box::new([false; 676]);
+        for code in codes {
+            if let Some(slot) = code_index(code.as_bytes()).and_then(|i| table.get_mut(i)) {
+                *slot = true;
+            }
+        }
+        Shape::Code(table)
+    }
+
+    /// Whether a plain run (no separators) of `n` digits (63: or more)
+    /// can hold a match.
+    fn plain_digits(&self, n: usize) -> bool {
+        match self {
+            Shape::Card => (13..=19).contains(&n),
+            Shape::Ssn => false,
+            Shape::ResidentId => n == 17 || n == 18,
+            Shape::Mobile => matches!(n, 11 | 13 | 15),
+            Shape::Aadhaar => n == 12,
+            Shape::Nino => n == 6,
+            Shape::Code(_) => n >= 2,
+            Shape::Digits { min } => n >= *min,
+        }
+    }
+
+    /// Fewest digits in a match (codes: checked separately).
+    fn min_digits(&self) -> Option<usize> {
+        match self {
+            Shape::Card => Some(13),
+            Shape::Ssn => Some(9),
+            Shape::ResidentId => Some(17),
+            Shape::Mobile => Some(11),
+            Shape::Aadhaar => Some(12),
+            Shape::Nino => Some(6),
+            Shape::Code(_) => None,
+            Shape::Digits { min } => Some(*min),
+        }
+    }
+
+    /// Whether a match can overlap `run`, and if so the region to verify
+    /// and, where it is certain, the only span the match can have.
+    fn candidate(&self, data: &[u8], run: &Run) -> Option<Candidate> {
+        let plain = run.groups == 1;
+        let whole = || Some((run.range(), None));
+        match self {
+            // \b(?:[0-9]{13,19}|4-4-4-4|4-6-4|4-6-5)\b: a plain run of
+            // 13–19 digits with \b around is matched whole.
+            Shape::Card if plain => ((13..=19).contains(&run.digits) && run.bounded(data))
+                .then(|| (run.range(), Some(Prediction { span: run.range(), certain: true }))),
+            Shape::Card => {
+                if run.any_group(13..20) || run.has(&[4, 4, 4, 4]) || run.has(&[4, 6, 4]) || run.has(&[4, 6, 5]) {
+                    whole()
+                } else {
+                    None
+                }
+            }
+            // \b[0-9]{3}(?:-[0-9]{2}-| [0-9]{2} )[0-9]{4}\b
+            Shape::Ssn => run.has(&[3, 2, 4]).then(|| (run.range(), None)),
+            // \b[1-9]...: 18 characters, the last a digit or X/x.
+            Shape::ResidentId if plain => {
+                let first = run.digit_in(data, 0, b'1'..=b'9') && !is_word(run.before(data, 1));
+                if run.digits == 18 && first && !is_word(run.after(data, 0)) {
+                    Some((run.range(), Some(Prediction { span: run.range(), certain: false })))
+                } else if run.digits == 17
+                    && first
+                    && matches!(run.after(data, 0), Some(b'X' | b'x'))
+                    && !is_word(run.after(data, 1))
+                {
+                    Some((run.range(), Some(Prediction { span: run.start..run.end + 1, certain: false })))
+                } else {
+                    None
+                }
+            }
+            Shape::ResidentId => {
+                let last_is_17 = run.last_group() == Some(17);
+                (run.any_group(18..19) || (last_is_17 && matches!(run.after(data, 0), Some(b'X' | b'x'))))
+                    .then(|| (run.range(), None))
+            }
+            // (?:\+86[ -]?|\b(?:0086|86)[ -]?|\b)1[3-9]x(?:[0-9]{8}|[ -][0-9]{4}[ -][0-9]{4})\b
+            Shape::Mobile if plain => {
+                let prefix = match run.digits {
+                    11 => true,
+                    13 => data.get(run.start..run.start + 2) == Some(b"86".as_slice()),
+                    15 => data.get(run.start..run.start + 4) == Some(b"0086".as_slice()),
+                    _ => false,
+                };
+                let lead = run.digits.saturating_sub(11);
+                (prefix
+                    && run.bounded(data)
+                    && run.digit_in(data, lead, b'1'..=b'1')
+                    && run.digit_in(data, lead + 1, b'3'..=b'9'))
+                .then(|| (run.range(), None))
+            }
+            Shape::Mobile => {
+                let (lens, n) = run.lens();
+                let lens = lens.get(..n).unwrap_or_default();
+                let grouped = run.overflows()
+                    || lens.windows(3).any(|w| matches!(w, [3 | 5 | 7, 4, 4]))
+                    || lens.iter().any(|l| matches!(l, 11 | 13 | 15));
+                grouped.then(|| (run.range(), None))
+            }
+            // \b[2-9][0-9]{3}(?:[0-9]{8}| 4 4|-4-4)\b
+            Shape::Aadhaar if plain => (run.digits == 12 && run.bounded(data) && run.digit_in(data, 0, b'2'..=b'9'))
+                .then(|| (run.range(), Some(Prediction { span: run.range(), certain: true }))),
+            Shape::Aadhaar => (run.any_group(12..13) || run.has(&[4, 4, 4])).then(|| (run.range(), None)),
+            // \b[A-Z][A-Z] ?dd ?dd ?dd ?[A-D]\b: the six digits are the
+            // whole run, between letters (or a space and a letter).
+            Shape::Nino => {
+                let letter_before = match run.before(data, 1) {
+                    Some(b' ') => run.before(data, 2).is_some_and(|b| b.is_ascii_uppercase()),
+                    b => b.is_some_and(|b| b.is_ascii_uppercase()),
+                };
+                let letter_after = match run.after(data, 0) {
+                    Some(b' ') => matches!(run.after(data, 1), Some(b'A'..=b'D')),
+                    b => matches!(b, Some(b'A'..=b'D')),
+                };
+                (run.digits == 6 && !run.dashes && letter_before && letter_after).then(|| (run.range(), None))
+            }
+            // \bCCdd...: the region starts at the code.
+            Shape::Code(table) => {
+                let start = run.start.checked_sub(2)?;
+                let code = data.get(start..run.start).and_then(code_index)?;
+                let listed = table.get(code).copied().unwrap_or(false);
+                let first_two = (run.lens & 0xff) >= 2;
+                (listed && first_two && !is_word(run.before(data, 3))).then_some((start..run.end, None))
+            }
+            Shape::Digits { min } => (run.digits >= *min).then(|| (run.range(), None)),
+        }
+    }
+}
+
+/// `AB` → 0..676, for two capital letters.
+fn code_index(code: &[u8]) -> Option<usize> {
+    match code {
+        [a @ b'A'..=b'Z', b @ b'A'..=b'Z'] => Some(usize::from(a - b'A') * 26 + usize::from(b - b'A')),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------- compiling
+
+/// A set of bytes.
+#[derive(Clone)]
+struct ByteSet([bool; 256]);
+
+impl ByteSet {
+    fn all() -> ByteSet {
+        ByteSet([true; 256])
+    }
+
+    fn contains(&self, b: u8) -> bool {
+        self.0.get(usize::from(b)).copied().unwrap_or(false)
+    }
+
+    fn insert_range(&mut self, from: u8, to: u8) {
+        for slot in self.0.get_mut(usize::from(from)..=usize::from(to)).unwrap_or_default() {
+            *slot = true;
+        }
+    }
+
+    /// How many bytes of the set end at `at`, at most `limit`.
+    fn run_before(&self, data: &[u8], at: usize, limit: usize) -> usize {
+        let from = at.saturating_sub(limit);
+        data.get(from..at).map_or(0, |s| s.iter().rev().take_while(|&&b| self.contains(b)).count())
+    }
+
+    /// How many bytes of the set start at `at`, at most `limit`.
+    fn run_after(&self, data: &[u8], at: usize, limit: usize) -> usize {
+        let to = (at + limit).min(data.len());
+        data.get(at..to).map_or(0, |s| s.iter().take_while(|&&b| self.contains(b)).count())
+    }
+}
+
+/// Every byte a match of `hir` can contain.
+fn alphabet(hir: &Hir, set: &mut ByteSet) {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => {}
+        HirKind::Literal(lit) => {
+            for &b in lit.0.iter() {
+                set.insert_range(b, b);
+            }
+        }
+        HirKind::Class(Class::Bytes(class)) => {
+            for r in class.ranges() {
+                set.insert_range(r.start(), r.end());
+            }
+        }
+        HirKind::Class(Class::Unicode(class)) => {
+            for r in class.ranges() {
+                let (from, to) = (u32::from(r.start()), u32::from(r.end()));
+                if from < 0x80 {
+                    set.insert_range(from as u8, to.min(0x7f) as u8);
+                }
+                if to >= 0x80 {
+                    set.insert_range(0x80, 0xff);
+                }
+            }
+        }
+        HirKind::Repetition(rep) => {
+            if rep.max != Some(0) {
+                alphabet(&rep.sub, set);
+            }
+        }
+        HirKind::Capture(cap) => alphabet(&cap.sub, set),
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => {
+            for sub in subs {
+                alphabet(sub, set);
+            }
+        }
+    }
+}
+
+/// Bytes every match of `hir` contains.
+fn required(hir: &Hir) -> Vec<u8> {
+    let mut out: Vec<u8> = match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => Vec::new(),
+        HirKind::Literal(lit) => lit.0.to_vec(),
+        HirKind::Class(Class::Bytes(class)) => match class.ranges() {
+            [r] if r.start() == r.end() => vec![r.start()],
+            _ => Vec::new(),
+        },
+        HirKind::Class(Class::Unicode(_)) => Vec::new(),
+        HirKind::Repetition(rep) if rep.min >= 1 => required(&rep.sub),
+        HirKind::Repetition(_) => Vec::new(),
+        HirKind::Capture(cap) => required(&cap.sub),
+        HirKind::Concat(subs) => subs.iter().flat_map(required).collect(),
+        HirKind::Alternation(subs) => {
+            let mut common: Option<Vec<u8>> = None;
+            for sub in subs {
+                let these = required(sub);
+                common = Some(match common {
+                    None => these,
+                    Some(c) => c.into_iter().filter(|b| these.contains(b)).collect(),
+                });
+            }
+            common.unwrap_or_default()
+        }
+    };
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Whether every match of `hir` starts with one of `anchors`.
+fn starts_with_anchor(hir: &Hir, anchors: &[&[u8]]) -> bool {
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
+    match seq.literals() {
+        Some(lits) if !lits.is_empty() => {
+            lits.iter().all(|l| anchors.iter().any(|a| !a.is_empty() && l.as_bytes().starts_with(a)))
+        }
+        _ => false,
+    }
+}
+
+fn parse(pattern: &str, unicode: bool) -> Option<Hir> {
+    regex_syntax::ParserBuilder::new().unicode(unicode).utf8(false).build().parse(pattern).ok()
+}
+
+/// The catalogue's regexes and anchored variants, compiled once.
+fn builtin_regexes(d: &Detector) -> Result<(Regex, Option<Anchored>), String> {
+    type Cache = Vec<Result<(Regex, Option<Regex>), String>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let compile = |d: &Detector| -> Result<(Regex, Option<Regex>), String> {
+        let regex = d.compile().map_err(|e| format!("detector {}: {e}", d.id))?;
+        let anchored =
+            if starts_at_anchor(d) { Regex::new(&format!(r"\A(?s-u:.)(?:{})", d.pattern)).ok() } else { None };
+        Ok((regex, anchored))
+    };
+    let index = detectors::CATALOGUE.iter().position(|c| std::ptr::eq(c, d));
+    let entry = match index {
+        Some(index) => {
+            let cache = CACHE.get_or_init(|| detectors::CATALOGUE.iter().map(compile).collect());
+            cache.get(index).cloned().unwrap_or_else(|| compile(d))
+        }
+        None => compile(d),
+    }?;
+    let (regex, anchored) = entry;
+    Ok((regex, anchored.map(Anchored)))
+}
+
+/// Whether every match of a catalogue detector starts at its anchor: the
+/// pattern's prefixes start with a literal anchor, or the anchor is a
+/// code (which starts every match by definition).
+fn starts_at_anchor(d: &Detector) -> bool {
+    match d.anchor {
+        Anchor::Literals(words) => {
+            let words: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+            parse(d.pattern, true).is_some_and(|hir| starts_with_anchor(&hir, &words))
+        }
+        Anchor::CodeAndDigits(_) => true,
+        Anchor::Digits { .. } => false,
+    }
+}
+
+/// A catalogue detector and its literal anchors.
+fn compile_builtin(d: &Detector) -> Result<(Compiled, Vec<Vec<u8>>), String> {
+    let (regex, anchored) = builtin_regexes(d)?;
+    let hir = parse(d.pattern, true).ok_or_else(|| format!("detector {}: pattern does not parse", d.id))?;
+    let reach = hir.properties().maximum_len().unwrap_or(DEFAULT_WINDOW);
+    let mut set = ByteSet([false; 256]);
+    alphabet(&hir, &mut set);
+    let back = if starts_at_anchor(d) { 0 } else { reach };
+    let (kind, words) = match &d.anchor {
+        Anchor::Literals(words) => (Kind::Literal, words.iter().map(|w| w.as_bytes().to_vec()).collect()),
+        Anchor::Digits { min, .. } => {
+            (Kind::Numeric(Shape::of(d).unwrap_or(Shape::Digits { min: (*min).max(1) })), Vec::new())
+        }
+        // The region starts at the code.
+        Anchor::CodeAndDigits(codes) => (Kind::Numeric(Shape::codes(codes)), Vec::new()),
+    };
+    let compiled = Compiled {
+        id: d.id.to_owned(),
+        regex,
+        anchored,
+        validator: d.validator,
+        keep_last: d.keep_last,
+        reach,
+        back,
+        alphabet: set,
+        required: required(&hir),
+        kind,
+    };
+    Ok((compiled, words))
+}
+
+/// A custom pattern. Its regex was built elsewhere (with or without
+/// Unicode), so the window is worked out from both readings and its
+/// alphabet is every byte.
+fn compile_custom_detector(name: String, regex: Regex, anchors: &[Vec<u8>]) -> Compiled {
+    let hirs: Vec<Option<Hir>> = vec![parse(regex.as_str(), false), parse(regex.as_str(), true)];
+    let longest =
+        hirs.iter().map(|h| h.as_ref().and_then(|h| h.properties().maximum_len())).collect::<Option<Vec<_>>>();
+    let reach = longest.and_then(|l| l.into_iter().max()).unwrap_or(DEFAULT_WINDOW);
+    let refs: Vec<&[u8]> = anchors.iter().map(Vec::as_slice).collect();
+    let prefixed = hirs.iter().all(|h| h.as_ref().is_some_and(|h| starts_with_anchor(h, &refs)));
+    let kind = if anchors.is_empty() { Kind::Whole } else { Kind::Literal };
+    Compiled {
+        id: name,
+        regex,
+        anchored: None,
+        validator: None,
+        keep_last: 0,
+        reach,
+        back: if prefixed { 0 } else { reach },
+        alphabet: ByteSet::all(),
+        required: Vec::new(),
+        kind,
+    }
+}
+
+/// Literals every match of a custom pattern contains, for use as its
+/// anchors in [`Scanner::new`]: taken from the pattern's prefixes, its
+/// suffixes, or the prefixes of a part every match goes through
+/// (`[a-z]+_key=[0-9]+` gives `_key=`), possibly shortened (any part of a
+/// required literal is required too): the set with literals of three or
+/// four bytes or more and the fewest of them wins (`(?:foo|bar)_[0-9]+`
+/// gives `bar_`, `foo_`). Empty when no set has only literals of two
+/// bytes or more and at most [`MAX_CUSTOM_ANCHORS`] of them, or when the
+/// pattern does not parse (as [`compile_custom`](super::compile_custom)
+/// parses it, without Unicode); the scanner then runs the pattern over the
+/// whole input.
+pub fn custom_anchors(pattern: &str) -> Vec<String> {
+    let Some(hir) = parse(pattern, false) else { return Vec::new() };
+    let mut parts = Vec::new();
+    required_parts(&hir, &mut parts);
+    let mut sets: Vec<(ExtractKind, Vec<Vec<u8>>)> = Vec::new();
+    let mut extract = |part: &Hir, kind: ExtractKind| {
+        let seq = Extractor::new().kind(kind.clone()).extract(part);
+        if let Some(lits) = seq.literals() {
+            sets.push((kind, lits.iter().map(|l| l.as_bytes().to_vec()).collect()));
+        }
+    };
+    extract(&hir, ExtractKind::Suffix);
+    for part in parts {
+        extract(part, ExtractKind::Prefix);
+    }
+    // More bytes up to four, then fewer literals, then longer ones.
+    type Score = (usize, std::cmp::Reverse<usize>, usize);
+    let mut best: Option<(Score, Vec<String>)> = None;
+    for (kind, lits) in sets {
+        let shortest = lits.iter().map(Vec::len).min().unwrap_or(0);
+        for len in 2..=shortest {
+            // Each literal cut to `len` bytes (its end for suffixes); an
+            // anchor is a string, so a cut that is not UTF-8 rules the
+            // length out.
+            let cut = |lit: &Vec<u8>| {
+                let part = match kind {
+                    ExtractKind::Suffix => lit.len().checked_sub(len).and_then(|k| lit.get(k..)),
+                    _ => lit.get(..len),
+                };
+                part.and_then(|p| std::str::from_utf8(p).ok()).map(str::to_owned)
+            };
+            let Some(mut words) = lits.iter().map(cut).collect::<Option<Vec<String>>>() else { continue };
+            words.sort();
+            words.dedup();
+            if words.is_empty() || words.len() > MAX_CUSTOM_ANCHORS {
+                continue;
+            }
+            let score = (len.min(4), std::cmp::Reverse(words.len()), len);
+            if best.as_ref().is_none_or(|(b, _)| score > *b) {
+                best = Some((score, words));
+            }
+        }
+    }
+    best.map(|(_, words)| words).unwrap_or_default()
+}
+
+/// `hir` and the parts of it every match of it goes through.
+fn required_parts<'h>(hir: &'h Hir, out: &mut Vec<&'h Hir>) {
+    out.push(hir);
+    match hir.kind() {
+        HirKind::Concat(subs) => {
+            for sub in subs {
+                required_parts(sub, out);
+            }
+        }
+        HirKind::Capture(cap) => required_parts(&cap.sub, out),
+        HirKind::Repetition(rep) if rep.min >= 1 => required_parts(&rep.sub, out),
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------- streaming
 
 /// Streaming state for one body: feed chunks, get findings with absolute
 /// offsets. Keeps at most twice the scanner's window of earlier data.
@@ -238,7 +1289,7 @@ impl<'s> Stream<'s> {
         buffer.extend_from_slice(chunk);
         let base = self.carry_start;
         let total = base + buffer.len();
-        let window = self.scanner.window;
+        let window = self.scanner.window();
         let limit = if end_of_stream { total } else { total.saturating_sub(window) };
         let mut out = Vec::new();
         for hit in self.scanner.scan(&buffer) {

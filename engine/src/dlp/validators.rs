@@ -80,11 +80,19 @@ pub enum CardBrand {
 /// Maestro (prefixes overlapping several brands, 12–19 digits) is not
 /// recognised.
 pub fn card_brand(m: &[u8]) -> Option<CardBrand> {
-    let len = digits(m).count();
-    let p1 = prefix(m, 1);
-    let p2 = prefix(m, 2);
-    let p3 = prefix(m, 3);
-    let p4 = prefix(m, 4);
+    // One pass: the digit count and the first four digits.
+    let (mut len, mut p4) = (0usize, 0u32);
+    for d in digits(m) {
+        if len < 4 {
+            p4 = p4 * 10 + u32::from(d);
+        }
+        len += 1;
+    }
+    // Every brand has 13 to 19 digits.
+    if !(13..=19).contains(&len) {
+        return None;
+    }
+    let (p1, p2, p3) = (p4 / 1000, p4 / 100, p4 / 10);
     if p2 == 34 || p2 == 37 {
         (len == 15).then_some(CardBrand::Amex)
     } else if p1 == 4 {

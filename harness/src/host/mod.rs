@@ -214,6 +214,8 @@ pub struct Vm {
     stderr_seen: usize,
     /// The stream is a HEAD request: the client gets no response body.
     head_request: bool,
+    /// The guest's exported linear memory, if any.
+    memory: Option<wasmtime::Memory>,
 }
 
 impl Vm {
@@ -236,6 +238,7 @@ impl Vm {
         store.set_epoch_deadline(call_ticks);
         let instance = host.pre.instantiate(&mut store).map_err(|e| HostError::Start(format!("{e:#}")))?;
 
+        let memory = instance.get_memory(&mut store, "memory");
         let alloc = instance
             .get_typed_func::<u32, u32>(&mut store, "proxy_on_memory_allocate")
             .or_else(|_| instance.get_typed_func::<u32, u32>(&mut store, "malloc"))
@@ -281,6 +284,7 @@ impl Vm {
             stdout_seen: 0,
             stderr_seen: 0,
             head_request: false,
+            memory,
         };
         let start_error = |vm: &mut Vm, what: &str, e: wasmtime::Error| {
             let fault = vm.fault_of(e);
@@ -338,6 +342,14 @@ impl Vm {
         };
         self.dead = Some(fault.clone());
         fault
+    }
+
+    /// The size of the guest's linear memory in bytes (0 if it exports
+    /// none). Wasm memory only grows, so after streams have run this is the
+    /// VM's peak: the difference across a stream is what the stream made the
+    /// filter grow by.
+    pub fn memory_bytes(&self) -> usize {
+        self.memory.map_or(0, |m| m.data_size(&self.store))
     }
 
     /// The filter's metrics: name → value.
@@ -528,8 +540,9 @@ impl Vm {
         let num_headers = request.headers.len() as u32;
 
         // Headers. A paused stream waits for continue_stream or a local
-        // response; body data keeps arriving at the filter meanwhile (Envoy
-        // calls decodeData on the filter that stopped iteration).
+        // response. proxy-wasm hosts turn a paused headers callback into
+        // StopAllIterationAndWatermark: Envoy buffers the body meanwhile and
+        // calls no data callback until the stream is resumed.
         let end_of_stream = u32::from(!has_body && !has_trailers);
         let action =
             self.call(|h| h.request_headers.as_ref(), (context, num_headers, end_of_stream))?.unwrap_or(CONTINUE);
@@ -546,6 +559,9 @@ impl Vm {
             }
             let end = i + 1 == chunks.len() && !has_trailers;
             self.store.data_mut().stream.request_body.extend_from_slice(chunk);
+            if headers_paused {
+                continue;
+            }
             let size = self.store.data().stream.request_body.len() as u32;
             let action = self.call(|h| h.request_body.as_ref(), (context, size, u32::from(end)))?.unwrap_or(CONTINUE);
             self.deliver_http_calls(context)?;
@@ -557,7 +573,7 @@ impl Vm {
                 forwarded_body.append(&mut self.store.data_mut().stream.request_body);
             }
         }
-        if has_trailers && !self.local_response() {
+        if has_trailers && !self.local_response() && !headers_paused {
             let action = self
                 .call(|h| h.request_trailers.as_ref(), (context, request.trailers.len() as u32))?
                 .unwrap_or(CONTINUE);

@@ -1,0 +1,343 @@
+//! Scanning a request body as it streams (SPEC §4.2).
+//!
+//! A [`BodyScan`] is made by [`crate::Policy::decide`] when DLP policies
+//! scan the body of an allowed request. The filter feeds it each chunk as
+//! it arrives and does what the returned [`BodyStep`] says:
+//!
+//! - while a BLOCK or REDACT policy applies, the body is *held* (Envoy
+//!   buffers it) until it has been scanned to the end, so a blocked body
+//!   never reaches the upstream; holding stops at `maxBodyBytes`, where
+//!   `onOversize` decides;
+//! - with only AUDIT policies, chunks go on at once and the scan keeps a
+//!   bounded window, whatever the body's size.
+//!
+//! The scan owns no borrowed data, so a filter can keep it between
+//! callbacks beside its `Rc<Policy>`; every call takes the policy.
+//!
+//! Decoding on the way to the scanner: `content-encoding: gzip`/`deflate`
+//! is inflated (up to `maxBodyBytes` of output; other encodings, corrupt or
+//! larger data are *unscannable* and handled like oversize bodies), then
+//! JSON escapes or form encoding are decoded per `content-type` (see
+//! [`View::for_body`]). Offsets in findings are offsets in that decoded
+//! text.
+
+use super::decode::{self, Encoding, Inflater, TextDecoder, View};
+use super::policy::{mask, DlpSet, Finding, Location, Place};
+use super::scanner::Hit;
+use crate::decision::{Outcome, Reason, RecordBase};
+use crate::document::{DlpAction, OnOversize};
+use crate::Policy;
+
+/// Most leading blank bytes kept before choosing how to decode a body.
+const MAX_LEAD: usize = 4096;
+
+/// What the filter does after feeding a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyStep {
+    /// Keep the body held (Envoy: `StopIterationAndBuffer`).
+    Hold,
+    /// Let the body go on: what is held, and what comes.
+    Forward,
+    /// Refuse the request with `dlpBlocked` (nothing held was forwarded).
+    Block,
+    /// The whole body is held and has REDACT findings: read it, pass it to
+    /// [`BodyScan::redact`], and forward the result in its place.
+    Redact,
+}
+
+/// The state of one request body's scan.
+pub struct BodyScan {
+    group: u32,
+    /// Whether the body is held until scanned.
+    hold: bool,
+    /// `maxBodyBytes`: the most bytes held, and the most decoded.
+    limit: u64,
+    on_oversize: OnOversize,
+    content_type: Option<String>,
+    encoding: Encoding,
+    view: Option<View>,
+    inflater: Option<Inflater>,
+    text: Option<TextDecoder>,
+    /// Leading blank bytes, before the view is chosen.
+    lead: Vec<u8>,
+    /// The tail of the decoded text and its absolute offset.
+    carry: Vec<u8>,
+    carry_start: u64,
+    /// Findings ending at or before this decoded offset are reported.
+    reported_to: u64,
+    /// Raw body bytes received.
+    received: u64,
+    findings: Vec<Finding>,
+    /// Decoded spans of REDACT findings, by start.
+    spans: Vec<(u64, u64)>,
+    /// The body could not be scanned whole (too big, unknown encoding,
+    /// corrupt compression) and went on per `onOversize: ALLOW`.
+    unscanned: bool,
+    /// Scanning stopped (unscannable, or blocked).
+    stopped: bool,
+    blocked: Option<Reason>,
+    /// The header-time decision, to write the final record.
+    pub(crate) base: RecordBase,
+}
+
+impl std::fmt::Debug for BodyScan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodyScan")
+            .field("hold", &self.hold)
+            .field("limit", &self.limit)
+            .field("received", &self.received)
+            .field("findings", &self.findings)
+            .field("blocked", &self.blocked)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BodyScan {
+    pub(crate) fn new(
+        group: u32,
+        hold: bool,
+        limit: u64,
+        on_oversize: OnOversize,
+        content_type: Option<String>,
+        encoding: Encoding,
+    ) -> BodyScan {
+        BodyScan {
+            group,
+            hold,
+            limit,
+            on_oversize,
+            content_type,
+            encoding,
+            view: None,
+            inflater: None,
+            text: None,
+            lead: Vec::new(),
+            carry: Vec::new(),
+            carry_start: 0,
+            reported_to: 0,
+            received: 0,
+            findings: Vec::new(),
+            spans: Vec::new(),
+            unscanned: false,
+            stopped: false,
+            blocked: None,
+            base: RecordBase::default(),
+        }
+    }
+
+    /// Whether the filter must hold the request (headers and body) until
+    /// the scan says otherwise.
+    pub fn holds(&self) -> bool {
+        self.hold
+    }
+
+    /// Findings so far in the body.
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
+    /// Whether the body went on without being scanned whole.
+    pub fn unscanned(&self) -> bool {
+        self.unscanned
+    }
+
+    /// Scans the next chunk of the body (`end_of_stream` on the last).
+    pub fn feed(&mut self, policy: &Policy, chunk: &[u8], end_of_stream: bool) -> BodyStep {
+        let dlp = policy.dlp();
+        if self.blocked.is_some() {
+            return BodyStep::Block;
+        }
+        self.received = self.received.saturating_add(chunk.len() as u64);
+        if self.hold && self.received > self.limit {
+            self.unscannable();
+        }
+        if !self.stopped {
+            let mut text = Vec::new();
+            let ok = self.decode(chunk, end_of_stream, &mut text);
+            if !ok {
+                self.unscannable();
+            } else {
+                self.scan(dlp, &text, end_of_stream);
+            }
+        }
+        if self.blocked.is_some() {
+            return BodyStep::Block;
+        }
+        if !self.hold {
+            return BodyStep::Forward;
+        }
+        if !end_of_stream {
+            return BodyStep::Hold;
+        }
+        if self.findings.iter().any(|f| f.action == DlpAction::Redact) {
+            BodyStep::Redact
+        } else {
+            BodyStep::Forward
+        }
+    }
+
+    /// Masks every REDACT finding in `raw`, the whole held body: each
+    /// matched span becomes `*` of the same length in the bytes as sent
+    /// (escapes included), keeping a card's last 4 characters. `None` when
+    /// the body is compressed (a compressed body cannot be masked in
+    /// place): the request must then be refused, and the scan records it.
+    pub fn redact(&mut self, policy: &Policy, raw: &[u8]) -> Option<Vec<u8>> {
+        if self.encoding != Encoding::Identity {
+            self.blocked = Some(Reason::DlpUnredactable);
+            return None;
+        }
+        let dlp = policy.dlp();
+        let group = dlp.group(self.group)?;
+        let view = self.view.unwrap_or(View::Raw);
+        let mut positions = Vec::new();
+        let mut spans = Vec::new();
+        for f in &self.findings {
+            let (Location::Body(start), DlpAction::Redact) = (&f.location, f.action) else { continue };
+            let Some(d) = group.scanner.detectors().iter().find(|d| d.id == f.detector) else { continue };
+            let Some(&(_, end)) = self.spans.iter().find(|(s, _)| s == start) else { continue };
+            let keep_from = end.saturating_sub(d.keep_last as u64).max(*start);
+            positions.extend([*start, keep_from]);
+            spans.push((*start, keep_from));
+        }
+        positions.sort_unstable();
+        positions.dedup();
+        let raw_at = decode::raw_offsets(view, raw, &positions);
+        let offset = |p: u64| positions.binary_search(&p).ok().and_then(|i| raw_at.get(i).copied());
+        let mut out = raw.to_vec();
+        for (start, end) in spans {
+            if let (Some(from), Some(to)) = (offset(start), offset(end)) {
+                mask(&mut out, from, to);
+            }
+        }
+        Some(out)
+    }
+
+    /// The decision record once the body is done (or blocked): the header
+    /// decision with the body's findings added.
+    pub fn record(&self) -> String {
+        let (outcome, reason) = match self.blocked {
+            Some(reason) => (Outcome::DlpBlocked, reason),
+            None => (Outcome::Allow, self.base.reason),
+        };
+        self.base.record(outcome, reason, &self.findings, self.unscanned)
+    }
+
+    /// The outcome once the body is done.
+    pub fn outcome(&self) -> Outcome {
+        if self.blocked.is_some() {
+            Outcome::DlpBlocked
+        } else {
+            Outcome::Allow
+        }
+    }
+
+    /// Whether any finding (headers or body) was redacted.
+    pub fn redacted(&self) -> bool {
+        self.blocked.is_none() && self.base.findings.iter().chain(&self.findings).any(|f| f.action == DlpAction::Redact)
+    }
+
+    /// Whether any finding was recorded as AUDIT, or the body went on
+    /// unscanned.
+    pub fn audited(&self) -> bool {
+        self.unscanned || self.findings.iter().any(|f| f.action == DlpAction::Audit)
+    }
+
+    /// The body cannot be scanned whole.
+    fn unscannable(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        self.carry = Vec::new();
+        if self.hold && self.on_oversize == OnOversize::Block {
+            self.blocked = Some(Reason::DlpUnscannable);
+        } else {
+            // Goes on; whatever was found is only recorded.
+            self.unscanned = true;
+            self.hold = false;
+            for f in &mut self.findings {
+                f.action = DlpAction::Audit;
+            }
+        }
+    }
+
+    /// Inflates and text-decodes a chunk; false when the body cannot be
+    /// decoded.
+    fn decode(&mut self, chunk: &[u8], end: bool, text: &mut Vec<u8>) -> bool {
+        let mut inflated = Vec::new();
+        let plain: &[u8] = match self.encoding {
+            Encoding::Identity => chunk,
+            Encoding::Unsupported => return false,
+            Encoding::Gzip | Encoding::Deflate => {
+                if self.inflater.is_none() {
+                    self.inflater = Inflater::new(self.encoding, self.limit);
+                }
+                let Some(inflater) = self.inflater.as_mut() else { return false };
+                if inflater.feed(chunk, &mut inflated).is_err() || (end && inflater.finish(&mut inflated).is_err()) {
+                    return false;
+                }
+                &inflated
+            }
+        };
+        if self.text.is_none() {
+            // The view is chosen on the first non-blank bytes (a JSON body
+            // may open with whitespace split from its `{`).
+            self.lead.extend_from_slice(plain);
+            let blank = self.lead.iter().all(u8::is_ascii_whitespace);
+            if blank && !end && self.lead.len() < MAX_LEAD {
+                return true;
+            }
+            let view = View::for_body(self.content_type.as_deref(), &self.lead);
+            self.view = Some(view);
+            let mut decoder = TextDecoder::new(view);
+            decoder.feed(&std::mem::take(&mut self.lead), end, text);
+            self.text = Some(decoder);
+            return true;
+        }
+        if let Some(decoder) = self.text.as_mut() {
+            decoder.feed(plain, end, text);
+        }
+        true
+    }
+
+    /// Scans decoded text, keeping a window for matches across chunks.
+    fn scan(&mut self, dlp: &DlpSet, text: &[u8], end: bool) {
+        let Some(group) = dlp.group(self.group) else { return };
+        let window = group.scanner.window() as u64;
+        let mut buffer = std::mem::take(&mut self.carry);
+        buffer.extend_from_slice(text);
+        let base = self.carry_start;
+        let total = base + buffer.len() as u64;
+        let limit = if end { total } else { total.saturating_sub(window) };
+        for hit in group.scanner.scan(&buffer) {
+            let (start, stop) = (base + hit.span.start as u64, base + hit.span.end as u64);
+            if stop > self.reported_to && stop <= limit {
+                self.found(dlp, &hit, start, stop);
+            }
+        }
+        self.reported_to = self.reported_to.max(limit);
+        let keep = (2 * window as usize).min(buffer.len());
+        let drop = buffer.len() - keep;
+        self.carry = buffer.split_off(drop);
+        self.carry_start = base + drop as u64;
+    }
+
+    fn found(&mut self, dlp: &DlpSet, hit: &Hit, start: u64, stop: u64) {
+        let Some(group) = dlp.group(self.group) else { return };
+        let Some(mut finding) = dlp.finding(group, hit, Place::Body, Location::Body(start)) else { return };
+        if !self.hold {
+            // Not held: nothing can be blocked or masked any more.
+            finding.action = DlpAction::Audit;
+        }
+        if finding.action == DlpAction::Block {
+            self.blocked = Some(Reason::DlpFinding);
+            self.base.policy = Some(finding.policy.clone());
+            self.base.rule = None;
+            self.stopped = true;
+        }
+        if finding.action == DlpAction::Redact {
+            self.spans.push((start, stop));
+        }
+        self.findings.push(finding);
+    }
+}

@@ -1,0 +1,397 @@
+//! DLP policies, compiled: which detectors look at which requests, where,
+//! and what a finding does (SPEC §3.2 step 4, §4).
+//!
+//! A request is scanned by one [`Scanner`] holding every detector of every
+//! DLP policy that applies to its service, so one pass serves them all.
+//! Services with the same applicable policies share a scanner (a *group*).
+//! A finding is kept when a policy that enables its detector also scans
+//! the place it was found; its action is the strongest such policy's
+//! (BLOCK over REDACT over AUDIT).
+//!
+//! The compiled form travels in bundles as its source (detector ids and
+//! pattern texts) and is rebuilt when a bundle is decoded: regexes and
+//! automata are not serializable, and rebuilding re-validates them.
+
+use super::body::BodyScan;
+use super::decode::{self, Encoding};
+use super::scanner::{self, Hit, Scanner};
+use super::{compile_custom, detector, CATALOGUE};
+use crate::document::{DlpAction, OnOversize};
+use crate::registry::ServiceId;
+use crate::request::Attributes;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Default `maxBodyBytes`: 1 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 1 << 20;
+/// The largest `maxBodyBytes` accepted: a held body lives in Envoy's
+/// buffer and, for REDACT, once in the filter's memory.
+pub const MAX_BODY_BYTES_LIMIT: u64 = 64 << 20;
+/// Locations listed per decision record; findings beyond are counted by id
+/// only.
+pub const MAX_LOCATIONS: usize = 16;
+
+/// One compiled `dlp[]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DlpPolicy {
+    /// `dlp[].name`.
+    pub name: String,
+    /// Built-in detector ids it enables.
+    pub detectors: Vec<String>,
+    /// Custom detectors: name and regex.
+    pub patterns: Vec<(String, String)>,
+    /// Whether it scans header names and values.
+    pub headers: bool,
+    /// Whether it scans the request target (path and query).
+    pub query: bool,
+    /// Whether it scans the body.
+    pub body: bool,
+    /// What a finding does.
+    pub action: DlpAction,
+    /// The most body bytes held (BLOCK, REDACT) or decoded.
+    pub max_body_bytes: u64,
+    /// A body that cannot be scanned whole: BLOCK or ALLOW.
+    pub on_oversize: OnOversize,
+}
+
+impl DlpPolicy {
+    fn scans(&self, place: Place) -> bool {
+        match place {
+            Place::Headers => self.headers,
+            Place::Target => self.query,
+            Place::Body => self.body,
+        }
+    }
+}
+
+/// The three places DLP looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    Headers,
+    Target,
+    Body,
+}
+
+/// Where a finding was made. Never the matched bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// In the value of this header.
+    Header(String),
+    /// In a header's name (the name is not repeated: it holds the secret).
+    HeaderName,
+    /// In the request path.
+    Path,
+    /// In the query string (offset into the decoded query).
+    Query,
+    /// In the body, at this offset of the decoded body.
+    Body(u64),
+}
+
+/// A finding: which detector, where, and what it did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The detector's id (`credit_card`, or a custom pattern's name).
+    pub detector: String,
+    /// Where.
+    pub location: Location,
+    /// The action it caused (the strongest of the policies that apply).
+    pub action: DlpAction,
+    /// The DLP policy that decided the action.
+    pub policy: String,
+}
+
+/// The DLP policies of a [`crate::Policy`], with one scanner per group of
+/// services that share applicable policies.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(try_from = "DlpSpec", into = "DlpSpec")]
+pub struct DlpSet {
+    spec: DlpSpec,
+    compiled: Arc<Groups>,
+}
+
+/// The serializable source of a [`DlpSet`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DlpSpec {
+    /// In document order.
+    pub policies: Vec<DlpPolicy>,
+    /// Indices of the policies without `services`.
+    pub unscoped: Vec<u32>,
+    /// Per service: indices of the policies scoped to it.
+    pub by_service: Vec<Vec<u32>>,
+}
+
+#[derive(Default)]
+struct Groups {
+    groups: Vec<Group>,
+    /// The group of requests with no service (ALLOW_ANY).
+    unscoped: Option<u32>,
+    /// Per service.
+    by_service: Vec<Option<u32>>,
+}
+
+/// The scanner for one set of applicable policies.
+pub(crate) struct Group {
+    pub(crate) scanner: Scanner,
+    /// Per scanner detector: the policies (indices into the spec) enabling it.
+    owners: Vec<Vec<u32>>,
+    /// The applicable policies.
+    policies: Vec<u32>,
+}
+
+impl std::fmt::Debug for DlpSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DlpSet").field("spec", &self.spec).field("groups", &self.compiled.groups.len()).finish()
+    }
+}
+
+impl From<DlpSet> for DlpSpec {
+    fn from(set: DlpSet) -> DlpSpec {
+        set.spec
+    }
+}
+
+impl TryFrom<DlpSpec> for DlpSet {
+    type Error = String;
+
+    fn try_from(spec: DlpSpec) -> Result<DlpSet, String> {
+        DlpSet::build(spec)
+    }
+}
+
+impl Default for DlpSet {
+    fn default() -> Self {
+        DlpSet { spec: DlpSpec::default(), compiled: Arc::new(Groups::default()) }
+    }
+}
+
+impl DlpSet {
+    /// Compiles the scanners. Patterns were validated by the compiler with
+    /// field paths; a failure here means a damaged bundle.
+    pub fn build(spec: DlpSpec) -> Result<DlpSet, String> {
+        let n = spec.policies.len() as u32;
+        let in_range = |l: &[u32]| l.windows(2).all(|w| w.first() < w.get(1)) && l.iter().all(|&i| i < n);
+        if !in_range(&spec.unscoped) || !spec.by_service.iter().all(|l| in_range(l)) {
+            return Err("damaged bundle: DLP policy index out of range".into());
+        }
+        let mut groups = Groups::default();
+        let mut seen: Vec<(Vec<u32>, u32)> = Vec::new();
+        let mut group_for = |set: Vec<u32>, groups: &mut Groups| -> Result<Option<u32>, String> {
+            if set.is_empty() {
+                return Ok(None);
+            }
+            if let Some((_, id)) = seen.iter().find(|(s, _)| *s == set) {
+                return Ok(Some(*id));
+            }
+            let id = groups.groups.len() as u32;
+            groups.groups.push(Group::build(&spec, &set)?);
+            seen.push((set, id));
+            Ok(Some(id))
+        };
+        groups.unscoped = group_for(spec.unscoped.clone(), &mut groups)?;
+        for scoped in &spec.by_service {
+            let mut set: Vec<u32> = spec.unscoped.iter().chain(scoped).copied().collect();
+            set.sort_unstable();
+            set.dedup();
+            let id = group_for(set, &mut groups)?;
+            groups.by_service.push(id);
+        }
+        Ok(DlpSet { spec, compiled: Arc::new(groups) })
+    }
+
+    /// The compiled policies, in document order.
+    pub fn policies(&self) -> &[DlpPolicy] {
+        &self.spec.policies
+    }
+
+    /// Whether any DLP policy exists.
+    pub fn is_empty(&self) -> bool {
+        self.spec.policies.is_empty()
+    }
+
+    /// How many services the spec was built for (integrity checks).
+    pub(crate) fn service_count(&self) -> usize {
+        self.spec.by_service.len()
+    }
+
+    pub(crate) fn group(&self, id: u32) -> Option<&Group> {
+        self.compiled.groups.get(id as usize)
+    }
+
+    fn group_id(&self, service: Option<ServiceId>) -> Option<u32> {
+        match service {
+            Some(s) => self.compiled.by_service.get(s as usize).copied().flatten(),
+            None => self.compiled.unscoped,
+        }
+    }
+
+    /// Scans the headers and the request target of a request for
+    /// `service`; `target` is the path as it will be forwarded, query
+    /// included. Also prepares the body scan.
+    pub(crate) fn scan_request(
+        &self,
+        service: Option<ServiceId>,
+        attrs: &dyn Attributes,
+        target: &str,
+        body_expected: bool,
+    ) -> RequestScan {
+        let mut out = RequestScan::default();
+        let Some(group_id) = self.group_id(service) else { return out };
+        let Some(group) = self.group(group_id) else { return out };
+        let policies = &self.spec.policies;
+        let scans =
+            |place: Place| group.policies.iter().filter_map(|&i| policies.get(i as usize)).any(|p| p.scans(place));
+
+        if scans(Place::Headers) {
+            let mut edits = Vec::new();
+            attrs.for_each_header(&mut |name, value| {
+                if name.starts_with(':') {
+                    return;
+                }
+                for hit in group.scanner.scan(name.as_bytes()) {
+                    if let Some(f) = self.finding(group, &hit, Place::Headers, Location::HeaderName) {
+                        out.findings.push(f);
+                    }
+                }
+                let mut spans = Vec::new();
+                for hit in group.scanner.scan(value.as_bytes()) {
+                    if let Some(f) = self.finding(group, &hit, Place::Headers, Location::Header(name.to_owned())) {
+                        // BLOCK masks too: Envoy's access log reads the
+                        // request headers of a refused request.
+                        if f.action != DlpAction::Audit {
+                            spans.push((hit.span.clone(), self.keep_last(group, &hit)));
+                        }
+                        out.findings.push(f);
+                    }
+                }
+                if !spans.is_empty() {
+                    let mut masked = value.as_bytes().to_vec();
+                    for (span, keep) in spans {
+                        mask(&mut masked, span.start, span.end.saturating_sub(keep));
+                    }
+                    edits.push((name.to_owned(), String::from_utf8_lossy(&masked).into_owned()));
+                }
+            });
+            out.header_edits = edits;
+        }
+
+        if scans(Place::Target) {
+            let (decoded, map) = decode::decode_query(target.as_bytes());
+            let query_at =
+                target.find('?').map_or(usize::MAX, |q| map.iter().position(|&r| r > q).unwrap_or(usize::MAX));
+            let mut masked: Option<Vec<u8>> = None;
+            for hit in group.scanner.scan(&decoded) {
+                let location = if hit.span.start >= query_at { Location::Query } else { Location::Path };
+                if let Some(f) = self.finding(group, &hit, Place::Target, location) {
+                    if f.action != DlpAction::Audit {
+                        let keep = self.keep_last(group, &hit);
+                        let raw = |i: usize| map.get(i).copied().unwrap_or(target.len());
+                        let bytes = masked.get_or_insert_with(|| target.as_bytes().to_vec());
+                        mask(bytes, raw(hit.span.start), raw(hit.span.end.saturating_sub(keep)));
+                    }
+                    out.findings.push(f);
+                }
+            }
+            out.target_edit = masked.map(|m| String::from_utf8_lossy(&m).into_owned());
+        }
+
+        if body_expected && scans(Place::Body) {
+            let body_policies: Vec<&DlpPolicy> =
+                group.policies.iter().filter_map(|&i| policies.get(i as usize)).filter(|p| p.body).collect();
+            let holders: Vec<&&DlpPolicy> = body_policies.iter().filter(|p| p.action != DlpAction::Audit).collect();
+            let limit = holders
+                .iter()
+                .map(|p| p.max_body_bytes)
+                .min()
+                .or_else(|| body_policies.iter().map(|p| p.max_body_bytes).max())
+                .unwrap_or(DEFAULT_MAX_BODY_BYTES);
+            let on_oversize = if holders.iter().any(|p| p.on_oversize == OnOversize::Block) {
+                OnOversize::Block
+            } else {
+                OnOversize::Allow
+            };
+            let content_type = attrs.header("content-type");
+            let encoding = Encoding::from_header(attrs.header("content-encoding"));
+            out.body = Some(BodyScan::new(
+                group_id,
+                !holders.is_empty(),
+                limit,
+                on_oversize,
+                content_type.map(str::to_owned),
+                encoding,
+            ));
+        }
+        out
+    }
+
+    /// The finding for a hit in `place`, if a policy enabling its detector
+    /// scans there.
+    pub(crate) fn finding(&self, group: &Group, hit: &Hit, place: Place, location: Location) -> Option<Finding> {
+        let owners = group.owners.get(hit.detector)?;
+        let policy = owners
+            .iter()
+            .filter_map(|&i| self.spec.policies.get(i as usize))
+            .filter(|p| p.scans(place))
+            .max_by_key(|p| p.action)?;
+        let detector = group.scanner.detectors().get(hit.detector)?.id.clone();
+        Some(Finding { detector, location, action: policy.action, policy: policy.name.clone() })
+    }
+
+    pub(crate) fn keep_last(&self, group: &Group, hit: &Hit) -> usize {
+        group.scanner.detectors().get(hit.detector).map_or(0, |d| d.keep_last)
+    }
+}
+
+impl Group {
+    fn build(spec: &DlpSpec, set: &[u32]) -> Result<Group, String> {
+        let mut builtins: Vec<&'static super::Detector> = Vec::new();
+        let mut owners: Vec<Vec<u32>> = Vec::new();
+        // Built-ins in catalogue order, so findings come in a stable order.
+        for d in CATALOGUE {
+            let enabling: Vec<u32> = set
+                .iter()
+                .copied()
+                .filter(|&i| spec.policies.get(i as usize).is_some_and(|p| p.detectors.iter().any(|id| id == d.id)))
+                .collect();
+            if !enabling.is_empty() {
+                builtins.push(d);
+                owners.push(enabling);
+            }
+        }
+        let mut custom = Vec::new();
+        for &i in set {
+            let Some(p) = spec.policies.get(i as usize) else { continue };
+            for (name, regex) in &p.patterns {
+                let compiled = compile_custom(name, regex).map_err(|e| format!("dlp policy '{}': {e}", p.name))?;
+                custom.push((name.clone(), compiled, scanner::custom_anchors(regex)));
+                owners.push(vec![i]);
+            }
+        }
+        for id in spec.policies.iter().flat_map(|p| &p.detectors) {
+            if detector(id).is_none() {
+                return Err(format!("damaged bundle: unknown DLP detector '{id}'"));
+            }
+        }
+        let scanner = Scanner::new(&builtins, custom)?;
+        Ok(Group { scanner, owners, policies: set.to_vec() })
+    }
+}
+
+/// What scanning a request's headers and target found, and the body scan
+/// to run if a body follows.
+#[derive(Default)]
+pub(crate) struct RequestScan {
+    pub(crate) findings: Vec<Finding>,
+    /// Headers to replace (REDACT, and BLOCK for the access log): name and
+    /// masked value.
+    pub(crate) header_edits: Vec<(String, String)>,
+    /// The request target to forward instead (REDACT).
+    pub(crate) target_edit: Option<String>,
+    pub(crate) body: Option<BodyScan>,
+}
+
+/// Replaces `data[from..to]` with `*`.
+pub(crate) fn mask(data: &mut [u8], from: usize, to: usize) {
+    if let Some(span) = data.get_mut(from..to.max(from)) {
+        span.fill(b'*');
+    }
+}

@@ -1,0 +1,299 @@
+//! DLP policies end to end in the engine: where each place is scanned,
+//! BLOCK / REDACT / AUDIT, scoping, decoders, streaming and oversize
+//! bodies, and that no record ever holds a secret.
+
+use crate::policy;
+use serde_json::{json, Value};
+use warden_engine::{FakeAttributes, Outcome, Policy};
+
+const CARD: &str = "4111 1111 1111 1111";
+const AWS: &str = "AKIAIOSFODNN7EXAMPLE";
+const GITHUB: &str = "ghp_IDogFiUGqLURfw9MNOwlmEbNWMyvRYJIOxd0";
+const SECRETS: [&str; 4] = [CARD, "4111111111111111", AWS, GITHUB];
+
+/// httpbin.org and api.stripe.com registered, everything allowed, and the
+/// given DLP policies.
+fn with_dlp(dlp: Value) -> Policy {
+    policy(json!({
+        "name": "dlp-test",
+        "services": [
+            {"name": "httpbin.org", "hosts": ["httpbin.org"]},
+            {"name": "stripe", "hosts": ["api.stripe.com"]}
+        ],
+        "dlp": dlp
+    }))
+}
+
+fn post(body_type: &str) -> FakeAttributes {
+    FakeAttributes::request("POST", "httpbin.org", "/post").header("content-type", body_type)
+}
+
+fn json_record(record: &str) -> Value {
+    serde_json::from_str(record).unwrap()
+}
+
+fn assert_no_secret(text: &str) {
+    for secret in SECRETS {
+        assert!(!text.contains(secret), "secret {secret:?} leaked into: {text}");
+    }
+}
+
+#[test]
+fn a_card_in_a_json_body_is_blocked_and_the_record_names_only_the_detector() {
+    let p = with_dlp(json!([{"name": "no-cards", "detectors": ["credit_card"], "action": "BLOCK"}]));
+    let body = format!(r#"{{"card": "{CARD}", "amount": 10}}"#);
+    let out = p.process(&post("application/json"), &[body.as_bytes()]);
+    assert_eq!(out.outcome, Outcome::DlpBlocked);
+    assert_eq!(out.forwarded_body, None);
+    let record = json_record(&out.record);
+    assert_eq!(record["decision"], "dlp");
+    assert_eq!(record["reason"], "dlp-finding");
+    assert_eq!(record["policy"], "no-cards");
+    assert_eq!(record["findings"], json!(["credit_card"]));
+    assert_eq!(record["findingsAt"], json!([{"id": "credit_card", "in": "body", "offset": 10, "action": "BLOCK"}]));
+    assert_no_secret(&out.record);
+    assert_eq!(p.response_for_outcome(out.outcome).unwrap().status, 403);
+}
+
+#[test]
+fn a_clean_body_goes_on_unchanged() {
+    let p = with_dlp(json!([{"name": "all"}]));
+    let body = br#"{"order": "ORD-2024-000123", "sku": "SKU-99812", "at": "2024-06-01T10:00:00Z"}"#;
+    let out = p.process(&post("application/json"), &[&body[..20], &body[20..]]);
+    assert_eq!(out.outcome, Outcome::Allow, "{}", out.record);
+    assert_eq!(out.forwarded_body.as_deref(), Some(&body[..]));
+    assert_eq!(json_record(&out.record)["findings"], json!([]));
+}
+
+#[test]
+fn a_secret_split_across_chunks_is_found_at_every_split() {
+    let p = with_dlp(json!([{"name": "keys", "detectors": ["aws_access_key_id", "credit_card"]}]));
+    let body = format!(r#"{{"note": "{}", "key": "{AWS}", "card": "{CARD}"}}"#, "x".repeat(700));
+    let bytes = body.as_bytes();
+    for split in 1..bytes.len() {
+        let out = p.process(&post("application/json"), &[&bytes[..split], &bytes[split..]]);
+        assert_eq!(out.outcome, Outcome::DlpBlocked, "split at {split}");
+        let ids = &json_record(&out.record)["findings"];
+        assert!(ids.as_array().unwrap().contains(&json!("aws_access_key_id")), "split at {split}: {ids}");
+    }
+}
+
+#[test]
+fn json_escapes_and_form_encoding_are_decoded_before_matching() {
+    let p = with_dlp(json!([{"name": "keys", "detectors": ["aws_access_key_id", "credit_card", "private_key"]}]));
+    // \u escapes hide the key from a raw scan.
+    let escaped = r#"{"key": "\u0041KIAIOSFODNN7EX\u0041MPLE"}"#;
+    assert_eq!(p.process(&post("application/json"), &[escaped.as_bytes()]).outcome, Outcome::DlpBlocked);
+    // Mislabeled JSON is still decoded.
+    assert_eq!(p.process(&post("text/plain"), &[escaped.as_bytes()]).outcome, Outcome::DlpBlocked);
+    let form = "name=a&card=4111+1111+1111+1111&x=%41KIAIOSFODNN7EXAMPLE";
+    let out = p.process(&post("application/x-www-form-urlencoded"), &[form.as_bytes()]);
+    assert_eq!(out.outcome, Outcome::DlpBlocked);
+    assert_eq!(json_record(&out.record)["findings"], json!(["credit_card", "aws_access_key_id"]));
+}
+
+#[test]
+fn gzip_and_deflate_bodies_are_inflated_for_scanning() {
+    use flate2::write::{GzEncoder, ZlibEncoder};
+    use std::io::Write;
+    let p = with_dlp(json!([{"name": "keys", "detectors": ["aws_access_key_id"]}]));
+    let body = format!(r#"{{"aws_access_key_id": "{AWS}"}}"#);
+    let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(body.as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    let mut zl = ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    zl.write_all(body.as_bytes()).unwrap();
+    let zl = zl.finish().unwrap();
+    for (encoding, data) in [("gzip", &gz), ("deflate", &zl)] {
+        let req = post("application/json").header("content-encoding", encoding);
+        let chunks: Vec<&[u8]> = data.chunks(7).collect();
+        let out = p.process(&req, &chunks);
+        assert_eq!(out.outcome, Outcome::DlpBlocked, "{encoding}");
+        assert_eq!(json_record(&out.record)["findings"], json!(["aws_access_key_id"]));
+    }
+    // Corrupt data and unknown encodings cannot be scanned: onOversize.
+    let req = post("application/json").header("content-encoding", "gzip");
+    let out = p.process(&req, &[b"not gzip at all"]);
+    assert_eq!(
+        (out.outcome, json_record(&out.record)["reason"].clone()),
+        (Outcome::DlpBlocked, json!("dlp-unscannable"))
+    );
+    let req = post("application/json").header("content-encoding", "br");
+    assert_eq!(p.process(&req, &[b"\x1b\x00"]).outcome, Outcome::DlpBlocked);
+    let lenient = with_dlp(json!([{"name": "keys", "detectors": ["aws_access_key_id"], "onOversize": "ALLOW"}]));
+    let out = lenient.process(&req, &[b"\x1b\x00"]);
+    assert_eq!(out.outcome, Outcome::Allow);
+    assert_eq!(json_record(&out.record)["bodyUnscanned"], json!(true));
+}
+
+#[test]
+fn redact_masks_the_same_length_and_keeps_a_cards_last_four() {
+    let p = with_dlp(json!([{"name": "mask", "detectors": ["credit_card", "aws_access_key_id"], "action": "REDACT"}]));
+    let body = format!(r#"{{"card": "{CARD}", "key": "{AWS}"}}"#);
+    let out = p.process(&post("application/json"), &[&body.as_bytes()[..15], &body.as_bytes()[15..]]);
+    assert_eq!(out.outcome, Outcome::Allow);
+    let forwarded = String::from_utf8(out.forwarded_body.unwrap()).unwrap();
+    assert_eq!(forwarded, r#"{"card": "***************1111", "key": "********************"}"#);
+    assert_eq!(forwarded.len(), body.len());
+    let record = json_record(&out.record);
+    assert_eq!(record["findings"], json!(["credit_card", "aws_access_key_id"]));
+    assert_no_secret(&out.record);
+
+    // Escapes are masked in the bytes as sent: the length is kept.
+    let escaped = r#"{"key": "\u0041KIAIOSFODNN7EXAMPLE"}"#;
+    let out = p.process(&post("application/json"), &[escaped.as_bytes()]);
+    assert_eq!(String::from_utf8(out.forwarded_body.unwrap()).unwrap(), r#"{"key": "*************************"}"#);
+
+    // A compressed body cannot be masked in place: refused.
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(body.as_bytes()).unwrap();
+    let out = p.process(&post("application/json").header("content-encoding", "gzip"), &[&gz.finish().unwrap()]);
+    assert_eq!(out.outcome, Outcome::DlpBlocked);
+    assert_eq!(json_record(&out.record)["reason"], "dlp-unredactable");
+}
+
+#[test]
+fn audit_forwards_unchanged_and_records_findings_and_policy() {
+    let p = with_dlp(json!([{"name": "watch", "action": "AUDIT"}]));
+    let body = format!("card={CARD}&email=alice@example.com");
+    let chunks: Vec<&[u8]> = body.as_bytes().chunks(5).collect();
+    let out = p.process(&post("text/plain"), &chunks);
+    assert_eq!(out.outcome, Outcome::Allow);
+    assert_eq!(out.forwarded_body.as_deref(), Some(body.as_bytes()));
+    let record = json_record(&out.record);
+    assert_eq!(record["findings"], json!(["credit_card", "email"]));
+    assert_eq!(record["audit"], json!(["watch"]));
+    assert_no_secret(&out.record);
+}
+
+#[test]
+fn headers_query_and_path_are_scanned_where_the_policy_says() {
+    let p =
+        with_dlp(json!([{"name": "keys", "detectors": ["aws_access_key_id", "github_token", "basic_auth_header"]}]));
+    let req = FakeAttributes::get("httpbin.org", "/get").header("x-api-key", AWS);
+    let d = p.decide(&req);
+    assert_eq!(d.outcome, Outcome::DlpBlocked);
+    let record = json_record(&d.record());
+    assert_eq!(
+        record["findingsAt"],
+        json!([{"id": "aws_access_key_id", "in": "header", "name": "x-api-key", "action": "BLOCK"}])
+    );
+    // Percent-encoded in the query.
+    let req = FakeAttributes::get("httpbin.org", "/get?token=%67hp_IDogFiUGqLURfw9MNOwlmEbNWMyvRYJIOxd0&a=1");
+    let d = p.decide(&req);
+    assert_eq!(d.outcome, Outcome::DlpBlocked);
+    assert_eq!(json_record(&d.record())["findingsAt"][0]["in"], "query");
+    let req = FakeAttributes::get("httpbin.org", &format!("/keys/{AWS}"));
+    assert_eq!(json_record(&p.decide(&req).record())["findingsAt"][0]["in"], "path");
+    let req = FakeAttributes::get("httpbin.org", "/get").header("authorization", "Basic YWxhZGRpbjpvcGVuc2VzYW1l");
+    assert_eq!(p.decide(&req).outcome, Outcome::DlpBlocked);
+
+    // A policy that scans only the body leaves headers alone.
+    let body_only = with_dlp(json!([{"name": "keys", "detectors": ["aws_access_key_id"], "scan": ["body"]}]));
+    let req = FakeAttributes::get("httpbin.org", &format!("/get?k={AWS}")).header("x-api-key", AWS);
+    assert_eq!(body_only.decide(&req).outcome, Outcome::Allow);
+    let out = body_only.process(&post("text/plain"), &[AWS.as_bytes()]);
+    assert_eq!(out.outcome, Outcome::DlpBlocked);
+}
+
+#[test]
+fn redact_in_headers_and_query_rewrites_what_is_forwarded() {
+    let p = with_dlp(json!([{"name": "mask", "detectors": ["credit_card", "aws_access_key_id"], "action": "REDACT"}]));
+    let req = FakeAttributes::get("httpbin.org", "/pay?card=4111-1111-1111-1111&k=%41KIAIOSFODNN7EXAMPLE")
+        .header("x-card", "card 4111111111111111 end");
+    let d = p.decide(&req);
+    assert_eq!(d.outcome, Outcome::Allow);
+    assert!(d.redacted());
+    assert_eq!(d.forward_path.as_deref(), Some("/pay?card=***************1111&k=**********************"));
+    assert_eq!(d.header_edits, vec![("x-card".to_owned(), "card ************1111 end".to_owned())]);
+    assert_no_secret(&d.record());
+}
+
+#[test]
+fn dlp_policies_apply_to_their_services_and_the_strongest_action_wins() {
+    let p = with_dlp(json!([
+        {"name": "audit-all", "detectors": ["credit_card", "email"], "action": "AUDIT"},
+        {"name": "block-stripe", "services": ["stripe"], "detectors": ["credit_card"], "action": "BLOCK"}
+    ]));
+    let body = format!("card={CARD}");
+    let to = |host: &str| FakeAttributes::request("POST", host, "/v1/charges").header("content-type", "text/plain");
+    let out = p.process(&to("httpbin.org"), &[body.as_bytes()]);
+    assert_eq!(out.outcome, Outcome::Allow);
+    assert_eq!(json_record(&out.record)["audit"], json!(["audit-all"]));
+    let out = p.process(&to("api.stripe.com"), &[body.as_bytes()]);
+    assert_eq!(out.outcome, Outcome::DlpBlocked);
+    assert_eq!(json_record(&out.record)["policy"], "block-stripe");
+    // email is only audited, even for stripe.
+    let out = p.process(&to("api.stripe.com"), &[b"alice@example.com"]);
+    assert_eq!(out.outcome, Outcome::Allow);
+    assert_eq!(json_record(&out.record)["findings"], json!(["email"]));
+}
+
+#[test]
+fn denied_requests_are_not_scanned() {
+    let p = policy(json!({
+        "name": "t",
+        "services": [{"name": "httpbin.org", "hosts": ["httpbin.org"]}],
+        "authorization": [{"name": "deny-post", "action": "DENY", "rules": [{"to": [{"operation": {"methods": ["POST"]}}]}]}],
+        "dlp": [{"name": "all"}]
+    }));
+    let d = p.decide(&post("text/plain").header("x-key", AWS));
+    assert_eq!(d.outcome, Outcome::Denied);
+    assert_eq!(json_record(&d.record())["findings"], json!([]));
+}
+
+#[test]
+fn oversize_bodies_follow_on_oversize() {
+    let block = with_dlp(json!([{"name": "b", "detectors": ["credit_card"], "maxBodyBytes": 64}]));
+    let big = [b'a'; 100];
+    let out = block.process(&post("text/plain"), &[&big[..50], &big[50..]]);
+    assert_eq!(out.outcome, Outcome::DlpBlocked);
+    assert_eq!(json_record(&out.record)["reason"], "dlp-unscannable");
+    let allow =
+        with_dlp(json!([{"name": "b", "detectors": ["credit_card"], "maxBodyBytes": 64, "onOversize": "ALLOW"}]));
+    let out = allow.process(&post("text/plain"), &[&big[..50], &big[50..]]);
+    assert_eq!(out.outcome, Outcome::Allow);
+    assert_eq!(out.forwarded_body.as_deref(), Some(&big[..]));
+    assert_eq!(json_record(&out.record)["bodyUnscanned"], json!(true));
+    // Exactly at the limit is still scanned whole.
+    let at_limit = [b'a'; 64];
+    let out = block.process(&post("text/plain"), &[&at_limit[..]]);
+    assert_eq!(out.outcome, Outcome::Allow);
+    // AUDIT never holds a body, so any size is scanned.
+    let audit = with_dlp(json!([{"name": "a", "detectors": ["credit_card"], "maxBodyBytes": 64, "action": "AUDIT"}]));
+    let mut long = b"lorem ipsum ".repeat(1000);
+    long.extend_from_slice(CARD.as_bytes());
+    let chunks: Vec<&[u8]> = long.chunks(1000).collect();
+    let out = audit.process(&post("text/plain"), &chunks);
+    assert_eq!(json_record(&out.record)["findings"], json!(["credit_card"]));
+}
+
+#[test]
+fn custom_patterns_find_their_name() {
+    let p = with_dlp(json!([{"name": "internal", "patterns": [
+        {"name": "internal-token", "regex": "itk_[A-Za-z0-9]{32}"},
+        {"name": "employee-id", "regex": "\\bE[0-9]{7}\\b"}
+    ]}]));
+    let out = p.process(&post("text/plain"), &[b"t=itk_0123456789abcdef0123456789ABCDEF"]);
+    assert_eq!(json_record(&out.record)["findings"], json!(["internal-token"]));
+    let out = p.process(&post("text/plain"), &[b"id E1234567 ok"]);
+    assert_eq!(json_record(&out.record)["findings"], json!(["employee-id"]));
+    // Only the custom patterns: the catalogue is not implied.
+    let out = p.process(&post("text/plain"), &[CARD.as_bytes()]);
+    assert_eq!(out.outcome, Outcome::Allow);
+}
+
+#[test]
+fn dlp_survives_the_bundle() {
+    let p = with_dlp(json!([
+        {"name": "mask", "services": ["stripe"], "detectors": ["credit_card"], "action": "REDACT"},
+        {"name": "t", "patterns": [{"name": "internal-token", "regex": "itk_[A-Za-z0-9]{32}"}]}
+    ]));
+    let bundle = warden_engine::bundle::encode(&p).unwrap();
+    let q = warden_engine::compile::load(&bundle).unwrap();
+    let req = FakeAttributes::request("POST", "api.stripe.com", "/x").header("content-type", "text/plain");
+    let body: &[&[u8]] = &[b"card 4111111111111111 itk", b"_0123456789abcdef0123456789ABCDEF"];
+    assert_eq!(p.process(&req, body), q.process(&req, body));
+    assert_eq!(q.process(&req, body).outcome, Outcome::DlpBlocked);
+}
