@@ -67,3 +67,50 @@ fn an_invalid_policy_is_refused_and_the_log_names_the_field() {
         Ok(_) => panic!("expected the configuration to be refused"),
     }
 }
+
+const DLP: &str = r#"{
+  "name": "dlp",
+  "services": [{"name": "httpbin.org", "hosts": ["httpbin.org"]}],
+  "dlp": [
+    {"name": "keys", "detectors": ["aws_access_key_id"], "action": "BLOCK"},
+    {"name": "watch", "detectors": ["email"], "action": "AUDIT"}
+  ]
+}"#;
+
+/// Trailers end a body (gRPC, chunked uploads with trailers): the scan is
+/// finished there, so a secret in the last chunk is still found and the
+/// final record is written.
+#[test]
+fn trailers_end_the_body_scan() {
+    let host = host();
+    let mut vm = host.vm(DLP.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    let request = |body: &[&str]| {
+        let mut r = Request::new("POST", "httpbin.org", "/post").header("content-type", "text/plain");
+        for chunk in body {
+            r = r.chunk(chunk.as_bytes().to_vec());
+        }
+        r.trailers.push(("x-checksum".to_owned(), b"abc".to_vec()));
+        r
+    };
+
+    let blocked = vm.run(&request(&["key=AKIAIOSFO", "DNN7EXAMPLE"]));
+    assert_eq!(blocked.fault, None);
+    assert_eq!(blocked.status, 403);
+    assert!(blocked.forwarded.is_none());
+    let record: serde_json::Value =
+        serde_json::from_str(&blocked.filter_state_str("wasm.warden.decision").expect("record")).unwrap();
+    assert_eq!(
+        (record["decision"].as_str(), record["findings"].clone()),
+        (Some("dlp"), serde_json::json!(["aws_access_key_id"]))
+    );
+
+    let audited = vm.run(&request(&["contact alice@exa", "mple.com"]));
+    assert_eq!(audited.forwarded.as_ref().expect("forwarded").body, b"contact alice@example.com");
+    let record: serde_json::Value =
+        serde_json::from_str(&audited.filter_state_str("wasm.warden.decision").expect("record")).unwrap();
+    assert_eq!(record["findings"], serde_json::json!(["email"]));
+    assert_eq!(record["audit"], serde_json::json!(["watch"]));
+    assert_eq!(vm.metric("warden.dlp_blocked"), Some(1));
+    assert_eq!(vm.metric("warden.audit"), Some(1));
+    assert_eq!(vm.metric("warden.requests"), Some(2));
+}
