@@ -465,10 +465,11 @@ impl Policy {
                     break;
                 }
                 crate::dlp::body::BodyStep::Redact => {
-                    let whole = std::mem::take(&mut held);
-                    match scan.redact(self, &whole) {
-                        Some(masked) => forwarded.extend(masked),
-                        None => forwarded.clear(),
+                    let mut whole = std::mem::take(&mut held);
+                    if scan.redact(self, &mut whole) {
+                        forwarded.extend(whole);
+                    } else {
+                        forwarded.clear();
                     }
                 }
             }

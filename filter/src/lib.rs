@@ -314,9 +314,10 @@ impl WardenStream {
             }
             BodyStep::Forward | BodyStep::Block => self.finish_body(&policy, &scan),
             BodyStep::Redact => {
-                let whole = request_body(0, usize::MAX).unwrap_or_default();
-                if let Some(masked) = scan.redact(&policy, &whole) {
-                    let _ = hostcalls::set_buffer(BufferType::HttpRequestBody, 0, whole.len(), &masked);
+                // The one copy of the body in the filter, masked in place.
+                let mut whole = request_body(0, usize::MAX).unwrap_or_default();
+                if scan.redact(&policy, &mut whole) {
+                    let _ = hostcalls::set_buffer(BufferType::HttpRequestBody, 0, whole.len(), &whole);
                 }
                 self.finish_body(&policy, &scan)
             }

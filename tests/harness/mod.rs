@@ -1,6 +1,7 @@
 //! The harness running Warden's compiled filter, and other filters (built
 //! from `tests/filters/`) that prove it runs any proxy-wasm filter.
 
+mod dlp_memory;
 mod faults;
 mod filters;
 mod host_functions;

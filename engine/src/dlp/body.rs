@@ -176,18 +176,18 @@ impl BodyScan {
         }
     }
 
-    /// Masks every REDACT finding in `raw`, the whole held body: each
-    /// matched span becomes `*` of the same length in the bytes as sent
-    /// (escapes included), keeping a card's last 4 characters. `None` when
-    /// the body is compressed (a compressed body cannot be masked in
+    /// Masks every REDACT finding in `raw`, the whole held body, in place:
+    /// each matched span becomes `*` of the same length in the bytes as
+    /// sent (escapes included), keeping a card's last 4 characters. False
+    /// when the body is compressed (a compressed body cannot be masked in
     /// place): the request must then be refused, and the scan records it.
-    pub fn redact(&mut self, policy: &Policy, raw: &[u8]) -> Option<Vec<u8>> {
+    pub fn redact(&mut self, policy: &Policy, raw: &mut [u8]) -> bool {
         if self.encoding != Encoding::Identity {
             self.blocked = Some(Reason::DlpUnredactable);
-            return None;
+            return false;
         }
         let dlp = policy.dlp();
-        let group = dlp.group(self.group)?;
+        let Some(group) = dlp.group(self.group) else { return false };
         let view = self.view.unwrap_or(View::Raw);
         let mut positions = Vec::new();
         let mut spans = Vec::new();
@@ -203,13 +203,12 @@ impl BodyScan {
         positions.dedup();
         let raw_at = decode::raw_offsets(view, raw, &positions);
         let offset = |p: u64| positions.binary_search(&p).ok().and_then(|i| raw_at.get(i).copied());
-        let mut out = raw.to_vec();
         for (start, end) in spans {
             if let (Some(from), Some(to)) = (offset(start), offset(end)) {
-                mask(&mut out, from, to);
+                mask(raw, from, to);
             }
         }
-        Some(out)
+        true
     }
 
     /// The decision record once the body is done (or blocked): the header
