@@ -297,3 +297,52 @@ fn dlp_survives_the_bundle() {
     assert_eq!(p.process(&req, body), q.process(&req, body));
     assert_eq!(q.process(&req, body).outcome, Outcome::DlpBlocked);
 }
+
+/// Long detectors (PEM keys, JWTs) next to short ones and anchors in the
+/// middle of their match (the `@` of an address), far apart in a body much
+/// longer than the scan window, cut around every secret: the findings
+/// equal those of the body in one piece.
+#[test]
+fn chunked_bodies_find_what_the_whole_body_finds() {
+    let p = with_dlp(json!([{"name": "watch", "action": "AUDIT"}]));
+    let sample = |id: &str| {
+        let text = std::fs::read_to_string(format!("{}/tests/data/dlp/{id}.txt", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let line = text.lines().find(|l| l.starts_with("+ ")).unwrap();
+        line[2..].replace("[[", "").replace("]]", "").replace('⏎', "\n")
+    };
+    let filler = "lorem ipsum ".repeat(2500);
+    let secrets = [
+        sample("private_key"),
+        sample("jwt"),
+        CARD.to_owned(),
+        sample("github_token"),
+        "firstname.lastname+tag@example.com".to_owned(),
+    ];
+    let mut body = String::new();
+    let mut at = Vec::new();
+    for secret in &secrets {
+        body.push_str(&filler);
+        body.push(' ');
+        at.push((body.len(), secret.len()));
+        body.push_str(secret);
+        body.push(' ');
+    }
+    body.push_str(&filler);
+    let bytes = body.as_bytes();
+    let whole = p.process(&post("text/plain"), &[bytes]).record;
+    assert_eq!(
+        json_record(&whole)["findings"],
+        json!(["private_key", "jwt", "credit_card", "github_token", "email"]),
+        "{whole}"
+    );
+    for (start, len) in at {
+        for cut in (start - 40..start + len + 40).step_by(7) {
+            let out = p.process(&post("text/plain"), &[&bytes[..cut], &bytes[cut..]]);
+            assert_eq!(out.record, whole, "cut at {cut}");
+            let far = cut.saturating_sub(20_000);
+            let out = p.process(&post("text/plain"), &[&bytes[..far], &bytes[far..cut], &bytes[cut..]]);
+            assert_eq!(out.record, whole, "cut at {far} and {cut}");
+            assert_eq!(out.forwarded_body.as_deref(), Some(bytes));
+        }
+    }
+}

@@ -60,7 +60,8 @@ pub struct BodyScan {
     text: Option<TextDecoder>,
     /// Leading blank bytes, before the view is chosen.
     lead: Vec<u8>,
-    /// The tail of the decoded text and its absolute offset.
+    /// The tail of the decoded text and its absolute offset (one window,
+    /// more while a match is held back).
     carry: Vec<u8>,
     carry_start: u64,
     /// Findings ending at or before this decoded offset are reported.
@@ -308,15 +309,22 @@ impl BodyScan {
         let base = self.carry_start;
         let total = base + buffer.len() as u64;
         let limit = if end { total } else { total.saturating_sub(window) };
+        // What the next scan must see again: a match still to complete
+        // starts within the last window (no match is longer), and a match
+        // held back (it ends in the last window and might still grow)
+        // from its start. Usually nothing is held back, so one window is
+        // carried, not two.
+        let mut keep_from = total.saturating_sub(window);
         for hit in group.scanner.scan(&buffer) {
             let (start, stop) = (base + hit.span.start as u64, base + hit.span.end as u64);
             if stop > self.reported_to && stop <= limit {
                 self.found(dlp, &hit, start, stop);
+            } else if stop > limit {
+                keep_from = keep_from.min(start);
             }
         }
         self.reported_to = self.reported_to.max(limit);
-        let keep = (2 * window as usize).min(buffer.len());
-        let drop = buffer.len() - keep;
+        let drop = usize::try_from(keep_from.saturating_sub(base)).unwrap_or(usize::MAX).min(buffer.len());
         self.carry = buffer.split_off(drop);
         self.carry_start = base + drop as u64;
     }
