@@ -23,7 +23,7 @@
 
 use super::decode::{self, Encoding, Inflater, TextDecoder, View};
 use super::policy::{mask, DlpSet, Finding, Location, Place};
-use super::scanner::Hit;
+use super::scanner::StreamState;
 use crate::decision::{Outcome, Reason, RecordBase};
 use crate::document::{DlpAction, OnOversize};
 use crate::Policy;
@@ -60,12 +60,8 @@ pub struct BodyScan {
     text: Option<TextDecoder>,
     /// Leading blank bytes, before the view is chosen.
     lead: Vec<u8>,
-    /// The tail of the decoded text and its absolute offset (one window,
-    /// more while a match is held back).
-    carry: Vec<u8>,
-    carry_start: u64,
-    /// Findings ending at or before this decoded offset are reported.
-    reported_to: u64,
+    /// What the scan keeps between chunks (bounded; see [`StreamState`]).
+    stream: StreamState,
     /// Raw body bytes received.
     received: u64,
     findings: Vec<Finding>,
@@ -113,9 +109,7 @@ impl BodyScan {
             inflater: None,
             text: None,
             lead: Vec::new(),
-            carry: Vec::new(),
-            carry_start: 0,
-            reported_to: 0,
+            stream: StreamState::new(),
             received: 0,
             findings: Vec::new(),
             spans: Vec::new(),
@@ -248,7 +242,7 @@ impl BodyScan {
             return;
         }
         self.stopped = true;
-        self.carry = Vec::new();
+        self.stream = StreamState::new();
         if self.hold && self.on_oversize == OnOversize::Block {
             self.blocked = Some(Reason::DlpUnscannable);
         } else {
@@ -300,38 +294,18 @@ impl BodyScan {
         true
     }
 
-    /// Scans decoded text, keeping a window for matches across chunks.
+    /// Scans decoded text; the stream state carries what a match across
+    /// chunks needs.
     fn scan(&mut self, dlp: &DlpSet, text: &[u8], end: bool) {
         let Some(group) = dlp.group(self.group) else { return };
-        let window = group.scanner.window() as u64;
-        let mut buffer = std::mem::take(&mut self.carry);
-        buffer.extend_from_slice(text);
-        let base = self.carry_start;
-        let total = base + buffer.len() as u64;
-        let limit = if end { total } else { total.saturating_sub(window) };
-        // What the next scan must see again: a match still to complete
-        // starts within the last window (no match is longer), and a match
-        // held back (it ends in the last window and might still grow)
-        // from its start. Usually nothing is held back, so one window is
-        // carried, not two.
-        let mut keep_from = total.saturating_sub(window);
-        for hit in group.scanner.scan(&buffer) {
-            let (start, stop) = (base + hit.span.start as u64, base + hit.span.end as u64);
-            if stop > self.reported_to && stop <= limit {
-                self.found(dlp, &hit, start, stop);
-            } else if stop > limit {
-                keep_from = keep_from.min(start);
-            }
+        for hit in self.stream.feed(&group.scanner, text, end) {
+            self.found(dlp, hit.detector, hit.start, hit.end);
         }
-        self.reported_to = self.reported_to.max(limit);
-        let drop = usize::try_from(keep_from.saturating_sub(base)).unwrap_or(usize::MAX).min(buffer.len());
-        self.carry = buffer.split_off(drop);
-        self.carry_start = base + drop as u64;
     }
 
-    fn found(&mut self, dlp: &DlpSet, hit: &Hit, start: u64, stop: u64) {
+    fn found(&mut self, dlp: &DlpSet, detector: usize, start: u64, stop: u64) {
         let Some(group) = dlp.group(self.group) else { return };
-        let Some(mut finding) = dlp.finding(group, hit, Place::Body, Location::Body(start)) else { return };
+        let Some(mut finding) = dlp.finding(group, detector, Place::Body, Location::Body(start)) else { return };
         if !self.hold {
             // Not held: nothing can be blocked or masked any more.
             finding.action = DlpAction::Audit;

@@ -248,13 +248,13 @@ impl DlpSet {
                     return;
                 }
                 for hit in group.scanner.scan(name.as_bytes()) {
-                    if let Some(f) = self.finding(group, &hit, Place::Headers, Location::HeaderName) {
+                    if let Some(f) = self.finding(group, hit.detector, Place::Headers, Location::HeaderName) {
                         out.findings.push(f);
                     }
                 }
                 let mut spans = Vec::new();
                 for hit in group.scanner.scan(value.as_bytes()) {
-                    if let Some(f) = self.finding(group, &hit, Place::Headers, Location::Header(name.to_owned())) {
+                    if let Some(f) = self.finding(group, hit.detector, Place::Headers, Location::Header(name.to_owned())) {
                         // BLOCK masks too: Envoy's access log reads the
                         // request headers of a refused request.
                         if f.action != DlpAction::Audit {
@@ -281,7 +281,7 @@ impl DlpSet {
             let mut masked: Option<Vec<u8>> = None;
             for hit in group.scanner.scan(&decoded) {
                 let location = if hit.span.start >= query_at { Location::Query } else { Location::Path };
-                if let Some(f) = self.finding(group, &hit, Place::Target, location) {
+                if let Some(f) = self.finding(group, hit.detector, Place::Target, location) {
                     if f.action != DlpAction::Audit {
                         let keep = self.keep_last(group, &hit);
                         let raw = |i: usize| map.get(i).copied().unwrap_or(target.len());
@@ -325,14 +325,14 @@ impl DlpSet {
 
     /// The finding for a hit in `place`, if a policy enabling its detector
     /// scans there.
-    pub(crate) fn finding(&self, group: &Group, hit: &Hit, place: Place, location: Location) -> Option<Finding> {
-        let owners = group.owners.get(hit.detector)?;
+    pub(crate) fn finding(&self, group: &Group, detector: usize, place: Place, location: Location) -> Option<Finding> {
+        let owners = group.owners.get(detector)?;
         let policy = owners
             .iter()
             .filter_map(|&i| self.spec.policies.get(i as usize))
             .filter(|p| p.scans(place))
             .max_by_key(|p| p.action)?;
-        let detector = group.scanner.detectors().get(hit.detector)?.id.clone();
+        let detector = group.scanner.detectors().get(detector)?.id.clone();
         Some(Finding { detector, location, action: policy.action, policy: policy.name.clone() })
     }
 

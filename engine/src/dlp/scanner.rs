@@ -34,9 +34,13 @@
 //! there. Custom patterns with no literal anchor (see [`custom_anchors`])
 //! run their regex over the whole input.
 //!
-//! Streaming: [`Stream`] keeps the last `2 × window` bytes of what it has
-//! seen, so a secret split across two chunks is found when the second
-//! arrives; memory is bounded by that window, not by the body.
+//! Streaming: [`StreamState`] (or [`Stream`]) keeps the last two short
+//! windows of what it has seen (the longest match of every detector except
+//! the few long ones, a PEM key or a JWT, whose matches start at their
+//! anchor), plus, while one of those may still grow, the text from its
+//! anchor. A secret split across two chunks is found when the second
+//! arrives; memory is bounded by that, not by the body, and each chunk is
+//! rescanned with a few hundred bytes before it, not with 25 KB.
 
 use super::detectors::{self, Anchor, Detector};
 use regex::bytes::Regex;
@@ -71,7 +75,29 @@ pub struct Compiled {
 /// `\A(?s-u:.)(?:PAT)`: the pattern anchored one byte after the start,
 /// run over the data from one byte before the candidate so that `\b`
 /// sees that byte. (A candidate at offset 0 uses the pattern itself.)
-struct Anchored(Regex);
+/// Compiled on first use, once per process: most detectors never see a
+/// candidate, and compiling them all would double a scanner's build time.
+struct Anchored {
+    pattern: &'static str,
+    cell: Cell,
+}
+
+/// Where an anchored variant is kept: shared by every scanner of a
+/// catalogue detector, or owned by the scanner for another detector.
+enum Cell {
+    Shared(&'static OnceLock<Option<Regex>>),
+    Own(OnceLock<Option<Regex>>),
+}
+
+impl Anchored {
+    fn regex(&self) -> Option<&Regex> {
+        let cell = match &self.cell {
+            Cell::Shared(cell) => cell,
+            Cell::Own(cell) => cell,
+        };
+        cell.get_or_init(|| Regex::new(&format!(r"\A(?s-u:.)(?:{})", self.pattern)).ok()).as_ref()
+    }
+}
 
 /// How a detector's candidates are found.
 enum Kind {
@@ -128,9 +154,19 @@ pub struct Scanner {
     codes: u64,
     /// Detectors with [`Kind::Whole`].
     whole: Vec<usize>,
-    /// The longest reach of any detector: the stream's hold-back.
+    /// The longest reach of any detector.
     window: usize,
+    /// Per detector: a long one (see [`LONG_REACH`]), whose stream
+    /// findings are held back by their start, not by the window.
+    long: Vec<bool>,
+    /// The longest reach of the other detectors: the stream's hold-back.
+    short_window: usize,
 }
+
+/// Detectors reaching farther than this (a PEM key, a JWT) whose matches
+/// start at their anchor are held back in a stream only while their match
+/// may still grow, so the others set the (much shorter) hold-back.
+const LONG_REACH: usize = 1024;
 
 /// How far an unbounded custom pattern's match may reach from its anchor.
 /// Built-in detectors are bounded (their longest match is known), so this
@@ -195,7 +231,10 @@ impl Scanner {
         };
         let prefilter = Prefilter::new(literals, digits);
         let window = detectors.iter().map(|d| d.reach).max().unwrap_or(DEFAULT_WINDOW);
-        Ok(Scanner { detectors, prefilter, numeric, plain, grouped, codes, whole, window })
+        let long: Vec<bool> =
+            detectors.iter().map(|d| matches!(d.kind, Kind::Literal) && d.back == 0 && d.reach > LONG_REACH).collect();
+        let short_window = detectors.iter().zip(&long).filter(|(_, l)| !**l).map(|(d, _)| d.reach).max().unwrap_or(0);
+        Ok(Scanner { detectors, prefilter, numeric, plain, grouped, codes, whole, window, long, short_window })
     }
 
     /// The compiled detectors, by index.
@@ -204,14 +243,22 @@ impl Scanner {
     }
 
     /// The longest match any detector can produce (unbounded custom
-    /// patterns count as [`DEFAULT_WINDOW`]): how much of a stream must be
-    /// held back to find a match split across chunks.
+    /// patterns count as [`DEFAULT_WINDOW`]): holding back that much of a
+    /// stream (and rescanning twice that before each chunk) finds every
+    /// match split across chunks. [`StreamState`] does the same holding
+    /// back much less.
     pub fn window(&self) -> usize {
         self.window
     }
 
     /// Every finding in `data`, sorted by start, one per (detector, span).
     pub fn scan(&self, data: &[u8]) -> Vec<Hit> {
+        self.scan_with_anchors(data).0
+    }
+
+    /// The findings, and the literal anchor occurrences (detector, start,
+    /// end) they were looked for at.
+    fn scan_with_anchors(&self, data: &[u8]) -> (Vec<Hit>, Vec<(usize, usize, usize)>) {
         let mut state =
             State { hits: Vec::new(), occurrences: Vec::new(), next: vec![0; self.detectors.len()], run_done: 0 };
         if self.prefilter.active() {
@@ -232,7 +279,7 @@ impl Scanner {
         }
         hits.sort_by_key(|h| (h.span.start, h.span.end, h.detector));
         hits.dedup();
-        hits
+        (hits, occurrences)
     }
 
     /// The table loop: literal occurrences are collected, numeric runs are
@@ -351,7 +398,10 @@ impl Scanner {
             // The match starts at the region or not at all.
             let found = match region.start.checked_sub(1) {
                 None => d.regex.find(hay).filter(|m| m.start() == 0).map(|m| m.end()),
-                Some(before) => hay.get(before..).and_then(|h| anchored.0.find(h)).map(|m| before + m.end()),
+                Some(before) => match anchored.regex() {
+                    Some(regex) => hay.get(before..).and_then(|h| regex.find(h)).map(|m| before + m.end()),
+                    None => d.regex.find_at(hay, region.start).filter(|m| m.start() == region.start).map(|m| m.end()),
+                },
             };
             if let Some(end) = found {
                 *next = end;
@@ -1098,26 +1148,21 @@ fn parse(pattern: &str, unicode: bool) -> Option<Hir> {
     regex_syntax::ParserBuilder::new().unicode(unicode).utf8(false).build().parse(pattern).ok()
 }
 
-/// The catalogue's regexes and anchored variants, compiled once.
+/// A catalogue detector's regex (compiled once per process) and, if its
+/// matches start at its anchor, its anchored variant (compiled on first
+/// use, also once per process). A detector that is not the catalogue's
+/// own gets its own.
 fn builtin_regexes(d: &Detector) -> Result<(Regex, Option<Anchored>), String> {
-    type Cache = Vec<Result<(Regex, Option<Regex>), String>>;
+    type Cache = Vec<(Result<Regex, String>, OnceLock<Option<Regex>>)>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
-    let compile = |d: &Detector| -> Result<(Regex, Option<Regex>), String> {
-        let regex = d.compile().map_err(|e| format!("detector {}: {e}", d.id))?;
-        let anchored =
-            if starts_at_anchor(d) { Regex::new(&format!(r"\A(?s-u:.)(?:{})", d.pattern)).ok() } else { None };
-        Ok((regex, anchored))
-    };
+    let compile = |d: &Detector| d.compile().map_err(|e| format!("detector {}: {e}", d.id));
     let index = detectors::CATALOGUE.iter().position(|c| std::ptr::eq(c, d));
-    let entry = match index {
-        Some(index) => {
-            let cache = CACHE.get_or_init(|| detectors::CATALOGUE.iter().map(compile).collect());
-            cache.get(index).cloned().unwrap_or_else(|| compile(d))
-        }
-        None => compile(d),
-    }?;
-    let (regex, anchored) = entry;
-    Ok((regex, anchored.map(Anchored)))
+    let cache = CACHE.get_or_init(|| detectors::CATALOGUE.iter().map(|d| (compile(d), OnceLock::new())).collect());
+    let (regex, cell) = match index.and_then(|i| cache.get(i)) {
+        Some((regex, cell)) => (regex.clone()?, Cell::Shared(cell)),
+        None => (compile(d)?, Cell::Own(OnceLock::new())),
+    };
+    Ok((regex, starts_at_anchor(d).then_some(Anchored { pattern: d.pattern, cell })))
 }
 
 /// Whether every match of a catalogue detector starts at its anchor: the
@@ -1141,7 +1186,7 @@ fn compile_builtin(d: &Detector) -> Result<(Compiled, Vec<Vec<u8>>), String> {
     let reach = hir.properties().maximum_len().unwrap_or(DEFAULT_WINDOW);
     let mut set = ByteSet([false; 256]);
     alphabet(&hir, &mut set);
-    let back = if starts_at_anchor(d) { 0 } else { reach };
+    let back = if anchored.is_some() { 0 } else { reach };
     let (kind, words) = match &d.anchor {
         Anchor::Literals(words) => (Kind::Literal, words.iter().map(|w| w.as_bytes().to_vec()).collect()),
         Anchor::Digits { min, .. } => {
@@ -1264,51 +1309,132 @@ fn required_parts<'h>(hir: &'h Hir, out: &mut Vec<&'h Hir>) {
 
 // ---------------------------------------------------------------- streaming
 
-/// Streaming state for one body: feed chunks, get findings with absolute
-/// offsets. Keeps at most twice the scanner's window of earlier data.
-pub struct Stream<'s> {
-    scanner: &'s Scanner,
+/// The state of one streamed body, owning no borrowed data (a filter keeps
+/// it between body callbacks and passes the scanner each time): feed
+/// chunks, get findings with absolute offsets.
+///
+/// What is kept between chunks: the last two short windows (the longest
+/// match of every detector but the long ones: a few hundred bytes for the
+/// built-in catalogue), so a secret split across chunks is found when the
+/// second arrives; and, while a long detector's match (a PEM key, a JWT)
+/// may still grow, everything from its anchor. Memory is bounded by twice
+/// the short window plus the longest reach, not by the body; each chunk
+/// is scanned with what is kept before it.
+#[derive(Debug, Default, Clone)]
+pub struct StreamState {
     /// The tail of what has been seen, and its absolute start offset.
     carry: Vec<u8>,
-    carry_start: usize,
-    /// Findings ending at or before this offset have been reported.
-    reported_to: usize,
+    carry_start: u64,
+    /// Findings of the other detectors ending at or before this offset
+    /// have been reported.
+    reported_to: u64,
+    /// Per long detector, the start of the last finding reported.
+    long_reported: Vec<Option<u64>>,
+}
+
+/// A finding in a stream: absolute byte offsets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamHit {
+    /// Index of the detector in the scanner.
+    pub detector: usize,
+    /// First byte.
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+}
+
+impl StreamState {
+    /// The state of a body before its first chunk.
+    pub fn new() -> StreamState {
+        StreamState::default()
+    }
+
+    /// Scans the next chunk with what is kept of the earlier ones, and
+    /// returns the findings that are final, sorted by start: a finding
+    /// that could still grow with more data is held back until it cannot
+    /// or until `end_of_stream`. Every finding is returned once.
+    pub fn feed(&mut self, scanner: &Scanner, chunk: &[u8], end_of_stream: bool) -> Vec<StreamHit> {
+        let mut buffer = std::mem::take(&mut self.carry);
+        buffer.extend_from_slice(chunk);
+        let base = self.carry_start;
+        let len = buffer.len();
+        let short = scanner.short_window;
+        let limit = if end_of_stream { len } else { len.saturating_sub(short) };
+        let reported = usize::try_from(self.reported_to.saturating_sub(base)).unwrap_or(usize::MAX);
+        self.long_reported.resize(scanner.detectors.len(), None);
+        let (hits, anchors) = scanner.scan_with_anchors(&buffer);
+        let absolute = |at: usize| base + at as u64;
+        let mut out = Vec::new();
+        // Keep two short windows, and any long match that may still grow
+        // or reaches into them (from one byte before it, for `\b`).
+        let mut keep_from = len.saturating_sub(2 * short);
+        for hit in hits {
+            let i = hit.detector;
+            if scanner.long.get(i).copied().unwrap_or(false) {
+                let reach = scanner.detectors.get(i).map_or(0, |d| d.reach);
+                let done = end_of_stream || hit.span.start + reach < len;
+                let last = self.long_reported.get(i).copied().flatten();
+                if done && last.is_none_or(|s| absolute(hit.span.start) > s) {
+                    out.push(StreamHit { detector: i, start: absolute(hit.span.start), end: absolute(hit.span.end) });
+                    if let Some(slot) = self.long_reported.get_mut(i) {
+                        *slot = Some(absolute(hit.span.start));
+                    }
+                }
+                if !done || hit.span.end > keep_from {
+                    keep_from = keep_from.min(hit.span.start.saturating_sub(1));
+                }
+            } else if hit.span.end > reported && hit.span.end <= limit {
+                out.push(StreamHit { detector: i, start: absolute(hit.span.start), end: absolute(hit.span.end) });
+            }
+        }
+        if !end_of_stream {
+            for &(i, start, _) in &anchors {
+                let open = scanner.long.get(i).copied().unwrap_or(false)
+                    && start + scanner.detectors.get(i).map_or(0, |d| d.reach) >= len;
+                if open {
+                    keep_from = keep_from.min(start.saturating_sub(1));
+                }
+            }
+        }
+        self.reported_to = self.reported_to.max(absolute(limit));
+        out.sort_by_key(|h| (h.start, h.end, h.detector));
+        self.carry = buffer.split_off(keep_from.min(len));
+        self.carry_start = absolute(keep_from.min(len));
+        out
+    }
+
+    /// Bytes kept between chunks.
+    pub fn retained(&self) -> usize {
+        self.carry.len()
+    }
+}
+
+/// Streaming for one body with a borrowed scanner: [`StreamState`] with the
+/// scanner at hand, and offsets as `usize`.
+pub struct Stream<'s> {
+    scanner: &'s Scanner,
+    state: StreamState,
 }
 
 impl<'s> Stream<'s> {
     /// A new stream.
     pub fn new(scanner: &'s Scanner) -> Self {
-        Stream { scanner, carry: Vec::new(), carry_start: 0, reported_to: 0 }
+        Stream { scanner, state: StreamState::new() }
     }
 
-    /// Scans the next chunk. A finding that touches the last window of what
-    /// has arrived could still grow, so it is held back until more data
-    /// comes or `end_of_stream`.
+    /// Scans the next chunk; see [`StreamState::feed`].
     pub fn feed(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<Hit> {
-        let mut buffer = std::mem::take(&mut self.carry);
-        buffer.extend_from_slice(chunk);
-        let base = self.carry_start;
-        let total = base + buffer.len();
-        let window = self.scanner.window();
-        let limit = if end_of_stream { total } else { total.saturating_sub(window) };
-        let mut out = Vec::new();
-        for hit in self.scanner.scan(&buffer) {
-            let span = hit.span.start + base..hit.span.end + base;
-            if span.end > self.reported_to && span.end <= limit {
-                out.push(Hit { detector: hit.detector, span });
-            }
-        }
-        self.reported_to = self.reported_to.max(limit);
-        // Keep the held-back window and room for a match that ends in it.
-        let keep = (2 * window).min(buffer.len());
-        let drop = buffer.len() - keep;
-        self.carry = buffer.split_off(drop);
-        self.carry_start = base + drop;
-        out
+        let to_usize = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
+        self.state
+            .feed(self.scanner, chunk, end_of_stream)
+            .into_iter()
+            .map(|h| Hit { detector: h.detector, span: to_usize(h.start)..to_usize(h.end) })
+            .collect()
     }
 
-    /// Bytes kept between chunks (bounded by twice the window).
+    /// Bytes kept between chunks (bounded by twice the short window plus
+    /// the longest reach).
     pub fn retained(&self) -> usize {
-        self.carry.len()
+        self.state.retained()
     }
 }

@@ -80,14 +80,12 @@ pub enum CardBrand {
 /// Maestro (prefixes overlapping several brands, 12–19 digits) is not
 /// recognised.
 pub fn card_brand(m: &[u8]) -> Option<CardBrand> {
-    // One pass: the digit count and the first four digits.
-    let (mut len, mut p4) = (0usize, 0u32);
-    for d in digits(m) {
-        if len < 4 {
-            p4 = p4 * 10 + u32::from(d);
-        }
-        len += 1;
-    }
+    let len = digits(m).count();
+    brand(prefix(m, 4), len)
+}
+
+/// The brand of a card number of `len` digits whose first four are `p4`.
+fn brand(p4: u32, len: usize) -> Option<CardBrand> {
     // Every brand has 13 to 19 digits.
     if !(13..=19).contains(&len) {
         return None;
@@ -113,8 +111,24 @@ pub fn card_brand(m: &[u8]) -> Option<CardBrand> {
 }
 
 /// `credit_card`: a major brand's prefix and length, and the Luhn check.
+/// The scanner calls it for every 13- to 19-digit number it sees, so the
+/// Luhn sum comes first, in one pass from the right (it rejects nine
+/// numbers in ten), and the brand only after.
 pub fn credit_card(m: &[u8]) -> bool {
-    card_brand(m).is_some() && luhn(m)
+    // Every second digit from the right doubled, its digits summed.
+    const DOUBLED: [u32; 10] = [0, 2, 4, 6, 8, 1, 3, 5, 7, 9];
+    let (mut len, mut sum) = (0usize, 0u32);
+    for &b in m.iter().rev() {
+        let d = b.wrapping_sub(b'0');
+        if d < 10 {
+            sum += if len % 2 == 1 { DOUBLED.get(usize::from(d)).copied().unwrap_or(0) } else { u32::from(d) };
+            len += 1;
+            if len > 19 {
+                return false;
+            }
+        }
+    }
+    len >= 13 && sum % 10 == 0 && brand(prefix(m, 4), len).is_some()
 }
 
 // ---------------------------------------------------------------- IBAN
