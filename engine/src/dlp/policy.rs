@@ -254,7 +254,9 @@ impl DlpSet {
                 }
                 let mut spans = Vec::new();
                 for hit in group.scanner.scan(value.as_bytes()) {
-                    if let Some(f) = self.finding(group, hit.detector, Place::Headers, Location::Header(name.to_owned())) {
+                    if let Some(f) =
+                        self.finding(group, hit.detector, Place::Headers, Location::Header(name.to_owned()))
+                    {
                         // BLOCK masks too: Envoy's access log reads the
                         // request headers of a refused request.
                         if f.action != DlpAction::Audit {
