@@ -3,15 +3,17 @@
 //!
 //! Commands: `test` (test files through the compiled filter), `check`
 //! (validate and lint), `explain` (one request, decision and trail),
-//! `compile` (binary bundle), `wasm` (the filter module) and `import`
-//! (Istio resources to a policy). See `docs/CLI.md`.
+//! `compile` (binary bundle), `wasm` (the filter module), `oci` (the module
+//! as an OCI image), `wasmplugin` (the Istio manifest), `replay` (an access
+//! log against a policy) and `import` (Istio resources to a policy). See
+//! `docs/CLI.md`.
 
 use crate::explain::{self, RequestAttributes};
 use crate::host::{Host, HostOptions};
 use crate::report::{self, shown, Totals};
 use crate::runner::{self, Options};
 use crate::testfile::{self, Headers, RequestSpec};
-use crate::{coverage, lint, policy_file, wasmplugin};
+use crate::{coverage, lint, oci, policy_file, replay, wasmplugin};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::borrow::Cow;
 use std::ffi::OsString;
@@ -70,9 +72,15 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Write the filter as an OCI image (a layout directory, or a tar of one) for oci:// WasmPlugin urls.
+    #[command(long_about = OCI_ABOUT)]
+    Oci(OciArgs),
     /// Print the Istio WasmPlugin manifest that deploys the filter with a policy.
     #[command(long_about = WASMPLUGIN_ABOUT)]
     Wasmplugin(WasmpluginArgs),
+    /// Replay an Envoy JSON access log against a policy: what it would allow, deny, and why.
+    #[command(long_about = REPLAY_ABOUT)]
+    Replay(ReplayArgs),
     /// Print the JSON Schema of a warden/v1 policy document, for editors.
     #[command(long_about = SCHEMA_ABOUT)]
     Schema {
@@ -130,6 +138,133 @@ enum OutboundMode {
     AllowAny,
 }
 
+const OCI_ABOUT: &str = "\
+Write the filter as an OCI image (a layout directory, or a tar of one) for oci:// WasmPlugin urls.
+
+-o DIR writes an OCI image layout (oci-layout, index.json, blobs/sha256/...) into DIR, which
+must not exist or be empty; -o FILE.tar writes the same layout as one tar. The image is in the
+format Istio pulls: by default the compat variant of the Wasm image specification (one
+tar+gzip layer holding plugin.wasm, standard media types: every registry takes it, Istio tries
+it first); --variant oci writes the wasme artifact format (the raw module as a
+application/vnd.module.wasm.content.layer.v1+wasm layer). The output is reproducible: the same
+module gives the same manifest digest, which is the spec.sha256 a WasmPlugin with an oci:// url
+needs (warden wasmplugin --url oci://... prints it). Push it unchanged:
+
+  warden oci -o warden-oci
+  oras cp --from-oci-layout warden-oci:0.1.0 registry.example.com/warden:0.1.0
+  crane push warden-oci registry.example.com/warden:0.1.0
+  skopeo copy --preserve-digests oci:warden-oci:0.1.0 docker://registry.example.com/warden:0.1.0
+
+Exit codes: 0 written, 2 unreadable module or unwritable output.";
+
+/// `warden oci`.
+#[derive(Args)]
+struct OciArgs {
+    /// A directory for the OCI image layout, or FILE.tar for the layout as one tar.
+    #[arg(short, long, value_name = "DIR|FILE.tar")]
+    output: PathBuf,
+    /// The image format.
+    #[arg(long, value_enum, default_value_t = OciVariant::Compat)]
+    variant: OciVariant,
+    /// The tag the layout's index.json gives the image (org.opencontainers.image.ref.name).
+    #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
+    tag: String,
+    /// Package this build of the filter instead of the one built into warden.
+    #[arg(long, value_name = "FILE.wasm")]
+    filter: Option<PathBuf>,
+}
+
+/// `--variant` of `warden oci`, `--oci-variant` of `warden wasmplugin`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum OciVariant {
+    /// One tar+gzip layer holding plugin.wasm (standard media types; Istio's first choice).
+    Compat,
+    /// The raw module as an application/vnd.module.wasm.content.layer.v1+wasm layer (wasme's format).
+    Oci,
+}
+
+impl From<OciVariant> for oci::Variant {
+    fn from(v: OciVariant) -> Self {
+        match v {
+            OciVariant::Compat => oci::Variant::Compat,
+            OciVariant::Oci => oci::Variant::Oci,
+        }
+    }
+}
+
+const REPLAY_ABOUT: &str = "\
+Replay an Envoy JSON access log against a policy: what it would allow, deny, and why.
+
+Reads one JSON object per line, as Istio gateways log with accessLogEncoding: JSON (text
+before the first '{', e.g. from kubectl logs --timestamps, is ignored). authority, method and
+path are required (other lines are skipped and counted); downstream_local_address gives the
+destination port (default 80), downstream_remote_address the source address,
+requested_server_name the SNI; user_agent and x_forwarded_for are sent as headers. The
+principal comes from --principal-field NAME (a field logging %DOWNSTREAM_PEER_URI_SAN%, say)
+or --principal VALUE, and reaches the filter through the policy's first identity source.
+Each line runs through the compiled filter in the harness (one VM, reused) or, with
+--engine native, through the native engine.
+
+The report counts requests per outcome (allow, denied, unregistered, bad-request, dlp) and
+groups them by deciding policy, reason or host, with the first --examples lines of each;
+queries are never shown. DLP sees only the query and the logged headers: access logs carry no
+bodies. If lines carry Warden's decision record (--decision-field, default warden), decisions
+that would change are counted and shown. A progress bar runs on stderr when it is a terminal.
+
+  warden replay policy.yaml access.log --principal-field downstream_peer_uri_san
+  kubectl logs -n istio-system deploy/istio-egressgateway | warden replay policy.yaml -
+
+Exit codes: 0 replayed (whatever the outcomes), 2 unreadable policy or log, invalid policy.";
+
+/// `warden replay`.
+#[derive(Args)]
+struct ReplayArgs {
+    /// The policy file (warden/v1, or Istio YAML).
+    policy: PathBuf,
+    /// The access log: JSON lines, gzipped if it ends in .gz, - for standard input.
+    #[arg(value_name = "ACCESS_LOG")]
+    access_log: PathBuf,
+    /// The field of each line that holds the caller's principal (spiffe:// optional).
+    #[arg(long, value_name = "NAME", conflicts_with = "principal")]
+    principal_field: Option<String>,
+    /// The same principal for every line.
+    #[arg(long, value_name = "PRINCIPAL")]
+    principal: Option<String>,
+    /// The field holding Warden's decision record logged at the time, compared with the replay.
+    #[arg(long, value_name = "NAME", default_value = replay::DEFAULT_DECISION_FIELD)]
+    decision_field: String,
+    /// How many example lines to show per outcome.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    examples: usize,
+    /// What decides: the compiled filter in the harness, or the native engine.
+    #[arg(long, value_enum, default_value_t = ReplayEngine::Filter)]
+    engine: ReplayEngine,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReplayFormat::Human)]
+    format: ReplayFormat,
+    /// Replay with this build of the filter instead of the one built into warden.
+    #[arg(long, value_name = "FILE.wasm")]
+    filter: Option<PathBuf>,
+}
+
+/// `--engine` of `warden replay`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ReplayEngine {
+    /// The compiled filter in the harness (wasmtime), one VM reused.
+    Filter,
+    /// The native engine (the same decisions, faster).
+    Native,
+}
+
+/// `--format` of `warden replay`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ReplayFormat {
+    /// Counts, groups and examples.
+    Human,
+    /// One JSON document.
+    Json,
+}
+
 const SCHEMA_ABOUT: &str = "\
 Print the JSON Schema of a warden/v1 policy document, for editors.
 
@@ -164,6 +299,9 @@ struct WasmpluginArgs {
     /// The module the manifest pins (its sha256); default: the one built into warden.
     #[arg(long, value_name = "FILE.wasm")]
     filter: Option<PathBuf>,
+    /// For an oci:// url: the image format pushed there (warden oci --variant); sha256 pins its manifest.
+    #[arg(long, value_enum, default_value_t = OciVariant::Compat)]
+    oci_variant: OciVariant,
 }
 
 const TEST_ABOUT: &str = "\
@@ -214,8 +352,11 @@ const WASMPLUGIN_ABOUT: &str = "\
 Print the Istio WasmPlugin manifest that deploys the filter with a policy.
 
 The policy (validated first) becomes spec.pluginConfig, spec.sha256 pins the module (the one
-built into warden, or --filter FILE.wasm: push exactly that file to --url), phase is AUTHZ and
-failStrategy FAIL_CLOSE. Choose where it applies with --selector KEY=VALUE (a sidecar-mode
+built into warden, or --filter FILE.wasm), phase is AUTHZ and failStrategy FAIL_CLOSE. For an
+https:// or file:// url, sha256 is the module's: push exactly that file. For an oci:// url (or
+one without a scheme), Istio checks the digest of the image manifest it pulls, so sha256 is
+the manifest digest of the image `warden oci` writes for the module (--oci-variant if it was
+written with --variant oci): push that image unchanged. Choose where it applies with --selector KEY=VALUE (a sidecar-mode
 egress gateway: --selector istio=egressgateway) or --target-ref KIND/NAME (an ambient egress
 waypoint: --target-ref Gateway/waypoint).
 
@@ -299,14 +440,26 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    use std::io::IsTerminal;
     let stdout = io::stdout();
     let stderr = io::stderr();
-    run_with(args, filter_wasm, &mut stdout.lock(), &mut stderr.lock())
+    let progress = stderr.is_terminal();
+    run_inner(args, filter_wasm, &mut stdout.lock(), &mut stderr.lock(), progress)
 }
 
 /// Runs the CLI with `args` (program name first), writing what it prints
 /// to `out` and `err`, and returns the exit code.
 pub fn run_with<I, T>(args: I, filter_wasm: &[u8], out: &mut dyn Write, err: &mut dyn Write) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    run_inner(args, filter_wasm, out, err, false)
+}
+
+/// [`run_with`], and whether progress bars may be drawn on the process's
+/// stderr (only when it is a terminal; never for captured output).
+fn run_inner<I, T>(args: I, filter_wasm: &[u8], out: &mut dyn Write, err: &mut dyn Write, progress: bool) -> i32
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -330,7 +483,9 @@ where
         Command::Explain(args) => explain(args, filter_wasm, out, err),
         Command::Compile { policy, output } => compile_to(&policy, &output, out, err),
         Command::Wasm { output } => write(&output, filter_wasm, out, err),
+        Command::Oci(args) => oci_image(args, filter_wasm, out, err),
         Command::Wasmplugin(args) => wasmplugin_manifest(args, filter_wasm, out, err),
+        Command::Replay(args) => replay_log(args, filter_wasm, out, err, progress),
         Command::Schema { output } => schema(output.as_deref(), out, err),
         Command::Import(args) => import(args, out, err),
     };
@@ -667,8 +822,20 @@ fn wasmplugin_manifest(
             return Ok(EXIT_USAGE);
         }
     };
-    let options = wasmplugin::Options { name: args.name, namespace: args.namespace, url: args.url, target };
-    let manifest = wasmplugin::manifest(&policy, &wasm, &options);
+    let options = wasmplugin::Options {
+        name: args.name,
+        namespace: args.namespace,
+        url: args.url,
+        target,
+        oci_variant: args.oci_variant.into(),
+    };
+    let manifest = match wasmplugin::manifest(&policy, &wasm, &options) {
+        Ok(m) => m,
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(EXIT_USAGE);
+        }
+    };
     match serde_yaml_ng::to_string(&manifest) {
         Ok(yaml) => {
             out.write_all(yaml.as_bytes())?;
@@ -679,6 +846,177 @@ fn wasmplugin_manifest(
             Ok(EXIT_USAGE)
         }
     }
+}
+
+fn oci_image(args: OciArgs, built_in: &[u8], out: &mut dyn Write, err: &mut dyn Write) -> io::Result<i32> {
+    let wasm = match filter_module(args.filter.as_deref(), built_in) {
+        Ok(w) => w,
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let module = args.filter.as_deref().map_or_else(|| "the built-in filter".to_owned(), shown);
+    let variant = oci::Variant::from(args.variant);
+    let image = match oci::Image::build(&wasm, variant, &args.tag) {
+        Ok(i) => i,
+        Err(e) => {
+            writeln!(err, "error: {module}: {e}")?;
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let output = shown(&args.output);
+    let is_tar = args.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("tar"));
+    let written =
+        if is_tar { oci::write_layout_tar(&image, &args.output) } else { oci::write_layout_dir(&image, &args.output) };
+    if let Err(e) = written {
+        writeln!(err, "error: cannot write {output}: {e}")?;
+        return Ok(EXIT_USAGE);
+    }
+    let what = if is_tar { "OCI image layout tar" } else { "OCI image layout" };
+    let tag = &image.tag;
+    writeln!(out, "wrote {output} ({what}, {} variant, tag {tag})", variant.as_str())?;
+    writeln!(out, "manifest  {}", image.manifest_digest())?;
+    writeln!(out, "module    sha256:{} ({} bytes)", image.wasm_sha256, wasm.len())?;
+    writeln!(out, "WasmPlugin spec.sha256 for an oci:// url: {}", image.manifest_digest_hex())?;
+    writeln!(out, "push it unchanged (the digest must not change), e.g.:")?;
+    if is_tar {
+        writeln!(out, "  oras cp --from-oci-layout {output}:{tag} REGISTRY/REPOSITORY:{tag}")?;
+        writeln!(
+            out,
+            "  skopeo copy --preserve-digests oci-archive:{output}:{tag} docker://REGISTRY/REPOSITORY:{tag}"
+        )?;
+    } else {
+        writeln!(out, "  oras cp --from-oci-layout {output}:{tag} REGISTRY/REPOSITORY:{tag}")?;
+        writeln!(out, "  crane push {output} REGISTRY/REPOSITORY:{tag}")?;
+        writeln!(out, "  skopeo copy --preserve-digests oci:{output}:{tag} docker://REGISTRY/REPOSITORY:{tag}")?;
+    }
+    Ok(EXIT_OK)
+}
+
+/// Counts the bytes read through it, for the progress bar.
+struct Counting<R> {
+    inner: R,
+    read: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: io::Read> io::Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
+}
+
+fn replay_log(
+    args: ReplayArgs,
+    built_in: &[u8],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    progress: bool,
+) -> io::Result<i32> {
+    let usage = |err: &mut dyn Write, message: &str| -> io::Result<i32> {
+        writeln!(err, "error: {message}")?;
+        Ok(EXIT_USAGE)
+    };
+    let shown_policy = shown(&args.policy);
+    let (config, policy) = match runner::load_policy(&args.policy, &shown_policy) {
+        Ok(loaded) => loaded,
+        Err(e) => return usage(err, &e),
+    };
+    let stdin = args.access_log.as_os_str() == "-";
+    let shown_log = if stdin { "standard input".to_owned() } else { shown(&args.access_log) };
+    let read = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let (raw, size): (Box<dyn io::Read>, Option<u64>) = if stdin {
+        (Box::new(io::stdin()), None)
+    } else {
+        match std::fs::File::open(&args.access_log) {
+            Ok(f) => {
+                let size = f.metadata().ok().map(|m| m.len());
+                (Box::new(f), size)
+            }
+            Err(e) => return usage(err, &format!("{shown_log}: cannot read: {e}")),
+        }
+    };
+    let counted = Counting { inner: raw, read: std::rc::Rc::clone(&read) };
+    let gzipped = args.access_log.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let log: Box<dyn io::BufRead> = if gzipped {
+        Box::new(io::BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(counted)))
+    } else {
+        Box::new(io::BufReader::with_capacity(1 << 16, counted))
+    };
+
+    let host;
+    let dlp = !policy.dlp().is_empty();
+    let mut decider = match args.engine {
+        ReplayEngine::Native => replay::Decider::Native(Box::new(policy)),
+        ReplayEngine::Filter => {
+            host = match start_host(args.filter.as_deref(), built_in) {
+                Ok(h) => h,
+                Err(e) => return usage(err, &e),
+            };
+            match replay::Decider::filter(&host, &config) {
+                Ok(d) => d,
+                Err(e) => return usage(err, &runner::vm_error(&e, &shown_policy)),
+            }
+        }
+    };
+    let principal = match (args.principal_field, args.principal) {
+        (Some(field), _) => replay::PrincipalSource::Field(field),
+        (None, Some(p)) => replay::PrincipalSource::Fixed(p),
+        (None, None) => replay::PrincipalSource::None,
+    };
+    let options = replay::Options {
+        principal: principal.clone(),
+        decision_field: Some(args.decision_field.clone()),
+        examples: args.examples,
+    };
+
+    let bar = progress.then(|| {
+        let bar = indicatif::ProgressBar::with_draw_target(size, indicatif::ProgressDrawTarget::stderr());
+        let template = if size.is_some() {
+            "replaying {bar:40} {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)"
+        } else {
+            "replaying {spinner} {bytes} ({bytes_per_sec})"
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            bar.set_style(style);
+        }
+        bar
+    });
+    let mut tick = |_: u64| {
+        if let Some(bar) = &bar {
+            bar.set_position(read.get());
+        }
+    };
+    let result = replay::replay(log, &mut decider, &config, &options, &mut tick);
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => return usage(err, &format!("{shown_log}: {e}")),
+    };
+    let context = replay::Context {
+        access_log: shown_log,
+        policy: shown_policy,
+        engine: decider.name(),
+        principal,
+        decision_field: Some(args.decision_field),
+        dlp,
+        examples: args.examples,
+    };
+    match args.format {
+        ReplayFormat::Human => out.write_all(replay::human(&report, &context).as_bytes())?,
+        ReplayFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &replay::json(&report, &context)).map_err(io::Error::other)?;
+            writeln!(out)?;
+        }
+    }
+    if report.requests == 0 {
+        writeln!(err, "note: no line had authority, method and path: is this an Envoy JSON access log?")?;
+    }
+    Ok(EXIT_OK)
 }
 
 fn import(args: ImportArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<i32> {

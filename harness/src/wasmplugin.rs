@@ -2,10 +2,13 @@
 //! filter with a policy (SPEC §6.2).
 //!
 //! The policy goes in as `pluginConfig` (Istio hands it to the filter as
-//! JSON), the module's SHA-256 pins the exact build, `phase: AUTHZ` places
+//! JSON), `sha256` pins the exact build (see [`pinned_sha256`]: the module's
+//! digest for `http(s)://` and `file://` urls, the image manifest's for
+//! `oci://`), `phase: AUTHZ` places
 //! the filter where Istio's own authorization runs, and
 //! `failStrategy: FAIL_CLOSE` refuses traffic when the filter cannot load.
 
+use crate::oci::{self, Variant};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -31,11 +34,39 @@ pub struct Options {
     pub url: String,
     /// Where the plugin applies.
     pub target: Target,
+    /// For an `oci://` url: the image format pushed there (`warden oci
+    /// --variant`), whose manifest digest the manifest pins.
+    pub oci_variant: Variant,
 }
 
 /// The hex SHA-256 of a module, as `spec.sha256` wants it.
 pub fn sha256_hex(wasm: &[u8]) -> String {
     Sha256::digest(wasm).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `spec.sha256` that pins `wasm` at `url`, as Istio checks it: for
+/// `http(s)://` (and `file://`) urls the SHA-256 of the module; for `oci://`
+/// urls (and urls without a scheme, which Istio reads as `oci://`) the
+/// digest of the image manifest, which is what Istio compares after a pull
+/// (`pkg/wasm/cache.go`) — the image `warden oci --variant VARIANT` writes
+/// for the same module. A url that already pins a digest (`…@sha256:HEX`)
+/// must name that same manifest.
+pub fn pinned_sha256(url: &str, wasm: &[u8], oci_variant: Variant) -> Result<String, String> {
+    let scheme = url.split_once("://").map_or("oci", |(scheme, _)| scheme);
+    if !scheme.eq_ignore_ascii_case("oci") {
+        return Ok(sha256_hex(wasm));
+    }
+    let digest = oci::manifest_digest(wasm, oci_variant).map_err(|e| format!("the module: {e}"))?;
+    if let Some((_, pinned)) = url.rsplit_once("@sha256:") {
+        if !pinned.eq_ignore_ascii_case(&digest) {
+            return Err(format!(
+                "--url pins sha256:{pinned}, but the image `warden oci --variant {}` writes for this module is \
+                 sha256:{digest}",
+                oci_variant.as_str()
+            ));
+        }
+    }
+    Ok(digest)
 }
 
 /// The group of a `targetRefs` kind: Gateway API kinds and the core ones
@@ -48,8 +79,10 @@ fn group_of(kind: &str) -> &'static str {
     }
 }
 
-/// The manifest for `policy` (the warden/v1 document as JSON) and `wasm`.
-pub fn manifest(policy: &Value, wasm: &[u8], options: &Options) -> Value {
+/// The manifest for `policy` (the warden/v1 document as JSON) and `wasm`;
+/// fails when the url pins another image (see [`pinned_sha256`]).
+pub fn manifest(policy: &Value, wasm: &[u8], options: &Options) -> Result<Value, String> {
+    let sha256 = pinned_sha256(&options.url, wasm, options.oci_variant)?;
     let mut spec = Map::new();
     match &options.target {
         Target::Selector(labels) => {
@@ -73,16 +106,16 @@ pub fn manifest(policy: &Value, wasm: &[u8], options: &Options) -> Value {
         }
     }
     spec.insert("url".into(), Value::String(options.url.clone()));
-    spec.insert("sha256".into(), Value::String(sha256_hex(wasm)));
+    spec.insert("sha256".into(), Value::String(sha256));
     spec.insert("phase".into(), Value::String("AUTHZ".into()));
     spec.insert("failStrategy".into(), Value::String("FAIL_CLOSE".into()));
     spec.insert("pluginConfig".into(), policy.clone());
-    json!({
+    Ok(json!({
         "apiVersion": "extensions.istio.io/v1alpha1",
         "kind": "WasmPlugin",
         "metadata": {"name": options.name, "namespace": options.namespace},
         "spec": Value::Object(spec),
-    })
+    }))
 }
 
 /// Parses `KEY=VALUE` (selector labels) or `KIND/NAME` (target refs).
@@ -103,11 +136,12 @@ mod tests {
             namespace: "istio-egress".into(),
             url: "oci://registry.example/warden:1".into(),
             target: Target::TargetRefs(vec![("Gateway".into(), "waypoint".into())]),
+            oci_variant: Variant::Compat,
         };
-        let m = manifest(&policy, b"\0asm", &options);
+        let m = manifest(&policy, b"\0asm", &options).unwrap();
         assert_eq!(m["kind"], "WasmPlugin");
         assert_eq!(m["spec"]["pluginConfig"], policy);
-        assert_eq!(m["spec"]["sha256"], sha256_hex(b"\0asm"));
+        assert_eq!(m["spec"]["sha256"], oci::manifest_digest(b"\0asm", Variant::Compat).unwrap());
         assert_eq!(m["spec"]["sha256"].as_str().map(str::len), Some(64));
         assert_eq!(m["spec"]["phase"], "AUTHZ");
         assert_eq!(m["spec"]["failStrategy"], "FAIL_CLOSE");
@@ -116,6 +150,22 @@ mod tests {
             json!({"kind": "Gateway", "group": "gateway.networking.k8s.io", "name": "waypoint"})
         );
         assert!(m["spec"].get("selector").is_none());
+    }
+
+    #[test]
+    fn oci_urls_pin_the_image_manifest_and_others_the_module() {
+        let wasm = b"\0asm\x01\0\0\0";
+        let module = sha256_hex(wasm);
+        let compat = oci::manifest_digest(wasm, Variant::Compat).unwrap();
+        let pin = |url: &str, variant| pinned_sha256(url, wasm, variant);
+        assert_eq!(pin("https://example.com/warden.wasm", Variant::Compat), Ok(module.clone()));
+        assert_eq!(pin("file:///opt/warden.wasm", Variant::Oci), Ok(module));
+        assert_eq!(pin("oci://registry.example/warden:1", Variant::Compat), Ok(compat.clone()));
+        assert_eq!(pin("registry.example/warden:1", Variant::Compat), Ok(compat.clone()), "no scheme: oci");
+        assert_eq!(pin(&format!("oci://r/w@sha256:{compat}"), Variant::Compat), Ok(compat.clone()));
+        assert_eq!(pin("oci://r/w:1", Variant::Oci), Ok(oci::manifest_digest(wasm, Variant::Oci).unwrap()));
+        let err = pin(&format!("oci://r/w@sha256:{}", "0".repeat(64)), Variant::Compat).unwrap_err();
+        assert!(err.contains(&compat), "{err}");
     }
 
     #[test]

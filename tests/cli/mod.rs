@@ -1,11 +1,15 @@
 //! The `warden` CLI's output, checked with snapshots (`tests/cli/snapshots/`)
 //! over the fixtures in `tests/cli/fixtures/`: passing and failing test
 //! files (one case per kind of mismatch), input errors, coverage, lints,
-//! explain. The CLI runs in-process through `run_with`, with the filter
-//! built for this tree.
+//! explain, replay (and a generated log of 100,000 requests,
+//! `replay_log.rs`); the OCI images `warden oci` writes are read back and
+//! checked structurally. The CLI runs in-process through `run_with`, with
+//! the filter built for this tree.
 //!
 //! After an intended change of output: `INSTA_UPDATE=always cargo test
 //! --test main cli`, then review the `.snap` diff.
+
+mod replay_log;
 
 use warden::harness::cli::{self, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use warden::harness::quick_junit::{NonSuccessKind, Report, TestCaseStatus};
@@ -319,7 +323,9 @@ fn warden_wasmplugin_pins_the_module_and_carries_the_policy() {
     assert_eq!(spec["phase"], "AUTHZ");
     assert_eq!(spec["failStrategy"], "FAIL_CLOSE");
     assert_eq!(spec["url"], "oci://registry.example.com/warden:0.1.0");
-    assert_eq!(spec["sha256"], warden::harness::wasmplugin::sha256_hex(warden::FILTER_WASM));
+    // For oci:// urls Istio checks the image manifest's digest (see warden oci).
+    let image = warden::harness::oci::manifest_digest(warden::FILTER_WASM, warden::harness::oci::Variant::Compat);
+    assert_eq!(spec["sha256"], image.expect("the image"));
     assert_eq!(spec["targetRefs"][0]["kind"], "Gateway");
     assert_eq!(spec["targetRefs"][0]["group"], "gateway.networking.k8s.io");
     assert_eq!(spec["targetRefs"][0]["name"], "waypoint");
@@ -336,6 +342,8 @@ fn warden_wasmplugin_pins_the_module_and_carries_the_policy() {
     let manifest: serde_json::Value = serde_yaml_ng::from_str(&run.stdout).expect("YAML");
     assert_eq!(manifest["spec"]["selector"]["matchLabels"]["istio"], "egressgateway");
     assert!(manifest["spec"].get("targetRefs").is_none());
+    // For https:// urls Istio checks the module's own digest.
+    assert_eq!(manifest["spec"]["sha256"], warden::harness::wasmplugin::sha256_hex(warden::FILTER_WASM));
 }
 
 #[test]
@@ -534,4 +542,390 @@ fn warden_schema_describes_the_policy_document() {
     let actions: Vec<&str> =
         defs["Action"]["oneOf"].as_array().unwrap().iter().filter_map(|v| v["const"].as_str()).collect();
     assert_eq!(actions, ["ALLOW", "DENY", "AUDIT"]);
+}
+
+// -------------------------------------------------------------- warden oci
+
+/// The files of an OCI image layout, read back from a directory or a tar
+/// (by a reader of its own, not the one that wrote it).
+fn layout_files(path: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    if path.is_dir() {
+        for entry in walk(path) {
+            let name = entry.strip_prefix(path).expect("inside").to_str().expect("UTF-8").replace('\\', "/");
+            files.insert(name, std::fs::read(&entry).expect("readable"));
+        }
+        return files;
+    }
+    let tar = std::fs::read(path).expect("the tar");
+    for (name, content) in untar(&tar) {
+        if !name.ends_with('/') {
+            files.insert(name, content);
+        }
+    }
+    files
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("a directory").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The entries of a ustar archive: name and content.
+fn untar(mut tar: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    while tar.len() >= 512 && tar[..512].iter().any(|b| *b != 0) {
+        let field = |range: std::ops::Range<usize>| {
+            let raw = &tar[range];
+            String::from_utf8_lossy(&raw[..raw.iter().position(|b| *b == 0).unwrap_or(raw.len())]).into_owned()
+        };
+        let (prefix, name) = (field(345..500), field(0..100));
+        let name = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        let size = usize::from_str_radix(field(124..136).trim(), 8).expect("an octal size");
+        let checksum = usize::from_str_radix(field(148..156).trim(), 8).expect("an octal checksum");
+        let sum: usize =
+            tar[..512].iter().enumerate().map(|(i, b)| if (148..156).contains(&i) { 32 } else { *b as usize }).sum();
+        assert_eq!(sum, checksum, "{name}: header checksum");
+        out.push((name, tar[512..512 + size].to_vec()));
+        tar = &tar[512 + size.div_ceil(512) * 512..];
+    }
+    out
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    warden::harness::wasmplugin::sha256_hex(bytes)
+}
+
+/// Checks a layout as a registry client would read it: index → manifest →
+/// config and layers, every digest and size; returns the manifest digest
+/// (hex) and the module the image carries.
+fn check_layout(files: &std::collections::BTreeMap<String, Vec<u8>>, variant: &str) -> (String, Vec<u8>) {
+    let blob = |digest: &str| -> &Vec<u8> {
+        let hex = digest.strip_prefix("sha256:").unwrap_or_else(|| panic!("{digest}: not sha256"));
+        let bytes = files.get(&format!("blobs/sha256/{hex}")).unwrap_or_else(|| panic!("no blob {digest}"));
+        assert_eq!(sha256(bytes), hex, "blob {digest} has another digest");
+        bytes
+    };
+    let json = |bytes: &[u8]| -> serde_json::Value { serde_json::from_slice(bytes).expect("JSON") };
+    let described = |descriptor: &serde_json::Value| -> &Vec<u8> {
+        let bytes = blob(descriptor["digest"].as_str().expect("a digest"));
+        assert_eq!(descriptor["size"].as_u64(), Some(bytes.len() as u64), "size of {descriptor}");
+        bytes
+    };
+    assert_eq!(json(&files["oci-layout"]), serde_json::json!({"imageLayoutVersion": "1.0.0"}));
+    let index = json(&files["index.json"]);
+    assert_eq!(index["schemaVersion"], 2);
+    assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let manifests = index["manifests"].as_array().expect("manifests");
+    assert_eq!(manifests.len(), 1);
+    assert_eq!(manifests[0]["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(manifests[0]["annotations"]["org.opencontainers.image.ref.name"], "v1");
+    let manifest_bytes = described(&manifests[0]);
+    let manifest = json(manifest_bytes);
+    assert_eq!(manifest["schemaVersion"], 2);
+    assert_eq!(manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(manifest["annotations"]["module.wasm.image/variant"], variant);
+    let config = described(&manifest["config"]);
+    let layers = manifest["layers"].as_array().expect("layers");
+    let types: Vec<&str> = layers.iter().map(|l| l["mediaType"].as_str().expect("a media type")).collect();
+    let wasm = match variant {
+        "compat" => {
+            // Istio: the last layer, tar+gzip, holding a file named plugin.wasm.
+            assert_eq!(manifest["config"]["mediaType"], "application/vnd.oci.image.config.v1+json");
+            assert_eq!(types, ["application/vnd.oci.image.layer.v1.tar+gzip"]);
+            let gz = described(&layers[0]);
+            let mut tar = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gz.as_slice()), &mut tar).expect("gzip");
+            let config = json(config);
+            assert_eq!((config["os"].as_str(), config["architecture"].as_str()), (Some("wasip1"), Some("wasm")));
+            assert_eq!(config["rootfs"]["diff_ids"][0], format!("sha256:{}", sha256(&tar)), "diff_id");
+            let entries = untar(&tar);
+            assert_eq!(entries.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["plugin.wasm"]);
+            entries[0].1.clone()
+        }
+        _ => {
+            // Istio: exactly two layers, one of them the raw module.
+            assert_eq!(manifest["config"]["mediaType"], "application/vnd.module.wasm.config.v1+json");
+            assert_eq!(
+                types,
+                ["application/vnd.module.wasm.config.v1+json", "application/vnd.module.wasm.content.layer.v1+wasm"]
+            );
+            assert_eq!(json(config)["type"], "envoy_proxy");
+            described(&layers[1]).clone()
+        }
+    };
+    (sha256(manifest_bytes), wasm)
+}
+
+#[test]
+fn warden_oci_writes_an_image_layout_istio_pulls() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut digests = Vec::new();
+    for variant in ["compat", "oci"] {
+        for output in [format!("{variant}-layout"), format!("{variant}.tar")] {
+            let path = dir.path().join(&output);
+            let path_text = path.to_str().expect("UTF-8 path");
+            let run = warden(&["oci", "-o", path_text, "--variant", variant, "--tag", "v1"]);
+            assert_eq!(run.code, EXIT_OK, "{}", run.stderr);
+            let (digest, wasm) = check_layout(&layout_files(&path), variant);
+            assert!(wasm == warden::FILTER_WASM, "{output}: the image carries another module");
+            assert!(run.stdout.contains(&format!("manifest  sha256:{digest}\n")), "{}", run.stdout);
+            assert!(run.stdout.contains(&format!("module    sha256:{}", sha256(&wasm))), "{}", run.stdout);
+            // The WasmPlugin pins what Istio checks: the manifest for oci://,
+            // the module for https://.
+            let plugin = |url: &str| -> String {
+                let run = warden(&[
+                    "wasmplugin",
+                    "policies/ambient-waypoint/policy.yaml",
+                    "--url",
+                    url,
+                    "--oci-variant",
+                    variant,
+                    "--selector",
+                    "istio=egressgateway",
+                ]);
+                assert_eq!(run.code, EXIT_OK, "{}", run.stderr);
+                let manifest: serde_json::Value = serde_yaml_ng::from_str(&run.stdout).expect("YAML");
+                manifest["spec"]["sha256"].as_str().expect("sha256").to_owned()
+            };
+            assert_eq!(plugin("oci://registry.example.com/warden:v1"), digest, "{output}");
+            assert_eq!(plugin(&format!("oci://registry.example.com/warden@sha256:{digest}")), digest, "{output}");
+            assert_eq!(plugin("https://example.com/warden.wasm"), sha256(&wasm), "{output}");
+            digests.push((variant, digest));
+        }
+    }
+    // Reproducible: a directory and a tar of the same variant hold the same image.
+    assert_eq!(digests[0].1, digests[1].1);
+    assert_eq!(digests[2].1, digests[3].1);
+    assert_ne!(digests[0].1, digests[2].1);
+
+    let layout = dir.path().join("compat-layout");
+    let run = warden(&["oci", "-o", layout.to_str().expect("UTF-8 path")]);
+    assert_eq!(run.code, EXIT_USAGE, "a layout is never written over");
+    assert!(run.stderr.contains("the directory is not empty"), "{}", run.stderr);
+    let run = warden(&[
+        "oci",
+        "-o",
+        dir.path().join("x").to_str().expect("UTF-8"),
+        "--filter",
+        &fixture("passing/policy.json"),
+    ]);
+    assert_eq!(
+        (run.code, run.stderr.as_str()),
+        (EXIT_USAGE, "error: tests/cli/fixtures/passing/policy.json: not a WebAssembly module (no \\0asm header)\n")
+    );
+    let wrong = format!("oci://r/w@sha256:{}", "0".repeat(64));
+    let run = warden(&["wasmplugin", "policies/ambient-waypoint/policy.yaml", "--url", &wrong, "--selector", "a=b"]);
+    assert_eq!(run.code, EXIT_USAGE);
+    assert!(run.stderr.contains("--url pins sha256:000"), "{}", run.stderr);
+}
+
+#[test]
+fn warden_oci_output() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let digests = regex::Regex::new("[0-9a-f]{64}").expect("a regex");
+    let sizes = regex::Regex::new(r"\(\d+ bytes\)").expect("a regex");
+    let mut text = String::new();
+    for output in ["warden-oci", "warden-oci.tar"] {
+        let path = dir.path().join(output);
+        let run = warden(&["oci", "-o", path.to_str().expect("UTF-8 path"), "--tag", "0.1.0"]);
+        let shown = run.stdout.replace(&format!("{}/", dir.path().display()), "");
+        text.push_str(&format!("$ warden oci -o {output} --tag 0.1.0\nexit code: {}\n{shown}", run.code));
+    }
+    let text = digests.replace_all(&text, "<sha256>");
+    insta::assert_snapshot!(sizes.replace_all(&text, "(<size> bytes)"));
+}
+
+// ----------------------------------------------------------- warden replay
+
+const REPLAY_POLICY: &str = "tests/cli/fixtures/replay/policy.yaml";
+const REPLAY_LOG: &str = "tests/cli/fixtures/replay/access.log";
+
+#[test]
+fn warden_replay_counts_outcomes_groups_and_examples() {
+    let args = ["replay", REPLAY_POLICY, REPLAY_LOG, "--principal-field", "downstream_peer_uri_san"];
+    let run = warden(&args);
+    assert_eq!(run.code, EXIT_OK, "{}", run.stderr);
+    assert!(!run.stdout.contains(replay_log::SECRET), "DLP findings are never shown");
+    assert!(!run.stdout.contains("show_env"), "queries are never shown");
+    insta::assert_snapshot!(transcript(&args));
+    // The native engine decides the same.
+    let native = warden(&[
+        "replay",
+        REPLAY_POLICY,
+        REPLAY_LOG,
+        "--principal-field",
+        "downstream_peer_uri_san",
+        "--engine",
+        "native",
+    ]);
+    assert_eq!(native.code, EXIT_OK);
+    assert_eq!(native.stdout.replace("through the native engine", "through the filter in the harness"), run.stdout);
+}
+
+#[test]
+fn warden_replay_json_report() {
+    let run = warden(&[
+        "replay",
+        REPLAY_POLICY,
+        REPLAY_LOG,
+        "--principal-field",
+        "downstream_peer_uri_san",
+        "--format",
+        "json",
+        "--examples",
+        "1",
+    ]);
+    assert_eq!(run.code, EXIT_OK, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON document");
+    assert_eq!((doc["lines"].as_u64(), doc["requests"].as_u64()), (Some(16), Some(13)));
+    let count = |kind: &str| doc["outcomes"][kind]["count"].as_u64();
+    assert_eq!(
+        ["allow", "denied", "unregistered", "bad-request", "dlp"].map(count),
+        [Some(5), Some(2), Some(3), Some(2), Some(1)]
+    );
+    assert_eq!(
+        doc["outcomes"]["denied"]["groups"],
+        serde_json::json!([
+            {"policy": "deny-admin", "count": 1},
+            {"reason": "no-allow-match", "service": "httpbin.org", "count": 1},
+        ])
+    );
+    assert_eq!(doc["outcomes"]["unregistered"]["groups"][0], serde_json::json!({"host": "aliyun.com", "count": 2}));
+    assert_eq!(doc["outcomes"]["dlp"]["groups"], serde_json::json!([{"findings": ["aws_access_key_id"], "count": 1}]));
+    assert_eq!(doc["outcomes"]["dlp"]["examples"][0]["path"], "<withheld: DLP findings>");
+    assert_eq!(doc["outcomes"]["allow"]["examples"].as_array().map(Vec::len), Some(1));
+    assert_eq!(doc["skipped"]["notJson"], serde_json::json!({"count": 1, "firstLines": [4]}));
+    assert_eq!(doc["skipped"]["incomplete"], serde_json::json!({"count": 1, "firstLines": [9]}));
+    assert_eq!(doc["dryRun"], serde_json::json!([{"policy": "shadow-deletes", "count": 2}]));
+    assert_eq!((doc["changes"]["compared"].as_u64(), doc["changes"]["changed"].as_u64()), (Some(4), Some(1)));
+    assert_eq!(doc["changes"]["transitions"][0]["from"], "allow");
+    assert_eq!(doc["changes"]["transitions"][0]["to"], "denied");
+    assert_eq!(doc["errors"]["count"], 0);
+    assert!(!run.stdout.contains(replay_log::SECRET));
+}
+
+#[test]
+fn warden_replay_principals_fixed_or_absent() {
+    let json = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["replay", REPLAY_POLICY, REPLAY_LOG, "--format", "json"];
+        args.extend_from_slice(extra);
+        let run = warden(&args);
+        assert_eq!(run.code, EXIT_OK, "{}", run.stderr);
+        serde_json::from_str(&run.stdout).expect("JSON")
+    };
+    // Without principals the admin's POST /post and DELETE /delete are refused too.
+    let anonymous = json(&[]);
+    assert_eq!(anonymous["principal"], serde_json::Value::Null);
+    assert_eq!(anonymous["outcomes"]["denied"]["count"], 4);
+    // As the admin, every request to httpbin.org passes ALLOW (the DENY on /admin still wins).
+    let admin = json(&["--principal", "cluster.local/ns/default/sa/admin"]);
+    assert_eq!(admin["principal"], serde_json::json!({"value": "cluster.local/ns/default/sa/admin"}));
+    assert_eq!(admin["outcomes"]["denied"]["groups"], serde_json::json!([{"policy": "deny-admin", "count": 1}]));
+    assert_eq!(admin["outcomes"]["allow"]["count"], 6);
+}
+
+#[test]
+fn warden_replay_reads_gzip_and_reports_input_errors() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let gz = dir.path().join("access.log.gz");
+    let mut encoder =
+        flate2::write::GzEncoder::new(std::fs::File::create(&gz).expect("a file"), flate2::Compression::fast());
+    std::io::Write::write_all(&mut encoder, &std::fs::read(REPLAY_LOG).expect("the log")).expect("gzip");
+    encoder.finish().expect("gzip");
+    let plain = warden(&["replay", REPLAY_POLICY, REPLAY_LOG, "--format", "json"]);
+    let zipped = warden(&["replay", REPLAY_POLICY, gz.to_str().expect("UTF-8 path"), "--format", "json"]);
+    assert_eq!(zipped.code, EXIT_OK, "{}", zipped.stderr);
+    let strip = |text: &str| -> serde_json::Value {
+        let mut doc: serde_json::Value = serde_json::from_str(text).expect("JSON");
+        doc["accessLog"] = serde_json::Value::Null;
+        doc
+    };
+    assert_eq!(strip(&zipped.stdout), strip(&plain.stdout));
+
+    let run = warden(&["replay", REPLAY_POLICY, &fixture("replay/missing.log")]);
+    assert_eq!(run.code, EXIT_USAGE);
+    assert!(run.stderr.starts_with("error: tests/cli/fixtures/replay/missing.log: cannot read"), "{}", run.stderr);
+    let run = warden(&["replay", &fixture("invalid-policy/policy.yaml"), REPLAY_LOG]);
+    assert_eq!(run.code, EXIT_USAGE);
+    assert!(run.stderr.contains("invalid policy"), "{}", run.stderr);
+    let run = warden(&["replay", REPLAY_POLICY, REPLAY_LOG, "--principal", "a", "--principal-field", "b"]);
+    assert_eq!(run.code, EXIT_USAGE, "one principal source");
+    // Not an access log: a report of nothing, and a note.
+    let run = warden(&["replay", REPLAY_POLICY, REPLAY_POLICY]);
+    assert_eq!(run.code, EXIT_OK);
+    assert!(run.stdout.contains("requests                                0\n"), "{}", run.stdout);
+    assert!(run.stderr.starts_with("note: no line had authority, method and path"), "{}", run.stderr);
+}
+
+/// SPEC §6.2 / the issue: a log of at least 100,000 lines is replayed
+/// through the compiled filter and the report's counts are exact.
+#[test]
+fn warden_replay_a_generated_log_of_100_000_requests() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let log = dir.path().join("access.log");
+    let mut file = std::fs::File::create(&log).expect("a file");
+    let expected = replay_log::write(&mut file, 100_000, 2024).expect("the log");
+    drop(file);
+    assert!(expected.lines >= 100_000);
+
+    let started = std::time::Instant::now();
+    let run = warden(&[
+        "replay",
+        replay_log::POLICY,
+        log.to_str().expect("UTF-8 path"),
+        "--principal-field",
+        replay_log::PRINCIPAL_FIELD,
+        "--format",
+        "json",
+    ]);
+    eprintln!("replayed {} lines in {:.1?}", expected.lines, started.elapsed());
+    assert_eq!(run.code, EXIT_OK, "{}", run.stderr);
+    assert!(!run.stdout.contains(replay_log::SECRET));
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON document");
+    assert_eq!(doc["engine"], "filter");
+    assert_eq!(doc["lines"].as_u64(), Some(expected.lines));
+    assert_eq!(doc["requests"].as_u64(), Some(expected.requests));
+    assert_eq!(doc["errors"]["count"], 0, "{}", doc["errors"]);
+    assert_eq!(doc["skipped"]["notJson"]["count"].as_u64(), Some(expected.not_json));
+    assert_eq!(doc["skipped"]["incomplete"]["count"].as_u64(), Some(expected.incomplete));
+    let mut outcomes = std::collections::BTreeMap::new();
+    let mut groups = std::collections::BTreeMap::new();
+    for (kind, outcome) in doc["outcomes"].as_object().expect("outcomes") {
+        let count = outcome["count"].as_u64().expect("a count");
+        if count > 0 {
+            outcomes.insert(kind.clone(), count);
+        }
+        for g in outcome["groups"].as_array().expect("groups") {
+            let (key, value) = g
+                .as_object()
+                .expect("a group")
+                .iter()
+                .find(|(k, _)| *k != "count" && *k != "service")
+                .expect("a group key");
+            let value = match value {
+                serde_json::Value::Array(ids) => ids.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", "),
+                other => other.as_str().expect("text").to_owned(),
+            };
+            groups.insert((kind.clone(), key.clone(), value), g["count"].as_u64().expect("a count"));
+        }
+    }
+    let want_outcomes: std::collections::BTreeMap<String, u64> =
+        expected.outcomes.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
+    assert_eq!(outcomes, want_outcomes);
+    let want_groups: std::collections::BTreeMap<(String, String, String), u64> = expected
+        .groups
+        .iter()
+        .map(|((kind, key, value), n)| (((*kind).to_owned(), (*key).to_owned(), (*value).to_owned()), *n))
+        .collect();
+    assert_eq!(groups, want_groups);
+    assert_eq!(doc["dryRun"], serde_json::json!([{"policy": "shadow-deletes", "count": expected.dry_run}]));
 }

@@ -1,0 +1,396 @@
+//! `warden oci`: the filter module as an OCI image, in the format Istio
+//! pulls for a `WasmPlugin` whose `url` is `oci://…`, written as an OCI
+//! image layout (a directory, or a tar of one) that `oras`, `crane` and
+//! `skopeo` push as it is.
+//!
+//! Istio's image fetcher (`pkg/wasm/imagefetcher.go`) accepts two image
+//! formats of the Wasm image specification (solo-io/wasm `spec/`):
+//!
+//! - **compat** ([`Variant::Compat`], the default): an ordinary image — an
+//!   OCI image config (`application/vnd.oci.image.config.v1+json`) and one
+//!   layer (`application/vnd.oci.image.layer.v1.tar+gzip`), a gzipped tar
+//!   holding `plugin.wasm`; the manifest carries the annotation
+//!   `module.wasm.image/variant: compat`. Istio tries this format first.
+//!   Standard media types only, so every registry and every image tool takes
+//!   it.
+//! - **oci** ([`Variant::Oci`]): the artifact format of `wasme` — config
+//!   `application/vnd.module.wasm.config.v1+json` and exactly two layers:
+//!   the runtime config (the same media type) and the raw module
+//!   (`application/vnd.module.wasm.content.layer.v1+wasm`). Some registries
+//!   refuse custom media types.
+//!
+//! Everything is deterministic (tar entries with mtime 0, uid/gid 0, mode
+//! 0644; a gzip header with mtime 0 and no file name; JSON without
+//! timestamps), so one module always gives the same manifest digest. That
+//! digest is what a `WasmPlugin` with an `oci://` url must pin: Istio
+//! compares `spec.sha256` with the digest of the image manifest it pulled,
+//! not with the module's (see [`manifest_digest`] and
+//! [`crate::wasmplugin::pinned_sha256`]).
+//!
+//! ```no_run
+//! use warden_harness::oci::{self, Variant};
+//! let wasm = std::fs::read("warden.wasm").unwrap();
+//! let image = oci::Image::build(&wasm, Variant::Compat, "0.1.0").unwrap();
+//! oci::write_layout_dir(&image, std::path::Path::new("warden-oci")).unwrap();
+//! println!("spec.sha256 for oci:// urls: {}", image.manifest_digest_hex());
+//! ```
+
+use flate2::{Compression, GzBuilder};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::io::{self, Write};
+use std::path::Path;
+
+/// `application/vnd.oci.image.manifest.v1+json`
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+/// `application/vnd.oci.image.index.v1+json`
+pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+/// The compat variant's config: `application/vnd.oci.image.config.v1+json`.
+pub const IMAGE_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+/// The compat variant's layer: `application/vnd.oci.image.layer.v1.tar+gzip`.
+pub const TAR_GZIP_LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// The oci variant's config and runtime-config layer.
+pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.module.wasm.config.v1+json";
+/// The oci variant's module layer: the raw `.wasm`.
+pub const WASM_LAYER_MEDIA_TYPE: &str = "application/vnd.module.wasm.content.layer.v1+wasm";
+/// The file the compat layer holds; Istio looks for this base name.
+pub const PLUGIN_FILE: &str = "plugin.wasm";
+/// The manifest annotation the compat variant requires with a tar+gzip layer.
+pub const VARIANT_ANNOTATION: &str = "module.wasm.image/variant";
+/// The index annotation that names a manifest's tag.
+pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
+/// The `oci-layout` file's content.
+pub const LAYOUT_VERSION: &str = "1.0.0";
+
+/// The image format (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Variant {
+    /// One tar+gzip layer holding `plugin.wasm`: standard media types.
+    #[default]
+    Compat,
+    /// The raw module as a `application/vnd.module.wasm.content.layer.v1+wasm`
+    /// layer beside its runtime config.
+    Oci,
+}
+
+impl Variant {
+    /// `compat` or `oci`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Variant::Compat => "compat",
+            Variant::Oci => "oci",
+        }
+    }
+}
+
+/// A content-addressed blob of the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob {
+    /// Its media type as the manifest (or index) names it.
+    pub media_type: &'static str,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl Blob {
+    fn new(media_type: &'static str, bytes: Vec<u8>) -> Blob {
+        Blob { media_type, bytes }
+    }
+
+    /// `sha256:<hex>`.
+    pub fn digest(&self) -> String {
+        format!("sha256:{}", sha256_hex(&self.bytes))
+    }
+
+    /// The OCI descriptor of this blob.
+    pub fn descriptor(&self) -> Value {
+        json!({"mediaType": self.media_type, "digest": self.digest(), "size": self.bytes.len()})
+    }
+}
+
+/// One image: its config, layers and manifest, and the tag the layout's
+/// index gives it.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// The format.
+    pub variant: Variant,
+    /// The config blob.
+    pub config: Blob,
+    /// The layers, in manifest order.
+    pub layers: Vec<Blob>,
+    /// The manifest (its bytes are what the digest covers).
+    pub manifest: Blob,
+    /// The tag (`org.opencontainers.image.ref.name`) in `index.json`.
+    pub tag: String,
+    /// The hex SHA-256 of the module itself.
+    pub wasm_sha256: String,
+}
+
+/// The hex SHA-256 of bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Why an image could not be built or written.
+#[derive(Debug)]
+pub struct OciError(pub String);
+
+impl std::fmt::Display for OciError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for OciError {}
+
+impl From<io::Error> for OciError {
+    fn from(e: io::Error) -> Self {
+        OciError(e.to_string())
+    }
+}
+
+fn to_json(value: &Value) -> Result<Vec<u8>, OciError> {
+    serde_json::to_vec(value).map_err(|e| OciError(format!("cannot write JSON: {e}")))
+}
+
+/// A tar entry header as every entry here has it: no owner, no time.
+fn tar_header(size: u64, mode: u32, kind: tar::EntryType) -> tar::Header {
+    let mut header = tar::Header::new_ustar();
+    header.set_size(size);
+    header.set_mode(mode);
+    header.set_mtime(0);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_entry_type(kind);
+    header
+}
+
+/// The compat layer: a tar holding `plugin.wasm`, gzipped. Returns the
+/// tar (whose digest is the config's `diff_id`) and the gzipped layer.
+fn compat_layer(wasm: &[u8]) -> Result<(Vec<u8>, Vec<u8>), OciError> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar_header(wasm.len() as u64, 0o644, tar::EntryType::Regular);
+    builder.append_data(&mut header, PLUGIN_FILE, wasm)?;
+    let tar = builder.into_inner()?;
+    let mut gz = GzBuilder::new().mtime(0).operating_system(255).write(Vec::new(), Compression::best());
+    gz.write_all(&tar)?;
+    let layer = gz.finish()?;
+    Ok((tar, layer))
+}
+
+impl Image {
+    /// Builds the image of `wasm` in `variant`, tagged `tag` in the index.
+    pub fn build(wasm: &[u8], variant: Variant, tag: &str) -> Result<Image, OciError> {
+        if !wasm.starts_with(b"\0asm") {
+            return Err(OciError("not a WebAssembly module (no \\0asm header)".into()));
+        }
+        let (config, layers, annotations) = match variant {
+            Variant::Compat => {
+                let (tar, layer) = compat_layer(wasm)?;
+                // An image config as image tools expect one; the platform is
+                // Go's name for a WASI module (GOOS=wasip1, GOARCH=wasm).
+                let config = json!({
+                    "architecture": "wasm",
+                    "os": "wasip1",
+                    "config": {},
+                    "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", sha256_hex(&tar))]},
+                });
+                let config = Blob::new(IMAGE_CONFIG_MEDIA_TYPE, to_json(&config)?);
+                let layers = vec![Blob::new(TAR_GZIP_LAYER_MEDIA_TYPE, layer)];
+                (config, layers, json!({ VARIANT_ANNOTATION: "compat" }))
+            }
+            Variant::Oci => {
+                let runtime = json!({
+                    "type": "envoy_proxy",
+                    "abiVersions": ["proxy_abi_version_0_2_1"],
+                    "config": {"root_ids": ["warden"]},
+                });
+                let runtime = to_json(&runtime)?;
+                let config = Blob::new(WASM_CONFIG_MEDIA_TYPE, runtime.clone());
+                // Istio wants exactly two layers: the runtime config and the module.
+                let layers =
+                    vec![Blob::new(WASM_CONFIG_MEDIA_TYPE, runtime), Blob::new(WASM_LAYER_MEDIA_TYPE, wasm.to_vec())];
+                (config, layers, json!({ VARIANT_ANNOTATION: "oci" }))
+            }
+        };
+        let titles = match variant {
+            Variant::Compat => vec![None],
+            Variant::Oci => vec![Some("runtime-config.json"), Some(PLUGIN_FILE)],
+        };
+        let layer_descriptors: Vec<Value> = layers
+            .iter()
+            .zip(titles)
+            .map(|(layer, title)| {
+                let mut d = layer.descriptor();
+                if let (Some(title), Some(map)) = (title, d.as_object_mut()) {
+                    map.insert("annotations".into(), json!({"org.opencontainers.image.title": title}));
+                }
+                d
+            })
+            .collect();
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "config": config.descriptor(),
+            "layers": layer_descriptors,
+            "annotations": annotations,
+        });
+        let manifest = Blob::new(MANIFEST_MEDIA_TYPE, to_json(&manifest)?);
+        Ok(Image { variant, config, layers, manifest, tag: tag.to_owned(), wasm_sha256: sha256_hex(wasm) })
+    }
+
+    /// The manifest's digest, `sha256:<hex>`: what a registry names the
+    /// image by (`REPO@sha256:…`).
+    pub fn manifest_digest(&self) -> String {
+        self.manifest.digest()
+    }
+
+    /// The manifest's digest without `sha256:`: the `spec.sha256` of a
+    /// `WasmPlugin` that pulls this image from an `oci://` url.
+    pub fn manifest_digest_hex(&self) -> String {
+        sha256_hex(&self.manifest.bytes)
+    }
+
+    /// `index.json` of the layout: the manifest, tagged.
+    pub fn index(&self) -> Result<Vec<u8>, OciError> {
+        let mut descriptor = self.manifest.descriptor();
+        if let Some(map) = descriptor.as_object_mut() {
+            map.insert("annotations".into(), json!({ REF_NAME_ANNOTATION: self.tag }));
+        }
+        to_json(&json!({"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": [descriptor]}))
+    }
+
+    /// `oci-layout`.
+    pub fn layout_file() -> Result<Vec<u8>, OciError> {
+        to_json(&json!({ "imageLayoutVersion": LAYOUT_VERSION }))
+    }
+
+    /// The layout's files, path → bytes: `oci-layout`, `index.json` and
+    /// `blobs/sha256/<hex>` for the config, layers and manifest, each once.
+    pub fn layout_files(&self) -> Result<Vec<(String, Vec<u8>)>, OciError> {
+        let mut files =
+            vec![("oci-layout".to_owned(), Image::layout_file()?), ("index.json".to_owned(), self.index()?)];
+        for blob in std::iter::once(&self.config).chain(&self.layers).chain(std::iter::once(&self.manifest)) {
+            let path = format!("blobs/sha256/{}", sha256_hex(&blob.bytes));
+            if !files.iter().any(|(p, _)| *p == path) {
+                files.push((path, blob.bytes.clone()));
+            }
+        }
+        Ok(files)
+    }
+}
+
+/// The digest Istio checks `spec.sha256` against when it pulls `wasm` as
+/// `warden oci` writes it in `variant`: the manifest's, hex.
+pub fn manifest_digest(wasm: &[u8], variant: Variant) -> Result<String, OciError> {
+    Image::build(wasm, variant, "latest").map(|i| i.manifest_digest_hex())
+}
+
+/// Writes the layout into `dir`, which must not exist or be empty (an
+/// existing layout's other images would be lost).
+pub fn write_layout_dir(image: &Image, dir: &Path) -> Result<(), OciError> {
+    if let Ok(mut entries) = std::fs::read_dir(dir) {
+        if entries.next().is_some() {
+            return Err(OciError(format!("{}: the directory is not empty", dir.display())));
+        }
+    } else if dir.exists() {
+        return Err(OciError(format!("{}: not a directory", dir.display())));
+    }
+    std::fs::create_dir_all(dir.join("blobs").join("sha256"))?;
+    for (path, bytes) in image.layout_files()? {
+        std::fs::write(dir.join(path), bytes)?;
+    }
+    Ok(())
+}
+
+/// The layout as one tar (what `skopeo`'s `oci-archive:` and `oras
+/// --from-oci-layout FILE.tar` read), with its directories.
+pub fn layout_tar(image: &Image) -> Result<Vec<u8>, OciError> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let files = image.layout_files()?;
+    let (tops, blobs): (Vec<_>, Vec<_>) = files.iter().partition(|(p, _)| !p.starts_with("blobs/"));
+    for (path, bytes) in tops {
+        let mut header = tar_header(bytes.len() as u64, 0o644, tar::EntryType::Regular);
+        builder.append_data(&mut header, path, bytes.as_slice())?;
+    }
+    for dir in ["blobs/", "blobs/sha256/"] {
+        let mut header = tar_header(0, 0o755, tar::EntryType::Directory);
+        builder.append_data(&mut header, dir, io::empty())?;
+    }
+    for (path, bytes) in blobs {
+        let mut header = tar_header(bytes.len() as u64, 0o644, tar::EntryType::Regular);
+        builder.append_data(&mut header, path, bytes.as_slice())?;
+    }
+    Ok(builder.into_inner()?)
+}
+
+/// Writes the layout as a tar file.
+pub fn write_layout_tar(image: &Image, file: &Path) -> Result<(), OciError> {
+    std::fs::write(file, layout_tar(image)?)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    const WASM: &[u8] = b"\0asm\x01\0\0\0 a tiny module";
+
+    fn json_of(blob: &Blob) -> Value {
+        serde_json::from_slice(&blob.bytes).unwrap()
+    }
+
+    #[test]
+    fn the_compat_image_is_one_gzipped_tar_holding_plugin_wasm() {
+        let image = Image::build(WASM, Variant::Compat, "1").unwrap();
+        let manifest = json_of(&image.manifest);
+        assert_eq!(manifest["config"], image.config.descriptor());
+        assert_eq!(manifest["layers"][0]["mediaType"], TAR_GZIP_LAYER_MEDIA_TYPE);
+        assert_eq!(manifest["annotations"][VARIANT_ANNOTATION], "compat");
+        let mut tar = Vec::new();
+        flate2::read::GzDecoder::new(image.layers[0].bytes.as_slice()).read_to_end(&mut tar).unwrap();
+        let diff_id = format!("sha256:{}", sha256_hex(&tar));
+        assert_eq!(json_of(&image.config)["rootfs"]["diff_ids"][0], diff_id);
+        let mut archive = tar::Archive::new(tar.as_slice());
+        let mut entries = archive.entries().unwrap();
+        let mut entry = entries.next().unwrap().unwrap();
+        assert_eq!(entry.path().unwrap().to_str(), Some(PLUGIN_FILE));
+        assert_eq!(entry.header().mtime().unwrap(), 0);
+        let mut content = Vec::new();
+        entry.read_to_end(&mut content).unwrap();
+        assert_eq!(content, WASM);
+        assert!(entries.next().is_none());
+    }
+
+    #[test]
+    fn the_oci_image_has_the_raw_module_and_its_runtime_config() {
+        let image = Image::build(WASM, Variant::Oci, "1").unwrap();
+        let manifest = json_of(&image.manifest);
+        assert_eq!(manifest["config"]["mediaType"], WASM_CONFIG_MEDIA_TYPE);
+        let types: Vec<&str> = image.layers.iter().map(|l| l.media_type).collect();
+        assert_eq!(types, [WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE]);
+        assert_eq!(image.layers[1].bytes, WASM);
+        assert_eq!(manifest["layers"][1]["digest"], format!("sha256:{}", sha256_hex(WASM)));
+    }
+
+    #[test]
+    fn images_are_reproducible_and_tags_do_not_change_the_digest() {
+        let a = Image::build(WASM, Variant::Compat, "a").unwrap();
+        let b = Image::build(WASM, Variant::Compat, "b").unwrap();
+        assert_eq!(a.manifest, b.manifest);
+        assert_ne!(a.index().unwrap(), b.index().unwrap());
+        assert_eq!(manifest_digest(WASM, Variant::Compat).unwrap(), a.manifest_digest_hex());
+        assert_ne!(manifest_digest(WASM, Variant::Oci).unwrap(), a.manifest_digest_hex());
+        assert_eq!(a.wasm_sha256, sha256_hex(WASM));
+        assert!(Image::build(b"not wasm", Variant::Compat, "a").is_err());
+    }
+
+    #[test]
+    fn the_oci_variant_stores_the_shared_config_blob_once() {
+        let image = Image::build(WASM, Variant::Oci, "1").unwrap();
+        let files = image.layout_files().unwrap();
+        // oci-layout, index.json, config (= runtime layer), module, manifest
+        assert_eq!(files.len(), 5);
+    }
+}

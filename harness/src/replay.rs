@@ -1,0 +1,1597 @@
+//! `warden replay`: an Envoy JSON access log (as Istio egress gateways and
+//! waypoints write it) replayed against a policy, line by line, through the
+//! compiled filter in the harness (one VM, reused like one Envoy worker) or
+//! the native engine, and a report of what the policy would allow, deny and
+//! why (SPEC §6.2).
+//!
+//! Each line is one JSON object. Of Istio's default JSON access-log fields
+//! Warden reads `authority`, `method` and `path` (required; a line without
+//! them, or that is not JSON, is skipped), `downstream_local_address` (its
+//! port is Envoy's `destination.port`; default 80), `downstream_remote_address`
+//! (`source.address`), `requested_server_name` (the SNI), `user_agent` and
+//! `x_forwarded_for` (sent as headers). The principal comes from a field the
+//! caller names (e.g. one logging `%DOWNSTREAM_PEER_URI_SAN%`) or is fixed,
+//! and reaches the filter through the policy's first identity source. A
+//! field holding Warden's decision record (`%FILTER_STATE(wasm.warden.decision:PLAIN)%`,
+//! default `warden`) is compared with the replayed decision.
+//!
+//! Reports never show a query string (`?…`) nor the path of a request with
+//! DLP findings: they may carry secrets.
+//!
+//! ```no_run
+//! use warden_harness::host::{Host, HostOptions};
+//! use warden_harness::replay::{self, Decider, Options, PrincipalSource};
+//! use std::path::Path;
+//!
+//! let wasm = std::fs::read("warden.wasm").unwrap();
+//! let host = Host::new(&wasm, HostOptions::default()).unwrap();
+//! let (config, policy) = warden_harness::runner::load_policy(Path::new("policy.yaml"), "policy.yaml").unwrap();
+//! let mut decider = Decider::filter(&host, &config).unwrap();
+//! let options = Options { principal: PrincipalSource::Field("downstream_peer_uri_san".into()), ..Options::default() };
+//! let log = std::io::BufReader::new(std::fs::File::open("access.log").unwrap());
+//! let report = replay::replay(log, &mut decider, &config, &options, &mut |_| {}).unwrap();
+//! println!("{} requests, {} allowed", report.requests, report.count(replay::Kind::Allow));
+//! ```
+
+use crate::host::{Host, HostError, Request, Vm};
+use crate::runner::{DECISION_KEY, WORKLOAD_PORT};
+use serde_json::{json, Value};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::BufRead;
+use warden_engine::request::property;
+use warden_engine::Policy;
+
+/// How many line numbers of each kind of skipped line are kept.
+pub const SKIPPED_LINES_KEPT: usize = 5;
+/// How many groups of an outcome the human report lists.
+pub const GROUPS_SHOWN: usize = 10;
+/// The default field holding Warden's decision record.
+pub const DEFAULT_DECISION_FIELD: &str = "warden";
+
+/// Where the principal of a line comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PrincipalSource {
+    /// No principal: every request is anonymous.
+    #[default]
+    None,
+    /// The value of this field of the line (e.g. one that logs
+    /// `%DOWNSTREAM_PEER_URI_SAN%`); `spiffe://` is optional.
+    Field(String),
+    /// The same principal for every line.
+    Fixed(String),
+}
+
+/// How a replay is done.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where the principal comes from.
+    pub principal: PrincipalSource,
+    /// The field holding the decision record logged at the time, compared
+    /// with the replayed decision; `None`: no comparison.
+    pub decision_field: Option<String>,
+    /// How many example lines per outcome (and per change) the report keeps.
+    pub examples: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { principal: PrincipalSource::None, decision_field: Some(DEFAULT_DECISION_FIELD.into()), examples: 3 }
+    }
+}
+
+/// An outcome, as the decision record's `decision` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// Forwarded.
+    Allow,
+    /// Refused by authorization.
+    Denied,
+    /// Not in the registry.
+    Unregistered,
+    /// Malformed or ambiguous.
+    BadRequest,
+    /// Refused by DLP (headers and query only: logs have no bodies).
+    Dlp,
+}
+
+impl Kind {
+    /// Every outcome, in report order.
+    pub const ALL: [Kind; 5] = [Kind::Allow, Kind::Denied, Kind::Unregistered, Kind::BadRequest, Kind::Dlp];
+
+    /// The record's word: `allow`, `denied`, `unregistered`, `bad-request`, `dlp`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Allow => "allow",
+            Kind::Denied => "denied",
+            Kind::Unregistered => "unregistered",
+            Kind::BadRequest => "bad-request",
+            Kind::Dlp => "dlp",
+        }
+    }
+
+    /// Reads the record's word.
+    pub fn parse(word: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == word)
+    }
+}
+
+// ----------------------------------------------------------------- input
+
+/// The fields of one access-log line that replay reads, borrowed from the
+/// line where JSON allows (`None`: absent, null, `-` or empty).
+#[derive(Debug, Default)]
+pub struct Entry<'a> {
+    /// `authority` (`%REQ(:AUTHORITY)%`).
+    pub authority: Option<Cow<'a, str>>,
+    /// `method`.
+    pub method: Option<Cow<'a, str>>,
+    /// `path` (`%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%`), with its query.
+    pub path: Option<Cow<'a, str>>,
+    /// `downstream_local_address`: `ip:port` of the listener.
+    pub local_address: Option<Cow<'a, str>>,
+    /// `downstream_remote_address`: `ip:port` of the caller.
+    pub remote_address: Option<Cow<'a, str>>,
+    /// `requested_server_name`: the SNI.
+    pub sni: Option<Cow<'a, str>>,
+    /// `user_agent`.
+    pub user_agent: Option<Cow<'a, str>>,
+    /// `x_forwarded_for`.
+    pub forwarded_for: Option<Cow<'a, str>>,
+    /// The principal field's value.
+    pub principal: Option<Cow<'a, str>>,
+    /// The `decision` of the logged decision record.
+    pub logged: Option<String>,
+}
+
+/// Which field a key names.
+#[derive(Clone, Copy)]
+enum Key {
+    Authority,
+    Method,
+    Path,
+    LocalAddress,
+    RemoteAddress,
+    Sni,
+    UserAgent,
+    ForwardedFor,
+    Principal,
+    Decision,
+    Other,
+}
+
+fn key_of(name: &[u8], options: &Options, principal: Option<&str>) -> Key {
+    if Some(name) == principal.map(str::as_bytes) {
+        return Key::Principal;
+    }
+    if Some(name) == options.decision_field.as_deref().map(str::as_bytes) {
+        return Key::Decision;
+    }
+    // The names have different lengths: one comparison each.
+    let (key, expected): (Key, &[u8]) = match name.len() {
+        4 => (Key::Path, b"path"),
+        6 => (Key::Method, b"method"),
+        9 => (Key::Authority, b"authority"),
+        10 => (Key::UserAgent, b"user_agent"),
+        15 => (Key::ForwardedFor, b"x_forwarded_for"),
+        21 => (Key::Sni, b"requested_server_name"),
+        24 => (Key::LocalAddress, b"downstream_local_address"),
+        25 => (Key::RemoteAddress, b"downstream_remote_address"),
+        _ => return Key::Other,
+    };
+    if name == expected {
+        key
+    } else {
+        Key::Other
+    }
+}
+
+/// A value of a JSON object, as found: a string (still escaped), or
+/// anything else (null, a number, a boolean, an array, an object), raw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Raw<'a> {
+    /// The bytes between the quotes, and whether they hold escapes.
+    Str(&'a [u8], bool),
+    /// The value's bytes.
+    Other(&'a [u8]),
+}
+
+impl<'a> Raw<'a> {
+    /// The text of a string value (`-` and empty read as absent, as does
+    /// anything that is not a string).
+    fn text(self) -> Option<Cow<'a, str>> {
+        let text = match self {
+            Raw::Str(bytes, false) => Cow::Borrowed(std::str::from_utf8(bytes).ok()?),
+            Raw::Str(bytes, true) => Cow::Owned(unescape(bytes)?),
+            Raw::Other(_) => return None,
+        };
+        present(&text).then_some(text)
+    }
+}
+
+fn present(v: &str) -> bool {
+    !v.is_empty() && v != "-"
+}
+
+/// A cursor over the bytes of one JSON text.
+struct Scanner<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Scanner<'a> {
+    #[inline(always)]
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    #[inline(always)]
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    #[inline(always)]
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        self.skip_ws();
+        (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    /// A string, the cursor on its opening quote.
+    #[inline(always)]
+    fn string(&mut self) -> Option<Raw<'a>> {
+        self.eat(b'"')?;
+        let start = self.at;
+        let mut escaped = false;
+        loop {
+            let rest = self.bytes.get(self.at..)?;
+            let found = memchr::memchr2(b'"', b'\\', rest)?;
+            self.at += found;
+            if self.peek()? == b'"' {
+                let text = self.bytes.get(start..self.at)?;
+                self.at += 1;
+                return Some(Raw::Str(text, escaped));
+            }
+            escaped = true;
+            self.at += 2; // the backslash and the escaped byte (a `u` is followed by hex digits only)
+        }
+    }
+
+    /// Any value, the cursor before it.
+    #[inline(always)]
+    fn value(&mut self) -> Option<Raw<'a>> {
+        self.skip_ws();
+        match self.peek()? {
+            b'"' => self.string(),
+            b'{' | b'[' => {
+                let start = self.at;
+                let mut depth = 0usize;
+                loop {
+                    match self.peek()? {
+                        b'"' => {
+                            self.string()?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                self.at += 1;
+                                return Some(Raw::Other(self.bytes.get(start..self.at)?));
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.at += 1;
+                }
+            }
+            _ => {
+                let start = self.at;
+                while !matches!(self.peek()?, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                    self.at += 1;
+                }
+                let raw = self.bytes.get(start..self.at)?;
+                let scalar = matches!(raw, b"null" | b"true" | b"false")
+                    || raw.first().is_some_and(|b| *b == b'-' || b.is_ascii_digit());
+                scalar.then_some(Raw::Other(raw))
+            }
+        }
+    }
+
+    /// Visits the members of the object that starts at the cursor; `None`
+    /// when it is not a JSON object. What follows the object is ignored.
+    fn object(&mut self, mut visit: impl FnMut(&'a [u8], bool, Raw<'a>)) -> Option<()> {
+        self.eat(b'{')?;
+        self.skip_ws();
+        if self.peek()? == b'}' {
+            return Some(());
+        }
+        loop {
+            self.skip_ws();
+            let Raw::Str(key, escaped) = self.string()? else { return None };
+            self.eat(b':')?;
+            let value = self.value()?;
+            visit(key, escaped, value);
+            self.skip_ws();
+            match self.peek()? {
+                b',' => self.at += 1,
+                b'}' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Decodes a JSON string's escapes (`None`: a bad escape, or not UTF-8).
+fn unescape(bytes: &[u8]) -> Option<String> {
+    let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
+    let mut iter = bytes.iter().copied();
+    let hex4 = |iter: &mut dyn Iterator<Item = u8>| -> Option<u32> {
+        let mut v = 0u32;
+        for _ in 0..4 {
+            v = v * 16 + char::from(iter.next()?).to_digit(16)?;
+        }
+        Some(v)
+    };
+    while let Some(b) = iter.next() {
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        let c = match iter.next()? {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let high = hex4(&mut iter)?;
+                let code = if (0xD800..0xDC00).contains(&high) {
+                    if (iter.next()?, iter.next()?) != (b'\\', b'u') {
+                        return None;
+                    }
+                    let low = hex4(&mut iter)?;
+                    if !(0xDC00..0xE000).contains(&low) {
+                        return None;
+                    }
+                    0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+                } else {
+                    high
+                };
+                char::from_u32(code)?
+            }
+            _ => return None,
+        };
+        let mut buf = [0u8; 4];
+        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The strings of an array value (`None`: not an array of strings).
+fn strings(raw: Raw<'_>) -> Option<Vec<Cow<'_, str>>> {
+    let Raw::Other(bytes) = raw else { return None };
+    let mut scanner = Scanner { bytes, at: 0 };
+    scanner.eat(b'[')?;
+    let mut out = Vec::new();
+    scanner.skip_ws();
+    if scanner.peek()? == b']' {
+        return Some(out);
+    }
+    loop {
+        scanner.skip_ws();
+        out.push(scanner.string()?.text()?);
+        scanner.skip_ws();
+        match scanner.peek()? {
+            b',' => scanner.at += 1,
+            b']' => return Some(out),
+            _ => return None,
+        }
+    }
+}
+
+/// The `decision` of a logged decision record: a string of JSON (as
+/// `%FILTER_STATE(…:PLAIN)%` logs it) or an object (`:TYPED`).
+fn logged_decision(raw: Raw<'_>) -> Option<String> {
+    let inner: Cow<'_, [u8]> = match raw {
+        Raw::Str(bytes, false) => Cow::Borrowed(bytes),
+        Raw::Str(bytes, true) => Cow::Owned(unescape(bytes)?.into_bytes()),
+        Raw::Other(bytes) if bytes.first() == Some(&b'{') => Cow::Borrowed(bytes),
+        Raw::Other(_) => return None,
+    };
+    let mut decision = None;
+    Scanner { bytes: &inner, at: 0 }.object(|key, _, value| {
+        if key == b"decision" {
+            decision = value.text().map(Cow::into_owned);
+        }
+    })?;
+    decision
+}
+
+/// Reads one access-log line (text before the first `{`, such as a
+/// `kubectl logs --timestamps` or `--prefix` prefix, is ignored). `None`:
+/// not a JSON object.
+pub fn parse_entry<'a>(line: &'a [u8], options: &Options) -> Option<Entry<'a>> {
+    let start = memchr::memchr(b'{', line)?;
+    let principal = match &options.principal {
+        PrincipalSource::Field(f) => Some(f.as_str()),
+        _ => None,
+    };
+    let mut entry = Entry::default();
+    let mut scanner = Scanner { bytes: line, at: start };
+    scanner.object(|key, escaped, value| {
+        let key = if escaped {
+            match unescape(key) {
+                Some(k) => key_of(k.as_bytes(), options, principal),
+                None => Key::Other,
+            }
+        } else {
+            key_of(key, options, principal)
+        };
+        let slot = match key {
+            Key::Authority => &mut entry.authority,
+            Key::Method => &mut entry.method,
+            Key::Path => &mut entry.path,
+            Key::LocalAddress => &mut entry.local_address,
+            Key::RemoteAddress => &mut entry.remote_address,
+            Key::Sni => &mut entry.sni,
+            Key::UserAgent => &mut entry.user_agent,
+            Key::ForwardedFor => &mut entry.forwarded_for,
+            Key::Principal => &mut entry.principal,
+            // A record that does not parse is no record; it does not
+            // make the line unreadable.
+            Key::Decision => {
+                entry.logged = logged_decision(value);
+                return;
+            }
+            Key::Other => return,
+        };
+        *slot = value.text();
+    })?;
+    Some(entry)
+}
+
+// --------------------------------------------------------------- request
+
+/// Where the policy reads the principal: its first identity source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrincipalSlot {
+    /// The peer certificate's URI SAN (the default).
+    PeerCertificate,
+    /// A filter-state object.
+    FilterState(String),
+    /// `x-forwarded-client-cert`'s `URI=`.
+    Xfcc,
+    /// A request header.
+    Header(String),
+}
+
+impl PrincipalSlot {
+    /// The first identity source of a policy (its JSON configuration).
+    pub fn of_config(config: &[u8]) -> PrincipalSlot {
+        let doc: Value = serde_json::from_slice(config).unwrap_or_default();
+        let first = doc.get("identity").and_then(Value::as_array).and_then(|l| l.first()).and_then(Value::as_object);
+        let Some((kind, value)) = first.and_then(|o| o.iter().next()) else {
+            return PrincipalSlot::PeerCertificate;
+        };
+        let text = value.as_str().unwrap_or_default().to_owned();
+        match kind.as_str() {
+            "filterState" => PrincipalSlot::FilterState(text),
+            "xfcc" => PrincipalSlot::Xfcc,
+            "header" => PrincipalSlot::Header(text.to_ascii_lowercase()),
+            _ => PrincipalSlot::PeerCertificate,
+        }
+    }
+}
+
+/// Builds the harness [`Request`] of each line into the same allocations.
+#[derive(Debug)]
+pub struct RequestBuilder {
+    request: Request,
+    slot: PrincipalSlot,
+    principal_path: Vec<String>,
+    scratch: String,
+    /// Whether `source.address` is sent.
+    source: bool,
+    /// Whether the SNI is sent.
+    sni: bool,
+}
+
+fn fill_header(headers: &mut crate::host::Headers, at: &mut usize, name: &str, value: &[u8]) {
+    match headers.get_mut(*at) {
+        Some((n, v)) => {
+            if n != name {
+                n.clear();
+                n.push_str(name);
+            }
+            v.clear();
+            v.extend_from_slice(value);
+        }
+        None => headers.push((name.to_owned(), value.to_vec())),
+    }
+    *at += 1;
+}
+
+fn fill_property(properties: &mut Vec<(Vec<String>, Vec<u8>)>, at: &mut usize, path: &[&str], value: &[u8]) {
+    match properties.get_mut(*at) {
+        Some((p, v)) => {
+            if !p.iter().map(String::as_str).eq(path.iter().copied()) {
+                *p = path.iter().map(|s| (*s).to_owned()).collect();
+            }
+            v.clear();
+            v.extend_from_slice(value);
+        }
+        None => properties.push((path.iter().map(|s| (*s).to_owned()).collect(), value.to_vec())),
+    }
+    *at += 1;
+}
+
+/// The port of `ip:port` / `[v6]:port`.
+fn port_of(address: &str) -> Option<u16> {
+    let (host, port) = address.rsplit_once(':')?;
+    if host.contains(':') && !host.ends_with(']') {
+        return None; // a bare IPv6 address
+    }
+    port.parse().ok()
+}
+
+fn is_address(text: &str) -> bool {
+    text.parse::<std::net::SocketAddr>().is_ok() || text.parse::<std::net::IpAddr>().is_ok()
+}
+
+impl RequestBuilder {
+    /// A builder that delivers principals through `slot`.
+    pub fn new(slot: PrincipalSlot) -> RequestBuilder {
+        let principal_path = match &slot {
+            PrincipalSlot::FilterState(key) => vec!["filter_state".to_owned(), key.clone()],
+            _ => property::PEER_URI_SAN.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        RequestBuilder {
+            request: Request::default(),
+            slot,
+            principal_path,
+            scratch: String::new(),
+            source: true,
+            sni: true,
+        }
+    }
+
+    /// A builder for a policy (its JSON configuration): principals go to
+    /// its first identity source, and the source address and SNI are only
+    /// sent when the policy can read them (`ipBlocks`, `remoteIpBlocks`,
+    /// `source.ip`, `remote.ip`; `connection.sni`). The harness copies every
+    /// property into the VM per request; one the filter never asks for
+    /// changes nothing but the time a replay takes.
+    pub fn for_config(config: &[u8]) -> RequestBuilder {
+        let text = String::from_utf8_lossy(config).to_ascii_lowercase();
+        let mentions = |words: &[&str]| words.iter().any(|w| text.contains(w));
+        RequestBuilder {
+            source: mentions(&["ipblocks", "source.ip", "remote.ip"]),
+            sni: mentions(&["connection.sni"]),
+            ..RequestBuilder::new(PrincipalSlot::of_config(config))
+        }
+    }
+
+    /// The request for `entry` (which has authority, method and path), as
+    /// Envoy would hand it to the filter: pseudo-headers, `:scheme` https
+    /// when there is a principal (it came over mTLS), the logged headers,
+    /// `destination.port`, `source.address`, the SNI and the principal.
+    pub fn build(&mut self, entry: &Entry<'_>, principal: Option<&str>) -> &Request {
+        let headers = &mut self.request.headers;
+        let mut h = 0;
+        fill_header(headers, &mut h, ":authority", entry.authority.as_deref().unwrap_or_default().as_bytes());
+        fill_header(headers, &mut h, ":method", entry.method.as_deref().unwrap_or_default().as_bytes());
+        fill_header(headers, &mut h, ":path", entry.path.as_deref().unwrap_or_default().as_bytes());
+        let scheme: &[u8] = if principal.is_some() { b"https" } else { b"http" };
+        fill_header(headers, &mut h, ":scheme", scheme);
+        if let Some(ua) = entry.user_agent.as_deref() {
+            fill_header(headers, &mut h, "user-agent", ua.as_bytes());
+        }
+        if let Some(xff) = entry.forwarded_for.as_deref() {
+            fill_header(headers, &mut h, "x-forwarded-for", xff.as_bytes());
+        }
+        self.scratch.clear();
+        if let Some(p) = principal {
+            match &self.slot {
+                PrincipalSlot::Header(name) => fill_header(headers, &mut h, name, p.as_bytes()),
+                PrincipalSlot::Xfcc => {
+                    self.scratch.push_str("URI=");
+                    push_spiffe(&mut self.scratch, p);
+                    fill_header(headers, &mut h, "x-forwarded-client-cert", self.scratch.as_bytes());
+                }
+                PrincipalSlot::PeerCertificate | PrincipalSlot::FilterState(_) => push_spiffe(&mut self.scratch, p),
+            }
+        }
+        headers.truncate(h);
+
+        let properties = &mut self.request.properties;
+        let mut at = 0;
+        let port = entry.local_address.as_deref().and_then(port_of).unwrap_or(WORKLOAD_PORT);
+        fill_property(properties, &mut at, property::DESTINATION_PORT, &u64::from(port).to_le_bytes());
+        if let Some(remote) = entry.remote_address.as_deref().filter(|a| self.source && is_address(a)) {
+            fill_property(properties, &mut at, property::SOURCE_ADDRESS, remote.as_bytes());
+        }
+        if let Some(sni) = entry.sni.as_deref().filter(|_| self.sni) {
+            fill_property(properties, &mut at, property::SNI, sni.as_bytes());
+        }
+        if !self.scratch.is_empty()
+            && matches!(self.slot, PrincipalSlot::PeerCertificate | PrincipalSlot::FilterState(_))
+        {
+            let path: Vec<&str> = self.principal_path.iter().map(String::as_str).collect();
+            fill_property(properties, &mut at, &path, self.scratch.as_bytes());
+        }
+        properties.truncate(at);
+        &self.request
+    }
+}
+
+fn push_spiffe(out: &mut String, principal: &str) {
+    if !principal.starts_with("spiffe://") {
+        out.push_str("spiffe://");
+    }
+    out.push_str(principal);
+}
+
+// --------------------------------------------------------------- deciding
+
+/// What decided one request, in the terms of the decision record,
+/// borrowed from the record (or the policy) where it can be.
+#[derive(Debug, Clone, Default)]
+pub struct Verdict<'a> {
+    /// The outcome; `None`: the filter faulted or wrote no record.
+    pub kind: Option<Kind>,
+    /// The record's `reason`.
+    pub reason: Cow<'a, str>,
+    /// The deciding policy.
+    pub policy: Option<Cow<'a, str>>,
+    /// The matched service.
+    pub service: Option<Cow<'a, str>>,
+    /// DLP detector ids.
+    pub findings: Vec<Cow<'a, str>>,
+    /// Dry-run policies that would have refused it.
+    pub dry_run: Vec<Cow<'a, str>>,
+    /// AUDIT policies that matched.
+    pub audit: Vec<Cow<'a, str>>,
+    /// Why there is no outcome (a fault).
+    pub error: Option<String>,
+}
+
+impl<'a> Verdict<'a> {
+    /// Reads a decision record.
+    pub fn from_record(record: &'a [u8]) -> Verdict<'a> {
+        let mut verdict = Verdict::default();
+        let mut decision = None;
+        let mut bad = None;
+        let read = Scanner { bytes: record, at: 0 }.object(|key, _, value| match key {
+            b"decision" => decision = value.text(),
+            b"reason" => verdict.reason = value.text().unwrap_or_default(),
+            b"policy" => verdict.policy = value.text(),
+            b"service" => verdict.service = value.text(),
+            b"findings" | b"dryRun" | b"audit" => {
+                let list = match key {
+                    b"findings" => &mut verdict.findings,
+                    b"dryRun" => &mut verdict.dry_run,
+                    _ => &mut verdict.audit,
+                };
+                match strings(value) {
+                    Some(names) => *list = names,
+                    None => bad = Some(String::from_utf8_lossy(key).into_owned()),
+                }
+            }
+            _ => {}
+        });
+        let problem = match (read, &bad, &decision) {
+            (None, _, _) => Some("unreadable decision record".to_owned()),
+            (_, Some(key), _) => Some(format!("unreadable decision record: {key} is not a list of names")),
+            (_, _, None) => Some("the decision record has no decision".to_owned()),
+            (_, _, Some(d)) => Kind::parse(d).is_none().then(|| format!("unknown decision '{d}'")),
+        };
+        match problem {
+            Some(error) => Verdict { error: Some(error), ..Verdict::default() },
+            None => Verdict { kind: decision.as_deref().and_then(Kind::parse), ..verdict },
+        }
+    }
+
+    /// The group an outcome is counted under (see [`Group`]); a label that
+    /// has to be put together is written into `scratch`.
+    fn group<'e>(&'e self, entry: &'e Entry<'_>, scratch: &'e mut String) -> (GroupKind, &'e str) {
+        let reason = (GroupKind::Reason, &*self.reason);
+        match self.kind {
+            Some(Kind::Allow | Kind::Denied) => match (&self.policy, &self.service) {
+                (Some(p), _) => (GroupKind::Policy, &**p),
+                // No policy decided (no-allow-match, no-policy): which
+                // service's policies did not, is what an operator asks.
+                (None, Some(service)) => {
+                    scratch.clear();
+                    let _ = write!(scratch, "{}{SERVICE_SEPARATOR}{service}", self.reason);
+                    (GroupKind::Reason, scratch.as_str())
+                }
+                (None, None) => reason,
+            },
+            Some(Kind::Unregistered) => (GroupKind::Host, entry.authority.as_deref().unwrap_or_default()),
+            Some(Kind::Dlp) if !self.findings.is_empty() => {
+                scratch.clear();
+                for (i, id) in self.findings.iter().enumerate() {
+                    if i > 0 {
+                        scratch.push_str(", ");
+                    }
+                    scratch.push_str(id);
+                }
+                (GroupKind::Findings, scratch.as_str())
+            }
+            _ => reason,
+        }
+    }
+}
+
+/// The native engine's view of a request [`RequestBuilder`] built: its
+/// header names are lowercase already (unlike [`crate::explain::RequestAttributes`],
+/// nothing is allocated per lookup).
+struct BuiltRequest<'r>(&'r Request);
+
+impl warden_engine::Attributes for BuiltRequest<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        let (_, value) = self.0.headers.iter().find(|(n, _)| n == name)?;
+        std::str::from_utf8(value).ok()
+    }
+
+    fn for_each_header(&self, visit: &mut dyn FnMut(&str, &str)) {
+        for (n, v) in &self.0.headers {
+            visit(n, &String::from_utf8_lossy(v));
+        }
+    }
+
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        let (_, value) =
+            self.0.properties.iter().find(|(p, _)| p.iter().map(String::as_str).eq(path.iter().copied()))?;
+        Some(value.clone())
+    }
+}
+
+/// Decides requests: the compiled filter in the harness, or the native
+/// engine.
+pub enum Decider<'h> {
+    /// One VM of the filter, reused for every line (restarted after a fault).
+    Filter {
+        /// The compiled module.
+        host: &'h Host,
+        /// The plugin configuration.
+        config: Vec<u8>,
+        /// The VM.
+        vm: Box<Vm>,
+    },
+    /// The native engine.
+    Native(Box<Policy>),
+}
+
+impl<'h> Decider<'h> {
+    /// The filter, configured with `config`.
+    pub fn filter(host: &'h Host, config: &[u8]) -> Result<Decider<'h>, HostError> {
+        Ok(Decider::Filter { host, config: config.to_vec(), vm: Box::new(host.vm(config)?) })
+    }
+
+    /// `filter` or `native`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Decider::Filter { .. } => "filter",
+            Decider::Native(_) => "native",
+        }
+    }
+
+    /// Decides one request and hands the verdict to `then` (it borrows
+    /// from the filter's outcome or the native decision).
+    pub fn decide<R>(&mut self, request: &Request, then: impl FnOnce(&Verdict<'_>) -> R) -> R {
+        match self {
+            Decider::Native(policy) => {
+                let d = policy.decide(&BuiltRequest(request));
+                fn borrowed<'x>(names: &[&'x str]) -> Vec<Cow<'x, str>> {
+                    names.iter().map(|s| Cow::Borrowed(*s)).collect()
+                }
+                then(&Verdict {
+                    kind: Kind::parse(d.outcome.as_str()),
+                    reason: Cow::Borrowed(d.reason.as_str()),
+                    policy: d.policy.map(Cow::Borrowed),
+                    service: d.service.map(Cow::Borrowed),
+                    findings: d.findings.iter().map(|f| Cow::Borrowed(f.detector.as_str())).collect(),
+                    dry_run: borrowed(&d.dry_run),
+                    audit: borrowed(&d.audit),
+                    error: None,
+                })
+            }
+            Decider::Filter { host, config, vm } => {
+                let outcome = vm.run(request);
+                if let Some(fault) = &outcome.fault {
+                    let error = format!("the filter faulted: {fault}");
+                    // A faulted VM is dead, as in Envoy: start a new one.
+                    if let Ok(fresh) = host.vm(config) {
+                        **vm = fresh;
+                    }
+                    return then(&Verdict { error: Some(error), ..Verdict::default() });
+                }
+                match outcome.filter_state.get(DECISION_KEY) {
+                    Some(record) => then(&Verdict::from_record(record)),
+                    None => then(&Verdict {
+                        error: Some("the filter wrote no decision record".into()),
+                        ..Verdict::default()
+                    }),
+                }
+            }
+        }
+    }
+}
+
+// ----------------------------------------------------------------- report
+
+/// What an outcome's group is named by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupKind {
+    /// The deciding policy (allow, denied).
+    Policy,
+    /// The record's reason, when no policy decided (`no-allow-match`,
+    /// `no-policy`, `ambiguous-path`, ...).
+    Reason,
+    /// The authority (unregistered).
+    Host,
+    /// The DLP detector ids (dlp).
+    Findings,
+}
+
+impl GroupKind {
+    const ALL: [GroupKind; 4] = [GroupKind::Policy, GroupKind::Reason, GroupKind::Host, GroupKind::Findings];
+
+    fn key(self) -> &'static str {
+        match self {
+            GroupKind::Policy => "policy",
+            GroupKind::Reason => "reason",
+            GroupKind::Host => "host",
+            GroupKind::Findings => "findings",
+        }
+    }
+}
+
+/// Separates a reason from its service in a group's label.
+const SERVICE_SEPARATOR: char = '\u{1f}';
+
+/// A group of requests with the same outcome and the same policy, reason
+/// (and service), host or findings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// What names it.
+    pub kind: GroupKind,
+    /// The name (a reason's service follows it after `\u{1f}`: see
+    /// [`Group::reason_and_service`]).
+    pub label: String,
+    /// How many requests.
+    pub count: u64,
+}
+
+impl Group {
+    /// As the human report shows it: reasons in parentheses, with their
+    /// service.
+    pub fn shown(&self) -> String {
+        match (self.kind, self.reason_and_service()) {
+            (GroupKind::Reason, (reason, Some(service))) => format!("({reason}) {service}"),
+            (GroupKind::Reason, (reason, None)) => format!("({reason})"),
+            _ => self.label.clone(),
+        }
+    }
+
+    /// A reason group's reason and service.
+    pub fn reason_and_service(&self) -> (&str, Option<&str>) {
+        match self.label.split_once(SERVICE_SEPARATOR) {
+            Some((reason, service)) => (reason, Some(service)),
+            None => (self.label.as_str(), None),
+        }
+    }
+}
+
+/// One line of the log, as reports show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Example {
+    /// 1-based line number.
+    pub line: u64,
+    /// `method`.
+    pub method: String,
+    /// `authority`.
+    pub authority: String,
+    /// `path` without its query (`?…` marks one), or
+    /// [`crate::report::WITHHELD`] when DLP found something.
+    pub path: String,
+    /// The principal, if any.
+    pub principal: Option<String>,
+    /// The group it was counted under, as shown.
+    pub group: String,
+}
+
+impl Example {
+    fn of(line: u64, entry: &Entry<'_>, principal: Option<&str>, verdict: &Verdict<'_>) -> Example {
+        let path = entry.path.as_deref().unwrap_or_default();
+        let path = if !verdict.findings.is_empty() {
+            crate::report::WITHHELD.to_owned()
+        } else {
+            match path.split_once('?') {
+                Some((p, _)) => format!("{p}?…"),
+                None => path.to_owned(),
+            }
+        };
+        let mut scratch = String::new();
+        let (kind, label) = verdict.group(entry, &mut scratch);
+        let group = Group { kind, label: label.to_owned(), count: 0 }.shown();
+        Example {
+            line,
+            method: entry.method.as_deref().unwrap_or_default().to_owned(),
+            authority: entry.authority.as_deref().unwrap_or_default().to_owned(),
+            path,
+            principal: principal.map(|p| p.strip_prefix("spiffe://").unwrap_or(p).to_owned()),
+            group,
+        }
+    }
+
+    fn text(&self, with_group: bool) -> String {
+        let gap = if self.path.starts_with('/') { "" } else { " " };
+        let mut text = format!("line {}: {} {}{gap}{}", self.line, self.method, self.authority, self.path);
+        if let Some(p) = &self.principal {
+            let _ = write!(text, " from {p}");
+        }
+        if with_group {
+            let _ = write!(text, " → {}", self.group);
+        }
+        text
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "line": self.line,
+            "method": self.method,
+            "authority": self.authority,
+            "path": self.path,
+            "principal": self.principal,
+            "group": self.group,
+        })
+    }
+}
+
+/// The counts of one outcome.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    /// Requests with this outcome.
+    pub count: u64,
+    groups: [HashMap<String, u64>; 4],
+    /// The first lines with this outcome.
+    pub examples: Vec<Example>,
+}
+
+impl Tally {
+    fn add(&mut self, kind: GroupKind, label: &str) {
+        self.count += 1;
+        let map = match self.groups.get_mut(kind as usize) {
+            Some(m) => m,
+            None => return,
+        };
+        match map.get_mut(label) {
+            Some(n) => *n += 1,
+            None => {
+                map.insert(label.to_owned(), 1);
+            }
+        }
+    }
+
+    /// The groups, largest first (then by name).
+    pub fn groups(&self) -> Vec<Group> {
+        let mut out: Vec<Group> = GroupKind::ALL
+            .iter()
+            .zip(&self.groups)
+            .flat_map(|(kind, map)| {
+                map.iter().map(|(label, count)| Group { kind: *kind, label: label.clone(), count: *count })
+            })
+            .collect();
+        out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.label.cmp(&b.label)));
+        out
+    }
+}
+
+/// Line numbers of some kind, counted, the first few kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lines {
+    /// How many.
+    pub count: u64,
+    /// The first [`SKIPPED_LINES_KEPT`].
+    pub first: Vec<u64>,
+}
+
+impl Lines {
+    fn add(&mut self, line: u64) {
+        self.count += 1;
+        if self.first.len() < SKIPPED_LINES_KEPT {
+            self.first.push(line);
+        }
+    }
+
+    fn shown(&self) -> String {
+        let mut text: Vec<String> = self.first.iter().map(u64::to_string).collect();
+        if self.count > self.first.len() as u64 {
+            text.push("…".into());
+        }
+        let word = if self.count == 1 { "line" } else { "lines" };
+        format!("{word} {}", text.join(", "))
+    }
+
+    fn json(&self) -> Value {
+        json!({"count": self.count, "firstLines": self.first})
+    }
+}
+
+/// Decisions that differ from the ones logged at the time.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    /// Lines that had a logged decision.
+    pub compared: u64,
+    /// (logged, replayed) → count and the first examples.
+    pub transitions: HashMap<(String, Kind), (u64, Vec<Example>)>,
+}
+
+impl Changes {
+    /// How many decisions changed.
+    pub fn changed(&self) -> u64 {
+        self.transitions.values().map(|(n, _)| n).sum()
+    }
+
+    /// The transitions, largest first.
+    pub fn sorted(&self) -> Vec<(&str, Kind, u64, &[Example])> {
+        let mut out: Vec<_> =
+            self.transitions.iter().map(|((from, to), (n, ex))| (from.as_str(), *to, *n, ex.as_slice())).collect();
+        out.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| (a.0, a.1).cmp(&(b.0, b.1))));
+        out
+    }
+}
+
+/// What a replay found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Lines read (blank ones included).
+    pub lines: u64,
+    /// Lines replayed as requests.
+    pub requests: u64,
+    /// Per outcome, in [`Kind::ALL`] order.
+    pub outcomes: [Tally; 5],
+    /// Lines that are not JSON objects.
+    pub not_json: Lines,
+    /// JSON lines without authority, method or path.
+    pub incomplete: Lines,
+    /// Requests the filter faulted on (or wrote no record for).
+    pub errors: Lines,
+    /// The first error's message.
+    pub first_error: Option<String>,
+    /// Dry-run policies that would have refused requests: name → count.
+    pub dry_run: HashMap<String, u64>,
+    /// AUDIT policies that matched: name → count.
+    pub audit: HashMap<String, u64>,
+    /// Against the logged decisions.
+    pub changes: Changes,
+}
+
+impl Report {
+    /// Requests with an outcome.
+    pub fn count(&self, kind: Kind) -> u64 {
+        self.tally(kind).count
+    }
+
+    /// One outcome's tally.
+    pub fn tally(&self, kind: Kind) -> &Tally {
+        let [allow, denied, unregistered, bad_request, dlp] = &self.outcomes;
+        match kind {
+            Kind::Allow => allow,
+            Kind::Denied => denied,
+            Kind::Unregistered => unregistered,
+            Kind::BadRequest => bad_request,
+            Kind::Dlp => dlp,
+        }
+    }
+
+    fn tally_mut(&mut self, kind: Kind) -> &mut Tally {
+        let [allow, denied, unregistered, bad_request, dlp] = &mut self.outcomes;
+        match kind {
+            Kind::Allow => allow,
+            Kind::Denied => denied,
+            Kind::Unregistered => unregistered,
+            Kind::BadRequest => bad_request,
+            Kind::Dlp => dlp,
+        }
+    }
+
+    /// Lines skipped (not JSON, or incomplete).
+    pub fn skipped(&self) -> u64 {
+        self.not_json.count + self.incomplete.count
+    }
+
+    /// A group's count (`None`: no such group).
+    pub fn group_count(&self, kind: Kind, label: &str) -> Option<u64> {
+        self.tally(kind).groups().into_iter().find(|g| g.label == label).map(|g| g.count)
+    }
+
+    fn record(
+        &mut self,
+        line: u64,
+        entry: &Entry<'_>,
+        principal: Option<&str>,
+        verdict: &Verdict<'_>,
+        examples: usize,
+        scratch: &mut String,
+    ) {
+        self.requests += 1;
+        let Some(kind) = verdict.kind else {
+            self.errors.add(line);
+            if self.first_error.is_none() {
+                self.first_error = verdict.error.clone();
+            }
+            return;
+        };
+        let (group_kind, label) = verdict.group(entry, scratch);
+        let tally = self.tally_mut(kind);
+        tally.add(group_kind, label);
+        if tally.examples.len() < examples {
+            tally.examples.push(Example::of(line, entry, principal, verdict));
+        }
+        for (names, map) in [(&verdict.dry_run, &mut self.dry_run), (&verdict.audit, &mut self.audit)] {
+            for name in names {
+                match map.get_mut(&**name) {
+                    Some(n) => *n += 1,
+                    None => {
+                        map.insert(name.to_string(), 1);
+                    }
+                }
+            }
+        }
+        if let Some(logged) = &entry.logged {
+            self.changes.compared += 1;
+            if logged != kind.as_str() {
+                let (n, ex) = self.changes.transitions.entry((logged.clone(), kind)).or_default();
+                *n += 1;
+                if ex.len() < examples {
+                    ex.push(Example::of(line, entry, principal, verdict));
+                }
+            }
+        }
+    }
+}
+
+/// Replays every line of `log`. `progress` is called now and then with the
+/// bytes read so far. Fails only when the log cannot be read.
+pub fn replay(
+    mut log: impl BufRead,
+    decider: &mut Decider<'_>,
+    config: &[u8],
+    options: &Options,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Report, String> {
+    let mut replayer = Replayer {
+        report: Report::default(),
+        builder: RequestBuilder::for_config(config),
+        options,
+        scratch: String::new(),
+    };
+    let mut partial = Vec::with_capacity(1024);
+    let mut read: u64 = 0;
+    loop {
+        let cannot = |e: std::io::Error, lines: u64| format!("line {}: cannot read: {e}", lines + 1);
+        // A line wholly in the reader's buffer is read there; one that
+        // straddles its end is gathered first.
+        let buffered = log.fill_buf().map_err(|e| cannot(e, replayer.report.lines))?;
+        if buffered.is_empty() {
+            break;
+        }
+        let n = match memchr::memchr(b'\n', buffered) {
+            Some(end) => {
+                let line = buffered.get(..=end).unwrap_or(buffered);
+                replayer.line(line, decider);
+                let n = line.len();
+                log.consume(n);
+                n
+            }
+            None => {
+                partial.clear();
+                let n = log.read_until(b'\n', &mut partial).map_err(|e| cannot(e, replayer.report.lines))?;
+                replayer.line(&partial, decider);
+                n
+            }
+        };
+        read += n as u64;
+        if replayer.report.lines % 4096 == 0 {
+            progress(read);
+        }
+    }
+    progress(read);
+    Ok(replayer.report)
+}
+
+/// The state of a replay between lines.
+struct Replayer<'o> {
+    report: Report,
+    builder: RequestBuilder,
+    options: &'o Options,
+    /// Group labels put together.
+    scratch: String,
+}
+
+impl Replayer<'_> {
+    fn line(&mut self, bytes: &[u8], decider: &mut Decider<'_>) {
+        let report = &mut self.report;
+        report.lines += 1;
+        let line = report.lines;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        let Some(entry) = parse_entry(bytes, self.options) else {
+            report.not_json.add(line);
+            return;
+        };
+        if entry.authority.is_none() || entry.method.is_none() || entry.path.is_none() {
+            report.incomplete.add(line);
+            return;
+        }
+        let principal = match &self.options.principal {
+            PrincipalSource::None => None,
+            PrincipalSource::Field(_) => entry.principal.as_deref(),
+            PrincipalSource::Fixed(p) => Some(p.as_str()),
+        };
+        let request = self.builder.build(&entry, principal);
+        let examples = self.options.examples;
+        let scratch = &mut self.scratch;
+        decider.decide(request, |verdict| report.record(line, &entry, principal, verdict, examples, scratch));
+    }
+}
+
+/// What the report says about its inputs.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The access log, as shown.
+    pub access_log: String,
+    /// The policy file(s), as shown.
+    pub policy: String,
+    /// `filter` or `native`.
+    pub engine: &'static str,
+    /// Where principals came from.
+    pub principal: PrincipalSource,
+    /// The decision field compared with.
+    pub decision_field: Option<String>,
+    /// Whether the policy has DLP policies.
+    pub dlp: bool,
+    /// Examples per outcome.
+    pub examples: usize,
+}
+
+fn sorted_counts(map: &HashMap<String, u64>) -> Vec<(&str, u64)> {
+    let mut out: Vec<(&str, u64)> = map.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    out
+}
+
+/// The human report.
+pub fn human(report: &Report, context: &Context) -> String {
+    let mut out = String::new();
+    let engine = match context.engine {
+        "native" => "the native engine",
+        _ => "the filter in the harness",
+    };
+    let _ = writeln!(out, "access log  {} ({} lines)", context.access_log, report.lines);
+    let _ = writeln!(out, "policy      {}, through {engine}", context.policy);
+    let principal = match &context.principal {
+        PrincipalSource::None => "none (requests are anonymous)".to_owned(),
+        PrincipalSource::Field(f) => format!("the field {f}"),
+        PrincipalSource::Fixed(p) => format!("{p}, for every line"),
+    };
+    let _ = writeln!(out, "principal   {principal}");
+    if context.dlp {
+        let _ = writeln!(out, "dlp         headers and query only: access logs carry no bodies");
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{:<32}{:>9}", "requests", report.requests);
+    for kind in Kind::ALL {
+        let tally = report.tally(kind);
+        let _ = writeln!(out, "{:<32}{:>9}", kind.as_str(), tally.count);
+        let groups = tally.groups();
+        for g in groups.iter().take(GROUPS_SHOWN) {
+            let _ = writeln!(out, "  {:<30}{:>9}", g.shown(), g.count);
+        }
+        if groups.len() > GROUPS_SHOWN {
+            let rest: u64 = groups.iter().skip(GROUPS_SHOWN).map(|g| g.count).sum();
+            let more = format!("… {} more", groups.len() - GROUPS_SHOWN);
+            let _ = writeln!(out, "  {more:<30}{rest:>9}");
+        }
+    }
+    if report.errors.count > 0 {
+        let first = report.first_error.as_deref().unwrap_or_default();
+        let _ = writeln!(out, "{:<32}{:>9}   {}: {first}", "errors", report.errors.count, report.errors.shown());
+    }
+    let mut skipped = Vec::new();
+    if report.not_json.count > 0 {
+        skipped.push(format!("not JSON: {}", report.not_json.shown()));
+    }
+    if report.incomplete.count > 0 {
+        skipped.push(format!("no authority, method or path: {}", report.incomplete.shown()));
+    }
+    let detail = if skipped.is_empty() { String::new() } else { format!("   {}", skipped.join("; ")) };
+    let _ = writeln!(out, "{:<32}{:>9}{detail}", "skipped", report.skipped());
+
+    for (title, map) in [
+        ("dry-run policies that would have refused requests", &report.dry_run),
+        ("AUDIT policies that matched", &report.audit),
+    ] {
+        if !map.is_empty() {
+            let _ = writeln!(out, "\n{title}");
+            for (name, count) in sorted_counts(map) {
+                let _ = writeln!(out, "  {name:<30}{count:>9}");
+            }
+        }
+    }
+
+    let changes = &report.changes;
+    if let (Some(field), true) = (&context.decision_field, changes.compared > 0) {
+        let changed = changes.changed();
+        let _ = writeln!(
+            out,
+            "\nagainst the decisions logged in `{field}` ({} lines): {changed} changed",
+            changes.compared
+        );
+        for (from, to, count, _) in changes.sorted() {
+            let _ = writeln!(out, "  {:<30}{count:>9}", format!("{from} → {}", to.as_str()));
+        }
+    }
+
+    if context.examples > 0 && report.requests > 0 {
+        let _ = writeln!(out, "\nexamples (the first {} of each; queries withheld)", context.examples);
+        for kind in Kind::ALL {
+            let tally = report.tally(kind);
+            if tally.examples.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "{}", kind.as_str());
+            for e in &tally.examples {
+                let _ = writeln!(out, "  {}", e.text(kind != Kind::Unregistered));
+            }
+        }
+        for (from, to, _, examples) in changes.sorted() {
+            let _ = writeln!(out, "changed {from} → {}", to.as_str());
+            for e in examples {
+                let _ = writeln!(out, "  {}", e.text(to != Kind::Unregistered));
+            }
+        }
+    }
+    out
+}
+
+/// The JSON report.
+pub fn json(report: &Report, context: &Context) -> Value {
+    let outcomes: serde_json::Map<String, Value> = Kind::ALL
+        .iter()
+        .map(|kind| {
+            let tally = report.tally(*kind);
+            let groups: Vec<Value> = tally
+                .groups()
+                .iter()
+                .map(|g| {
+                    let mut o = serde_json::Map::new();
+                    match g.kind {
+                        GroupKind::Findings => {
+                            o.insert(g.kind.key().into(), json!(g.label.split(", ").collect::<Vec<_>>()));
+                        }
+                        GroupKind::Reason => {
+                            let (reason, service) = g.reason_and_service();
+                            o.insert("reason".into(), json!(reason));
+                            if let Some(service) = service {
+                                o.insert("service".into(), json!(service));
+                            }
+                        }
+                        _ => {
+                            o.insert(g.kind.key().into(), json!(g.label));
+                        }
+                    }
+                    o.insert("count".into(), json!(g.count));
+                    Value::Object(o)
+                })
+                .collect();
+            let examples: Vec<Value> = tally.examples.iter().map(Example::json).collect();
+            (kind.as_str().to_owned(), json!({"count": tally.count, "groups": groups, "examples": examples}))
+        })
+        .collect();
+    let principal = match &context.principal {
+        PrincipalSource::None => Value::Null,
+        PrincipalSource::Field(f) => json!({ "field": f }),
+        PrincipalSource::Fixed(p) => json!({ "value": p }),
+    };
+    let counts = |map: &HashMap<String, u64>| -> Vec<Value> {
+        sorted_counts(map).into_iter().map(|(name, count)| json!({"policy": name, "count": count})).collect()
+    };
+    let changes = &report.changes;
+    let transitions: Vec<Value> = changes
+        .sorted()
+        .into_iter()
+        .map(|(from, to, count, examples)| {
+            json!({
+                "from": from,
+                "to": to.as_str(),
+                "count": count,
+                "examples": examples.iter().map(Example::json).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "accessLog": context.access_log,
+        "policy": context.policy,
+        "engine": context.engine,
+        "principal": principal,
+        "lines": report.lines,
+        "requests": report.requests,
+        "outcomes": outcomes,
+        "skipped": {
+            "count": report.skipped(),
+            "notJson": report.not_json.json(),
+            "incomplete": report.incomplete.json(),
+        },
+        "errors": {"count": report.errors.count, "firstLines": report.errors.first, "first": report.first_error},
+        "dryRun": counts(&report.dry_run),
+        "audit": counts(&report.audit),
+        "changes": {
+            "field": context.decision_field,
+            "compared": changes.compared,
+            "changed": changes.changed(),
+            "transitions": transitions,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> Options {
+        Options { principal: PrincipalSource::Field("peer".into()), ..Options::default() }
+    }
+
+    #[test]
+    fn entries_read_the_fields_envoy_logs() {
+        let line = br#"2024-05-01T10:00:00Z {"authority":"httpbin.org","method":"GET","path":"/get?a=1","protocol":"HTTP/1.1","response_code":200,"downstream_local_address":"10.0.0.1:8080","downstream_remote_address":"10.0.0.7:51000","requested_server_name":null,"peer":"spiffe://cluster.local/ns/a/sa/b","user_agent":"-","bytes_sent":12,"nested":{"x":[1,2]},"warden":"{\"decision\":\"denied\",\"policy\":null}"}"#;
+        let e = parse_entry(line, &options()).unwrap();
+        assert_eq!(e.authority.as_deref(), Some("httpbin.org"));
+        assert!(matches!(e.authority, Some(Cow::Borrowed(_))), "borrowed from the line");
+        assert_eq!(e.path.as_deref(), Some("/get?a=1"));
+        assert_eq!(e.local_address.as_deref(), Some("10.0.0.1:8080"));
+        assert_eq!(e.sni, None, "null is absent");
+        assert_eq!(e.user_agent, None, "- is absent");
+        assert_eq!(e.principal.as_deref(), Some("spiffe://cluster.local/ns/a/sa/b"));
+        assert_eq!(e.logged.as_deref(), Some("denied"));
+        let escaped = parse_entry(br#"{"path":"/a\"b","warden":{"decision":"allow"}}"#, &options()).unwrap();
+        assert_eq!(escaped.path.as_deref(), Some("/a\"b"));
+        assert_eq!(escaped.logged.as_deref(), Some("allow"), "a typed record");
+        assert!(parse_entry(b"[info] envoy started", &options()).is_none());
+        assert!(parse_entry(b"{\"authority\": ", &options()).is_none());
+        assert!(parse_entry(br#"{"authority":"h","warden":"not json"}"#, &options()).unwrap().logged.is_none());
+    }
+
+    #[test]
+    fn escapes_are_decoded_and_bad_json_refused() {
+        assert_eq!(unescape(br#"a\"b\\c\u00e9\ud83d\ude00\n"#).as_deref(), Some("a\"b\\c\u{e9}\u{1f600}\n"));
+        assert_eq!(unescape(br#"\ud83d"#), None, "a lone surrogate");
+        assert_eq!(unescape(br#"\x"#), None);
+        let e = parse_entry(br#"{"auth\u006fr\u0069ty":"h\u00e9.org" , "method" : "GET","path":"/"}"#, &options());
+        assert_eq!(e.and_then(|e| e.authority).as_deref(), Some("h\u{e9}.org"), "escaped keys and values");
+        for bad in [&br#"{"a":}"#[..], br#"{"a" 1}"#, br#"{"a":1"#, br#"{"a":[1,2}"#, br#"{a:1}"#, br#"{"a":nope}"#] {
+            assert!(parse_entry(bad, &options()).is_none(), "{}", String::from_utf8_lossy(bad));
+        }
+        assert!(parse_entry(b"{}", &options()).is_some());
+    }
+
+    #[test]
+    fn requests_carry_port_source_sni_and_principal() {
+        let line = br#"{"authority":"h.org","method":"POST","path":"/p","downstream_local_address":"[::1]:8443","downstream_remote_address":"10.0.0.7:51000","requested_server_name":"outbound_.80_._.h.org","user_agent":"curl"}"#;
+        let e = parse_entry(line, &options()).unwrap();
+        let mut b = RequestBuilder::new(PrincipalSlot::PeerCertificate);
+        let r = b.build(&e, Some("cluster.local/ns/a/sa/b")).clone();
+        let prop = |r: &Request, path: &[&str]| r.properties.iter().find(|(p, _)| p == path).map(|(_, v)| v.clone());
+        assert_eq!(r.header_value(":scheme").as_deref(), Some("https"));
+        assert_eq!(r.header_value("user-agent").as_deref(), Some("curl"));
+        assert_eq!(prop(&r, property::DESTINATION_PORT), Some(8443u64.to_le_bytes().to_vec()));
+        assert_eq!(prop(&r, property::SOURCE_ADDRESS), Some(b"10.0.0.7:51000".to_vec()));
+        assert_eq!(prop(&r, property::SNI), Some(b"outbound_.80_._.h.org".to_vec()));
+        assert_eq!(prop(&r, property::PEER_URI_SAN), Some(b"spiffe://cluster.local/ns/a/sa/b".to_vec()));
+        // The next line reuses the request: nothing of the last one stays.
+        let bare = parse_entry(br#"{"authority":"x","method":"GET","path":"/"}"#, &options()).unwrap();
+        let r = b.build(&bare, None).clone();
+        assert_eq!(r.headers.len(), 4);
+        assert_eq!(r.header_value(":scheme").as_deref(), Some("http"));
+        assert_eq!(r.properties.len(), 1);
+        assert_eq!(prop(&r, property::DESTINATION_PORT), Some(80u64.to_le_bytes().to_vec()));
+
+        let mut b = RequestBuilder::new(PrincipalSlot::FilterState("io.istio.peer_principal".into()));
+        let r = b.build(&bare, Some("spiffe://td/ns/x/sa/y")).clone();
+        assert_eq!(prop(&r, &["filter_state", "io.istio.peer_principal"]), Some(b"spiffe://td/ns/x/sa/y".to_vec()));
+        let mut b = RequestBuilder::new(PrincipalSlot::Header("x-principal".into()));
+        assert_eq!(b.build(&bare, Some("p")).header_value("x-principal").as_deref(), Some("p"));
+        let mut b = RequestBuilder::new(PrincipalSlot::Xfcc);
+        let xfcc = b.build(&bare, Some("td/ns/x/sa/y")).header_value("x-forwarded-client-cert");
+        assert_eq!(xfcc.as_deref(), Some("URI=spiffe://td/ns/x/sa/y"));
+    }
+
+    #[test]
+    fn the_principal_goes_where_the_policy_reads_it_first() {
+        assert_eq!(PrincipalSlot::of_config(b"{}"), PrincipalSlot::PeerCertificate);
+        assert_eq!(
+            PrincipalSlot::of_config(br#"{"identity":[{"filterState":"k"},{"peerCertificate":{}}]}"#),
+            PrincipalSlot::FilterState("k".into())
+        );
+        assert_eq!(PrincipalSlot::of_config(br#"{"identity":[{"xfcc":{}}]}"#), PrincipalSlot::Xfcc);
+        assert_eq!(
+            PrincipalSlot::of_config(br#"{"identity":[{"header":"X-P"}]}"#),
+            PrincipalSlot::Header("x-p".into())
+        );
+    }
+
+    #[test]
+    fn decision_records_are_read() {
+        let v = Verdict::from_record(
+            br#"{"decision":"denied","reason":"deny-policy","policy":"no-admin","rule":0,"service":"h","principal":null,"findings":[],"dryRun":["a","b"],"audit":[]}"#,
+        );
+        assert_eq!(
+            (v.kind, &*v.reason, v.policy.as_deref(), v.service.as_deref()),
+            (Some(Kind::Denied), "deny-policy", Some("no-admin"), Some("h"))
+        );
+        assert_eq!(v.dry_run, ["a", "b"]);
+        assert!(v.error.is_none());
+        let v =
+            Verdict::from_record(br#"{"decision":"dlp","findings":["jwt","email"],"findingsAt":{"jwt":["query"]}}"#);
+        assert_eq!((v.kind, v.findings.len()), (Some(Kind::Dlp), 2));
+        for bad in [
+            &br#"not json"#[..],
+            br#"{"decision":"maybe"}"#,
+            br#"{"reason":"x"}"#,
+            br#"{"decision":"allow","audit":[1]}"#,
+        ] {
+            let v = Verdict::from_record(bad);
+            assert!(v.kind.is_none() && v.error.is_some(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn properties_a_policy_cannot_read_are_not_sent() {
+        let e = parse_entry(
+            br#"{"authority":"h","method":"GET","path":"/","downstream_remote_address":"10.0.0.7:1","requested_server_name":"s"}"#,
+            &options(),
+        )
+        .unwrap();
+        let sent = |config: &[u8]| {
+            let mut b = RequestBuilder::for_config(config);
+            let r = b.build(&e, None).clone();
+            r.properties.iter().map(|(p, _)| p.join(".")).collect::<Vec<_>>()
+        };
+        assert_eq!(sent(b"{}"), ["destination.port"]);
+        assert_eq!(sent(br#"{"x":{"notRemoteIpBlocks":[]}}"#), ["destination.port", "source.address"]);
+        assert_eq!(
+            sent(br#"{"when":[{"key":"connection.sni"}]}"#),
+            ["destination.port", "connection.requested_server_name"]
+        );
+    }
+
+    #[test]
+    fn ports_of_addresses() {
+        assert_eq!(port_of("10.0.0.1:8080"), Some(8080));
+        assert_eq!(port_of("[2001:db8::1]:443"), Some(443));
+        assert_eq!(port_of("2001:db8::1"), None);
+        assert_eq!(port_of("10.0.0.1"), None);
+    }
+
+    #[test]
+    fn examples_never_show_a_query_or_a_path_with_findings() {
+        let e = parse_entry(br#"{"authority":"h","method":"GET","path":"/s?token=abc"}"#, &options()).unwrap();
+        let allowed = Verdict { kind: Some(Kind::Allow), reason: "no-policy".into(), ..Verdict::default() };
+        let ex = Example::of(7, &e, None, &allowed);
+        assert_eq!(ex.path, "/s?…");
+        assert_eq!(ex.text(true), "line 7: GET h/s?… → (no-policy)");
+        let dlp = Verdict { kind: Some(Kind::Dlp), findings: vec![Cow::Borrowed("jwt")], ..Verdict::default() };
+        assert_eq!(Example::of(7, &e, None, &dlp).path, crate::report::WITHHELD);
+    }
+}
