@@ -78,6 +78,22 @@ pub fn lint(doc: &Document, raw: &serde_json::Value) -> Vec<Lint> {
         }
     }
 
+    for (i, dlp) in doc.dlp.iter().enumerate() {
+        for (j, pattern) in dlp.patterns.iter().enumerate() {
+            if warden_engine::dlp::scanner::custom_anchors(&pattern.regex).is_empty() {
+                push(
+                    format!("dlp[{i}].patterns[{j}].regex"),
+                    format!(
+                        "'{}' contains no literal of two or more bytes every match must have, so it is run \
+                         over every scanned byte instead of around anchors (measured: the whole scan about \
+                         20 times slower); start it with a fixed prefix if the format has one",
+                        pattern.regex
+                    ),
+                );
+            }
+        }
+    }
+
     let raw_policies = raw.get("authorization").and_then(|a| a.as_array());
     for (i, policy) in doc.authorization.iter().enumerate() {
         let at = format!("authorization[{i}]");
@@ -240,6 +256,15 @@ mod tests {
         assert!(rule(serde_json::json!({"from": [{"source": {"principals": ["a"]}}, {"source": {}}]})));
         assert!(!rule(serde_json::json!({"to": [{"operation": {"methods": ["GET"]}}]})));
         assert!(!rule(serde_json::json!({"when": [{"key": "source.ip", "values": ["10.0.0.0/8"]}]})));
+    }
+
+    #[test]
+    fn custom_patterns_without_an_anchor_are_flagged() {
+        let doc = serde_json::json!({"name": "x", "dlp": [{"name": "d", "patterns": [
+            {"name": "itk", "regex": "itk_[A-Za-z0-9]{32}"},
+            {"name": "plate", "regex": "\\b[A-Z]{3}[0-9]{4}\\b"}
+        ]}]});
+        assert_eq!(lints(doc), vec!["dlp[0].patterns[1].regex".to_owned()]);
     }
 
     #[test]
