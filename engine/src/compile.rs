@@ -132,40 +132,8 @@ pub fn compile(doc: &Document) -> Result<Policy, PolicyError> {
     let mut policy_names: FxHashMap<&str, usize> = FxHashMap::default();
     for (i, p) in doc.authorization.iter().enumerate() {
         let at = format!("authorization[{i}]");
-        if p.name.trim().is_empty() {
-            return Err(PolicyError::invalid(format!("{at}.name"), "required"));
-        }
-        if let Some(first) = policy_names.insert(&p.name, i) {
-            return Err(PolicyError::invalid(
-                format!("{at}.name"),
-                format!("'{}' is already the name of authorization[{first}]", p.name),
-            ));
-        }
-        let index = i as u32;
-        match &p.services {
-            None => unscoped.push(index),
-            Some(list) if list.is_empty() => {
-                return Err(PolicyError::invalid(
-                    format!("{at}.services"),
-                    "empty: leave it out to apply the policy to every request",
-                ))
-            }
-            Some(list) => {
-                for (j, name) in list.iter().enumerate() {
-                    let Some(&id) = service_ids.get(name.as_str()) else {
-                        return Err(PolicyError::invalid(
-                            format!("{at}.services[{j}]"),
-                            format!("no service named '{name}' in services"),
-                        ));
-                    };
-                    if let Some(list) = by_service.get_mut(id as usize) {
-                        if list.last() != Some(&index) {
-                            list.push(index);
-                        }
-                    }
-                }
-            }
-        }
+        unique_name(&p.name, &at, "authorization", i, &mut policy_names)?;
+        scope(p.services.as_deref(), &at, &service_ids, i as u32, &mut unscoped, &mut by_service)?;
         let rules = p
             .rules
             .iter()
@@ -206,6 +174,63 @@ pub fn compile(doc: &Document) -> Result<Policy, PolicyError> {
     })
 }
 
+/// A policy's `name`: required, and unique within its block.
+fn unique_name<'d>(
+    name: &'d str,
+    at: &str,
+    block: &str,
+    index: usize,
+    names: &mut FxHashMap<&'d str, usize>,
+) -> Result<(), PolicyError> {
+    if name.trim().is_empty() {
+        return Err(PolicyError::invalid(format!("{at}.name"), "required"));
+    }
+    if let Some(first) = names.insert(name, index) {
+        return Err(PolicyError::invalid(
+            format!("{at}.name"),
+            format!("'{name}' is already the name of {block}[{first}]"),
+        ));
+    }
+    Ok(())
+}
+
+/// A policy's `services`: absent, it applies to every request
+/// (`unscoped`); else it is listed, in document order, under each service
+/// it names.
+fn scope(
+    services: Option<&[String]>,
+    at: &str,
+    service_ids: &FxHashMap<&str, u32>,
+    index: u32,
+    unscoped: &mut Vec<u32>,
+    by_service: &mut [Vec<u32>],
+) -> Result<(), PolicyError> {
+    let Some(list) = services else {
+        unscoped.push(index);
+        return Ok(());
+    };
+    if list.is_empty() {
+        return Err(PolicyError::invalid(
+            format!("{at}.services"),
+            "empty: leave it out to apply the policy to every request",
+        ));
+    }
+    for (j, name) in list.iter().enumerate() {
+        let Some(&id) = service_ids.get(name.as_str()) else {
+            return Err(PolicyError::invalid(
+                format!("{at}.services[{j}]"),
+                format!("no service named '{name}' in services"),
+            ));
+        };
+        if let Some(list) = by_service.get_mut(id as usize) {
+            if list.last() != Some(&index) {
+                list.push(index);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Validates the `dlp` block and builds its scanners.
 fn dlp(docs: &[DlpDoc], service_ids: &FxHashMap<&str, u32>, services: usize) -> Result<DlpSet, PolicyError> {
     let mut spec = DlpSpec { by_service: vec![Vec::new(); services], ..DlpSpec::default() };
@@ -213,40 +238,8 @@ fn dlp(docs: &[DlpDoc], service_ids: &FxHashMap<&str, u32>, services: usize) -> 
     let mut pattern_names: FxHashMap<&str, String> = FxHashMap::default();
     for (i, p) in docs.iter().enumerate() {
         let at = format!("dlp[{i}]");
-        if p.name.trim().is_empty() {
-            return Err(PolicyError::invalid(format!("{at}.name"), "required"));
-        }
-        if let Some(first) = names.insert(&p.name, i) {
-            return Err(PolicyError::invalid(
-                format!("{at}.name"),
-                format!("'{}' is already the name of dlp[{first}]", p.name),
-            ));
-        }
-        let index = i as u32;
-        match &p.services {
-            None => spec.unscoped.push(index),
-            Some(list) if list.is_empty() => {
-                return Err(PolicyError::invalid(
-                    format!("{at}.services"),
-                    "empty: leave it out to apply the policy to every request",
-                ))
-            }
-            Some(list) => {
-                for (j, name) in list.iter().enumerate() {
-                    let Some(&id) = service_ids.get(name.as_str()) else {
-                        return Err(PolicyError::invalid(
-                            format!("{at}.services[{j}]"),
-                            format!("no service named '{name}' in services"),
-                        ));
-                    };
-                    if let Some(list) = spec.by_service.get_mut(id as usize) {
-                        if list.last() != Some(&index) {
-                            list.push(index);
-                        }
-                    }
-                }
-            }
-        }
+        unique_name(&p.name, &at, "dlp", i, &mut names)?;
+        scope(p.services.as_deref(), &at, service_ids, i as u32, &mut spec.unscoped, &mut spec.by_service)?;
         let detectors: Vec<String> = match &p.detectors {
             None if p.patterns.is_empty() => CATALOGUE.iter().map(|d| d.id.to_owned()).collect(),
             None => Vec::new(),

@@ -134,8 +134,45 @@ pub(crate) struct Group {
     pub(crate) scanner: Scanner,
     /// Per scanner detector: the policies (indices into the spec) enabling it.
     owners: Vec<Vec<u32>>,
-    /// The applicable policies.
-    policies: Vec<u32>,
+    /// Whether any applicable policy scans the headers, the target.
+    headers: bool,
+    query: bool,
+    /// How bodies are scanned, when any applicable policy scans them.
+    body: Option<BodyPlan>,
+}
+
+/// What the applicable policies ask of a body, decided at configuration.
+#[derive(Debug, Clone, Copy)]
+struct BodyPlan {
+    /// A BLOCK or REDACT policy scans bodies: they are held.
+    hold: bool,
+    /// The most held (the smallest holder's `maxBodyBytes`) or, with AUDIT
+    /// only, decoded (the largest).
+    limit: u64,
+    /// BLOCK when any holder says so.
+    on_oversize: OnOversize,
+}
+
+impl BodyPlan {
+    fn of(policies: &[&DlpPolicy]) -> Option<BodyPlan> {
+        let body: Vec<&DlpPolicy> = policies.iter().copied().filter(|p| p.body).collect();
+        if body.is_empty() {
+            return None;
+        }
+        let holders: Vec<&DlpPolicy> = body.iter().copied().filter(|p| p.action != DlpAction::Audit).collect();
+        let limit = holders
+            .iter()
+            .map(|p| p.max_body_bytes)
+            .min()
+            .or_else(|| body.iter().map(|p| p.max_body_bytes).max())
+            .unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        let on_oversize = if holders.iter().any(|p| p.on_oversize == OnOversize::Block) {
+            OnOversize::Block
+        } else {
+            OnOversize::Allow
+        };
+        Some(BodyPlan { hold: !holders.is_empty(), limit, on_oversize })
+    }
 }
 
 impl std::fmt::Debug for DlpSet {
@@ -237,11 +274,7 @@ impl DlpSet {
         let mut out = RequestScan::default();
         let Some(group_id) = self.group_id(service) else { return out };
         let Some(group) = self.group(group_id) else { return out };
-        let policies = &self.spec.policies;
-        let scans =
-            |place: Place| group.policies.iter().filter_map(|&i| policies.get(i as usize)).any(|p| p.scans(place));
-
-        if scans(Place::Headers) {
+        if group.headers {
             let mut edits = Vec::new();
             attrs.for_each_header(&mut |name, value| {
                 if name.starts_with(':') {
@@ -276,7 +309,7 @@ impl DlpSet {
             out.header_edits = edits;
         }
 
-        if scans(Place::Target) {
+        if group.query {
             let (decoded, map) = decode::decode_query(target.as_bytes());
             let query_at =
                 target.find('?').map_or(usize::MAX, |q| map.iter().position(|&r| r > q).unwrap_or(usize::MAX));
@@ -296,30 +329,14 @@ impl DlpSet {
             out.target_edit = masked.map(|m| String::from_utf8_lossy(&m).into_owned());
         }
 
-        if body_expected && scans(Place::Body) {
-            let body_policies: Vec<&DlpPolicy> =
-                group.policies.iter().filter_map(|&i| policies.get(i as usize)).filter(|p| p.body).collect();
-            let holders: Vec<&&DlpPolicy> = body_policies.iter().filter(|p| p.action != DlpAction::Audit).collect();
-            let limit = holders
-                .iter()
-                .map(|p| p.max_body_bytes)
-                .min()
-                .or_else(|| body_policies.iter().map(|p| p.max_body_bytes).max())
-                .unwrap_or(DEFAULT_MAX_BODY_BYTES);
-            let on_oversize = if holders.iter().any(|p| p.on_oversize == OnOversize::Block) {
-                OnOversize::Block
-            } else {
-                OnOversize::Allow
-            };
-            let content_type = attrs.header("content-type");
-            let encoding = Encoding::from_header(attrs.header("content-encoding"));
+        if let Some(plan) = group.body.filter(|_| body_expected) {
             out.body = Some(BodyScan::new(
                 group_id,
-                !holders.is_empty(),
-                limit,
-                on_oversize,
-                content_type.map(str::to_owned),
-                encoding,
+                plan.hold,
+                plan.limit,
+                plan.on_oversize,
+                attrs.header("content-type").map(str::to_owned),
+                Encoding::from_header(attrs.header("content-encoding")),
             ));
         }
         out
@@ -374,7 +391,14 @@ impl Group {
             }
         }
         let scanner = Scanner::new(&builtins, custom)?;
-        Ok(Group { scanner, owners, policies: set.to_vec() })
+        let applicable: Vec<&DlpPolicy> = set.iter().filter_map(|&i| spec.policies.get(i as usize)).collect();
+        Ok(Group {
+            scanner,
+            owners,
+            headers: applicable.iter().any(|p| p.headers),
+            query: applicable.iter().any(|p| p.query),
+            body: BodyPlan::of(&applicable),
+        })
     }
 }
 
