@@ -17,39 +17,12 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use regex::bytes::RegexSet;
 use std::hint::black_box;
-use std::path::PathBuf;
 use warden::engine::dlp::scanner::{Scanner, StreamState};
 use warden::engine::dlp::CATALOGUE;
 
-fn corpus() -> Vec<u8> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("engine/tests/data/dlp/corpus");
-    let mut data = Vec::new();
-    for name in ["orders.json", "events.jsonl", "images.json"] {
-        match std::fs::read(dir.join(name)) {
-            Ok(bytes) => data.extend(bytes),
-            Err(e) => {
-                eprintln!("cannot read the corpus ({name}): {e}");
-                std::process::exit(1);
-            }
-        }
-    }
-    data.truncate(1 << 20);
-    data
-}
-
-/// JSON whose values are long digit runs (order ids, timestamps, amounts)
-/// that are not cards: every numeric detector's candidate path runs.
-fn digit_dense(size: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(size + 128);
-    let mut n: u64 = 7_340_123_456_789;
-    while out.len() < size {
-        n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        let id = 1_000_000_000_000_000 + n % 8_000_000_000_000_000;
-        let ts = 1_700_000_000_000 + n % 100_000_000_000;
-        out.extend(format!("{{\"order\":{id},\"ts\":{ts},\"amount\":{}.{:02}}},", n % 100_000, n % 100).as_bytes());
-    }
-    out
-}
+#[path = "support/inputs.rs"]
+mod inputs;
+use inputs::{corpus, digit_dense};
 
 fn scan(c: &mut Criterion) {
     let all: Vec<_> = CATALOGUE.iter().collect();

@@ -34,7 +34,6 @@
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use warden::engine::dlp::scanner::Scanner;
 use warden::engine::dlp::CATALOGUE;
 use warden::harness::host::{Host, HostOptions, Outcome, Request, Vm};
@@ -48,30 +47,11 @@ const DLP_POLICY: &str =
     r#"{"name":"bench","outboundTrafficPolicy":"ALLOW_ANY","dlp":[{"name":"audit","action":"AUDIT"}]}"#;
 const NO_DLP_POLICY: &str = r#"{"name":"bench","outboundTrafficPolicy":"ALLOW_ANY"}"#;
 
-fn corpus() -> Vec<u8> {
-    let dir = Path::new(ROOT).join("engine/tests/data/dlp/corpus");
-    let mut data = Vec::new();
-    for name in ["orders.json", "events.jsonl", "images.json"] {
-        data.extend(std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("cannot read the corpus ({name}): {e}")));
-    }
-    data.truncate(1 << 20);
-    data
-}
-
-/// JSON whose values are long digit runs (order ids, timestamps, amounts)
-/// that are not cards: every numeric detector's candidate path runs. The
-/// same bytes as `benches/dlp.rs` and `scripts/v8-dlp-bench.js`.
-fn digit_dense(size: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(size + 128);
-    let mut n: u64 = 7_340_123_456_789;
-    while out.len() < size {
-        n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        let id = 1_000_000_000_000_000 + n % 8_000_000_000_000_000;
-        let ts = 1_700_000_000_000 + n % 100_000_000_000;
-        out.extend(format!("{{\"order\":{id},\"ts\":{ts},\"amount\":{}.{:02}}},", n % 100_000, n % 100).as_bytes());
-    }
-    out
-}
+#[path = "support/inputs.rs"]
+mod inputs;
+use inputs::{corpus, digit_dense};
+#[path = "support/wasm_cargo.rs"]
+mod wasm_cargo;
 
 /// A JSON POST of `body` in [`CHUNK`]-sized chunks.
 fn request(body: &[u8]) -> Request {
@@ -89,25 +69,12 @@ fn request(body: &[u8]) -> Request {
 fn regexset_wasm(perf: bool) -> Vec<u8> {
     let root = Path::new(ROOT);
     let target_dir = root.join("target").join(if perf { "wasm-regex-perf" } else { "wasm" });
-    let cargo = std::env::var_os("CARGO").or_else(|| option_env!("CARGO").map(Into::into)).unwrap_or("cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(root)
-        .args(["build", "--package", "regexset-filter", "--lib", "--target", "wasm32-wasip1", "--profile", "wasm"])
+    let mut cmd = wasm_cargo::wasm_cargo(root);
+    cmd.args(["build", "--package", "regexset-filter", "--lib", "--target", "wasm32-wasip1", "--profile", "wasm"])
         .arg("--target-dir")
         .arg(&target_dir);
     if perf {
         cmd.args(["--features", "perf"]);
-    }
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-        "CARGO_LLVM_COV",
-        "LLVM_PROFILE_FILE",
-    ] {
-        cmd.env_remove(var);
     }
     let output = cmd.output().expect("running cargo to build the RegexSet filter");
     assert!(

@@ -59,6 +59,9 @@ impl Filter {
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
+#[path = "../../benches/support/wasm_cargo.rs"]
+mod wasm_cargo;
+
 /// The compiled module of `filter` for `target`, building all of them on
 /// first use. A build failure fails the test with cargo's output.
 pub fn wasm(filter: Filter, target: Target) -> Vec<u8> {
@@ -79,29 +82,13 @@ fn build() -> Result<PathBuf, String> {
         ensure_target(target.triple())?;
     }
     let target_dir = root.join("target").join("wasm");
-    // At test time cargo may or may not have set CARGO; the one that built
-    // this test is the best guess, then whatever `cargo` is on the PATH.
-    let cargo = std::env::var_os("CARGO").or_else(|| option_env!("CARGO").map(Into::into)).unwrap_or("cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(root).args(["build", "--lib", "--profile", "wasm", "--target-dir"]).arg(&target_dir);
+    let mut cmd = wasm_cargo::wasm_cargo(root);
+    cmd.args(["build", "--lib", "--profile", "wasm", "--target-dir"]).arg(&target_dir);
     for filter in ALL {
         cmd.args(["--package", filter.package()]);
     }
     for target in TARGETS {
         cmd.args(["--target", target.triple()]);
-    }
-    // The outer build's flags and wrappers are for the host; the filters
-    // get a plain build (as build.rs does for Warden's).
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-        "CARGO_LLVM_COV",
-        "LLVM_PROFILE_FILE",
-    ] {
-        cmd.env_remove(var);
     }
     let output = cmd.output().map_err(|e| format!("could not run cargo to build the test filters: {e}"))?;
     if !output.status.success() {

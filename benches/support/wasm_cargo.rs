@@ -1,0 +1,27 @@
+//! `cargo build` for wasm filters from a test or a benchmark, shared by
+//! `tests/harness/filters.rs` and `benches/dlp_filter.rs`.
+
+use std::path::Path;
+use std::process::Command;
+
+/// A `cargo` command in the workspace root for building wasm filters:
+/// the cargo that built this binary (else the one on the PATH), with the
+/// outer build's host flags and wrappers removed, as `build.rs` does for
+/// Warden's filter.
+pub fn wasm_cargo(root: &Path) -> Command {
+    let cargo = std::env::var_os("CARGO").or_else(|| option_env!("CARGO").map(Into::into)).unwrap_or("cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root);
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "CARGO_LLVM_COV",
+        "LLVM_PROFILE_FILE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
