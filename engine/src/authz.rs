@@ -6,8 +6,9 @@
 //! source, any operation and every condition hold.
 
 use crate::document::Action;
-use crate::matcher::{IpBlock, PathMatch, StringMatch};
-use crate::request::Attributes;
+use crate::identity::Identity;
+use crate::matcher::{HostMatch, IpBlock, NameMatch, PathMatch, StringMatch};
+use crate::request::{Addresses, Attributes};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
@@ -51,38 +52,78 @@ pub struct Check {
 /// What a [`Check`] looks at.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Test {
-    /// `source.principal`, `spiffe://` stripped.
-    Principal(Vec<StringMatch>),
-    /// `source.namespace`.
-    Namespace(Vec<StringMatch>),
-    /// `source.ip`: the `source.address` property.
+    /// `principals`, `namespaces`, `trustDomains`, `serviceAccounts` and
+    /// their `when` keys: any of the caller's names matches any pattern.
+    Identity(Vec<NameMatch>),
+    /// `ipBlocks`, `source.ip`: the direct peer's address.
     SourceIp(Vec<IpBlock>),
-    /// `remote.ip`: also `source.address`, which Envoy derives from
-    /// `x-forwarded-for` when the gateway trusts proxies in front of it.
+    /// `remoteIpBlocks`, `remote.ip`: `source.address`, which Envoy
+    /// derives from `x-forwarded-for` or PROXY protocol when told to.
     RemoteIp(Vec<IpBlock>),
-    /// `request.host` without port, case-insensitive (patterns lowercased).
-    Host(Vec<StringMatch>),
-    /// `destination.port`.
-    Port(Vec<u16>),
+    /// `hosts`: case-insensitive, on the readings `reading` combines.
+    Host(Vec<HostMatch>, Reading),
+    /// `ports`, `destination.port`.
+    Port(Vec<u16>, Reading),
     /// `request.method`, case-sensitive.
     Method(Vec<StringMatch>),
     /// `request.url_path`, normalized.
     Path(Vec<PathMatch>),
-    /// `request.headers[name]`.
+    /// `request.headers[name]`: any value of the header (every line of a
+    /// repeated header) matches any pattern; `*` is present, even empty.
     Header(String, Vec<StringMatch>),
     /// `connection.sni`.
     Sni(Vec<StringMatch>),
 }
 
+/// How a check combines the two readings of an attribute Warden and Istio
+/// read differently: Istio's (the raw `Host` with its port, the listener
+/// port) and Warden's (the normalized host without port, the port the
+/// request named). Chosen at compile time so that Warden is never looser
+/// than Istio: where a match lets a request through (a positive field of
+/// an ALLOW policy, a negated field of a DENY one) both readings must
+/// match; where a match refuses it, either one is enough.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reading {
+    /// Both readings must match.
+    Both,
+    /// One reading matching is enough.
+    Either,
+}
+
+impl Reading {
+    /// The reading for a field of a policy that allows (`allow`) or
+    /// refuses, negated (`not*`, `notValues`) or not.
+    pub fn for_field(allow: bool, negate: bool) -> Self {
+        if allow != negate {
+            Reading::Both
+        } else {
+            Reading::Either
+        }
+    }
+
+    fn combine(self, istio: bool, warden: bool) -> bool {
+        match self {
+            Reading::Both => istio && warden,
+            Reading::Either => istio || warden,
+        }
+    }
+}
+
 /// The request as the rules see it.
 pub(crate) struct RequestView<'a> {
+    /// Normalized: lowercase, no port, no trailing dot.
     pub host: &'a str,
+    /// `:authority` as received, lowercased (Istio's reading of `hosts`).
+    pub authority: &'a str,
+    /// The port the request named, else the listener's (Warden's reading).
     pub port: u16,
+    /// The listener port through `gatewayPorts` (Istio's reading of
+    /// `ports`); `port` when Envoy does not say.
+    pub listener_port: u16,
     pub method: &'a str,
     pub path: &'a str,
-    pub principal: Option<&'a str>,
-    pub namespace: Option<&'a str>,
-    pub source_ip: Option<IpAddr>,
+    pub identity: Option<&'a Identity>,
+    pub addresses: Addresses,
     pub sni: Option<&'a str>,
     pub attrs: &'a dyn Attributes,
 }
@@ -98,14 +139,21 @@ fn any_ip(blocks: &[IpBlock], ip: Option<IpAddr>) -> bool {
 impl Check {
     fn holds(&self, req: &RequestView<'_>) -> bool {
         let hit = match &self.test {
-            Test::Principal(p) => any_str(p, req.principal),
-            Test::Namespace(p) => any_str(p, req.namespace),
-            Test::SourceIp(b) | Test::RemoteIp(b) => any_ip(b, req.source_ip),
-            Test::Host(p) => any_str(p, Some(req.host)),
-            Test::Port(ports) => ports.contains(&req.port),
+            Test::Identity(patterns) => {
+                req.identity.is_some_and(|id| id.names.iter().any(|n| patterns.iter().any(|p| p.matches(n))))
+            }
+            Test::SourceIp(b) => any_ip(b, req.addresses.direct),
+            Test::RemoteIp(b) => any_ip(b, req.addresses.remote),
+            Test::Host(p, reading) => reading.combine(
+                p.iter().any(|m| m.matches_raw(req.authority)),
+                p.iter().any(|m| m.matches_normalized(req.host, req.port)),
+            ),
+            Test::Port(ports, reading) => {
+                reading.combine(ports.contains(&req.listener_port), ports.contains(&req.port))
+            }
             Test::Method(p) => any_str(p, Some(req.method)),
             Test::Path(p) => p.iter().any(|m| m.matches(req.path)),
-            Test::Header(name, p) => any_str(p, req.attrs.header(name)),
+            Test::Header(name, p) => req.attrs.any_header_value(name, &mut |v| p.iter().any(|m| m.matches_header(v))),
             Test::Sni(p) => any_str(p, req.sni),
         };
         hit != self.negate
@@ -133,6 +181,19 @@ impl Rule {
         let from = self.from.iter().flatten().flatten();
         let to = self.to.iter().flatten().flatten();
         from.chain(to).chain(self.when.iter())
+    }
+
+    /// Sets how each two-reading check combines its readings, for a rule
+    /// of a policy that allows (`allow`) or refuses.
+    pub(crate) fn set_readings(&mut self, allow: bool) {
+        let from = self.from.iter_mut().flatten().flatten();
+        let to = self.to.iter_mut().flatten().flatten();
+        for check in from.chain(to).chain(self.when.iter_mut()) {
+            let negate = check.negate;
+            if let Test::Host(_, reading) | Test::Port(_, reading) = &mut check.test {
+                *reading = Reading::for_field(allow, negate);
+            }
+        }
     }
 }
 

@@ -3,12 +3,13 @@
 //! Every error names the field at fault, e.g.
 //! `authorization[2].rules[0].to[0].operation.paths[1]: '{**}' must be the last operator`.
 
-use crate::authz::{AuthzPolicy, Check, Rule, Test};
+use crate::authz::{AuthzPolicy, Check, Reading, Rule, Test};
 use crate::dlp::policy::{DlpPolicy, DlpSet, DlpSpec, DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES_LIMIT};
 use crate::dlp::CATALOGUE;
 use crate::document::*;
 use crate::error::{ErrorKind, PolicyError};
-use crate::matcher::{IpBlock, PathMatch, StringMatch};
+use crate::identity::TrustDomains;
+use crate::matcher::{HostMatch, IpBlock, NameMatch, PathMatch, StringMatch};
 use crate::policy::{Policy, Response, Responses};
 use crate::registry::{Registry, Service};
 use rustc_hash::FxHashMap;
@@ -90,6 +91,15 @@ pub fn compile(doc: &Document) -> Result<Policy, PolicyError> {
         gateway_ports.push((from, port(service).map_err(|m| PolicyError::invalid(&at, m))?));
     }
 
+    let trust = trust_domains(doc)?;
+    let peer_address = match &doc.peer_address {
+        Some(PeerAddress::FilterState(key)) if key.trim().is_empty() => {
+            return Err(PolicyError::invalid("peerAddress.filterState", "needs a filter-state key"))
+        }
+        Some(p) => p.clone(),
+        None => PeerAddress::default(),
+    };
+
     // Registry.
     let mut registry = Registry::default();
     let mut service_ids: FxHashMap<&str, u32> = FxHashMap::default();
@@ -138,7 +148,10 @@ pub fn compile(doc: &Document) -> Result<Policy, PolicyError> {
             .rules
             .iter()
             .enumerate()
-            .map(|(j, r)| rule(r, &format!("{at}.rules[{j}]")))
+            .map(|(j, r)| {
+                let context = RuleContext { trust: trust.as_ref(), allow: p.action == Action::Allow };
+                rule(r, &format!("{at}.rules[{j}]"), &context)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         authz.push(AuthzPolicy {
             name: p.name.clone(),
@@ -152,9 +165,27 @@ pub fn compile(doc: &Document) -> Result<Policy, PolicyError> {
     let dlp = dlp(&doc.dlp, &service_ids, doc.services.len())?;
 
     let responses = responses(&doc.responses)?;
-    let uses = |f: fn(&Test) -> bool| authz.iter().flat_map(|p| &p.rules).flat_map(Rule::checks).any(|c| f(&c.test));
-    let needs_source_ip = uses(|t| matches!(t, Test::SourceIp(_) | Test::RemoteIp(_)));
-    let needs_sni = uses(|t| matches!(t, Test::Sni(_)));
+    let checks = |enforced: bool| {
+        authz
+            .iter()
+            .filter(move |p| !enforced || (!p.dry_run && p.action != Action::Audit))
+            .flat_map(|p| &p.rules)
+            .flat_map(Rule::checks)
+            .map(|c| &c.test)
+    };
+    let needs = Needs {
+        addresses: checks(false).any(|t| matches!(t, Test::SourceIp(_) | Test::RemoteIp(_))),
+        direct_address: checks(true).any(|t| matches!(t, Test::SourceIp(_))),
+        remote_address: checks(true).any(|t| matches!(t, Test::RemoteIp(_))),
+        identity: checks(true).any(|t| matches!(t, Test::Identity(_))),
+        subject: checks(false).any(|t| match t {
+            Test::Identity(names) => {
+                names.iter().any(|n| matches!(n, NameMatch::Namespace(_) | NameMatch::Principal(StringMatch::Presence)))
+            }
+            _ => false,
+        }),
+        sni: checks(false).any(|t| matches!(t, Test::Sni(_))),
+    };
 
     Ok(Policy {
         name: doc.name.clone(),
@@ -169,9 +200,59 @@ pub fn compile(doc: &Document) -> Result<Policy, PolicyError> {
         by_service,
         responses,
         dlp,
-        needs_source_ip,
-        needs_sni,
+        peer_address,
+        needs,
     })
+}
+
+/// What the rules need, so the request path reads only that.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Needs {
+    /// `source.address` (any address check).
+    pub addresses: bool,
+    /// The direct peer, for enforced policies.
+    pub direct_address: bool,
+    /// The remote address, for enforced policies.
+    pub remote_address: bool,
+    /// The caller's names, for enforced policies.
+    pub identity: bool,
+    /// The peer certificate's subject (patterns that can match it).
+    pub subject: bool,
+    /// The SNI.
+    pub sni: bool,
+}
+
+/// `trustDomain` and `trustDomainAliases`.
+fn trust_domains(doc: &Document) -> Result<Option<TrustDomains>, PolicyError> {
+    let aliases = doc.trust_domain_aliases.as_deref().unwrap_or_default();
+    let Some(td) = &doc.trust_domain else {
+        if !aliases.is_empty() {
+            return Err(PolicyError::invalid("trustDomainAliases", "aliases need the trustDomain they stand for"));
+        }
+        return Ok(None);
+    };
+    let valid = |v: &str| !v.is_empty() && !v.contains(['/', '*']) && !v.contains(char::is_whitespace);
+    if !valid(td) {
+        return Err(PolicyError::invalid("trustDomain", format!("'{td}' is not a trust domain")));
+    }
+    for (i, alias) in aliases.iter().enumerate() {
+        if !valid(alias) {
+            return Err(PolicyError::invalid(
+                format!("trustDomainAliases[{i}]"),
+                format!("'{alias}' is not a trust domain"),
+            ));
+        }
+    }
+    Ok(Some(TrustDomains::new(td, aliases)))
+}
+
+/// What compiling a rule depends on beyond the rule itself.
+struct RuleContext<'a> {
+    /// The mesh's trust domains, when the policy names them.
+    trust: Option<&'a TrustDomains>,
+    /// Whether the rule's policy lets requests through (ALLOW) rather than
+    /// refusing or auditing them.
+    allow: bool,
 }
 
 /// A policy's `name`: required, and unique within its block.
@@ -372,15 +453,66 @@ fn plain(v: &str) -> Result<StringMatch, String> {
     StringMatch::parse(v)
 }
 
-fn principal_pattern(v: &str) -> Result<StringMatch, String> {
-    plain(v.strip_prefix("spiffe://").unwrap_or(v))
+/// `principals` (or `source.principal` values) as Istio compiles them:
+/// `spiffe://` stripped if written, trust-domain aliases expanded.
+fn principal_names(values: &[String], at: &str, trust: Option<&TrustDomains>) -> Result<Vec<NameMatch>, PolicyError> {
+    let written: Vec<String> = values.iter().map(|v| v.strip_prefix("spiffe://").unwrap_or(v).to_owned()).collect();
+    for (i, v) in written.iter().enumerate() {
+        plain(v).map_err(|m| PolicyError::invalid(format!("{at}[{i}]"), m))?;
+    }
+    let expanded = match trust {
+        Some(trust) => trust.expand_principals(&written),
+        None => written,
+    };
+    expanded
+        .iter()
+        .map(|v| StringMatch::parse(v).map(NameMatch::Principal).map_err(|m| PolicyError::invalid(at, m)))
+        .collect()
 }
 
-fn host_pattern(v: &str) -> Result<StringMatch, String> {
+fn namespace_names(values: &[String], at: &str) -> Result<Vec<NameMatch>, PolicyError> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if v.is_empty() || v.contains('/') {
+                return Err(PolicyError::invalid(format!("{at}[{i}]"), format!("'{v}' is not a namespace")));
+            }
+            Ok(NameMatch::namespace(v))
+        })
+        .collect()
+}
+
+fn trust_domain_names(
+    values: &[String],
+    at: &str,
+    trust: Option<&TrustDomains>,
+) -> Result<Vec<NameMatch>, PolicyError> {
+    for (i, v) in values.iter().enumerate() {
+        if v.is_empty() {
+            return Err(PolicyError::invalid(format!("{at}[{i}]"), "empty value"));
+        }
+        NameMatch::trust_domain(v).map_err(|m| PolicyError::invalid(format!("{at}[{i}]"), m))?;
+    }
+    let expanded = match trust {
+        Some(trust) => trust.expand_trust_domains(values),
+        None => values.to_vec(),
+    };
+    expanded.iter().map(|v| NameMatch::trust_domain(v).map_err(|m| PolicyError::invalid(at, m))).collect()
+}
+
+fn service_account_names(values: &[String], at: &str) -> Result<Vec<NameMatch>, PolicyError> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| NameMatch::service_account(v).map_err(|m| PolicyError::invalid(format!("{at}[{i}]"), m)))
+        .collect()
+}
+
+/// An SNI pattern: a host name, no port.
+fn sni_pattern(v: &str) -> Result<StringMatch, String> {
     if v.contains(':') && v.parse::<std::net::Ipv6Addr>().is_err() {
-        return Err(format!(
-            "'{v}': Warden matches hosts without their port (stricter than Istio); put the port in ports"
-        ));
+        return Err(format!("'{v}': a server name has no port"));
     }
     plain(v).map(StringMatch::lowercased)
 }
@@ -431,14 +563,24 @@ fn field<T>(
     Ok(())
 }
 
-fn source(s: &SourceDoc, at: &str) -> Result<Vec<Check>, PolicyError> {
+fn source(s: &SourceDoc, at: &str, cx: &RuleContext<'_>) -> Result<Vec<Check>, PolicyError> {
     let mut c = Vec::new();
     field(&mut c, at, ("principals", "notPrincipals"), (&s.principals, &s.not_principals), |v, at| {
-        strings(v, at, principal_pattern).map(Test::Principal)
+        principal_names(v, at, cx.trust).map(Test::Identity)
     })?;
     field(&mut c, at, ("namespaces", "notNamespaces"), (&s.namespaces, &s.not_namespaces), |v, at| {
-        strings(v, at, plain).map(Test::Namespace)
+        namespace_names(v, at).map(Test::Identity)
     })?;
+    field(&mut c, at, ("trustDomains", "notTrustDomains"), (&s.trust_domains, &s.not_trust_domains), |v, at| {
+        trust_domain_names(v, at, cx.trust).map(Test::Identity)
+    })?;
+    field(
+        &mut c,
+        at,
+        ("serviceAccounts", "notServiceAccounts"),
+        (&s.service_accounts, &s.not_service_accounts),
+        |v, at| service_account_names(v, at).map(Test::Identity),
+    )?;
     field(&mut c, at, ("ipBlocks", "notIpBlocks"), (&s.ip_blocks, &s.not_ip_blocks), |v, at| {
         ip_blocks(v, at).map(Test::SourceIp)
     })?;
@@ -455,9 +597,15 @@ fn source(s: &SourceDoc, at: &str) -> Result<Vec<Check>, PolicyError> {
 fn operation(o: &OperationDoc, at: &str) -> Result<Vec<Check>, PolicyError> {
     let mut c = Vec::new();
     field(&mut c, at, ("hosts", "notHosts"), (&o.hosts, &o.not_hosts), |v, at| {
-        strings(v, at, host_pattern).map(Test::Host)
+        v.iter()
+            .enumerate()
+            .map(|(i, v)| HostMatch::parse(v).map_err(|m| PolicyError::invalid(format!("{at}[{i}]"), m)))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|p| Test::Host(p, Reading::Both))
     })?;
-    field(&mut c, at, ("ports", "notPorts"), (&o.ports, &o.not_ports), |v, at| ports(v, at).map(Test::Port))?;
+    field(&mut c, at, ("ports", "notPorts"), (&o.ports, &o.not_ports), |v, at| {
+        ports(v, at).map(|p| Test::Port(p, Reading::Both))
+    })?;
     field(&mut c, at, ("methods", "notMethods"), (&o.methods, &o.not_methods), |v, at| {
         strings(v, at, plain).map(Test::Method)
     })?;
@@ -466,27 +614,30 @@ fn operation(o: &OperationDoc, at: &str) -> Result<Vec<Check>, PolicyError> {
 }
 
 /// The `when` keys Warden supports.
-const CONDITION_KEYS: &str = "request.headers[NAME], source.principal, source.namespace, source.ip, \
-                              remote.ip, destination.port, connection.sni";
+const CONDITION_KEYS: &str = "request.headers[NAME], source.principal, source.namespace, source.trustDomain, \
+                              source.serviceAccount, source.ip, remote.ip, destination.port, connection.sni";
 
-fn condition(cond: &ConditionDoc, at: &str) -> Result<Vec<Check>, PolicyError> {
+fn condition(cond: &ConditionDoc, at: &str, cx: &RuleContext<'_>) -> Result<Vec<Check>, PolicyError> {
     let key = cond.key.trim();
-    type Make = Box<dyn Fn(&[String], &str) -> Result<Test, PolicyError>>;
-    let make: Make = if let Some(name) = key.strip_prefix("request.headers[").and_then(|r| r.strip_suffix(']')) {
+    type Make<'a> = Box<dyn Fn(&[String], &str) -> Result<Test, PolicyError> + 'a>;
+    let make: Make<'_> = if let Some(name) = key.strip_prefix("request.headers[").and_then(|r| r.strip_suffix(']')) {
         header_name(name).map_err(|m| PolicyError::invalid(format!("{at}.key"), m))?;
         let name = name.to_ascii_lowercase();
         Box::new(move |v, at| strings(v, at, plain).map(|p| Test::Header(name.clone(), p)))
     } else {
+        let trust = cx.trust;
         match key {
-            "source.principal" => Box::new(|v, at| strings(v, at, principal_pattern).map(Test::Principal)),
-            "source.namespace" => Box::new(|v, at| strings(v, at, plain).map(Test::Namespace)),
+            "source.principal" => Box::new(move |v, at| principal_names(v, at, trust).map(Test::Identity)),
+            "source.namespace" => Box::new(|v, at| namespace_names(v, at).map(Test::Identity)),
+            "source.trustDomain" => Box::new(move |v, at| trust_domain_names(v, at, trust).map(Test::Identity)),
+            "source.serviceAccount" => Box::new(|v, at| service_account_names(v, at).map(Test::Identity)),
             "source.ip" => Box::new(|v, at| ip_blocks(v, at).map(Test::SourceIp)),
             "remote.ip" => Box::new(|v, at| ip_blocks(v, at).map(Test::RemoteIp)),
             "destination.port" => Box::new(|v, at| {
                 let docs: Vec<PortDoc> = v.iter().map(|s| PortDoc::Text(s.clone())).collect();
-                ports(&docs, at).map(Test::Port)
+                ports(&docs, at).map(|p| Test::Port(p, Reading::Both))
             }),
-            "connection.sni" => Box::new(|v, at| strings(v, at, host_pattern).map(Test::Sni)),
+            "connection.sni" => Box::new(|v, at| strings(v, at, sni_pattern).map(Test::Sni)),
             _ => {
                 return Err(PolicyError::invalid(
                     format!("{at}.key"),
@@ -520,14 +671,16 @@ fn alternatives<T>(
     }
 }
 
-fn rule(r: &RuleDoc, at: &str) -> Result<Rule, PolicyError> {
-    let from = alternatives(&r.from, &format!("{at}.from"), |f, at| source(&f.source, &format!("{at}.source")))?;
+fn rule(r: &RuleDoc, at: &str, cx: &RuleContext<'_>) -> Result<Rule, PolicyError> {
+    let from = alternatives(&r.from, &format!("{at}.from"), |f, at| source(&f.source, &format!("{at}.source"), cx))?;
     let to = alternatives(&r.to, &format!("{at}.to"), |t, at| operation(&t.operation, &format!("{at}.operation")))?;
     let mut when = Vec::new();
     for (i, cond) in r.when.iter().flatten().enumerate() {
-        when.extend(condition(cond, &format!("{at}.when[{i}]"))?);
+        when.extend(condition(cond, &format!("{at}.when[{i}]"), cx)?);
     }
-    Ok(Rule { from, to, when })
+    let mut rule = Rule { from, to, when };
+    rule.set_readings(cx.allow);
+    Ok(rule)
 }
 
 fn responses(doc: &ResponsesDoc) -> Result<Responses, PolicyError> {

@@ -61,6 +61,13 @@ pub enum Reason {
     /// A REDACT finding in a compressed body, which cannot be masked in
     /// place.
     DlpUnredactable,
+    /// Enforced rules match on the caller's identity, and a peer
+    /// certificate was presented whose names cannot all be read.
+    UnverifiableIdentity,
+    /// Enforced rules match on the caller's address, and Envoy does not
+    /// show it (the direct peer, when Envoy took `source.address` from
+    /// `x-forwarded-for`).
+    UnknownAddress,
 }
 
 impl Reason {
@@ -77,6 +84,8 @@ impl Reason {
             Reason::DlpFinding => "dlp-finding",
             Reason::DlpUnscannable => "dlp-unscannable",
             Reason::DlpUnredactable => "dlp-unredactable",
+            Reason::UnverifiableIdentity => "unverifiable-identity",
+            Reason::UnknownAddress => "unknown-address",
         }
     }
 }

@@ -21,6 +21,19 @@ pub struct Document {
     /// a value wins. Absent: the peer certificate only.
     #[serde(default)]
     pub identity: Option<Vec<IdentitySource>>,
+    /// Where `ipBlocks` and `source.ip` read the direct peer's address.
+    /// Absent: Envoy's `source.address`, when Envoy did not derive it from
+    /// `x-forwarded-for`.
+    #[serde(default)]
+    pub peer_address: Option<PeerAddress>,
+    /// The mesh's trust domain (Istio's `meshConfig.trustDomain`). With
+    /// it, principals under it, its aliases or `cluster.local` match in
+    /// all of them, as Istio rewrites them.
+    #[serde(default)]
+    pub trust_domain: Option<String>,
+    /// Other names of the trust domain (Istio's `trustDomainAliases`).
+    #[serde(default)]
+    pub trust_domain_aliases: Option<Vec<String>>,
     /// How far request paths are normalized before matching and forwarding.
     #[serde(default)]
     pub path_normalization: PathNormalization,
@@ -93,6 +106,25 @@ pub enum IdentitySource {
     Xfcc(Empty),
     /// A request header, verbatim (trusted or test set-ups only).
     Header(String),
+}
+
+/// Where the direct peer's address comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub enum PeerAddress {
+    /// Envoy's `source.address`, unless Envoy took it from
+    /// `x-forwarded-for` (then requests that need it are refused).
+    SourceAddress(Empty),
+    /// A string filter-state object set by an earlier filter, e.g. from
+    /// `%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%` (`ip` or `ip:port`).
+    FilterState(String),
+}
+
+impl Default for PeerAddress {
+    fn default() -> Self {
+        PeerAddress::SourceAddress(Empty {})
+    }
 }
 
 /// An empty mapping, `{}`.
@@ -193,6 +225,11 @@ pub struct SourceDoc {
     pub not_principals: Option<Vec<String>>,
     pub namespaces: Option<Vec<String>>,
     pub not_namespaces: Option<Vec<String>>,
+    pub trust_domains: Option<Vec<String>>,
+    pub not_trust_domains: Option<Vec<String>>,
+    /// `namespace/name`.
+    pub service_accounts: Option<Vec<String>>,
+    pub not_service_accounts: Option<Vec<String>>,
     pub ip_blocks: Option<Vec<String>>,
     pub not_ip_blocks: Option<Vec<String>>,
     pub remote_ip_blocks: Option<Vec<String>>,

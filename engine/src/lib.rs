@@ -36,6 +36,7 @@ pub mod decision;
 pub mod dlp;
 pub mod document;
 pub mod error;
+pub mod identity;
 pub mod matcher;
 pub mod normalize;
 pub mod policy;

@@ -51,6 +51,15 @@ impl StringMatch {
         }
     }
 
+    /// Whether a header value matches: `*` is Envoy's `present_match`, so
+    /// an empty value is present too.
+    pub fn matches_header(&self, value: &str) -> bool {
+        match self {
+            StringMatch::Presence => true,
+            other => other.matches(value),
+        }
+    }
+
     /// Lowercases the pattern (for case-insensitive fields such as hosts).
     pub fn lowercased(self) -> Self {
         match self {
@@ -59,6 +68,238 @@ impl StringMatch {
             StringMatch::Suffix(s) => StringMatch::Suffix(s.to_ascii_lowercase()),
             StringMatch::Presence => StringMatch::Presence,
         }
+    }
+}
+
+/// An `operation.hosts` value, read two ways (see [`crate::authz::Reading`]):
+/// as Istio reads it, against the `Host` header as sent, port included,
+/// case-insensitively; and as Warden reads it, its host part against the
+/// normalized host and its port part, if any, against the port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostMatch {
+    /// The whole pattern, lowercased, on the raw authority (Istio's).
+    raw: StringMatch,
+    /// The host part on the normalized host.
+    host: StringMatch,
+    /// The port part: `None` for none or `*`.
+    port: Option<u16>,
+}
+
+impl HostMatch {
+    /// Parses `host`, `host:port`, `host:*` with Istio's `*` forms
+    /// (`*.example.com`, `api.*`, `*`).
+    pub fn parse(pattern: &str) -> Result<Self, String> {
+        let lower = pattern.to_ascii_lowercase();
+        if lower.is_empty() {
+            return Err("empty value".into());
+        }
+        let raw = StringMatch::parse(&lower)?;
+        let (host, port) = split_host_pattern(&lower)
+            .ok_or_else(|| format!("'{pattern}' is not a host or host:port (a port is 1-65535 or '*')"))?;
+        let host = StringMatch::parse(host)?;
+        Ok(HostMatch { raw, host, port })
+    }
+
+    /// Istio's reading: the `:authority` as sent, lowercased.
+    pub fn matches_raw(&self, authority: &str) -> bool {
+        self.raw.matches(authority)
+    }
+
+    /// Warden's reading: the normalized host and the port.
+    pub fn matches_normalized(&self, host: &str, port: u16) -> bool {
+        self.host.matches(host) && self.port.is_none_or(|p| p == port)
+    }
+}
+
+/// The host and port parts of a host pattern.
+fn split_host_pattern(pattern: &str) -> Option<(&str, Option<u16>)> {
+    let (host, port) = if let Some(rest) = pattern.strip_prefix('[') {
+        let (v6, after) = rest.split_once(']')?;
+        match after {
+            "" => return Some((v6, None)),
+            _ => (v6, after.strip_prefix(':')?),
+        }
+    } else if pattern.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Some((pattern, None));
+    } else {
+        match pattern.rsplit_once(':') {
+            None => return Some((pattern, None)),
+            Some((h, _)) if h.contains(':') => return None,
+            Some(parts) => parts,
+        }
+    };
+    if host.is_empty() {
+        return None;
+    }
+    match port {
+        "*" => Some((host, None)),
+        p if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
+            Some((host, Some(p.parse::<u16>().ok().filter(|&n| n != 0)?)))
+        }
+        _ => None,
+    }
+}
+
+/// A pattern on the caller's names (every SAN of its certificate, or the
+/// principal a waypoint learned), compiled as Istio compiles `principals`,
+/// `namespaces`, `trustDomains` and `serviceAccounts` into Envoy's
+/// `authenticated` matchers. A name matches a rule's field when any
+/// pattern of the field matches it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NameMatch {
+    /// `principals`, `source.principal`: the pattern with `spiffe://`
+    /// before it (`*` alone: any non-empty name).
+    Principal(StringMatch),
+    /// `namespaces`: Istio's `.*/ns/<namespace>/.*`, with `*` in the
+    /// namespace standing for any text.
+    Namespace(Glob),
+    /// `trustDomains`.
+    TrustDomain(TrustDomainMatch),
+    /// `serviceAccounts`: Istio's
+    /// `spiffe://.+/ns/<namespace>/(.+/|)sa/<name>(/.+)?`.
+    ServiceAccount {
+        /// The namespace, literally.
+        namespace: String,
+        /// The service account, literally.
+        name: String,
+    },
+}
+
+const SPIFFE: &str = "spiffe://";
+
+impl NameMatch {
+    /// A `namespaces` value.
+    pub fn namespace(value: &str) -> Self {
+        NameMatch::Namespace(Glob::new(&format!("*/ns/{value}/*")))
+    }
+
+    /// A `trustDomains` value; `/` cannot be in a trust domain.
+    pub fn trust_domain(value: &str) -> Result<Self, String> {
+        if value.contains('/') {
+            return Err(format!("'{value}': a trust domain has no '/'"));
+        }
+        Ok(NameMatch::TrustDomain(match value.split_once('*') {
+            None => TrustDomainMatch::Exact(value.to_owned()),
+            Some(("", "")) => TrustDomainMatch::Any,
+            Some((prefix, suffix)) => TrustDomainMatch::Split { prefix: prefix.to_owned(), suffix: suffix.to_owned() },
+        }))
+    }
+
+    /// A `serviceAccounts` value, `namespace/name`.
+    pub fn service_account(value: &str) -> Result<Self, String> {
+        match value.split_once('/') {
+            Some((ns, sa)) if !ns.is_empty() && !sa.is_empty() && !sa.contains('/') => {
+                Ok(NameMatch::ServiceAccount { namespace: ns.to_owned(), name: sa.to_owned() })
+            }
+            _ => Err(format!("'{value}': a service account is written namespace/name")),
+        }
+    }
+
+    /// Whether one name of the caller matches.
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            NameMatch::Principal(StringMatch::Presence) => !name.is_empty(),
+            NameMatch::Principal(p) => name.strip_prefix(SPIFFE).is_some_and(|rest| p.matches(rest)),
+            NameMatch::Namespace(glob) => glob.matches(name),
+            NameMatch::TrustDomain(td) => td.matches(name),
+            NameMatch::ServiceAccount { namespace, name: sa } => service_account_matches(name, namespace, sa),
+        }
+    }
+}
+
+/// Istio's `trustDomains` matchers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TrustDomainMatch {
+    /// `*`: any SPIFFE ID (`spiffe://` prefix).
+    Any,
+    /// `td`: `spiffe://td/` prefix.
+    Exact(String),
+    /// `a*b`: `spiffe://a[^/]*b/.*` (only the first `*` is a wildcard).
+    Split {
+        /// Before the `*`.
+        prefix: String,
+        /// After it.
+        suffix: String,
+    },
+}
+
+impl TrustDomainMatch {
+    fn matches(&self, name: &str) -> bool {
+        let Some(rest) = name.strip_prefix(SPIFFE) else { return false };
+        match self {
+            TrustDomainMatch::Any => true,
+            TrustDomainMatch::Exact(td) => rest.strip_prefix(td.as_str()).is_some_and(|r| r.starts_with('/')),
+            TrustDomainMatch::Split { prefix, suffix } => match rest.find('/') {
+                Some(end) => {
+                    let td = rest.get(..end).unwrap_or_default();
+                    td.len() >= prefix.len() + suffix.len()
+                        && td.starts_with(prefix.as_str())
+                        && td.ends_with(suffix.as_str())
+                }
+                None => false,
+            },
+        }
+    }
+}
+
+/// `spiffe://.+/ns/<ns>/(.+/|)sa/<sa>(/.+)?`, matched in full.
+fn service_account_matches(name: &str, ns: &str, sa: &str) -> bool {
+    let Some(rest) = name.strip_prefix(SPIFFE) else { return false };
+    let ns_part = format!("/ns/{ns}/");
+    let sa_part = format!("sa/{sa}");
+    let mut from = 1; // `.+` before `/ns/`
+    while let Some(i) = rest.get(from..).and_then(|r| r.find(&ns_part)).map(|i| i + from) {
+        let tail = rest.get(i + ns_part.len()..).unwrap_or_default();
+        let mut at = 0;
+        while let Some(j) = tail.get(at..).and_then(|t| t.find(&sa_part)).map(|j| j + at) {
+            // `(.+/|)` before, `(/.+)?` after.
+            let before_ok = j == 0 || (j >= 2 && tail.as_bytes().get(j - 1) == Some(&b'/'));
+            let after = tail.get(j + sa_part.len()..).unwrap_or_default();
+            let after_ok = after.is_empty() || (after.starts_with('/') && after.len() >= 2);
+            if before_ok && after_ok {
+                return true;
+            }
+            at = j + 1;
+        }
+        from = i + 1;
+    }
+    false
+}
+
+/// A whole-string pattern where each `*` stands for any text, `/`
+/// included (Istio's `.*`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Glob {
+    /// The literal pieces between the `*`s.
+    parts: Vec<String>,
+}
+
+impl Glob {
+    /// Parses a pattern.
+    pub fn new(pattern: &str) -> Self {
+        Glob { parts: pattern.split('*').map(str::to_owned).collect() }
+    }
+
+    /// Whether all of `text` matches.
+    pub fn matches(&self, text: &str) -> bool {
+        let (first, last) = match (self.parts.first(), self.parts.last()) {
+            (Some(first), Some(last)) => (first.as_str(), last.as_str()),
+            _ => return text.is_empty(),
+        };
+        if self.parts.len() == 1 {
+            return text == first;
+        }
+        if text.len() < first.len() + last.len() || !text.starts_with(first) || !text.ends_with(last) {
+            return false;
+        }
+        let mut rest = text.get(first.len()..text.len() - last.len()).unwrap_or_default();
+        for middle in self.parts.get(1..self.parts.len() - 1).unwrap_or_default() {
+            match rest.find(middle.as_str()) {
+                Some(i) => rest = rest.get(i + middle.len()..).unwrap_or_default(),
+                None => return false,
+            }
+        }
+        true
     }
 }
 
@@ -278,6 +519,90 @@ mod tests {
         for bad in ["/*/baz/{*}", "/**/baz/{*}", "/{**}/foo/{*}", "/foo/{**}.txt", "/foo/{x}", "/a{*}", "foo/{*}"] {
             assert!(PathMatch::parse(bad).is_err(), "{bad} should be refused");
         }
+    }
+
+    #[test]
+    fn caller_names_as_istio_matches_them() {
+        let p = |v: &str| NameMatch::Principal(StringMatch::parse(v).unwrap());
+        let cases = [
+            (p("td/ns/a/sa/b"), "spiffe://td/ns/a/sa/b", true),
+            (p("td/ns/a/sa/b"), "td/ns/a/sa/b", false),
+            (p("td/ns/a/sa/b"), "spiffe://td/ns/a/sa/bb", false),
+            (p("td/ns/a/*"), "spiffe://td/ns/a/sa/x", true),
+            (p("*/sa/b"), "spiffe://other/ns/z/sa/b", true),
+            (p("*/sa/b"), "https://other/sa/b", false),
+            (p("*"), "dns.example", true),
+            (p("*"), "", false),
+            (NameMatch::namespace("dev"), "spiffe://td/ns/dev/sa/x", true),
+            (NameMatch::namespace("dev"), "spiffe://td/ns/prod/sa/ns/dev/sa/x", true),
+            (NameMatch::namespace("dev"), "spiffe://td/ns/dev", false),
+            (NameMatch::namespace("dev"), "spiffe://td/ns/dev/", true),
+            (NameMatch::namespace("dev"), "spiffe://td/ns/development/sa/x", false),
+            (NameMatch::namespace("dev*"), "spiffe://td/ns/development/sa/x", true),
+            (NameMatch::namespace("rule[0]"), "spiffe://td/ns/rule[0]/sa/x", true),
+            (NameMatch::namespace("rule[0]"), "spiffe://td/ns/rule0/sa/x", false),
+            (NameMatch::trust_domain("td").unwrap(), "spiffe://td/ns/a/sa/b", true),
+            (NameMatch::trust_domain("td").unwrap(), "spiffe://tdx/ns/a/sa/b", false),
+            (NameMatch::trust_domain("td").unwrap(), "spiffe://td", false),
+            (NameMatch::trust_domain("bad*").unwrap(), "spiffe://bad-td/ns/a", true),
+            (NameMatch::trust_domain("bad*").unwrap(), "spiffe://good/ns/bad/x", false),
+            (NameMatch::trust_domain("*.local").unwrap(), "spiffe://cluster.local/ns/a", true),
+            (NameMatch::trust_domain("*").unwrap(), "spiffe://x", true),
+            (NameMatch::trust_domain("*").unwrap(), "x", false),
+            (NameMatch::service_account("ns1/sa1").unwrap(), "spiffe://td/ns/ns1/sa/sa1", true),
+            (NameMatch::service_account("ns1/sa1").unwrap(), "spiffe://td/ns/ns1/k/v/sa/sa1/extra", true),
+            (NameMatch::service_account("ns1/sa1").unwrap(), "spiffe://td/ns/ns1/sa/sa1-junk", false),
+            (NameMatch::service_account("ns1/sa1").unwrap(), "spiffe:///ns/ns1/sa/sa1", false),
+            (NameMatch::service_account("ns1/sa1").unwrap(), "spiffe://td/ns/ns1/sa/sa1/", false),
+            (NameMatch::service_account("ns1/sa1").unwrap(), "spiffe://td/ns/ns1/xsa/sa1", false),
+        ];
+        for (m, name, want) in cases {
+            assert_eq!(m.matches(name), want, "{m:?} vs {name}");
+        }
+        assert!(NameMatch::trust_domain("a/b").is_err());
+        assert!(NameMatch::service_account("nosa").is_err());
+    }
+
+    #[test]
+    fn host_patterns_read_two_ways() {
+        let h = |p: &str| HostMatch::parse(p).unwrap();
+        // (pattern, raw authority, normalized host, port, raw hit, normalized hit)
+        let cases = [
+            ("httpbin.org", "httpbin.org", "httpbin.org", 80, true, true),
+            ("httpbin.org", "httpbin.org:443", "httpbin.org", 443, false, true),
+            ("HTTPBIN.org", "httpbin.org", "httpbin.org", 80, true, true),
+            ("httpbin.org:443", "httpbin.org:443", "httpbin.org", 443, true, true),
+            ("httpbin.org:443", "httpbin.org", "httpbin.org", 443, false, true),
+            ("httpbin.org:443", "httpbin.org:8443", "httpbin.org", 8443, false, false),
+            ("httpbin.org:*", "httpbin.org:8443", "httpbin.org", 8443, true, true),
+            ("httpbin.org:*", "httpbin.org", "httpbin.org", 80, false, true),
+            ("*.example.com", "a.example.com:80", "a.example.com", 80, false, true),
+            ("*.example.com:80", "a.example.com:80", "a.example.com", 80, true, true),
+            ("api.*", "api.example.com:443", "api.example.com", 443, true, true),
+            ("*", "x", "x", 80, true, true),
+            ("[::1]:8080", "[::1]:8080", "::1", 8080, true, true),
+            ("::1", "[::1]", "::1", 80, false, true),
+        ];
+        for (pattern, raw, host, port, want_raw, want_norm) in cases {
+            let m = h(pattern);
+            assert_eq!(m.matches_raw(raw), want_raw, "{pattern} raw {raw}");
+            assert_eq!(m.matches_normalized(host, port), want_norm, "{pattern} normalized {host}:{port}");
+        }
+        for bad in ["", "a.com:", "a.com:0", "a.com:x", "a.com:70000", "*.a.com:*", "a*b.com", ":80", "a:b:c"] {
+            assert!(HostMatch::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn globs() {
+        let g = Glob::new("*/ns/a*b/*");
+        assert!(g.matches("x/ns/ab/"));
+        assert!(g.matches("/ns/a-long-b/rest"));
+        assert!(!g.matches("/ns/ab"));
+        assert!(Glob::new("abc").matches("abc"));
+        assert!(!Glob::new("abc").matches("abcd"));
+        assert!(Glob::new("a*").matches("a"));
+        assert!(!Glob::new("ab*ba").matches("aba"), "pieces may not overlap");
     }
 
     #[test]

@@ -21,6 +21,11 @@ pub enum BadRequest {
     /// `%2F`, `%5C`, `%00`, `\`, `#`, a malformed escape, or a path that
     /// does not start with `/`.
     AmbiguousPath,
+    /// `x-forwarded-client-cert` is not valid XFCC, with `xfcc` an
+    /// identity source.
+    InvalidXfcc,
+    /// The `header` identity source's header arrived more than once.
+    RepeatedIdentityHeader,
 }
 
 impl BadRequest {
@@ -33,42 +38,50 @@ impl BadRequest {
             BadRequest::InvalidMethod => "invalid-method",
             BadRequest::MissingPath => "missing-path",
             BadRequest::AmbiguousPath => "ambiguous-path",
+            BadRequest::InvalidXfcc => "invalid-xfcc",
+            BadRequest::RepeatedIdentityHeader => "repeated-identity-header",
         }
     }
 }
 
 /// Splits an authority into a lowercased host without trailing dot and an
-/// optional port. `[v6]:port` keeps the brackets off the host.
+/// optional port. Only a valid authority is accepted: a host name of
+/// non-empty letter-digit-hyphen labels (RFC 1123; one trailing dot
+/// allowed), a canonical dotted IPv4 address, or a bracketed IPv6 address,
+/// then optionally `:` and a port 1-65535. Anything else — empty labels,
+/// `,` (Envoy joins two Host lines with it), `%`, `_`, userinfo, spaces,
+/// a bare IPv6 address, a numeric host that is not a plain IPv4 address
+/// (`127.1`, `0x7f.0.0.1`, `010.0.0.1`) — could be read differently by
+/// the upstream and is refused.
 pub fn split_authority(authority: &str) -> Result<(std::borrow::Cow<'_, str>, Option<u16>), BadRequest> {
-    let authority = authority.trim();
     if authority.is_empty() {
         return Err(BadRequest::MissingAuthority);
     }
-    if authority.contains(['@', '/', '?', '#', ' ', '\\']) {
-        return Err(BadRequest::InvalidAuthority);
-    }
+    let invalid = BadRequest::InvalidAuthority;
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let (v6, after) = rest.split_once(']').ok_or(BadRequest::InvalidAuthority)?;
+        let (v6, after) = rest.split_once(']').ok_or(invalid)?;
+        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(invalid);
+        }
         let port = match after {
             "" => None,
-            p => Some(p.strip_prefix(':').ok_or(BadRequest::InvalidAuthority)?),
+            p => Some(p.strip_prefix(':').ok_or(invalid)?),
         };
         (v6, port)
     } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) if !h.contains(':') => (h, Some(p)),
-            Some(_) => return Err(BadRequest::InvalidAuthority), // bare IPv6 without brackets
+        match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
             None => (authority, None),
         }
     };
     let port = match port {
         None => None,
-        Some(p) => Some(parse_port(p).ok_or(BadRequest::InvalidAuthority)?),
+        Some(p) => Some(parse_port(p).ok_or(invalid)?),
     };
-    let host = host.strip_suffix('.').unwrap_or(host);
-    if host.is_empty() || host.ends_with('.') {
-        return Err(BadRequest::InvalidAuthority);
+    if !authority.starts_with('[') {
+        validate_host_name(host)?;
     }
+    let host = host.strip_suffix('.').unwrap_or(host);
     let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
         std::borrow::Cow::Owned(host.to_ascii_lowercase())
     } else {
@@ -77,11 +90,43 @@ pub fn split_authority(authority: &str) -> Result<(std::borrow::Cow<'_, str>, Op
     Ok((host, port))
 }
 
+/// A registered name (RFC 1123 labels) or a canonical dotted IPv4
+/// address; one trailing dot allowed on names.
+fn validate_host_name(host: &str) -> Result<(), BadRequest> {
+    let invalid = BadRequest::InvalidAuthority;
+    let trailing_dot = host.ends_with('.');
+    let name = host.strip_suffix('.').unwrap_or(host);
+    if name.is_empty() || name.len() > 253 {
+        return Err(invalid);
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if !name.split('.').all(label_ok) {
+        return Err(invalid);
+    }
+    // A name whose last label is numeric is read as an IPv4 address by
+    // resolvers (`127.1`, `0177.0.0.1`): only the canonical form passes.
+    let last = name.rsplit('.').next().unwrap_or_default();
+    if last.bytes().all(|b| b.is_ascii_digit()) {
+        let canonical = name.split('.').count() == 4
+            && name.split('.').all(|o| o.parse::<u8>().is_ok() && (o == "0" || !o.starts_with('0')));
+        if !canonical || trailing_dot {
+            return Err(invalid);
+        }
+    }
+    Ok(())
+}
+
 fn parse_port(p: &str) -> Option<u16> {
-    if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+    if p.is_empty() || p.len() > 5 || p.starts_with('0') || !p.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    p.parse::<u16>().ok().filter(|&n| n != 0)
+    p.parse::<u16>().ok()
 }
 
 /// Whether a method is an uppercase token (`GET`, `PROPFIND`, `M-SEARCH`).
@@ -243,7 +288,7 @@ mod tests {
 
     #[test]
     fn authority_forms() {
-        let ok: [(&str, &str, Option<u16>); 8] = [
+        let ok: [(&str, &str, Option<u16>); 10] = [
             ("httpbin.org", "httpbin.org", None),
             ("HTTPBin.ORG", "httpbin.org", None),
             ("httpbin.org.", "httpbin.org", None),
@@ -252,6 +297,8 @@ mod tests {
             ("[2001:db8::1]:8443", "2001:db8::1", Some(8443)),
             ("[2001:DB8::1]", "2001:db8::1", None),
             ("10.0.0.1:80", "10.0.0.1", Some(80)),
+            ("0.0.0.0", "0.0.0.0", None),
+            ("a-b.x1.example", "a-b.x1.example", None),
         ];
         for (input, host, port) in ok {
             let (got_host, got_port) = split_authority(input).unwrap();
@@ -263,15 +310,40 @@ mod tests {
             "a.com:x",
             "a.com:70000",
             "a.com:0",
+            "a.com:080",
             "user@a.com",
             "2001:db8::1",
             "[::1",
+            "[::1]x",
+            "[fe80::1%25eth0]",
+            "[not-v6]",
             "a.com..",
             ".",
+            ".example.com",
+            "blocked..example.com",
+            "ok.example.com,blocked.example.com",
             "a.com/x",
+            "a com",
+            " a.com",
+            "a.com ",
+            "a%2ecom",
+            "my_host.example",
+            "-a.example",
+            "a-.example",
+            "127.1",
+            "0x7f.0.0.1",
+            "010.0.0.1",
+            "1.2.3.256",
+            "1.2.3.4.",
+            "1.2.3.4.5",
+            "a.123",
+            "a.com:+80",
+            "a.com:80:80",
         ] {
             assert!(split_authority(bad).is_err(), "{bad:?} should be refused");
         }
+        let long_label = format!("{}.com", "a".repeat(64));
+        assert!(split_authority(&long_label).is_err());
     }
 
     #[test]

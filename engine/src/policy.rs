@@ -1,9 +1,11 @@
 //! The compiled policy and the per-request decision (SPEC §3.2).
 
 use crate::authz::{AuthzPolicy, RequestView};
+use crate::compile::Needs;
 use crate::decision::{Decision, Outcome, Reason};
 use crate::dlp::policy::DlpSet;
-use crate::document::{Action, DlpAction, IdentitySource, OutboundTrafficPolicy, PathNormalization};
+use crate::document::{Action, DlpAction, IdentitySource, OutboundTrafficPolicy, PathNormalization, PeerAddress};
+use crate::identity::{self, Identity, IdentityError};
 use crate::normalize::{self, BadRequest};
 use crate::registry::{Registry, ServiceId};
 use crate::request::{self, property, Attributes};
@@ -94,8 +96,10 @@ pub struct Policy {
     pub(crate) responses: Responses,
     /// DLP policies and their scanners.
     pub(crate) dlp: DlpSet,
-    pub(crate) needs_source_ip: bool,
-    pub(crate) needs_sni: bool,
+    /// Where `ipBlocks` reads the direct peer.
+    pub(crate) peer_address: PeerAddress,
+    /// What the rules read.
+    pub(crate) needs: Needs,
 }
 
 impl Policy {
@@ -126,14 +130,7 @@ impl Policy {
 
     /// Decides one request from its headers and properties.
     pub fn decide(&self, attrs: &dyn Attributes) -> Decision<'_> {
-        let principal = request::principal(attrs, &self.identity);
-        match self.decide_inner(attrs, principal.as_deref(), None) {
-            Ok(mut d) => {
-                d.principal = principal;
-                d
-            }
-            Err(bad) => Decision::refused(Outcome::BadRequest, Reason::BadRequest(bad), principal),
-        }
+        self.decide_traced(attrs, None)
     }
 
     /// Decides like [`Policy::decide`] and also returns the trail: the
@@ -141,30 +138,33 @@ impl Policy {
     /// policy with which of its rules matched. For `warden explain`; slower
     /// than `decide` (every rule of every applicable policy is evaluated).
     pub fn explain(&self, attrs: &dyn Attributes) -> (Decision<'_>, Trace<'_>) {
-        let principal = request::principal(attrs, &self.identity);
         let mut trace = Trace::default();
-        let decision = match self.decide_inner(attrs, principal.as_deref(), Some(&mut trace)) {
-            Ok(mut d) => {
-                d.principal = principal;
-                d
-            }
-            Err(bad) => Decision::refused(Outcome::BadRequest, Reason::BadRequest(bad), principal),
-        };
+        let decision = self.decide_traced(attrs, Some(&mut trace));
         (decision, trace)
+    }
+
+    fn decide_traced<'p>(&'p self, attrs: &dyn Attributes, trace: Option<&mut Trace<'p>>) -> Decision<'p> {
+        let identity = identity::resolve(attrs, &self.identity, self.needs.subject);
+        let principal = match &identity {
+            Ok(Some(id)) => id.principal().map(str::to_owned),
+            _ => None,
+        };
+        let mut decision = match self.decide_inner(attrs, &identity, trace) {
+            Ok(d) => d,
+            Err(bad) => Decision::refused(Outcome::BadRequest, Reason::BadRequest(bad), None),
+        };
+        decision.principal = principal;
+        decision
     }
 
     fn decide_inner<'p>(
         &'p self,
         attrs: &dyn Attributes,
-        principal: Option<&str>,
+        identity: &Result<Option<Identity>, IdentityError>,
         trace: Option<&mut Trace<'p>>,
     ) -> Result<Decision<'p>, BadRequest> {
         // 1. Bad requests.
-        let authority = attrs
-            .header(":authority")
-            .filter(|a| !a.is_empty())
-            .or_else(|| attrs.header("host"))
-            .ok_or(BadRequest::MissingAuthority)?;
+        let authority = authority(attrs)?;
         let (host, authority_port) = normalize::split_authority(authority)?;
         let method = attrs.header(":method").filter(|m| !m.is_empty()).ok_or(BadRequest::MissingMethod)?;
         if !normalize::is_valid_method(method) {
@@ -175,6 +175,12 @@ impl Policy {
         if self.reject_ambiguous && normalize::is_ambiguous(raw_path, path) {
             return Err(BadRequest::AmbiguousPath);
         }
+        let identity = match identity {
+            Ok(found) => Ok(found.as_ref()),
+            Err(IdentityError::MalformedXfcc) => return Err(BadRequest::InvalidXfcc),
+            Err(IdentityError::RepeatedHeader) => return Err(BadRequest::RepeatedIdentityHeader),
+            Err(IdentityError::UnreadableCertificate) => Err(()),
+        };
         let normalized = normalize::normalize_path(path, self.normalization);
         // The path to forward, when it differs from what was received.
         let forward_path = match (&normalized, fragment) {
@@ -189,16 +195,13 @@ impl Policy {
             }
         };
 
-        let port = authority_port
-            .or_else(|| {
-                request::destination_port(attrs).map(|listener| {
-                    self.gateway_ports.iter().find(|(from, _)| *from == listener).map_or(listener, |&(_, to)| to)
-                })
-            })
-            .unwrap_or_else(|| match attrs.header(":scheme") {
-                Some("https") => 443,
-                _ => 80,
-            });
+        let listener_port = request::destination_port(attrs).map(|listener| {
+            self.gateway_ports.iter().find(|(from, _)| *from == listener).map_or(listener, |&(_, to)| to)
+        });
+        let port = authority_port.or(listener_port).unwrap_or_else(|| match attrs.header(":scheme") {
+            Some("https") => 443,
+            _ => 80,
+        });
 
         // 2. Registry.
         let service = self.registry.lookup(&host, port);
@@ -217,25 +220,41 @@ impl Policy {
             return Ok(d);
         }
 
-        // 3. Authorization.
-        let source_ip = if self.needs_source_ip {
-            attrs
-                .property(property::SOURCE_ADDRESS)
-                .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|s| request::parse_socket_ip(&s))
+        // 3. Authorization. What cannot be read is never guessed: if
+        // enforced rules need it, the request is refused.
+        let addresses = if self.needs.addresses {
+            request::addresses(attrs, &self.peer_address)
         } else {
-            None
+            request::Addresses::default()
         };
+        let unknown = |reason: Reason| {
+            let mut d = Decision::refused(Outcome::Denied, reason, None);
+            d.service = service_name;
+            d.forward_path = forward_path.clone();
+            Ok(d)
+        };
+        let identity = match identity {
+            Ok(found) => found,
+            Err(()) if self.needs.identity => return unknown(Reason::UnverifiableIdentity),
+            Err(()) => None,
+        };
+        if (self.needs.direct_address && addresses.direct.is_none())
+            || (self.needs.remote_address && addresses.remote.is_none())
+        {
+            return unknown(Reason::UnknownAddress);
+        }
         let sni =
-            if self.needs_sni { attrs.property(property::SNI).and_then(|b| String::from_utf8(b).ok()) } else { None };
+            if self.needs.sni { attrs.property(property::SNI).and_then(|b| String::from_utf8(b).ok()) } else { None };
+        let authority_lower = authority.to_ascii_lowercase();
         let view = RequestView {
             host: &host,
+            authority: &authority_lower,
             port,
+            listener_port: listener_port.unwrap_or(port),
             method,
             path: &normalized,
-            principal,
-            namespace: principal.and_then(request::namespace),
-            source_ip,
+            identity,
+            addresses,
             sni: sni.as_deref(),
             attrs,
         };
@@ -388,6 +407,28 @@ impl Policy {
             Outcome::BadRequest => Some(&self.responses.bad_request),
             Outcome::DlpBlocked => Some(&self.responses.dlp_blocked),
         }
+    }
+}
+
+/// The request's one authority: `:authority` (HTTP/2, and what Envoy makes
+/// of HTTP/1's `Host`), else `Host`. Two of them, or a `Host` that says
+/// something else, is a bad request: the upstream might read the other.
+fn authority(attrs: &dyn Attributes) -> Result<&str, BadRequest> {
+    let count = |name: &str| {
+        let mut n = 0;
+        attrs.any_header_value(name, &mut |_| {
+            n += 1;
+            false
+        });
+        n
+    };
+    let (pseudo, host) = (count(":authority"), count("host"));
+    match (attrs.header(":authority"), attrs.header("host")) {
+        _ if pseudo > 1 || host > 1 => Err(BadRequest::InvalidAuthority),
+        (Some(a), Some(h)) if a != h => Err(BadRequest::InvalidAuthority),
+        (Some(a), _) if !a.is_empty() => Ok(a),
+        (_, Some(h)) if !h.is_empty() => Ok(h),
+        _ => Err(BadRequest::MissingAuthority),
     }
 }
 

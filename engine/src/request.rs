@@ -1,27 +1,48 @@
 //! What the engine needs from the proxy, and the request attributes it
-//! derives from that (SPEC §3.1).
+//! derives from that: headers, properties, the caller's addresses.
 
-use crate::document::IdentitySource;
+use crate::document::PeerAddress;
+use crate::identity::x509;
 use std::net::IpAddr;
 
 /// The engine's only view of the host. The filter implements it with
 /// proxy-wasm host calls; tests use [`FakeAttributes`].
 pub trait Attributes {
-    /// A request header by lowercase name; pseudo-headers as `:authority`,
-    /// `:method`, `:path`, `:scheme`.
+    /// The first value of a request header, by lowercase name;
+    /// pseudo-headers as `:authority`, `:method`, `:path`, `:scheme`.
     fn header(&self, name: &str) -> Option<&str>;
     /// Every request header, pseudo-headers included, in order (DLP scans
-    /// them all).
+    /// them all). A header that arrived on several lines is several
+    /// entries, unless Envoy joined them into one with `,` (it does for
+    /// the headers it knows, `user-agent` or `x-forwarded-for` say).
     fn for_each_header(&self, visit: &mut dyn FnMut(&str, &str));
     /// A host property by path, e.g. `["source", "address"]`.
     fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
+
+    /// Whether `pred` holds for any value of header `name` (each entry
+    /// on its own, in order; stops at the first that does).
+    fn any_header_value(&self, name: &str, pred: &mut dyn FnMut(&str) -> bool) -> bool {
+        let mut hit = false;
+        self.for_each_header(&mut |n, v| {
+            if !hit && n == name {
+                hit = pred(v);
+            }
+        });
+        hit
+    }
 }
 
 /// Envoy's property paths, in one place.
 pub mod property {
-    /// URI SAN of the downstream peer certificate (`spiffe://...`).
+    /// The downstream peer certificate, PEM (Envoy 1.40).
+    pub const PEER_CERTIFICATE: &[&str] = &["connection", "peer_certificate"];
+    /// The *first* URI SAN of the downstream peer certificate (`spiffe://...`).
     pub const PEER_URI_SAN: &[&str] = &["connection", "uri_san_peer_certificate"];
-    /// `ip:port` of the downstream peer.
+    /// The subject of the downstream peer certificate (RFC 2253).
+    pub const PEER_SUBJECT: &[&str] = &["connection", "subject_peer_certificate"];
+    /// `ip:port` of the downstream peer, as the HTTP connection manager
+    /// sees it: derived from `x-forwarded-for` (port 0) when it trusts
+    /// that, from a PROXY protocol header when the listener takes one.
     pub const SOURCE_ADDRESS: &[&str] = &["source", "address"];
     /// The listener port, 8 little-endian bytes.
     pub const DESTINATION_PORT: &[&str] = &["destination", "port"];
@@ -38,7 +59,8 @@ pub fn spiffe_uri(principal: &str) -> String {
     }
 }
 
-/// An IP as Envoy's `source.address` shows it: `ip:port`, IPv6 bracketed.
+/// An IP as Envoy's `source.address` shows it for a connection: `ip:port`
+/// (IPv6 bracketed) with a client's ephemeral port.
 pub fn socket_address(ip: &str) -> String {
     if ip.contains(':') && !ip.starts_with('[') {
         format!("[{ip}]:40000")
@@ -52,81 +74,41 @@ pub fn encode_port(port: u16) -> Vec<u8> {
     u64::from(port).to_le_bytes().to_vec()
 }
 
-/// The caller's identity as matched by rules: `spiffe://` stripped.
-pub(crate) fn principal(attrs: &dyn Attributes, sources: &[IdentitySource]) -> Option<String> {
-    for source in sources {
-        let found = match source {
-            IdentitySource::PeerCertificate(_) => property_string(attrs, property::PEER_URI_SAN),
-            IdentitySource::FilterState(key) => property_string(attrs, &["filter_state", key.as_str()]),
-            IdentitySource::Xfcc(_) => attrs.header("x-forwarded-client-cert").and_then(xfcc_uri),
-            IdentitySource::Header(name) => attrs.header(name).map(str::to_owned),
-        };
-        if let Some(p) = found.filter(|p| !p.is_empty()) {
-            let stripped = p.strip_prefix("spiffe://").map(str::to_owned);
-            return Some(stripped.unwrap_or(p));
-        }
-    }
-    None
+/// The caller's addresses as Istio's rules see them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Addresses {
+    /// `ipBlocks`, `source.ip`: the direct peer. `None` when Envoy
+    /// derived `source.address` from a header (its port is then 0) and no
+    /// other source of the direct peer is configured.
+    pub direct: Option<IpAddr>,
+    /// `remoteIpBlocks`, `remote.ip`: `source.address`, which Envoy
+    /// derives from `x-forwarded-for` or PROXY protocol when told to.
+    pub remote: Option<IpAddr>,
 }
 
-/// The `ns/<namespace>` segment of a principal.
-pub(crate) fn namespace(principal: &str) -> Option<&str> {
-    let mut parts = principal.split('/');
-    while let Some(part) = parts.next() {
-        if part == "ns" {
-            return parts.next().filter(|ns| !ns.is_empty());
-        }
-    }
-    None
-}
-
-fn property_string(attrs: &dyn Attributes, path: &[&str]) -> Option<String> {
-    attrs.property(path).and_then(|bytes| String::from_utf8(bytes).ok())
-}
-
-/// The `URI=` value of the last (nearest proxy's) element of an
-/// `x-forwarded-client-cert` header. Quoted values may contain `,` and `;`.
-fn xfcc_uri(header: &str) -> Option<String> {
-    let mut elements: Vec<Vec<(String, String)>> = vec![Vec::new()];
-    let mut key = String::new();
-    let mut value = String::new();
-    let mut in_value = false;
-    let mut quoted = false;
-    let mut chars = header.chars();
-    let finish_pair = |elements: &mut Vec<Vec<(String, String)>>, key: &mut String, value: &mut String| {
-        if let Some(last) = elements.last_mut() {
-            last.push((std::mem::take(key).trim().to_ascii_lowercase(), std::mem::take(value)));
-        }
+pub(crate) fn addresses(attrs: &dyn Attributes, peer: &PeerAddress) -> Addresses {
+    let source = attrs.property(property::SOURCE_ADDRESS).and_then(|b| String::from_utf8(b).ok());
+    let socket = source.as_deref().and_then(parse_socket);
+    let remote = socket.map(|(ip, _)| ip);
+    let direct = match peer {
+        // A socket address Envoy took from a header has port 0: it is not
+        // the peer's.
+        PeerAddress::SourceAddress(_) => socket.filter(|&(_, port)| port != 0).map(|(ip, _)| ip),
+        PeerAddress::FilterState(key) => attrs
+            .property(&["filter_state", key.as_str()])
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| parse_socket(s.trim()))
+            .map(|(ip, _)| ip),
     };
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if in_value => quoted = !quoted,
-            '\\' if quoted => value.extend(chars.next()),
-            '=' if !in_value => in_value = true,
-            ';' if !quoted => {
-                finish_pair(&mut elements, &mut key, &mut value);
-                in_value = false;
-            }
-            ',' if !quoted => {
-                finish_pair(&mut elements, &mut key, &mut value);
-                in_value = false;
-                elements.push(Vec::new());
-            }
-            c if in_value => value.push(c),
-            c => key.push(c),
-        }
-    }
-    finish_pair(&mut elements, &mut key, &mut value);
-    let last = elements.into_iter().rev().find(|e| e.iter().any(|(k, _)| !k.is_empty()))?;
-    last.into_iter().find(|(k, _)| k == "uri").map(|(_, v)| v).filter(|v| !v.is_empty())
+    Addresses { direct, remote }
 }
 
-/// The IP of an `ip:port`, `[v6]:port` or bare address.
-pub(crate) fn parse_socket_ip(text: &str) -> Option<IpAddr> {
+/// The IP and port of an `ip:port`, `[v6]:port` or bare address (port 0).
+pub(crate) fn parse_socket(text: &str) -> Option<(IpAddr, u16)> {
     if let Ok(ip) = text.parse::<IpAddr>() {
-        return Some(ip);
+        return Some((ip, 0));
     }
-    text.parse::<std::net::SocketAddr>().ok().map(|sa| sa.ip())
+    text.parse::<std::net::SocketAddr>().ok().map(|sa| (sa.ip(), sa.port()))
 }
 
 /// The listener port from `destination.port` (8 LE bytes; a decimal string
@@ -171,11 +153,18 @@ impl FakeAttributes {
             .header(":scheme", "http")
     }
 
-    /// Sets a header (replacing one of the same name).
+    /// Sets a header (replacing every one of the same name).
     pub fn header(mut self, name: &str, value: &str) -> Self {
         let name = name.to_ascii_lowercase();
         self.headers.retain(|(n, _)| *n != name);
         self.headers.push((name, value.to_owned()));
+        self
+    }
+
+    /// Adds a header line, keeping others of the same name (a repeated
+    /// header, as Envoy hands it over when it does not join it).
+    pub fn add_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.to_owned()));
         self
     }
 
@@ -193,14 +182,34 @@ impl FakeAttributes {
         self
     }
 
-    /// The peer certificate's URI SAN; `spiffe://` is added if absent.
+    /// A peer certificate whose only URI SAN is `principal` (`spiffe://`
+    /// added if absent), shown as Envoy shows it: the PEM and the first
+    /// URI SAN.
     pub fn principal(self, principal: &str) -> Self {
-        self.property(property::PEER_URI_SAN, spiffe_uri(principal))
+        self.peer_certificate(&[&spiffe_uri(principal)], &[])
     }
 
-    /// The downstream address.
+    /// A peer certificate with these URI SANs (as written: no scheme is
+    /// added) and DNS SANs.
+    pub fn peer_certificate(self, uris: &[&str], dns: &[&str]) -> Self {
+        let pem = x509::test_certificate_pem(uris, dns, "workload");
+        let this = self.property(property::PEER_CERTIFICATE, pem);
+        match uris.first() {
+            Some(first) => this.property(property::PEER_URI_SAN, *first),
+            None => this,
+        }
+    }
+
+    /// The downstream address as a connection's (`ip:port`).
     pub fn source_ip(self, ip: &str) -> Self {
         self.property(property::SOURCE_ADDRESS, socket_address(ip))
+    }
+
+    /// The downstream address as Envoy shows it when it took it from
+    /// `x-forwarded-for`: `ip:0`.
+    pub fn forwarded_source_ip(self, ip: &str) -> Self {
+        let ip: IpAddr = ip.parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        self.property(property::SOURCE_ADDRESS, std::net::SocketAddr::new(ip, 0).to_string())
     }
 
     /// The listener port, encoded as Envoy does.
@@ -233,27 +242,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn xfcc_forms() {
-        let h = r#"By=spiffe://cluster.local/ns/egress/sa/gw;Hash=abc;URI=spiffe://cluster.local/ns/default/sa/admin"#;
-        assert_eq!(xfcc_uri(h).as_deref(), Some("spiffe://cluster.local/ns/default/sa/admin"));
-        let two = r#"Hash=1;URI=spiffe://a/ns/x/sa/first,Hash=2;Subject="CN=b, O=c";URI=spiffe://a/ns/y/sa/second"#;
-        assert_eq!(xfcc_uri(two).as_deref(), Some("spiffe://a/ns/y/sa/second"));
-        assert_eq!(xfcc_uri("Hash=1;DNS=example.com"), None);
-        assert_eq!(xfcc_uri(""), None);
+    fn socket_addresses() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(parse_socket("10.0.0.7:5555"), Some((ip("10.0.0.7"), 5555)));
+        assert_eq!(parse_socket("[::1]:5555"), Some((ip("::1"), 5555)));
+        assert_eq!(parse_socket("10.0.0.7"), Some((ip("10.0.0.7"), 0)));
+        assert_eq!(parse_socket("9.9.9.9:0"), Some((ip("9.9.9.9"), 0)));
+        assert_eq!(parse_socket("nonsense"), None);
     }
 
     #[test]
-    fn namespace_of_principal() {
-        assert_eq!(namespace("cluster.local/ns/default/sa/admin"), Some("default"));
-        assert_eq!(namespace("cluster.local/sa/admin"), None);
-        assert_eq!(namespace("td/ns//sa/x"), None);
+    fn a_forwarded_source_address_is_not_the_peer() {
+        let direct = FakeAttributes::new().source_ip("10.0.0.7");
+        let forwarded = FakeAttributes::new().forwarded_source_ip("10.0.0.7");
+        let source = PeerAddress::SourceAddress(crate::document::Empty {});
+        let ip = Some("10.0.0.7".parse().unwrap());
+        assert_eq!(addresses(&direct, &source), Addresses { direct: ip, remote: ip });
+        assert_eq!(addresses(&forwarded, &source), Addresses { direct: None, remote: ip });
+        let from_state = PeerAddress::FilterState("peer".into());
+        let set = forwarded.clone().property(&["filter_state", "peer"], "192.0.2.1:3333");
+        assert_eq!(addresses(&set, &from_state).direct, Some("192.0.2.1".parse().unwrap()));
+        assert_eq!(addresses(&forwarded, &from_state).direct, None);
     }
 
     #[test]
-    fn socket_ips() {
-        assert_eq!(parse_socket_ip("10.0.0.7:5555"), Some("10.0.0.7".parse().unwrap()));
-        assert_eq!(parse_socket_ip("[::1]:5555"), Some("::1".parse().unwrap()));
-        assert_eq!(parse_socket_ip("10.0.0.7"), Some("10.0.0.7".parse().unwrap()));
-        assert_eq!(parse_socket_ip("nonsense"), None);
+    fn repeated_headers_are_each_a_value() {
+        let req = FakeAttributes::new().add_header("x-abc", "ok").add_header("x-abc", "bad");
+        assert_eq!(Attributes::header(&req, "x-abc"), Some("ok"));
+        assert!(req.any_header_value("x-abc", &mut |v| v == "bad"));
+        assert!(!req.any_header_value("x-abc", &mut |v| v == "ok,bad"));
     }
 }

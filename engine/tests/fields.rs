@@ -161,7 +161,21 @@ fn operation_fields() {
         case("hosts suffix", op(json!({"hosts": ["*.example.com"]})), req("GET", "api.example.com", "/"), true),
         case("hosts suffix, apex", op(json!({"hosts": ["*.example.com"]})), req("GET", "example.com", "/"), false),
         case("hosts prefix", op(json!({"hosts": ["api.*"]})), req("GET", "api.example.com", "/"), true),
-        case("hosts ignores the port", op(json!({"hosts": ["httpbin.org"]})), req("GET", "httpbin.org:443", "/"), true),
+        // Istio compares the Host header with its port: an ALLOW on a
+        // port-less host does not let `host:port` through.
+        case(
+            "hosts with a port, as Istio",
+            op(json!({"hosts": ["httpbin.org"]})),
+            req("GET", "httpbin.org:443", "/"),
+            false,
+        ),
+        case(
+            "hosts with a trailing dot, as Istio",
+            op(json!({"hosts": ["httpbin.org"]})),
+            req("GET", "httpbin.org.", "/"),
+            false,
+        ),
+        case("hosts with port*", op(json!({"hosts": ["httpbin.org*"]})), req("GET", "httpbin.org:443", "/"), true),
         case("hosts, other", op(json!({"hosts": ["api.example.com"]})), get(), false),
         case("notHosts, other", op(json!({"notHosts": ["api.example.com"]})), get(), true),
         case("notHosts, same", op(json!({"notHosts": ["httpbin.org"]})), get(), false),
@@ -171,10 +185,18 @@ fn operation_fields() {
         case("ports default http", op(json!({"ports": ["80"]})), get(), true),
         case("ports default https", op(json!({"ports": ["443"]})), get().header(":scheme", "https"), true),
         case("ports from destination.port", op(json!({"ports": ["443"]})), get().destination_port(443), true),
+        // Istio's `ports` is the listener's; an ALLOW needs the port the
+        // request names to agree.
         case(
-            "authority port wins over destination.port",
+            "ports: the authority's and the listener's must both match",
             op(json!({"ports": ["80"]})),
             req("GET", "httpbin.org:80", "/").destination_port(443),
+            false,
+        ),
+        case(
+            "ports: the authority's and the listener's agree",
+            op(json!({"ports": ["443"]})),
+            req("GET", "httpbin.org:443", "/").destination_port(443),
             true,
         ),
         case(

@@ -9,6 +9,7 @@ mod dlp_detectors;
 mod dlp_policy;
 mod dlp_scanner;
 mod fields;
+mod identity_and_headers;
 mod istio_examples;
 mod validate;
 

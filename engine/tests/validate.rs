@@ -49,7 +49,7 @@ fn errors_name_the_field() {
             "authorization[1].rules[1].to[0].operation.notPorts[0]: ",
         ),
         (
-            authz_rule(json!({"to": [{"operation": {"hosts": ["evil.com:443"]}}]})),
+            authz_rule(json!({"to": [{"operation": {"hosts": ["evil.com:99999"]}}]})),
             "authorization[1].rules[1].to[0].operation.hosts[0]: ",
         ),
         (
