@@ -195,6 +195,11 @@ struct PolicyOut {
     outbound_traffic_policy: OutboundTrafficPolicy,
     identity: Value,
     path_normalization: PathNormalization,
+    /// From the mesh config.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trust_domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trust_domain_aliases: Option<Vec<String>>,
     /// The other settings of a `warden/v1` document in the input
     /// (gatewayPorts, responses, dlp, ...), passed through.
     #[serde(flatten)]
@@ -618,11 +623,13 @@ fn scope(
 }
 
 /// Source fields that map one to one.
-const SOURCE_FIELDS: [&str; 8] = [
+const SOURCE_FIELDS: [&str; 10] = [
     "principals",
     "notPrincipals",
     "namespaces",
     "notNamespaces",
+    "trustDomains",
+    "notTrustDomains",
     "ipBlocks",
     "notIpBlocks",
     "remoteIpBlocks",
@@ -632,15 +639,32 @@ const SOURCE_FIELDS: [&str; 8] = [
 /// Operation fields that map one to one (hosts and notHosts are split).
 const OPERATION_FIELDS: [&str; 6] = ["ports", "notPorts", "methods", "notMethods", "paths", "notPaths"];
 
-/// A service account `<name>` or `<namespace>/<name>` as a principal
-/// pattern: Istio matches `spiffe://<any trust domain>/ns/<ns>/sa/<name>`.
+/// A service account `<name>` or `<namespace>/<name>`, namespace-qualified
+/// as Istio reads it (a bare name is in the policy's namespace).
 fn service_account(value: &str, namespace: &str, path: &str) -> Result<String, FieldError> {
     let (ns, sa) = value.split_once('/').unwrap_or((namespace, value));
-    let fine = |s: &str| !s.is_empty() && !s.contains(['/', '*']);
+    let fine = |s: &str| !s.is_empty() && !s.contains('/');
     if !fine(ns) || !fine(sa) {
-        return Err(at(path, format!("'{value}': expected <name> or <namespace>/<name>, without wildcards")));
+        return Err(at(path, format!("'{value}': expected <name> or <namespace>/<name>")));
     }
-    Ok(format!("*/ns/{ns}/sa/{sa}"))
+    Ok(format!("{ns}/{sa}"))
+}
+
+/// Istio matches a principal as `spiffe://<principal>`: one written with
+/// its scheme never matches there. Say so rather than widen it.
+fn check_principals(values: &[String], path: &str) -> Result<(), FieldError> {
+    for (i, v) in values.iter().enumerate() {
+        if v.starts_with("spiffe://") {
+            return Err(at(
+                &format!("{path}[{i}]"),
+                format!(
+                    "'{v}': Istio prefixes principals with spiffe:// itself, so this one never matches; \
+                     write it without the scheme"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn source(value: &Value, path: &str, namespace: &str) -> Result<Value, FieldError> {
@@ -660,87 +684,27 @@ fn source(value: &Value, path: &str, namespace: &str) -> Result<Value, FieldErro
     let mut out = Map::new();
     for key in SOURCE_FIELDS {
         let values = strings(src, key, path)?;
+        if key.ends_with("rincipals") {
+            check_principals(&values, &format!("{path}.{key}"))?;
+        }
         if !values.is_empty() {
             out.insert(key.into(), json!(values));
         }
     }
-    let accounts = |key: &str| -> Result<Vec<String>, FieldError> {
-        strings(src, key, path)?
+    for key in ["serviceAccounts", "notServiceAccounts"] {
+        let accounts = strings(src, key, path)?
             .iter()
             .enumerate()
             .map(|(i, v)| service_account(v, namespace, &format!("{path}.{key}[{i}]")))
-            .collect()
-    };
-    let positive = accounts("serviceAccounts")?;
-    if !positive.is_empty() {
-        if out.contains_key("principals") {
-            return Err(at(
-                &format!("{path}.serviceAccounts"),
-                "cannot be combined with principals in one source (both must match); use one of them",
-            ));
+            .collect::<Result<Vec<_>, _>>()?;
+        if !accounts.is_empty() {
+            out.insert(key.into(), json!(accounts));
         }
-        out.insert("principals".into(), json!(positive));
-    }
-    let negative = accounts("notServiceAccounts")?;
-    if !negative.is_empty() {
-        // "none of notPrincipals and none of notServiceAccounts" is one list.
-        let mut all = strings(src, "notPrincipals", path)?;
-        all.extend(negative);
-        out.insert("notPrincipals".into(), json!(all));
     }
     if out.is_empty() {
         return Err(at(path, "must not be empty (Istio refuses an empty source)"));
     }
     Ok(Value::Object(out))
-}
-
-/// The port part of an Istio `operation.hosts` value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum HostPort {
-    /// `host`: any port.
-    None,
-    /// `host:*`
-    Any,
-    /// `host:443`
-    Number(u16),
-}
-
-/// Splits `host:port` the way Istio's raw `Host` match means it.
-fn split_host(value: &str) -> Result<(String, HostPort), String> {
-    if !value.contains(':') || value.parse::<std::net::Ipv6Addr>().is_ok() {
-        return Ok((value.to_owned(), HostPort::None));
-    }
-    let (host, port) = if let Some(rest) = value.strip_prefix('[') {
-        match rest.split_once(']') {
-            Some((v6, "")) => return Ok((v6.to_owned(), HostPort::None)),
-            Some((v6, port)) => match port.strip_prefix(':') {
-                Some(port) => (v6, port),
-                None => return Err(format!("'{value}' is not a host or host:port")),
-            },
-            None => return Err(format!("'{value}' is not a host or host:port")),
-        }
-    } else {
-        match value.rsplit_once(':') {
-            Some((host, port)) if !host.contains(':') => (host, port),
-            _ => return Err(format!("'{value}' is not a host or host:port")),
-        }
-    };
-    if host.is_empty() {
-        return Err(format!("'{value}': no host before the port"));
-    }
-    if host.trim_start_matches('*').contains('*') || (port == "*" && host.starts_with('*')) {
-        return Err(format!(
-            "'{value}': Istio takes this '*' literally (a value is exact, a '*prefix' suffix or a 'suffix*' \
-             prefix match), so it matches no real host"
-        ));
-    }
-    if port == "*" {
-        return Ok((host.to_owned(), HostPort::Any));
-    }
-    match port.parse::<u16>() {
-        Ok(n) if n > 0 => Ok((host.to_owned(), HostPort::Number(n))),
-        _ => Err(format!("'{value}': '{port}' is not a port (1-65535) or '*'")),
-    }
 }
 
 fn port_number(v: &Value) -> Option<u16> {
@@ -786,12 +750,21 @@ impl ListenerPorts {
     }
 }
 
-fn operation(value: &Value, path: &str, listeners: &mut ListenerPorts) -> Result<Vec<Value>, FieldError> {
+/// An operation. `hosts` and `notHosts` keep their ports: Warden reads
+/// `host:port` as Istio does (and, where that is stricter, without the
+/// port too).
+fn operation(value: &Value, path: &str, listeners: &mut ListenerPorts) -> Result<Value, FieldError> {
     let op = object(value, path)?;
     let mut allowed: Vec<&str> = OPERATION_FIELDS.to_vec();
     allowed.extend(["hosts", "notHosts"]);
     check_keys(op, path, &allowed, "an AuthorizationPolicy operation")?;
-    let mut base = Map::new();
+    let mut out = Map::new();
+    for key in ["hosts", "notHosts"] {
+        let values = strings(op, key, path)?;
+        if !values.is_empty() {
+            out.insert(key.into(), json!(values));
+        }
+    }
     for key in OPERATION_FIELDS {
         let values = list(op, key, path)?;
         for (i, v) in values.iter().enumerate() {
@@ -806,89 +779,17 @@ fn operation(value: &Value, path: &str, listeners: &mut ListenerPorts) -> Result
             } else {
                 values.to_vec()
             };
-            base.insert(key.into(), Value::Array(values));
+            out.insert(key.into(), Value::Array(values));
         }
     }
-    let mut not_hosts = Vec::new();
-    for (i, v) in strings(op, "notHosts", path)?.iter().enumerate() {
-        let at_ = format!("{path}.notHosts[{i}]");
-        match split_host(v).map_err(|m| at(&at_, m))? {
-            (host, HostPort::None) => not_hosts.push(host),
-            _ => {
-                return Err(at(
-                    &at_,
-                    format!(
-                        "'{v}': Warden matches hosts without their port, and 'not this host on this port' cannot \
-                         be written as notHosts plus notPorts; write the host alone (and notPorts if meant)"
-                    ),
-                ))
-            }
-        }
+    if out.is_empty() {
+        return Err(at(path, "must not be empty (Istio refuses an empty operation)"));
     }
-    if !not_hosts.is_empty() {
-        base.insert("notHosts".into(), json!(not_hosts));
-    }
-    let hosts = strings(op, "hosts", path)?;
-    let mut any_port: Vec<String> = Vec::new();
-    let mut by_port: BTreeMap<u16, Vec<String>> = BTreeMap::new();
-    for (i, v) in hosts.iter().enumerate() {
-        let at_ = format!("{path}.hosts[{i}]");
-        let (host, port) = split_host(v).map_err(|m| at(&at_, m))?;
-        match port {
-            HostPort::None | HostPort::Any => any_port.push(host),
-            HostPort::Number(n) => {
-                let listed = |key: &str| {
-                    base.get(key)
-                        .and_then(Value::as_array)
-                        .map(|l| l.iter().filter_map(port_number).collect::<Vec<u16>>())
-                };
-                if let Some(ports) = listed("ports") {
-                    if !ports.contains(&n) {
-                        return Err(at(
-                            &at_,
-                            format!("'{v}' can never match: the operation's ports do not include {n}"),
-                        ));
-                    }
-                }
-                if listed("notPorts").is_some_and(|p| p.contains(&n)) {
-                    return Err(at(&at_, format!("'{v}' can never match: the operation's notPorts exclude {n}")));
-                }
-                by_port.entry(n).or_default().push(host);
-            }
-        }
-    }
-    if by_port.is_empty() {
-        if !any_port.is_empty() {
-            base.insert("hosts".into(), json!(any_port));
-        }
-        if base.is_empty() {
-            return Err(at(path, "must not be empty (Istio refuses an empty operation)"));
-        }
-        return Ok(vec![Value::Object(base)]);
-    }
-    let mut out = Vec::new();
-    if !any_port.is_empty() {
-        let mut op = base.clone();
-        op.insert("hosts".into(), json!(any_port));
-        out.push(Value::Object(op));
-    }
-    for (port, hosts) in by_port {
-        let mut op = base.clone();
-        op.insert("hosts".into(), json!(hosts));
-        op.insert("ports".into(), json!([port.to_string()]));
-        out.push(Value::Object(op));
-    }
-    Ok(out)
+    Ok(Value::Object(out))
 }
 
-/// A rule, and for each of its converted `to` entries the index of the
-/// entry it came from.
-fn rule(
-    value: &Value,
-    path: &str,
-    namespace: &str,
-    listeners: &mut ListenerPorts,
-) -> Result<(Value, Vec<usize>), FieldError> {
+/// A rule.
+fn rule(value: &Value, path: &str, namespace: &str, listeners: &mut ListenerPorts) -> Result<Value, FieldError> {
     let r = object(value, path)?;
     check_keys(r, path, &["from", "to", "when"], "an AuthorizationPolicy rule")?;
     let mut out = Map::new();
@@ -904,16 +805,12 @@ fn rule(
         out.insert("from".into(), Value::Array(from));
     }
     let mut to = Vec::new();
-    let mut to_origin = Vec::new();
     for (i, t) in list(r, "to", path)?.iter().enumerate() {
         let tpath = format!("{path}.to[{i}]");
         let t = object(t, &tpath)?;
         check_keys(t, &tpath, &["operation"], "a rule's to")?;
         let op = t.get("operation").ok_or_else(|| at(&format!("{tpath}.operation"), "required"))?;
-        for converted in operation(op, &format!("{tpath}.operation"), listeners)? {
-            to.push(json!({"operation": converted}));
-            to_origin.push(i);
-        }
+        to.push(json!({"operation": operation(op, &format!("{tpath}.operation"), listeners)?}));
     }
     if !to.is_empty() {
         out.insert("to".into(), Value::Array(to));
@@ -933,7 +830,21 @@ fn rule(
         let mut c = Map::new();
         c.insert("key".into(), json!(key));
         for k in ["values", "notValues"] {
-            let mut values: Vec<Value> = strings(w, k, &wpath)?.into_iter().map(Value::String).collect();
+            let texts = strings(w, k, &wpath)?;
+            if key == "source.principal" {
+                check_principals(&texts, &format!("{wpath}.{k}"))?;
+            }
+            let mut values: Vec<Value> = texts.into_iter().map(Value::String).collect();
+            if key == "source.serviceAccount" {
+                values = values
+                    .iter()
+                    .enumerate()
+                    .map(|(j, v)| {
+                        service_account(v.as_str().unwrap_or_default(), namespace, &format!("{wpath}.{k}[{j}]"))
+                            .map(Value::String)
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
             if key == "destination.port" {
                 values = values
                     .iter()
@@ -950,15 +861,13 @@ fn rule(
     if !when.is_empty() {
         out.insert("when".into(), Value::Array(when));
     }
-    Ok((Value::Object(out), to_origin))
+    Ok(Value::Object(out))
 }
 
 /// An AuthorizationPolicy converted, with what it takes to name its fields
 /// in errors.
 struct Converted {
     policy: AuthzOut,
-    /// Per rule: converted `to` index → original `to` index.
-    to_origin: Vec<Vec<usize>>,
     notes: Vec<String>,
 }
 
@@ -998,21 +907,34 @@ fn authorization_policy(
     }
     let (services, mut notes) = scope(meta, &spec, service_entries)?;
     let mut rules = Vec::new();
-    let mut to_origin = Vec::new();
     for (i, r) in list(&spec, "rules", "spec")?.iter().enumerate() {
-        let (rule, origin) = rule(r, &format!("spec.rules[{i}]"), &meta.namespace, listeners)?;
-        rules.push(rule);
-        to_origin.push(origin);
+        rules.push(rule(r, &format!("spec.rules[{i}]"), &meta.namespace, listeners)?);
     }
     notes.append(&mut listeners.notes);
-    Ok(Converted { policy: AuthzOut { name: meta.id(), action, services, dry_run, rules }, to_origin, notes })
+    Ok(Converted { policy: AuthzOut { name: meta.id(), action, services, dry_run, rules }, notes })
+}
+
+/// The settings a mesh config gives.
+#[derive(Debug, Default)]
+struct MeshSettings {
+    outbound: Option<OutboundTrafficPolicy>,
+    normalization: Option<PathNormalization>,
+    trust_domain: Option<String>,
+    trust_domain_aliases: Option<Vec<String>>,
 }
 
 /// Reads the settings of a mesh config.
-fn mesh_config(mesh: &Value) -> Result<(Option<OutboundTrafficPolicy>, Option<PathNormalization>), FieldError> {
+fn mesh_config(mesh: &Value) -> Result<MeshSettings, FieldError> {
     let Value::Object(mesh) = mesh else {
         return Err(at("", "the mesh config must be a mapping"));
     };
+    let trust_domain = match mesh.get("trustDomain") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(td)) => Some(td.clone()),
+        Some(_) => return Err(at("trustDomain", "must be a string")),
+    };
+    let aliases = strings(mesh, "trustDomainAliases", "")?;
+    let trust_domain_aliases = (!aliases.is_empty()).then_some(aliases);
     let mut outbound = None;
     if let Some(otp) = mesh.get("outboundTrafficPolicy").filter(|v| !v.is_null()) {
         let otp = object(otp, "outboundTrafficPolicy")?;
@@ -1034,7 +956,7 @@ fn mesh_config(mesh: &Value) -> Result<(Option<OutboundTrafficPolicy>, Option<Pa
             None => None,
         };
     }
-    Ok((outbound, normalization))
+    Ok(MeshSettings { outbound, normalization, trust_domain, trust_domain_aliases })
 }
 
 /// A setting and the file that set it.
@@ -1091,6 +1013,8 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, ImportErr
     let mut base: Option<(PathBuf, Map<String, Value>)> = None;
     let mut outbound: Option<Setting<OutboundTrafficPolicy>> = None;
     let mut normalization: Option<Setting<PathNormalization>> = None;
+    let mut trust_domain: Option<Setting<String>> = None;
+    let mut trust_domain_aliases: Option<Setting<Vec<String>>> = None;
     let mut service_entries: Vec<String> = Vec::new();
     for (file, value, kind) in &docs {
         match kind {
@@ -1137,17 +1061,23 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, ImportErr
                 base = Some((file.to_path_buf(), doc.clone()));
             }
             Kind::Mesh(mesh) => {
-                let (o, n) = mesh_config(mesh).map_err(|(f, m)| {
+                let settings = mesh_config(mesh).map_err(|(f, m)| {
                     error(
                         file,
                         if f.is_empty() { format!("mesh config: {m}") } else { format!("mesh config: {f}: {m}") },
                     )
                 })?;
-                if let Some(o) = o {
+                if let Some(o) = settings.outbound {
                     set_once(&mut outbound, o, file, "mesh outboundTrafficPolicy.mode")?;
                 }
-                if let Some(n) = n {
+                if let Some(n) = settings.normalization {
                     set_once(&mut normalization, n, file, "mesh pathNormalization.normalization")?;
+                }
+                if let Some(td) = settings.trust_domain {
+                    set_once(&mut trust_domain, td, file, "mesh trustDomain")?;
+                }
+                if let Some(aliases) = settings.trust_domain_aliases {
+                    set_once(&mut trust_domain_aliases, aliases, file, "mesh trustDomainAliases")?;
                 }
             }
             _ => {}
@@ -1158,7 +1088,6 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, ImportErr
     let mut services = Vec::new();
     let mut authorization = Vec::new();
     let mut origins = Vec::new();
-    let mut to_origins = Vec::new();
     for (file, value, kind) in &docs {
         match kind {
             Kind::ServiceEntry => {
@@ -1190,7 +1119,6 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, ImportErr
                     file: file.to_path_buf(),
                 });
                 authorization.push(converted.policy);
-                to_origins.push(converted.to_origin);
             }
             Kind::Skip(reason) => {
                 let text = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or("?").to_owned();
@@ -1238,14 +1166,37 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, ImportErr
         }
     };
     let path_normalization = normalization.map_or(PathNormalization::Base, |s| s.value);
+    // Istio's trust domain is cluster.local unless the mesh config says
+    // otherwise; aliases need it spelled out.
+    let trust_domain_aliases = trust_domain_aliases.map(|s| s.value);
+    let trust_domain = match (trust_domain, &trust_domain_aliases) {
+        (Some(td), _) => Some(td.value),
+        (None, Some(_)) => Some("cluster.local".to_owned()),
+        (None, None) => None,
+    };
+    for key in ["trustDomain", "trustDomainAliases"] {
+        if settings.contains_key(key) && trust_domain.is_some() {
+            let file = base_file.clone().unwrap_or_default();
+            return Err(error(&file, format!("{key}: the mesh config sets the trust domain; keep one")));
+        }
+    }
 
-    let policy =
-        PolicyOut { name, outbound_traffic_policy, identity, path_normalization, settings, services, authorization };
+    let policy = PolicyOut {
+        name,
+        outbound_traffic_policy,
+        identity,
+        path_normalization,
+        trust_domain,
+        trust_domain_aliases,
+        settings,
+        services,
+        authorization,
+    };
     let import = Import { policy, notes, origins };
     // Compile it now, so that an error names the Istio resource and field.
     if let Err(e) = warden_engine::compile::load(&import.config()) {
         let fallback = base_file.or_else(|| sources.first().map(|s| s.file.clone())).unwrap_or_default();
-        return Err(locate(&e, &import.origins, &to_origins, &fallback));
+        return Err(locate(&e, &import.origins, &fallback));
     }
     Ok(import)
 }
@@ -1258,7 +1209,7 @@ fn indexed<'a>(path: &'a str, prefix: &str) -> Option<(usize, &'a str)> {
 }
 
 /// Names the Istio resource and field of an error in the converted policy.
-fn locate(err: &PolicyError, origins: &[Origin], to_origins: &[Vec<Vec<usize>>], fallback: &Path) -> ImportError {
+fn locate(err: &PolicyError, origins: &[Origin], fallback: &Path) -> ImportError {
     let message = err.message();
     let origin = |field: String| origins.iter().find(|o| o.field == field);
     if let Some((i, rest)) = indexed(&err.path, "services") {
@@ -1275,20 +1226,7 @@ fn locate(err: &PolicyError, origins: &[Origin], to_origins: &[Vec<Vec<usize>>],
     }
     if let Some((i, rest)) = indexed(&err.path, "authorization") {
         if let Some(o) = origin(format!("authorization[{i}]")) {
-            let field = if rest == ".name" {
-                "metadata.name".to_owned()
-            } else if let Some((r, after_rule)) = indexed(rest, ".rules") {
-                let after = match indexed(after_rule, ".to") {
-                    Some((t, after_to)) => {
-                        let original = to_origins.get(i).and_then(|p| p.get(r)).and_then(|m| m.get(t)).copied();
-                        format!(".to[{}]{after_to}", original.unwrap_or(t))
-                    }
-                    None => after_rule.to_owned(),
-                };
-                format!("spec.rules[{r}]{after}")
-            } else {
-                format!("spec{rest}")
-            };
+            let field = if rest == ".name" { "metadata.name".to_owned() } else { format!("spec{rest}") };
             return ImportError { file: o.file.clone(), message: format!("{}: {field}: {message}", o.resource) };
         }
     }
@@ -1501,24 +1439,24 @@ spec:
     }
 
     #[test]
-    fn service_accounts_become_principal_suffixes() {
-        let d = doc(&ap(
-            "  rules:\n  - from: [{source: {serviceAccounts: [admin, other/bot], notServiceAccounts: [x]}}]\n",
-        ));
+    fn newer_source_fields_map_one_to_one() {
+        let d =
+            doc(&ap("  rules:\n  - from: [{source: {serviceAccounts: [admin, other/bot], notServiceAccounts: [x], \
+             trustDomains: [td1], notTrustDomains: ['bad*']}}]\n"));
         assert_eq!(
             d["authorization"][0]["rules"][0]["from"][0]["source"],
-            json!({"principals": ["*/ns/egress/sa/admin", "*/ns/other/sa/bot"], "notPrincipals": ["*/ns/egress/sa/x"]})
+            json!({"serviceAccounts": ["egress/admin", "other/bot"], "notServiceAccounts": ["egress/x"],
+                   "trustDomains": ["td1"], "notTrustDomains": ["bad*"]})
         );
-        let e = error(&ap("  rules:\n  - from: [{source: {serviceAccounts: [a], principals: [b]}}]\n"));
+        let e = error(&ap("  rules:\n  - from: [{source: {serviceAccounts: ['a/b/c']}}]\n"));
         assert!(
-            e.starts_with(
-                "AuthorizationPolicy egress/p: spec.rules[0].from[0].source.serviceAccounts: cannot be combined"
-            ),
+            e.starts_with("AuthorizationPolicy egress/p: spec.rules[0].from[0].source.serviceAccounts[0]: 'a/b/c'"),
             "{e}"
         );
-        let e = error(&ap("  rules:\n  - from: [{source: {serviceAccounts: ['a/*']}}]\n"));
+        // Istio never matches a principal written with its scheme.
+        let e = error(&ap("  rules:\n  - from: [{source: {principals: ['spiffe://td/ns/a/sa/b']}}]\n"));
         assert!(
-            e.starts_with("AuthorizationPolicy egress/p: spec.rules[0].from[0].source.serviceAccounts[0]: 'a/*'"),
+            e.starts_with("AuthorizationPolicy egress/p: spec.rules[0].from[0].source.principals[0]: 'spiffe://"),
             "{e}"
         );
     }
@@ -1560,44 +1498,36 @@ spec:
     }
 
     #[test]
-    fn host_port_is_split_into_hosts_and_ports() {
+    fn hosts_keep_their_ports() {
         let rules = |hosts: &str| {
             doc(&ap(&format!("  rules:\n  - to: [{{operation: {{methods: [GET], hosts: {hosts}}}}}]\n")))
                 ["authorization"][0]["rules"][0]["to"]
                 .clone()
         };
         assert_eq!(
-            rules("[a.com, 'b.com:*']"),
-            json!([{"operation": {"methods": ["GET"], "hosts": ["a.com", "b.com"]}}])
+            rules("[a.com, 'b.com:*', '*.c.com:443', '[::1]:8080']"),
+            json!([{"operation": {"hosts": ["a.com", "b.com:*", "*.c.com:443", "[::1]:8080"], "methods": ["GET"]}}])
         );
-        assert_eq!(
-            rules("[a.com, 'b.com:443', '*.c.com:443', 'd.com:80']"),
-            json!([
-                {"operation": {"methods": ["GET"], "hosts": ["a.com"]}},
-                {"operation": {"methods": ["GET"], "hosts": ["d.com"], "ports": ["80"]}},
-                {"operation": {"methods": ["GET"], "hosts": ["b.com", "*.c.com"], "ports": ["443"]}}
-            ])
-        );
-        assert_eq!(
-            rules("['[::1]:8080']"),
-            json!([{"operation": {"methods": ["GET"], "hosts": ["::1"], "ports": ["8080"]}}])
-        );
-        // An error in a split operation names the original to[] entry.
-        let e = error(&ap("  rules:\n  - to:\n    - operation: {hosts: ['a.com:1', 'b.com:2']}\n    - operation: {hosts: ['c.com:3'], paths: ['/a{*}']}\n"));
+        // An error names the to[] entry as written.
+        let e = error(&ap("  rules:\n  - to:\n    - operation: {hosts: ['a.com:1']}\n    - operation: {hosts: ['c.com:3'], paths: ['/a{*}']}\n"));
         assert!(e.starts_with("AuthorizationPolicy egress/p: spec.rules[0].to[1].operation.paths[0]"), "{e}");
-        let e = error(&ap("  rules:\n  - to: [{operation: {hosts: ['a.com:443'], ports: ['80']}}]\n"));
-        assert!(
-            e.starts_with(
-                "AuthorizationPolicy egress/p: spec.rules[0].to[0].operation.hosts[0]: 'a.com:443' can never match"
-            ),
-            "{e}"
-        );
-        let e = error(&ap("  rules:\n  - to: [{operation: {notHosts: ['a.com:443']}}]\n"));
-        assert!(e.starts_with("AuthorizationPolicy egress/p: spec.rules[0].to[0].operation.notHosts[0]: 'a.com:443': Warden matches hosts without their port"), "{e}");
         for literal in ["'*.a.com:*'", "'a*b.com:80'", "'a.com:http'", "':80'"] {
             let e = error(&ap(&format!("  rules:\n  - to: [{{operation: {{hosts: [{literal}]}}}}]\n")));
             assert!(e.starts_with("AuthorizationPolicy egress/p: spec.rules[0].to[0].operation.hosts[0]: "), "{e}");
         }
+    }
+
+    #[test]
+    fn the_mesh_config_sets_the_trust_domain_and_its_aliases() {
+        let mesh = "trustDomain: td1\ntrustDomainAliases: [cluster.local, old-td]\n";
+        let d = doc(&format!("{SE}---\n{mesh}"));
+        assert_eq!(d["trustDomain"], "td1");
+        assert_eq!(d["trustDomainAliases"], json!(["cluster.local", "old-td"]));
+        // Aliases without a trust domain are aliases of Istio's default.
+        let d = doc(&format!("{SE}---\nmeshConfig: {{trustDomainAliases: [old-td]}}\n"));
+        assert_eq!(d["trustDomain"], "cluster.local");
+        // None given: none written (principals are matched as written).
+        assert_eq!(doc(SE).get("trustDomain"), None);
     }
 
     #[test]
@@ -1680,7 +1610,7 @@ spec:
             rule["to"],
             json!([
                 {"operation": {"hosts": ["a.com"], "ports": ["80", "9090"]}},
-                {"operation": {"hosts": ["b.com"], "ports": ["8080"]}}
+                {"operation": {"hosts": ["b.com:8080"]}}
             ])
         );
         assert_eq!(rule["when"], json!([{"key": "destination.port", "notValues": ["80"]}]));
