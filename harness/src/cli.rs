@@ -420,6 +420,9 @@ struct ExplainArgs {
     /// The caller's IP address (source.address).
     #[arg(long)]
     source_ip: Option<String>,
+    /// The destination (listener) port [default: the authority's, else 443 for https, else 80]
+    #[arg(long)]
+    port: Option<u16>,
     /// Explain with this build of the filter instead of the one built into warden.
     #[arg(long, value_name = "FILE.wasm")]
     filter: Option<PathBuf>,
@@ -667,7 +670,7 @@ fn explain(args: ExplainArgs, wasm: &[u8], out: &mut dyn Write, err: &mut dyn Wr
         }
     };
     let spec = RequestSpec {
-        principal: args.principal.clone(),
+        principal: args.principal.clone().map(testfile::Principal::One),
         method,
         authority,
         path,
@@ -677,9 +680,16 @@ fn explain(args: ExplainArgs, wasm: &[u8], out: &mut dyn Write, err: &mut dyn Wr
         body_chunks: None,
         body_base64: None,
         source_ip: args.source_ip.clone(),
+        port: args.port,
     };
-    let request = match runner::request_for(&spec) {
-        Ok(r) => r,
+    let request = match runner::request_for(&spec, &Default::default()) {
+        Ok(runner::Arrival::Filter(r)) => r,
+        Ok(runner::Arrival::Refused(refused)) => {
+            writeln!(out, "request    {} {}{}", spec.method, spec.authority, spec.path)?;
+            writeln!(out, "outcome    refused by Envoy before any filter: {} ({})", refused.status, refused.reason)?;
+            writeln!(out, "decision   none: the request never reaches Warden")?;
+            return Ok(EXIT_OK);
+        }
         Err(e) => return usage(err, &e),
     };
     let shown_policy = shown(&args.policy);

@@ -126,10 +126,23 @@ pub fn render(
     {
         let _ = writeln!(s, "           source address {addr}");
     }
+    // What the filter saw, as Envoy hands it over (Envoy adds the
+    // x-forwarded-* headers, x-request-id, x-forwarded-client-cert).
     for (name, value) in request.headers.iter().filter(|(n, _)| !n.starts_with(':')) {
-        let _ = writeln!(s, "           header {name}: {}", String::from_utf8_lossy(value));
+        let value = String::from_utf8_lossy(value);
+        let shown = match value.char_indices().nth(96) {
+            Some((cut, _)) => format!("{}… ({} bytes)", &value[..cut], value.len()),
+            None => value.into_owned(),
+        };
+        let _ = writeln!(s, "           header {name}: {shown}");
     }
-    let _ = writeln!(s, "           :scheme {}, destination port {}", header(":scheme"), crate::runner::WORKLOAD_PORT);
+    let port = request
+        .properties
+        .iter()
+        .find(|(p, _)| p == &["destination", "port"])
+        .and_then(|(_, v)| <[u8; 8]>::try_from(v.as_slice()).ok())
+        .map_or_else(|| "-".to_owned(), |le| u64::from_le_bytes(le).to_string());
+    let _ = writeln!(s, "           :scheme {}, destination port {port}", header(":scheme"));
 
     let record: Value =
         outcome.filter_state_str(DECISION_KEY).and_then(|r| serde_json::from_str(&r).ok()).unwrap_or(Value::Null);

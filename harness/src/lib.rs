@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod coverage;
+pub mod envoy;
 pub mod explain;
 pub mod host;
 pub mod istio;

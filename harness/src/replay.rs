@@ -500,7 +500,12 @@ pub struct RequestBuilder {
     source: bool,
     /// Whether the SNI is sent.
     sni: bool,
+    /// Peer certificates made for principals seen, by principal field.
+    certificates: HashMap<String, String>,
 }
+
+/// At most this many distinct principals' certificates are kept.
+const CERTIFICATES_KEPT: usize = 4096;
 
 fn fill_header(headers: &mut crate::host::Headers, at: &mut usize, name: &str, value: &[u8]) {
     match headers.get_mut(*at) {
@@ -558,6 +563,7 @@ impl RequestBuilder {
             scratch: String::new(),
             source: true,
             sni: true,
+            certificates: HashMap::new(),
         }
     }
 
@@ -600,8 +606,11 @@ impl RequestBuilder {
             match &self.slot {
                 PrincipalSlot::Header(name) => fill_header(headers, &mut h, name, p.as_bytes()),
                 PrincipalSlot::Xfcc => {
-                    self.scratch.push_str("URI=");
-                    push_spiffe(&mut self.scratch, p);
+                    // One element, a URI pair per SAN.
+                    for (i, uri) in p.split(',').map(str::trim).filter(|u| !u.is_empty()).enumerate() {
+                        self.scratch.push_str(if i == 0 { "URI=" } else { ";URI=" });
+                        push_spiffe(&mut self.scratch, uri);
+                    }
                     fill_header(headers, &mut h, "x-forwarded-client-cert", self.scratch.as_bytes());
                 }
                 PrincipalSlot::PeerCertificate | PrincipalSlot::FilterState(_) => push_spiffe(&mut self.scratch, p),
@@ -619,11 +628,34 @@ impl RequestBuilder {
         if let Some(sni) = entry.sni.as_deref().filter(|_| self.sni) {
             fill_property(properties, &mut at, property::SNI, sni.as_bytes());
         }
-        if !self.scratch.is_empty()
-            && matches!(self.slot, PrincipalSlot::PeerCertificate | PrincipalSlot::FilterState(_))
-        {
-            let path: Vec<&str> = self.principal_path.iter().map(String::as_str).collect();
-            fill_property(properties, &mut at, &path, self.scratch.as_bytes());
+        if !self.scratch.is_empty() {
+            match &self.slot {
+                PrincipalSlot::FilterState(_) => {
+                    let path: Vec<&str> = self.principal_path.iter().map(String::as_str).collect();
+                    fill_property(properties, &mut at, &path, self.scratch.as_bytes());
+                }
+                PrincipalSlot::PeerCertificate => {
+                    // `%DOWNSTREAM_PEER_URI_SAN%` lists every URI SAN, comma-separated.
+                    if self.certificates.len() >= CERTIFICATES_KEPT {
+                        self.certificates.clear();
+                    }
+                    let pem = self.certificates.entry(principal.unwrap_or_default().to_owned()).or_insert_with(|| {
+                        let uris: Vec<String> = principal
+                            .unwrap_or_default()
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|u| !u.is_empty())
+                            .map(warden_engine::request::spiffe_uri)
+                            .collect();
+                        let uris: Vec<&str> = uris.iter().map(String::as_str).collect();
+                        warden_engine::identity::x509::test_certificate_pem(&uris, &[], "workload")
+                    });
+                    fill_property(properties, &mut at, property::PEER_CERTIFICATE, pem.as_bytes());
+                    let first = self.scratch.split(',').next().unwrap_or_default().trim();
+                    fill_property(properties, &mut at, property::PEER_URI_SAN, first.as_bytes());
+                }
+                PrincipalSlot::Header(_) | PrincipalSlot::Xfcc => {}
+            }
         }
         properties.truncate(at);
         &self.request

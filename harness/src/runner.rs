@@ -22,6 +22,7 @@
 //! }
 //! ```
 
+use crate::envoy;
 use crate::host::{Host, HostError, Outcome, Request};
 use crate::policy_file;
 use crate::testfile::{self, Case, Expect, Expected, PolicyRef, RequestSpec};
@@ -310,43 +311,97 @@ pub fn body_chunks(spec: &RequestSpec) -> Result<Vec<Vec<u8>>, String> {
     Ok(Vec::new())
 }
 
-/// Builds the request a case describes, as the end-to-end tests send it to
-/// Envoy: `:method`, `:authority`, `:path`, `:scheme` (`https` when the
-/// case has a principal: it arrives on the mTLS listener), the headers in
-/// order, a `content-length` as an HTTP/1.1 client sends it (for a body,
-/// and for POST, PUT and PATCH), the body chunk by chunk, the principal
-/// as the downstream certificate's URI SAN (`spiffe://` added if absent),
-/// the source IP as `source.address`, and destination port
-/// [`WORKLOAD_PORT`].
-pub fn request_for(spec: &RequestSpec) -> Result<Request, String> {
+/// What a case's request is once it reached the gateway: what Envoy hands
+/// the filter, or Envoy's own answer (a request its codec refuses never
+/// reaches a filter).
+#[derive(Debug, Clone)]
+pub enum Arrival {
+    /// Envoy hands the filter this request.
+    Filter(Request),
+    /// Envoy answers itself.
+    Refused(envoy::Refused),
+}
+
+impl Arrival {
+    /// The request the filter sees; an error when Envoy answers itself.
+    pub fn into_request(self) -> Result<Request, String> {
+        match self {
+            Arrival::Filter(request) => Ok(request),
+            Arrival::Refused(r) => {
+                Err(format!("Envoy answers {} itself ({}): the request never reaches the filter", r.status, r.reason))
+            }
+        }
+    }
+}
+
+/// The request as the client writes it: `METHOD path HTTP/1.1`, `Host:
+/// authority`, the case's headers in order (a `host` among them is a
+/// second Host line), a `content-length` as an HTTP/1.1 client sends it
+/// (for a body, and for POST, PUT and PATCH) or `transfer-encoding:
+/// chunked` for a body in several chunks, and `connection: close`. The
+/// end-to-end tests put exactly these bytes on the wire.
+pub fn wire_for(spec: &RequestSpec) -> Result<envoy::Wire, String> {
     if spec.authority.is_empty() {
         return Err("authority: required".into());
     }
-    let chunks = body_chunks(spec)?;
-    // Envoy reports `https` for anything that arrived on its mTLS listener,
-    // whatever the application spoke inside the sidecar's tunnel.
-    let scheme = if spec.principal.is_some() { "https" } else { spec.scheme.as_str() };
-    let mut request = Request::new(&spec.method, &spec.authority, &spec.path).header(":scheme", scheme);
-    let headers = spec.headers.pairs();
-    for (name, value) in &headers {
-        request = if name.starts_with(':') { request.header(name, value) } else { request.add_header(name, value) };
+    let body = body_chunks(spec)?;
+    let mut headers = vec![("Host".to_owned(), spec.authority.clone())];
+    let pairs = spec.headers.pairs();
+    headers.extend(pairs.iter().cloned());
+    let has = |name: &str| pairs.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    let length: usize = body.iter().map(Vec::len).sum();
+    if body.len() > 1 {
+        if !has("transfer-encoding") {
+            headers.push(("transfer-encoding".into(), "chunked".into()));
+        }
+    } else if !has("content-length") && (length > 0 || matches!(spec.method.as_str(), "POST" | "PUT" | "PATCH")) {
+        headers.push(("content-length".into(), length.to_string()));
     }
-    let body_len: usize = chunks.iter().map(Vec::len).sum();
-    let has_length = headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-length"));
-    if !has_length && (body_len > 0 || matches!(spec.method.as_str(), "POST" | "PUT" | "PATCH")) {
-        request = request.add_header("content-length", &body_len.to_string());
-    }
-    for chunk in chunks {
-        request = request.chunk(chunk);
-    }
-    if let Some(san) = spec.peer_uri_san() {
-        request = request.peer_uri_san(&san);
-    }
-    if let Some(ip) = &spec.source_ip {
-        let ip: std::net::IpAddr = ip.trim().parse().map_err(|_| format!("sourceIp: '{ip}' is not an IP address"))?;
-        request = request.source_ip(&ip.to_string());
-    }
-    Ok(request.destination_port(WORKLOAD_PORT))
+    headers.push(("connection".into(), "close".into()));
+    Ok(envoy::Wire { method: spec.method.clone(), target: spec.path.clone(), headers, body })
+}
+
+/// The ephemeral port the harness gives every client.
+pub const CLIENT_PORT: u16 = 40000;
+
+/// The gateway's own address in the harness (a pod address).
+pub const NODE: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+
+/// The connection a case's request arrives on: from `sourceIp` (default
+/// 127.0.0.1) to the case's destination port, over TLS when the case has a
+/// principal (its certificate's URI SANs) or `scheme: https`.
+pub fn connection_for(spec: &RequestSpec) -> Result<envoy::Connection, String> {
+    let ip: std::net::IpAddr = match &spec.source_ip {
+        Some(ip) => ip.trim().parse().map_err(|_| format!("sourceIp: '{ip}' is not an IP address"))?,
+        None => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+    };
+    let certificate = spec.principal.as_ref().map(|p| {
+        let uris = p.uris();
+        let first = uris.first().cloned().unwrap_or_default();
+        let uris: Vec<&str> = uris.iter().map(String::as_str).collect();
+        envoy::ClientCertificate {
+            pem: warden_engine::identity::x509::test_certificate_pem(&uris, &[], &first),
+            subject: format!("CN={first}"),
+        }
+    });
+    let tls = if certificate.is_some() || spec.scheme == "https" { Some(certificate) } else { None };
+    Ok(envoy::Connection {
+        source: std::net::SocketAddr::new(ip, CLIENT_PORT),
+        listener: std::net::SocketAddr::from(([127, 0, 0, 1], spec.destination_port())),
+        tls,
+        node: NODE,
+    })
+}
+
+/// The request a case describes, as Envoy (with `hcm`) hands it to the
+/// filter; see [`wire_for`], [`connection_for`] and [`envoy::request`].
+pub fn request_for(spec: &RequestSpec, hcm: &envoy::Hcm) -> Result<Arrival, String> {
+    let wire = wire_for(spec)?;
+    let connection = connection_for(spec)?;
+    Ok(match envoy::request(&wire, &connection, hcm) {
+        Ok(request) => Arrival::Filter(request),
+        Err(refused) => Arrival::Refused(refused),
+    })
 }
 
 /// The policy files a test file names: one, or a list (Istio YAML split
@@ -447,7 +502,7 @@ pub fn run_file(host: &Host, file: &Path, options: &Options) -> FileRun {
     run.policy = Some(policy);
     let mut requests = Vec::with_capacity(tests.tests.len());
     for (i, case) in tests.tests.iter().enumerate() {
-        match request_for(&case.request) {
+        match request_for(&case.request, &tests.gateway) {
             Ok(r) => requests.push(r),
             Err(e) => {
                 run.result = Err(format!("{shown_file}: tests[{i}] ({}): request.{e}", case.name));
@@ -463,21 +518,28 @@ fn run_cases(
     host: &Host,
     config: &[u8],
     cases: &[Case],
-    requests: &[Request],
+    requests: &[Arrival],
     options: &Options,
 ) -> Result<Vec<CaseRun>, HostError> {
     let mut vm = None;
     let mut out = Vec::with_capacity(cases.len());
-    for (case, request) in cases.iter().zip(requests) {
-        // A VM that faulted is dead, as in Envoy; the next case gets a new
-        // one so each fault is reported once, by the case that caused it.
-        let fresh = options.isolate || vm.as_ref().is_none_or(|v: &crate::host::Vm| v.fault().is_some());
-        if fresh {
-            vm = Some(host.vm(config)?);
-        }
-        let Some(vm) = vm.as_mut() else { continue };
-        let outcome = vm.run(request);
-        let actual = Actual::from_outcome(&outcome);
+    for (case, arrival) in cases.iter().zip(requests) {
+        let actual = match arrival {
+            Arrival::Refused(refused) => {
+                Actual { decision: Some(Expected::Deny), status: u32::from(refused.status), ..Actual::default() }
+            }
+            Arrival::Filter(request) => {
+                // A VM that faulted is dead, as in Envoy; the next case gets
+                // a new one so each fault is reported once, by the case that
+                // caused it.
+                let fresh = options.isolate || vm.as_ref().is_none_or(|v: &crate::host::Vm| v.fault().is_some());
+                if fresh {
+                    vm = Some(host.vm(config)?);
+                }
+                let Some(vm) = vm.as_mut() else { continue };
+                Actual::from_outcome(&vm.run(request))
+            }
+        };
         let mismatches = evaluate(&case.expect, &actual);
         out.push(CaseRun {
             name: case.name.clone(),
@@ -504,34 +566,51 @@ mod tests {
 
     #[test]
     fn requests_are_built_as_envoy_sees_them() {
-        let r = request_for(&spec(
+        let hcm = envoy::Hcm::default();
+        let request = |yaml: &str| request_for(&spec(yaml), &hcm).and_then(Arrival::into_request);
+        let r = request(
             "{principal: cluster.local/ns/a/sa/b, method: POST, authority: h.org, path: /p, \
-             headers: [[x-a, '1'], [x-a, '2']], bodyChunks: [ab, '', cd], sourceIp: 10.0.0.7}",
-        ))
+             headers: [[x-a, '1'], [X-A, ' 2 '], [user-agent, u1], [user-agent, u2]], bodyChunks: [ab, '', cd], \
+             sourceIp: 10.0.0.7}",
+        )
         .unwrap();
         assert_eq!(r.header_value(":method").as_deref(), Some("POST"));
         assert_eq!(r.header_value(":scheme").as_deref(), Some("https"), "over mTLS");
-        assert_eq!(r.headers.iter().filter(|(n, _)| n == "x-a").count(), 2);
-        assert_eq!(r.header_value("content-length").as_deref(), Some("4"));
+        let values = |name: &str| -> Vec<String> {
+            r.headers.iter().filter(|(n, _)| n == name).map(|(_, v)| String::from_utf8_lossy(v).into_owned()).collect()
+        };
+        assert_eq!(values("x-a"), ["1", "2"], "one entry per line, trimmed");
+        assert_eq!(values("user-agent"), ["u1,u2"], "a header Envoy knows is joined");
+        assert_eq!(values("transfer-encoding"), Vec::<String>::new(), "hop by hop");
         assert_eq!(r.body_chunks, vec![b"ab".to_vec(), b"cd".to_vec()]);
         let prop = |path: &[&str]| r.properties.iter().find(|(p, _)| p == path).map(|(_, v)| v.clone());
         assert_eq!(
             prop(&["connection", "uri_san_peer_certificate"]),
             Some(b"spiffe://cluster.local/ns/a/sa/b".to_vec())
         );
+        assert!(prop(&["connection", "peer_certificate"]).is_some());
         assert_eq!(prop(&["source", "address"]), Some(b"10.0.0.7:40000".to_vec()));
         assert_eq!(prop(&["destination", "port"]), Some(80u64.to_le_bytes().to_vec()));
 
-        let get = request_for(&spec("{authority: h.org}")).unwrap();
+        let get = request("{authority: h.org}").unwrap();
         assert_eq!(get.header_value("content-length"), None);
         assert_eq!(get.header_value(":scheme").as_deref(), Some("http"));
         assert!(get.body_chunks.is_empty());
-        let binary = request_for(&spec("{authority: h.org, bodyBase64: 'AAEC /w=='}")).unwrap();
+        let port = |yaml: &str| {
+            let r = request(yaml).unwrap();
+            r.properties.iter().find(|(p, _)| p == &["destination", "port"]).map(|(_, v)| v[0])
+        };
+        assert_eq!(port("{authority: 'h.org:81'}"), Some(81), "the authority's port");
+        assert_eq!(port("{authority: h.org, scheme: https}"), Some(443u16.to_le_bytes()[0]));
+        assert_eq!(port("{authority: 'h.org:81', port: 82}"), Some(82), "an explicit port wins");
+        let binary = request("{authority: h.org, bodyBase64: 'AAEC /w=='}").unwrap();
         assert_eq!(binary.body_chunks, vec![vec![0, 1, 2, 255]]);
+        // Envoy answers a lowercase method itself.
+        assert!(request("{authority: h.org, method: get}").unwrap_err().starts_with("Envoy answers 400 itself"));
 
-        assert!(request_for(&spec("{authority: h.org, body: a, bodyBase64: YQ==}")).unwrap_err().contains("one of"));
-        assert!(request_for(&spec("{authority: h.org, bodyBase64: '%%'}")).unwrap_err().starts_with("bodyBase64"));
-        assert!(request_for(&spec("{authority: h.org, sourceIp: x}")).unwrap_err().starts_with("sourceIp"));
+        assert!(request("{authority: h.org, body: a, bodyBase64: YQ==}").unwrap_err().contains("one of"));
+        assert!(request("{authority: h.org, bodyBase64: '%%'}").unwrap_err().starts_with("bodyBase64"));
+        assert!(request("{authority: h.org, sourceIp: x}").unwrap_err().starts_with("sourceIp"));
     }
 
     #[test]

@@ -19,6 +19,10 @@ use std::path::{Path, PathBuf};
 pub struct TestFile {
     /// The policy file(s), relative to the test file.
     pub policy: PolicyRef,
+    /// How the gateway's Envoy is set up, where it changes what the filter
+    /// sees (default: an Istio egress gateway).
+    #[serde(default)]
+    pub gateway: crate::envoy::Hcm,
     /// The cases, in order.
     pub tests: Vec<Case>,
 }
@@ -60,9 +64,10 @@ pub struct Case {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RequestSpec {
-    /// Peer certificate URI SAN; `spiffe://` is added if absent.
+    /// The peer certificate's URI SAN (`spiffe://` added if absent), or a
+    /// list for a certificate with several.
     #[serde(default)]
-    pub principal: Option<String>,
+    pub principal: Option<Principal>,
     /// Default `GET`.
     #[serde(default = "default_method")]
     pub method: String,
@@ -89,12 +94,64 @@ pub struct RequestSpec {
     /// The downstream address.
     #[serde(default)]
     pub source_ip: Option<String>,
+    /// The destination (listener) port the connection was made to.
+    /// Default: the authority's port, else 443 for `https`, else 80 —
+    /// where a workload's call to that authority lands.
+    #[serde(default)]
+    pub port: Option<u16>,
+}
+
+/// One principal, or several (a certificate with several URI SANs).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Principal {
+    /// `principal: cluster.local/ns/a/sa/b`
+    One(String),
+    /// `principal: [cluster.local/ns/a/sa/b, spiffe://other/ns/c/sa/d]`
+    Many(Vec<String>),
+}
+
+impl Principal {
+    /// The URI SANs, `spiffe://` added where absent.
+    pub fn uris(&self) -> Vec<String> {
+        let all: &[String] = match self {
+            Principal::One(p) => std::slice::from_ref(p),
+            Principal::Many(list) => list,
+        };
+        all.iter().map(|p| warden_engine::request::spiffe_uri(p)).collect()
+    }
+}
+
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Principal::One(p) => f.write_str(p),
+            Principal::Many(list) => f.write_str(&list.join(", ")),
+        }
+    }
+}
+
+impl serde::Serialize for Principal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Principal::One(p) => s.serialize_str(p),
+            Principal::Many(list) => list.serialize(s),
+        }
+    }
 }
 
 impl RequestSpec {
-    /// The principal as a peer certificate URI SAN.
+    /// The principal as a peer certificate URI SAN (the first, if several).
     pub fn peer_uri_san(&self) -> Option<String> {
-        self.principal.as_deref().map(warden_engine::request::spiffe_uri)
+        self.principal.as_ref().and_then(|p| p.uris().into_iter().next())
+    }
+
+    /// The destination (listener) port: `port`, else the authority's,
+    /// else 443 for `https`, else 80.
+    pub fn destination_port(&self) -> u16 {
+        self.port
+            .or_else(|| warden_engine::normalize::split_authority(&self.authority).ok().and_then(|(_, port)| port))
+            .unwrap_or(if self.scheme == "https" { 443 } else { 80 })
     }
 }
 

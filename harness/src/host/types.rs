@@ -68,10 +68,24 @@ impl Request {
         self
     }
 
-    /// The downstream peer certificate's URI SAN (Envoy's
-    /// `connection.uri_san_peer_certificate`); `spiffe://` is added if absent.
+    /// A downstream peer certificate whose only URI SAN is `principal`
+    /// (`spiffe://` added if absent), as Envoy shows it: the PEM
+    /// (`connection.peer_certificate`) and the first URI SAN
+    /// (`connection.uri_san_peer_certificate`).
     pub fn peer_uri_san(self, principal: &str) -> Self {
-        self.property(property::PEER_URI_SAN, request::spiffe_uri(principal))
+        self.peer_certificate(&[&request::spiffe_uri(principal)], &[])
+    }
+
+    /// A downstream peer certificate with these URI and DNS SANs, as Envoy
+    /// shows it. The certificate is a structural stand-in (see
+    /// [`warden_engine::identity::x509::test_certificate_pem`]).
+    pub fn peer_certificate(self, uris: &[&str], dns: &[&str]) -> Self {
+        let pem = warden_engine::identity::x509::test_certificate_pem(uris, dns, "workload");
+        let this = self.property(property::PEER_CERTIFICATE, pem).property(&["connection", "mtls"], vec![1u8]);
+        match uris.first() {
+            Some(first) => this.property(property::PEER_URI_SAN, *first),
+            None => this,
+        }
     }
 
     /// The downstream address (`source.address`), as `ip:port`.

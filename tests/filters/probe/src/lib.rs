@@ -155,6 +155,7 @@ impl ProbeStream {
                 report("time-nanos", &nanos.to_string());
             }
             "headers" => self.headers(),
+            "dump" => return Some(self.dump()),
             "replace-headers" => self.set_http_request_headers(vec![
                 (":method", "PUT"),
                 (":scheme", "http"),
@@ -326,6 +327,45 @@ impl ProbeStream {
         self.set_http_request_header(":path", Some("/rewritten"));
         // Response headers do not exist yet: an empty map, not an error.
         report("response-headers-now", &self.get_http_response_headers().len().to_string());
+    }
+
+    /// Answers locally with what the filter was handed: every request
+    /// header pair in map order and the properties Warden may read (plus
+    /// any dotted paths listed in `x-probe-properties`), one per line as
+    /// `h NAME=HEX` and `p PATH=HEX` (`p PATH absent`), so byte-exact
+    /// shapes can be compared between Envoy and the harness.
+    fn dump(&self) -> Action {
+        let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let mut out = String::new();
+        for (name, value) in self.get_http_request_headers_bytes() {
+            out.push_str(&format!("h {}={}\n", hex(name.as_bytes()), hex(&value)));
+        }
+        let mut paths: Vec<String> = [
+            "source.address",
+            "source.port",
+            "destination.address",
+            "destination.port",
+            "connection.mtls",
+            "connection.requested_server_name",
+            "connection.uri_san_peer_certificate",
+            "connection.dns_san_peer_certificate",
+            "connection.subject_peer_certificate",
+            "connection.peer_certificate",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        if let Some(extra) = self.get_http_request_header("x-probe-properties") {
+            paths.extend(extra.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()));
+        }
+        for path in paths {
+            match self.get_property(path.split('.').collect()) {
+                Some(v) => out.push_str(&format!("p {path}={}\n", hex(&v))),
+                None => out.push_str(&format!("p {path} absent\n")),
+            }
+        }
+        self.send_http_response(200, vec![("x-probe-dump", "1")], Some(out.as_bytes()));
+        Action::Pause
     }
 
     fn http_call(&mut self, upstream: &str) -> Action {
