@@ -4,7 +4,7 @@
 //! identified by the URI SAN of their client certificate on the mTLS
 //! listener.
 
-use super::client::{Dial, Request, Tls};
+use super::client::{Request, Tls};
 use super::gateway::{Gateway, WORKLOAD_PORT};
 use super::pki::Pki;
 
@@ -67,15 +67,17 @@ fn without_a_client_certificate_only_get_get_is_allowed() {
     assert_eq!(gw.upstream.paths(), ["/get"], "only the GET may reach the upstream");
 }
 
-/// The mTLS listener is where principals come from: a client that shows
-/// no certificate must not get through it (Envoy refuses the handshake).
+/// A TLS client without a certificate has no principal: it gets what any
+/// anonymous caller gets.
 #[test]
-fn mtls_listener_requires_a_client_certificate() {
+fn tls_without_a_client_certificate_is_anonymous() {
     let gw = gateway();
-    let result = Dial::tls(gw.envoy.mtls_addr(), Tls::Anonymous).original_port(WORKLOAD_PORT).send(&get_get());
-
-    assert!(result.is_err(), "a request without a client certificate was answered: {result:?}");
-    assert!(gw.upstream.paths().is_empty(), "nothing may reach the upstream: {:?}", gw.upstream.paths());
+    let dial = gw.envoy.tls(WORKLOAD_PORT, Tls::Anonymous);
+    let get = dial.send(&get_get()).expect("GET /get");
+    assert_eq!(get.status, 200, "{get:?}");
+    let post = dial.send(&post_post()).expect("POST /post");
+    assert_eq!(post.status, 403, "{post:?}");
+    assert_eq!(gw.upstream.paths(), ["/get"]);
 }
 
 /// In an ambient waypoint the caller's identity is the filter state
@@ -83,13 +85,13 @@ fn mtls_listener_requires_a_client_certificate() {
 /// (absent) peer certificate.
 #[test]
 fn waypoint_principal_comes_from_filter_state() {
-    use super::envoy::Envoy;
-    use super::upstream::Upstream;
+    use super::bootstrap;
 
-    let upstream = Upstream::start(200);
     let policy = super::policy::example("ambient-waypoint");
-    let envoy = Envoy::start_waypoint(&policy, upstream.addr(), "x-test-hbone-peer").unwrap_or_else(|f| panic!("{f}"));
-    let dial = Dial::plain(envoy.plain_addr()).original_port(WORKLOAD_PORT);
+    let filters = vec![bootstrap::set_peer_principal("x-test-hbone-peer"), bootstrap::warden(&policy)];
+    let gw = Gateway::launch(filters, &[WORKLOAD_PORT], Default::default(), &[], 200);
+    let (envoy, upstream) = (&gw.envoy, &gw.upstream);
+    let dial = envoy.plain(WORKLOAD_PORT);
     let as_peer = |peer: &str| post_post().header("x-test-hbone-peer", peer);
 
     let admin = dial.send(&as_peer("spiffe://cluster.local/ns/default/sa/admin")).expect("admin request");

@@ -1,60 +1,69 @@
-//! The Envoy bootstrap the tests run: two loopback listeners (plain HTTP and
-//! mTLS) whose HTTP connection managers run the Warden wasm filter and then
-//! the router, one static cluster (the recording upstream), and an admin
-//! endpoint. Both listeners take an optional PROXY protocol header, which is
-//! how the tests say "this connection was made to port 80". Every port is 0: Envoy binds free ports itself and the tests
-//! read them back from the admin API, so parallel tests cannot collide.
+//! The Envoy bootstrap the tests run: one listener per port the test
+//! needs, each serving plain HTTP and TLS (client certificates optional,
+//! told apart by `tls_inspector`, as an Istio port in PERMISSIVE mode),
+//! whose HTTP connection managers run the Warden wasm filter and then the
+//! router; one static cluster (the recording upstream); an admin endpoint.
+//! The HCM's settings are the harness's [`Hcm`], so Envoy and the harness
+//! model of it are configured from one value. Envoy runs in the test's own
+//! network namespace (see `netns`): the listeners are on the real ports.
 
 use std::net::SocketAddr;
 use std::path::Path;
 
 use serde_json::{json, Value};
+use warden::harness::envoy::Hcm;
 
 use super::pki::Pki;
 
-/// Listener name of the plain-HTTP listener.
-pub const PLAIN_LISTENER: &str = "plain";
-/// Listener name of the mTLS listener (client certificate required).
-pub const MTLS_LISTENER: &str = "mtls";
-
 /// What varies between test Envoys.
 pub struct Bootstrap<'a> {
-    /// The Warden policy (JSON); `None` runs Envoy without the filter.
-    pub policy: Option<&'a Value>,
+    /// The HTTP filters before the router (see [`warden`], [`probe`],
+    /// [`set_peer_principal`]); none: Envoy alone.
+    pub filters: &'a [Value],
     /// The cluster's only endpoint.
     pub upstream: SocketAddr,
     /// Where the JSON access log goes.
     pub access_log: &'a Path,
-    /// Like an ambient waypoint: a filter before Warden copies this request
-    /// header into the filter state `io.istio.peer_principal`, standing in
-    /// for the peer identity the waypoint learns over HBONE.
-    pub peer_principal_header: Option<&'a str>,
+    /// The ports to listen on (on 127.0.0.1).
+    pub ports: &'a [u16],
+    /// The HTTP connection manager's settings.
+    pub hcm: &'a Hcm,
+}
+
+/// The listener name for `port`.
+pub fn listener_name(port: u16) -> String {
+    format!("port-{port}")
 }
 
 impl Bootstrap<'_> {
     /// The bootstrap document.
     pub fn to_value(&self) -> Value {
-        let tls = self.downstream_tls();
+        let listeners: Vec<Value> = self
+            .ports
+            .iter()
+            .map(|&port| {
+                json!({
+                    "name": listener_name(port),
+                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+                    "listener_filters": [{
+                        "name": "envoy.filters.listener.tls_inspector",
+                        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"},
+                    }],
+                    "filter_chains": [
+                        {
+                            "filter_chain_match": {"transport_protocol": "tls"},
+                            "transport_socket": self.downstream_tls(),
+                            "filters": [self.http_connection_manager(port)],
+                        },
+                        {"filters": [self.http_connection_manager(port)]},
+                    ],
+                })
+            })
+            .collect();
         json!({
-            "admin": {"address": loopback()},
+            "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
             "static_resources": {
-                "listeners": [
-                    {
-                        "name": PLAIN_LISTENER,
-                        "address": loopback(),
-                        "listener_filters": [proxy_protocol()],
-                        "filter_chains": [{"filters": [self.http_connection_manager(PLAIN_LISTENER)]}],
-                    },
-                    {
-                        "name": MTLS_LISTENER,
-                        "address": loopback(),
-                        "listener_filters": [proxy_protocol()],
-                        "filter_chains": [{
-                            "transport_socket": tls,
-                            "filters": [self.http_connection_manager(MTLS_LISTENER)],
-                        }],
-                    },
-                ],
+                "listeners": listeners,
                 "clusters": [{
                     "name": "upstream",
                     "type": "STATIC",
@@ -71,36 +80,44 @@ impl Bootstrap<'_> {
         })
     }
 
-    /// The HCM: raw paths reach the filter (SPEC §7), the filter decides,
-    /// the router forwards everything to the upstream.
-    fn http_connection_manager(&self, stat_prefix: &str) -> Value {
-        let mut http_filters: Vec<Value> = self.peer_principal_header.map(set_peer_principal).into_iter().collect();
-        http_filters.extend(self.policy.map(wasm_filter));
+    /// The HCM: raw paths reach the filter (path normalization is
+    /// Warden's), the filter decides, the router forwards everything to
+    /// the upstream.
+    fn http_connection_manager(&self, port: u16) -> Value {
+        let mut http_filters: Vec<Value> = self.filters.to_vec();
         http_filters.push(json!({
             "name": "envoy.filters.http.router",
             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
         }));
-        json!({
-            "name": "envoy.filters.network.http_connection_manager",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                "stat_prefix": stat_prefix,
-                "codec_type": "AUTO",
-                "normalize_path": false,
-                "merge_slashes": false,
-                "path_with_escaped_slashes_action": "KEEP_UNCHANGED",
-                "route_config": {
+        let mut hcm = json!({
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": listener_name(port),
+            "codec_type": "AUTO",
+            "normalize_path": false,
+            "merge_slashes": false,
+            "path_with_escaped_slashes_action": "KEEP_UNCHANGED",
+            "use_remote_address": self.hcm.use_remote_address,
+            "xff_num_trusted_hops": self.hcm.xff_num_trusted_hops,
+            "forward_client_cert_details": self.hcm.forward_client_cert.as_str(),
+            "route_config": {
+                "name": "all",
+                "virtual_hosts": [{
                     "name": "all",
-                    "virtual_hosts": [{
-                        "name": "all",
-                        "domains": ["*"],
-                        "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "upstream", "timeout": "10s"}}],
-                    }],
-                },
-                "http_filters": http_filters,
-                "access_log": [self.access_logger()],
+                    "domains": ["*"],
+                    "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "upstream", "timeout": "10s"}}],
+                }],
             },
-        })
+            "http_filters": http_filters,
+            "access_log": [self.access_logger()],
+        });
+        // Istio's gateways describe the client certificate this way.
+        if let Some(map) = hcm.as_object_mut() {
+            map.insert(
+                "set_current_client_cert_details".into(),
+                json!({"subject": true, "cert": true, "dns": true, "uri": true}),
+            );
+        }
+        json!({"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm})
     }
 
     /// JSON lines with the fields Istio egress gateways log, plus Warden's
@@ -127,15 +144,15 @@ impl Bootstrap<'_> {
         })
     }
 
-    /// TLS for the mTLS listener: the test server certificate, and client
-    /// certificates required and verified against the test CA.
+    /// TLS: the test server certificate; client certificates optional and,
+    /// when shown, verified against the test CA.
     fn downstream_tls(&self) -> Value {
         let pki = Pki::shared();
         json!({
             "name": "envoy.transport_sockets.tls",
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
-                "require_client_certificate": true,
+                "require_client_certificate": false,
                 "common_tls_context": {
                     "tls_certificates": [{
                         "certificate_chain": {"inline_string": pki.server.cert_pem},
@@ -150,32 +167,43 @@ impl Bootstrap<'_> {
 
 /// The Warden filter, configured with `policy` as a JSON string, failing
 /// closed.
-fn wasm_filter(policy: &Value) -> Value {
+pub fn warden(policy: &Value) -> Value {
+    wasm(warden::FILTER_WASM_PATH, "warden", &policy.to_string())
+}
+
+/// Another proxy-wasm filter (the probe of `tests/filters/probe`).
+pub fn probe(module: &Path) -> Value {
+    wasm(&module.display().to_string(), "probe", "")
+}
+
+fn wasm(module: &str, name: &str, configuration: &str) -> Value {
     json!({
         "name": "envoy.filters.http.wasm",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
             "config": {
-                "name": "warden",
-                "root_id": "warden",
+                "name": name,
+                "root_id": name,
                 "fail_open": false,
                 "vm_config": {
-                    "vm_id": "warden",
+                    "vm_id": name,
                     "runtime": "envoy.wasm.runtime.v8",
-                    "code": {"local": {"filename": warden::FILTER_WASM_PATH}},
+                    "code": {"local": {"filename": module}},
                 },
                 "configuration": {
                     "@type": "type.googleapis.com/google.protobuf.StringValue",
-                    "value": policy.to_string(),
+                    "value": configuration,
                 },
             },
         },
     })
 }
 
-/// Envoy's set_filter_state filter: `io.istio.peer_principal` from the
-/// request header `header`, unset when the header is absent.
-fn set_peer_principal(header: &str) -> Value {
+/// Like an ambient waypoint: Envoy's set_filter_state filter copies the
+/// request header `header` into the filter state `io.istio.peer_principal`
+/// (unset when the header is absent), standing in for the peer identity
+/// the waypoint learns over HBONE.
+pub fn set_peer_principal(header: &str) -> Value {
     json!({
         "name": "envoy.filters.http.set_filter_state",
         "typed_config": {
@@ -188,22 +216,4 @@ fn set_peer_principal(header: &str) -> Value {
             }],
         },
     })
-}
-
-/// Accepts a PROXY protocol header that names the destination port the
-/// workload connected to (a sidecar's capture of port 80, in production),
-/// so `destination.port` is 80 as on a real gateway. Connections without
-/// the header are served as they are.
-fn proxy_protocol() -> Value {
-    json!({
-        "name": "envoy.filters.listener.proxy_protocol",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol",
-            "allow_requests_without_proxy_protocol": true,
-        },
-    })
-}
-
-fn loopback() -> Value {
-    json!({"socket_address": {"address": "127.0.0.1", "port_value": 0}})
 }

@@ -2,8 +2,8 @@
 //! targets such as `//get`, `/%2Fpost` or `/get/../post` reach Envoy
 //! unmodified, over plain TCP or over TLS with a client certificate.
 //!
-//! A connection can start with a PROXY protocol header naming the port the
-//! workload originally connected to (see [`Dial::original_port`]).
+//! Connections are made inside the gateway's network namespace (see
+//! `netns`), from a source address of the test's choosing.
 //!
 //! Each request uses its own connection (`connection: close`), and every
 //! socket operation has a timeout, so a misbehaving proxy fails a test
@@ -19,6 +19,7 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
 use super::http1::{Headers, MessageReader};
+use super::netns::NetNs;
 use super::pki::{Identity, Pki};
 
 /// Bound on connecting and on each read or write.
@@ -34,6 +35,9 @@ pub struct Request {
     /// Sent with `transfer-encoding: chunked`, one write per chunk with a
     /// pause between them, instead of `body`.
     chunks: Option<(Vec<Vec<u8>>, Duration)>,
+    /// The header lines are sent exactly as given: no `content-length`,
+    /// `transfer-encoding` or `connection` added.
+    raw: bool,
 }
 
 impl Request {
@@ -45,7 +49,14 @@ impl Request {
             headers: Vec::new(),
             body: Vec::new(),
             chunks: None,
+            raw: false,
         }
+    }
+
+    /// A request whose header lines are exactly `headers` (the body and
+    /// its framing too are up to the caller).
+    pub fn raw(method: &str, target: &str, headers: Vec<(String, String)>) -> Request {
+        Request { headers, raw: true, ..Request::new(method, target) }
     }
 
     /// `GET target`.
@@ -104,12 +115,16 @@ impl Request {
         for (name, value) in &self.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
-        if self.chunks.is_some() {
-            head.push_str("transfer-encoding: chunked\r\n");
-        } else if !self.body.is_empty() || matches!(self.method.as_str(), "POST" | "PUT" | "PATCH") {
-            head.push_str(&format!("content-length: {}\r\n", self.body.len()));
+        if self.raw {
+            head.push_str("\r\n");
+        } else {
+            if self.chunks.is_some() {
+                head.push_str("transfer-encoding: chunked\r\n");
+            } else if !self.body.is_empty() || matches!(self.method.as_str(), "POST" | "PUT" | "PATCH") {
+                head.push_str(&format!("content-length: {}\r\n", self.body.len()));
+            }
+            head.push_str("connection: close\r\n\r\n");
         }
-        head.push_str("connection: close\r\n\r\n");
         let mut bytes = head.into_bytes();
         bytes.extend_from_slice(&self.body);
         bytes
@@ -158,54 +173,47 @@ pub enum Tls<'a> {
     Anonymous,
 }
 
-/// How to reach a server: its address, TLS or not, and optionally the
-/// destination the connection was originally made to.
+/// How to reach a server: its address, TLS or not, from which source
+/// address, inside which network namespace.
 #[derive(Clone, Copy)]
 pub struct Dial<'a> {
     addr: SocketAddr,
     tls: Option<Tls<'a>>,
-    original_port: Option<u16>,
-    source_ip: Option<std::net::Ipv4Addr>,
+    source_ip: Option<std::net::IpAddr>,
+    netns: Option<&'a NetNs>,
 }
 
 impl<'a> Dial<'a> {
     /// Plain TCP to `addr`.
     pub fn plain(addr: SocketAddr) -> Dial<'a> {
-        Dial { addr, tls: None, original_port: None, source_ip: None }
+        Dial { addr, tls: None, source_ip: None, netns: None }
     }
 
     /// TLS to `addr`, trusting the test CA for the server certificate
     /// (issued for 127.0.0.1).
     pub fn tls(addr: SocketAddr, tls: Tls<'a>) -> Dial<'a> {
-        Dial { addr, tls: Some(tls), original_port: None, source_ip: None }
+        Dial { addr, tls: Some(tls), source_ip: None, netns: None }
     }
 
-    /// Says, with a PROXY protocol v1 header, that the connection was made
-    /// to `port` and redirected here — what a sidecar's traffic capture
-    /// does to a workload's `curl httpbin.org`. Envoy then reports `port`
-    /// as the connection's destination port.
-    pub fn original_port(self, port: u16) -> Dial<'a> {
-        Dial { original_port: Some(port), ..self }
+    /// Connects from inside `netns`.
+    pub fn within(self, netns: &'a NetNs) -> Dial<'a> {
+        Dial { netns: Some(netns), ..self }
     }
 
-    /// Says, in the same PROXY header, that the connection came from `ip`
-    /// (as a gateway behind a trusted load balancer sees it); Envoy then
-    /// reports it as `source.address`. Needs [`Dial::original_port`].
-    pub fn source_ip(self, ip: std::net::Ipv4Addr) -> Dial<'a> {
+    /// Connects from `ip` (an address of the namespace's loopback), as a
+    /// client there would: Envoy sees it as the peer.
+    pub fn source_ip(self, ip: std::net::IpAddr) -> Dial<'a> {
         Dial { source_ip: Some(ip), ..self }
     }
 
     /// Sends `request` on a new connection and reads the response.
     pub fn send(&self, request: &Request) -> io::Result<Response> {
-        let mut tcp = TcpStream::connect_timeout(&self.addr, IO_TIMEOUT)?;
+        let tcp = match self.netns {
+            Some(ns) => ns.run(|| self.connect()),
+            None => self.connect(),
+        }?;
         tcp.set_read_timeout(Some(IO_TIMEOUT))?;
         tcp.set_write_timeout(Some(IO_TIMEOUT))?;
-        if let Some(port) = self.original_port {
-            let local = tcp.local_addr()?;
-            let source = self.source_ip.map_or(local.ip(), std::net::IpAddr::V4);
-            let header = format!("PROXY TCP4 {} {} {} {port}\r\n", source, self.addr.ip(), local.port());
-            tcp.write_all(header.as_bytes())?;
-        }
         match self.tls {
             None => exchange(tcp, request),
             Some(tls) => {
@@ -215,6 +223,16 @@ impl<'a> Dial<'a> {
                 exchange(StreamOwned::new(connection, tcp), request)
             }
         }
+    }
+
+    fn connect(&self) -> io::Result<TcpStream> {
+        let domain = socket2::Domain::for_address(self.addr);
+        let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+        if let Some(ip) = self.source_ip {
+            socket.bind(&SocketAddr::new(ip, 0).into())?;
+        }
+        socket.connect_timeout(&self.addr.into(), IO_TIMEOUT)?;
+        Ok(socket.into())
     }
 }
 

@@ -18,9 +18,13 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tempfile::TempDir;
 
-use super::bootstrap::{Bootstrap, MTLS_LISTENER, PLAIN_LISTENER};
-use super::client::{Dial, Request, Response};
+use super::bootstrap::{self, listener_name, Bootstrap};
+use super::client::{Dial, Request, Response, Tls};
+use super::gateway::WORKLOAD_PORT;
 use super::install;
+use super::netns::NetNs;
+use std::sync::Arc;
+use warden::harness::envoy::Hcm;
 
 /// How long Envoy may take to become ready (it compiles the wasm module
 /// with V8 first; on a loaded 2-core machine that takes a while).
@@ -37,8 +41,8 @@ pub struct Envoy {
     child: Child,
     dir: Option<TempDir>,
     admin: SocketAddr,
-    plain: SocketAddr,
-    mtls: SocketAddr,
+    ports: Vec<u16>,
+    netns: Arc<NetNs>,
 }
 
 /// Envoy exited, or never became ready.
@@ -65,67 +69,90 @@ impl fmt::Display for StartFailure {
     }
 }
 
+/// How to start an Envoy.
+pub struct Options {
+    /// The HTTP filters before the router (`bootstrap::warden`, ...).
+    pub filters: Vec<Value>,
+    /// The upstream the cluster points at.
+    pub upstream: SocketAddr,
+    /// Listener ports (each plain and TLS).
+    pub ports: Vec<u16>,
+    /// The HTTP connection manager's settings.
+    pub hcm: Hcm,
+    /// The network namespace to run in.
+    pub netns: Arc<NetNs>,
+}
+
 impl Envoy {
     /// Starts Envoy with the filter configured with `policy` (`None`: no
-    /// filter) in front of `upstream`, and waits until it serves.
-    pub fn start(policy: Option<&Value>, upstream: SocketAddr) -> Result<Envoy, StartFailure> {
-        Envoy::launch(policy, upstream, None)
+    /// filter) in front of `upstream`, listening on port 80 in `netns`
+    /// with an Istio egress gateway's HCM, and waits until it serves.
+    pub fn start(policy: Option<&Value>, upstream: SocketAddr, netns: Arc<NetNs>) -> Result<Envoy, StartFailure> {
+        Envoy::launch(Options {
+            filters: policy.map(bootstrap::warden).into_iter().collect(),
+            upstream,
+            ports: vec![WORKLOAD_PORT],
+            hcm: Hcm::default(),
+            netns,
+        })
     }
 
-    /// Like [`Envoy::start`], as an ambient waypoint: the request header
-    /// `peer_principal_header` becomes the filter state
-    /// `io.istio.peer_principal` before Warden runs.
-    pub fn start_waypoint(
-        policy: &Value,
-        upstream: SocketAddr,
-        peer_principal_header: &str,
-    ) -> Result<Envoy, StartFailure> {
-        Envoy::launch(Some(policy), upstream, Some(peer_principal_header))
-    }
-
-    fn launch(
-        policy: Option<&Value>,
-        upstream: SocketAddr,
-        peer_principal_header: Option<&str>,
-    ) -> Result<Envoy, StartFailure> {
+    /// Starts Envoy as `options` say and waits until it serves.
+    pub fn launch(options: Options) -> Result<Envoy, StartFailure> {
         let envoy = install::envoy();
         let dir = tempfile::Builder::new()
             .prefix("warden-e2e-")
             .tempdir()
             .map_err(|e| StartFailure::setup(format!("cannot create a temporary directory: {e}")))?;
         let paths = Paths::in_dir(dir.path());
-        let config = Bootstrap { policy, upstream, access_log: &paths.access_log, peer_principal_header }.to_value();
+        let config = Bootstrap {
+            filters: &options.filters,
+            upstream: options.upstream,
+            access_log: &paths.access_log,
+            ports: &options.ports,
+            hcm: &options.hcm,
+        }
+        .to_value();
         let yaml = serde_yaml_ng::to_string(&config)
             .map_err(|e| StartFailure::setup(format!("cannot write the bootstrap as YAML: {e}")))?;
+        let netns = options.netns;
         let spawned = fs::write(&paths.bootstrap, yaml)
             .and_then(|()| File::create(&paths.log))
             .and_then(|log| Ok((log.try_clone()?, log)))
             .and_then(|(stdout, stderr)| {
-                Command::new(envoy)
-                    .arg("--config-path")
-                    .arg(&paths.bootstrap)
-                    .args(["--concurrency", "1", "--disable-hot-restart"])
-                    .args(["--log-level", "info"])
-                    .args(["--file-flush-interval-msec", FILE_FLUSH_MSEC])
-                    .arg("--admin-address-path")
-                    .arg(&paths.admin_address)
-                    .stdin(Stdio::null())
-                    .stdout(stdout)
-                    .stderr(stderr)
-                    .spawn()
+                netns.run(|| {
+                    Command::new(envoy)
+                        .arg("--config-path")
+                        .arg(&paths.bootstrap)
+                        .args(["--concurrency", "1", "--disable-hot-restart"])
+                        .args(["--log-level", "info"])
+                        .args(["--file-flush-interval-msec", FILE_FLUSH_MSEC])
+                        .arg("--admin-address-path")
+                        .arg(&paths.admin_address)
+                        .stdin(Stdio::null())
+                        .stdout(stdout)
+                        .stderr(stderr)
+                        .spawn()
+                })
             });
         let child = spawned.map_err(|e| StartFailure::setup(format!("cannot start {}: {e}", envoy.display())))?;
-        Starting { child, dir, paths }.wait_until_ready()
+        Starting { child, dir, paths, ports: options.ports, netns }.wait_until_ready()
     }
 
-    /// The plain-HTTP listener.
-    pub fn plain_addr(&self) -> SocketAddr {
-        self.plain
+    /// The listener on `port` (127.0.0.1 in the namespace).
+    pub fn addr(&self, port: u16) -> SocketAddr {
+        assert!(self.ports.contains(&port), "Envoy listens on {:?}, not {port}", self.ports);
+        SocketAddr::from(([127, 0, 0, 1], port))
     }
 
-    /// The mTLS listener.
-    pub fn mtls_addr(&self) -> SocketAddr {
-        self.mtls
+    /// A plain-HTTP connection to `port`.
+    pub fn plain(&self, port: u16) -> Dial<'_> {
+        Dial::plain(self.addr(port)).within(&self.netns)
+    }
+
+    /// A TLS connection to `port`.
+    pub fn tls<'a>(&'a self, port: u16, tls: Tls<'a>) -> Dial<'a> {
+        Dial::tls(self.addr(port), tls).within(&self.netns)
     }
 
     /// Everything Envoy has logged so far.
@@ -141,6 +168,7 @@ impl Envoy {
     /// GET `path` on the admin API.
     pub fn admin(&self, path: &str) -> Response {
         Dial::plain(self.admin)
+            .within(&self.netns)
             .send(&Request::get(path).host("admin"))
             .unwrap_or_else(|e| panic!("admin GET {path}: {e}\n{}", self.log_tail()))
     }
@@ -228,20 +256,22 @@ struct Starting {
     child: Child,
     dir: TempDir,
     paths: Paths,
+    ports: Vec<u16>,
+    netns: Arc<NetNs>,
 }
 
 impl Starting {
-    /// Polls until the admin API reports the server live and both listeners
-    /// bound; fails if Envoy exits first or the deadline passes.
+    /// Polls until the admin API reports the server live and every
+    /// listener bound; fails if Envoy exits first or the deadline passes.
     fn wait_until_ready(mut self) -> Result<Envoy, StartFailure> {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(self.failure(format!("Envoy exited during start-up ({status})"), Some(status)));
             }
-            if let Some((admin, plain, mtls)) = self.probe() {
-                let Starting { child, dir, .. } = self;
-                return Ok(Envoy { child, dir: Some(dir), admin, plain, mtls });
+            if let Some(admin) = self.probe() {
+                let Starting { child, dir, ports, netns, .. } = self;
+                return Ok(Envoy { child, dir: Some(dir), admin, ports, netns });
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
@@ -252,26 +282,23 @@ impl Starting {
         }
     }
 
-    /// The admin, plain and mTLS addresses, once Envoy serves all three.
-    fn probe(&self) -> Option<(SocketAddr, SocketAddr, SocketAddr)> {
+    /// The admin address, once Envoy serves it and every listener.
+    fn probe(&self) -> Option<SocketAddr> {
         let admin: SocketAddr = fs::read_to_string(&self.paths.admin_address).ok()?.trim().parse().ok()?;
-        let ready = Dial::plain(admin).send(&Request::get("/ready").host("admin")).ok()?;
-        if ready.status != 200 {
+        let get = |path: &str| Dial::plain(admin).within(&self.netns).send(&Request::get(path).host("admin")).ok();
+        if get("/ready")?.status != 200 {
             return None;
         }
-        let listeners = Dial::plain(admin).send(&Request::get("/listeners?format=json").host("admin")).ok()?;
-        let listeners: Value = serde_json::from_slice(&listeners.body).ok()?;
-        let bound = |name: &str| -> Option<SocketAddr> {
-            let listener = listeners
-                .get("listener_statuses")?
-                .as_array()?
-                .iter()
-                .find(|l| l.get("name").and_then(Value::as_str) == Some(name))?;
-            let socket = listener.pointer("/local_address/socket_address")?;
-            let port = socket.get("port_value")?.as_u64().filter(|&p| p != 0)?;
-            format!("{}:{port}", socket.get("address")?.as_str()?).parse().ok()
+        let listeners: Value = serde_json::from_slice(&get("/listeners?format=json")?.body).ok()?;
+        let statuses = listeners.get("listener_statuses")?.as_array()?;
+        let bound = |port: u16| {
+            statuses.iter().any(|l| {
+                l.get("name").and_then(Value::as_str) == Some(&listener_name(port))
+                    && l.pointer("/local_address/socket_address/port_value").and_then(Value::as_u64)
+                        == Some(u64::from(port))
+            })
         };
-        Some((admin, bound(PLAIN_LISTENER)?, bound(MTLS_LISTENER)?))
+        self.ports.iter().all(|&p| bound(p)).then_some(admin)
     }
 
     fn failure(&self, reason: String, exit: Option<ExitStatus>) -> StartFailure {

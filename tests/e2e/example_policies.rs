@@ -1,27 +1,36 @@
 //! The shared table of cases: the example policies' test files
-//! (`policies/**/*.test.yaml`). Every case goes through the filter in a real
-//! Envoy, through the same filter in the harness (wasmtime), and through the
-//! native engine:
+//! (`policies/**/*.test.yaml`, or the files under `$WARDEN_E2E_POLICIES`).
+//! Every case goes through the filter in a real Envoy, through the same
+//! filter in the harness (wasmtime), and through the native engine:
 //!
 //! - Envoy must meet each expectation (decision, status, deciding policy,
 //!   forwarded path, nothing upstream for refusals);
 //! - the harness must agree with Envoy on the decision, the status, the
 //!   whole decision record and the forwarded request (path and body);
 //! - the native engine must reach the same decision, policy and path.
+//!
+//! Each test file gets a gateway in a network namespace of its own, with
+//! the test file's HTTP connection manager set-up, a listener on every port
+//! its cases name, and every source address they connect from: a case's
+//! `port` is the real listener port and its `sourceIp` the real peer.
 
-use std::net::Ipv4Addr;
+use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use warden::engine::{compile, FakeAttributes};
+use warden::engine::compile;
+use warden::harness::envoy::{self, ClientCertificate};
+use warden::harness::explain::RequestAttributes;
 use warden::harness::host::{self, Host, HostOptions};
 use warden::harness::policy_file;
 use warden::harness::runner;
-use warden::harness::testfile::{self, Case, Expected};
+use warden::harness::testfile::{self, Case, Expected, TestFile};
 
-use super::client::{Dial, Request, Response, Tls};
+use super::bootstrap;
+use super::client::{Request, Response, Tls};
 use super::gateway::{Gateway, WORKLOAD_PORT};
-use super::pki::Pki;
+use super::pki::{Identity, Pki};
 
 fn policies_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")
@@ -29,15 +38,17 @@ fn policies_dir() -> PathBuf {
 
 #[test]
 fn example_policy_test_files_pass_in_envoy_and_the_harness_and_engine_agree() {
-    let files = testfile::discover(&policies_dir());
-    assert!(files.len() >= 4, "expected the example test files under policies/, found {files:?}");
+    let root = std::env::var_os("WARDEN_E2E_POLICIES").map_or_else(policies_dir, PathBuf::from);
+    let files = testfile::discover(&root);
+    assert!(files.len() >= 4, "expected the example test files under {}, found {files:?}", root.display());
     let wasm = std::fs::read(warden::FILTER_WASM_PATH).expect("the filter was built");
     let harness = Host::new(&wasm, HostOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     let mut failures = Vec::new();
     let mut cases = 0;
     for file in &files {
-        cases += run_file(file, &harness, &mut failures);
+        cases += run_file(&root, file, &harness, &mut failures);
     }
+    eprintln!("{cases} cases in {} files: {} problem(s)", files.len(), failures.len());
     assert!(failures.is_empty(), "{} problem(s) in {cases} example cases:\n{}", failures.len(), failures.join("\n"));
 }
 
@@ -55,7 +66,7 @@ impl EnvoyResult {
 }
 
 /// Runs one test file; returns how many cases it has.
-fn run_file(file: &Path, harness: &Host, failures: &mut Vec<String>) -> usize {
+fn run_file(root: &Path, file: &Path, harness: &Host, failures: &mut Vec<String>) -> usize {
     let tests = testfile::load(file).unwrap_or_else(|e| panic!("{e}"));
     // One warden/v1 file, or Istio YAML over several: converted as
     // `warden test` does (import, then compile), so this is the round trip
@@ -65,16 +76,16 @@ fn run_file(file: &Path, harness: &Host, failures: &mut Vec<String>) -> usize {
     let policy_path = policy_paths.first().unwrap_or_else(|| panic!("{}: names no policy", file.display()));
     let engine = compile::load(&config).unwrap_or_else(|e| panic!("{}: {e}", policy_path.display()));
     let document: Value = serde_json::from_slice(&config).expect("policy_file gives JSON");
-    let gateway = Gateway::start(Some(&document), 200);
+    let gateway = gateway_for(&tests, &document);
     let mut vm = harness.vm(&config).unwrap_or_else(|e| panic!("{}: {e}", policy_path.display()));
-    let label =
-        |case: &Case| format!("{} / {}", file.strip_prefix(policies_dir()).unwrap_or(file).display(), case.name);
+    let label = |case: &Case| format!("{} / {}", file.strip_prefix(root).unwrap_or(file).display(), case.name);
 
     let mut seen_upstream = 0;
     let mut harness_records = Vec::new();
     let mut native_records = Vec::new();
     for case in &tests.tests {
-        let response = send(&gateway, case);
+        let identity = identity(case);
+        let response = send(&gateway, case, identity.as_ref());
         let received = gateway.upstream.received();
         let upstream = received
             .get(seen_upstream..)
@@ -84,14 +95,31 @@ fn run_file(file: &Path, harness: &Host, failures: &mut Vec<String>) -> usize {
             .collect();
         seen_upstream = received.len();
         let envoy = EnvoyResult { response, upstream };
-        let in_harness = vm.run(&harness_request(case));
-        harness_records.push(in_harness.filter_state_str("wasm.warden.decision"));
 
         let mut problems = expectations(case, &envoy);
-        problems.extend(harness_agreement(&envoy, &in_harness));
-        let (native_problems, native_record) = engine_agreement(case, &envoy, &engine);
-        problems.extend(native_problems);
-        native_records.push(native_record);
+        match harness_request(case, &tests, identity.as_ref()) {
+            Err(refused) => {
+                // Envoy answers itself; there is no record in either.
+                if envoy.response.status != refused.status || envoy.response.header("x-warden-decision").is_some() {
+                    problems.push(format!(
+                        "the harness says Envoy answers {} itself, Envoy answered {} ({:?})",
+                        refused.status,
+                        envoy.response.status,
+                        envoy.response.header("x-warden-decision")
+                    ));
+                }
+                harness_records.push(None);
+                native_records.push("null".to_owned());
+            }
+            Ok(request) => {
+                let in_harness = vm.run(&request);
+                harness_records.push(in_harness.filter_state_str("wasm.warden.decision"));
+                problems.extend(harness_agreement(&envoy, &in_harness));
+                let (native_problems, native_record) = engine_agreement(case, &request, &envoy, &engine);
+                problems.extend(native_problems);
+                native_records.push(native_record);
+            }
+        }
         failures.extend(problems.into_iter().map(|p| format!("{}: {p}", label(case))));
     }
 
@@ -215,14 +243,18 @@ fn verdict(allowed: bool) -> &'static str {
 }
 
 /// The native engine must decide as the filter did: the same outcome,
-/// decision record, forwarded path and body.
+/// decision record, forwarded path and body, on the request the filter saw.
 /// Returns the problems and the native record (checked against the access
 /// log's).
-fn engine_agreement(case: &Case, envoy: &EnvoyResult, engine: &warden::engine::Policy) -> (Vec<String>, String) {
+fn engine_agreement(
+    case: &Case,
+    request: &host::Request,
+    envoy: &EnvoyResult,
+    engine: &warden::engine::Policy,
+) -> (Vec<String>, String) {
     let mut problems = Vec::new();
-    let chunks = body_of(case);
-    let chunks: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
-    let native = engine.process(&native_request(case), &chunks);
+    let chunks: Vec<&[u8]> = request.body_chunks.iter().map(Vec::as_slice).collect();
+    let native = engine.process(&RequestAttributes(request), &chunks);
     let allowed = native.outcome == warden::engine::Outcome::Allow;
     if allowed != envoy.allowed() {
         problems.push(format!("the native engine decided {:?}, Envoy {}", native.outcome, verdict(envoy.allowed())));
@@ -239,66 +271,63 @@ fn engine_agreement(case: &Case, envoy: &EnvoyResult, engine: &warden::engine::P
     (problems, native.record)
 }
 
-fn body_of(case: &Case) -> Vec<Vec<u8>> {
-    runner::body_chunks(&case.request).unwrap_or_else(|e| panic!("{}: {e}", case.name))
+/// A gateway for a test file: Warden with its policy, a listener on every
+/// port its cases name (and 80), its HCM set-up, and its cases' source
+/// addresses on the namespace's loopback.
+fn gateway_for(tests: &TestFile, document: &Value) -> Gateway {
+    let mut ports: BTreeSet<u16> = tests.tests.iter().map(|c| c.request.destination_port()).collect();
+    ports.insert(WORKLOAD_PORT);
+    let addresses: BTreeSet<IpAddr> =
+        tests.tests.iter().filter_map(|c| c.request.source_ip.as_deref()?.trim().parse().ok()).collect();
+    let ports: Vec<u16> = ports.into_iter().collect();
+    let addresses: Vec<IpAddr> = addresses.into_iter().collect();
+    Gateway::launch(vec![bootstrap::warden(document)], &ports, tests.gateway.clone(), &addresses, 200)
 }
 
-fn send(gateway: &Gateway, case: &Case) -> Response {
+/// The case's client certificate: its principal(s) as URI SANs.
+fn identity(case: &Case) -> Option<Identity> {
+    case.request.principal.as_ref().map(|p| Pki::shared().identity_with(&p.uris(), &[]))
+}
+
+/// Sends the case's request as `warden test` describes it on the wire
+/// ([`runner::wire_for`], [`runner::connection_for`]): from its source
+/// address to its port, over TLS with its certificate when it has one.
+fn send(gateway: &Gateway, case: &Case, identity: Option<&Identity>) -> Response {
     let spec = &case.request;
-    let mut request = Request::new(&spec.method, &spec.path).host(&spec.authority);
-    for (name, value) in spec.headers.pairs() {
-        request = request.header(&name, &value);
-    }
-    let chunks = body_of(case);
-    if chunks.len() > 1 {
+    let wire = runner::wire_for(spec).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+    let connection = runner::connection_for(spec).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+    let mut request = Request::raw(&wire.method, &wire.target, wire.headers.clone());
+    if wire.body.len() > 1 {
         // Separate reads at the gateway: the filter sees each chunk.
-        request = request.chunked(chunks, std::time::Duration::from_millis(50));
-    } else if let Some(body) = chunks.into_iter().next() {
-        request = request.body(body);
+        request = request.chunked(wire.body.clone(), std::time::Duration::from_millis(50));
+    } else if let Some(body) = wire.body.first() {
+        request = request.body(body.clone());
     }
-    let identity = spec.peer_uri_san().map(|san| Pki::shared().identity(&san));
-    let mut dial = match &identity {
-        Some(identity) => Dial::tls(gateway.envoy.mtls_addr(), Tls::As(identity)),
-        None => Dial::plain(gateway.envoy.plain_addr()),
+    let port = connection.listener.port();
+    let dial = match (&connection.tls, identity) {
+        (Some(_), Some(identity)) => gateway.envoy.tls(port, Tls::As(identity)),
+        (Some(_), None) => gateway.envoy.tls(port, Tls::Anonymous),
+        (None, _) => gateway.envoy.plain(port),
     }
-    .original_port(WORKLOAD_PORT);
-    if let Some(ip) = &spec.source_ip {
-        let ip: Ipv4Addr =
-            ip.parse().unwrap_or_else(|_| panic!("{}: sourceIp must be IPv4 in the e2e runner", case.name));
-        dial = dial.source_ip(ip);
-    }
+    .source_ip(connection.source.ip());
     dial.send(&request).unwrap_or_else(|e| panic!("{}: {e}\n{}", case.name, gateway.envoy.log_tail()))
 }
 
-/// `:scheme` as Envoy sets it: `https` on the mTLS listener.
-fn scheme(case: &Case) -> &'static str {
-    if case.request.principal.is_some() {
-        "https"
-    } else {
-        "http"
-    }
-}
-
 /// The case as the harness runs it: exactly as `warden test` builds it,
-/// so this table also checks the CLI's runner against Envoy.
-fn harness_request(case: &Case) -> host::Request {
-    runner::request_for(&case.request).unwrap_or_else(|e| panic!("{}: {e}", case.name))
-}
-
-/// The case as the native engine sees it.
-fn native_request(case: &Case) -> FakeAttributes {
+/// but with the certificate Envoy saw (so that `x-forwarded-client-cert`
+/// is the same bytes), so this table also checks the CLI's runner against
+/// Envoy. `Err`: Envoy answers itself.
+fn harness_request(
+    case: &Case,
+    tests: &TestFile,
+    identity: Option<&Identity>,
+) -> Result<host::Request, envoy::Refused> {
     let spec = &case.request;
-    let mut req = FakeAttributes::request(&spec.method, &spec.authority, &spec.path)
-        .destination_port(WORKLOAD_PORT)
-        .header(":scheme", scheme(case));
-    for (name, value) in spec.headers.pairs() {
-        req = req.header(&name, &value);
+    let wire = runner::wire_for(spec).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+    let mut connection = runner::connection_for(spec).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+    if let (Some(tls), Some(identity)) = (&mut connection.tls, identity) {
+        let first = spec.peer_uri_san().unwrap_or_default();
+        *tls = Some(ClientCertificate { pem: identity.cert_pem.clone(), subject: format!("CN={first}") });
     }
-    if let Some(san) = spec.peer_uri_san() {
-        req = req.principal(&san);
-    }
-    if let Some(ip) = &spec.source_ip {
-        req = req.source_ip(ip);
-    }
-    req
+    envoy::request(&wire, &connection, &tests.gateway)
 }

@@ -1,10 +1,17 @@
 //! The fixture most tests use: an egress gateway — one Envoy running the
-//! Warden filter with a policy — in front of one recording upstream.
+//! Warden filter with a policy — in front of one recording upstream, both
+//! in a network namespace of their own.
+
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde_json::Value;
+use warden::harness::envoy::Hcm;
 
-use super::client::{Dial, Request, Response, Tls};
-use super::envoy::Envoy;
+use super::bootstrap;
+use super::client::{Request, Response, Tls};
+use super::envoy::{Envoy, Options};
+use super::netns::NetNs;
 use super::pki::Identity;
 use super::policy;
 use super::upstream::Upstream;
@@ -21,6 +28,11 @@ pub struct Gateway {
     pub upstream: Upstream,
 }
 
+/// A network namespace for a gateway, with `addresses` on its loopback.
+pub fn namespace(addresses: &[IpAddr]) -> Arc<NetNs> {
+    Arc::new(NetNs::new(addresses).unwrap_or_else(|e| panic!("{e}")))
+}
+
 impl Gateway {
     /// A gateway running the example policy `policies/<name>/policy.yaml`,
     /// in front of an upstream answering 200.
@@ -28,25 +40,39 @@ impl Gateway {
         Gateway::start(Some(&policy::example(name)), 200)
     }
 
-    /// A gateway running `policy` (`None`: no filter) in front of an
-    /// upstream answering `upstream_status`.
+    /// A gateway running `policy` (`None`: no filter) on port 80 in front
+    /// of an upstream answering `upstream_status`.
     pub fn start(policy: Option<&Value>, upstream_status: u16) -> Gateway {
-        let upstream = Upstream::start(upstream_status);
-        let envoy = Envoy::start(policy, upstream.addr()).unwrap_or_else(|failure| panic!("{failure}"));
+        Gateway::launch(
+            policy.map(bootstrap::warden).into_iter().collect(),
+            &[WORKLOAD_PORT],
+            Hcm::default(),
+            &[],
+            upstream_status,
+        )
+    }
+
+    /// A gateway with these HTTP filters, listening on `ports` with `hcm`,
+    /// whose namespace also has `addresses` for clients to connect from.
+    pub fn launch(filters: Vec<Value>, ports: &[u16], hcm: Hcm, addresses: &[IpAddr], upstream_status: u16) -> Gateway {
+        let netns = namespace(addresses);
+        let upstream = netns.run(|| Upstream::start(upstream_status));
+        let options = Options { filters, upstream: upstream.addr(), ports: ports.to_vec(), hcm, netns };
+        let envoy = Envoy::launch(options).unwrap_or_else(|failure| panic!("{failure}"));
         Gateway { envoy, upstream }
     }
 
-    /// Sends `request` to the plain-HTTP listener (no peer certificate),
-    /// as a workload's connection to port 80.
+    /// Sends `request` in plain HTTP to port 80 (no peer certificate), as
+    /// a workload's connection.
     pub fn send(&self, request: &Request) -> Response {
-        let dial = Dial::plain(self.envoy.plain_addr()).original_port(WORKLOAD_PORT);
-        dial.send(request).unwrap_or_else(|e| panic!("{request} on the plain listener: {e}\n{}", self.envoy.log_tail()))
+        let dial = self.envoy.plain(WORKLOAD_PORT);
+        dial.send(request).unwrap_or_else(|e| panic!("{request} in plain HTTP: {e}\n{}", self.envoy.log_tail()))
     }
 
-    /// Sends `request` to the mTLS listener with `identity`'s certificate,
-    /// as a workload's connection to port 80.
+    /// Sends `request` over TLS to port 80 with `identity`'s certificate,
+    /// as a workload's mTLS connection.
     pub fn send_as(&self, identity: &Identity, request: &Request) -> Response {
-        let dial = Dial::tls(self.envoy.mtls_addr(), Tls::As(identity)).original_port(WORKLOAD_PORT);
-        dial.send(request).unwrap_or_else(|e| panic!("{request} on the mTLS listener: {e}\n{}", self.envoy.log_tail()))
+        let dial = self.envoy.tls(WORKLOAD_PORT, Tls::As(identity));
+        dial.send(request).unwrap_or_else(|e| panic!("{request} over mTLS: {e}\n{}", self.envoy.log_tail()))
     }
 }

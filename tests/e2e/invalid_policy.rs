@@ -5,6 +5,7 @@
 use serde_json::json;
 
 use super::envoy::Envoy;
+use super::gateway::namespace;
 use super::policy;
 use super::upstream::Upstream;
 
@@ -17,9 +18,10 @@ fn envoy_refuses_an_invalid_policy_and_the_log_names_the_field() {
     // valid: `{**}` must be the last segment.
     let bad_rule = json!({"to": [{"operation": {"paths": ["/{**}/x/{*}"]}}]});
     let policy = policy::with(policy::example("ambient-waypoint"), "/authorization/0/rules/0", bad_rule);
-    let upstream = Upstream::start(200);
+    let netns = namespace(&[]);
+    let upstream = netns.run(|| Upstream::start(200));
 
-    let failure = match Envoy::start(Some(&policy), upstream.addr()) {
+    let failure = match Envoy::start(Some(&policy), upstream.addr(), netns) {
         Ok(envoy) => panic!("Envoy took a policy with an invalid path template:\n{}", envoy.log_tail()),
         Err(failure) => failure,
     };

@@ -80,10 +80,14 @@ impl Pki {
         Pki { ca_pem: ca_cert.pem(), ca_der: ca_cert.der().clone(), server, admin, sleep, issuer }
     }
 
-    /// A client certificate with `spiffe` as its URI SAN, issued now.
-    pub fn identity(&self, spiffe: &str) -> Identity {
-        let san = SanType::URI(spiffe.try_into().expect("SPIFFE id is ASCII"));
-        issue(&self.issuer, spiffe, vec![san], ExtendedKeyUsagePurpose::ClientAuth)
+    /// A client certificate with these URI and DNS SANs (its common name
+    /// the first URI), issued now.
+    pub fn identity_with(&self, uris: &[String], dns: &[&str]) -> Identity {
+        let mut sans: Vec<SanType> =
+            uris.iter().map(|u| SanType::URI(u.as_str().try_into().expect("a URI SAN is ASCII"))).collect();
+        sans.extend(dns.iter().map(|d| SanType::DnsName((*d).try_into().expect("a DNS SAN is ASCII"))));
+        let common_name = uris.first().map(String::as_str).unwrap_or("anonymous");
+        issue(&self.issuer, common_name, sans, ExtendedKeyUsagePurpose::ClientAuth)
     }
 }
 

@@ -65,13 +65,19 @@ mod wasm_cargo;
 /// The compiled module of `filter` for `target`, building all of them on
 /// first use. A build failure fails the test with cargo's output.
 pub fn wasm(filter: Filter, target: Target) -> Vec<u8> {
+    let path = path(filter, target);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// Where the compiled module of `filter` for `target` is, building all of
+/// them on first use (Envoy loads it from there).
+pub fn path(filter: Filter, target: Target) -> PathBuf {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let dir = match BUILT.get_or_init(build) {
         Ok(dir) => dir,
         Err(message) => panic!("{message}"),
     };
-    let path = dir.join(target.triple()).join("wasm").join(format!("{}.wasm", filter.package().replace('-', "_")));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+    dir.join(target.triple()).join("wasm").join(format!("{}.wasm", filter.package().replace('-', "_")))
 }
 
 /// `cargo build` of every test filter for both targets, in the wasm target

@@ -3,7 +3,7 @@
 
 mod dlp_memory;
 mod faults;
-mod filters;
+pub(crate) mod filters;
 mod host_functions;
 mod other_filters;
 mod warden;
