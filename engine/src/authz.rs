@@ -198,6 +198,11 @@ impl Rule {
 }
 
 impl AuthzPolicy {
+    /// Whether the policy can change a decision (not AUDIT, not dry-run).
+    pub fn enforced(&self) -> bool {
+        !self.dry_run && self.action != Action::Audit
+    }
+
     /// The index of the first rule that matches.
     pub(crate) fn first_match(&self, req: &RequestView<'_>) -> Option<usize> {
         self.rules.iter().position(|r| r.matches(req))

@@ -165,27 +165,24 @@ pub fn compile(doc: &Document) -> Result<Policy, PolicyError> {
     let dlp = dlp(&doc.dlp, &service_ids, doc.services.len())?;
 
     let responses = responses(&doc.responses)?;
-    let checks = |enforced: bool| {
-        authz
-            .iter()
-            .filter(move |p| !enforced || (!p.dry_run && p.action != Action::Audit))
-            .flat_map(|p| &p.rules)
-            .flat_map(Rule::checks)
-            .map(|c| &c.test)
-    };
+    let tests = || authz.iter().flat_map(|p| &p.rules).flat_map(Rule::checks).map(|c| &c.test);
     let needs = Needs {
-        addresses: checks(false).any(|t| matches!(t, Test::SourceIp(_) | Test::RemoteIp(_))),
-        direct_address: checks(true).any(|t| matches!(t, Test::SourceIp(_))),
-        remote_address: checks(true).any(|t| matches!(t, Test::RemoteIp(_))),
-        identity: checks(true).any(|t| matches!(t, Test::Identity(_))),
-        subject: checks(false).any(|t| match t {
+        addresses: tests().any(|t| matches!(t, Test::SourceIp(_) | Test::RemoteIp(_))),
+        subject: tests().any(|t| match t {
             Test::Identity(names) => {
                 names.iter().any(|n| matches!(n, NameMatch::Namespace(_) | NameMatch::Principal(StringMatch::Presence)))
             }
             _ => false,
         }),
-        sni: checks(false).any(|t| matches!(t, Test::Sni(_))),
+        sni: tests().any(|t| matches!(t, Test::Sni(_))),
     };
+    // What the enforced policies that apply to a request must be able to
+    // read, per service (a policy scoped elsewhere does not count).
+    let required =
+        |indices: &[u32]| Required::of(indices.iter().filter_map(|&i| authz.get(i as usize)).filter(|p| p.enforced()));
+    let required_unscoped = required(&unscoped);
+    let required_by_service: Vec<Required> =
+        by_service.iter().map(|scoped| required_unscoped.or(required(scoped))).collect();
 
     Ok(Policy {
         name: doc.name.clone(),
@@ -202,24 +199,55 @@ pub fn compile(doc: &Document) -> Result<Policy, PolicyError> {
         dlp,
         peer_address,
         needs,
+        required_unscoped,
+        required_by_service,
     })
 }
 
-/// What the rules need, so the request path reads only that.
+/// What the rules read, so the request path reads only that.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Needs {
     /// `source.address` (any address check).
     pub addresses: bool,
-    /// The direct peer, for enforced policies.
-    pub direct_address: bool,
-    /// The remote address, for enforced policies.
-    pub remote_address: bool,
-    /// The caller's names, for enforced policies.
-    pub identity: bool,
     /// The peer certificate's subject (patterns that can match it).
     pub subject: bool,
     /// The SNI.
     pub sni: bool,
+}
+
+/// What the enforced policies applying to a request need to know: when
+/// Envoy cannot say, the request is refused rather than guessed at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Required {
+    /// The direct peer's address (`ipBlocks`, `source.ip`).
+    pub direct_address: bool,
+    /// The remote address (`remoteIpBlocks`, `remote.ip`).
+    pub remote_address: bool,
+    /// The caller's names.
+    pub identity: bool,
+}
+
+impl Required {
+    fn of<'a>(policies: impl Iterator<Item = &'a AuthzPolicy>) -> Self {
+        let mut out = Required::default();
+        for test in policies.flat_map(|p| &p.rules).flat_map(Rule::checks).map(|c| &c.test) {
+            match test {
+                Test::SourceIp(_) => out.direct_address = true,
+                Test::RemoteIp(_) => out.remote_address = true,
+                Test::Identity(_) => out.identity = true,
+                _ => {}
+            }
+        }
+        out
+    }
+
+    fn or(self, other: Required) -> Required {
+        Required {
+            direct_address: self.direct_address || other.direct_address,
+            remote_address: self.remote_address || other.remote_address,
+            identity: self.identity || other.identity,
+        }
+    }
 }
 
 /// `trustDomain` and `trustDomainAliases`.

@@ -1,7 +1,7 @@
 //! The compiled policy and the per-request decision (SPEC §3.2).
 
 use crate::authz::{AuthzPolicy, RequestView};
-use crate::compile::Needs;
+use crate::compile::{Needs, Required};
 use crate::decision::{Decision, Outcome, Reason};
 use crate::dlp::policy::DlpSet;
 use crate::document::{Action, DlpAction, IdentitySource, OutboundTrafficPolicy, PathNormalization, PeerAddress};
@@ -100,6 +100,10 @@ pub struct Policy {
     pub(crate) peer_address: PeerAddress,
     /// What the rules read.
     pub(crate) needs: Needs,
+    /// What the enforced policies applying to a request for no service
+    /// must know, and per service.
+    pub(crate) required_unscoped: Required,
+    pub(crate) required_by_service: Vec<Required>,
 }
 
 impl Policy {
@@ -233,13 +237,15 @@ impl Policy {
             d.forward_path = forward_path.clone();
             Ok(d)
         };
+        let required =
+            service.and_then(|id| self.required_by_service.get(id as usize)).copied().unwrap_or(self.required_unscoped);
         let identity = match identity {
             Ok(found) => found,
-            Err(()) if self.needs.identity => return unknown(Reason::UnverifiableIdentity),
+            Err(()) if required.identity => return unknown(Reason::UnverifiableIdentity),
             Err(()) => None,
         };
-        if (self.needs.direct_address && addresses.direct.is_none())
-            || (self.needs.remote_address && addresses.remote.is_none())
+        if (required.direct_address && addresses.direct.is_none())
+            || (required.remote_address && addresses.remote.is_none())
         {
             return unknown(Reason::UnknownAddress);
         }
@@ -445,6 +451,9 @@ impl Policy {
             |list: &[u32]| list.windows(2).all(|w| w.first() < w.get(1)) && list.iter().all(|&i| i < n);
         if !sorted_in_range(&self.unscoped) || !self.by_service.iter().all(|l| sorted_in_range(l)) {
             return Err("damaged bundle: policy index out of range".into());
+        }
+        if self.required_by_service.len() != services {
+            return Err("damaged bundle: service index does not match the registry".into());
         }
         if self.dlp.service_count() != services && !self.dlp.is_empty() {
             return Err("damaged bundle: DLP service index does not match the registry".into());

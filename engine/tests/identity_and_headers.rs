@@ -247,6 +247,12 @@ fn ip_blocks_read_the_direct_peer_never_a_forwarded_address() {
         get().forwarded_source_ip("203.0.113.7").property(&["filter_state", "warden.direct_peer"], "198.51.100.9:4444");
     assert_eq!(outcome(&from_state, &behind_lb), Outcome::Allow);
     assert_eq!(decide(&from_state, &spoofed).reason, Reason::UnknownAddress);
+    // Only the policies that apply to the request count.
+    let scoped = with_authz(json!([{"name": "office", "action": "ALLOW", "services": ["httpbin.org"],
+                                    "rules": [{"from": [{"source": {"ipBlocks": ["10.0.0.0/8"]}}]}]}]));
+    assert_eq!(decide(&scoped, &spoofed).reason, Reason::UnknownAddress);
+    let elsewhere = FakeAttributes::get("a.example.com", "/").forwarded_source_ip("203.0.113.7");
+    assert_eq!(outcome(&scoped, &elsewhere), Outcome::Allow);
     // Dry-run and AUDIT policies never refuse for it.
     let dry = with_authz(json!([{"name": "d", "action": "DENY", "dryRun": true,
                                  "rules": [{"from": [{"source": {"ipBlocks": ["10.0.0.0/8"]}}]}]}]));
