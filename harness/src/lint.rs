@@ -49,13 +49,36 @@ pub fn lint(doc: &Document, raw: &serde_json::Value) -> Vec<Lint> {
     let mut push = |path: String, message: String| out.push(Lint { path, message });
 
     for (i, source) in doc.identity.iter().flatten().enumerate() {
-        if let IdentitySource::Header(name) = source {
-            push(
+        match source {
+            IdentitySource::Header(name) => push(
                 format!("identity[{i}].header"),
                 format!(
                     "the principal is read from the request header '{name}', which any client can set: \
                      only use it behind a proxy that strips it, or in tests"
                 ),
+            ),
+            IdentitySource::Xfcc(_) => push(
+                format!("identity[{i}].xfcc"),
+                "the principal is read from the last element of x-forwarded-client-cert: the gateway's \
+                 Envoy must write that element itself (forward_client_cert_details APPEND_FORWARD or \
+                 SANITIZE_SET; Istio's gateways: SANITIZE_SET), or any client can name itself"
+                    .to_owned(),
+            ),
+            _ => {}
+        }
+    }
+
+    if doc.peer_address.is_none() {
+        if let Some(at) = first_ip_blocks(doc) {
+            push(
+                at,
+                "ipBlocks is the direct peer's address, read from Envoy's source.address: Warden refuses \
+                 requests it decides when Envoy took that from x-forwarded-for, but behind a PROXY-protocol \
+                 load balancer source.address is the PROXY header's address, which Istio counts as the \
+                 remote one. Use remoteIpBlocks for the client's address, set peerAddress.filterState \
+                 from %DOWNSTREAM_DIRECT_REMOTE_ADDRESS%, or state that no such balancer is in front with \
+                 peerAddress: {sourceAddress: {}}"
+                    .to_owned(),
             );
         }
     }
@@ -203,6 +226,29 @@ fn lint_rule(policy: &AuthzPolicyDoc, rule: &RuleDoc, at: &str, doc: &Document, 
     }
 }
 
+/// The first `ipBlocks`/`notIpBlocks`/`source.ip` in the document.
+fn first_ip_blocks(doc: &Document) -> Option<String> {
+    for (i, policy) in doc.authorization.iter().enumerate() {
+        for (j, rule) in policy.rules.iter().enumerate() {
+            let at = format!("authorization[{i}].rules[{j}]");
+            for (k, from) in rule.from.iter().flatten().enumerate() {
+                for (field, list) in [("ipBlocks", &from.source.ip_blocks), ("notIpBlocks", &from.source.not_ip_blocks)]
+                {
+                    if has(list) {
+                        return Some(format!("{at}.from[{k}].source.{field}"));
+                    }
+                }
+            }
+            for (k, when) in rule.when.iter().flatten().enumerate() {
+                if when.key.trim() == "source.ip" {
+                    return Some(format!("{at}.when[{k}].key"));
+                }
+            }
+        }
+    }
+    None
+}
+
 fn has<T>(list: &Option<Vec<T>>) -> bool {
     list.as_ref().is_some_and(|l| !l.is_empty())
 }
@@ -213,6 +259,10 @@ fn source_is_empty(s: &SourceDoc) -> bool {
         &s.not_principals,
         &s.namespaces,
         &s.not_namespaces,
+        &s.trust_domains,
+        &s.not_trust_domains,
+        &s.service_accounts,
+        &s.not_service_accounts,
         &s.ip_blocks,
         &s.not_ip_blocks,
         &s.remote_ip_blocks,
@@ -279,6 +329,25 @@ mod tests {
             ]}, {"name": "d", "action": "DENY", "rules": [{"to": [{"operation": {"paths": ["/admin"], "hosts": ["*.com"]}}]}]}]
         });
         assert_eq!(lints(clean), Vec::<String>::new());
+    }
+
+    #[test]
+    fn trust_sensitive_sources_are_flagged() {
+        let xfcc = serde_json::json!({"name": "x", "identity": [{"xfcc": {}}]});
+        assert_eq!(lints(xfcc), ["identity[0].xfcc"]);
+        let ip = |extra: serde_json::Value| {
+            let mut doc = serde_json::json!({"name": "x", "authorization": [{"name": "a", "rules": [
+                {"to": [{"operation": {"methods": ["GET"]}}]},
+                {"from": [{"source": {"notIpBlocks": ["10.0.0.0/8"]}}]}
+            ]}]});
+            if let (Some(map), serde_json::Value::Object(extra)) = (doc.as_object_mut(), extra) {
+                map.extend(extra);
+            }
+            lints(doc)
+        };
+        assert_eq!(ip(serde_json::json!({})), ["authorization[0].rules[1].from[0].source.notIpBlocks"]);
+        assert_eq!(ip(serde_json::json!({"peerAddress": {"filterState": "peer"}})), Vec::<String>::new());
+        assert_eq!(ip(serde_json::json!({"peerAddress": {"sourceAddress": {}}})), Vec::<String>::new());
     }
 
     #[test]

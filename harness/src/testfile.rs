@@ -112,13 +112,14 @@ pub enum Principal {
 }
 
 impl Principal {
-    /// The URI SANs, `spiffe://` added where absent.
+    /// The URI SANs: `spiffe://` added to an entry without a scheme; one
+    /// with another scheme (`https://...`) is kept as written.
     pub fn uris(&self) -> Vec<String> {
         let all: &[String] = match self {
             Principal::One(p) => std::slice::from_ref(p),
             Principal::Many(list) => list,
         };
-        all.iter().map(|p| warden_engine::request::spiffe_uri(p)).collect()
+        all.iter().map(|p| if p.contains("://") { p.clone() } else { warden_engine::request::spiffe_uri(p) }).collect()
     }
 }
 
