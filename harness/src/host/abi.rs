@@ -4,6 +4,7 @@
 //! Every guest pointer is bounds-checked; a bad one traps with a message
 //! naming the call, never a host panic.
 
+use super::map::{decode_map, encode_map};
 use super::state::{status, HostState, Metric, PendingCall};
 use super::types::{HttpCall, LocalResponse, LogEntry};
 use wasmtime::{Caller, Extern, Linker, Memory};
@@ -80,48 +81,6 @@ fn give(caller: &mut Ctx<'_>, call: &str, bytes: &[u8], ptr_ptr: u32, size_ptr: 
     write_u32(caller, call, ptr_ptr, ptr)?;
     write_u32(caller, call, size_ptr, len)?;
     Ok(status::OK)
-}
-
-/// The proxy-wasm map encoding: count, (name length, value length)*, then
-/// each name and value followed by NUL.
-pub(crate) fn encode_map(map: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let size: usize = 4 + map.iter().map(|(n, v)| 8 + n.len() + v.len() + 2).sum::<usize>();
-    let mut out = Vec::with_capacity(size);
-    out.extend((map.len() as u32).to_le_bytes());
-    for (n, v) in map {
-        out.extend((n.len() as u32).to_le_bytes());
-        out.extend((v.len() as u32).to_le_bytes());
-    }
-    for (n, v) in map {
-        out.extend(n.as_bytes());
-        out.push(0);
-        out.extend(v);
-        out.push(0);
-    }
-    out
-}
-
-/// Decodes the map encoding; `None` if it is malformed.
-pub(crate) fn decode_map(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
-    if bytes.is_empty() {
-        return Some(Vec::new());
-    }
-    let u32_at = |at: usize| -> Option<usize> {
-        let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
-        Some(u32::from_le_bytes(b) as usize)
-    };
-    let count = u32_at(0)?;
-    let mut at = 4usize.checked_add(count.checked_mul(8)?)?;
-    let mut map = Vec::with_capacity(count.min(1024));
-    for i in 0..count {
-        let (nl, vl) = (u32_at(4 + i * 8)?, u32_at(8 + i * 8)?);
-        let name = bytes.get(at..at.checked_add(nl)?)?;
-        at = at.checked_add(nl + 1)?;
-        let value = bytes.get(at..at.checked_add(vl)?)?;
-        at = at.checked_add(vl + 1)?;
-        map.push((String::from_utf8_lossy(name).to_ascii_lowercase(), value.to_vec()));
-    }
-    Some(map)
 }
 
 /// The last proxy-wasm `MapType` (`HttpCallResponseTrailers`).

@@ -26,6 +26,7 @@
 
 mod abi;
 mod cache;
+pub mod map;
 mod state;
 mod types;
 
