@@ -1,4 +1,4 @@
-//! Request attribute normalization (SPEC §3.1): authority into host and
+//! Request attribute normalization: authority into host and
 //! port, and paths per Istio's `pathNormalization` options.
 
 use crate::document::PathNormalization;
@@ -220,6 +220,12 @@ pub fn normalize_path(path: &str, mode: PathNormalization) -> std::borrow::Cow<'
                 i += 3;
                 continue;
             }
+            // A `%` that starts no escape is escaped itself: kept bare, it
+            // could pair with what decoding puts after it (`%%32%65` would
+            // become `%2e`, a dot to the upstream's decoder).
+            decoded.extend_from_slice(b"%25");
+            i += 1;
+            continue;
         }
         // 2. Backslash is a path separator (Envoy's normalize_path).
         decoded.push(if b == b'\\' { b'/' } else { b });
@@ -388,6 +394,9 @@ mod tests {
             ("/a/b/", "/a/b/", "/a/b/", "/a/b/", "/a/b/"),
             ("/a/..", "/a/..", "/", "/", "/"),
             ("///", "///", "///", "/", "/"),
+            // A stray `%` cannot pair with a decoded character.
+            ("/a/%%32%65", "/a/%%32%65", "/a/%252e", "/a/%252e", "/a/%252e"),
+            ("/x%", "/x%", "/x%25", "/x%25", "/x%25"),
         ];
         for (input, none, base, merge, decode) in cases {
             assert_eq!(normalize_path(input, N::None), none, "NONE {input}");
