@@ -1,5 +1,5 @@
 //! Compiled authorization policies with Istio's AuthorizationPolicy
-//! semantics (SPEC §3.3).
+//! semantics.
 //!
 //! A `source`, an `operation` and the `when` list all compile to the same
 //! thing: a list of [`Check`]s that must all hold. A rule holds when any

@@ -1,4 +1,4 @@
-//! The compiled bundle (SPEC §3.5): a [`Policy`] serialized with postcard
+//! The compiled bundle: a [`Policy`] serialized with postcard
 //! behind a magic prefix and a format version.
 //!
 //! postcard, not bincode: bincode is unmaintained (RUSTSEC-2025-0141) and

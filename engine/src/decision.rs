@@ -1,5 +1,5 @@
 //! What the engine decided about one request, and the one-line record that
-//! goes into Envoy's filter state (SPEC §5).
+//! goes into Envoy's filter state.
 
 use crate::dlp::body::BodyScan;
 use crate::dlp::policy::{Finding, Location, MAX_LOCATIONS};

@@ -1,4 +1,4 @@
-//! The `warden/v1` policy document as users write it (SPEC §3).
+//! The `warden/v1` policy document as users write it.
 //!
 //! These types only describe the shape; [`crate::compile`] validates values
 //! and turns a document into a [`crate::Policy`]. Unknown fields are errors:
@@ -273,7 +273,7 @@ pub struct ConditionDoc {
     pub not_values: Option<Vec<String>>,
 }
 
-/// One DLP policy (SPEC §4): which detectors look where, and what happens
+/// One DLP policy: which detectors look where, and what happens
 /// to a request they fire on.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

@@ -1,4 +1,4 @@
-//! The compiled policy and the per-request decision (SPEC §3.2).
+//! The compiled policy and the per-request decision.
 
 use crate::authz::{AuthzPolicy, RequestView};
 use crate::compile::{Needs, Required};

@@ -1,4 +1,4 @@
-//! Decision order (SPEC §3.2): bad request, registry, DENY → ALLOW → AUDIT,
+//! Decision order: bad request, registry, DENY → ALLOW → AUDIT,
 //! dry-run, service scoping, and what the decision carries.
 
 use crate::*;

@@ -1,4 +1,4 @@
-//! Every field of SPEC §3.3, positive and negative, in an ALLOW rule: the
+//! Every rule field (docs/POLICY.md), positive and negative, in an ALLOW rule: the
 //! request is allowed exactly when the field matches.
 
 use crate::*;

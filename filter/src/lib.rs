@@ -31,7 +31,7 @@ fn log(level: LogLevel, message: &str) {
     let _ = hostcalls::log(level, message);
 }
 
-/// The counters of SPEC §5, defined once per VM.
+/// The counters of docs/POLICY.md (*Decisions on the wire*), defined once per VM.
 #[derive(Debug, Clone, Copy, Default)]
 struct Metrics {
     requests: Option<u32>,

@@ -1,4 +1,4 @@
-//! Istio input (SPEC §3.6): `ServiceEntry`, `AuthorizationPolicy` and the
+//! Istio input: `ServiceEntry`, `AuthorizationPolicy` and the
 //! mesh config's `outboundTrafficPolicy`, converted into a `warden/v1`
 //! policy, which then goes through the normal compile path. `warden import`
 //! prints the result; `warden test`, `check`, `explain`, `compile` and

@@ -2,7 +2,7 @@
 //! waypoints write it) replayed against a policy, line by line, through the
 //! compiled filter in the harness (one VM, reused like one Envoy worker) or
 //! the native engine, and a report of what the policy would allow, deny and
-//! why (SPEC §6.2).
+//! why.
 //!
 //! Each line is one JSON object. Of Istio's default JSON access-log fields
 //! Warden reads `authority`, `method` and `path` (required; a line without

@@ -111,7 +111,7 @@ pub fn failure_block(case: &CaseRun) -> String {
 }
 
 /// Whether a case's data stays out of reports: DLP found something in it,
-/// and reports never carry what DLP finds (SPEC §4.2). Its request body,
+/// and reports never carry what DLP finds. Its request body,
 /// query, header values and forwarded data are shown as [`WITHHELD`].
 pub fn withheld(case: &CaseRun) -> bool {
     !case.actual.findings().is_empty()

@@ -1,4 +1,4 @@
-//! The `*.test.yaml` format (SPEC §6.1): a policy and the requests it must
+//! The `*.test.yaml` format: a policy and the requests it must
 //! allow or refuse.
 //!
 //! ```yaml
@@ -210,7 +210,7 @@ pub struct Expect {
     #[serde(default)]
     pub findings: Option<Vec<String>>,
     /// The path the upstream received (normalized, with query). A Warden
-    /// addition to SPEC §6.1 for normalization cases.
+    /// addition for normalization cases.
     #[serde(default)]
     pub forwarded_path: Option<String>,
     /// The body the upstream received (REDACT).

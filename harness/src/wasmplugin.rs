@@ -1,5 +1,5 @@
 //! `warden wasmplugin`: the Istio `WasmPlugin` manifest that deploys the
-//! filter with a policy (SPEC §6.2).
+//! filter with a policy.
 //!
 //! The policy goes in as `pluginConfig` (Istio hands it to the filter as
 //! JSON), `sha256` pins the exact build (see [`pinned_sha256`]: the module's

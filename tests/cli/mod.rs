@@ -866,7 +866,7 @@ fn warden_replay_reads_gzip_and_reports_input_errors() {
     assert!(run.stderr.starts_with("note: no line had authority, method and path"), "{}", run.stderr);
 }
 
-/// SPEC §6.2 / the issue: a log of at least 100,000 lines is replayed
+/// A log of at least 100,000 lines is replayed
 /// through the compiled filter and the report's counts are exact.
 #[test]
 fn warden_replay_a_generated_log_of_100_000_requests() {

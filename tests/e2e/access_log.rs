@@ -1,4 +1,4 @@
-//! Decisions as operators see them (SPEC §5): the gateway's JSON access log
+//! Decisions as operators see them: the gateway's JSON access log
 //! carries Warden's decision record from filter state next to the fields
 //! Istio egress gateways log, and the filter's counters show up in Envoy's
 //! stats as `wasmcustom.warden.*`.
@@ -68,7 +68,7 @@ fn send(gw: &Gateway, case: &Case) -> Response {
     response
 }
 
-/// The keys every decision record has (SPEC §5).
+/// The keys every decision record has.
 const RECORD_KEYS: [&str; 7] = ["decision", "policy", "rule", "service", "principal", "findings", "dryRun"];
 
 #[test]

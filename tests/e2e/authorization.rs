@@ -1,4 +1,4 @@
-//! Scenario 2 (SPEC §8): an ambient egress waypoint with authorization.
+//! Reference scenario 2: an ambient egress waypoint with authorization.
 //! `policies/ambient-waypoint` lets `cluster.local/ns/default/sa/admin` do
 //! anything on httpbin.org and everyone else only `GET /get`. Callers are
 //! identified by the URI SAN of their client certificate on the mTLS

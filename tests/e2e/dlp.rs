@@ -1,4 +1,4 @@
-//! DLP in a real Envoy (SPEC §4, §8 scenario 5), on the example policy
+//! DLP in a real Envoy (reference scenario 5), on the example policy
 //! `policies/dlp`: blocked bodies never reach the upstream, also when the
 //! secret is split across chunks sent with a pause or hidden in gzip;
 //! REDACT forwards the masked body with its length; AUDIT forwards

@@ -1,5 +1,5 @@
 //! A policy the engine rejects must stop Envoy from taking the
-//! configuration (SPEC §5: `proxy_on_configure` returns false, the filter
+//! configuration (`proxy_on_configure` returns false, the filter
 //! fails closed) and the log must say which field is wrong.
 
 use serde_json::json;

@@ -28,7 +28,7 @@ mod pki;
 mod policy;
 mod upstream;
 
-// The scenarios (SPEC §8).
+// The reference scenarios (policies/README.md).
 mod access_log;
 mod authorization;
 mod dlp;

@@ -1,4 +1,4 @@
-//! Paths are decided, and forwarded, in normalized form (SPEC §3.1), with
+//! Paths are decided, and forwarded, in normalized form, with
 //! the ambient-waypoint policy's defaults: `MERGE_SLASHES` and
 //! `rejectAmbiguousPaths: true`. Envoy's own normalization is off (see the
 //! bootstrap), so the filter sees raw paths and the upstream sees exactly
@@ -67,7 +67,7 @@ fn paths_are_normalized_before_the_decision_and_forwarded_normalized() {
 }
 
 /// The precondition of the test above: without the filter, this Envoy
-/// passes raw paths through unchanged (SPEC §7), so any normalization the
+/// passes raw paths through unchanged, so any normalization the
 /// upstream sees is Warden's doing.
 #[test]
 fn envoy_alone_forwards_raw_paths() {

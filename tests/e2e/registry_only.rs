@@ -1,4 +1,4 @@
-//! Scenario 1 (SPEC §8): registry only. `policies/registry-only` registers
+//! Reference scenario 1: registry only. `policies/registry-only` registers
 //! `aliyun.com` on port 80; everything else gets Istio's `502`.
 
 use super::client::Request;

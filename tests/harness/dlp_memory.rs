@@ -1,5 +1,5 @@
 //! The filter's memory while a request body streams through DLP: bounded
-//! by `maxBodyBytes`, never by the body's size (SPEC §4.2). The goal: a
+//! by `maxBodyBytes`, never by the body's size. The goal: a
 //! 100 MiB body scanned in AUDIT grows the filter's linear memory by less
 //! than `maxBodyBytes` + 1 MiB.
 //!

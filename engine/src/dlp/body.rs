@@ -1,4 +1,4 @@
-//! Scanning a request body as it streams (SPEC §4.2).
+//! Scanning a request body as it streams.
 //!
 //! A [`BodyScan`] is made by [`crate::Policy::decide`] when DLP policies
 //! scan the body of an allowed request. The filter feeds it each chunk as

@@ -1,4 +1,4 @@
-//! What the DLP scanner decodes before it matches (SPEC §4.2): a body's
+//! What the DLP scanner decodes before it matches: a body's
 //! `content-encoding` (gzip, deflate) is undone by an [`Inflater`], then
 //! its text is unescaped by a [`TextDecoder`] according to its [`View`]
 //! (JSON escapes, form url-encoding); the query string is percent-decoded

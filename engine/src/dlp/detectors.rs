@@ -1,4 +1,4 @@
-//! The built-in detector catalogue (SPEC §4.1).
+//! The built-in detector catalogue.
 //!
 //! Each [`Detector`] is data: an id, a description, an [`Anchor`] every
 //! match contains, a `regex::bytes` pattern for the whole match and an

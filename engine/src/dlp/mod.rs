@@ -1,5 +1,5 @@
 //! Data loss prevention: the detectors that find secrets and personal data
-//! in what a request carries (SPEC §4).
+//! in what a request carries.
 //!
 //! - [`detectors`]: the built-in catalogue, one [`Detector`] per id a
 //!   policy may name, and [`reference_scan`], the slow, obviously-correct

@@ -1,5 +1,5 @@
 //! DLP policies, compiled: which detectors look at which requests, where,
-//! and what a finding does (SPEC §3.2 step 4, §4).
+//! and what a finding does.
 //!
 //! A request is scanned by one [`Scanner`] holding every detector of every
 //! DLP policy that applies to its service, so one pass serves them all.
