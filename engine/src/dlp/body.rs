@@ -64,9 +64,12 @@ pub struct BodyScan {
     stream: StreamState,
     /// Raw body bytes received.
     received: u64,
+    /// In body order, as one pass over the whole body finds them: the
+    /// stream reports a finding when it is final, and one that ends
+    /// further on can be final a chunk later than one it encloses.
     findings: Vec<Finding>,
-    /// Decoded spans of REDACT findings, by start.
-    spans: Vec<(u64, u64)>,
+    /// Each finding's (start, end, detector), the order of `findings`.
+    order: Vec<(u64, u64, usize)>,
     /// The body could not be scanned whole (too big, unknown encoding,
     /// corrupt compression) and went on per `onOversize: ALLOW`.
     unscanned: bool,
@@ -112,7 +115,7 @@ impl BodyScan {
             stream: StreamState::new(),
             received: 0,
             findings: Vec::new(),
-            spans: Vec::new(),
+            order: Vec::new(),
             unscanned: false,
             stopped: false,
             blocked: None,
@@ -186,13 +189,14 @@ impl BodyScan {
         let view = self.view.unwrap_or(View::Raw);
         let mut positions = Vec::new();
         let mut spans = Vec::new();
-        for f in &self.findings {
-            let (Location::Body(start), DlpAction::Redact) = (&f.location, f.action) else { continue };
-            let Some(d) = group.scanner.detectors().iter().find(|d| d.id == f.detector) else { continue };
-            let Some(&(_, end)) = self.spans.iter().find(|(s, _)| s == start) else { continue };
-            let keep_from = end.saturating_sub(d.keep_last as u64).max(*start);
-            positions.extend([*start, keep_from]);
-            spans.push((*start, keep_from));
+        for (f, &(start, end, detector)) in self.findings.iter().zip(&self.order) {
+            if f.action != DlpAction::Redact {
+                continue;
+            }
+            let Some(d) = group.scanner.detectors().get(detector) else { continue };
+            let keep_from = end.saturating_sub(d.keep_last as u64).max(start);
+            positions.extend([start, keep_from]);
+            spans.push((start, keep_from));
         }
         positions.sort_unstable();
         positions.dedup();
@@ -316,9 +320,9 @@ impl BodyScan {
             self.base.rule = None;
             self.stopped = true;
         }
-        if finding.action == DlpAction::Redact {
-            self.spans.push((start, stop));
-        }
-        self.findings.push(finding);
+        let key = (start, stop, detector);
+        let at = self.order.partition_point(|k| *k <= key);
+        self.order.insert(at, key);
+        self.findings.insert(at, finding);
     }
 }

@@ -1352,7 +1352,10 @@ impl StreamState {
     /// Scans the next chunk with what is kept of the earlier ones, and
     /// returns the findings that are final, sorted by start: a finding
     /// that could still grow with more data is held back until it cannot
-    /// or until `end_of_stream`. Every finding is returned once.
+    /// or until `end_of_stream`. Every finding is returned once. Held
+    /// back, a finding can come a chunk after one that starts later (a
+    /// token inside an e-mail address's local part is final before the
+    /// address is): a caller that wants body order sorts.
     pub fn feed(&mut self, scanner: &Scanner, chunk: &[u8], end_of_stream: bool) -> Vec<StreamHit> {
         let mut buffer = std::mem::take(&mut self.carry);
         buffer.extend_from_slice(chunk);
