@@ -292,15 +292,33 @@ impl Glob {
         if text.len() < first.len() + last.len() || !text.starts_with(first) || !text.ends_with(last) {
             return false;
         }
-        let mut rest = text.get(first.len()..text.len() - last.len()).unwrap_or_default();
+        let mut rest = text.as_bytes().get(first.len()..text.len() - last.len()).unwrap_or_default();
         for middle in self.parts.get(1..self.parts.len() - 1).unwrap_or_default() {
-            match rest.find(middle.as_str()) {
+            match find(rest, middle.as_bytes()) {
                 Some(i) => rest = rest.get(i + middle.len()..).unwrap_or_default(),
                 None => return false,
             }
         }
         true
     }
+}
+
+/// The first `needle` in `haystack`. Names and principals are short, so a
+/// scan for the first byte beats `str::find`'s set-up on every call.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    let Some((&head, tail)) = needle.split_first() else { return Some(0) };
+    let last_start = haystack.len().checked_sub(needle.len())?;
+    let mut from = 0;
+    while from <= last_start {
+        let at = from + haystack.get(from..=last_start)?.iter().position(|&b| b == head)?;
+        // Byte by byte: the needles are short, a `memcmp` call costs more.
+        let candidate = haystack.get(at + 1..at + needle.len()).unwrap_or_default();
+        if candidate.len() == tail.len() && candidate.iter().zip(tail).all(|(a, b)| a == b) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// A path pattern: Istio's string syntax, or a template with `{*}` (one
@@ -603,6 +621,19 @@ mod tests {
         assert!(!Glob::new("abc").matches("abcd"));
         assert!(Glob::new("a*").matches("a"));
         assert!(!Glob::new("ab*ba").matches("aba"), "pieces may not overlap");
+        assert!(Glob::new("*/ns/dev/*").matches("spiffe://td/ns/nsx/ns/dev/sa/x"), "a later occurrence");
+        assert!(Glob::new("*ü*").matches("aüb") && !Glob::new("*ü*").matches("aub"));
+    }
+
+    #[test]
+    fn find_agrees_with_str_find() {
+        let texts = ["", "a", "aaab", "abab", "/ns//ns/dev/", "xyz/ns/de", "ü/ns/ü/"];
+        let needles = ["", "a", "ab", "aab", "/ns/", "/ns/dev/", "ü/", "xyz/ns/dev/long"];
+        for text in texts {
+            for needle in needles {
+                assert_eq!(find(text.as_bytes(), needle.as_bytes()), text.find(needle), "{needle:?} in {text:?}");
+            }
+        }
     }
 
     #[test]

@@ -251,7 +251,11 @@ impl Policy {
         }
         let sni =
             if self.needs.sni { attrs.property(property::SNI).and_then(|b| String::from_utf8(b).ok()) } else { None };
-        let authority_lower = authority.to_ascii_lowercase();
+        let authority_lower = if authority.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(authority.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(authority)
+        };
         let view = RequestView {
             host: &host,
             authority: &authority_lower,

@@ -19,6 +19,13 @@ pub trait Attributes {
     /// A host property by path, e.g. `["source", "address"]`.
     fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
 
+    /// The names in the peer certificate `pem` (what
+    /// `connection.peer_certificate` held). A host that sees the same
+    /// certificates again remembers them ([`x509::CertificateCache`]).
+    fn peer_certificate_names(&self, pem: &[u8]) -> Result<x509::SubjectAltNames, x509::CertificateError> {
+        x509::pem_subject_alt_names(pem)
+    }
+
     /// Whether `pred` holds for any value of header `name` (each entry
     /// on its own, in order; stops at the first that does).
     fn any_header_value(&self, name: &str, pred: &mut dyn FnMut(&str) -> bool) -> bool {

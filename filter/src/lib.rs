@@ -10,8 +10,10 @@
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
+use std::cell::RefCell;
 use std::rc::Rc;
 use warden_engine::dlp::body::{BodyScan, BodyStep};
+use warden_engine::identity::x509::{CertificateCache, CertificateError, SubjectAltNames};
 use warden_engine::{compile, Attributes, Decision, Outcome, Policy, Response};
 
 mod header_map;
@@ -68,11 +70,13 @@ impl Metrics {
     }
 }
 
-/// Owns the compiled policy for one plugin configuration.
+/// Owns the compiled policy for one plugin configuration, and what the
+/// VM's streams share: the names of the peer certificates seen last.
 #[derive(Default)]
 struct WardenRoot {
     policy: Option<Rc<Policy>>,
     metrics: Metrics,
+    certificates: Rc<RefCell<CertificateCache>>,
 }
 
 impl Context for WardenRoot {}
@@ -116,7 +120,13 @@ impl RootContext for WardenRoot {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(WardenStream { policy: self.policy.clone(), metrics: self.metrics, body: None, seen: 0 }))
+        Some(Box::new(WardenStream {
+            policy: self.policy.clone(),
+            metrics: self.metrics,
+            certificates: self.certificates.clone(),
+            body: None,
+            seen: 0,
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -128,17 +138,18 @@ impl RootContext for WardenRoot {
 /// one host call (each host call that returns data costs Envoy a call back
 /// into the VM to allocate it, as much as the whole decision), kept as the
 /// one buffer the host wrote; properties on demand.
-struct EnvoyRequest {
+struct EnvoyRequest<'a> {
     headers: HeaderMap,
+    certificates: &'a RefCell<CertificateCache>,
 }
 
-impl EnvoyRequest {
-    fn fetch() -> Self {
-        EnvoyRequest { headers: request_headers() }
+impl<'a> EnvoyRequest<'a> {
+    fn fetch(certificates: &'a RefCell<CertificateCache>) -> Self {
+        EnvoyRequest { headers: request_headers(), certificates }
     }
 }
 
-impl Attributes for EnvoyRequest {
+impl Attributes for EnvoyRequest<'_> {
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name)
     }
@@ -153,6 +164,13 @@ impl Attributes for EnvoyRequest {
 
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
         hostcalls::get_property(path.to_vec()).ok().flatten()
+    }
+
+    fn peer_certificate_names(&self, pem: &[u8]) -> Result<SubjectAltNames, CertificateError> {
+        match self.certificates.try_borrow_mut() {
+            Ok(mut cache) => cache.subject_alt_names(pem),
+            Err(_) => warden_engine::identity::x509::pem_subject_alt_names(pem),
+        }
     }
 }
 
@@ -183,6 +201,7 @@ fn request_headers() -> HeaderMap {
 struct WardenStream {
     policy: Option<Rc<Policy>>,
     metrics: Metrics,
+    certificates: Rc<RefCell<CertificateCache>>,
     /// The DLP scan of the request body, while one runs.
     body: Option<BodyScan>,
     /// Body bytes already scanned from Envoy's buffer while it is held.
@@ -279,7 +298,7 @@ impl HttpContext for WardenStream {
             let response = Response { status: 503, body: "warden: no valid configuration".into() };
             return self.refuse(decision.outcome, &response);
         };
-        let request = EnvoyRequest::fetch();
+        let request = EnvoyRequest::fetch(&self.certificates);
         let mut decision = policy.decide(&request);
         let record = decision.record();
         // Set before any local reply, so the access log of a refused request

@@ -98,7 +98,7 @@ fn peer_certificate(attrs: &dyn Attributes, subject: bool) -> Result<Option<Iden
             _ => Ok(None),
         };
     };
-    let sans = x509::pem_subject_alt_names(&pem).map_err(|_| IdentityError::UnreadableCertificate)?;
+    let sans = attrs.peer_certificate_names(&pem).map_err(|_| IdentityError::UnreadableCertificate)?;
     let mut names = sans.uris;
     names.extend(sans.dns);
     if subject {
@@ -130,17 +130,25 @@ fn xfcc_identity(attrs: &dyn Attributes) -> Result<Option<Identity>, IdentityErr
 }
 
 fn header_identity(attrs: &dyn Attributes, name: &str) -> Result<Option<Identity>, IdentityError> {
-    let mut values = Vec::new();
+    let mut value: Option<String> = None;
+    let mut count = 0;
     attrs.any_header_value(name, &mut |v| {
-        values.push(v.to_owned());
-        false
+        count += 1;
+        if count == 1 {
+            // A principal written without its scheme means the SPIFFE ID.
+            let mut name = String::with_capacity(SPIFFE.len() + v.len());
+            if !v.starts_with(SPIFFE) {
+                name.push_str(SPIFFE);
+            }
+            name.push_str(v);
+            value = Some(name);
+        }
+        count > 1
     });
-    match values.as_slice() {
-        [] => Ok(None),
-        [one] if one.is_empty() => Ok(None),
-        // A principal written without its scheme means the SPIFFE ID.
-        [one] if one.starts_with(SPIFFE) => Ok(Some(Identity { names: vec![one.clone()] })),
-        [one] => Ok(Some(Identity { names: vec![format!("{SPIFFE}{one}")] })),
+    match (count, value) {
+        (0, _) => Ok(None),
+        (1, Some(name)) if name.len() > SPIFFE.len() => Ok(Some(Identity { names: vec![name] })),
+        (1, _) => Ok(None),
         _ => Err(IdentityError::RepeatedHeader),
     }
 }

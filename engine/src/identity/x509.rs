@@ -50,18 +50,69 @@ pub fn pem_subject_alt_names(pem: &[u8]) -> Result<SubjectAltNames, CertificateE
     subject_alt_names(&der)
 }
 
+/// The names of the certificates seen last, for a host that sees the same
+/// few again and again: an egress gateway's callers keep their connections
+/// (and certificates) for many requests, and reading a certificate costs
+/// more than the rest of a decision. Entries are keyed by the exact PEM
+/// bytes, so a certificate never gets another's names; the oldest entry
+/// makes room for a new one.
+#[derive(Debug, Default)]
+pub struct CertificateCache {
+    entries: Vec<(Vec<u8>, Result<SubjectAltNames, CertificateError>)>,
+    /// The entry the next new certificate replaces, once full.
+    next: usize,
+}
+
+impl CertificateCache {
+    /// Certificates remembered (about 1.2 KB of PEM each).
+    pub const CAPACITY: usize = 64;
+
+    /// [`pem_subject_alt_names`] of `pem`, read once per certificate.
+    pub fn subject_alt_names(&mut self, pem: &[u8]) -> Result<SubjectAltNames, CertificateError> {
+        // The last bytes are the signature's: they tell certificates
+        // apart at once, before the whole PEM is compared.
+        fn tail(p: &[u8]) -> &[u8] {
+            p.get(p.len().saturating_sub(48)..).unwrap_or_default()
+        }
+        let seen = self.entries.iter().find(|(k, _)| k.len() == pem.len() && tail(k) == tail(pem) && k == pem);
+        if let Some((_, names)) = seen {
+            return names.clone();
+        }
+        let names = pem_subject_alt_names(pem);
+        let entry = (pem.to_vec(), names.clone());
+        if self.entries.len() < Self::CAPACITY {
+            self.entries.push(entry);
+        } else if let Some(slot) = self.entries.get_mut(self.next) {
+            *slot = entry;
+            self.next = (self.next + 1) % Self::CAPACITY;
+        }
+        names
+    }
+}
+
 const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
 const END: &[u8] = b"-----END CERTIFICATE-----";
 
 fn pem_body(pem: &[u8]) -> Option<Vec<u8>> {
     let start = find(pem, BEGIN)? + BEGIN.len();
     let rest = pem.get(start..)?;
-    let end = find(rest, END)?;
-    base64_decode(rest.get(..end)?)
+    // Base64 holds no `-`: the body ends at the first one, which must
+    // start the END line.
+    let (der, end) = base64_decode(rest)?;
+    rest.get(end..)?.starts_with(END).then_some(der)
 }
 
+/// The first `needle` in `haystack`, looking only where its first byte is.
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    let (&head, _) = needle.split_first()?;
+    let mut from = 0;
+    loop {
+        let at = from + haystack.get(from..)?.iter().position(|&b| b == head)?;
+        if haystack.get(at..)?.starts_with(needle) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
 }
 
 fn percent_decode(text: &[u8]) -> Option<Vec<u8>> {
@@ -80,39 +131,88 @@ fn percent_decode(text: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Standard base64 with padding; whitespace between characters ignored.
-fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
-    let value = |c: u8| -> Option<u32> {
-        Some(u32::from(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        }))
-    };
+/// Standard base64 with padding, whitespace between characters ignored,
+/// up to the end of `text` or its first `-`: the bytes and where the
+/// text stopped.
+fn base64_decode(text: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let value = |c: u8| BASE64.get(usize::from(c)).copied().unwrap_or(INVALID);
     let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    let (mut acc, mut bits, mut padding) = (0u32, 0u32, 0usize);
-    for &c in text.iter().filter(|c| !c.is_ascii_whitespace()) {
-        if c == b'=' {
+    // Four characters make three bytes; `quad` holds their 24 bits.
+    let (mut quad, mut count, mut padding) = (0u32, 0u32, 0usize);
+    let mut i = 0;
+    while let Some(&c) = text.get(i) {
+        // Four plain characters at a group boundary: the common case.
+        if count == 0 && padding == 0 {
+            if let Some(&[a, b, c, d]) = text.get(i..i + 4) {
+                let (a, b, c, d) = (value(a), value(b), value(c), value(d));
+                if (a | b | c | d) < 64 {
+                    let group = u32::from(a) << 18 | u32::from(b) << 12 | u32::from(c) << 6 | u32::from(d);
+                    out.extend_from_slice(&group.to_be_bytes()[1..]);
+                    i += 4;
+                    continue;
+                }
+            }
+        }
+        let v = value(c);
+        if v < 64 {
+            if padding > 0 {
+                return None; // data after padding
+            }
+            quad = (quad << 6) | u32::from(v);
+            count += 1;
+            if count == 4 {
+                out.extend_from_slice(&quad.to_be_bytes()[1..]);
+                (quad, count) = (0, 0);
+            }
+        } else if c == b'=' {
             padding += 1;
-            continue;
+        } else if c == b'-' {
+            break;
+        } else if v != SPACE {
+            return None;
         }
-        if padding > 0 {
-            return None; // data after padding
-        }
-        acc = (acc << 6) | value(c)?;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
+        i += 1;
     }
-    // Leftover bits must be zero padding; at most two '='.
-    (padding <= 2 && acc == 0 && !out.is_empty()).then_some(out)
+    // The last group: 2 or 3 characters, padded to 4, whose unused bits
+    // are zero.
+    match (count, padding) {
+        (0, 0) => {}
+        (2, 2) if quad & 0xf == 0 => out.push((quad >> 4) as u8),
+        (3, 1) if quad & 0x3 == 0 => out.extend_from_slice(&((quad >> 2) as u16).to_be_bytes()),
+        _ => return None,
+    }
+    (!out.is_empty()).then_some((out, i))
 }
+
+const INVALID: u8 = 0xff;
+const SPACE: u8 = 0xfe;
+
+/// Each byte's base64 value, [`SPACE`] for ASCII whitespace, else
+/// [`INVALID`] (`=` included). Built at compile time, where an index out
+/// of bounds would fail the build.
+#[allow(clippy::indexing_slicing)]
+const BASE64: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let mut i = 0;
+    while i < 26 {
+        table[b'A' as usize + i] = i as u8;
+        table[b'a' as usize + i] = 26 + i as u8;
+        i += 1;
+    }
+    let mut d = 0;
+    while d < 10 {
+        table[b'0' as usize + d] = 52 + d as u8;
+        d += 1;
+    }
+    table[b'+' as usize] = 62;
+    table[b'/' as usize] = 63;
+    table[b' ' as usize] = SPACE;
+    table[b'\t' as usize] = SPACE;
+    table[b'\n' as usize] = SPACE;
+    table[0x0c] = SPACE;
+    table[b'\r' as usize] = SPACE;
+    table
+};
 
 /// A DER element: tag, contents, and what follows it.
 struct Tlv<'a> {
@@ -418,15 +518,49 @@ mod tests {
     }
 
     #[test]
+    fn the_cache_answers_as_reading_each_time() {
+        let mut cache = CertificateCache::default();
+        let pem = |i: usize| test_certificate_pem(&[&format!("spiffe://td/ns/n{i}/sa/a")], &[], "x");
+        // More certificates than the cache holds, each seen twice, and the
+        // first ones again after they were pushed out.
+        let count = CertificateCache::CAPACITY + 10;
+        for round in 0..2 {
+            for i in (0..count).chain(0..3) {
+                let names = cache.subject_alt_names(pem(i).as_bytes()).unwrap();
+                assert_eq!(names.uris, [format!("spiffe://td/ns/n{i}/sa/a")], "round {round}");
+            }
+        }
+        assert_eq!(cache.entries.len(), CertificateCache::CAPACITY);
+        // Same length, same ending, different names: not the same entry.
+        let a = test_certificate_pem(&["spiffe://td/ns/aa/sa/a"], &[], "x");
+        let b = test_certificate_pem(&["spiffe://td/ns/bb/sa/a"], &[], "x");
+        assert_eq!(a.len(), b.len());
+        assert_eq!(cache.subject_alt_names(a.as_bytes()).unwrap().uris, ["spiffe://td/ns/aa/sa/a"]);
+        assert_eq!(cache.subject_alt_names(b.as_bytes()).unwrap().uris, ["spiffe://td/ns/bb/sa/a"]);
+        // A damaged certificate stays an error.
+        let damaged = a.replacen("CERTIFICATE-----\n", "CERTIFICATE-----\n!", 1);
+        assert!(cache.subject_alt_names(damaged.as_bytes()).is_err());
+        assert!(cache.subject_alt_names(damaged.as_bytes()).is_err());
+    }
+
+    #[test]
     fn base64_round_trip() {
         for len in 0..40 {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
             if bytes.is_empty() {
                 continue;
             }
-            assert_eq!(base64_decode(base64_encode(&bytes).as_bytes()), Some(bytes));
+            let text = base64_encode(&bytes);
+            assert_eq!(base64_decode(text.as_bytes()), Some((bytes, text.len())));
         }
         assert_eq!(base64_decode(b"YQ=x"), None);
         assert_eq!(base64_decode(b"YR=="), None, "non-zero leftover bits");
+        assert_eq!(base64_decode(b"YWI="), Some((b"ab".to_vec(), 4)));
+        assert_eq!(base64_decode(b"YWI=\n-----END"), Some((b"ab".to_vec(), 5)), "stops at a dash");
+        assert_eq!(base64_decode(b"YW\r\n I =\n"), Some((b"ab".to_vec(), 9)), "whitespace anywhere");
+        assert_eq!(base64_decode(b"YWJ="), None, "non-zero leftover bits");
+        for bad in [&b"YQ"[..], b"YWI", b"Y===", b"YQ==YQ==", b"YQ=", b"YQ===", b"", b"====", b"YQ-=", b"YQ==*"] {
+            assert_eq!(base64_decode(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
     }
 }
