@@ -8,6 +8,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use serde_json::{json, Value};
 use std::hint::black_box;
+use warden::engine::identity::x509;
 use warden::engine::{compile, Attributes, Outcome, Policy};
 
 /// Total rules in every generated policy.
@@ -68,13 +69,20 @@ fn generate(services: usize) -> Value {
 }
 
 /// A request as the filter sees it: headers already fetched (the filter
-/// reads them all with one host call), properties copied per call.
+/// reads them all with one host call), properties copied per call. The
+/// caller's identity is its client certificate, as Envoy shows it
+/// (`connection.peer_certificate`, PEM): Warden reads every SAN itself.
 struct Request {
     authority: &'static str,
     method: &'static str,
     path: &'static str,
-    principal: &'static str,
+    certificate: &'static str,
 }
+
+/// Workload certificates shaped like Istio's (RSA 2048, one SPIFFE URI
+/// SAN, about 1.2 KB of PEM); the keys were thrown away.
+const TEAM_0: &str = include_str!("certs/team-0.pem");
+const PLATFORM: &str = include_str!("certs/platform.pem");
 
 impl Attributes for Request {
     fn header(&self, name: &str) -> Option<&str> {
@@ -96,49 +104,39 @@ impl Attributes for Request {
     }
 
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
-        (path == ["connection", "uri_san_peer_certificate"]).then(|| self.principal.as_bytes().to_vec())
+        (path == ["connection", "peer_certificate"]).then(|| self.certificate.as_bytes().to_vec())
     }
+
+    /// As the filter: certificates seen before are remembered by the VM
+    /// (`peer-certificate-sans` times one read from scratch).
+    fn peer_certificate_names(&self, pem: &[u8]) -> Result<x509::SubjectAltNames, x509::CertificateError> {
+        CERTIFICATES.with(|cache| cache.borrow_mut().subject_alt_names(pem))
+    }
+}
+
+thread_local! {
+    static CERTIFICATES: std::cell::RefCell<x509::CertificateCache> = Default::default();
 }
 
 const REQUESTS: [(&str, Request, Outcome); 4] = [
     (
         "allow-exact",
-        Request {
-            authority: "svc-0.example.com",
-            method: "GET",
-            path: "/v1/orders?id=7",
-            principal: "spiffe://cluster.local/ns/team-0/sa/app",
-        },
+        Request { authority: "svc-0.example.com", method: "GET", path: "/v1/orders?id=7", certificate: TEAM_0 },
         Outcome::Allow,
     ),
     (
         "allow-wildcard",
-        Request {
-            authority: "api.tenant-3.example.net",
-            method: "GET",
-            path: "/health",
-            principal: "spiffe://cluster.local/ns/platform/sa/probe",
-        },
+        Request { authority: "api.tenant-3.example.net", method: "GET", path: "/health", certificate: PLATFORM },
         Outcome::Allow,
     ),
     (
         "deny",
-        Request {
-            authority: "svc-0.example.com",
-            method: "GET",
-            path: "/admin/users",
-            principal: "spiffe://cluster.local/ns/team-0/sa/app",
-        },
+        Request { authority: "svc-0.example.com", method: "GET", path: "/admin/users", certificate: TEAM_0 },
         Outcome::Denied,
     ),
     (
         "unregistered",
-        Request {
-            authority: "aliyun.com",
-            method: "GET",
-            path: "/",
-            principal: "spiffe://cluster.local/ns/team-0/sa/app",
-        },
+        Request { authority: "aliyun.com", method: "GET", path: "/", certificate: TEAM_0 },
         Outcome::Unregistered,
     ),
 ];
@@ -179,5 +177,31 @@ fn record(c: &mut Criterion) {
     c.bench_function("decision-record", |b| b.iter(|| black_box(policy.decide(req).record())));
 }
 
-criterion_group!(benches, decide, record);
+/// What reading the identity costs within a decision: the SANs from the
+/// certificate's PEM.
+fn peer_certificate(c: &mut Criterion) {
+    match x509::pem_subject_alt_names(TEAM_0.as_bytes()) {
+        Ok(names) if names.uris == ["spiffe://cluster.local/ns/team-0/sa/app"] => {}
+        other => {
+            eprintln!("the benchmark certificate reads as {other:?}");
+            std::process::exit(1);
+        }
+    }
+    c.bench_function("peer-certificate-sans", |b| {
+        b.iter(|| black_box(x509::pem_subject_alt_names(black_box(TEAM_0.as_bytes()))).is_ok())
+    });
+    // What the filter pays for a certificate it has seen (its VM keeps a
+    // cache): the cache full of other certificates, the one looked up last.
+    let mut cache = x509::CertificateCache::default();
+    for i in 1..x509::CertificateCache::CAPACITY {
+        let other = x509::test_certificate_pem(&[&format!("spiffe://td/ns/n{i}/sa/a")], &[], "x");
+        let _ = cache.subject_alt_names(other.as_bytes());
+    }
+    let _ = cache.subject_alt_names(TEAM_0.as_bytes());
+    c.bench_function("peer-certificate-sans-cached", |b| {
+        b.iter(|| black_box(cache.subject_alt_names(black_box(TEAM_0.as_bytes()))).is_ok())
+    });
+}
+
+criterion_group!(benches, decide, record, peer_certificate);
 criterion_main!(benches);

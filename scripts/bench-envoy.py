@@ -107,7 +107,7 @@ def bench_policy(port: int) -> dict:
 
     Service ports are the gateway's listener `port`: the benchmarked request
     carries `Host: httpbin.org` without a port, so Warden takes the port from
-    `destination.port` (SPEC §3.1), which is the listener's. A gateway
+    `destination.port`, which is the listener's. A gateway
     listening on 80 would list 80.
     """
     services = [{"name": "httpbin.org", "hosts": ["httpbin.org", "*.httpbin.org"], "ports": [port]}]
@@ -249,9 +249,8 @@ def _principal_id(value: str) -> dict:
 
 
 def _namespace_id(namespace: str) -> dict:
-    # Istio generates `.*/ns/<ns>/.*`; this is the same idea, anchored on the
-    # SPIFFE shape trust-domain/ns/<ns>/sa/<sa>.
-    return _principal_header({"safe_regex": {"regex": f"(spiffe://)?[^/]+/ns/{re.escape(namespace)}/.*"}})
+    # Istio's own translation, which Warden matches: `.*/ns/<ns>/.*`.
+    return _principal_header({"safe_regex": {"regex": f".*/ns/{re.escape(namespace)}/.*"}})
 
 
 def _source_id(source: dict) -> dict:

@@ -11,6 +11,10 @@
 //   python3 scripts/bench-envoy.py --print-policy 80 > /tmp/policy.json
 //   node scripts/v8-filter-bench.js target/wasm/wasm32-wasip1/wasm/warden_filter.wasm /tmp/policy.json
 //   node scripts/v8-filter-bench.js target/wasm/wasm32-wasip1/wasm/trivial_filter.wasm
+//
+// PEER_CERT=cert.pem: the connection also shows this client certificate
+// (connection.peer_certificate and its first URI SAN), for a policy whose
+// identity is the peer certificate.
 'use strict';
 const fs = require('fs');
 
@@ -49,6 +53,8 @@ function encodeMap(pairs) {
 }
 
 const headerMap = encodeMap(HEADERS);
+const peerCert = process.env.PEER_CERT ? fs.readFileSync(process.env.PEER_CERT) : null;
+const firstUriSan = peerCert ? enc.encode('spiffe://cluster.local/ns/default/sa/sleep') : null;
 const destinationPort = new Uint8Array(8);
 new DataView(destinationPort.buffer).setUint32(0, 80, true);
 
@@ -85,7 +91,10 @@ const env = new Proxy({}, {
         return (pathPtr, pathLen, retPtr, retSize) => {
           hostCalls++;
           const path = dec.decode(new Uint8Array(guest.memory.buffer, pathPtr, pathLen));
-          return path.startsWith('destination\0port') ? give(destinationPort, retPtr, retSize) : NOT_FOUND;
+          if (path.startsWith('destination\0port')) return give(destinationPort, retPtr, retSize);
+          if (peerCert && path.startsWith('connection\0peer_certificate')) return give(peerCert, retPtr, retSize);
+          if (peerCert && path.startsWith('connection\0uri_san_peer_certificate')) return give(firstUriSan, retPtr, retSize);
+          return NOT_FOUND;
         };
       case 'proxy_define_metric':
         return (_type, _namePtr, _nameLen, retId) => { view().setUint32(retId, 1, true); return 0; };
