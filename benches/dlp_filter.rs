@@ -36,7 +36,7 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use warden::engine::dlp::scanner::Scanner;
 use warden::engine::dlp::CATALOGUE;
-use warden::harness::host::{Host, HostOptions, Outcome, Request, Vm};
+use warden::harness::{Host, HostOptions, Outcome, Request, Vm};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// Body chunk size: what Envoy typically hands a filter per data callback.

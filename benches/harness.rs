@@ -9,7 +9,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use warden::engine::{compile, FakeAttributes};
-use warden::harness::host::{Host, HostOptions, Request};
+use warden::harness::{Host, HostOptions, Request};
 
 const POLICY: &str = r#"{
   "name": "httpbin-egress",

@@ -16,8 +16,8 @@
 use criterion::{Criterion, Throughput};
 use std::hint::black_box;
 use std::path::Path;
-use warden::harness::host::{Host, HostOptions};
-use warden::harness::replay::{self, Decider, Options, PrincipalSource};
+use warden::harness::{Host, HostOptions};
+use warden::replay::{self, Decider, Options, PrincipalSource};
 
 #[path = "../tests/cli/replay_log.rs"]
 #[allow(dead_code)]
@@ -53,7 +53,7 @@ fn one_core_figure<T>(name: &str, items: u64, run: &mut impl FnMut() -> T) -> Op
 }
 
 /// The requests `warden replay` builds from the log's lines.
-fn built_requests(log: &[u8], config: &[u8], options: &Options) -> Vec<warden::harness::host::Request> {
+fn built_requests(log: &[u8], config: &[u8], options: &Options) -> Vec<warden::harness::Request> {
     let mut builder = replay::RequestBuilder::for_config(config);
     let mut out = Vec::new();
     for line in log.split(|b| *b == b'\n') {
@@ -67,7 +67,7 @@ fn built_requests(log: &[u8], config: &[u8], options: &Options) -> Vec<warden::h
 
 /// A policy's configuration, and the same without `dlp`.
 fn configs() -> [(&'static str, Vec<u8>); 2] {
-    let (config, _) = warden::harness::runner::load_policy(Path::new(replay_log::POLICY), replay_log::POLICY)
+    let (config, _) = warden::testing::runner::load_policy(Path::new(replay_log::POLICY), replay_log::POLICY)
         .unwrap_or_else(|e| fail("the policy", e));
     let mut doc: serde_json::Value = serde_json::from_slice(&config).unwrap_or_else(|e| fail("the policy", e));
     if let Some(map) = doc.as_object_mut() {

@@ -1,12 +1,40 @@
-//! Warden: an egress policy filter for Envoy.
+//! Warden: an egress policy filter for Envoy, and the `warden` command
+//! line that tests, checks, explains, replays and ships its policies
+//! off-cluster by running the compiled filter in a proxy-wasm host.
 //!
-//! This root crate ties the workspace together: it carries the compiled
-//! filter (`warden.wasm`, built from `filter/` by `build.rs`) and re-exports
-//! the engine and the harness, so the `warden` binary and the integration
-//! tests all run the filter that is in the tree.
+//! The work is split by job, and each crate may use only those below it:
+//!
+//! - [`engine`] (`warden-engine`): parse, validate, compile and decide a
+//!   policy; DLP. No proxy dependency.
+//! - `warden-filter`: the proxy-wasm glue around the engine, compiled to
+//!   `warden.wasm` by `build.rs`.
+//! - [`config`] (`warden-config`): policy files as users keep them
+//!   (`warden/v1` YAML or JSON, Istio resources) read into the filter's
+//!   configuration.
+//! - [`harness`] (`warden-harness`): a proxy-wasm host on wasmtime that
+//!   runs any filter as one Envoy worker would.
+//! - this crate: the `warden` commands ([`cli`]), built from the test-file
+//!   runner and reports ([`testing`]), [`explain`], [`replay`], the lints
+//!   ([`lint`]) and packaging ([`package`]).
+//!
+//! `docs/ARCHITECTURE.md` draws the layers and follows one request
+//! through them.
 
+pub use warden_config as config;
 pub use warden_engine as engine;
 pub use warden_harness as harness;
+
+pub mod cli;
+pub mod display;
+pub mod explain;
+pub mod lint;
+pub mod package;
+pub mod replay;
+pub mod testing;
+
+/// The JUnit data model `warden test --format junit` writes with, re-exported
+/// so callers can read reports back (`quick_junit::Report::deserialize_from_str`).
+pub use quick_junit;
 
 /// Path of the filter built for this tree (`wasm32-wasip1`, size-optimised).
 pub const FILTER_WASM_PATH: &str = env!("WARDEN_WASM");

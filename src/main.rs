@@ -1,5 +1,5 @@
-//! The `warden` command-line tool; the harness library does the work.
+//! The `warden` command-line tool; the library's [`warden::cli`] does the work.
 
 fn main() {
-    std::process::exit(warden::harness::cli::run(std::env::args_os(), warden::FILTER_WASM));
+    std::process::exit(warden::cli::run(std::env::args_os(), warden::FILTER_WASM));
 }

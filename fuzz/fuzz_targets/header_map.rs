@@ -9,7 +9,7 @@ mod header_map;
 
 use header_map::HeaderMap;
 use libfuzzer_sys::fuzz_target;
-use warden_harness::host::map::{decode_map, encode_map};
+use warden_harness::map::{decode_map, encode_map};
 
 fuzz_target!(|data: &[u8]| {
     if let Some(map) = HeaderMap::parse(data.to_vec()) {

@@ -5,11 +5,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use warden_harness::{istio, policy_file};
+use warden_config::istio;
+use warden_config::envelope;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    if let Ok(value) = policy_file::parse(text) {
+    if let Ok(value) = envelope::parse(text) {
         if let Ok(json) = serde_json::to_vec(&value) {
             let _ = warden_engine::compile::load(&json);
         }

@@ -11,8 +11,8 @@
 
 mod replay_log;
 
-use warden::harness::cli::{self, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use warden::harness::quick_junit::{NonSuccessKind, Report, TestCaseStatus};
+use warden::cli::{self, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use warden::quick_junit::{NonSuccessKind, Report, TestCaseStatus};
 
 const FIXTURES: &str = "tests/cli/fixtures";
 
@@ -324,13 +324,13 @@ fn warden_wasmplugin_pins_the_module_and_carries_the_policy() {
     assert_eq!(spec["failStrategy"], "FAIL_CLOSE");
     assert_eq!(spec["url"], "oci://registry.example.com/warden:0.1.0");
     // For oci:// urls Istio checks the image manifest's digest (see warden oci).
-    let image = warden::harness::oci::manifest_digest(warden::FILTER_WASM, warden::harness::oci::Variant::Compat);
+    let image = warden::package::oci::manifest_digest(warden::FILTER_WASM, warden::package::oci::Variant::Compat);
     assert_eq!(spec["sha256"], image.expect("the image"));
     assert_eq!(spec["targetRefs"][0]["kind"], "Gateway");
     assert_eq!(spec["targetRefs"][0]["group"], "gateway.networking.k8s.io");
     assert_eq!(spec["targetRefs"][0]["name"], "waypoint");
     // pluginConfig is the policy, and the filter accepts it as its configuration.
-    let config = warden::harness::policy_file::load_config(std::path::Path::new(policy)).unwrap();
+    let config = warden::config::load_config(std::path::Path::new(policy)).unwrap();
     let expected: serde_json::Value = serde_json::from_slice(&config).unwrap();
     assert_eq!(spec["pluginConfig"], expected);
     let plugin_config = serde_json::to_vec(&spec["pluginConfig"]).unwrap();
@@ -343,7 +343,7 @@ fn warden_wasmplugin_pins_the_module_and_carries_the_policy() {
     assert_eq!(manifest["spec"]["selector"]["matchLabels"]["istio"], "egressgateway");
     assert!(manifest["spec"].get("targetRefs").is_none());
     // For https:// urls Istio checks the module's own digest.
-    assert_eq!(manifest["spec"]["sha256"], warden::harness::wasmplugin::sha256_hex(warden::FILTER_WASM));
+    assert_eq!(manifest["spec"]["sha256"], warden::package::wasmplugin::sha256_hex(warden::FILTER_WASM));
 }
 
 #[test]
@@ -362,11 +362,11 @@ fn warden_wasmplugin_refuses_an_invalid_policy_or_no_target() {
 /// The Istio YAML of an example, in the order its test file lists it.
 fn istio_example(name: &str) -> Vec<String> {
     let dir = format!("policies/istio/{name}");
-    let tests = warden::harness::testfile::load(std::path::Path::new(&format!("{dir}/policy.test.yaml")))
+    let tests = warden::testing::testfile::load(std::path::Path::new(&format!("{dir}/policy.test.yaml")))
         .unwrap_or_else(|e| panic!("{e}"));
     match tests.policy {
-        warden::harness::testfile::PolicyRef::Many(files) => files.iter().map(|f| format!("{dir}/{f}")).collect(),
-        warden::harness::testfile::PolicyRef::One(f) => vec![format!("{dir}/{f}")],
+        warden::testing::testfile::PolicyRef::Many(files) => files.iter().map(|f| format!("{dir}/{f}")).collect(),
+        warden::testing::testfile::PolicyRef::One(f) => vec![format!("{dir}/{f}")],
     }
 }
 
@@ -436,8 +436,7 @@ fn warden_import_writes_a_policy_the_other_commands_take() {
     assert!(run.stderr.lines().all(|l| l.starts_with("note: ")), "{}", run.stderr);
     // The file is the policy `warden test` builds from the same list.
     let paths: Vec<std::path::PathBuf> = files.iter().map(std::path::PathBuf::from).collect();
-    let from_list: serde_json::Value =
-        serde_json::from_slice(&warden::harness::policy_file::load_configs(&paths).unwrap()).unwrap();
+    let from_list: serde_json::Value = serde_json::from_slice(&warden::config::load_configs(&paths).unwrap()).unwrap();
     let written: serde_json::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(output).unwrap()).unwrap();
     assert_eq!(written, from_list);
     assert_eq!(from_list["name"], "httpbin-egress-gateway", "named by warden.yaml");
@@ -484,8 +483,7 @@ fn istio_input_is_read_wherever_a_policy_file_is() {
 fn the_istio_examples_wasmplugins_carry_the_imported_policy() {
     for example in ["ambient-waypoint", "egress-gateway-sidecar"] {
         let paths: Vec<std::path::PathBuf> = istio_example(example).iter().map(std::path::PathBuf::from).collect();
-        let policy: serde_json::Value =
-            serde_json::from_slice(&warden::harness::policy_file::load_configs(&paths).unwrap()).unwrap();
+        let policy: serde_json::Value = serde_json::from_slice(&warden::config::load_configs(&paths).unwrap()).unwrap();
         let file = format!("policies/istio/{example}/wasmplugin.yaml");
         let manifest: serde_json::Value =
             serde_yaml_ng::from_str(&std::fs::read_to_string(&file).expect("the WasmPlugin")).expect("YAML");
@@ -523,8 +521,7 @@ fn warden_schema_describes_the_policy_document() {
         if !path.is_file() {
             continue;
         }
-        let doc: serde_json::Value =
-            serde_json::from_slice(&warden::harness::policy_file::load_config(&path).unwrap()).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&warden::config::load_config(&path).unwrap()).unwrap();
         let keys = |v: &serde_json::Value| -> Vec<String> {
             v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default()
         };
@@ -601,7 +598,7 @@ fn untar(mut tar: &[u8]) -> Vec<(String, Vec<u8>)> {
 }
 
 fn sha256(bytes: &[u8]) -> String {
-    warden::harness::wasmplugin::sha256_hex(bytes)
+    warden::package::wasmplugin::sha256_hex(bytes)
 }
 
 /// Checks a layout as a registry client would read it: index → manifest →

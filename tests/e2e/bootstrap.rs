@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use serde_json::{json, Value};
-use warden::harness::envoy::Hcm;
+use warden::testing::envoy::Hcm;
 
 use super::pki::Pki;
 

@@ -191,8 +191,7 @@ fn warden_test_report(format: &str) -> String {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/dlp");
     let args = ["warden", "test", dir.to_str().expect("UTF-8 path"), "--format", format];
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code =
-        warden::harness::cli::run_with(args.iter().map(|s| s.to_string()), warden::FILTER_WASM, &mut out, &mut err);
-    assert_eq!(code, warden::harness::cli::EXIT_OK, "{}", String::from_utf8_lossy(&err));
+    let code = warden::cli::run_with(args.iter().map(|s| s.to_string()), warden::FILTER_WASM, &mut out, &mut err);
+    assert_eq!(code, warden::cli::EXIT_OK, "{}", String::from_utf8_lossy(&err));
     format!("{}{}", String::from_utf8_lossy(&out), String::from_utf8_lossy(&err))
 }

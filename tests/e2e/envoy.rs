@@ -24,7 +24,7 @@ use super::gateway::WORKLOAD_PORT;
 use super::install;
 use super::netns::NetNs;
 use std::sync::Arc;
-use warden::harness::envoy::Hcm;
+use warden::testing::envoy::Hcm;
 
 /// How long Envoy may take to become ready (it compiles the wasm module
 /// with V8 first; on a loaded 2-core machine that takes a while).

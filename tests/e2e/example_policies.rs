@@ -20,12 +20,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use warden::engine::compile;
-use warden::harness::envoy::{self, ClientCertificate};
-use warden::harness::explain::RequestAttributes;
-use warden::harness::host::{self, Host, HostOptions};
-use warden::harness::policy_file;
-use warden::harness::runner;
-use warden::harness::testfile::{self, Case, Expected, TestFile};
+use warden::explain::RequestAttributes;
+use warden::harness::{self as host, Host, HostOptions};
+use warden::testing::envoy::{self, ClientCertificate};
+
+use warden::testing::runner;
+use warden::testing::testfile::{self, Case, Expected, TestFile};
 
 use super::bootstrap;
 use super::client::{Request, Response, Tls};
@@ -72,7 +72,7 @@ fn run_file(root: &Path, file: &Path, harness: &Host, failures: &mut Vec<String>
     // `warden test` does (import, then compile), so this is the round trip
     // Istio YAML → Warden → Envoy.
     let policy_paths = tests.policy.paths(file);
-    let config = policy_file::load_configs(&policy_paths).unwrap_or_else(|e| panic!("{e}"));
+    let config = warden::config::load_configs(&policy_paths).unwrap_or_else(|e| panic!("{e}"));
     let policy_path = policy_paths.first().unwrap_or_else(|| panic!("{}: names no policy", file.display()));
     let engine = compile::load(&config).unwrap_or_else(|e| panic!("{}: {e}", policy_path.display()));
     let document: Value = serde_json::from_slice(&config).expect("policy_file gives JSON");

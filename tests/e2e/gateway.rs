@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde_json::Value;
-use warden::harness::envoy::Hcm;
+use warden::testing::envoy::Hcm;
 
 use super::bootstrap;
 use super::client::{Request, Response, Tls};

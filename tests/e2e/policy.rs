@@ -9,7 +9,7 @@ use serde_json::Value;
 /// the CLI reads policy files.
 pub fn example(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies").join(name).join("policy.yaml");
-    let config = warden::harness::policy_file::load_config(&path).unwrap_or_else(|e| panic!("{e}"));
+    let config = warden::config::load_config(&path).unwrap_or_else(|e| panic!("{e}"));
     serde_json::from_slice(&config).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

@@ -1,6 +1,6 @@
 //! The harness hands the filter what Envoy hands it: the same requests go
 //! through a real Envoy 1.40 and through the harness's model of it
-//! (`warden::harness::envoy`), each to the probe filter, which answers
+//! (`warden::testing::envoy`), each to the probe filter, which answers
 //! with every header pair and property it was given. The two dumps must be
 //! equal byte for byte — under each HTTP connection manager set-up a
 //! gateway meets (Istio's, Envoy's defaults, trusted proxies in front,
@@ -16,8 +16,8 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
-use warden::harness::envoy::{self, ClientCertificate, Connection, ForwardClientCert, Hcm, Wire};
-use warden::harness::host::{Host, HostOptions};
+use warden::harness::{Host, HostOptions};
+use warden::testing::envoy::{self, ClientCertificate, Connection, ForwardClientCert, Hcm, Wire};
 
 use super::bootstrap;
 use super::client::{Request, Tls};

@@ -9,7 +9,7 @@
 //! one chunk and the scanner's window).
 
 use serde_json::{json, Value};
-use warden::harness::host::{Host, HostOptions, Outcome, Request, Vm};
+use warden::harness::{Host, HostOptions, Outcome, Request, Vm};
 
 /// What Envoy typically hands a filter per data callback.
 const CHUNK: usize = 64 << 10;

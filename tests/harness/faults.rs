@@ -4,7 +4,7 @@
 
 use super::filters::{host_with, logs_at, run, wasm, Filter, Target, TARGETS};
 use std::time::{Duration, Instant};
-use warden::harness::host::{Fault, Host, HostError, HostOptions, Outcome, Request};
+use warden::harness::{Fault, Host, HostError, HostOptions, Outcome, Request};
 
 /// A short time limit and a small memory, so faults come quickly.
 fn options() -> HostOptions {

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use warden::harness::host::{Host, HostOptions, Outcome, Request, Vm};
+use warden::harness::{Host, HostOptions, Outcome, Request, Vm};
 
 /// The targets every test filter is built for.
 pub const TARGETS: [Target; 2] = [Target::Wasip1, Target::Unknown];

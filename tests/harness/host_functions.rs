@@ -4,7 +4,7 @@
 
 use super::filters::{host, host_with, logs_at, run, vm, Filter, Target, TARGETS};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use warden::harness::host::{Fault, Forwarded, HostOptions, HttpCall, LogEntry, Outcome, Request, UpstreamResponse};
+use warden::harness::{Fault, Forwarded, HostOptions, HttpCall, LogEntry, Outcome, Request, UpstreamResponse};
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
     list.iter().map(|(n, v)| ((*n).to_owned(), v.as_bytes().to_vec())).collect()

@@ -2,7 +2,7 @@
 //! proxy-wasm filter, built for either wasm target, as Envoy would.
 
 use super::filters::{host, logs_at, run, vm, wasm, Filter, Target, TARGETS};
-use warden::harness::host::{HostError, Request, UpstreamResponse};
+use warden::harness::{HostError, Request, UpstreamResponse};
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
     list.iter().map(|(n, v)| ((*n).to_owned(), v.as_bytes().to_vec())).collect()
@@ -63,9 +63,8 @@ fn add_headers_refuses_a_bad_configuration() {
 fn state_leaks_between_streams_of_one_vm_and_a_new_vm_starts_clean() {
     for target in TARGETS {
         let host = host(Filter::AddHeaders, target);
-        let number = |outcome: &warden::harness::host::Outcome| {
-            outcome.forwarded.as_ref().and_then(|f| f.header("x-request-number"))
-        };
+        let number =
+            |outcome: &warden::harness::Outcome| outcome.forwarded.as_ref().and_then(|f| f.header("x-request-number"));
         let mut first = vm(&host, "");
         let request = Request::new("GET", "example.com", "/");
         for expected in ["1", "2", "3"] {

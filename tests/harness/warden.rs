@@ -1,7 +1,7 @@
 //! Warden's filter in the wasmtime host: the decisions, records, counters
 //! and forwarded requests of the filter as Envoy would run it.
 
-use warden::harness::host::{Host, HostError, HostOptions, Request};
+use warden::harness::{Host, HostError, HostOptions, Request};
 
 fn host() -> Host {
     let wasm = std::fs::read(warden::FILTER_WASM_PATH).expect("the filter was built");

@@ -2,12 +2,12 @@
 //! harness, the native engine's trail of how it was decided, and a check
 //! that both reached the same decision.
 
-use crate::host::{Outcome, Request};
-use crate::runner::DECISION_KEY;
+use crate::testing::runner::DECISION_KEY;
 use serde_json::Value;
 use std::fmt::Write as _;
 use warden_engine::document::Action;
 use warden_engine::{Attributes, Decision, Policy, Reason, Trace};
+use warden_harness::{Outcome, Request};
 
 /// The engine's view of a harness [`Request`]: the same headers and
 /// properties the filter reads through the host.

@@ -8,7 +8,7 @@
 //! the filter where Istio's own authorization runs, and
 //! `failStrategy: FAIL_CLOSE` refuses traffic when the filter cannot load.
 
-use crate::oci::{self, Variant};
+use crate::package::oci::{self, Variant};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 

@@ -21,11 +21,11 @@
 //!   `source.address` from `x-forwarded-for` when it trusts it (then with
 //!   port 0).
 
-use crate::host::{Headers, Request};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::net::{IpAddr, SocketAddr};
 use warden_engine::request::{encode_port, property};
+use warden_harness::{Headers, Request};
 
 /// The HTTP connection manager settings that change what a filter sees.
 /// The defaults are an Istio egress gateway's (`use_remote_address`, no

@@ -5,32 +5,13 @@
 //! Output is deterministic: no timings, and paths as given or relative to
 //! the current directory.
 
-use crate::coverage::PolicyCoverage;
-use crate::runner::{decision_word, quoted, quoted_bytes, CaseRun, Field, FileRun};
-use crate::testfile::{Expect, RequestSpec};
+use crate::display::{quoted, quoted_bytes, shown, WITHHELD};
+use crate::testing::coverage::PolicyCoverage;
+use crate::testing::runner::{decision_word, CaseRun, Field, FileRun};
+use crate::testing::testfile::{Expect, RequestSpec};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use serde_json::{json, Value};
 use std::io::{self, Write};
-use std::path::{Component, Path, PathBuf};
-
-/// A path as the user should see it: relative to the current directory
-/// when it lies below it, without a leading `./`.
-pub fn shown(path: &Path) -> String {
-    let relative = if path.is_absolute() {
-        std::env::current_dir()
-            .ok()
-            .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
-            .unwrap_or_else(|| path.to_path_buf())
-    } else {
-        path.to_path_buf()
-    };
-    let cleaned: PathBuf = relative.components().skip_while(|c| matches!(c, Component::CurDir)).collect();
-    if cleaned.as_os_str().is_empty() {
-        ".".into()
-    } else {
-        cleaned.display().to_string()
-    }
-}
 
 /// Cases passed and failed, and files that could not be run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -112,13 +93,10 @@ pub fn failure_block(case: &CaseRun) -> String {
 
 /// Whether a case's data stays out of reports: DLP found something in it,
 /// and reports never carry what DLP finds. Its request body,
-/// query, header values and forwarded data are shown as [`WITHHELD`].
+/// query, header values and forwarded data are shown as [`WITHHELD`](crate::display::WITHHELD).
 pub fn withheld(case: &CaseRun) -> bool {
     !case.actual.findings().is_empty()
 }
-
-/// What a report shows instead of data DLP found something in.
-pub const WITHHELD: &str = "<withheld: DLP findings>";
 
 /// The path with its query withheld.
 fn path_shown(path: &str, withhold: bool) -> String {
@@ -130,7 +108,7 @@ fn path_shown(path: &str, withhold: bool) -> String {
 
 /// A mismatch as reports show it: forwarded data withheld (see
 /// [`withheld`]).
-fn shown_mismatch(m: &crate::runner::Mismatch, withhold: bool) -> crate::runner::Mismatch {
+fn shown_mismatch(m: &crate::testing::runner::Mismatch, withhold: bool) -> crate::testing::runner::Mismatch {
     let mut m = m.clone();
     if withhold && matches!(m.field, Field::ForwardedBody | Field::ForwardedPath) {
         m.expected = WITHHELD.to_owned();
@@ -364,18 +342,18 @@ fn coverage_json(coverage: &[PolicyCoverage]) -> Value {
                         let mut v = json!({ "path": u.path(), "description": u.describe() });
                         if let Some(map) = v.as_object_mut() {
                             match u {
-                                crate::coverage::Untouched::Rule { policy, action, rule, .. } => {
+                                crate::testing::coverage::Untouched::Rule { policy, action, rule, .. } => {
                                     map.insert("kind".into(), json!("rule"));
                                     map.insert("policy".into(), json!(policy));
                                     map.insert("action".into(), json!(action));
                                     map.insert("rule".into(), json!(rule));
                                 }
-                                crate::coverage::Untouched::Policy { policy, kind, .. } => {
+                                crate::testing::coverage::Untouched::Policy { policy, kind, .. } => {
                                     map.insert("kind".into(), json!("policy"));
                                     map.insert("policy".into(), json!(policy));
                                     map.insert("action".into(), json!(kind));
                                 }
-                                crate::coverage::Untouched::Service { name, .. } => {
+                                crate::testing::coverage::Untouched::Service { name, .. } => {
                                     map.insert("kind".into(), json!("service"));
                                     map.insert("service".into(), json!(name));
                                 }

@@ -10,8 +10,8 @@
 //! Envoy worker, or a fresh VM per case with [`Options::isolate`].
 //!
 //! ```no_run
-//! use warden_harness::host::{Host, HostOptions};
-//! use warden_harness::runner::{self, Options};
+//! use warden::harness::{Host, HostOptions};
+//! use warden::testing::runner::{self, Options};
 //! use std::path::Path;
 //!
 //! let wasm = std::fs::read("warden.wasm").unwrap();
@@ -22,14 +22,14 @@
 //! }
 //! ```
 
-use crate::envoy;
-use crate::host::{Host, HostError, Outcome, Request};
-use crate::policy_file;
-use crate::testfile::{self, Case, Expect, Expected, PolicyRef, RequestSpec};
+use crate::display::{quoted, quoted_bytes, shown_list};
+use crate::testing::envoy;
+use crate::testing::testfile::{self, Case, Expect, Expected, PolicyRef, RequestSpec};
 use base64::Engine as _;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use warden_engine::{compile, Policy};
+use warden_harness::{Host, HostError, Outcome, Request};
 
 /// The port every case's connection is made to: a workload calling
 /// `http://host/` through its sidecar reaches the gateway on port 80, and
@@ -225,19 +225,6 @@ pub fn decision_word(d: Expected) -> &'static str {
     }
 }
 
-/// Text as JSON quotes it (shows whitespace and control characters).
-pub fn quoted(text: &str) -> String {
-    serde_json::to_string(text).unwrap_or_else(|_| format!("{text:?}"))
-}
-
-/// Bytes as quoted text, or base64 when they are not UTF-8.
-pub fn quoted_bytes(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => quoted(text),
-        Err(_) => format!("base64:{}", base64::engine::general_purpose::STANDARD.encode(bytes)),
-    }
-}
-
 /// Compares what happened with what a case expects.
 pub fn evaluate(expect: &Expect, actual: &Actual) -> Vec<Mismatch> {
     let mut out = Vec::new();
@@ -422,32 +409,16 @@ pub fn load_policy(path: &Path, shown: &str) -> Result<(Vec<u8>, Policy), String
 }
 
 /// Loads the policy files a test file names (see
-/// [`policy_file::load_configs`]) and compiles the result natively.
+/// [`warden_config::load_configs`]) and compiles the result natively.
 /// `shown` names them in messages; an error in a file of Istio YAML names
 /// that file, the resource and the field.
 pub fn load_policies(paths: &[PathBuf], shown: &str) -> Result<(Vec<u8>, Policy), String> {
-    let config = policy_file::load_configs(paths).map_err(|e| match paths {
+    let config = warden_config::load_configs(paths).map_err(|e| match paths {
         [_] => format!("{shown}: {}", e.message),
-        _ => format!("{}: {}", crate::report::shown(&e.file), e.message),
+        _ => format!("{}: {}", crate::display::shown(&e.file), e.message),
     })?;
     let policy = compile::load(&config).map_err(|e| format!("{shown}: invalid policy: {e}"))?;
     Ok((config, policy))
-}
-
-/// Policy files as shown in messages: `dir/a.yaml`; several in one
-/// directory as `dir/{a.yaml, b.yaml}`, else joined with `, `.
-pub fn shown_list(paths: &[PathBuf]) -> String {
-    let parents: Vec<Option<&Path>> = paths.iter().map(|p| p.parent()).collect();
-    let names: Option<Vec<String>> =
-        paths.iter().map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
-    match (parents.first(), names) {
-        (Some(Some(dir)), Some(names)) if paths.len() > 1 && parents.iter().all(|p| *p == Some(*dir)) => {
-            let dir = crate::report::shown(dir);
-            let dir = if dir == "." { String::new() } else { format!("{dir}/") };
-            format!("{dir}{{{}}}", names.join(", "))
-        }
-        _ => paths.iter().map(|p| crate::report::shown(p)).collect::<Vec<_>>().join(", "),
-    }
 }
 
 /// Explains a VM that did not start.
@@ -474,7 +445,7 @@ pub fn run_file(host: &Host, file: &Path, options: &Options) -> FileRun {
         policy: None,
         result: Ok(Vec::new()),
     };
-    let shown_file = crate::report::shown(file);
+    let shown_file = crate::display::shown(file);
     let tests = match testfile::load(file) {
         Ok(t) => t,
         Err(e) => {
@@ -532,7 +503,7 @@ fn run_cases(
                 // A VM that faulted is dead, as in Envoy; the next case gets
                 // a new one so each fault is reported once, by the case that
                 // caused it.
-                let fresh = options.isolate || vm.as_ref().is_none_or(|v: &crate::host::Vm| v.fault().is_some());
+                let fresh = options.isolate || vm.as_ref().is_none_or(|v: &warden_harness::Vm| v.fault().is_some());
                 if fresh {
                     vm = Some(host.vm(config)?);
                 }

@@ -22,7 +22,7 @@ pub struct TestFile {
     /// How the gateway's Envoy is set up, where it changes what the filter
     /// sees (default: an Istio egress gateway).
     #[serde(default)]
-    pub gateway: crate::envoy::Hcm,
+    pub gateway: crate::testing::envoy::Hcm,
     /// The cases, in order.
     pub tests: Vec<Case>,
 }

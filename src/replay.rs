@@ -19,13 +19,13 @@
 //! DLP findings: they may carry secrets.
 //!
 //! ```no_run
-//! use warden_harness::host::{Host, HostOptions};
-//! use warden_harness::replay::{self, Decider, Options, PrincipalSource};
+//! use warden::harness::{Host, HostOptions};
+//! use warden::replay::{self, Decider, Options, PrincipalSource};
 //! use std::path::Path;
 //!
 //! let wasm = std::fs::read("warden.wasm").unwrap();
 //! let host = Host::new(&wasm, HostOptions::default()).unwrap();
-//! let (config, policy) = warden_harness::runner::load_policy(Path::new("policy.yaml"), "policy.yaml").unwrap();
+//! let (config, policy) = warden::testing::runner::load_policy(Path::new("policy.yaml"), "policy.yaml").unwrap();
 //! let mut decider = Decider::filter(&host, &config).unwrap();
 //! let options = Options { principal: PrincipalSource::Field("downstream_peer_uri_san".into()), ..Options::default() };
 //! let log = std::io::BufReader::new(std::fs::File::open("access.log").unwrap());
@@ -33,8 +33,7 @@
 //! println!("{} requests, {} allowed", report.requests, report.count(replay::Kind::Allow));
 //! ```
 
-use crate::host::{Host, HostError, Request, Vm};
-use crate::runner::{DECISION_KEY, WORKLOAD_PORT};
+use crate::testing::runner::{DECISION_KEY, WORKLOAD_PORT};
 use serde_json::{json, Value};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -42,6 +41,7 @@ use std::fmt::Write as _;
 use std::io::BufRead;
 use warden_engine::request::property;
 use warden_engine::Policy;
+use warden_harness::{Host, HostError, Request, Vm};
 
 /// How many line numbers of each kind of skipped line are kept.
 pub const SKIPPED_LINES_KEPT: usize = 5;
@@ -507,7 +507,7 @@ pub struct RequestBuilder {
 /// At most this many distinct principals' certificates are kept.
 const CERTIFICATES_KEPT: usize = 4096;
 
-fn fill_header(headers: &mut crate::host::Headers, at: &mut usize, name: &str, value: &[u8]) {
+fn fill_header(headers: &mut warden_harness::Headers, at: &mut usize, name: &str, value: &[u8]) {
     match headers.get_mut(*at) {
         Some((n, v)) => {
             if n != name {
@@ -932,7 +932,7 @@ pub struct Example {
     /// `authority`.
     pub authority: String,
     /// `path` without its query (`?…` marks one), or
-    /// [`crate::report::WITHHELD`] when DLP found something.
+    /// [`crate::display::WITHHELD`] when DLP found something.
     pub path: String,
     /// The principal, if any.
     pub principal: Option<String>,
@@ -944,7 +944,7 @@ impl Example {
     fn of(line: u64, entry: &Entry<'_>, principal: Option<&str>, verdict: &Verdict<'_>) -> Example {
         let path = entry.path.as_deref().unwrap_or_default();
         let path = if !verdict.findings.is_empty() {
-            crate::report::WITHHELD.to_owned()
+            crate::display::WITHHELD.to_owned()
         } else {
             match path.split_once('?') {
                 Some((p, _)) => format!("{p}?…"),
@@ -1624,6 +1624,6 @@ mod tests {
         assert_eq!(ex.path, "/s?…");
         assert_eq!(ex.text(true), "line 7: GET h/s?… → (no-policy)");
         let dlp = Verdict { kind: Some(Kind::Dlp), findings: vec![Cow::Borrowed("jwt")], ..Verdict::default() };
-        assert_eq!(Example::of(7, &e, None, &dlp).path, crate::report::WITHHELD);
+        assert_eq!(Example::of(7, &e, None, &dlp).path, crate::display::WITHHELD);
     }
 }

@@ -1,11 +1,20 @@
-//! Policy files as users keep them in git: YAML or JSON, either the bare
-//! `warden/v1` document or wrapped in a Kubernetes envelope
-//! (`apiVersion: warden/v1`, `kind: EgressPolicy`, `metadata`, `spec`), or
-//! Istio resources (ServiceEntry, AuthorizationPolicy, mesh config; see
-//! [`crate::istio`]), in one file or several. The result is the JSON the
-//! filter takes as its configuration.
+//! Policy files as users keep them in git, read into the JSON the filter
+//! takes as its configuration: YAML or JSON, either the bare `warden/v1`
+//! document or wrapped in a Kubernetes envelope (`apiVersion: warden/v1`,
+//! `kind: EgressPolicy`, `metadata`, `spec`; see [`envelope`]), or Istio
+//! resources (ServiceEntry, AuthorizationPolicy, mesh config; see
+//! [`istio`]), in one file or several.
+//!
+//! ```no_run
+//! let config = warden_config::load_config(std::path::Path::new("policies/httpbin/policy.yaml"))?;
+//! let policy = warden_engine::compile::load(&config)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
-use crate::istio;
+pub mod display;
+pub mod envelope;
+pub mod istio;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -51,48 +60,17 @@ pub fn load_configs(paths: &[PathBuf]) -> Result<Vec<u8>, LoadError> {
         [] => Err(LoadError { file: PathBuf::new(), message: "no policy file given".into() }),
         [one] if !istio::is_istio(&one.text) => {
             let error = |message: String| LoadError { file: one.file.clone(), message };
-            let value = parse(&one.text).map_err(error)?;
+            let value = envelope::parse(&one.text).map_err(error)?;
             serde_json::to_vec(&value).map_err(|e| error(e.to_string()))
         }
         _ => Ok(istio::import(&sources, &istio::Options::default())?.config()),
     }
 }
 
-/// Parses policy text (YAML, which includes JSON) and unwraps the
-/// Kubernetes envelope.
-pub fn parse(text: &str) -> Result<serde_json::Value, String> {
-    let value: serde_json::Value = serde_yaml_ng::from_str(text).map_err(|e| format!("not valid YAML/JSON: {e}"))?;
-    unwrap_envelope(value)
-}
-
-/// Unwraps the `warden/v1` envelope of a document, if it has one.
-pub(crate) fn unwrap_envelope(value: serde_json::Value) -> Result<serde_json::Value, String> {
-    let serde_json::Value::Object(mut map) = value else {
-        return Ok(value);
-    };
-    let Some(api_version) = map.get("apiVersion").cloned() else {
-        return Ok(serde_json::Value::Object(map));
-    };
-    if api_version != "warden/v1" {
-        return Err(format!("apiVersion: expected warden/v1, found {api_version}"));
-    }
-    match map.get("kind").and_then(|k| k.as_str()) {
-        Some("EgressPolicy") => {}
-        other => return Err(format!("kind: expected EgressPolicy, found {}", other.unwrap_or("nothing"))),
-    }
-    let metadata_name = map.get("metadata").and_then(|m| m.get("name")).and_then(|n| n.as_str()).map(str::to_owned);
-    let Some(serde_json::Value::Object(mut spec)) = map.remove("spec") else {
-        return Err("spec: required, the warden/v1 policy document".into());
-    };
-    if let Some(name) = metadata_name {
-        spec.entry("name").or_insert(serde_json::Value::String(name));
-    }
-    Ok(serde_json::Value::Object(spec))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::envelope::parse;
 
     #[test]
     fn envelope_is_unwrapped_and_named() {

@@ -7,7 +7,7 @@
 //! AUDIT or dry-run policy matched, only the policy, so those are covered
 //! per policy: touched when a record lists them under `audit` or `dryRun`.
 
-use crate::runner::FileRun;
+use crate::testing::runner::FileRun;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use warden_engine::document::Action;
@@ -106,7 +106,7 @@ pub fn compute(runs: &[FileRun]) -> Vec<PolicyCoverage> {
         let files = if run.policy_files.is_empty() { std::slice::from_ref(path) } else { run.policy_files.as_slice() };
         let key: Vec<PathBuf> = files.iter().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())).collect();
         if !touched.contains_key(&key) {
-            order.push((key.clone(), crate::runner::shown_list(files), policy));
+            order.push((key.clone(), crate::display::shown_list(files), policy));
         }
         let t = touched.entry(key).or_default();
         for case in cases {

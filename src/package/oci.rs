@@ -25,10 +25,10 @@
 //! digest is what a `WasmPlugin` with an `oci://` url must pin: Istio
 //! compares `spec.sha256` with the digest of the image manifest it pulled,
 //! not with the module's (see [`manifest_digest`] and
-//! [`crate::wasmplugin::pinned_sha256`]).
+//! [`crate::package::wasmplugin::pinned_sha256`]).
 //!
 //! ```no_run
-//! use warden_harness::oci::{self, Variant};
+//! use warden::package::oci::{self, Variant};
 //! let wasm = std::fs::read("warden.wasm").unwrap();
 //! let image = oci::Image::build(&wasm, Variant::Compat, "0.1.0").unwrap();
 //! oci::write_layout_dir(&image, std::path::Path::new("warden-oci")).unwrap();

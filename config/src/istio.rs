@@ -6,7 +6,7 @@
 //! file's `policy:` may list several Istio files.
 //!
 //! ```
-//! use warden_harness::istio::{self, Options, Source};
+//! use warden_config::istio::{self, Options, Source};
 //!
 //! let yaml = r#"
 //! apiVersion: networking.istio.io/v1
@@ -109,7 +109,7 @@ pub struct Note {
 impl fmt::Display for Note {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.file {
-            Some(file) => write!(f, "{}: {}", crate::report::shown(file), self.message),
+            Some(file) => write!(f, "{}: {}", crate::display::shown(file), self.message),
             None => f.write_str(&self.message),
         }
     }
@@ -128,7 +128,7 @@ pub struct ImportError {
 
 impl fmt::Display for ImportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", crate::report::shown(&self.file), self.message)
+        write!(f, "{}: {}", crate::display::shown(&self.file), self.message)
     }
 }
 
@@ -173,7 +173,7 @@ impl Import {
         let mut text = String::from("# warden/v1 policy converted by `warden import` from Istio resources\n");
         let width = self.origins.iter().map(|o| o.field.len()).max().unwrap_or(0);
         for o in &self.origins {
-            text.push_str(&format!("#   {:width$}  {} ({})\n", o.field, o.resource, crate::report::shown(&o.file)));
+            text.push_str(&format!("#   {:width$}  {} ({})\n", o.field, o.resource, crate::display::shown(&o.file)));
         }
         text.push_str(&body);
         Ok(text)
@@ -292,7 +292,7 @@ fn classify(value: &Value) -> Result<Kind, String> {
         |versions: &str| Err(format!("apiVersion: {api_version}: Warden reads {kind} of {group} {versions}"));
     Ok(match (group, kind) {
         ("warden", _) => {
-            let spec = crate::policy_file::unwrap_envelope(value.clone())?;
+            let spec = crate::envelope::unwrap_envelope(value.clone())?;
             Kind::Warden(spec)
         }
         ("networking.istio.io", "ServiceEntry") => match version {
@@ -979,7 +979,7 @@ fn set_once<T: PartialEq + fmt::Debug>(
                 message: format!(
                     "{field}: {value:?} here, but {:?} in {} ({}); keep one",
                     prev.value,
-                    crate::report::shown(&prev.file),
+                    crate::display::shown(&prev.file),
                     prev.field
                 ),
             });
@@ -1032,7 +1032,7 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, ImportErr
                         format!(
                             "a second warden/v1 document (the first is in {}): give at most one, for the settings \
                              Istio has no word for",
-                            crate::report::shown(first)
+                            crate::display::shown(first)
                         ),
                     ));
                 }

@@ -8,18 +8,21 @@
 //! log against a policy) and `import` (Istio resources to a policy). See
 //! `docs/CLI.md`.
 
+use crate::display::shown;
 use crate::explain::{self, RequestAttributes};
-use crate::host::{Host, HostOptions};
-use crate::report::{self, shown, Totals};
-use crate::runner::{self, Options};
-use crate::testfile::{self, Headers, RequestSpec};
-use crate::{coverage, lint, oci, policy_file, replay, wasmplugin};
+use crate::package::{oci, wasmplugin};
+use crate::testing::coverage;
+use crate::testing::report::{self, Totals};
+use crate::testing::runner::{self, Options};
+use crate::testing::testfile::{self, Headers, RequestSpec};
+use crate::{lint, replay};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::borrow::Cow;
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use warden_engine::{bundle, compile};
+use warden_harness::{Host, HostOptions};
 
 /// Everything went as asked.
 pub const EXIT_OK: i32 = 0;
@@ -582,7 +585,7 @@ fn check(policies: &[PathBuf], deny_warnings: bool, out: &mut dyn Write, err: &m
     let mut code = EXIT_OK;
     for path in policies {
         let name = shown(path);
-        let config = match policy_file::load_config(path) {
+        let config = match warden_config::load_config(path) {
             Ok(c) => c,
             Err(e) => {
                 writeln!(err, "error: {name}: {}", e.message)?;
@@ -722,7 +725,7 @@ fn explain(args: ExplainArgs, wasm: &[u8], out: &mut dyn Write, err: &mut dyn Wr
 }
 
 fn compile_to(policy: &Path, output: &Path, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<i32> {
-    let config = match policy_file::load_config(policy) {
+    let config = match warden_config::load_config(policy) {
         Ok(c) => c,
         Err(e) => {
             writeln!(err, "error: {}: {}", shown(policy), e.message)?;
@@ -806,7 +809,7 @@ fn wasmplugin_manifest(
             }
         }
     };
-    let config = match policy_file::load_config(&args.policy) {
+    let config = match warden_config::load_config(&args.policy) {
         Ok(c) => c,
         Err(e) => {
             writeln!(err, "error: {}: {}", shown(&args.policy), e.message)?;
@@ -1030,7 +1033,7 @@ fn replay_log(
 }
 
 fn import(args: ImportArgs, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<i32> {
-    use crate::istio;
+    use warden_config::istio;
     let sources = match args.files.iter().map(|f| istio::Source::read(f)).collect::<Result<Vec<_>, _>>() {
         Ok(s) => s,
         Err(e) => {
