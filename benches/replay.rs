@@ -102,7 +102,7 @@ fn bench(c: &mut Criterion) {
             if report.requests != expected.requests || report.errors.count != 0 {
                 fail("replay", format!("{} requests, {} errors", report.requests, report.errors.count));
             }
-            counts.push(replay::Kind::ALL.map(|k| report.count(k)));
+            counts.push(warden::engine::Outcome::ALL.map(|k| report.count(k)));
         }
         if counts.first() != counts.last() {
             fail("replay", format!("the filter and the native engine disagree: {counts:?}"));

@@ -2,10 +2,10 @@
 //! harness, the native engine's trail of how it was decided, and a check
 //! that both reached the same decision.
 
-use crate::testing::runner::DECISION_KEY;
 use serde_json::Value;
 use std::fmt::Write as _;
 use warden_engine::document::Action;
+use warden_engine::record::{Record, DECISION_HEADER, FILTER_STATE_KEY};
 use warden_engine::{Attributes, Decision, Policy, Reason, Trace};
 use warden_harness::{Outcome, Request};
 
@@ -46,42 +46,36 @@ pub fn disagreements(outcome: &Outcome, request: &Request, policy: &Policy, nati
         out.push(format!("the filter faulted: {fault}"));
         return out;
     }
-    let record: Value =
-        outcome.filter_state_str(DECISION_KEY).and_then(|r| serde_json::from_str(&r).ok()).unwrap_or(Value::Null);
-    let text = |key: &str| record.get(key).and_then(Value::as_str).map(str::to_owned);
-    let list = |key: &str| -> Vec<String> {
-        record
-            .get(key)
-            .and_then(Value::as_array)
-            .map(|l| l.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-            .unwrap_or_default()
-    };
+    let text = outcome.filter_state_str(FILTER_STATE_KEY).unwrap_or_default();
+    let record = Record::parse(text.as_bytes()).ok();
     let mut differ = |what: &str, filter: String, engine: String| {
         if filter != engine {
             out.push(format!("{what}: the filter says {filter}, the native engine {engine}"));
         }
     };
-    let opt = |v: Option<String>| v.unwrap_or_else(|| "none".into());
-    differ("decision", opt(text("decision")), native.outcome.as_str().to_owned());
-    differ("reason", opt(text("reason")), native.reason.as_str().to_owned());
-    differ("policy", opt(text("policy")), opt(native.policy.map(str::to_owned)));
+    let opt = |v: Option<&str>| v.unwrap_or("none").to_owned();
+    let joined = |names: &[std::borrow::Cow<'_, str>]| names.join(", ");
+    let r = record.as_ref();
+    differ("decision", opt(r.map(|r| r.decision.as_str())), native.outcome.as_str().to_owned());
+    differ("reason", opt(r.map(|r| &*r.reason)), native.reason.as_str().to_owned());
+    differ("policy", opt(r.and_then(|r| r.policy.as_deref())), opt(native.policy));
     differ(
         "rule",
-        opt(record.get("rule").and_then(Value::as_u64).map(|r| r.to_string())),
-        opt(native.rule.map(|r| r.to_string())),
+        opt(r.and_then(|r| r.rule).map(|n| n.to_string()).as_deref()),
+        opt(native.rule.map(|n| n.to_string()).as_deref()),
     );
-    differ("service", opt(text("service")), opt(native.service.map(str::to_owned)));
-    differ("principal", opt(text("principal")), opt(native.principal.clone()));
-    differ("dryRun", list("dryRun").join(", "), native.dry_run.join(", "));
-    differ("audit", list("audit").join(", "), native.audit.join(", "));
+    differ("service", opt(r.and_then(|r| r.service.as_deref())), opt(native.service));
+    differ("principal", opt(r.and_then(|r| r.principal.as_deref())), opt(native.principal.as_deref()));
+    differ("dryRun", r.map(|r| joined(&r.dry_run)).unwrap_or_default(), native.dry_run.join(", "));
+    differ("audit", r.map(|r| joined(&r.audit)).unwrap_or_default(), native.audit.join(", "));
 
     let forwarded = outcome.forwarded.as_ref().and_then(|f| f.header(":path"));
     let native_forward =
         native.is_allowed().then(|| native.forward_path.clone().or_else(|| request.header_value(":path"))).flatten();
-    differ("forwarded path", opt(forwarded), opt(native_forward));
+    differ("forwarded path", opt(forwarded.as_deref()), opt(native_forward.as_deref()));
     let local = outcome.local_response.as_ref().map(|l| l.status.to_string());
     let native_status = policy.response_for(native).map(|r| r.status.to_string());
-    differ("local response", opt(local), opt(native_status));
+    differ("local response", opt(local.as_deref()), opt(native_status.as_deref()));
     out
 }
 
@@ -144,13 +138,10 @@ pub fn render(
         .map_or_else(|| "-".to_owned(), |le| u64::from_le_bytes(le).to_string());
     let _ = writeln!(s, "           :scheme {}, destination port {port}", header(":scheme"));
 
-    let record: Value =
-        outcome.filter_state_str(DECISION_KEY).and_then(|r| serde_json::from_str(&r).ok()).unwrap_or(Value::Null);
-    let field = |key: &str| match record.get(key) {
-        Some(Value::String(v)) => v.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => "-".to_owned(),
-    };
+    let text = outcome.filter_state_str(FILTER_STATE_KEY);
+    let record = text.as_deref().and_then(|t| Record::parse(t.as_bytes()).ok());
+    let r = record.as_ref();
+    let field = |value: Option<&str>| value.unwrap_or("-").to_owned();
     if let Some(fault) = &outcome.fault {
         let _ = writeln!(s, "outcome    the filter faulted: {fault}");
     } else if let Some(local) = &outcome.local_response {
@@ -158,27 +149,25 @@ pub fn render(
             s,
             "outcome    refused: {} {}",
             local.status,
-            local.header("x-warden-decision").map(|h| format!("(x-warden-decision: {h})")).unwrap_or_default()
+            local.header(DECISION_HEADER).map(|h| format!("({DECISION_HEADER}: {h})")).unwrap_or_default()
         );
     } else {
         let _ = writeln!(s, "outcome    forwarded upstream");
     }
-    let _ = writeln!(s, "decision   {}", field("decision"));
-    let _ = writeln!(s, "reason     {}", field("reason"));
-    let _ = writeln!(s, "policy     {}", field("policy"));
-    let _ = writeln!(s, "rule       {}", field("rule"));
-    let _ = writeln!(s, "service    {}", field("service"));
-    let _ = writeln!(s, "principal  {}", field("principal"));
+    let _ = writeln!(s, "decision   {}", field(r.map(|r| r.decision.as_str())));
+    let _ = writeln!(s, "reason     {}", field(r.map(|r| &*r.reason)));
+    let _ = writeln!(s, "policy     {}", field(r.and_then(|r| r.policy.as_deref())));
+    let _ = writeln!(s, "rule       {}", field(r.and_then(|r| r.rule).map(|n| n.to_string()).as_deref()));
+    let _ = writeln!(s, "service    {}", field(r.and_then(|r| r.service.as_deref())));
+    let _ = writeln!(s, "principal  {}", field(r.and_then(|r| r.principal.as_deref())));
     let forwarded = outcome.forwarded.as_ref().and_then(|f| f.header(":path"));
     let _ = writeln!(s, "forwarded  {}", forwarded.as_deref().unwrap_or("nothing"));
-    for (key, label) in [("dryRun", "dry-run"), ("audit", "audit")] {
-        let names: Vec<&str> =
-            record.get(key).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
-        if !names.is_empty() {
+    for (names, label) in [(r.map(|r| &r.dry_run), "dry-run"), (r.map(|r| &r.audit), "audit")] {
+        if let Some(names) = names.filter(|n| !n.is_empty()) {
             let _ = writeln!(s, "{label:<10} {}", names.join(", "));
         }
     }
-    let _ = writeln!(s, "record     {}", outcome.filter_state_str(DECISION_KEY).as_deref().unwrap_or("none"));
+    let _ = writeln!(s, "record     {}", text.as_deref().unwrap_or("none"));
 
     let _ = writeln!(s, "trail");
     if trace.host.is_empty() {

@@ -30,17 +30,18 @@
 //! let options = Options { principal: PrincipalSource::Field("downstream_peer_uri_san".into()), ..Options::default() };
 //! let log = std::io::BufReader::new(std::fs::File::open("access.log").unwrap());
 //! let report = replay::replay(log, &mut decider, &config, &options, &mut |_| {}).unwrap();
-//! println!("{} requests, {} allowed", report.requests, report.count(replay::Kind::Allow));
+//! println!("{} requests, {} allowed", report.requests, report.count(warden::engine::Outcome::Allow));
 //! ```
 
-use crate::testing::runner::{DECISION_KEY, WORKLOAD_PORT};
+use crate::testing::runner::WORKLOAD_PORT;
 use serde_json::{json, Value};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::BufRead;
+use warden_engine::record::{Record, FILTER_STATE_KEY};
 use warden_engine::request::property;
-use warden_engine::Policy;
+use warden_engine::{Outcome, Policy};
 use warden_harness::{Host, HostError, Request, Vm};
 
 /// How many line numbers of each kind of skipped line are kept.
@@ -78,42 +79,6 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options { principal: PrincipalSource::None, decision_field: Some(DEFAULT_DECISION_FIELD.into()), examples: 3 }
-    }
-}
-
-/// An outcome, as the decision record's `decision` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    /// Forwarded.
-    Allow,
-    /// Refused by authorization.
-    Denied,
-    /// Not in the registry.
-    Unregistered,
-    /// Malformed or ambiguous.
-    BadRequest,
-    /// Refused by DLP (headers and query only: logs have no bodies).
-    Dlp,
-}
-
-impl Kind {
-    /// Every outcome, in report order.
-    pub const ALL: [Kind; 5] = [Kind::Allow, Kind::Denied, Kind::Unregistered, Kind::BadRequest, Kind::Dlp];
-
-    /// The record's word: `allow`, `denied`, `unregistered`, `bad-request`, `dlp`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Allow => "allow",
-            Kind::Denied => "denied",
-            Kind::Unregistered => "unregistered",
-            Kind::BadRequest => "bad-request",
-            Kind::Dlp => "dlp",
-        }
-    }
-
-    /// Reads the record's word.
-    pub fn parse(word: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == word)
     }
 }
 
@@ -373,28 +338,6 @@ fn unescape(bytes: &[u8]) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The strings of an array value (`None`: not an array of strings).
-fn strings(raw: Raw<'_>) -> Option<Vec<Cow<'_, str>>> {
-    let Raw::Other(bytes) = raw else { return None };
-    let mut scanner = Scanner { bytes, at: 0 };
-    scanner.eat(b'[')?;
-    let mut out = Vec::new();
-    scanner.skip_ws();
-    if scanner.peek()? == b']' {
-        return Some(out);
-    }
-    loop {
-        scanner.skip_ws();
-        out.push(scanner.string()?.text()?);
-        scanner.skip_ws();
-        match scanner.peek()? {
-            b',' => scanner.at += 1,
-            b']' => return Some(out),
-            _ => return None,
-        }
-    }
-}
-
 /// The `decision` of a logged decision record: a string of JSON (as
 /// `%FILTER_STATE(…:PLAIN)%` logs it) or an object (`:TYPED`).
 fn logged_decision(raw: Raw<'_>) -> Option<String> {
@@ -404,13 +347,7 @@ fn logged_decision(raw: Raw<'_>) -> Option<String> {
         Raw::Other(bytes) if bytes.first() == Some(&b'{') => Cow::Borrowed(bytes),
         Raw::Other(_) => return None,
     };
-    let mut decision = None;
-    Scanner { bytes: &inner, at: 0 }.object(|key, _, value| {
-        if key == b"decision" {
-            decision = value.text().map(Cow::into_owned);
-        }
-    })?;
-    decision
+    Record::parse(&inner).ok().map(|r| r.decision.as_str().to_owned())
 }
 
 /// Reads one access-log line (text before the first `{`, such as a
@@ -676,7 +613,7 @@ fn push_spiffe(out: &mut String, principal: &str) {
 #[derive(Debug, Clone, Default)]
 pub struct Verdict<'a> {
     /// The outcome; `None`: the filter faulted or wrote no record.
-    pub kind: Option<Kind>,
+    pub kind: Option<Outcome>,
     /// The record's `reason`.
     pub reason: Cow<'a, str>,
     /// The deciding policy.
@@ -696,36 +633,18 @@ pub struct Verdict<'a> {
 impl<'a> Verdict<'a> {
     /// Reads a decision record.
     pub fn from_record(record: &'a [u8]) -> Verdict<'a> {
-        let mut verdict = Verdict::default();
-        let mut decision = None;
-        let mut bad = None;
-        let read = Scanner { bytes: record, at: 0 }.object(|key, _, value| match key {
-            b"decision" => decision = value.text(),
-            b"reason" => verdict.reason = value.text().unwrap_or_default(),
-            b"policy" => verdict.policy = value.text(),
-            b"service" => verdict.service = value.text(),
-            b"findings" | b"dryRun" | b"audit" => {
-                let list = match key {
-                    b"findings" => &mut verdict.findings,
-                    b"dryRun" => &mut verdict.dry_run,
-                    _ => &mut verdict.audit,
-                };
-                match strings(value) {
-                    Some(names) => *list = names,
-                    None => bad = Some(String::from_utf8_lossy(key).into_owned()),
-                }
-            }
-            _ => {}
-        });
-        let problem = match (read, &bad, &decision) {
-            (None, _, _) => Some("unreadable decision record".to_owned()),
-            (_, Some(key), _) => Some(format!("unreadable decision record: {key} is not a list of names")),
-            (_, _, None) => Some("the decision record has no decision".to_owned()),
-            (_, _, Some(d)) => Kind::parse(d).is_none().then(|| format!("unknown decision '{d}'")),
-        };
-        match problem {
-            Some(error) => Verdict { error: Some(error), ..Verdict::default() },
-            None => Verdict { kind: decision.as_deref().and_then(Kind::parse), ..verdict },
+        match Record::parse(record) {
+            Ok(r) => Verdict {
+                kind: Some(r.decision),
+                reason: r.reason,
+                policy: r.policy,
+                service: r.service,
+                findings: r.findings,
+                dry_run: r.dry_run,
+                audit: r.audit,
+                error: None,
+            },
+            Err(e) => Verdict { error: Some(format!("unreadable decision record: {e}")), ..Verdict::default() },
         }
     }
 
@@ -734,7 +653,7 @@ impl<'a> Verdict<'a> {
     fn group<'e>(&'e self, entry: &'e Entry<'_>, scratch: &'e mut String) -> (GroupKind, &'e str) {
         let reason = (GroupKind::Reason, &*self.reason);
         match self.kind {
-            Some(Kind::Allow | Kind::Denied) => match (&self.policy, &self.service) {
+            Some(Outcome::Allow | Outcome::Denied) => match (&self.policy, &self.service) {
                 (Some(p), _) => (GroupKind::Policy, &**p),
                 // No policy decided (no-allow-match, no-policy): which
                 // service's policies did not, is what an operator asks.
@@ -745,8 +664,8 @@ impl<'a> Verdict<'a> {
                 }
                 (None, None) => reason,
             },
-            Some(Kind::Unregistered) => (GroupKind::Host, entry.authority.as_deref().unwrap_or_default()),
-            Some(Kind::Dlp) if !self.findings.is_empty() => {
+            Some(Outcome::Unregistered) => (GroupKind::Host, entry.authority.as_deref().unwrap_or_default()),
+            Some(Outcome::DlpBlocked) if !self.findings.is_empty() => {
                 scratch.clear();
                 for (i, id) in self.findings.iter().enumerate() {
                     if i > 0 {
@@ -825,7 +744,7 @@ impl<'h> Decider<'h> {
                     names.iter().map(|s| Cow::Borrowed(*s)).collect()
                 }
                 then(&Verdict {
-                    kind: Kind::parse(d.outcome.as_str()),
+                    kind: Some(d.outcome),
                     reason: Cow::Borrowed(d.reason.as_str()),
                     policy: d.policy.map(Cow::Borrowed),
                     service: d.service.map(Cow::Borrowed),
@@ -845,7 +764,7 @@ impl<'h> Decider<'h> {
                     }
                     return then(&Verdict { error: Some(error), ..Verdict::default() });
                 }
-                match outcome.filter_state.get(DECISION_KEY) {
+                match outcome.filter_state.get(FILTER_STATE_KEY) {
                     Some(record) => then(&Verdict::from_record(record)),
                     None => then(&Verdict {
                         error: Some("the filter wrote no decision record".into()),
@@ -1064,7 +983,7 @@ pub struct Changes {
     /// Lines that had a logged decision.
     pub compared: u64,
     /// (logged, replayed) → count and the first examples.
-    pub transitions: HashMap<(String, Kind), (u64, Vec<Example>)>,
+    pub transitions: HashMap<(String, Outcome), (u64, Vec<Example>)>,
 }
 
 impl Changes {
@@ -1074,7 +993,7 @@ impl Changes {
     }
 
     /// The transitions, largest first.
-    pub fn sorted(&self) -> Vec<(&str, Kind, u64, &[Example])> {
+    pub fn sorted(&self) -> Vec<(&str, Outcome, u64, &[Example])> {
         let mut out: Vec<_> =
             self.transitions.iter().map(|((from, to), (n, ex))| (from.as_str(), *to, *n, ex.as_slice())).collect();
         out.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| (a.0, a.1).cmp(&(b.0, b.1))));
@@ -1089,7 +1008,7 @@ pub struct Report {
     pub lines: u64,
     /// Lines replayed as requests.
     pub requests: u64,
-    /// Per outcome, in [`Kind::ALL`] order.
+    /// Per outcome, in [`Outcome::ALL`] order.
     pub outcomes: [Tally; 5],
     /// Lines that are not JSON objects.
     pub not_json: Lines,
@@ -1109,30 +1028,30 @@ pub struct Report {
 
 impl Report {
     /// Requests with an outcome.
-    pub fn count(&self, kind: Kind) -> u64 {
+    pub fn count(&self, kind: Outcome) -> u64 {
         self.tally(kind).count
     }
 
     /// One outcome's tally.
-    pub fn tally(&self, kind: Kind) -> &Tally {
+    pub fn tally(&self, kind: Outcome) -> &Tally {
         let [allow, denied, unregistered, bad_request, dlp] = &self.outcomes;
         match kind {
-            Kind::Allow => allow,
-            Kind::Denied => denied,
-            Kind::Unregistered => unregistered,
-            Kind::BadRequest => bad_request,
-            Kind::Dlp => dlp,
+            Outcome::Allow => allow,
+            Outcome::Denied => denied,
+            Outcome::Unregistered => unregistered,
+            Outcome::BadRequest => bad_request,
+            Outcome::DlpBlocked => dlp,
         }
     }
 
-    fn tally_mut(&mut self, kind: Kind) -> &mut Tally {
+    fn tally_mut(&mut self, kind: Outcome) -> &mut Tally {
         let [allow, denied, unregistered, bad_request, dlp] = &mut self.outcomes;
         match kind {
-            Kind::Allow => allow,
-            Kind::Denied => denied,
-            Kind::Unregistered => unregistered,
-            Kind::BadRequest => bad_request,
-            Kind::Dlp => dlp,
+            Outcome::Allow => allow,
+            Outcome::Denied => denied,
+            Outcome::Unregistered => unregistered,
+            Outcome::BadRequest => bad_request,
+            Outcome::DlpBlocked => dlp,
         }
     }
 
@@ -1142,7 +1061,7 @@ impl Report {
     }
 
     /// A group's count (`None`: no such group).
-    pub fn group_count(&self, kind: Kind, label: &str) -> Option<u64> {
+    pub fn group_count(&self, kind: Outcome, label: &str) -> Option<u64> {
         self.tally(kind).groups().into_iter().find(|g| g.label == label).map(|g| g.count)
     }
 
@@ -1323,7 +1242,7 @@ pub fn human(report: &Report, context: &Context) -> String {
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "{:<32}{:>9}", "requests", report.requests);
-    for kind in Kind::ALL {
+    for kind in Outcome::ALL {
         let tally = report.tally(kind);
         let _ = writeln!(out, "{:<32}{:>9}", kind.as_str(), tally.count);
         let groups = tally.groups();
@@ -1377,20 +1296,20 @@ pub fn human(report: &Report, context: &Context) -> String {
 
     if context.examples > 0 && report.requests > 0 {
         let _ = writeln!(out, "\nexamples (the first {} of each; queries withheld)", context.examples);
-        for kind in Kind::ALL {
+        for kind in Outcome::ALL {
             let tally = report.tally(kind);
             if tally.examples.is_empty() {
                 continue;
             }
             let _ = writeln!(out, "{}", kind.as_str());
             for e in &tally.examples {
-                let _ = writeln!(out, "  {}", e.text(kind != Kind::Unregistered));
+                let _ = writeln!(out, "  {}", e.text(kind != Outcome::Unregistered));
             }
         }
         for (from, to, _, examples) in changes.sorted() {
             let _ = writeln!(out, "changed {from} → {}", to.as_str());
             for e in examples {
-                let _ = writeln!(out, "  {}", e.text(to != Kind::Unregistered));
+                let _ = writeln!(out, "  {}", e.text(to != Outcome::Unregistered));
             }
         }
     }
@@ -1399,7 +1318,7 @@ pub fn human(report: &Report, context: &Context) -> String {
 
 /// The JSON report.
 pub fn json(report: &Report, context: &Context) -> Value {
-    let outcomes: serde_json::Map<String, Value> = Kind::ALL
+    let outcomes: serde_json::Map<String, Value> = Outcome::ALL
         .iter()
         .map(|kind| {
             let tally = report.tally(*kind);
@@ -1570,13 +1489,13 @@ mod tests {
         );
         assert_eq!(
             (v.kind, &*v.reason, v.policy.as_deref(), v.service.as_deref()),
-            (Some(Kind::Denied), "deny-policy", Some("no-admin"), Some("h"))
+            (Some(Outcome::Denied), "deny-policy", Some("no-admin"), Some("h"))
         );
         assert_eq!(v.dry_run, ["a", "b"]);
         assert!(v.error.is_none());
         let v =
-            Verdict::from_record(br#"{"decision":"dlp","findings":["jwt","email"],"findingsAt":{"jwt":["query"]}}"#);
-        assert_eq!((v.kind, v.findings.len()), (Some(Kind::Dlp), 2));
+            Verdict::from_record(br#"{"decision":"dlp","findings":["jwt","email"],"findingsAt":[{"id":"jwt","in":"query","action":"BLOCK"}]}"#);
+        assert_eq!((v.kind, v.findings.len()), (Some(Outcome::DlpBlocked), 2));
         for bad in [
             &br#"not json"#[..],
             br#"{"decision":"maybe"}"#,
@@ -1619,11 +1538,12 @@ mod tests {
     #[test]
     fn examples_never_show_a_query_or_a_path_with_findings() {
         let e = parse_entry(br#"{"authority":"h","method":"GET","path":"/s?token=abc"}"#, &options()).unwrap();
-        let allowed = Verdict { kind: Some(Kind::Allow), reason: "no-policy".into(), ..Verdict::default() };
+        let allowed = Verdict { kind: Some(Outcome::Allow), reason: "no-policy".into(), ..Verdict::default() };
         let ex = Example::of(7, &e, None, &allowed);
         assert_eq!(ex.path, "/s?…");
         assert_eq!(ex.text(true), "line 7: GET h/s?… → (no-policy)");
-        let dlp = Verdict { kind: Some(Kind::Dlp), findings: vec![Cow::Borrowed("jwt")], ..Verdict::default() };
+        let dlp =
+            Verdict { kind: Some(Outcome::DlpBlocked), findings: vec![Cow::Borrowed("jwt")], ..Verdict::default() };
         assert_eq!(Example::of(7, &e, None, &dlp).path, crate::display::WITHHELD);
     }
 }

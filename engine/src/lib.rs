@@ -38,13 +38,16 @@ pub mod document;
 pub mod error;
 pub mod identity;
 pub mod matcher;
+mod needs;
 pub mod normalize;
 pub mod policy;
+pub mod record;
 pub mod registry;
 pub mod request;
 
-pub use decision::{Decision, Outcome, Reason};
+pub use decision::Decision;
 pub use document::Document;
 pub use error::{ErrorKind, PolicyError};
 pub use policy::{Policy, Processed, Response, Responses, Trace, TraceStep};
+pub use record::{Outcome, Reason};
 pub use request::{Attributes, FakeAttributes};

@@ -1,12 +1,14 @@
 //! The compiled policy and the per-request decision.
 
 use crate::authz::{AuthzPolicy, RequestView};
-use crate::compile::{Needs, Required};
-use crate::decision::{Decision, Outcome, Reason};
+use crate::decision::Decision;
+use crate::dlp::body::BodyScan;
 use crate::dlp::policy::DlpSet;
 use crate::document::{Action, DlpAction, IdentitySource, OutboundTrafficPolicy, PathNormalization, PeerAddress};
 use crate::identity::{self, Identity, IdentityError};
+use crate::needs::{Needs, Required};
 use crate::normalize::{self, BadRequest};
+use crate::record::{Outcome, Reason};
 use crate::registry::{Registry, ServiceId};
 use crate::request::{self, property, Attributes};
 use serde::{Deserialize, Serialize};
@@ -312,7 +314,7 @@ impl Policy {
             d.policy = name(&block.policy);
             d.rule = None;
         } else {
-            d.body = scan.body;
+            d.body = scan.body.map(BodyScan::new);
         }
         d.findings = scan.findings;
     }
@@ -511,7 +513,7 @@ impl Policy {
         for (i, chunk) in chunks.iter().enumerate() {
             let end = i + 1 == chunks.len();
             held.extend_from_slice(chunk);
-            match scan.feed(self, chunk, end) {
+            match scan.feed(&self.dlp, chunk, end) {
                 crate::dlp::body::BodyStep::Hold => {}
                 crate::dlp::body::BodyStep::Forward => forwarded.append(&mut held),
                 crate::dlp::body::BodyStep::Block => {
@@ -520,7 +522,7 @@ impl Policy {
                 }
                 crate::dlp::body::BodyStep::Redact => {
                     let mut whole = std::mem::take(&mut held);
-                    if scan.redact(self, &mut whole) {
+                    if scan.redact(&self.dlp, &mut whole) {
                         forwarded.extend(whole);
                     } else {
                         forwarded.clear();

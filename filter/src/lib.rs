@@ -14,6 +14,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use warden_engine::dlp::body::{BodyScan, BodyStep};
 use warden_engine::identity::x509::{CertificateCache, CertificateError, SubjectAltNames};
+use warden_engine::record::{metric, DECISION_HEADER, FILTER_STATE_PROPERTY};
 use warden_engine::{compile, Attributes, Decision, Outcome, Policy, Response};
 
 mod header_map;
@@ -23,11 +24,6 @@ proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(WardenRoot::default()) });
 }}
-
-/// The filter-state key; Envoy exposes it as `wasm.warden.decision`.
-const DECISION_PROPERTY: &str = "warden.decision";
-/// The response header that tells the client which kind of refusal it got.
-const DECISION_HEADER: &str = "x-warden-decision";
 
 fn log(level: LogLevel, message: &str) {
     let _ = hostcalls::log(level, message);
@@ -51,15 +47,15 @@ impl Metrics {
     fn define() -> Self {
         let counter = |name: &str| hostcalls::define_metric(MetricType::Counter, name).ok();
         Metrics {
-            requests: counter("warden.requests"),
-            allowed: counter("warden.allowed"),
-            denied: counter("warden.denied"),
-            unregistered: counter("warden.unregistered"),
-            bad_request: counter("warden.bad_request"),
-            audit: counter("warden.audit"),
-            config_errors: counter("warden.config_errors"),
-            dlp_blocked: counter("warden.dlp_blocked"),
-            dlp_redacted: counter("warden.dlp_redacted"),
+            requests: counter(metric::REQUESTS),
+            allowed: counter(metric::ALLOWED),
+            denied: counter(metric::DENIED),
+            unregistered: counter(metric::UNREGISTERED),
+            bad_request: counter(metric::BAD_REQUEST),
+            audit: counter(metric::AUDIT),
+            config_errors: counter(metric::CONFIG_ERRORS),
+            dlp_blocked: counter(metric::DLP_BLOCKED),
+            dlp_redacted: counter(metric::DLP_REDACTED),
         }
     }
 
@@ -239,7 +235,7 @@ impl WardenStream {
     /// The body scan is over: record it, count it, and refuse if it says so.
     fn finish_body(&mut self, policy: &Policy, scan: &BodyScan) -> Action {
         let record = scan.record();
-        let _ = hostcalls::set_property(vec![DECISION_PROPERTY], Some(record.as_bytes()));
+        let _ = hostcalls::set_property(vec![FILTER_STATE_PROPERTY], Some(record.as_bytes()));
         let outcome = scan.outcome();
         self.count(outcome, scan.redacted(), scan.audited());
         match policy.response_for_outcome(outcome) {
@@ -265,7 +261,7 @@ impl WardenStream {
         let (Some(policy), Some(mut scan)) = (self.policy.clone(), self.body.take()) else {
             return Action::Continue;
         };
-        match scan.feed(&policy, chunk, end_of_stream) {
+        match scan.feed(policy.dlp(), chunk, end_of_stream) {
             BodyStep::Hold => {
                 self.body = Some(scan);
                 Action::Pause
@@ -278,7 +274,7 @@ impl WardenStream {
             BodyStep::Redact => {
                 // The one copy of the body in the filter, masked in place.
                 let mut whole = request_body(0, usize::MAX).unwrap_or_default();
-                if scan.redact(&policy, &mut whole) {
+                if scan.redact(policy.dlp(), &mut whole) {
                     let _ = hostcalls::set_buffer(BufferType::HttpRequestBody, 0, whole.len(), &whole);
                 }
                 self.finish_body(&policy, &scan)
@@ -292,7 +288,7 @@ impl HttpContext for WardenStream {
         let Some(policy) = self.policy.clone() else {
             // Fail closed: no valid configuration, no traffic.
             let decision = Decision::no_config();
-            let _ = hostcalls::set_property(vec![DECISION_PROPERTY], Some(decision.record().as_bytes()));
+            let _ = hostcalls::set_property(vec![FILTER_STATE_PROPERTY], Some(decision.record().as_bytes()));
             self.count(decision.outcome, false, false);
             log(LogLevel::Warn, "warden: refusing request: no valid configuration");
             let response = Response { status: 503, body: "warden: no valid configuration".into() };
@@ -303,7 +299,7 @@ impl HttpContext for WardenStream {
         let record = decision.record();
         // Set before any local reply, so the access log of a refused request
         // carries the decision too.
-        let _ = hostcalls::set_property(vec![DECISION_PROPERTY], Some(record.as_bytes()));
+        let _ = hostcalls::set_property(vec![FILTER_STATE_PROPERTY], Some(record.as_bytes()));
 
         // The upstream must see exactly the path that was authorized, with
         // REDACT applied; a refused request is masked too, for Envoy's

@@ -12,6 +12,7 @@ use crate::testing::testfile::{Expect, RequestSpec};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use serde_json::{json, Value};
 use std::io::{self, Write};
+use warden_engine::record::DECISION_HEADER;
 
 /// Cases passed and failed, and files that could not be run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -187,7 +188,7 @@ fn actual_lines(case: &CaseRun) -> Vec<String> {
     } else {
         let decision = a.decision.map_or("nothing (neither forwarded nor answered)", decision_word);
         match &a.decision_header {
-            Some(h) => lines.push(format!("decision {decision} (x-warden-decision: {h})")),
+            Some(h) => lines.push(format!("decision {decision} ({DECISION_HEADER}: {h})")),
             None => lines.push(format!("decision {decision}")),
         }
     }

@@ -26,8 +26,10 @@ use crate::display::{quoted, quoted_bytes, shown_list};
 use crate::testing::envoy;
 use crate::testing::testfile::{self, Case, Expect, Expected, PolicyRef, RequestSpec};
 use base64::Engine as _;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use warden_engine::record::{Record, DECISION_HEADER, FILTER_STATE_KEY};
 use warden_engine::{compile, Policy};
 use warden_harness::{Host, HostError, Outcome, Request};
 
@@ -36,9 +38,6 @@ use warden_harness::{Host, HostError, Outcome, Request};
 /// Envoy reports that as `destination.port`. An explicit port in the
 /// authority (`api.stripe.com:443`) still wins, as in Envoy.
 pub const WORKLOAD_PORT: u16 = 80;
-
-/// The key of the decision record in Envoy's filter state.
-pub const DECISION_KEY: &str = "wasm.warden.decision";
 
 /// How a run is done.
 #[derive(Debug, Clone, Default)]
@@ -133,33 +132,33 @@ impl Actual {
         Actual {
             decision,
             status: outcome.status,
-            decision_header: outcome.local_response.as_ref().and_then(|l| l.header("x-warden-decision")),
-            record: outcome.filter_state_str(DECISION_KEY),
+            decision_header: outcome.local_response.as_ref().and_then(|l| l.header(DECISION_HEADER)),
+            record: outcome.filter_state_str(FILTER_STATE_KEY),
             forwarded_path: outcome.forwarded.as_ref().and_then(|f| f.header(":path")),
             forwarded_body: outcome.forwarded.as_ref().map(|f| f.body.clone()),
             fault: outcome.fault.as_ref().map(ToString::to_string),
         }
     }
 
-    /// The decision record, parsed.
+    /// The decision record, read; `None` when there is none or it does
+    /// not read.
+    pub fn parsed_record(&self) -> Option<Record<'_>> {
+        self.record.as_deref().and_then(|r| Record::parse(r.as_bytes()).ok())
+    }
+
+    /// The decision record as a JSON value, for JSON reports.
     pub fn record_json(&self) -> Option<serde_json::Value> {
         self.record.as_deref().and_then(|r| serde_json::from_str(r).ok())
     }
 
     /// The record's `policy`.
     pub fn policy(&self) -> Option<String> {
-        self.record_json().and_then(|r| r.get("policy").and_then(|p| p.as_str()).map(str::to_owned))
+        self.parsed_record().and_then(|r| r.policy).map(Cow::into_owned)
     }
 
     /// The record's `findings`, as a set.
     pub fn findings(&self) -> BTreeSet<String> {
-        self.record_json()
-            .and_then(|r| {
-                r.get("findings")
-                    .and_then(|f| f.as_array())
-                    .map(|list| list.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect::<BTreeSet<String>>())
-            })
-            .unwrap_or_default()
+        self.parsed_record().map(|r| r.findings.into_iter().map(Cow::into_owned).collect()).unwrap_or_default()
     }
 }
 
@@ -607,7 +606,7 @@ mod tests {
         let actual = Actual {
             decision: Some(Expected::Allow),
             status: 200,
-            record: Some(r#"{"policy":"p","findings":["b","a"]}"#.into()),
+            record: Some(r#"{"decision":"allow","reason":"allow-policy","policy":"p","findings":["b","a"]}"#.into()),
             forwarded_path: Some("/x".into()),
             forwarded_body: Some(b"body".to_vec()),
             ..Actual::default()

@@ -12,7 +12,8 @@
 //!   bounded window, whatever the body's size.
 //!
 //! The scan owns no borrowed data, so a filter can keep it between
-//! callbacks beside its `Rc<Policy>`; every call takes the policy.
+//! callbacks beside its `Rc<Policy>`; every call takes the policy's DLP
+//! set ([`crate::Policy::dlp`]).
 //!
 //! Decoding on the way to the scanner: `content-encoding: gzip`/`deflate`
 //! is inflated (up to `maxBodyBytes` of output; other encodings, corrupt or
@@ -22,11 +23,11 @@
 //! text.
 
 use super::decode::{self, Encoding, Inflater, TextDecoder, View};
-use super::policy::{mask, DlpSet, Finding, Location, Place};
+use super::finding::{mask, Finding, Location, Place};
+use super::policy::{BodyStart, DlpSet};
 use super::scanner::StreamState;
-use crate::decision::{Outcome, Reason, RecordBase};
 use crate::document::{DlpAction, OnOversize};
-use crate::Policy;
+use crate::record::{Outcome, Reason, RecordBase};
 
 /// Most leading blank bytes kept before choosing how to decode a body.
 const MAX_LEAD: usize = 4096;
@@ -93,14 +94,8 @@ impl std::fmt::Debug for BodyScan {
 }
 
 impl BodyScan {
-    pub(crate) fn new(
-        group: u32,
-        hold: bool,
-        limit: u64,
-        on_oversize: OnOversize,
-        content_type: Option<String>,
-        encoding: Encoding,
-    ) -> BodyScan {
+    pub(crate) fn new(start: BodyStart) -> BodyScan {
+        let BodyStart { group, hold, limit, on_oversize, content_type, encoding } = start;
         BodyScan {
             group,
             hold,
@@ -140,8 +135,7 @@ impl BodyScan {
     }
 
     /// Scans the next chunk of the body (`end_of_stream` on the last).
-    pub fn feed(&mut self, policy: &Policy, chunk: &[u8], end_of_stream: bool) -> BodyStep {
-        let dlp = policy.dlp();
+    pub fn feed(&mut self, dlp: &DlpSet, chunk: &[u8], end_of_stream: bool) -> BodyStep {
         if self.blocked.is_some() {
             return BodyStep::Block;
         }
@@ -179,12 +173,11 @@ impl BodyScan {
     /// sent (escapes included), keeping a card's last 4 characters. False
     /// when the body is compressed (a compressed body cannot be masked in
     /// place): the request must then be refused, and the scan records it.
-    pub fn redact(&mut self, policy: &Policy, raw: &mut [u8]) -> bool {
+    pub fn redact(&mut self, dlp: &DlpSet, raw: &mut [u8]) -> bool {
         if self.encoding != Encoding::Identity {
             self.blocked = Some(Reason::DlpUnredactable);
             return false;
         }
-        let dlp = policy.dlp();
         let Some(group) = dlp.group(self.group) else { return false };
         let view = self.view.unwrap_or(View::Raw);
         let mut positions = Vec::new();

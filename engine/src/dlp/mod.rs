@@ -23,6 +23,7 @@
 pub mod body;
 pub mod decode;
 pub mod detectors;
+pub mod finding;
 pub mod policy;
 pub mod scanner;
 pub mod validators;

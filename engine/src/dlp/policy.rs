@@ -12,8 +12,8 @@
 //! pattern texts) and is rebuilt when a bundle is decoded: regexes and
 //! automata are not serializable, and rebuilding re-validates them.
 
-use super::body::BodyScan;
 use super::decode::{self, Encoding};
+use super::finding::{mask, Finding, Location, Place};
 use super::scanner::{self, Hit, Scanner};
 use super::{compile_custom, detector, CATALOGUE};
 use crate::document::{DlpAction, OnOversize};
@@ -27,10 +27,6 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 1 << 20;
 /// The largest `maxBodyBytes` accepted: a held body lives in Envoy's
 /// buffer and, for REDACT, once in the filter's memory.
 pub const MAX_BODY_BYTES_LIMIT: u64 = 64 << 20;
-/// Locations listed per decision record; findings beyond are counted by id
-/// only.
-pub const MAX_LOCATIONS: usize = 16;
-
 /// One compiled `dlp[]` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DlpPolicy {
@@ -62,42 +58,6 @@ impl DlpPolicy {
             Place::Body => self.body,
         }
     }
-}
-
-/// The three places DLP looks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Place {
-    Headers,
-    Target,
-    Body,
-}
-
-/// Where a finding was made. Never the matched bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
-    /// In the value of this header.
-    Header(String),
-    /// In a header's name (the name is not repeated: it holds the secret).
-    HeaderName,
-    /// In the request path.
-    Path,
-    /// In the query string (offset into the decoded query).
-    Query,
-    /// In the body, at this offset of the decoded body.
-    Body(u64),
-}
-
-/// A finding: which detector, where, and what it did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    /// The detector's id (`credit_card`, or a custom pattern's name).
-    pub detector: String,
-    /// Where.
-    pub location: Location,
-    /// The action it caused (the strongest of the policies that apply).
-    pub action: DlpAction,
-    /// The DLP policy that decided the action.
-    pub policy: String,
 }
 
 /// The DLP policies of a [`crate::Policy`], with one scanner per group of
@@ -330,14 +290,14 @@ impl DlpSet {
         }
 
         if let Some(plan) = group.body.filter(|_| body_expected) {
-            out.body = Some(BodyScan::new(
-                group_id,
-                plan.hold,
-                plan.limit,
-                plan.on_oversize,
-                attrs.header("content-type").map(str::to_owned),
-                Encoding::from_header(attrs.header("content-encoding")),
-            ));
+            out.body = Some(BodyStart {
+                group: group_id,
+                hold: plan.hold,
+                limit: plan.limit,
+                on_oversize: plan.on_oversize,
+                content_type: attrs.header("content-type").map(str::to_owned),
+                encoding: Encoding::from_header(attrs.header("content-encoding")),
+            });
         }
         out
     }
@@ -412,12 +372,23 @@ pub(crate) struct RequestScan {
     pub(crate) header_edits: Vec<(String, String)>,
     /// The request target to forward instead (REDACT).
     pub(crate) target_edit: Option<String>,
-    pub(crate) body: Option<BodyScan>,
+    pub(crate) body: Option<BodyStart>,
 }
 
-/// Replaces `data[from..to]` with `*`.
-pub(crate) fn mask(data: &mut [u8], from: usize, to: usize) {
-    if let Some(span) = data.get_mut(from..to.max(from)) {
-        span.fill(b'*');
-    }
+/// How to scan a body that follows: what [`BodyScan`](super::body::BodyScan)
+/// starts from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BodyStart {
+    /// The scanner group of the request's service.
+    pub(crate) group: u32,
+    /// Whether the body is held until scanned (BLOCK, REDACT).
+    pub(crate) hold: bool,
+    /// The most bytes held or decoded.
+    pub(crate) limit: u64,
+    /// What a body that cannot be scanned whole does.
+    pub(crate) on_oversize: OnOversize,
+    /// The request's `content-type`.
+    pub(crate) content_type: Option<String>,
+    /// The request's `content-encoding`.
+    pub(crate) encoding: Encoding,
 }
