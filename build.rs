@@ -8,6 +8,11 @@ use std::env;
 use std::path::PathBuf;
 use std::process::Command;
 
+// The same cargo command (host flags and wrappers removed) the tests and
+// benchmarks use to build their own test filters.
+#[path = "benches/support/wasm_cargo.rs"]
+mod wasm_cargo;
+
 fn main() {
     let root = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     for watched in ["engine", "filter", "Cargo.lock", "Cargo.toml"] {
@@ -25,27 +30,11 @@ fn main() {
 
     let target_dir =
         env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target")).join("wasm");
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root)
-        .args(["build", "--package", "warden-filter", "--lib"])
+    let mut cmd = wasm_cargo::wasm_cargo(&root);
+    cmd.args(["build", "--package", "warden-filter", "--lib"])
         .args(["--target", "wasm32-wasip1", "--profile", "wasm"])
         .arg("--target-dir")
         .arg(&target_dir);
-    // The outer build's flags and wrappers (clippy, coverage) are for the
-    // host; the filter gets a plain build.
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-        "CARGO_LLVM_COV",
-        "LLVM_PROFILE_FILE",
-    ] {
-        cmd.env_remove(var);
-    }
 
     let status = match cmd.status() {
         Ok(status) => status,

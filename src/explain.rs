@@ -3,6 +3,7 @@
 //! that both reached the same decision.
 
 use serde_json::Value;
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use warden_engine::document::Action;
 use warden_engine::record::{Record, DECISION_HEADER, FILTER_STATE_KEY};
@@ -10,22 +11,24 @@ use warden_engine::{Attributes, Decision, Policy, Reason, Trace};
 use warden_harness::{Outcome, Request};
 
 /// The engine's view of a harness [`Request`]: the same headers and
-/// properties the filter reads through the host.
+/// properties the filter reads through the host. Header names match
+/// whatever their case, and nothing is allocated per lookup.
 pub struct RequestAttributes<'a>(pub &'a Request);
 
 impl Attributes for RequestAttributes<'_> {
     fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.0
-            .headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(&name))
-            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        let (_, value) = self.0.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name))?;
+        std::str::from_utf8(value).ok()
     }
 
     fn for_each_header(&self, visit: &mut dyn FnMut(&str, &str)) {
         for (n, v) in &self.0.headers {
-            visit(&n.to_ascii_lowercase(), &String::from_utf8_lossy(v));
+            let name: Cow<'_, str> = if n.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(n.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(n)
+            };
+            visit(&name, &String::from_utf8_lossy(v));
         }
     }
 

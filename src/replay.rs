@@ -33,6 +33,7 @@
 //! println!("{} requests, {} allowed", report.requests, report.count(warden::engine::Outcome::Allow));
 //! ```
 
+use crate::explain::RequestAttributes;
 use crate::testing::runner::WORKLOAD_PORT;
 use serde_json::{json, Value};
 use std::borrow::Cow;
@@ -680,30 +681,6 @@ impl<'a> Verdict<'a> {
     }
 }
 
-/// The native engine's view of a request [`RequestBuilder`] built: its
-/// header names are lowercase already (unlike [`crate::explain::RequestAttributes`],
-/// nothing is allocated per lookup).
-struct BuiltRequest<'r>(&'r Request);
-
-impl warden_engine::Attributes for BuiltRequest<'_> {
-    fn header(&self, name: &str) -> Option<&str> {
-        let (_, value) = self.0.headers.iter().find(|(n, _)| n == name)?;
-        std::str::from_utf8(value).ok()
-    }
-
-    fn for_each_header(&self, visit: &mut dyn FnMut(&str, &str)) {
-        for (n, v) in &self.0.headers {
-            visit(n, &String::from_utf8_lossy(v));
-        }
-    }
-
-    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
-        let (_, value) =
-            self.0.properties.iter().find(|(p, _)| p.iter().map(String::as_str).eq(path.iter().copied()))?;
-        Some(value.clone())
-    }
-}
-
 /// Decides requests: the compiled filter in the harness, or the native
 /// engine.
 pub enum Decider<'h> {
@@ -739,7 +716,7 @@ impl<'h> Decider<'h> {
     pub fn decide<R>(&mut self, request: &Request, then: impl FnOnce(&Verdict<'_>) -> R) -> R {
         match self {
             Decider::Native(policy) => {
-                let d = policy.decide(&BuiltRequest(request));
+                let d = policy.decide(&RequestAttributes(request));
                 fn borrowed<'x>(names: &[&'x str]) -> Vec<Cow<'x, str>> {
                     names.iter().map(|s| Cow::Borrowed(*s)).collect()
                 }

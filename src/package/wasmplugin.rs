@@ -10,7 +10,6 @@
 
 use crate::package::oci::{self, Variant};
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 /// Where the plugin applies.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,10 +38,7 @@ pub struct Options {
     pub oci_variant: Variant,
 }
 
-/// The hex SHA-256 of a module, as `spec.sha256` wants it.
-pub fn sha256_hex(wasm: &[u8]) -> String {
-    Sha256::digest(wasm).iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use super::oci::sha256_hex;
 
 /// The `spec.sha256` that pins `wasm` at `url`, as Istio checks it: for
 /// `http(s)://` (and `file://`) urls the SHA-256 of the module; for `oci://`
