@@ -1,0 +1,185 @@
+//! `warden explain`: one request through the filter, and the trail of rules behind its decision.
+
+use super::{start_host, CliError, Exit, EXIT_FAILED, EXIT_OK};
+use crate::display::shown;
+use crate::explain::{self, RequestAttributes};
+use crate::testing::runner::{self};
+use crate::testing::testfile::{self, Headers, RequestSpec};
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+
+pub(super) const ABOUT: &str = "\
+Show how the compiled filter decides one request, and the trail of rules behind it.
+
+The request runs through the filter in the harness, sent like `warden test` sends a case (to
+port 80, the principal as the peer certificate's URI SAN); the native engine explains it: the
+host, port and path as matched, every applicable authorization policy and which of its rules
+matched. If the filter and the native engine disagree, that is reported and the exit code is 1.
+
+  warden explain policy.yaml --method POST --authority httpbin.org --path /post \\
+      --principal cluster.local/ns/default/sa/sleep
+  warden explain policy.yaml --request 'POST httpbin.org/post'";
+
+#[derive(Args)]
+pub(super) struct ExplainArgs {
+    /// The policy file.
+    policy: PathBuf,
+    /// The request in short: 'METHOD authority/path' or a URL ('http://httpbin.org/get').
+    #[arg(long, value_name = "REQUEST", conflicts_with_all = ["method", "authority", "path"])]
+    request: Option<String>,
+    /// The method [default: GET]
+    #[arg(long)]
+    method: Option<String>,
+    /// The authority (host, optionally :port).
+    #[arg(long)]
+    authority: Option<String>,
+    /// The path, with query [default: /]
+    #[arg(long)]
+    path: Option<String>,
+    /// The caller's principal (peer certificate URI SAN; spiffe:// added if absent).
+    #[arg(long)]
+    principal: Option<String>,
+    /// A request header; repeat for more.
+    #[arg(long = "header", value_name = "NAME=VALUE", value_parser = parse_header)]
+    headers: Vec<(String, String)>,
+    /// The caller's IP address (source.address).
+    #[arg(long)]
+    source_ip: Option<String>,
+    /// The destination (listener) port [default: the authority's, else 443 for https, else 80]
+    #[arg(long)]
+    port: Option<u16>,
+    /// Explain with this build of the filter instead of the one built into warden.
+    #[arg(long, value_name = "FILE.wasm")]
+    filter: Option<PathBuf>,
+}
+
+pub(super) fn parse_header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text.split_once('=').ok_or_else(|| format!("'{text}': expected NAME=VALUE"))?;
+    if name.trim().is_empty() {
+        return Err(format!("'{text}': the header name is empty"));
+    }
+    Ok((name.trim().to_owned(), value.to_owned()))
+}
+
+/// `'POST httpbin.org/post'`, `'http://httpbin.org/get'`, `'httpbin.org'`:
+/// method, scheme, authority, path.
+pub(super) fn parse_request_line(text: &str) -> Result<(String, Option<String>, String, String), String> {
+    let mut words = text.split_whitespace();
+    let (method, target) = match (words.next(), words.next(), words.next()) {
+        (Some(target), None, None) => ("GET".to_owned(), target),
+        (Some(method), Some(target), None) => (method.to_owned(), target),
+        _ => return Err(format!("--request '{text}': expected 'METHOD authority/path' or a URL")),
+    };
+    let (scheme, rest) = match target.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme.to_owned()), rest),
+        None => (None, target),
+    };
+    let split = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(split);
+    if authority.is_empty() {
+        return Err(format!("--request '{text}': no authority"));
+    }
+    let path = if path.is_empty() {
+        "/".to_owned()
+    } else if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path.to_owned()
+    };
+    Ok((method, scheme, authority.to_owned(), path))
+}
+
+pub(super) fn explain(args: ExplainArgs, wasm: &[u8], out: &mut dyn Write, _err: &mut dyn Write) -> Exit {
+    let (method, scheme, authority, path) = match &args.request {
+        Some(line) => match parse_request_line(line) {
+            Ok(parts) => parts,
+            Err(e) => return Err(CliError::Input(e)),
+        },
+        None => {
+            let Some(authority) = args.authority.clone() else {
+                return Err(CliError::Input(
+                    "the request needs --authority (or --request 'METHOD authority/path')".into(),
+                ));
+            };
+            let method = args.method.clone().unwrap_or_else(|| "GET".into());
+            (method, None, authority, args.path.clone().unwrap_or_else(|| "/".into()))
+        }
+    };
+    let spec = RequestSpec {
+        principal: args.principal.clone().map(testfile::Principal::One),
+        method,
+        authority,
+        path,
+        scheme: scheme.unwrap_or_else(|| "http".into()),
+        headers: Headers::Pairs(args.headers.clone()),
+        body: None,
+        body_chunks: None,
+        body_base64: None,
+        source_ip: args.source_ip.clone(),
+        port: args.port,
+    };
+    let request = match runner::request_for(&spec, &Default::default()) {
+        Ok(runner::Arrival::Filter(r)) => r,
+        Ok(runner::Arrival::Refused(refused)) => {
+            writeln!(out, "request    {} {}{}", spec.method, spec.authority, spec.path)?;
+            writeln!(out, "outcome    refused by Envoy before any filter: {} ({})", refused.status, refused.reason)?;
+            writeln!(out, "decision   none: the request never reaches Warden")?;
+            return Ok(EXIT_OK);
+        }
+        Err(e) => return Err(CliError::Input(e)),
+    };
+    let shown_policy = shown(&args.policy);
+    let (config, policy) = match runner::load_policy(&args.policy, &shown_policy) {
+        Ok(loaded) => loaded,
+        Err(e) => return Err(CliError::Input(e)),
+    };
+    let host = match start_host(args.filter.as_deref(), wasm) {
+        Ok(h) => h,
+        Err(e) => return Err(CliError::Input(e)),
+    };
+    let mut vm = match host.vm(&config) {
+        Ok(vm) => vm,
+        Err(e) => return Err(CliError::Input(runner::vm_error(&e, &shown_policy))),
+    };
+    let outcome = vm.run(&request);
+    let (native, trace) = policy.explain(&RequestAttributes(&request));
+    let document: serde_json::Value = serde_json::from_slice(&config).unwrap_or_default();
+    out.write_all(explain::render(&request, &outcome, &native, &trace, &document).as_bytes())?;
+    let differences = explain::disagreements(&outcome, &request, &policy, &native);
+    if differences.is_empty() {
+        writeln!(out, "the filter in the harness and the native engine agree")?;
+        return Ok(EXIT_OK);
+    }
+    writeln!(out, "DISAGREEMENT: the filter in the harness and the native engine decided differently:")?;
+    for d in differences {
+        writeln!(out, "  {d}")?;
+    }
+    Ok(EXIT_FAILED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_lines() {
+        let p = |s: &str| parse_request_line(s).unwrap();
+        assert_eq!(p("POST httpbin.org/post"), ("POST".into(), None, "httpbin.org".into(), "/post".into()));
+        assert_eq!(p("httpbin.org"), ("GET".into(), None, "httpbin.org".into(), "/".into()));
+        assert_eq!(
+            p("https://api.stripe.com:443/v1/charges?x=1"),
+            ("GET".into(), Some("https".into()), "api.stripe.com:443".into(), "/v1/charges?x=1".into())
+        );
+        assert_eq!(p("GET h.org?q"), ("GET".into(), None, "h.org".into(), "/?q".into()));
+        assert!(parse_request_line("a b c").is_err());
+        assert!(parse_request_line("GET /path").is_err());
+    }
+
+    #[test]
+    fn headers() {
+        assert_eq!(parse_header("x-a=1=2").unwrap(), ("x-a".into(), "1=2".into()));
+        assert!(parse_header("novalue").is_err());
+        assert!(parse_header("=v").is_err());
+    }
+}

@@ -1,0 +1,203 @@
+//! `warden replay`: an Envoy access log against a policy.
+
+use super::{start_host, CliError, Exit, EXIT_OK};
+use crate::display::shown;
+use crate::replay;
+use crate::testing::runner::{self};
+use clap::{Args, ValueEnum};
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+pub(super) const ABOUT: &str = "\
+Replay an Envoy JSON access log against a policy: what it would allow, deny, and why.
+
+Reads one JSON object per line, as Istio gateways log with accessLogEncoding: JSON (text
+before the first '{', e.g. from kubectl logs --timestamps, is ignored). authority, method and
+path are required (other lines are skipped and counted); downstream_local_address gives the
+destination port (default 80), downstream_remote_address the source address,
+requested_server_name the SNI; user_agent and x_forwarded_for are sent as headers. The
+principal comes from --principal-field NAME (a field logging %DOWNSTREAM_PEER_URI_SAN%, say)
+or --principal VALUE, and reaches the filter through the policy's first identity source.
+Each line runs through the compiled filter in the harness (one VM, reused) or, with
+--engine native, through the native engine.
+
+The report counts requests per outcome (allow, denied, unregistered, bad-request, dlp) and
+groups them by deciding policy, reason or host, with the first --examples lines of each;
+queries are never shown. DLP sees only the query and the logged headers: access logs carry no
+bodies. If lines carry Warden's decision record (--decision-field, default warden), decisions
+that would change are counted and shown. A progress bar runs on stderr when it is a terminal.
+
+  warden replay policy.yaml access.log --principal-field downstream_peer_uri_san
+  kubectl logs -n istio-system deploy/istio-egressgateway | warden replay policy.yaml -
+
+Exit codes: 0 replayed (whatever the outcomes), 2 unreadable policy or log, invalid policy.";
+
+/// `warden replay`.
+#[derive(Args)]
+pub(super) struct ReplayArgs {
+    /// The policy file (warden/v1, or Istio YAML).
+    policy: PathBuf,
+    /// The access log: JSON lines, gzipped if it ends in .gz, - for standard input.
+    #[arg(value_name = "ACCESS_LOG")]
+    access_log: PathBuf,
+    /// The field of each line that holds the caller's principal (spiffe:// optional).
+    #[arg(long, value_name = "NAME", conflicts_with = "principal")]
+    principal_field: Option<String>,
+    /// The same principal for every line.
+    #[arg(long, value_name = "PRINCIPAL")]
+    principal: Option<String>,
+    /// The field holding Warden's decision record logged at the time, compared with the replay.
+    #[arg(long, value_name = "NAME", default_value = replay::DEFAULT_DECISION_FIELD)]
+    decision_field: String,
+    /// How many example lines to show per outcome.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    examples: usize,
+    /// What decides: the compiled filter in the harness, or the native engine.
+    #[arg(long, value_enum, default_value_t = ReplayEngine::Filter)]
+    engine: ReplayEngine,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReplayFormat::Human)]
+    format: ReplayFormat,
+    /// Replay with this build of the filter instead of the one built into warden.
+    #[arg(long, value_name = "FILE.wasm")]
+    filter: Option<PathBuf>,
+}
+
+/// `--engine` of `warden replay`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(super) enum ReplayEngine {
+    /// The compiled filter in the harness (wasmtime), one VM reused.
+    Filter,
+    /// The native engine (the same decisions, faster).
+    Native,
+}
+
+/// `--format` of `warden replay`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(super) enum ReplayFormat {
+    /// Counts, groups and examples.
+    Human,
+    /// One JSON document.
+    Json,
+}
+
+/// Counts the bytes read through it, for the progress bar.
+pub(super) struct Counting<R> {
+    inner: R,
+    read: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: io::Read> io::Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
+}
+
+pub(super) fn replay_log(
+    args: ReplayArgs,
+    built_in: &[u8],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    progress: bool,
+) -> Exit {
+    let shown_policy = shown(&args.policy);
+    let (config, policy) = match runner::load_policy(&args.policy, &shown_policy) {
+        Ok(loaded) => loaded,
+        Err(e) => return Err(CliError::Input(e)),
+    };
+    let stdin = args.access_log.as_os_str() == "-";
+    let shown_log = if stdin { "standard input".to_owned() } else { shown(&args.access_log) };
+    let read = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let (raw, size): (Box<dyn io::Read>, Option<u64>) = if stdin {
+        (Box::new(io::stdin()), None)
+    } else {
+        match std::fs::File::open(&args.access_log) {
+            Ok(f) => {
+                let size = f.metadata().ok().map(|m| m.len());
+                (Box::new(f), size)
+            }
+            Err(e) => return Err(CliError::Input(format!("{shown_log}: cannot read: {e}"))),
+        }
+    };
+    let counted = Counting { inner: raw, read: std::rc::Rc::clone(&read) };
+    let gzipped = args.access_log.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let log: Box<dyn io::BufRead> = if gzipped {
+        Box::new(io::BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(counted)))
+    } else {
+        Box::new(io::BufReader::with_capacity(1 << 16, counted))
+    };
+
+    let host;
+    let dlp = !policy.dlp().is_empty();
+    let mut decider = match args.engine {
+        ReplayEngine::Native => replay::Decider::Native(Box::new(policy)),
+        ReplayEngine::Filter => {
+            host = match start_host(args.filter.as_deref(), built_in) {
+                Ok(h) => h,
+                Err(e) => return Err(CliError::Input(e)),
+            };
+            match replay::Decider::filter(&host, &config) {
+                Ok(d) => d,
+                Err(e) => return Err(CliError::Input(runner::vm_error(&e, &shown_policy))),
+            }
+        }
+    };
+    let principal = match (args.principal_field, args.principal) {
+        (Some(field), _) => replay::PrincipalSource::Field(field),
+        (None, Some(p)) => replay::PrincipalSource::Fixed(p),
+        (None, None) => replay::PrincipalSource::None,
+    };
+    let options = replay::Options {
+        principal: principal.clone(),
+        decision_field: Some(args.decision_field.clone()),
+        examples: args.examples,
+    };
+
+    let bar = progress.then(|| {
+        let bar = indicatif::ProgressBar::with_draw_target(size, indicatif::ProgressDrawTarget::stderr());
+        let template = if size.is_some() {
+            "replaying {bar:40} {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)"
+        } else {
+            "replaying {spinner} {bytes} ({bytes_per_sec})"
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            bar.set_style(style);
+        }
+        bar
+    });
+    let mut tick = |_: u64| {
+        if let Some(bar) = &bar {
+            bar.set_position(read.get());
+        }
+    };
+    let result = replay::replay(log, &mut decider, &config, &options, &mut tick);
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => return Err(CliError::Input(format!("{shown_log}: {e}"))),
+    };
+    let context = replay::Context {
+        access_log: shown_log,
+        policy: shown_policy,
+        engine: decider.name(),
+        principal,
+        decision_field: Some(args.decision_field),
+        dlp,
+        examples: args.examples,
+    };
+    match args.format {
+        ReplayFormat::Human => out.write_all(replay::human(&report, &context).as_bytes())?,
+        ReplayFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &replay::json(&report, &context)).map_err(io::Error::other)?;
+            writeln!(out)?;
+        }
+    }
+    if report.requests == 0 {
+        writeln!(err, "note: no line had authority, method and path: is this an Envoy JSON access log?")?;
+    }
+    Ok(EXIT_OK)
+}

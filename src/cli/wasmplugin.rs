@@ -1,0 +1,123 @@
+//! `warden wasmplugin`: the Istio WasmPlugin manifest that deploys the filter with a policy.
+
+use super::oci::OciVariant;
+use super::{filter_module, CliError, Exit, EXIT_FAILED, EXIT_OK};
+use crate::display::shown;
+use crate::package::wasmplugin;
+use std::io::Write;
+use std::path::PathBuf;
+use warden_engine::compile;
+
+pub(super) const ABOUT: &str = "\
+Print the Istio WasmPlugin manifest that deploys the filter with a policy.
+
+The policy (validated first) becomes spec.pluginConfig, spec.sha256 pins the module (the one
+built into warden, or --filter FILE.wasm), phase is AUTHZ and failStrategy FAIL_CLOSE. For an
+https:// or file:// url, sha256 is the module's: push exactly that file. For an oci:// url (or
+one without a scheme), Istio checks the digest of the image manifest it pulls, so sha256 is
+the manifest digest of the image `warden oci` writes for the module (--oci-variant if it was
+written with --variant oci): push that image unchanged. Choose where it applies with --selector KEY=VALUE (a sidecar-mode
+egress gateway: --selector istio=egressgateway) or --target-ref KIND/NAME (an ambient egress
+waypoint: --target-ref Gateway/waypoint).
+
+  warden wasmplugin policy.yaml --url oci://registry.example.com/warden:0.1.0 \\
+      --namespace istio-egress --target-ref Gateway/waypoint
+
+Exit codes: 0 written, 1 invalid policy, 2 usage or unreadable input.";
+
+/// `warden wasmplugin`.
+#[derive(clap::Args)]
+pub(super) struct WasmpluginArgs {
+    /// The policy file (YAML or JSON, bare or in a warden/v1 envelope).
+    policy: PathBuf,
+    /// Where Istio pulls the module from: oci://REGISTRY/REPO:TAG, https://…/warden.wasm.
+    #[arg(long)]
+    url: String,
+    /// A workload label KEY=VALUE for spec.selector (egress gateways), repeatable.
+    #[arg(long = "selector", value_name = "KEY=VALUE", conflicts_with = "target_refs")]
+    selector: Vec<String>,
+    /// A KIND/NAME for spec.targetRefs (waypoints: Gateway/waypoint), repeatable.
+    #[arg(long = "target-ref", value_name = "KIND/NAME")]
+    target_refs: Vec<String>,
+    /// metadata.name.
+    #[arg(long, default_value = "warden")]
+    name: String,
+    /// metadata.namespace.
+    #[arg(long, default_value = "istio-system")]
+    namespace: String,
+    /// The module the manifest pins (its sha256); default: the one built into warden.
+    #[arg(long, value_name = "FILE.wasm")]
+    filter: Option<PathBuf>,
+    /// For an oci:// url: the image format pushed there (warden oci --variant); sha256 pins its manifest.
+    #[arg(long, value_enum, default_value_t = OciVariant::Compat)]
+    oci_variant: OciVariant,
+}
+
+pub(super) fn wasmplugin_manifest(
+    args: WasmpluginArgs,
+    built_in: &[u8],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Exit {
+    let target = if args.target_refs.is_empty() {
+        let labels: Option<Vec<_>> = args.selector.iter().map(|s| wasmplugin::split_pair(s, '=')).collect();
+        match labels {
+            Some(labels) if !labels.is_empty() => wasmplugin::Target::Selector(labels),
+            _ => {
+                return Err(CliError::Input(
+                    "give --selector KEY=VALUE (gateways) or --target-ref KIND/NAME (waypoints)".into(),
+                ));
+            }
+        }
+    } else {
+        match args.target_refs.iter().map(|s| wasmplugin::split_pair(s, '/')).collect::<Option<Vec<_>>>() {
+            Some(refs) => wasmplugin::Target::TargetRefs(refs),
+            None => {
+                return Err(CliError::Input("--target-ref takes KIND/NAME, e.g. Gateway/waypoint".into()));
+            }
+        }
+    };
+    let config = match warden_config::load_config(&args.policy) {
+        Ok(c) => c,
+        Err(e) => {
+            return Err(CliError::Input(format!("{}: {}", shown(&args.policy), e.message)));
+        }
+    };
+    // Never ship a policy the filter would refuse.
+    if let Err(e) = compile::load(&config) {
+        writeln!(err, "error: {}: {e}", shown(&args.policy))?;
+        return Ok(EXIT_FAILED);
+    }
+    let wasm = match filter_module(args.filter.as_deref(), built_in) {
+        Ok(w) => w,
+        Err(e) => {
+            return Err(CliError::Input(e.to_string()));
+        }
+    };
+    let policy: serde_json::Value = match serde_json::from_slice(&config) {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(CliError::Input(format!("{}: {e}", shown(&args.policy))));
+        }
+    };
+    let options = wasmplugin::Options {
+        name: args.name,
+        namespace: args.namespace,
+        url: args.url,
+        target,
+        oci_variant: args.oci_variant.into(),
+    };
+    let manifest = match wasmplugin::manifest(&policy, &wasm, &options) {
+        Ok(m) => m,
+        Err(e) => {
+            return Err(CliError::Input(e.to_string()));
+        }
+    };
+    match serde_yaml_ng::to_string(&manifest) {
+        Ok(yaml) => {
+            out.write_all(yaml.as_bytes())?;
+            Ok(EXIT_OK)
+        }
+        Err(e) => Err(CliError::Input(format!("cannot write the manifest: {e}"))),
+    }
+}
