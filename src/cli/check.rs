@@ -1,6 +1,6 @@
 //! `warden check`: validate policy files and lint them.
 
-use super::{Exit, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use super::exit::{Exit, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::display::shown;
 use crate::lint;
 use clap::Args;

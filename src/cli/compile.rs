@@ -1,6 +1,7 @@
 //! `warden compile`: a policy as the binary bundle the filter also accepts.
 
-use super::{write, CliError, Exit, EXIT_FAILED};
+use super::artifacts::write;
+use super::exit::{CliError, Exit, EXIT_FAILED};
 use crate::display::shown;
 use clap::Args;
 use std::io::Write;
@@ -31,5 +32,5 @@ pub(super) fn compile_to(policy: &Path, output: &Path, out: &mut dyn Write, err:
             return Ok(EXIT_FAILED);
         }
     };
-    write(output, &bytes, out, err)
+    write(output, &bytes, out)
 }

@@ -1,6 +1,7 @@
 //! `warden explain`: one request through the filter, and the trail of rules behind its decision.
 
-use super::{start_host, CliError, Exit, EXIT_FAILED, EXIT_OK};
+use super::artifacts::start_host;
+use super::exit::{CliError, Exit, EXIT_FAILED, EXIT_OK};
 use crate::display::shown;
 use crate::explain::{self, RequestAttributes};
 use crate::testing::runner::{self};

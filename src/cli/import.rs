@@ -1,6 +1,6 @@
 //! `warden import`: Istio resources as a `warden/v1` policy.
 
-use super::{CliError, Exit, EXIT_OK};
+use super::exit::{CliError, Exit, EXIT_OK};
 use crate::display::shown;
 use clap::{Args, ValueEnum};
 use std::io::Write;

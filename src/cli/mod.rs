@@ -11,8 +11,10 @@
 //! command returns its exit code or a [`CliError`], which carries its own.
 //! See `docs/CLI.md`.
 
+mod artifacts;
 mod check;
 mod compile;
+mod exit;
 mod explain;
 mod import;
 mod oci;
@@ -22,22 +24,14 @@ mod test;
 mod wasm;
 mod wasmplugin;
 
+pub use exit::{CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 pub use schema::policy_schema;
 
-use crate::display::shown;
+use artifacts::write;
+
 use clap::{Parser, Subcommand};
-use std::borrow::Cow;
 use std::ffi::OsString;
 use std::io::{self, Write};
-use std::path::Path;
-use warden_harness::{Host, HostOptions};
-
-/// Everything went as asked.
-pub const EXIT_OK: i32 = 0;
-/// A test or a check failed.
-pub const EXIT_FAILED: i32 = 1;
-/// The command line or an input was unusable.
-pub const EXIT_USAGE: i32 = 2;
 
 #[derive(Parser)]
 #[command(
@@ -82,37 +76,6 @@ enum Command {
     #[command(long_about = import::ABOUT)]
     Import(import::ImportArgs),
 }
-
-/// Why a command did not end with its own exit code: the one error type
-/// of the commands, and the exit code it means.
-#[derive(Debug)]
-pub enum CliError {
-    /// The command line or an input was unusable: printed as
-    /// `error: MESSAGE`, exit 2.
-    Input(String),
-    /// Standard output or error could not be written: exit 2.
-    Io(io::Error),
-}
-
-impl CliError {
-    /// The exit code this error ends the run with.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            CliError::Input(_) | CliError::Io(_) => EXIT_USAGE,
-        }
-    }
-}
-
-impl From<io::Error> for CliError {
-    fn from(e: io::Error) -> Self {
-        CliError::Io(e)
-    }
-}
-
-/// What a command returns: its exit code ([`EXIT_OK`], [`EXIT_FAILED`], or
-/// [`EXIT_USAGE`] when input errors were already reported one by one), or
-/// the error that stopped it.
-type Exit = Result<i32, CliError>;
 
 /// Runs the CLI with `args` (program name first), printing to stdout and
 /// stderr, and returns the exit code.
@@ -163,11 +126,11 @@ where
         Command::Check(args) => check::check(&args.policies, args.deny_warnings, out, err),
         Command::Explain(args) => explain::explain(args, filter_wasm, out, err),
         Command::Compile(args) => compile::compile_to(&args.policy, &args.output, out, err),
-        Command::Wasm(args) => write(&args.output, filter_wasm, out, err),
+        Command::Wasm(args) => write(&args.output, filter_wasm, out),
         Command::Oci(args) => oci::oci_image(args, filter_wasm, out, err),
         Command::Wasmplugin(args) => wasmplugin::wasmplugin_manifest(args, filter_wasm, out, err),
         Command::Replay(args) => replay::replay_log(args, filter_wasm, out, err, progress),
-        Command::Schema(args) => schema::schema(args.output.as_deref(), out, err),
+        Command::Schema(args) => schema::schema(args.output.as_deref(), out),
         Command::Import(args) => import::import(args, out, err),
     };
     let code = match result {
@@ -182,28 +145,4 @@ where
     let _ = out.flush();
     let _ = err.flush();
     code
-}
-
-/// The filter to run: `--filter FILE.wasm`, else the built-in one.
-fn filter_module<'a>(given: Option<&Path>, built_in: &'a [u8]) -> Result<Cow<'a, [u8]>, String> {
-    match given {
-        None => Ok(Cow::Borrowed(built_in)),
-        Some(path) => std::fs::read(path).map(Cow::Owned).map_err(|e| format!("{}: cannot read: {e}", shown(path))),
-    }
-}
-
-fn start_host(given: Option<&Path>, built_in: &[u8]) -> Result<Host, String> {
-    let wasm = filter_module(given, built_in)?;
-    let name = given.map_or_else(|| "the built-in filter".to_owned(), shown);
-    Host::new(&wasm, HostOptions::default()).map_err(|e| format!("{name}: {e}"))
-}
-
-fn write(output: &Path, bytes: &[u8], out: &mut dyn Write, _err: &mut dyn Write) -> Exit {
-    match std::fs::write(output, bytes) {
-        Ok(()) => {
-            writeln!(out, "wrote {} ({} bytes)", shown(output), bytes.len())?;
-            Ok(EXIT_OK)
-        }
-        Err(e) => Err(CliError::Input(format!("cannot write {}: {e}", shown(output)))),
-    }
 }

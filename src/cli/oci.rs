@@ -1,6 +1,7 @@
 //! `warden oci`: the filter as an OCI image for `oci://` WasmPlugin urls.
 
-use super::{filter_module, CliError, Exit, EXIT_OK};
+use super::artifacts::filter_module;
+use super::exit::{CliError, Exit, EXIT_OK};
 use crate::display::shown;
 use crate::package::oci;
 use clap::{Args, ValueEnum};
@@ -52,9 +53,10 @@ pub(super) enum OciVariant {
     Oci,
 }
 
-impl From<OciVariant> for oci::Variant {
-    fn from(v: OciVariant) -> Self {
-        match v {
+impl OciVariant {
+    /// The image format it names.
+    pub(super) fn variant(self) -> oci::Variant {
+        match self {
             OciVariant::Compat => oci::Variant::Compat,
             OciVariant::Oci => oci::Variant::Oci,
         }
@@ -69,7 +71,7 @@ pub(super) fn oci_image(args: OciArgs, built_in: &[u8], out: &mut dyn Write, _er
         }
     };
     let module = args.filter.as_deref().map_or_else(|| "the built-in filter".to_owned(), shown);
-    let variant = oci::Variant::from(args.variant);
+    let variant = args.variant.variant();
     let image = match oci::Image::build(&wasm, variant, &args.tag) {
         Ok(i) => i,
         Err(e) => {

@@ -1,6 +1,7 @@
 //! `warden replay`: an Envoy access log against a policy.
 
-use super::{start_host, CliError, Exit, EXIT_OK};
+use super::artifacts::start_host;
+use super::exit::{CliError, Exit, EXIT_OK};
 use crate::display::shown;
 use crate::replay;
 use crate::testing::runner::{self};

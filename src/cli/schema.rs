@@ -1,6 +1,7 @@
 //! `warden schema`: the JSON Schema of a `warden/v1` policy document, for editors.
 
-use super::{write, CliError, Exit, EXIT_OK};
+use super::artifacts::write;
+use super::exit::{CliError, Exit, EXIT_OK};
 use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -37,7 +38,7 @@ pub fn policy_schema() -> serde_json::Value {
     schema
 }
 
-pub(super) fn schema(output: Option<&Path>, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
+pub(super) fn schema(output: Option<&Path>, out: &mut dyn Write) -> Exit {
     let text = match serde_json::to_string_pretty(&policy_schema()) {
         Ok(t) => t + "\n",
         Err(e) => {
@@ -45,7 +46,7 @@ pub(super) fn schema(output: Option<&Path>, out: &mut dyn Write, err: &mut dyn W
         }
     };
     match output {
-        Some(path) => write(path, text.as_bytes(), out, err),
+        Some(path) => write(path, text.as_bytes(), out),
         None => {
             out.write_all(text.as_bytes())?;
             Ok(EXIT_OK)

@@ -1,6 +1,7 @@
 //! `warden test`: the cases of `*.test.yaml` files through the compiled filter.
 
-use super::{start_host, CliError, Exit, EXIT_FAILED, EXIT_OK};
+use super::artifacts::start_host;
+use super::exit::{CliError, Exit, EXIT_FAILED, EXIT_OK};
 use crate::display::shown;
 use crate::testing::coverage;
 use crate::testing::report::{self, Totals};

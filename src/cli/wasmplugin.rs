@@ -1,7 +1,8 @@
 //! `warden wasmplugin`: the Istio WasmPlugin manifest that deploys the filter with a policy.
 
+use super::artifacts::filter_module;
+use super::exit::{CliError, Exit, EXIT_FAILED, EXIT_OK};
 use super::oci::OciVariant;
-use super::{filter_module, CliError, Exit, EXIT_FAILED, EXIT_OK};
 use crate::display::shown;
 use crate::package::wasmplugin;
 use std::io::Write;
@@ -105,7 +106,7 @@ pub(super) fn wasmplugin_manifest(
         namespace: args.namespace,
         url: args.url,
         target,
-        oci_variant: args.oci_variant.into(),
+        oci_variant: args.oci_variant.variant(),
     };
     let manifest = match wasmplugin::manifest(&policy, &wasm, &options) {
         Ok(m) => m,
