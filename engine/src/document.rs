@@ -221,18 +221,32 @@ pub struct ToDoc {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SourceDoc {
+    /// Caller principals (`cluster.local/ns/NS/sa/SA`, `*` patterns at
+    /// either end); one must match.
     pub principals: Option<Vec<String>>,
+    /// Principals that must not match.
     pub not_principals: Option<Vec<String>>,
+    /// Caller namespaces, matched in the principal as Istio does
+    /// (`.*/ns/NS/.*`); one must match.
     pub namespaces: Option<Vec<String>>,
+    /// Namespaces that must not match.
     pub not_namespaces: Option<Vec<String>>,
+    /// Trust domains of the caller's principal; one must match.
     pub trust_domains: Option<Vec<String>>,
+    /// Trust domains that must not match.
     pub not_trust_domains: Option<Vec<String>>,
     /// `namespace/name`.
     pub service_accounts: Option<Vec<String>>,
+    /// Service accounts (`namespace/name`) that must not match.
     pub not_service_accounts: Option<Vec<String>>,
+    /// The direct peer's address (IPs or CIDRs); one must match.
     pub ip_blocks: Option<Vec<String>>,
+    /// Direct peer addresses that must not match.
     pub not_ip_blocks: Option<Vec<String>>,
+    /// The original client's address as Envoy derives it from
+    /// `x-forwarded-for` (IPs or CIDRs); one must match.
     pub remote_ip_blocks: Option<Vec<String>>,
+    /// Original client addresses that must not match.
     pub not_remote_ip_blocks: Option<Vec<String>>,
 }
 
@@ -241,13 +255,22 @@ pub struct SourceDoc {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OperationDoc {
+    /// Hosts of the request (`*` patterns at either end); one must match.
     pub hosts: Option<Vec<String>>,
+    /// Hosts that must not match.
     pub not_hosts: Option<Vec<String>>,
+    /// Destination ports; one must match.
     pub ports: Option<Vec<PortDoc>>,
+    /// Ports that must not match.
     pub not_ports: Option<Vec<PortDoc>>,
+    /// HTTP methods (upper case); one must match.
     pub methods: Option<Vec<String>>,
+    /// Methods that must not match.
     pub not_methods: Option<Vec<String>>,
+    /// Paths (`*` at either end, `{*}`/`{**}` templates), matched on the
+    /// normalized path; one must match.
     pub paths: Option<Vec<String>>,
+    /// Paths that must not match.
     pub not_paths: Option<Vec<String>>,
 }
 
@@ -269,7 +292,10 @@ pub enum PortDoc {
 pub struct ConditionDoc {
     /// An attribute: `request.headers[NAME]`, `source.principal`, ...
     pub key: String,
+    /// Values of the attribute; one must match (for a repeated header, any
+    /// of its values).
     pub values: Option<Vec<String>>,
+    /// Values that must not match (none of a repeated header's values may).
     pub not_values: Option<Vec<String>>,
 }
 
@@ -363,9 +389,13 @@ pub enum OnOversize {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ResponsesDoc {
+    /// Refused by authorization (default `403 RBAC: access denied`).
     pub denied: Option<ResponseDoc>,
+    /// Not in the registry (default `502`).
     pub unregistered: Option<ResponseDoc>,
+    /// Refused by DLP (default `403 DLP: request blocked`).
     pub dlp_blocked: Option<ResponseDoc>,
+    /// Malformed or ambiguous (default `400`).
     pub bad_request: Option<ResponseDoc>,
 }
 
@@ -374,6 +404,8 @@ pub struct ResponsesDoc {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ResponseDoc {
+    /// The HTTP status.
     pub status: Option<u32>,
+    /// The response body.
     pub body: Option<String>,
 }

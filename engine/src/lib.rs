@@ -29,20 +29,31 @@
 //! assert_eq!(policy.decide(&elsewhere).outcome, Outcome::Unregistered);
 //! ```
 
-pub mod authz;
+//!
+//! What a user of the crate needs is re-exported here: [`compile::load`]
+//! and [`Policy::decide`], the [`Attributes`] trait the proxy implements,
+//! [`Decision`] with its [`Outcome`] and [`Reason`], and [`record`], the
+//! vocabulary of what the filter emits. The public modules below serve
+//! the filter and the tools ([`bundle`], [`document`], [`dlp`],
+//! [`identity`], [`normalize`], [`request`]); matching, the registry and
+//! the rule evaluation are private.
+
+#![deny(missing_docs)]
+
+mod authz;
 pub mod bundle;
 pub mod compile;
-pub mod decision;
+mod decision;
 pub mod dlp;
 pub mod document;
-pub mod error;
+mod error;
 pub mod identity;
-pub mod matcher;
+mod matcher;
 mod needs;
 pub mod normalize;
-pub mod policy;
+mod policy;
 pub mod record;
-pub mod registry;
+mod registry;
 pub mod request;
 
 pub use decision::Decision;

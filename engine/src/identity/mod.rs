@@ -7,7 +7,7 @@
 //! against the filter state `io.istio.peer_principal`). A rule matches when
 //! any of those names matches. [`Identity`] holds the same names, read
 //! from the source the policy's `identity` list names; the matchers in
-//! [`crate::matcher`] are Istio's, applied to each name.
+//! `matcher` are Istio's, applied to each name.
 //!
 //! Trust model, by source:
 //! - `peerCertificate`: every SAN of the certificate Envoy validated
