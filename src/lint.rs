@@ -19,27 +19,13 @@ pub struct Lint {
     pub message: String,
 }
 
-/// Common public suffixes (ICANN section of the Public Suffix List): a
-/// wildcard right above one of them covers every domain anyone registers
-/// there. Not the whole list; the usual suspects.
-const PUBLIC_SUFFIXES: &[&str] = &[
-    // generic
-    "com", "net", "org", "edu", "gov", "mil", "int", "info", "biz", "name", "pro", "io", "co", "ai", "app", "dev",
-    "cloud", "xyz", "online", "site", "top", "tech", "store", "me", "tv", "cc", "ws", "eu", "asia",
-    // country codes
-    "uk", "de", "fr", "nl", "be", "ch", "at", "it", "es", "pt", "se", "no", "dk", "fi", "pl", "cz", "ie", "ru", "ua",
-    "us", "ca", "mx", "br", "ar", "cl", "cn", "hk", "tw", "jp", "kr", "in", "sg", "my", "id", "th", "vn", "ph", "au",
-    "nz", "za", "ng", "ke", "il", "tr", "ae", "sa", // second level
-    "co.uk", "org.uk", "ac.uk", "gov.uk", "ltd.uk", "plc.uk", "me.uk", "com.au", "net.au", "org.au", "gov.au", "co.nz",
-    "org.nz", "co.jp", "ne.jp", "or.jp", "ac.jp", "go.jp", "co.kr", "or.kr", "com.cn", "net.cn", "org.cn", "gov.cn",
-    "edu.cn", "com.hk", "com.tw", "com.sg", "com.my", "co.in", "net.in", "org.in", "co.id", "co.th", "com.br",
-    "net.br", "org.br", "gov.br", "com.mx", "com.ar", "co.za", "org.za", "com.tr", "co.il", "com.ua", "com.pl",
-    "com.es", "com.pt", "co.at", "or.at", "com.sa", "com.ng", "co.ke", "com.vn", "com.ph",
-];
-
-/// Whether `domain` (lowercase, no leading dot) is a public suffix.
+/// Whether `domain` (lowercase, no leading dot) is a public suffix of the
+/// ICANN section of the Public Suffix List (`com`, `co.uk`, `github.io` is
+/// not: it is in the private section): a wildcard right above one covers
+/// every domain anyone registers there.
 pub fn is_public_suffix(domain: &str) -> bool {
-    PUBLIC_SUFFIXES.contains(&domain)
+    psl::suffix(domain.as_bytes())
+        .is_some_and(|s| s.is_known() && s.typ() == Some(psl::Type::Icann) && s.as_bytes() == domain.as_bytes())
 }
 
 /// Lints a document that compiles. `raw` is the same document as JSON

@@ -237,25 +237,22 @@ pub fn load(path: &Path) -> Result<TestFile, String> {
 
 /// Every `*.test.yaml` under `root`, sorted.
 pub fn discover(root: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![root.to_owned()];
-    while let Some(dir) = stack.pop() {
-        if dir.is_file() {
-            found.push(dir);
-            continue;
-        }
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if path.is_dir() && !name.starts_with('.') && name != "target" {
-                stack.push(path);
-            } else if name.ends_with(".test.yaml") {
-                found.push(path);
-            }
-        }
-    }
+    let hidden_or_build = |e: &walkdir::DirEntry| {
+        let name = e.file_name().to_string_lossy();
+        e.depth() > 0 && e.file_type().is_dir() && (name.starts_with('.') || name == "target")
+    };
+    // A file given as the root is taken whatever its name.
+    let wanted = |e: &walkdir::DirEntry| {
+        !e.file_type().is_dir() && (e.depth() == 0 || e.file_name().to_string_lossy().ends_with(".test.yaml"))
+    };
+    let mut found: Vec<PathBuf> = walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .into_iter()
+        .filter_entry(|e| !hidden_or_build(e))
+        .flatten()
+        .filter(wanted)
+        .map(walkdir::DirEntry::into_path)
+        .collect();
     found.sort();
     found
 }
