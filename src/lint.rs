@@ -340,6 +340,10 @@ mod tests {
     fn public_suffixes() {
         assert!(is_public_suffix("com") && is_public_suffix("co.uk"));
         assert!(!is_public_suffix("example.com") && !is_public_suffix("amazonaws.com"));
+        // The whole ICANN section, not a hand-picked few; the private
+        // section (hosting providers) is not a registry's.
+        assert!(is_public_suffix("com.cy") && is_public_suffix("gov.in"));
+        assert!(!is_public_suffix("github.io"));
         let policy = serde_json::json!({"name": "x", "services": [{"name": "s", "hosts": ["*.CO.UK."]}]});
         assert_eq!(lints(policy), ["services[0].hosts[0]"]);
     }
