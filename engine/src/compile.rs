@@ -7,7 +7,7 @@ use crate::authz::{AuthzPolicy, Check, Reading, Rule, Test};
 use crate::dlp::policy::{DlpPolicy, DlpSet, DlpSpec, DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES_LIMIT};
 use crate::dlp::CATALOGUE;
 use crate::document::*;
-use crate::error::{ErrorKind, PolicyError};
+use crate::error::{ErrorKind, PolicyError, Problem, ValueError};
 use crate::identity::TrustDomains;
 use crate::matcher::{HostMatch, IpBlock, NameMatch, PathMatch, StringMatch};
 use crate::needs::{Needs, Required};
@@ -424,14 +424,14 @@ fn service_host(host: &str) -> Result<String, String> {
 fn strings(
     values: &[String],
     at: &str,
-    f: impl Fn(&str) -> Result<StringMatch, String>,
+    f: impl Fn(&str) -> Result<StringMatch, ValueError>,
 ) -> Result<Vec<StringMatch>, PolicyError> {
-    values.iter().enumerate().map(|(i, v)| f(v).map_err(|m| PolicyError::invalid(format!("{at}[{i}]"), m))).collect()
+    values.iter().enumerate().map(|(i, v)| f(v).map_err(|e| PolicyError::value(format!("{at}[{i}]"), e))).collect()
 }
 
-fn plain(v: &str) -> Result<StringMatch, String> {
+fn plain(v: &str) -> Result<StringMatch, ValueError> {
     if v.is_empty() {
-        return Err("empty value".into());
+        return Err(ValueError::new(v, Problem::Empty));
     }
     StringMatch::parse(v)
 }
@@ -441,7 +441,7 @@ fn plain(v: &str) -> Result<StringMatch, String> {
 fn principal_names(values: &[String], at: &str, trust: Option<&TrustDomains>) -> Result<Vec<NameMatch>, PolicyError> {
     let written: Vec<String> = values.iter().map(|v| v.strip_prefix("spiffe://").unwrap_or(v).to_owned()).collect();
     for (i, v) in written.iter().enumerate() {
-        plain(v).map_err(|m| PolicyError::invalid(format!("{at}[{i}]"), m))?;
+        plain(v).map_err(|e| PolicyError::value(format!("{at}[{i}]"), e))?;
     }
     let expanded = match trust {
         Some(trust) => trust.expand_principals(&written),
@@ -449,7 +449,7 @@ fn principal_names(values: &[String], at: &str, trust: Option<&TrustDomains>) ->
     };
     expanded
         .iter()
-        .map(|v| StringMatch::parse(v).map(NameMatch::Principal).map_err(|m| PolicyError::invalid(at, m)))
+        .map(|v| StringMatch::parse(v).map(NameMatch::Principal).map_err(|e| PolicyError::value(at, e)))
         .collect()
 }
 
@@ -459,7 +459,7 @@ fn namespace_names(values: &[String], at: &str) -> Result<Vec<NameMatch>, Policy
         .enumerate()
         .map(|(i, v)| {
             if v.is_empty() || v.contains('/') {
-                return Err(PolicyError::invalid(format!("{at}[{i}]"), format!("'{v}' is not a namespace")));
+                return Err(PolicyError::value(format!("{at}[{i}]"), ValueError::new(v, Problem::NotANamespace)));
             }
             Ok(NameMatch::namespace(v))
         })
@@ -473,29 +473,29 @@ fn trust_domain_names(
 ) -> Result<Vec<NameMatch>, PolicyError> {
     for (i, v) in values.iter().enumerate() {
         if v.is_empty() {
-            return Err(PolicyError::invalid(format!("{at}[{i}]"), "empty value"));
+            return Err(PolicyError::value(format!("{at}[{i}]"), ValueError::new(v, Problem::Empty)));
         }
-        NameMatch::trust_domain(v).map_err(|m| PolicyError::invalid(format!("{at}[{i}]"), m))?;
+        NameMatch::trust_domain(v).map_err(|e| PolicyError::value(format!("{at}[{i}]"), e))?;
     }
     let expanded = match trust {
         Some(trust) => trust.expand_trust_domains(values),
         None => values.to_vec(),
     };
-    expanded.iter().map(|v| NameMatch::trust_domain(v).map_err(|m| PolicyError::invalid(at, m))).collect()
+    expanded.iter().map(|v| NameMatch::trust_domain(v).map_err(|e| PolicyError::value(at, e))).collect()
 }
 
 fn service_account_names(values: &[String], at: &str) -> Result<Vec<NameMatch>, PolicyError> {
     values
         .iter()
         .enumerate()
-        .map(|(i, v)| NameMatch::service_account(v).map_err(|m| PolicyError::invalid(format!("{at}[{i}]"), m)))
+        .map(|(i, v)| NameMatch::service_account(v).map_err(|e| PolicyError::value(format!("{at}[{i}]"), e)))
         .collect()
 }
 
 /// An SNI pattern: a host name, no port.
-fn sni_pattern(v: &str) -> Result<StringMatch, String> {
+fn sni_pattern(v: &str) -> Result<StringMatch, ValueError> {
     if v.contains(':') && v.parse::<std::net::Ipv6Addr>().is_err() {
-        return Err(format!("'{v}': a server name has no port"));
+        return Err(ValueError::new(v, Problem::ServerNameWithPort));
     }
     plain(v).map(StringMatch::lowercased)
 }
@@ -506,9 +506,9 @@ fn path_patterns(values: &[String], at: &str) -> Result<Vec<PathMatch>, PolicyEr
         .enumerate()
         .map(|(i, v)| {
             if v.is_empty() {
-                return Err(PolicyError::invalid(format!("{at}[{i}]"), "empty value"));
+                return Err(PolicyError::value(format!("{at}[{i}]"), ValueError::new(v, Problem::Empty)));
             }
-            PathMatch::parse(v).map_err(|m| PolicyError::invalid(format!("{at}[{i}]"), m))
+            PathMatch::parse(v).map_err(|e| PolicyError::value(format!("{at}[{i}]"), e))
         })
         .collect()
 }
@@ -517,7 +517,7 @@ fn ip_blocks(values: &[String], at: &str) -> Result<Vec<IpBlock>, PolicyError> {
     values
         .iter()
         .enumerate()
-        .map(|(i, v)| IpBlock::parse(v).map_err(|m| PolicyError::invalid(format!("{at}[{i}]"), m)))
+        .map(|(i, v)| IpBlock::parse(v).map_err(|e| PolicyError::value(format!("{at}[{i}]"), e)))
         .collect()
 }
 
@@ -582,7 +582,7 @@ fn operation(o: &OperationDoc, at: &str) -> Result<Vec<Check>, PolicyError> {
     field(&mut c, at, ("hosts", "notHosts"), (&o.hosts, &o.not_hosts), |v, at| {
         v.iter()
             .enumerate()
-            .map(|(i, v)| HostMatch::parse(v).map_err(|m| PolicyError::invalid(format!("{at}[{i}]"), m)))
+            .map(|(i, v)| HostMatch::parse(v).map_err(|e| PolicyError::value(format!("{at}[{i}]"), e)))
             .collect::<Result<Vec<_>, _>>()
             .map(|p| Test::Host(p, Reading::Both))
     })?;

@@ -1,5 +1,6 @@
-//! Errors that name the offending field.
+//! Errors that name the offending field, and the value at fault.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// A policy that cannot be used, with the path of the field at fault
@@ -23,17 +24,106 @@ pub enum ErrorKind {
     Invalid(String),
     /// A compiled bundle is damaged or from another format version.
     Bundle(String),
+    /// A pattern or value cannot be used as written.
+    Value(ValueError),
 }
+
+/// A pattern or value of a policy that cannot be used as written: the
+/// value itself and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueError {
+    /// The value as written.
+    pub value: String,
+    /// What is wrong with it.
+    pub problem: Problem,
+}
+
+/// What is wrong with a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// Nothing is written.
+    Empty,
+    /// A `*` other than at the start or the end.
+    InnerWildcard,
+    /// Not `host`, `host:port` or `host:*`.
+    NotAHost,
+    /// A server name (SNI) with a port.
+    ServerNameWithPort,
+    /// A namespace that is empty or holds a `/`.
+    NotANamespace,
+    /// A trust domain with a `/`.
+    SlashInTrustDomain,
+    /// A service account not written `namespace/name`.
+    NotAServiceAccount,
+    /// `{` or `}` outside the template operators `{*}` and `{**}`.
+    StrayBrace,
+    /// A path template that does not start with `/`.
+    RelativeTemplate,
+    /// A segment mixing a template operator with other characters.
+    MixedSegment(String),
+    /// `{**}` followed by another operator.
+    RestNotLast,
+    /// Not an IP address or CIDR block.
+    NotAnIpBlock,
+    /// A CIDR prefix length over the address's bits.
+    PrefixLength {
+        /// 32 for IPv4, 128 for IPv6.
+        max: u8,
+    },
+}
+
+impl ValueError {
+    pub(crate) fn new(value: &str, problem: Problem) -> Self {
+        ValueError { value: value.to_owned(), problem }
+    }
+}
+
+impl fmt::Display for ValueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = &self.value;
+        match &self.problem {
+            Problem::Empty => f.write_str("empty value"),
+            Problem::InnerWildcard => {
+                write!(f, "'{v}': '*' may only stand at the start (suffix match) or the end (prefix match)")
+            }
+            Problem::NotAHost => write!(f, "'{v}' is not a host or host:port (a port is 1-65535 or '*')"),
+            Problem::ServerNameWithPort => write!(f, "'{v}': a server name has no port"),
+            Problem::NotANamespace => write!(f, "'{v}' is not a namespace"),
+            Problem::SlashInTrustDomain => write!(f, "'{v}': a trust domain has no '/'"),
+            Problem::NotAServiceAccount => write!(f, "'{v}': a service account is written namespace/name"),
+            Problem::StrayBrace => {
+                write!(f, "'{v}': '{{' and '}}' are only allowed as the template operators {{*}} and {{**}}")
+            }
+            Problem::RelativeTemplate => write!(f, "'{v}': a path template must start with '/'"),
+            Problem::MixedSegment(segment) => write!(
+                f,
+                "'{v}': segment '{segment}' mixes a template operator with other characters; \
+                 {{*}} and {{**}} must fill a whole segment and '*' is not allowed elsewhere in a template"
+            ),
+            Problem::RestNotLast => write!(f, "'{v}': '{{**}}' must be the last operator"),
+            Problem::NotAnIpBlock => write!(f, "'{v}' is not an IP address or CIDR block"),
+            Problem::PrefixLength { max } => write!(f, "'{v}': prefix length must be 0..={max}"),
+        }
+    }
+}
+
+impl std::error::Error for ValueError {}
 
 impl PolicyError {
     pub(crate) fn invalid(path: impl Into<String>, message: impl Into<String>) -> Self {
         PolicyError { path: path.into(), kind: ErrorKind::Invalid(message.into()) }
     }
 
+    pub(crate) fn value(path: impl Into<String>, error: ValueError) -> Self {
+        PolicyError { path: path.into(), kind: ErrorKind::Value(error) }
+    }
+
     /// The message without the path.
-    pub fn message(&self) -> &str {
+    pub fn message(&self) -> Cow<'_, str> {
         match &self.kind {
-            ErrorKind::Syntax(m) | ErrorKind::Invalid(m) | ErrorKind::Bundle(m) => m,
+            ErrorKind::Syntax(m) | ErrorKind::Invalid(m) | ErrorKind::Bundle(m) => Cow::Borrowed(m),
+            ErrorKind::Value(e) => Cow::Owned(e.to_string()),
         }
     }
 }
@@ -41,7 +131,7 @@ impl PolicyError {
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.path.is_empty() || self.path == "." {
-            f.write_str(self.message())
+            f.write_str(&self.message())
         } else {
             write!(f, "{}: {}", self.path, self.message())
         }

@@ -58,7 +58,7 @@ pub mod request;
 
 pub use decision::Decision;
 pub use document::Document;
-pub use error::{ErrorKind, PolicyError};
+pub use error::{ErrorKind, PolicyError, Problem, ValueError};
 pub use policy::{Policy, Processed, Response, Responses, Trace, TraceStep};
 pub use record::{Outcome, Reason};
 pub use request::{Attributes, FakeAttributes};

@@ -3,6 +3,7 @@
 //!
 //! Patterns are parsed once at compile time; matching never allocates.
 
+use crate::error::{Problem, ValueError};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
@@ -22,7 +23,7 @@ pub enum StringMatch {
 impl StringMatch {
     /// Parses Istio's syntax; a `*` anywhere but at one end is an error
     /// (Istio would take it literally, which is never what was meant).
-    pub fn parse(pattern: &str) -> Result<Self, String> {
+    pub fn parse(pattern: &str) -> Result<Self, ValueError> {
         if pattern == "*" {
             return Ok(StringMatch::Presence);
         }
@@ -34,9 +35,7 @@ impl StringMatch {
             (pattern, StringMatch::Exact)
         };
         if body.contains('*') {
-            return Err(format!(
-                "'{pattern}': '*' may only stand at the start (suffix match) or the end (prefix match)"
-            ));
+            return Err(ValueError::new(pattern, Problem::InnerWildcard));
         }
         Ok(kind(body.to_owned()))
     }
@@ -88,14 +87,13 @@ pub struct HostMatch {
 impl HostMatch {
     /// Parses `host`, `host:port`, `host:*` with Istio's `*` forms
     /// (`*.example.com`, `api.*`, `*`).
-    pub fn parse(pattern: &str) -> Result<Self, String> {
+    pub fn parse(pattern: &str) -> Result<Self, ValueError> {
         let lower = pattern.to_ascii_lowercase();
         if lower.is_empty() {
-            return Err("empty value".into());
+            return Err(ValueError::new(pattern, Problem::Empty));
         }
         let raw = StringMatch::parse(&lower)?;
-        let (host, port) = split_host_pattern(&lower)
-            .ok_or_else(|| format!("'{pattern}' is not a host or host:port (a port is 1-65535 or '*')"))?;
+        let (host, port) = split_host_pattern(&lower).ok_or_else(|| ValueError::new(pattern, Problem::NotAHost))?;
         let host = StringMatch::parse(host)?;
         Ok(HostMatch { raw, host, port })
     }
@@ -174,9 +172,9 @@ impl NameMatch {
     }
 
     /// A `trustDomains` value; `/` cannot be in a trust domain.
-    pub fn trust_domain(value: &str) -> Result<Self, String> {
+    pub fn trust_domain(value: &str) -> Result<Self, ValueError> {
         if value.contains('/') {
-            return Err(format!("'{value}': a trust domain has no '/'"));
+            return Err(ValueError::new(value, Problem::SlashInTrustDomain));
         }
         Ok(NameMatch::TrustDomain(match value.split_once('*') {
             None => TrustDomainMatch::Exact(value.to_owned()),
@@ -186,12 +184,12 @@ impl NameMatch {
     }
 
     /// A `serviceAccounts` value, `namespace/name`.
-    pub fn service_account(value: &str) -> Result<Self, String> {
+    pub fn service_account(value: &str) -> Result<Self, ValueError> {
         match value.split_once('/') {
             Some((ns, sa)) if !ns.is_empty() && !sa.is_empty() && !sa.contains('/') => {
                 Ok(NameMatch::ServiceAccount { namespace: ns.to_owned(), name: sa.to_owned() })
             }
-            _ => Err(format!("'{value}': a service account is written namespace/name")),
+            _ => Err(ValueError::new(value, Problem::NotAServiceAccount)),
         }
     }
 
@@ -345,17 +343,15 @@ pub enum TemplatePart {
 
 impl PathMatch {
     /// Parses a path pattern, validating templates as Istio does.
-    pub fn parse(pattern: &str) -> Result<Self, String> {
+    pub fn parse(pattern: &str) -> Result<Self, ValueError> {
         if !(pattern.contains("{*}") || pattern.contains("{**}")) {
             if pattern.contains('{') || pattern.contains('}') {
-                return Err(format!(
-                    "'{pattern}': '{{' and '}}' are only allowed as the template operators {{*}} and {{**}}"
-                ));
+                return Err(ValueError::new(pattern, Problem::StrayBrace));
             }
             return StringMatch::parse(pattern).map(PathMatch::Plain);
         }
         if !pattern.starts_with('/') {
-            return Err(format!("'{pattern}': a path template must start with '/'"));
+            return Err(ValueError::new(pattern, Problem::RelativeTemplate));
         }
         let mut parts = Vec::new();
         let mut literal = String::new();
@@ -369,17 +365,14 @@ impl PathMatch {
                 "{**}" => TemplatePart::Rest,
                 _ => {
                     if segment.contains(['{', '}', '*']) {
-                        return Err(format!(
-                            "'{pattern}': segment '{segment}' mixes a template operator with other characters; \
-                             {{*}} and {{**}} must fill a whole segment and '*' is not allowed elsewhere in a template"
-                        ));
+                        return Err(ValueError::new(pattern, Problem::MixedSegment(segment.to_owned())));
                     }
                     literal.push_str(segment);
                     continue;
                 }
             };
             if seen_rest {
-                return Err(format!("'{pattern}': '{{**}}' must be the last operator"));
+                return Err(ValueError::new(pattern, Problem::RestNotLast));
             }
             seen_rest = op == TemplatePart::Rest;
             if !literal.is_empty() {
@@ -440,12 +433,12 @@ pub struct IpBlock {
 
 impl IpBlock {
     /// Parses `203.0.113.4`, `203.0.113.0/24`, `2001:db8::/32`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ValueError> {
         let (addr, prefix) = match text.split_once('/') {
             Some((a, p)) => (a, Some(p)),
             None => (text, None),
         };
-        let ip: IpAddr = addr.trim().parse().map_err(|_| format!("'{text}' is not an IP address or CIDR block"))?;
+        let ip: IpAddr = addr.trim().parse().map_err(|_| ValueError::new(text, Problem::NotAnIpBlock))?;
         let (bits, v4, max) = match ip {
             IpAddr::V4(v4) => (u128::from(u32::from(v4)), true, 32u8),
             IpAddr::V6(v6) => (u128::from(v6), false, 128u8),
@@ -454,7 +447,7 @@ impl IpBlock {
             None => max,
             Some(p) => match p.trim().parse::<u8>() {
                 Ok(n) if n <= max => n,
-                _ => return Err(format!("'{text}': prefix length must be 0..={max}")),
+                _ => return Err(ValueError::new(text, Problem::PrefixLength { max })),
             },
         };
         Ok(IpBlock { network: bits & mask(prefix, max), prefix, v4 })

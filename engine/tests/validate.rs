@@ -161,3 +161,39 @@ fn garbage_and_empty_configurations_are_refused() {
         assert!(compile::load(config).is_err(), "{config:?} should be refused");
     }
 }
+
+/// A bad pattern is a typed error: the field, the value as written and
+/// what is wrong, for tools that point at it rather than print it.
+#[test]
+fn a_bad_value_carries_the_value_and_the_problem() {
+    use warden_engine::{ErrorKind, Problem};
+    let cases: Vec<(Value, &str, &str, Problem)> = vec![
+        (
+            authz_rule(json!({"to": [{"operation": {"paths": ["/ok", "/{**}/x/{*}"]}}]})),
+            "authorization[1].rules[1].to[0].operation.paths[1]",
+            "/{**}/x/{*}",
+            Problem::RestNotLast,
+        ),
+        (
+            authz_rule(json!({"from": [{"source": {"ipBlocks": ["10.0.0.0/33"]}}]})),
+            "authorization[1].rules[1].from[0].source.ipBlocks[0]",
+            "10.0.0.0/33",
+            Problem::PrefixLength { max: 32 },
+        ),
+        (
+            authz_rule(json!({"to": [{"operation": {"hosts": ["a*b.org"]}}]})),
+            "authorization[1].rules[1].to[0].operation.hosts[0]",
+            "a*b.org",
+            Problem::InnerWildcard,
+        ),
+    ];
+    for (doc, path, value, problem) in cases {
+        let err = compile::load(&serde_json::to_vec(&doc).unwrap()).unwrap_err();
+        assert_eq!(err.path, path, "{err}");
+        match &err.kind {
+            ErrorKind::Value(v) => assert_eq!((v.value.as_str(), &v.problem), (value, &problem), "{err}"),
+            other => panic!("{path}: not a value error: {other:?}"),
+        }
+        assert!(err.to_string().starts_with(&format!("{path}: '{value}'")), "{err}");
+    }
+}
