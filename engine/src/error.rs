@@ -39,7 +39,7 @@ pub struct ValueError {
 }
 
 /// What is wrong with a value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Problem {
     /// Nothing is written.
@@ -60,8 +60,9 @@ pub enum Problem {
     StrayBrace,
     /// A path template that does not start with `/`.
     RelativeTemplate,
-    /// A segment mixing a template operator with other characters.
-    MixedSegment(String),
+    /// A path template segment mixing a template operator with other
+    /// characters.
+    MixedSegment,
     /// `{**}` followed by another operator.
     RestNotLast,
     /// Not an IP address or CIDR block.
@@ -74,36 +75,49 @@ pub enum Problem {
 }
 
 impl ValueError {
+    // Out of line: it is on every error path of the compiler, which also
+    // runs in the size-budgeted filter.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn new(value: &str, problem: Problem) -> Self {
         ValueError { value: value.to_owned(), problem }
     }
 }
 
 impl fmt::Display for ValueError {
+    // Plain writes rather than one format string per problem: this runs
+    // inside the size-budgeted filter too, where each `write!` costs.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = &self.value;
-        match &self.problem {
-            Problem::Empty => f.write_str("empty value"),
-            Problem::InnerWildcard => {
-                write!(f, "'{v}': '*' may only stand at the start (suffix match) or the end (prefix match)")
+        let text = match &self.problem {
+            Problem::Empty => return f.write_str("empty value"),
+            Problem::NotAHost => " is not a host or host:port (a port is 1-65535 or '*')",
+            Problem::NotANamespace => " is not a namespace",
+            Problem::NotAnIpBlock => " is not an IP address or CIDR block",
+            Problem::InnerWildcard => ": '*' may only stand at the start (suffix match) or the end (prefix match)",
+            Problem::ServerNameWithPort => ": a server name has no port",
+            Problem::SlashInTrustDomain => ": a trust domain has no '/'",
+            Problem::NotAServiceAccount => ": a service account is written namespace/name",
+            Problem::StrayBrace => ": '{' and '}' are only allowed as the template operators {*} and {**}",
+            Problem::RelativeTemplate => ": a path template must start with '/'",
+            Problem::RestNotLast => ": '{**}' must be the last operator",
+            Problem::MixedSegment => ": segment '",
+            Problem::PrefixLength { .. } => ": prefix length must be 0..=",
+        };
+        f.write_str("'")?;
+        f.write_str(&self.value)?;
+        f.write_str("'")?;
+        f.write_str(text)?;
+        match self.problem {
+            Problem::MixedSegment => {
+                let mixed = |s: &&str| s.contains(['{', '}', '*']) && *s != "{*}" && *s != "{**}";
+                f.write_str(self.value.split('/').find(mixed).unwrap_or_default())?;
+                f.write_str(
+                    "' mixes a template operator with other characters; {*} and {**} must fill a whole \
+                     segment and '*' is not allowed elsewhere in a template",
+                )
             }
-            Problem::NotAHost => write!(f, "'{v}' is not a host or host:port (a port is 1-65535 or '*')"),
-            Problem::ServerNameWithPort => write!(f, "'{v}': a server name has no port"),
-            Problem::NotANamespace => write!(f, "'{v}' is not a namespace"),
-            Problem::SlashInTrustDomain => write!(f, "'{v}': a trust domain has no '/'"),
-            Problem::NotAServiceAccount => write!(f, "'{v}': a service account is written namespace/name"),
-            Problem::StrayBrace => {
-                write!(f, "'{v}': '{{' and '}}' are only allowed as the template operators {{*}} and {{**}}")
-            }
-            Problem::RelativeTemplate => write!(f, "'{v}': a path template must start with '/'"),
-            Problem::MixedSegment(segment) => write!(
-                f,
-                "'{v}': segment '{segment}' mixes a template operator with other characters; \
-                 {{*}} and {{**}} must fill a whole segment and '*' is not allowed elsewhere in a template"
-            ),
-            Problem::RestNotLast => write!(f, "'{v}': '{{**}}' must be the last operator"),
-            Problem::NotAnIpBlock => write!(f, "'{v}' is not an IP address or CIDR block"),
-            Problem::PrefixLength { max } => write!(f, "'{v}': prefix length must be 0..={max}"),
+            Problem::PrefixLength { max } => fmt::Display::fmt(&max, f),
+            _ => Ok(()),
         }
     }
 }
@@ -111,10 +125,14 @@ impl fmt::Display for ValueError {
 impl std::error::Error for ValueError {}
 
 impl PolicyError {
+    #[cold]
+    #[inline(never)]
     pub(crate) fn invalid(path: impl Into<String>, message: impl Into<String>) -> Self {
         PolicyError { path: path.into(), kind: ErrorKind::Invalid(message.into()) }
     }
 
+    #[cold]
+    #[inline(never)]
     pub(crate) fn value(path: impl Into<String>, error: ValueError) -> Self {
         PolicyError { path: path.into(), kind: ErrorKind::Value(error) }
     }
@@ -130,10 +148,13 @@ impl PolicyError {
 
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() || self.path == "." {
-            f.write_str(&self.message())
-        } else {
-            write!(f, "{}: {}", self.path, self.message())
+        if !(self.path.is_empty() || self.path == ".") {
+            f.write_str(&self.path)?;
+            f.write_str(": ")?;
+        }
+        match &self.kind {
+            ErrorKind::Syntax(m) | ErrorKind::Invalid(m) | ErrorKind::Bundle(m) => f.write_str(m),
+            ErrorKind::Value(e) => fmt::Display::fmt(e, f),
         }
     }
 }

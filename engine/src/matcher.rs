@@ -365,7 +365,7 @@ impl PathMatch {
                 "{**}" => TemplatePart::Rest,
                 _ => {
                     if segment.contains(['{', '}', '*']) {
-                        return Err(ValueError::new(pattern, Problem::MixedSegment(segment.to_owned())));
+                        return Err(ValueError::new(pattern, Problem::MixedSegment));
                     }
                     literal.push_str(segment);
                     continue;
