@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The module graph of every crate, checked for cycles.
 #
-# cargo-modules (`cargo install cargo-modules --locked`) prints, per crate,
+# cargo-modules (`cargo install cargo-modules@0.27.0 --locked`; 0.28 needs a
+# newer Rust than the pinned 1.95) prints, per crate,
 # which item uses which (`dependencies`). Its own --acyclic check works on
 # items, so it also counts an item that refers to itself (a recursive
 # method, a type with a field of its own type) as a cycle; and with items
@@ -15,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! cargo modules --version >/dev/null 2>&1; then
-    echo "cargo-modules is not installed: cargo install cargo-modules --locked" >&2
+    echo "cargo-modules is not installed: cargo install cargo-modules@0.27.0 --locked" >&2
     exit 2
 fi
 verbose=${1:-}
