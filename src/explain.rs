@@ -57,7 +57,7 @@ pub fn disagreements(outcome: &Outcome, request: &Request, policy: &Policy, nati
         }
     };
     let opt = |v: Option<&str>| v.unwrap_or("none").to_owned();
-    let joined = |names: &[std::borrow::Cow<'_, str>]| names.join(", ");
+    let joined = |names: &[Cow<'_, str>]| names.join(", ");
     let r = record.as_ref();
     differ("decision", opt(r.map(|r| r.decision.as_str())), native.outcome.as_str().to_owned());
     differ("reason", opt(r.map(|r| &*r.reason)), native.reason.as_str().to_owned());

@@ -19,12 +19,8 @@ pub(super) struct CompileArgs {
 }
 
 pub(super) fn compile_to(policy: &Path, output: &Path, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
-    let config = match warden_config::load_config(policy) {
-        Ok(c) => c,
-        Err(e) => {
-            return Err(CliError::Input(format!("{}: {}", shown(policy), e.message)));
-        }
-    };
+    let config =
+        warden_config::load_config(policy).map_err(|e| CliError::Input(format!("{}: {}", shown(policy), e.message)))?;
     let bytes = match compile::load(&config).and_then(|p| bundle::encode(&p)) {
         Ok(b) => b,
         Err(e) => {

@@ -4,7 +4,7 @@ use super::artifacts::start_host;
 use super::exit::{CliError, Exit, EXIT_FAILED, EXIT_OK};
 use crate::display::shown;
 use crate::explain::{self, RequestAttributes};
-use crate::testing::runner::{self};
+use crate::testing::runner;
 use crate::testing::testfile::{self, Headers, RequestSpec};
 use clap::Args;
 use std::io::Write;
@@ -91,7 +91,7 @@ pub(super) fn parse_request_line(text: &str) -> Result<(String, Option<String>, 
     Ok((method, scheme, authority.to_owned(), path))
 }
 
-pub(super) fn explain(args: ExplainArgs, wasm: &[u8], out: &mut dyn Write, _err: &mut dyn Write) -> Exit {
+pub(super) fn explain(args: ExplainArgs, wasm: &[u8], out: &mut dyn Write) -> Exit {
     let (method, scheme, authority, path) = match &args.request {
         Some(line) => match parse_request_line(line) {
             Ok(parts) => parts,

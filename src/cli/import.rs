@@ -53,32 +53,22 @@ pub(super) enum OutboundMode {
 
 pub(super) fn import(args: ImportArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
     use warden_config::istio;
-    let sources = match args.files.iter().map(|f| istio::Source::read(f)).collect::<Result<Vec<_>, _>>() {
-        Ok(s) => s,
-        Err(e) => {
-            return Err(CliError::Input(e.to_string()));
-        }
-    };
+    let sources = args
+        .files
+        .iter()
+        .map(|f| istio::Source::read(f))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CliError::Input(e.to_string()))?;
     let outbound_traffic_policy = args.outbound_traffic_policy.map(|m| match m {
         OutboundMode::RegistryOnly => warden_engine::document::OutboundTrafficPolicy::RegistryOnly,
         OutboundMode::AllowAny => warden_engine::document::OutboundTrafficPolicy::AllowAny,
     });
     let options = istio::Options { name: args.name, outbound_traffic_policy };
-    let imported = match istio::import(&sources, &options) {
-        Ok(i) => i,
-        Err(e) => {
-            return Err(CliError::Input(e.to_string()));
-        }
-    };
+    let imported = istio::import(&sources, &options).map_err(|e| CliError::Input(e.to_string()))?;
     for note in &imported.notes {
         writeln!(err, "note: {note}")?;
     }
-    let yaml = match imported.to_yaml() {
-        Ok(y) => y,
-        Err(e) => {
-            return Err(CliError::Input(e.to_string()));
-        }
-    };
+    let yaml = imported.to_yaml().map_err(|e| CliError::Input(e.to_string()))?;
     let Some(output) = args.output else {
         out.write_all(yaml.as_bytes())?;
         return Ok(EXIT_OK);

@@ -124,10 +124,10 @@ where
     let result = match cli.command {
         Command::Test(args) => test::test(args, filter_wasm, out, err),
         Command::Check(args) => check::check(&args.policies, args.deny_warnings, out, err),
-        Command::Explain(args) => explain::explain(args, filter_wasm, out, err),
+        Command::Explain(args) => explain::explain(args, filter_wasm, out),
         Command::Compile(args) => compile::compile_to(&args.policy, &args.output, out, err),
         Command::Wasm(args) => write(&args.output, filter_wasm, out),
-        Command::Oci(args) => oci::oci_image(args, filter_wasm, out, err),
+        Command::Oci(args) => oci::oci_image(args, filter_wasm, out),
         Command::Wasmplugin(args) => wasmplugin::wasmplugin_manifest(args, filter_wasm, out, err),
         Command::Replay(args) => replay::replay_log(args, filter_wasm, out, err, progress),
         Command::Schema(args) => schema::schema(args.output.as_deref(), out),

@@ -63,21 +63,11 @@ impl OciVariant {
     }
 }
 
-pub(super) fn oci_image(args: OciArgs, built_in: &[u8], out: &mut dyn Write, _err: &mut dyn Write) -> Exit {
-    let wasm = match filter_module(args.filter.as_deref(), built_in) {
-        Ok(w) => w,
-        Err(e) => {
-            return Err(CliError::Input(e.to_string()));
-        }
-    };
+pub(super) fn oci_image(args: OciArgs, built_in: &[u8], out: &mut dyn Write) -> Exit {
+    let wasm = filter_module(args.filter.as_deref(), built_in).map_err(|e| CliError::Input(e.to_string()))?;
     let module = args.filter.as_deref().map_or_else(|| "the built-in filter".to_owned(), shown);
     let variant = args.variant.variant();
-    let image = match oci::Image::build(&wasm, variant, &args.tag) {
-        Ok(i) => i,
-        Err(e) => {
-            return Err(CliError::Input(format!("{module}: {e}")));
-        }
-    };
+    let image = oci::Image::build(&wasm, variant, &args.tag).map_err(|e| CliError::Input(format!("{module}: {e}")))?;
     let output = shown(&args.output);
     let is_tar = args.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("tar"));
     let written =

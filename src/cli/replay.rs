@@ -4,7 +4,7 @@ use super::artifacts::start_host;
 use super::exit::{CliError, Exit, EXIT_OK};
 use crate::display::shown;
 use crate::replay;
-use crate::testing::runner::{self};
+use crate::testing::runner;
 use clap::{Args, ValueEnum};
 use std::io::{self, Write};
 use std::path::PathBuf;

@@ -6,7 +6,7 @@ use crate::display::shown;
 use crate::testing::coverage;
 use crate::testing::report::{self, Totals};
 use crate::testing::runner::{self, Options};
-use crate::testing::testfile::{self};
+use crate::testing::testfile;
 use clap::{Args, ValueEnum};
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -75,12 +75,7 @@ pub(super) fn test(args: TestArgs, wasm: &[u8], out: &mut dyn Write, err: &mut d
         let list: Vec<String> = roots.iter().map(|r| shown(r)).collect();
         return Err(CliError::Input(format!("no *.test.yaml files under {}", list.join(", "))));
     }
-    let host = match start_host(args.filter.as_deref(), wasm) {
-        Ok(h) => h,
-        Err(e) => {
-            return Err(CliError::Input(e.to_string()));
-        }
-    };
+    let host = start_host(args.filter.as_deref(), wasm).map_err(|e| CliError::Input(e.to_string()))?;
 
     let options = Options { isolate: args.isolate };
     let mut runs = Vec::with_capacity(files.len());

@@ -78,23 +78,14 @@ pub(super) fn wasmplugin_manifest(
             }
         }
     };
-    let config = match warden_config::load_config(&args.policy) {
-        Ok(c) => c,
-        Err(e) => {
-            return Err(CliError::Input(format!("{}: {}", shown(&args.policy), e.message)));
-        }
-    };
+    let config = warden_config::load_config(&args.policy)
+        .map_err(|e| CliError::Input(format!("{}: {}", shown(&args.policy), e.message)))?;
     // Never ship a policy the filter would refuse.
     if let Err(e) = compile::load(&config) {
         writeln!(err, "error: {}: {e}", shown(&args.policy))?;
         return Ok(EXIT_FAILED);
     }
-    let wasm = match filter_module(args.filter.as_deref(), built_in) {
-        Ok(w) => w,
-        Err(e) => {
-            return Err(CliError::Input(e.to_string()));
-        }
-    };
+    let wasm = filter_module(args.filter.as_deref(), built_in).map_err(|e| CliError::Input(e.to_string()))?;
     let policy: serde_json::Value = match serde_json::from_slice(&config) {
         Ok(v) => v,
         Err(e) => {
@@ -108,12 +99,7 @@ pub(super) fn wasmplugin_manifest(
         target,
         oci_variant: args.oci_variant.variant(),
     };
-    let manifest = match wasmplugin::manifest(&policy, &wasm, &options) {
-        Ok(m) => m,
-        Err(e) => {
-            return Err(CliError::Input(e.to_string()));
-        }
-    };
+    let manifest = wasmplugin::manifest(&policy, &wasm, &options).map_err(|e| CliError::Input(e.to_string()))?;
     match serde_yaml_ng::to_string(&manifest) {
         Ok(yaml) => {
             out.write_all(yaml.as_bytes())?;

@@ -95,8 +95,13 @@ pub fn failure_block(case: &CaseRun) -> String {
 /// Whether a case's data stays out of reports: DLP found something in it,
 /// and reports never carry what DLP finds. Its request body,
 /// query, header values and forwarded data are shown as [`WITHHELD`](crate::display::WITHHELD).
+/// A record that cannot be read withholds too: what it found is unknown.
 pub fn withheld(case: &CaseRun) -> bool {
-    !case.actual.findings().is_empty()
+    match (&case.actual.record, case.actual.parsed_record()) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(_), Some(record)) => !record.findings.is_empty(),
+    }
 }
 
 /// The path with its query withheld.
@@ -435,4 +440,33 @@ pub fn junit_report(runs: &[FileRun]) -> Report {
 
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::runner::Actual;
+
+    fn case_with_record(record: Option<&str>) -> CaseRun {
+        CaseRun {
+            name: "c".into(),
+            request: serde_yaml_ng::from_str("{method: GET, authority: h, path: /}").unwrap(),
+            expect: serde_yaml_ng::from_str("{decision: allow}").unwrap(),
+            actual: Actual { record: record.map(str::to_owned), ..Actual::default() },
+            mismatches: Vec::new(),
+        }
+    }
+
+    /// Data stays out of reports when DLP found something, and when the
+    /// record cannot be read (what it found is unknown): fail closed.
+    #[test]
+    fn data_is_withheld_on_findings_and_on_an_unreadable_record() {
+        let found = r#"{"decision":"dlp","reason":"dlp-finding","findings":["aws_access_key"]}"#;
+        let clean = r#"{"decision":"allow","reason":"no-policy","findings":[]}"#;
+        assert!(withheld(&case_with_record(Some(found))));
+        assert!(withheld(&case_with_record(Some("{not json"))));
+        assert!(withheld(&case_with_record(Some(r#"{"decision":"maybe","findings":[]}"#))));
+        assert!(!withheld(&case_with_record(Some(clean))));
+        assert!(!withheld(&case_with_record(None)));
+    }
 }
