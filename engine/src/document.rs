@@ -1,7 +1,9 @@
 //! The `warden/v1` policy document as users write it.
 //!
 //! These types only describe the shape; [`crate::compile`] validates values
-//! and turns a document into a [`crate::Policy`]. Unknown fields are errors:
+//! and turns a document into a [`crate::Policy`]. The registry and
+//! authorization types also serialize, leaving out what is absent, so that a
+//! converter (the Istio importer) can write a document. Unknown fields are errors:
 //! a typo in a security policy must never silently widen access.
 
 use serde::Deserialize;
@@ -134,7 +136,7 @@ impl Default for PeerAddress {
 pub struct Empty {}
 
 /// A registered external service.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ServiceDoc {
@@ -143,12 +145,12 @@ pub struct ServiceDoc {
     /// Exact names or a leading wildcard `*.example.com`.
     pub hosts: Vec<String>,
     /// Ports the service may be reached on; absent: any port.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ports: Option<Vec<u64>>,
 }
 
 /// One authorization policy.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AuthzPolicyDoc {
@@ -158,10 +160,10 @@ pub struct AuthzPolicyDoc {
     #[serde(default)]
     pub action: Action,
     /// The services the policy applies to; absent: every request.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub services: Option<Vec<String>>,
     /// Decide and record, never enforce.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
     /// Absent or empty: the policy never matches.
     #[serde(default)]
@@ -183,23 +185,23 @@ pub enum Action {
 }
 
 /// A rule: any `from`, any `to`, all `when`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RuleDoc {
     /// Absent: any source.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<Vec<FromDoc>>,
     /// Absent: any operation.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<Vec<ToDoc>>,
     /// Absent: no extra condition.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<Vec<ConditionDoc>>,
 }
 
 /// `from[]` entry.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FromDoc {
@@ -208,7 +210,7 @@ pub struct FromDoc {
 }
 
 /// `to[]` entry.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ToDoc {
@@ -217,65 +219,85 @@ pub struct ToDoc {
 }
 
 /// Who sends the request; every field that is set must match.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SourceDoc {
     /// Caller principals (`cluster.local/ns/NS/sa/SA`, `*` patterns at
     /// either end); one must match.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub principals: Option<Vec<String>>,
     /// Principals that must not match.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub not_principals: Option<Vec<String>>,
     /// Caller namespaces, matched in the principal as Istio does
     /// (`.*/ns/NS/.*`); one must match.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub namespaces: Option<Vec<String>>,
     /// Namespaces that must not match.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub not_namespaces: Option<Vec<String>>,
     /// Trust domains of the caller's principal; one must match.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub trust_domains: Option<Vec<String>>,
     /// Trust domains that must not match.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub not_trust_domains: Option<Vec<String>>,
     /// `namespace/name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub service_accounts: Option<Vec<String>>,
     /// Service accounts (`namespace/name`) that must not match.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub not_service_accounts: Option<Vec<String>>,
     /// The direct peer's address (IPs or CIDRs); one must match.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ip_blocks: Option<Vec<String>>,
     /// Direct peer addresses that must not match.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub not_ip_blocks: Option<Vec<String>>,
     /// The original client's address as Envoy derives it from
     /// `x-forwarded-for` (IPs or CIDRs); one must match.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_ip_blocks: Option<Vec<String>>,
     /// Original client addresses that must not match.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub not_remote_ip_blocks: Option<Vec<String>>,
 }
 
 /// What the request does; every field that is set must match.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OperationDoc {
     /// Hosts of the request (`*` patterns at either end); one must match.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub hosts: Option<Vec<String>>,
     /// Hosts that must not match.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub not_hosts: Option<Vec<String>>,
     /// Destination ports; one must match.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ports: Option<Vec<PortDoc>>,
     /// Ports that must not match.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub not_ports: Option<Vec<PortDoc>>,
     /// HTTP methods (upper case); one must match.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub methods: Option<Vec<String>>,
     /// Methods that must not match.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub not_methods: Option<Vec<String>>,
     /// Paths (`*` at either end, `{*}`/`{**}` templates), matched on the
     /// normalized path; one must match.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub paths: Option<Vec<String>>,
     /// Paths that must not match.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub not_paths: Option<Vec<String>>,
 }
 
 /// A port, written as a number or (as Istio does) a string.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum PortDoc {
@@ -286,7 +308,7 @@ pub enum PortDoc {
 }
 
 /// A `when` condition.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ConditionDoc {
@@ -294,8 +316,10 @@ pub struct ConditionDoc {
     pub key: String,
     /// Values of the attribute; one must match (for a repeated header, any
     /// of its values).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub values: Option<Vec<String>>,
     /// Values that must not match (none of a repeated header's values may).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub not_values: Option<Vec<String>>,
 }
 

@@ -1,0 +1,627 @@
+//! Istio input: `ServiceEntry`, `AuthorizationPolicy` and the
+//! mesh config's `outboundTrafficPolicy`, converted into a `warden/v1`
+//! policy, which then goes through the normal compile path. `warden import`
+//! prints the result; `warden test`, `check`, `explain`, `compile` and
+//! `wasmplugin` take Istio YAML wherever they take a policy file, and a test
+//! file's `policy:` may list several Istio files.
+//!
+//! ```
+//! use warden_config::istio::{self, Options, Source};
+//!
+//! let yaml = r#"
+//! apiVersion: networking.istio.io/v1
+//! kind: ServiceEntry
+//! metadata: {name: httpbin, namespace: istio-egress}
+//! spec:
+//!   hosts: [httpbin.org]
+//!   ports: [{number: 80, name: http, protocol: HTTP}]
+//!   resolution: DNS
+//! ---
+//! apiVersion: security.istio.io/v1
+//! kind: AuthorizationPolicy
+//! metadata: {name: httpbin, namespace: istio-egress}
+//! spec:
+//!   targetRefs: [{kind: ServiceEntry, group: networking.istio.io, name: httpbin}]
+//!   rules:
+//!     - to: [{operation: {methods: [GET], paths: [/get]}}]
+//! "#;
+//! let import = istio::import(&[Source::new("istio.yaml", yaml)], &Options::default()).unwrap();
+//! let policy = import.document();
+//! assert_eq!(policy["services"][0]["name"], "istio-egress/httpbin");
+//! assert_eq!(policy["authorization"][0]["services"][0], "istio-egress/httpbin");
+//! assert_eq!(policy["outboundTrafficPolicy"], "REGISTRY_ONLY");
+//! ```
+//!
+//! The mapping, and every place where Warden decides differently from
+//! Istio, is documented in `docs/ISTIO.md`. In short: a ServiceEntry
+//! becomes a service named `<namespace>/<name>` with its hosts and its port
+//! `number`s; an AuthorizationPolicy becomes a policy named
+//! `<namespace>/<name>`, scoped to the ServiceEntries its `targetRefs`
+//! name (unscoped for a Gateway target, a `selector` or no target); the
+//! `istio.io/dry-run` annotation becomes `dryRun`. A field Warden cannot
+//! honour is an error naming the resource and the field; a field that does
+//! not change which requests may leave is accepted, with a note when it is
+//! ignored. Other kinds are skipped with a note.
+
+mod convert;
+mod resources;
+#[cfg(test)]
+mod tests;
+
+pub use convert::DEFAULT_NAMESPACE;
+
+use convert::{FieldError, ListenerPorts, Meta};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use warden_engine::document::{AuthzPolicyDoc, OutboundTrafficPolicy, PathNormalization, ServiceDoc};
+use warden_engine::PolicyError;
+
+/// The policy's name when neither `--name` nor a `warden/v1` document in
+/// the input gives one.
+pub const DEFAULT_NAME: &str = "istio";
+
+/// The filter-state key an ambient waypoint keeps the caller's principal in.
+pub const PEER_PRINCIPAL_FILTER_STATE: &str = "io.istio.peer_principal";
+
+/// One input file: its path (for messages) and its text.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Shown in notes and errors.
+    pub file: PathBuf,
+    /// Multi-document YAML (or JSON).
+    pub text: String,
+}
+
+impl Source {
+    /// A source from a path and its text.
+    pub fn new(file: impl Into<PathBuf>, text: impl Into<String>) -> Source {
+        Source { file: file.into(), text: text.into() }
+    }
+
+    /// Reads a file.
+    pub fn read(path: &Path) -> Result<Source, ImportError> {
+        std::fs::read_to_string(path)
+            .map(|text| Source::new(path, text))
+            .map_err(|e| ImportError { file: path.to_owned(), message: format!("cannot read: {e}") })
+    }
+}
+
+/// What the command line may override.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The policy's name (default: the `warden/v1` document's, else
+    /// [`DEFAULT_NAME`]).
+    pub name: Option<String>,
+    /// Wins over the mesh config in the input and the default
+    /// (`REGISTRY_ONLY`).
+    pub outbound_traffic_policy: Option<OutboundTrafficPolicy>,
+}
+
+/// Something the importer skipped or read differently from how it is
+/// written, worth telling the user (never fatal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// The file it concerns, if one.
+    pub file: Option<PathBuf>,
+    /// What.
+    pub message: String,
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.file {
+            Some(file) => write!(f, "{}: {}", crate::display::shown(file), self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// Istio input that cannot be converted: the file, and a message naming the
+/// resource and field (`AuthorizationPolicy default/httpbin:
+/// spec.rules[0].from[0].source.requestPrincipals: ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportError {
+    /// The file holding the resource at fault.
+    pub file: PathBuf,
+    /// What is wrong and where.
+    pub message: String,
+}
+
+impl fmt::Display for ImportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", crate::display::shown(&self.file), self.message)
+    }
+}
+
+impl std::error::Error for ImportError {}
+
+/// Where an entry of the converted policy came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The entry: `services[0]`, `authorization[1]`.
+    pub field: String,
+    /// The resource: `ServiceEntry istio-egress/httpbin`.
+    pub resource: String,
+    /// The file it is in.
+    pub file: PathBuf,
+}
+
+/// A converted policy, valid (it compiled), with the notes made on the way.
+#[derive(Debug, Clone)]
+pub struct Import {
+    policy: PolicyOut,
+    /// What was skipped or read differently, in input order.
+    pub notes: Vec<Note>,
+    /// Where each service and authorization policy came from.
+    pub origins: Vec<Origin>,
+}
+
+impl Import {
+    /// The `warden/v1` document.
+    pub fn document(&self) -> Value {
+        serde_json::to_value(&self.policy).unwrap_or_default()
+    }
+
+    /// The filter configuration (the document as JSON bytes).
+    pub fn config(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.policy).unwrap_or_default()
+    }
+
+    /// The document as YAML, after a comment naming the resource each
+    /// service and authorization policy came from.
+    pub fn to_yaml(&self) -> Result<String, String> {
+        let body = serde_yaml_ng::to_string(&self.policy).map_err(|e| format!("cannot write YAML: {e}"))?;
+        let mut text = String::from("# warden/v1 policy converted by `warden import` from Istio resources\n");
+        let width = self.origins.iter().map(|o| o.field.len()).max().unwrap_or(0);
+        for o in &self.origins {
+            text.push_str(&format!("#   {:width$}  {} ({})\n", o.field, o.resource, crate::display::shown(&o.file)));
+        }
+        text.push_str(&body);
+        Ok(text)
+    }
+
+    /// The number of services and of authorization policies.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.policy.services.len(), self.policy.authorization.len())
+    }
+}
+
+// ------------------------------------------------------------ the output
+
+/// The converted policy, in the order a reader expects the fields.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PolicyOut {
+    name: String,
+    outbound_traffic_policy: OutboundTrafficPolicy,
+    identity: Value,
+    path_normalization: PathNormalization,
+    /// From the mesh config.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trust_domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trust_domain_aliases: Option<Vec<String>>,
+    /// The other settings of a `warden/v1` document in the input
+    /// (gatewayPorts, responses, dlp, ...), passed through.
+    #[serde(flatten)]
+    settings: Map<String, Value>,
+    services: Vec<ServiceDoc>,
+    authorization: Vec<AuthzPolicyDoc>,
+}
+
+// ------------------------------------------------------------ reading
+
+/// What one YAML document is.
+enum Kind {
+    ServiceEntry,
+    AuthorizationPolicy,
+    /// A mesh config (bare, `meshConfig:` of Helm values or an
+    /// IstioOperator, or the `mesh` key of the `istio` ConfigMap).
+    Mesh(Value),
+    /// A `warden/v1` document (bare or unwrapped from its envelope).
+    Warden(Value),
+    /// Anything else: skipped, with why.
+    Skip(String),
+}
+
+/// The YAML documents of a text (empty documents left out).
+fn documents(text: &str) -> Result<Vec<Value>, String> {
+    let mut out = Vec::new();
+    for (i, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        let value = Value::deserialize(de).map_err(|e| format!("document {}: not valid YAML/JSON: {e}", i + 1))?;
+        match value {
+            Value::Null => {}
+            Value::Object(mut map) if map.get("kind").and_then(Value::as_str) == Some("List") => {
+                match map.remove("items") {
+                    Some(Value::Array(items)) => out.extend(items.into_iter().filter(|v| !v.is_null())),
+                    _ => return Err(format!("document {}: a List needs items", i + 1)),
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a mapping without `apiVersion` is a mesh config rather than a
+/// bare `warden/v1` document (which writes these settings as strings).
+fn is_mesh_config(map: &Map<String, Value>) -> bool {
+    map.get("meshConfig").is_some_and(Value::is_object)
+        || map.get("outboundTrafficPolicy").is_some_and(Value::is_object)
+        || map.get("pathNormalization").is_some_and(Value::is_object)
+}
+
+fn classify(value: &Value) -> Result<Kind, String> {
+    let Value::Object(map) = value else {
+        return Err("not a mapping: expected a Kubernetes resource".into());
+    };
+    let api_version = match map.get("apiVersion") {
+        None => {
+            if let Some(mesh) = map.get("meshConfig").filter(|m| m.is_object()) {
+                return Ok(Kind::Mesh(mesh.clone()));
+            }
+            if is_mesh_config(map) {
+                return Ok(Kind::Mesh(value.clone()));
+            }
+            return Ok(Kind::Warden(value.clone()));
+        }
+        Some(Value::String(s)) => s.as_str(),
+        Some(other) => return Err(format!("apiVersion: expected a string, found {other}")),
+    };
+    let kind = map.get("kind").and_then(Value::as_str).unwrap_or("");
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let unsupported_version =
+        |versions: &str| Err(format!("apiVersion: {api_version}: Warden reads {kind} of {group} {versions}"));
+    Ok(match (group, kind) {
+        ("warden", _) => {
+            let spec = crate::envelope::unwrap_envelope(value.clone())?;
+            Kind::Warden(spec)
+        }
+        ("networking.istio.io", "ServiceEntry") => match version {
+            "v1" | "v1beta1" | "v1alpha3" => Kind::ServiceEntry,
+            _ => return unsupported_version("v1, v1beta1, v1alpha3"),
+        },
+        ("security.istio.io", "AuthorizationPolicy") => match version {
+            "v1" | "v1beta1" => Kind::AuthorizationPolicy,
+            _ => return unsupported_version("v1, v1beta1"),
+        },
+        ("install.istio.io", "IstioOperator") => {
+            match map.get("spec").and_then(|s| s.get("meshConfig")).filter(|m| m.is_object()) {
+                Some(mesh) => Kind::Mesh(mesh.clone()),
+                None => Kind::Skip("no spec.meshConfig".into()),
+            }
+        }
+        ("", "ConfigMap") => match map.get("data").and_then(|d| d.get("mesh")) {
+            Some(Value::String(text)) => {
+                let mesh: Value =
+                    serde_yaml_ng::from_str(text).map_err(|e| format!("data.mesh: not valid YAML: {e}"))?;
+                match mesh {
+                    Value::Object(_) => Kind::Mesh(mesh),
+                    Value::Null => Kind::Mesh(json!({})),
+                    _ => return Err("data.mesh: expected the mesh config, a mapping".into()),
+                }
+            }
+            Some(_) => return Err("data.mesh: expected the mesh config as a string".into()),
+            None => Kind::Skip("not the mesh config (no data.mesh)".into()),
+        },
+        (_, kind) => Kind::Skip(skip_reason(group, kind).into()),
+    })
+}
+
+fn skip_reason(group: &str, kind: &str) -> &'static str {
+    match (group, kind) {
+        ("networking.istio.io", "Gateway" | "VirtualService" | "DestinationRule") => "routing and TLS, not policy",
+        ("networking.istio.io", "Sidecar") => "enforced by each workload's sidecar, not in the gateway",
+        ("gateway.networking.k8s.io", "Gateway") => "the gateway or waypoint itself: Warden runs in it",
+        ("gateway.networking.k8s.io", _) => "routing, not policy",
+        ("security.istio.io", "PeerAuthentication") => "mTLS settings: Warden reads the identity mTLS gives",
+        ("security.istio.io", "RequestAuthentication") => {
+            "JWT validation: Warden does not read JWTs (requestPrincipals are refused)"
+        }
+        ("extensions.istio.io", "WasmPlugin") => "the deployment of filters such as Warden itself",
+        _ => "not a kind Warden reads",
+    }
+}
+
+/// Whether the text is Istio input rather than one `warden/v1` document:
+/// more than one document, or one that is not a `warden/v1` document.
+/// Text that does not parse is not Istio input (the `warden/v1` reader
+/// reports the error).
+pub fn is_istio(text: &str) -> bool {
+    match documents(text) {
+        Ok(docs) => match docs.as_slice() {
+            [one] => !matches!(classify(one), Ok(Kind::Warden(_))),
+            _ => true,
+        },
+        Err(_) => false,
+    }
+}
+
+// ------------------------------------------------------------ converting
+
+/// The metadata of any document, for its name in notes and errors.
+fn meta_of(value: &Value) -> Result<Meta, FieldError> {
+    #[derive(Deserialize)]
+    struct Head {
+        #[serde(default)]
+        metadata: resources::ObjectMeta,
+    }
+    Meta::of(&convert::typed::<Head>(value)?.metadata)
+}
+
+/// A setting and the file that set it.
+struct Setting<T> {
+    value: T,
+    file: PathBuf,
+    field: &'static str,
+}
+
+fn set_once<T: PartialEq + fmt::Debug>(
+    slot: &mut Option<Setting<T>>,
+    value: T,
+    file: &Path,
+    field: &'static str,
+) -> Result<(), ImportError> {
+    if let Some(prev) = slot {
+        if prev.value != value {
+            return Err(ImportError {
+                file: file.to_owned(),
+                message: format!(
+                    "{field}: {value:?} here, but {:?} in {} ({}); keep one",
+                    prev.value,
+                    crate::display::shown(&prev.file),
+                    prev.field
+                ),
+            });
+        }
+        return Ok(());
+    }
+    *slot = Some(Setting { value, file: file.to_owned(), field });
+    Ok(())
+}
+
+/// Converts Istio resources (and at most one `warden/v1` document giving
+/// the settings Istio has no word for: name, identity, gatewayPorts,
+/// responses, dlp) into a valid `warden/v1` policy.
+pub fn import(sources: &[Source], options: &Options) -> Result<Import, ImportError> {
+    let error = |file: &Path, message: String| ImportError { file: file.to_owned(), message };
+    let mut notes: Vec<Note> = Vec::new();
+    let note =
+        |notes: &mut Vec<Note>, file: &Path, message: String| notes.push(Note { file: Some(file.to_owned()), message });
+
+    // Read and classify every document first: targetRefs may name a
+    // ServiceEntry from a later file.
+    let mut docs: Vec<(&Path, Value, Kind)> = Vec::new();
+    for source in sources {
+        let file = source.file.as_path();
+        for (i, value) in documents(&source.text).map_err(|m| error(file, m))?.into_iter().enumerate() {
+            let kind = classify(&value).map_err(|m| error(file, format!("document {}: {m}", i + 1)))?;
+            docs.push((file, value, kind));
+        }
+    }
+
+    let mut base: Option<(PathBuf, Map<String, Value>)> = None;
+    let mut outbound: Option<Setting<OutboundTrafficPolicy>> = None;
+    let mut normalization: Option<Setting<PathNormalization>> = None;
+    let mut trust_domain: Option<Setting<String>> = None;
+    let mut trust_domain_aliases: Option<Setting<Vec<String>>> = None;
+    let mut service_entries: Vec<String> = Vec::new();
+    for (file, value, kind) in &docs {
+        match kind {
+            Kind::ServiceEntry => {
+                let meta = meta_of(value).map_err(|e| error(file, format!("ServiceEntry: {e}")))?;
+                service_entries.push(meta.id());
+            }
+            Kind::Warden(doc) => {
+                let Value::Object(doc) = doc else {
+                    return Err(error(file, "the warden/v1 document must be a mapping".into()));
+                };
+                if let Some((first, _)) = &base {
+                    return Err(error(
+                        file,
+                        format!(
+                            "a second warden/v1 document (the first is in {}): give at most one, for the settings \
+                             Istio has no word for",
+                            crate::display::shown(first)
+                        ),
+                    ));
+                }
+                for key in ["services", "authorization"] {
+                    if doc.get(key).is_some_and(|v| v != &json!([])) {
+                        return Err(error(
+                            file,
+                            format!(
+                                "warden/v1 {key}: beside Istio resources, the registry and authorization come from \
+                                 ServiceEntries and AuthorizationPolicies; this document may only give settings \
+                                 (name, identity, gatewayPorts, responses, dlp, ...)"
+                            ),
+                        ));
+                    }
+                }
+                if let Some(v) = doc.get("outboundTrafficPolicy") {
+                    let mode: OutboundTrafficPolicy = serde_json::from_value(v.clone())
+                        .map_err(|e| error(file, format!("outboundTrafficPolicy: {e}")))?;
+                    set_once(&mut outbound, mode, file, "outboundTrafficPolicy")?;
+                }
+                if let Some(v) = doc.get("pathNormalization") {
+                    let mode: PathNormalization = serde_json::from_value(v.clone())
+                        .map_err(|e| error(file, format!("pathNormalization: {e}")))?;
+                    set_once(&mut normalization, mode, file, "pathNormalization")?;
+                }
+                base = Some((file.to_path_buf(), doc.clone()));
+            }
+            Kind::Mesh(mesh) => {
+                let mesh = convert::typed(mesh).map_err(|e| error(file, format!("mesh config: {e}")))?;
+                let settings = convert::mesh_config(mesh);
+                for n in settings.notes {
+                    note(&mut notes, file, format!("mesh config: {n}"));
+                }
+                if let Some(o) = settings.outbound {
+                    set_once(&mut outbound, o, file, "mesh outboundTrafficPolicy.mode")?;
+                }
+                if let Some(n) = settings.normalization {
+                    set_once(&mut normalization, n, file, "mesh pathNormalization.normalization")?;
+                }
+                if let Some(td) = settings.trust_domain {
+                    set_once(&mut trust_domain, td, file, "mesh trustDomain")?;
+                }
+                if let Some(aliases) = settings.trust_domain_aliases {
+                    set_once(&mut trust_domain_aliases, aliases, file, "mesh trustDomainAliases")?;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    let mut listeners = ListenerPorts::of(base.as_ref().map(|(_, doc)| doc).unwrap_or(&Map::new()));
+    let mut services = Vec::new();
+    let mut authorization = Vec::new();
+    let mut origins = Vec::new();
+    for (file, value, kind) in &docs {
+        match kind {
+            Kind::ServiceEntry => {
+                let meta = meta_of(value).map_err(|e| error(file, format!("ServiceEntry: {e}")))?;
+                let resource = format!("ServiceEntry {}", meta.id());
+                let (service, ignored) = convert::typed::<resources::Resource<resources::ServiceEntrySpec>>(value)
+                    .and_then(|r| convert::service_entry(&meta, r.spec.unwrap_or_default()))
+                    .map_err(|e| error(file, format!("{resource}: {e}")))?;
+                for n in ignored {
+                    note(&mut notes, file, format!("{resource}: {n}"));
+                }
+                origins.push(Origin {
+                    field: format!("services[{}]", services.len()),
+                    resource,
+                    file: file.to_path_buf(),
+                });
+                services.push(service);
+            }
+            Kind::AuthorizationPolicy => {
+                let meta = meta_of(value).map_err(|e| error(file, format!("AuthorizationPolicy: {e}")))?;
+                let resource = format!("AuthorizationPolicy {}", meta.id());
+                let converted = convert::typed(value)
+                    .and_then(|r| convert::authorization_policy(&meta, r, &service_entries, &mut listeners))
+                    .map_err(|e| error(file, format!("{resource}: {e}")))?;
+                for n in converted.notes {
+                    note(&mut notes, file, format!("{resource}: {n}"));
+                }
+                origins.push(Origin {
+                    field: format!("authorization[{}]", authorization.len()),
+                    resource,
+                    file: file.to_path_buf(),
+                });
+                authorization.push(converted.policy);
+            }
+            Kind::Skip(reason) => {
+                let text = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or("?").to_owned();
+                // Cluster-scoped kinds (Namespace, ...) have no namespace.
+                let name = match value.get("metadata").and_then(|m| m.get("namespace")).and_then(Value::as_str) {
+                    Some(_) => meta_of(value).map(|m| format!(" {}", m.id())).unwrap_or_default(),
+                    None => meta_of(value).map(|m| format!(" {}", m.name)).unwrap_or_default(),
+                };
+                note(&mut notes, file, format!("skipped {}{name} ({}): {reason}", text("kind"), text("apiVersion")));
+            }
+            Kind::Mesh(_) | Kind::Warden(_) => {}
+        }
+    }
+
+    let (base_file, mut settings) = match base {
+        Some((file, doc)) => (Some(file), doc),
+        None => (None, Map::new()),
+    };
+    let base_name = match settings.remove("name") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(n)) => Some(n),
+        Some(other) => {
+            let file = base_file.clone().unwrap_or_default();
+            return Err(error(&file, format!("name: {other} is not a string")));
+        }
+    };
+    let name = options.name.clone().or(base_name).unwrap_or_else(|| DEFAULT_NAME.to_owned());
+    let identity = settings
+        .remove("identity")
+        .unwrap_or_else(|| json!([{"peerCertificate": {}}, {"filterState": PEER_PRINCIPAL_FILTER_STATE}]));
+    for key in ["outboundTrafficPolicy", "pathNormalization", "services", "authorization"] {
+        settings.remove(key);
+    }
+    let outbound_traffic_policy = match (options.outbound_traffic_policy, outbound) {
+        (Some(mode), _) => mode,
+        (None, Some(setting)) => setting.value,
+        (None, None) => {
+            notes.push(Note {
+                file: None,
+                message: "no mesh outboundTrafficPolicy in the input: REGISTRY_ONLY, Warden's default (Istio's is \
+                          ALLOW_ANY; --outbound-traffic-policy ALLOW_ANY to follow it)"
+                    .into(),
+            });
+            OutboundTrafficPolicy::RegistryOnly
+        }
+    };
+    let path_normalization = normalization.map_or(PathNormalization::Base, |s| s.value);
+    // Istio's trust domain is cluster.local unless the mesh config says
+    // otherwise; aliases need it spelled out.
+    let trust_domain_aliases = trust_domain_aliases.map(|s| s.value);
+    let trust_domain = match (trust_domain, &trust_domain_aliases) {
+        (Some(td), _) => Some(td.value),
+        (None, Some(_)) => Some("cluster.local".to_owned()),
+        (None, None) => None,
+    };
+    for key in ["trustDomain", "trustDomainAliases"] {
+        if settings.contains_key(key) && trust_domain.is_some() {
+            let file = base_file.clone().unwrap_or_default();
+            return Err(error(&file, format!("{key}: the mesh config sets the trust domain; keep one")));
+        }
+    }
+
+    let policy = PolicyOut {
+        name,
+        outbound_traffic_policy,
+        identity,
+        path_normalization,
+        trust_domain,
+        trust_domain_aliases,
+        settings,
+        services,
+        authorization,
+    };
+    let import = Import { policy, notes, origins };
+    // Compile it now, so that an error names the Istio resource and field.
+    if let Err(e) = warden_engine::compile::load(&import.config()) {
+        let fallback = base_file.or_else(|| sources.first().map(|s| s.file.clone())).unwrap_or_default();
+        return Err(locate(&e, &import.origins, &fallback));
+    }
+    Ok(import)
+}
+
+/// `services[3].hosts[0]` → `(3, ".hosts[0]")`.
+fn indexed<'a>(path: &'a str, prefix: &str) -> Option<(usize, &'a str)> {
+    let rest = path.strip_prefix(prefix)?.strip_prefix('[')?;
+    let (index, rest) = rest.split_once(']')?;
+    Some((index.parse().ok()?, rest))
+}
+
+/// Names the Istio resource and field of an error in the converted policy.
+fn locate(err: &PolicyError, origins: &[Origin], fallback: &Path) -> ImportError {
+    let message = err.message();
+    let origin = |field: String| origins.iter().find(|o| o.field == field);
+    if let Some((i, rest)) = indexed(&err.path, "services") {
+        if let Some(o) = origin(format!("services[{i}]")) {
+            let field = if let Some((j, _)) = indexed(rest, ".ports") {
+                format!("spec.ports[{j}].number")
+            } else if rest == ".name" {
+                "metadata.name".to_owned()
+            } else {
+                format!("spec{rest}")
+            };
+            return ImportError { file: o.file.clone(), message: format!("{}: {field}: {message}", o.resource) };
+        }
+    }
+    if let Some((i, rest)) = indexed(&err.path, "authorization") {
+        if let Some(o) = origin(format!("authorization[{i}]")) {
+            let field = if rest == ".name" { "metadata.name".to_owned() } else { format!("spec{rest}") };
+            return ImportError { file: o.file.clone(), message: format!("{}: {field}: {message}", o.resource) };
+        }
+    }
+    ImportError { file: fallback.to_owned(), message: format!("the converted policy: {err}") }
+}
