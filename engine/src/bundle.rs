@@ -44,7 +44,7 @@ pub fn decode(bytes: &[u8]) -> Result<Policy, PolicyError> {
     if !trailing.is_empty() {
         return Err(bundle_error(format!("damaged bundle: {} unexpected trailing bytes", trailing.len())));
     }
-    policy.check_integrity().map_err(bundle_error)?;
+    policy.check_integrity().map_err(|what| bundle_error(what.to_owned()))?;
     Ok(policy)
 }
 

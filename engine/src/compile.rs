@@ -71,7 +71,7 @@ pub fn compile(doc: &Document) -> Result<Policy, PolicyError> {
                         ))
                     }
                     IdentitySource::Header(name) => {
-                        header_name(name).map_err(|m| PolicyError::invalid(format!("identity[{i}].header"), m))?;
+                        header_name(name).map_err(|e| PolicyError::value(format!("identity[{i}].header"), e))?;
                     }
                     _ => {}
                 }
@@ -88,8 +88,8 @@ pub fn compile(doc: &Document) -> Result<Policy, PolicyError> {
     let mut gateway_ports = Vec::with_capacity(doc.gateway_ports.len());
     for (listener, &service) in &doc.gateway_ports {
         let at = format!("gatewayPorts.{listener}");
-        let from = port_doc(&PortDoc::Text(listener.clone())).map_err(|m| PolicyError::invalid(&at, m))?;
-        gateway_ports.push((from, port(service).map_err(|m| PolicyError::invalid(&at, m))?));
+        let from = port_doc(&PortDoc::Text(listener.clone())).map_err(|e| PolicyError::value(&at, e))?;
+        gateway_ports.push((from, port(service).map_err(|e| PolicyError::value(&at, e))?));
     }
 
     let trust = trust_domains(doc)?;
@@ -124,13 +124,13 @@ pub fn compile(doc: &Document) -> Result<Policy, PolicyError> {
                 ports
                     .iter()
                     .enumerate()
-                    .map(|(j, &p)| port(p).map_err(|m| PolicyError::invalid(format!("{at}.ports[{j}]"), m)))
+                    .map(|(j, &p)| port(p).map_err(|e| PolicyError::value(format!("{at}.ports[{j}]"), e)))
                     .collect::<Result<Vec<u16>, _>>()?,
             ),
         };
         let id = registry.push(Service { name: svc.name.clone(), ports });
         for (j, host) in svc.hosts.iter().enumerate() {
-            let host = service_host(host).map_err(|m| PolicyError::invalid(format!("{at}.hosts[{j}]"), m))?;
+            let host = service_host(host).map_err(|e| PolicyError::value(format!("{at}.hosts[{j}]"), e))?;
             registry.add_host(&host, id);
         }
         service_ids.insert(&svc.name, id);
@@ -339,10 +339,8 @@ fn dlp(docs: &[DlpDoc], service_ids: &FxHashMap<&str, u32>, services: usize) -> 
                     format!("'{}' is already the name of {other}", pattern.name),
                 ));
             }
-            crate::dlp::compile_custom(&pattern.name, &pattern.regex).map_err(|m| {
-                let field = if m.starts_with("pattern '") { "regex" } else { "name" };
-                PolicyError::invalid(format!("{pat}.{field}"), m)
-            })?;
+            crate::dlp::compile_custom(&pattern.name, &pattern.regex)
+                .map_err(|e| PolicyError::invalid(format!("{pat}.{}", e.field()), e.to_string()))?;
             pattern_names.insert(&pattern.name, pat);
             patterns.push((pattern.name.clone(), pattern.regex.clone()));
         }
@@ -375,48 +373,46 @@ fn dlp(docs: &[DlpDoc], service_ids: &FxHashMap<&str, u32>, services: usize) -> 
             on_oversize: p.on_oversize,
         });
     }
-    DlpSet::build(spec).map_err(|m| PolicyError::invalid("dlp", m))
+    DlpSet::build(spec).map_err(|e| PolicyError::invalid("dlp", e.as_str()))
 }
 
-fn port(p: u64) -> Result<u16, String> {
-    u16::try_from(p).ok().filter(|&p| p != 0).ok_or_else(|| format!("{p} is not a port (1-65535)"))
+fn port(p: u64) -> Result<u16, ValueError> {
+    u16::try_from(p).ok().filter(|&p| p != 0).ok_or_else(|| ValueError::new(&format!("{p}"), Problem::PortOutOfRange))
 }
 
-fn port_doc(p: &PortDoc) -> Result<u16, String> {
+fn port_doc(p: &PortDoc) -> Result<u16, ValueError> {
     match p {
         PortDoc::Number(n) => port(*n),
         PortDoc::Text(t) => match t.trim().parse::<u64>() {
-            Ok(n) => port(n),
-            Err(_) => Err(format!("'{t}' is not a port (1-65535)")),
+            Ok(n) => port(n).map_err(|_| ValueError::new(t, Problem::NotAPort)),
+            Err(_) => Err(ValueError::new(t, Problem::NotAPort)),
         },
     }
 }
 
-fn header_name(name: &str) -> Result<(), String> {
+fn header_name(name: &str) -> Result<(), ValueError> {
     let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
     if valid {
         Ok(())
     } else {
-        Err(format!("'{name}' is not a valid header name"))
+        Err(ValueError::new(name, Problem::NotAHeaderName))
     }
 }
 
 /// A registry host: an exact DNS name or IP, or `*.` followed by a name.
-fn service_host(host: &str) -> Result<String, String> {
+fn service_host(host: &str) -> Result<String, ValueError> {
     let lower = host.trim().to_ascii_lowercase();
     if lower == "*" {
-        return Err("'*' would register every host; use outboundTrafficPolicy: ALLOW_ANY instead".into());
+        return Err(ValueError::new(host, Problem::EveryHost));
     }
     let name = lower.strip_prefix("*.").unwrap_or(&lower);
     let name = name.strip_suffix('.').unwrap_or(name);
     if name.contains(':') && name.parse::<std::net::Ipv6Addr>().is_err() {
-        return Err(format!("'{host}': a host has no port; list ports in the service's ports"));
+        return Err(ValueError::new(host, Problem::HostWithPort));
     }
     let label_ok = |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if name.parse::<std::net::IpAddr>().is_err() && !name.split('.').all(label_ok) {
-        return Err(format!(
-            "'{host}' is not a host name; only a leading '*.' wildcard is allowed (e.g. '*.example.com')"
-        ));
+        return Err(ValueError::new(host, Problem::NotAHostName));
     }
     Ok(if lower.starts_with("*.") { format!("*.{name}") } else { name.to_owned() })
 }
@@ -525,7 +521,7 @@ fn ports(values: &[PortDoc], at: &str) -> Result<Vec<u16>, PolicyError> {
     values
         .iter()
         .enumerate()
-        .map(|(i, v)| port_doc(v).map_err(|m| PolicyError::invalid(format!("{at}[{i}]"), m)))
+        .map(|(i, v)| port_doc(v).map_err(|e| PolicyError::value(format!("{at}[{i}]"), e)))
         .collect()
 }
 
@@ -604,7 +600,7 @@ fn condition(cond: &ConditionDoc, at: &str, cx: &RuleContext<'_>) -> Result<Vec<
     let key = cond.key.trim();
     type Make<'a> = Box<dyn Fn(&[String], &str) -> Result<Test, PolicyError> + 'a>;
     let make: Make<'_> = if let Some(name) = key.strip_prefix("request.headers[").and_then(|r| r.strip_suffix(']')) {
-        header_name(name).map_err(|m| PolicyError::invalid(format!("{at}.key"), m))?;
+        header_name(name).map_err(|e| PolicyError::value(format!("{at}.key"), e))?;
         let name = name.to_ascii_lowercase();
         Box::new(move |v, at| strings(v, at, plain).map(|p| Test::Header(name.clone(), p)))
     } else {

@@ -67,6 +67,18 @@ pub enum Problem {
     RestNotLast,
     /// Not an IP address or CIDR block.
     NotAnIpBlock,
+    /// A number outside 1-65535, or text that is not a number.
+    NotAPort,
+    /// A number outside 1-65535 written as a number.
+    PortOutOfRange,
+    /// Not an HTTP header name (RFC 9110 token).
+    NotAHeaderName,
+    /// A registry host `*`: every host.
+    EveryHost,
+    /// A registry host with a port.
+    HostWithPort,
+    /// A registry host that is not a DNS name, an IP or `*.` and a name.
+    NotAHostName,
     /// A CIDR prefix length over the address's bits.
     PrefixLength {
         /// 32 for IPv4, 128 for IPv6.
@@ -90,6 +102,19 @@ impl fmt::Display for ValueError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = match &self.problem {
             Problem::Empty => return f.write_str("empty value"),
+            Problem::PortOutOfRange => {
+                f.write_str(&self.value)?;
+                return f.write_str(" is not a port (1-65535)");
+            }
+            Problem::EveryHost => {
+                return f.write_str("'*' would register every host; use outboundTrafficPolicy: ALLOW_ANY instead")
+            }
+            Problem::NotAPort => " is not a port (1-65535)",
+            Problem::NotAHeaderName => " is not a valid header name",
+            Problem::HostWithPort => ": a host has no port; list ports in the service's ports",
+            Problem::NotAHostName => {
+                " is not a host name; only a leading '*.' wildcard is allowed (e.g. '*.example.com')"
+            }
             Problem::NotAHost => " is not a host or host:port (a port is 1-65535 or '*')",
             Problem::NotANamespace => " is not a namespace",
             Problem::NotAnIpBlock => " is not an IP address or CIDR block",

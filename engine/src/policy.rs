@@ -446,26 +446,27 @@ fn authority(attrs: &dyn Attributes) -> Result<&str, BadRequest> {
 
 impl Policy {
     /// Checks the cross-references a decoded bundle must satisfy, so a
-    /// damaged bundle fails to load instead of deciding wrongly.
-    pub(crate) fn check_integrity(&self) -> Result<(), String> {
+    /// damaged bundle fails to load instead of deciding wrongly; the error
+    /// says which.
+    pub(crate) fn check_integrity(&self) -> Result<(), &'static str> {
         let services = self.registry.services().len();
         if self.by_service.len() != services {
-            return Err("damaged bundle: service index does not match the registry".into());
+            return Err("damaged bundle: service index does not match the registry");
         }
         let n = self.authz.len() as u32;
         let sorted_in_range =
             |list: &[u32]| list.windows(2).all(|w| w.first() < w.get(1)) && list.iter().all(|&i| i < n);
         if !sorted_in_range(&self.unscoped) || !self.by_service.iter().all(|l| sorted_in_range(l)) {
-            return Err("damaged bundle: policy index out of range".into());
+            return Err("damaged bundle: policy index out of range");
         }
         if self.required_by_service.len() != services {
-            return Err("damaged bundle: service index does not match the registry".into());
+            return Err("damaged bundle: service index does not match the registry");
         }
         if self.dlp.service_count() != services && !self.dlp.is_empty() {
-            return Err("damaged bundle: DLP service index does not match the registry".into());
+            return Err("damaged bundle: DLP service index does not match the registry");
         }
         if !self.registry.ids_in_range() {
-            return Err("damaged bundle: host index out of range".into());
+            return Err("damaged bundle: host index out of range");
         }
         Ok(())
     }

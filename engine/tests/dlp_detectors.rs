@@ -577,8 +577,15 @@ fn custom_pattern_errors_are_clear() {
         ("credit_card", "abc", "built-in detector"),
     ];
     for (name, regex, expected) in cases {
-        let err = compile_custom(name, regex).err().unwrap_or_else(|| panic!("{regex:?} should be refused"));
+        let err =
+            compile_custom(name, regex).err().unwrap_or_else(|| panic!("{regex:?} should be refused")).to_string();
         assert!(err.contains(expected), "{regex:?}: {err}");
         assert!(!err.contains('\n'), "{regex:?}: one line: {err}");
     }
+    // Typed: the field at fault and the problem, with the pattern as written.
+    let err = compile_custom("", "abc").unwrap_err();
+    assert_eq!((err.field(), &err.problem), ("name", &warden_engine::dlp::PatternProblem::NoName));
+    let err = compile_custom("t", "itk_[A-Z").unwrap_err();
+    assert_eq!((err.field(), err.name.as_str(), err.regex.as_str()), ("regex", "t", "itk_[A-Z"));
+    assert!(matches!(err.problem, warden_engine::dlp::PatternProblem::Syntax { offset: 4, .. }), "{err:?}");
 }

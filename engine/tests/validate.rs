@@ -186,6 +186,30 @@ fn a_bad_value_carries_the_value_and_the_problem() {
             "a*b.org",
             Problem::InnerWildcard,
         ),
+        (
+            authz_rule(json!({"to": [{"operation": {"ports": ["http"]}}]})),
+            "authorization[1].rules[1].to[0].operation.ports[0]",
+            "http",
+            Problem::NotAPort,
+        ),
+        (
+            authz_rule(json!({"when": [{"key": "request.headers[x y]", "values": ["a"]}]})),
+            "authorization[1].rules[1].when[0].key",
+            "x y",
+            Problem::NotAHeaderName,
+        ),
+        (
+            base(json!({"services": [{"name": "h", "hosts": ["api.example.com:443"]}]})),
+            "services[0].hosts[0]",
+            "api.example.com:443",
+            Problem::HostWithPort,
+        ),
+        (
+            base(json!({"services": [{"name": "h", "hosts": ["a*.example.com"]}]})),
+            "services[0].hosts[0]",
+            "a*.example.com",
+            Problem::NotAHostName,
+        ),
     ];
     for (doc, path, value, problem) in cases {
         let err = compile::load(&serde_json::to_vec(&doc).unwrap()).unwrap_err();
@@ -196,4 +220,15 @@ fn a_bad_value_carries_the_value_and_the_problem() {
         }
         assert!(err.to_string().starts_with(&format!("{path}: '{value}'")), "{err}");
     }
+    // A port number out of range is written as the number it is; `*` as a
+    // registry host is every host.
+    let err = compile::load(
+        &serde_json::to_vec(&base(json!({"services": [{"name": "h", "hosts": ["a.org"], "ports": [70000]}]}))).unwrap(),
+    )
+    .unwrap_err();
+    assert_eq!(err.to_string(), "services[0].ports[0]: 70000 is not a port (1-65535)");
+    let err = compile::load(&serde_json::to_vec(&base(json!({"services": [{"name": "h", "hosts": ["*"]}]}))).unwrap())
+        .unwrap_err();
+    assert!(matches!(&err.kind, ErrorKind::Value(v) if v.problem == Problem::EveryHost), "{err}");
+    assert!(err.to_string().starts_with("services[0].hosts[0]: '*' would register every host"), "{err}");
 }

@@ -17,18 +17,20 @@
 //!
 //! let itk = compile_custom("internal-token", "itk_[A-Za-z0-9]{32}").unwrap();
 //! assert!(itk.is_match(b"token=itk_0123456789abcdef0123456789ABCDEF"));
-//! assert!(compile_custom("bad", "itk_[A-Z").unwrap_err().contains("unclosed character class"));
+//! assert!(compile_custom("bad", "itk_[A-Z").unwrap_err().to_string().contains("unclosed character class"));
 //! ```
 
 pub mod body;
 pub mod decode;
 pub mod detectors;
+pub mod error;
 pub mod finding;
 pub mod policy;
 pub mod scanner;
 pub mod validators;
 
 pub use detectors::{detector, reference_scan, Anchor, Detector, RefFinding, CATALOGUE};
+pub use error::{BuildError, PatternError, PatternProblem};
 
 use regex::bytes::{Regex, RegexBuilder};
 
@@ -46,12 +48,13 @@ pub const CUSTOM_NEST_LIMIT: u32 = 64;
 /// the problem: an empty name or one that is a built-in detector's id, a
 /// syntax error (with its position), a pattern that can match the empty
 /// string (it would "find" something at every offset), or one too big.
-pub fn compile_custom(name: &str, regex: &str) -> Result<Regex, String> {
+pub fn compile_custom(name: &str, regex: &str) -> Result<Regex, PatternError> {
+    let refuse = |problem| PatternError::new(name, regex, problem);
     if name.trim().is_empty() {
-        return Err("a custom pattern needs a name (findings are reported by it)".to_owned());
+        return Err(refuse(PatternProblem::NoName));
     }
     if detector(name).is_some() {
-        return Err(format!("'{name}' is a built-in detector's id; name the custom pattern differently"));
+        return Err(refuse(PatternProblem::BuiltInName));
     }
     let hir = regex_syntax::ParserBuilder::new()
         .unicode(false)
@@ -59,12 +62,9 @@ pub fn compile_custom(name: &str, regex: &str) -> Result<Regex, String> {
         .nest_limit(CUSTOM_NEST_LIMIT)
         .build()
         .parse(regex)
-        .map_err(|e| syntax_error(name, regex, &e))?;
+        .map_err(|e| refuse(syntax_error(&e)))?;
     if hir.properties().minimum_len() == Some(0) {
-        return Err(format!(
-            "pattern '{name}': '{regex}' can match the empty string, so it would match everywhere; \
-             require at least one character (e.g. '+' instead of '*')"
-        ));
+        return Err(refuse(PatternProblem::MatchesEmpty));
     }
     RegexBuilder::new(regex)
         .unicode(false)
@@ -73,27 +73,19 @@ pub fn compile_custom(name: &str, regex: &str) -> Result<Regex, String> {
         .dfa_size_limit(CUSTOM_DFA_SIZE_LIMIT)
         .build()
         .map_err(|e| match e {
-            regex::Error::CompiledTooBig(limit) => format!(
-                "pattern '{name}': too big once compiled (over {limit} bytes); \
-                 use smaller repetition counts or fewer alternatives"
-            ),
-            other => format!("pattern '{name}': invalid regex: {}", one_line(&other.to_string())),
+            regex::Error::CompiledTooBig(limit) => refuse(PatternProblem::TooBig { limit }),
+            other => refuse(PatternProblem::Invalid(one_line(&other.to_string()))),
         })
 }
 
 /// A parse error on one line: what is wrong and where.
-fn syntax_error(name: &str, regex: &str, e: &regex_syntax::Error) -> String {
-    let (what, at) = match e {
+fn syntax_error(e: &regex_syntax::Error) -> PatternProblem {
+    let (what, offset) = match e {
         regex_syntax::Error::Parse(e) => (e.kind().to_string(), e.span().start.offset),
         regex_syntax::Error::Translate(e) => (e.kind().to_string(), e.span().start.offset),
         other => (one_line(&other.to_string()), 0),
     };
-    let hint = if what.contains("Unicode") {
-        " (patterns match bytes without Unicode tables: use ASCII classes such as [A-Za-z0-9])"
-    } else {
-        ""
-    };
-    format!("pattern '{name}': invalid regex '{regex}' at offset {at}: {what}{hint}")
+    PatternProblem::Syntax { offset, what }
 }
 
 /// Joins a multi-line message into one line.

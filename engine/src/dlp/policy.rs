@@ -15,7 +15,7 @@
 use super::decode::{self, Encoding};
 use super::finding::{mask, Finding, Location, Place};
 use super::scanner::{self, Hit, Scanner};
-use super::{compile_custom, detector, CATALOGUE};
+use super::{compile_custom, detector, BuildError, CATALOGUE};
 use crate::document::{DlpAction, OnOversize};
 use crate::registry::ServiceId;
 use crate::request::Attributes;
@@ -148,9 +148,9 @@ impl From<DlpSet> for DlpSpec {
 }
 
 impl TryFrom<DlpSpec> for DlpSet {
-    type Error = String;
+    type Error = BuildError;
 
-    fn try_from(spec: DlpSpec) -> Result<DlpSet, String> {
+    fn try_from(spec: DlpSpec) -> Result<DlpSet, BuildError> {
         DlpSet::build(spec)
     }
 }
@@ -164,15 +164,15 @@ impl Default for DlpSet {
 impl DlpSet {
     /// Compiles the scanners. Patterns were validated by the compiler with
     /// field paths; a failure here means a damaged bundle.
-    pub fn build(spec: DlpSpec) -> Result<DlpSet, String> {
+    pub fn build(spec: DlpSpec) -> Result<DlpSet, BuildError> {
         let n = spec.policies.len() as u32;
         let in_range = |l: &[u32]| l.windows(2).all(|w| w.first() < w.get(1)) && l.iter().all(|&i| i < n);
         if !in_range(&spec.unscoped) || !spec.by_service.iter().all(|l| in_range(l)) {
-            return Err("damaged bundle: DLP policy index out of range".into());
+            return Err(BuildError::PolicyIndex);
         }
         let mut groups = Groups::default();
         let mut seen: Vec<(Vec<u32>, u32)> = Vec::new();
-        let mut group_for = |set: Vec<u32>, groups: &mut Groups| -> Result<Option<u32>, String> {
+        let mut group_for = |set: Vec<u32>, groups: &mut Groups| -> Result<Option<u32>, BuildError> {
             if set.is_empty() {
                 return Ok(None);
             }
@@ -321,7 +321,7 @@ impl DlpSet {
 }
 
 impl Group {
-    fn build(spec: &DlpSpec, set: &[u32]) -> Result<Group, String> {
+    fn build(spec: &DlpSpec, set: &[u32]) -> Result<Group, BuildError> {
         let mut builtins: Vec<&'static super::Detector> = Vec::new();
         let mut owners: Vec<Vec<u32>> = Vec::new();
         // Built-ins in catalogue order, so findings come in a stable order.
@@ -340,14 +340,14 @@ impl Group {
         for &i in set {
             let Some(p) = spec.policies.get(i as usize) else { continue };
             for (name, regex) in &p.patterns {
-                let compiled = compile_custom(name, regex).map_err(|e| format!("dlp policy '{}': {e}", p.name))?;
+                let compiled = compile_custom(name, regex).map_err(|_| BuildError::Pattern)?;
                 custom.push((name.clone(), compiled, scanner::custom_anchors(regex)));
                 owners.push(vec![i]);
             }
         }
         for id in spec.policies.iter().flat_map(|p| &p.detectors) {
             if detector(id).is_none() {
-                return Err(format!("damaged bundle: unknown DLP detector '{id}'"));
+                return Err(BuildError::UnknownDetector);
             }
         }
         let scanner = Scanner::new(&builtins, custom)?;

@@ -43,6 +43,7 @@
 //! rescanned with a few hundred bytes before it, not with 25 KB.
 
 use super::detectors::{self, Anchor, Detector};
+use super::error::BuildError;
 use regex::bytes::Regex;
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::{Class, Hir, HirKind};
@@ -184,7 +185,7 @@ impl Scanner {
     /// Compiles catalogue detectors plus custom ones (name, regex, literal
     /// anchors: see [`custom_anchors`]; with none, the regex runs over the
     /// whole input).
-    pub fn new(catalogue: &[&Detector], custom: Vec<(String, Regex, Vec<String>)>) -> Result<Scanner, String> {
+    pub fn new(catalogue: &[&Detector], custom: Vec<(String, Regex, Vec<String>)>) -> Result<Scanner, BuildError> {
         let mut detectors = Vec::new();
         let mut literals: Vec<(Vec<u8>, usize)> = Vec::new();
         for d in catalogue {
@@ -212,7 +213,7 @@ impl Scanner {
         let whole: Vec<usize> =
             (0..detectors.len()).filter(|&i| detectors.get(i).is_some_and(|d| matches!(d.kind, Kind::Whole))).collect();
         if numeric.len() > 64 {
-            return Err(format!("{} numeric detectors: at most 64 are supported", numeric.len()));
+            return Err(BuildError::TooManyNumeric);
         }
         let shapes: Vec<&Shape> = numeric.iter().filter_map(|&i| detectors.get(i)).filter_map(|d| d.shape()).collect();
         let (mut plain, mut grouped, mut codes) = ([0u64; 64], [0u64; 64], 0u64);
@@ -1152,15 +1153,18 @@ fn parse(pattern: &str, unicode: bool) -> Option<Hir> {
 /// matches start at its anchor, its anchored variant (compiled on first
 /// use, also once per process). A detector that is not the catalogue's
 /// own gets its own.
-fn builtin_regexes(d: &Detector) -> Result<(Regex, Option<Anchored>), String> {
-    type Cache = Vec<(Result<Regex, String>, OnceLock<Option<Regex>>)>;
+fn builtin_regexes(d: &Detector) -> Result<(Regex, Option<Anchored>), BuildError> {
+    type Cache = Vec<(Option<Regex>, OnceLock<Option<Regex>>)>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
-    let compile = |d: &Detector| d.compile().map_err(|e| format!("detector {}: {e}", d.id));
+    let compile = |d: &Detector| d.compile().ok();
     let index = detectors::CATALOGUE.iter().position(|c| std::ptr::eq(c, d));
     let cache = CACHE.get_or_init(|| detectors::CATALOGUE.iter().map(|d| (compile(d), OnceLock::new())).collect());
     let (regex, cell) = match index.and_then(|i| cache.get(i)) {
-        Some((regex, cell)) => (regex.clone()?, Cell::Shared(cell)),
-        None => (compile(d)?, Cell::Own(OnceLock::new())),
+        Some((regex, cell)) => (regex.clone(), Cell::Shared(cell)),
+        None => (compile(d), Cell::Own(OnceLock::new())),
+    };
+    let Some(regex) = regex else {
+        return Err(BuildError::Detector);
     };
     Ok((regex, starts_at_anchor(d).then_some(Anchored { pattern: d.pattern, cell })))
 }
@@ -1180,9 +1184,9 @@ fn starts_at_anchor(d: &Detector) -> bool {
 }
 
 /// A catalogue detector and its literal anchors.
-fn compile_builtin(d: &Detector) -> Result<(Compiled, Vec<Vec<u8>>), String> {
+fn compile_builtin(d: &Detector) -> Result<(Compiled, Vec<Vec<u8>>), BuildError> {
     let (regex, anchored) = builtin_regexes(d)?;
-    let hir = parse(d.pattern, true).ok_or_else(|| format!("detector {}: pattern does not parse", d.id))?;
+    let hir = parse(d.pattern, true).ok_or(BuildError::Detector)?;
     let reach = hir.properties().maximum_len().unwrap_or(DEFAULT_WINDOW);
     let mut set = ByteSet([false; 256]);
     alphabet(&hir, &mut set);
