@@ -21,11 +21,11 @@
 //! ```no_run
 //! use warden::harness::{Host, HostOptions};
 //! use warden::replay::{self, Decider, Options, PrincipalSource};
-//! use std::path::Path;
+//! use std::path::PathBuf;
 //!
 //! let wasm = std::fs::read("warden.wasm").unwrap();
 //! let host = Host::new(&wasm, HostOptions::default()).unwrap();
-//! let (config, policy) = warden::testing::runner::load_policy(Path::new("policy.yaml"), "policy.yaml").unwrap();
+//! let (config, policy) = warden::testing::runner::load_policy(&[PathBuf::from("policy.yaml")]).unwrap();
 //! let mut decider = Decider::filter(&host, &config).unwrap();
 //! let options = Options { principal: PrincipalSource::Field("downstream_peer_uri_san".into()), ..Options::default() };
 //! let log = std::io::BufReader::new(std::fs::File::open("access.log").unwrap());

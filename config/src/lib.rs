@@ -13,39 +13,19 @@
 
 pub mod display;
 pub mod envelope;
+mod error;
 pub mod istio;
+pub mod locate;
 
-use std::fmt;
+pub use error::{FieldError, LoadError};
+
 use std::path::{Path, PathBuf};
-
-/// A policy file that could not be read.
-#[derive(Debug)]
-pub struct LoadError {
-    /// The file.
-    pub file: PathBuf,
-    /// What went wrong, with the field path where there is one.
-    pub message: String,
-}
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.file.display(), self.message)
-    }
-}
-
-impl std::error::Error for LoadError {}
-
-impl From<istio::ImportError> for LoadError {
-    fn from(e: istio::ImportError) -> Self {
-        LoadError { file: e.file, message: e.message }
-    }
-}
+use warden_engine::{ErrorKind, Policy, PolicyError};
 
 /// Reads a policy file and returns the filter configuration (JSON bytes).
-/// A `warden/v1` document is not validated here;
-/// [`warden_engine::compile::load`] does that, with field paths. Istio
-/// input is converted and validated, so that errors name the Istio
-/// resource and field.
+/// A `warden/v1` document is not validated here; [`load_policy`] and
+/// [`warden_engine::compile::load`] do that. Istio input is converted and
+/// validated, so that errors name the Istio resource and field.
 pub fn load_config(path: &Path) -> Result<Vec<u8>, LoadError> {
     load_configs(&[path.to_owned()])
 }
@@ -57,13 +37,87 @@ pub fn load_config(path: &Path) -> Result<Vec<u8>, LoadError> {
 pub fn load_configs(paths: &[PathBuf]) -> Result<Vec<u8>, LoadError> {
     let sources = paths.iter().map(|p| istio::Source::read(p)).collect::<Result<Vec<_>, _>>()?;
     match sources.as_slice() {
-        [] => Err(LoadError { file: PathBuf::new(), message: "no policy file given".into() }),
+        [] => Err(LoadError::new(Path::new(""), "no policy file given")),
         [one] if !istio::is_istio(&one.text) => {
-            let error = |message: String| LoadError { file: one.file.clone(), message };
-            let value = envelope::parse(&one.text).map_err(error)?;
-            serde_json::to_vec(&value).map_err(|e| error(e.to_string()))
+            let value = envelope::parse(&one.text).map_err(|e| located(one, &e.path, e.problem))?;
+            serde_json::to_vec(&value).map_err(|e| LoadError::new(&one.file, e.to_string()))
         }
         _ => Ok(istio::import(&sources, &istio::Options::default())?.config()),
+    }
+}
+
+/// Why [`load_policy`] refused a policy.
+#[derive(Debug)]
+pub enum PolicyLoadError {
+    /// A file cannot be read, is not YAML or JSON, or is Istio input that
+    /// cannot be converted.
+    Unreadable(LoadError),
+    /// A `warden/v1` document that does not compile: the file, the line
+    /// where the field is and the field.
+    Invalid(LoadError),
+}
+
+impl std::fmt::Display for PolicyLoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PolicyLoadError::Unreadable(e) | PolicyLoadError::Invalid(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for PolicyLoadError {}
+
+/// Reads a policy (as [`load_configs`]) and compiles it natively: the
+/// filter configuration and the policy. An error names the file, the field
+/// and, where the field is written in the file, its line.
+pub fn load_policy(paths: &[PathBuf]) -> Result<(Vec<u8>, Policy), PolicyLoadError> {
+    let config = load_configs(paths).map_err(PolicyLoadError::Unreadable)?;
+    match warden_engine::compile::load(&config) {
+        Ok(policy) => Ok((config, policy)),
+        Err(e) => Err(PolicyLoadError::Invalid(match paths {
+            [one] => invalid(one, &e),
+            _ => LoadError::new(paths.first().map_or(Path::new(""), PathBuf::as_path), e.message()).at_field(e.path),
+        })),
+    }
+}
+
+/// An error of the compiler on the policy in `file`, with the line of the
+/// field at fault. Positions the JSON reader gives refer to the JSON the
+/// file was converted to, not to the file, so they are left out.
+pub fn invalid(file: &Path, err: &PolicyError) -> LoadError {
+    let problem = match &err.kind {
+        ErrorKind::Syntax(message) => strip_position(message).to_owned(),
+        _ => err.message().into_owned(),
+    };
+    match istio::Source::read(file) {
+        Ok(source) => located(&source, &err.path, problem),
+        Err(_) => LoadError::new(file, problem).at_field(err.path.clone()),
+    }
+}
+
+/// An error at a field of a one-document policy file, with its line.
+fn located(source: &istio::Source, field: &str, problem: String) -> LoadError {
+    let enveloped =
+        serde_yaml_ng::from_str::<serde_json::Value>(&source.text).map(|v| envelope::is_enveloped(&v)).unwrap_or(false);
+    let line = match enveloped {
+        true if !field.is_empty() => locate::line_of(&source.text, 0, &format!("spec.{field}"))
+            .or_else(|| locate::line_of(&source.text, 0, field)),
+        _ => locate::line_of(&source.text, 0, field),
+    };
+    LoadError::new(&source.file, problem).at_line(line).at_field(field)
+}
+
+/// `message at line 1 column 32` → `message`.
+fn strip_position(message: &str) -> &str {
+    match message.rsplit_once(" at line ") {
+        Some((head, position))
+            if position.split_once(" column ").is_some_and(|(l, c)| {
+                !l.is_empty() && !c.is_empty() && (l.bytes().chain(c.bytes())).all(|b| b.is_ascii_digit())
+            }) =>
+        {
+            head
+        }
+        _ => message,
     }
 }
 
@@ -79,8 +133,8 @@ mod tests {
         assert_eq!(v, serde_json::json!({"name": "team-a", "services": []}));
         let bare = parse("{\"name\": \"x\"}").unwrap();
         assert_eq!(bare, serde_json::json!({"name": "x"}));
-        assert!(parse("apiVersion: v1\nkind: ConfigMap\n").unwrap_err().starts_with("apiVersion"));
-        assert!(parse("apiVersion: warden/v1\nkind: Other\nspec: {}\n").unwrap_err().starts_with("kind"));
+        assert_eq!(parse("apiVersion: v1\nkind: ConfigMap\n").unwrap_err().path, "apiVersion");
+        assert_eq!(parse("apiVersion: warden/v1\nkind: Other\nspec: {}\n").unwrap_err().path, "kind");
     }
 
     #[test]
@@ -110,11 +164,11 @@ mod tests {
         let e = load_configs(&[se.clone(), ap.clone()]).unwrap_err();
         assert_eq!(e.file, ap);
         assert!(
-            e.message.starts_with("AuthorizationPolicy e/p: spec.rules[0].from[0].source.requestPrincipals"),
+            e.message().starts_with("AuthorizationPolicy e/p: spec.rules[0].from[0].source.requestPrincipals"),
             "{e}"
         );
         let e = load_configs(&[se.clone(), dir.join("missing.yaml")]).unwrap_err();
-        assert!(e.message.starts_with("cannot read"), "{e}");
+        assert!(e.message().starts_with("cannot read"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -6,6 +6,7 @@ use crate::lint;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
+use warden_config::PolicyLoadError;
 use warden_engine::compile;
 
 /// `warden check`.
@@ -35,18 +36,15 @@ pub(super) fn check(policies: &[PathBuf], deny_warnings: bool, out: &mut dyn Wri
     let mut code = EXIT_OK;
     for path in policies {
         let name = shown(path);
-        let config = match warden_config::load_config(path) {
-            Ok(c) => c,
-            Err(e) => {
-                writeln!(err, "error: {name}: {}", e.message)?;
+        let (config, policy) = match warden_config::load_policy(std::slice::from_ref(path)) {
+            Ok(loaded) => loaded,
+            Err(PolicyLoadError::Unreadable(e)) => {
+                writeln!(err, "error: {e}")?;
                 code = code.max(EXIT_USAGE);
                 continue;
             }
-        };
-        let policy = match compile::load(&config) {
-            Ok(p) => p,
-            Err(e) => {
-                writeln!(out, "error: {name}: {e}")?;
+            Err(PolicyLoadError::Invalid(e)) => {
+                writeln!(out, "error: {e}")?;
                 code = code.max(EXIT_FAILED);
                 continue;
             }

@@ -6,7 +6,8 @@ use crate::display::shown;
 use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use warden_engine::{bundle, compile};
+use warden_config::PolicyLoadError;
+use warden_engine::bundle;
 
 /// `warden compile`.
 #[derive(Args)]
@@ -19,12 +20,17 @@ pub(super) struct CompileArgs {
 }
 
 pub(super) fn compile_to(policy: &Path, output: &Path, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
-    let config =
-        warden_config::load_config(policy).map_err(|e| CliError::Input(format!("{}: {}", shown(policy), e.message)))?;
-    let bytes = match compile::load(&config).and_then(|p| bundle::encode(&p)) {
-        Ok(b) => b,
-        Err(e) => {
-            writeln!(err, "error: {}: {e}", shown(policy))?;
+    let bytes = match warden_config::load_policy(&[policy.to_owned()]) {
+        Ok((_, compiled)) => match bundle::encode(&compiled) {
+            Ok(b) => b,
+            Err(e) => {
+                writeln!(err, "error: {}: {e}", shown(policy))?;
+                return Ok(EXIT_FAILED);
+            }
+        },
+        Err(PolicyLoadError::Unreadable(e)) => return Err(CliError::Input(e.to_string())),
+        Err(PolicyLoadError::Invalid(e)) => {
+            writeln!(err, "error: {e}")?;
             return Ok(EXIT_FAILED);
         }
     };

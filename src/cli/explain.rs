@@ -131,9 +131,9 @@ pub(super) fn explain(args: ExplainArgs, wasm: &[u8], out: &mut dyn Write) -> Ex
         Err(e) => return Err(CliError::Input(e)),
     };
     let shown_policy = shown(&args.policy);
-    let (config, policy) = match runner::load_policy(&args.policy, &shown_policy) {
+    let (config, policy) = match runner::load_policy(std::slice::from_ref(&args.policy)) {
         Ok(loaded) => loaded,
-        Err(e) => return Err(CliError::Input(e)),
+        Err(e) => return Err(CliError::Input(runner::policy_error(&e))),
     };
     let host = match start_host(args.filter.as_deref(), wasm) {
         Ok(h) => h,

@@ -104,9 +104,9 @@ pub(super) fn replay_log(
     progress: bool,
 ) -> Exit {
     let shown_policy = shown(&args.policy);
-    let (config, policy) = match runner::load_policy(&args.policy, &shown_policy) {
+    let (config, policy) = match runner::load_policy(std::slice::from_ref(&args.policy)) {
         Ok(loaded) => loaded,
-        Err(e) => return Err(CliError::Input(e)),
+        Err(e) => return Err(CliError::Input(runner::policy_error(&e))),
     };
     let stdin = args.access_log.as_os_str() == "-";
     let shown_log = if stdin { "standard input".to_owned() } else { shown(&args.access_log) };

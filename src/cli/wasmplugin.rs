@@ -7,7 +7,7 @@ use crate::display::shown;
 use crate::package::wasmplugin;
 use std::io::Write;
 use std::path::PathBuf;
-use warden_engine::compile;
+use warden_config::PolicyLoadError;
 
 pub(super) const ABOUT: &str = "\
 Print the Istio WasmPlugin manifest that deploys the filter with a policy.
@@ -78,13 +78,15 @@ pub(super) fn wasmplugin_manifest(
             }
         }
     };
-    let config = warden_config::load_config(&args.policy)
-        .map_err(|e| CliError::Input(format!("{}: {}", shown(&args.policy), e.message)))?;
     // Never ship a policy the filter would refuse.
-    if let Err(e) = compile::load(&config) {
-        writeln!(err, "error: {}: {e}", shown(&args.policy))?;
-        return Ok(EXIT_FAILED);
-    }
+    let config = match warden_config::load_policy(std::slice::from_ref(&args.policy)) {
+        Ok((config, _)) => config,
+        Err(PolicyLoadError::Unreadable(e)) => return Err(CliError::Input(e.to_string())),
+        Err(PolicyLoadError::Invalid(e)) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(EXIT_FAILED);
+        }
+    };
     let wasm = filter_module(args.filter.as_deref(), built_in).map_err(|e| CliError::Input(e.to_string()))?;
     let policy: serde_json::Value = match serde_json::from_slice(&config) {
         Ok(v) => v,

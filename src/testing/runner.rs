@@ -29,8 +29,9 @@ use base64::Engine as _;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use warden_config::PolicyLoadError;
 use warden_engine::record::{Record, DECISION_HEADER, FILTER_STATE_KEY};
-use warden_engine::{compile, Policy};
+use warden_engine::Policy;
 use warden_harness::{Host, HostError, Outcome, Request};
 
 /// The port every case's connection is made to: a workload calling
@@ -401,23 +402,21 @@ pub fn policy_paths(tests: &testfile::TestFile, test_file: &Path) -> Result<Vec<
     }
 }
 
-/// Loads a policy file into the filter configuration and compiles it
-/// natively (the native policy feeds coverage; its errors name the field).
-pub fn load_policy(path: &Path, shown: &str) -> Result<(Vec<u8>, Policy), String> {
-    load_policies(&[path.to_owned()], shown)
+/// Loads the policy files a test file (or a command) names and compiles
+/// the result natively (the native policy feeds coverage); see
+/// [`warden_config::load_policy`].
+pub fn load_policy(paths: &[PathBuf]) -> Result<(Vec<u8>, Policy), PolicyLoadError> {
+    warden_config::load_policy(paths)
 }
 
-/// Loads the policy files a test file names (see
-/// [`warden_config::load_configs`]) and compiles the result natively.
-/// `shown` names them in messages; an error in a file of Istio YAML names
-/// that file, the resource and the field.
-pub fn load_policies(paths: &[PathBuf], shown: &str) -> Result<(Vec<u8>, Policy), String> {
-    let config = warden_config::load_configs(paths).map_err(|e| match paths {
-        [_] => format!("{shown}: {}", e.message),
-        _ => format!("{}: {}", crate::display::shown(&e.file), e.message),
-    })?;
-    let policy = compile::load(&config).map_err(|e| format!("{shown}: invalid policy: {e}"))?;
-    Ok((config, policy))
+/// A policy that could not be loaded, as the commands that run one say it:
+/// `file:line: invalid policy: field: problem` for a policy that does not
+/// compile.
+pub fn policy_error(e: &PolicyLoadError) -> String {
+    match e {
+        PolicyLoadError::Unreadable(e) => e.to_string(),
+        PolicyLoadError::Invalid(e) => format!("{}: invalid policy: {}", e.location(), e.message()),
+    }
 }
 
 /// Explains a VM that did not start.
@@ -462,10 +461,10 @@ pub fn run_file(host: &Host, file: &Path, options: &Options) -> FileRun {
     let shown_policy = shown_list(&policy_files);
     run.policy_file = policy_files.first().cloned();
     run.policy_files = policy_files.clone();
-    let (config, policy) = match load_policies(&policy_files, &shown_policy) {
+    let (config, policy) = match load_policy(&policy_files) {
         Ok(loaded) => loaded,
         Err(e) => {
-            run.result = Err(e);
+            run.result = Err(policy_error(&e));
             return run;
         }
     };

@@ -200,6 +200,31 @@ fn warden_check_errors() {
     insta::assert_snapshot!("warden_check_unreadable", transcript(&["check", &fixture("missing.yaml")]));
 }
 
+/// Errors name the line where the field is written, in the file as the
+/// user wrote it (YAML or JSON, bare or in its envelope), never a position
+/// in the JSON Warden converts it to.
+#[test]
+fn warden_check_names_the_line_of_the_field() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let cases = [
+        ("bare.yaml", "name: t\nservices:\n- name: a\n  hosts: [a.com]\n  hostz: [b.com]\n", "bare.yaml:5: services[0].hostz: unknown field `hostz`, expected one of `name`, `hosts`, `ports`\n"),
+        (
+            "envelope.yaml",
+            "apiVersion: warden/v1\nkind: EgressPolicy\nmetadata: {name: t}\nspec:\n  services:\n  - name: a\n    hosts: ['*']\n",
+            "envelope.yaml:7: services[0].hosts[0]: '*' would register every host; use outboundTrafficPolicy: ALLOW_ANY instead\n",
+        ),
+        ("policy.json", "{\n  \"name\": \"t\",\n  \"gatewayPorts\": {\"8080\": 70000}\n}\n", "policy.json:3: gatewayPorts.8080: 70000 is not a port (1-65535)\n"),
+    ];
+    for (name, text, expected) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let run = warden(&["check", path.to_str().unwrap()]);
+        assert_eq!(run.code, EXIT_FAILED, "{name}: {}", run.stderr);
+        assert!(run.stdout.starts_with("error: ") && run.stdout.ends_with(expected), "{name}: {}", run.stdout);
+        assert!(!run.stdout.contains("column"), "{name}: {}", run.stdout);
+    }
+}
+
 #[test]
 fn warden_check_example_policies_are_clean() {
     let policies: Vec<String> = std::fs::read_dir("policies")
@@ -400,7 +425,7 @@ fn warden_import_errors_name_the_resource_and_field() {
     assert!(run.stdout.is_empty(), "{}", run.stdout);
     assert_eq!(
         run.stderr,
-        "error: tests/cli/fixtures/istio-list/authorizationpolicy.yaml: AuthorizationPolicy default/httpbin: \
+        "error: tests/cli/fixtures/istio-list/authorizationpolicy.yaml:14: AuthorizationPolicy default/httpbin: \
          spec.rules[0].from[0].source.requestPrincipals: JWT request principals are not supported: Warden does not \
          validate JWTs; use principals (the mTLS peer identity)\n"
     );

@@ -5,8 +5,8 @@
 //! Warden cannot honour with the field's path.
 
 use super::resources::{self as istio, AuthzAction, Location, Normalization, OutboundMode, Port, Scalar};
+use crate::FieldError;
 use std::collections::BTreeMap;
-use std::fmt;
 use warden_engine::document::{
     Action, AuthzPolicyDoc, ConditionDoc, FromDoc, OperationDoc, OutboundTrafficPolicy, PathNormalization, PortDoc,
     RuleDoc, ServiceDoc, SourceDoc, ToDoc,
@@ -15,39 +15,6 @@ use warden_engine::document::{
 /// The namespace of a resource without `metadata.namespace` (what `kubectl
 /// apply` uses without `-n`).
 pub const DEFAULT_NAMESPACE: &str = "default";
-
-/// A field of a resource that cannot be converted: where, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    /// `spec.rules[0].from[0].source.requestPrincipals`; empty for the
-    /// resource as a whole.
-    pub path: String,
-    /// What is wrong, naming the value where there is one.
-    pub problem: String,
-}
-
-impl FieldError {
-    fn at(path: impl Into<String>, problem: impl Into<String>) -> FieldError {
-        FieldError { path: path.into(), problem: problem.into() }
-    }
-
-    /// A deserialization error, at the path where it happened.
-    pub(super) fn from_serde(err: serde_path_to_error::Error<serde_json::Error>) -> FieldError {
-        let path = err.path().to_string();
-        let path = if path == "." { String::new() } else { path };
-        FieldError { path, problem: err.into_inner().to_string() }
-    }
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            f.write_str(&self.problem)
-        } else {
-            write!(f, "{}: {}", self.path, self.problem)
-        }
-    }
-}
 
 /// Reads a value into one of Istio's types, naming the field at fault.
 pub(super) fn typed<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Result<T, FieldError> {

@@ -50,7 +50,8 @@ mod tests;
 
 pub use convert::DEFAULT_NAMESPACE;
 
-use convert::{FieldError, ListenerPorts, Meta};
+use crate::{FieldError, LoadError};
+use convert::{ListenerPorts, Meta};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::fmt;
@@ -81,10 +82,10 @@ impl Source {
     }
 
     /// Reads a file.
-    pub fn read(path: &Path) -> Result<Source, ImportError> {
+    pub fn read(path: &Path) -> Result<Source, LoadError> {
         std::fs::read_to_string(path)
             .map(|text| Source::new(path, text))
-            .map_err(|e| ImportError { file: path.to_owned(), message: format!("cannot read: {e}") })
+            .map_err(|e| LoadError::new(path, format!("cannot read: {e}")))
     }
 }
 
@@ -118,25 +119,6 @@ impl fmt::Display for Note {
     }
 }
 
-/// Istio input that cannot be converted: the file, and a message naming the
-/// resource and field (`AuthorizationPolicy default/httpbin:
-/// spec.rules[0].from[0].source.requestPrincipals: ...`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImportError {
-    /// The file holding the resource at fault.
-    pub file: PathBuf,
-    /// What is wrong and where.
-    pub message: String,
-}
-
-impl fmt::Display for ImportError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", crate::display::shown(&self.file), self.message)
-    }
-}
-
-impl std::error::Error for ImportError {}
-
 /// Where an entry of the converted policy came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
@@ -146,6 +128,8 @@ pub struct Origin {
     pub resource: String,
     /// The file it is in.
     pub file: PathBuf,
+    /// Which entry of the input it is.
+    entry: usize,
 }
 
 /// A converted policy, valid (it compiled), with the notes made on the way.
@@ -171,8 +155,8 @@ impl Import {
 
     /// The document as YAML, after a comment naming the resource each
     /// service and authorization policy came from.
-    pub fn to_yaml(&self) -> Result<String, String> {
-        let body = serde_yaml_ng::to_string(&self.policy).map_err(|e| format!("cannot write YAML: {e}"))?;
+    pub fn to_yaml(&self) -> Result<String, serde_yaml_ng::Error> {
+        let body = serde_yaml_ng::to_string(&self.policy)?;
         let mut text = String::from("# warden/v1 policy converted by `warden import` from Istio resources\n");
         let width = self.origins.iter().map(|o| o.field.len()).max().unwrap_or(0);
         for o in &self.origins {
@@ -217,29 +201,99 @@ struct PolicyOut {
 enum Kind {
     ServiceEntry,
     AuthorizationPolicy,
-    /// A mesh config (bare, `meshConfig:` of Helm values or an
-    /// IstioOperator, or the `mesh` key of the `istio` ConfigMap).
-    Mesh(Value),
+    /// A mesh config, and where in the document it is.
+    Mesh(Value, MeshAt),
     /// A `warden/v1` document (bare or unwrapped from its envelope).
     Warden(Value),
     /// Anything else: skipped, with why.
     Skip(String),
 }
 
-/// The YAML documents of a text (empty documents left out).
-fn documents(text: &str) -> Result<Vec<Value>, String> {
+/// Where a mesh config is in its document.
+#[derive(Debug, Clone, Copy)]
+enum MeshAt {
+    /// The document itself.
+    Bare,
+    /// `meshConfig` (Helm values).
+    Helm,
+    /// `spec.meshConfig` (an IstioOperator).
+    Operator,
+    /// The string at `data.mesh` (the `istio` ConfigMap).
+    ConfigMap,
+}
+
+impl MeshAt {
+    /// The path, in the document, of a field of the mesh config (inside the
+    /// ConfigMap's string, the string itself).
+    fn path(self, field: &str) -> String {
+        let join = |base: &str| if field.is_empty() { base.to_owned() } else { format!("{base}.{field}") };
+        match self {
+            MeshAt::Bare => field.to_owned(),
+            MeshAt::Helm => join("meshConfig"),
+            MeshAt::Operator => join("spec.meshConfig"),
+            MeshAt::ConfigMap => "data.mesh".to_owned(),
+        }
+    }
+}
+
+/// One resource of the input: where it is, and what.
+struct Entry<'a> {
+    source: &'a Source,
+    /// Which YAML document of the file (0-based).
+    document: usize,
+    /// Which item of a `kind: List`, if it is one.
+    item: Option<usize>,
+    value: Value,
+    kind: Kind,
+}
+
+impl Entry<'_> {
+    fn file(&self) -> &Path {
+        &self.source.file
+    }
+
+    /// The line of a field of this resource in its file.
+    fn line(&self, field: &str) -> Option<usize> {
+        let path = match self.item {
+            Some(i) if field.is_empty() => format!("items[{i}]"),
+            Some(i) => format!("items[{i}].{field}"),
+            None => field.to_owned(),
+        };
+        crate::locate::line_of(&self.source.text, self.document, &path)
+    }
+
+    /// An error at a field of this resource.
+    fn error(&self, resource: impl Into<String>, e: FieldError) -> LoadError {
+        LoadError::new(self.file(), e.problem).in_resource(resource).at_line(self.line(&e.path)).at_field(e.path)
+    }
+}
+
+/// The YAML documents of a text, empty ones left out and the items of a
+/// `kind: List` one by one: (document, item, value).
+fn documents(source: &Source) -> Result<Vec<(usize, Option<usize>, Value)>, LoadError> {
     let mut out = Vec::new();
-    for (i, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-        let value = Value::deserialize(de).map_err(|e| format!("document {}: not valid YAML/JSON: {e}", i + 1))?;
+    for (i, de) in serde_yaml_ng::Deserializer::from_str(&source.text).enumerate() {
+        let document = || format!("document {}", i + 1);
+        let value = Value::deserialize(de).map_err(|e| {
+            LoadError::new(&source.file, format!("not valid YAML/JSON: {e}"))
+                .in_resource(document())
+                .at_line(e.location().map(|l| l.line()))
+        })?;
         match value {
             Value::Null => {}
             Value::Object(mut map) if map.get("kind").and_then(Value::as_str) == Some("List") => {
                 match map.remove("items") {
-                    Some(Value::Array(items)) => out.extend(items.into_iter().filter(|v| !v.is_null())),
-                    _ => return Err(format!("document {}: a List needs items", i + 1)),
+                    Some(Value::Array(items)) => out.extend(
+                        items.into_iter().enumerate().filter(|(_, v)| !v.is_null()).map(|(j, v)| (i, Some(j), v)),
+                    ),
+                    _ => {
+                        return Err(LoadError::new(&source.file, "a List needs items")
+                            .in_resource(document())
+                            .at_line(crate::locate::line_of(&source.text, i, "kind")))
+                    }
                 }
             }
-            other => out.push(other),
+            other => out.push((i, None, other)),
         }
     }
     Ok(out)
@@ -253,32 +307,30 @@ fn is_mesh_config(map: &Map<String, Value>) -> bool {
         || map.get("pathNormalization").is_some_and(Value::is_object)
 }
 
-fn classify(value: &Value) -> Result<Kind, String> {
+fn classify(value: &Value) -> Result<Kind, FieldError> {
     let Value::Object(map) = value else {
-        return Err("not a mapping: expected a Kubernetes resource".into());
+        return Err(FieldError::whole("not a mapping: expected a Kubernetes resource"));
     };
     let api_version = match map.get("apiVersion") {
         None => {
             if let Some(mesh) = map.get("meshConfig").filter(|m| m.is_object()) {
-                return Ok(Kind::Mesh(mesh.clone()));
+                return Ok(Kind::Mesh(mesh.clone(), MeshAt::Helm));
             }
             if is_mesh_config(map) {
-                return Ok(Kind::Mesh(value.clone()));
+                return Ok(Kind::Mesh(value.clone(), MeshAt::Bare));
             }
             return Ok(Kind::Warden(value.clone()));
         }
         Some(Value::String(s)) => s.as_str(),
-        Some(other) => return Err(format!("apiVersion: expected a string, found {other}")),
+        Some(other) => return Err(FieldError::at("apiVersion", format!("expected a string, found {other}"))),
     };
     let kind = map.get("kind").and_then(Value::as_str).unwrap_or("");
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    let unsupported_version =
-        |versions: &str| Err(format!("apiVersion: {api_version}: Warden reads {kind} of {group} {versions}"));
+    let unsupported_version = |versions: &str| {
+        Err(FieldError::at("apiVersion", format!("{api_version}: Warden reads {kind} of {group} {versions}")))
+    };
     Ok(match (group, kind) {
-        ("warden", _) => {
-            let spec = crate::envelope::unwrap_envelope(value.clone())?;
-            Kind::Warden(spec)
-        }
+        ("warden", _) => Kind::Warden(crate::envelope::unwrap_envelope(value.clone())?),
         ("networking.istio.io", "ServiceEntry") => match version {
             "v1" | "v1beta1" | "v1alpha3" => Kind::ServiceEntry,
             _ => return unsupported_version("v1, v1beta1, v1alpha3"),
@@ -289,21 +341,21 @@ fn classify(value: &Value) -> Result<Kind, String> {
         },
         ("install.istio.io", "IstioOperator") => {
             match map.get("spec").and_then(|s| s.get("meshConfig")).filter(|m| m.is_object()) {
-                Some(mesh) => Kind::Mesh(mesh.clone()),
+                Some(mesh) => Kind::Mesh(mesh.clone(), MeshAt::Operator),
                 None => Kind::Skip("no spec.meshConfig".into()),
             }
         }
         ("", "ConfigMap") => match map.get("data").and_then(|d| d.get("mesh")) {
             Some(Value::String(text)) => {
-                let mesh: Value =
-                    serde_yaml_ng::from_str(text).map_err(|e| format!("data.mesh: not valid YAML: {e}"))?;
+                let mesh: Value = serde_yaml_ng::from_str(text)
+                    .map_err(|e| FieldError::at("data.mesh", format!("not valid YAML: {e}")))?;
                 match mesh {
-                    Value::Object(_) => Kind::Mesh(mesh),
-                    Value::Null => Kind::Mesh(json!({})),
-                    _ => return Err("data.mesh: expected the mesh config, a mapping".into()),
+                    Value::Object(_) => Kind::Mesh(mesh, MeshAt::ConfigMap),
+                    Value::Null => Kind::Mesh(json!({}), MeshAt::ConfigMap),
+                    _ => return Err(FieldError::at("data.mesh", "expected the mesh config, a mapping")),
                 }
             }
-            Some(_) => return Err("data.mesh: expected the mesh config as a string".into()),
+            Some(_) => return Err(FieldError::at("data.mesh", "expected the mesh config as a string")),
             None => Kind::Skip("not the mesh config (no data.mesh)".into()),
         },
         (_, kind) => Kind::Skip(skip_reason(group, kind).into()),
@@ -330,9 +382,9 @@ fn skip_reason(group: &str, kind: &str) -> &'static str {
 /// Text that does not parse is not Istio input (the `warden/v1` reader
 /// reports the error).
 pub fn is_istio(text: &str) -> bool {
-    match documents(text) {
+    match documents(&Source::new("", text)) {
         Ok(docs) => match docs.as_slice() {
-            [one] => !matches!(classify(one), Ok(Kind::Warden(_))),
+            [(_, _, one)] => !matches!(classify(one), Ok(Kind::Warden(_))),
             _ => true,
         },
         Err(_) => false,
@@ -351,127 +403,133 @@ fn meta_of(value: &Value) -> Result<Meta, FieldError> {
     Meta::of(&convert::typed::<Head>(value)?.metadata)
 }
 
-/// A setting and the file that set it.
+/// A setting, and where it was set.
 struct Setting<T> {
     value: T,
     file: PathBuf,
     field: &'static str,
 }
 
+/// Keeps a setting, or refuses one that disagrees with an earlier one.
 fn set_once<T: PartialEq + fmt::Debug>(
     slot: &mut Option<Setting<T>>,
     value: T,
-    file: &Path,
-    field: &'static str,
-) -> Result<(), ImportError> {
+    entry: &Entry<'_>,
+    (field, path): (&'static str, &str),
+) -> Result<(), LoadError> {
     if let Some(prev) = slot {
         if prev.value != value {
-            return Err(ImportError {
-                file: file.to_owned(),
-                message: format!(
-                    "{field}: {value:?} here, but {:?} in {} ({}); keep one",
-                    prev.value,
-                    crate::display::shown(&prev.file),
-                    prev.field
-                ),
-            });
+            let problem = format!(
+                "{value:?} here, but {:?} in {} ({}); keep one",
+                prev.value,
+                crate::display::shown(&prev.file),
+                prev.field
+            );
+            return Err(LoadError::new(entry.file(), problem).at_line(entry.line(path)).at_field(field));
         }
         return Ok(());
     }
-    *slot = Some(Setting { value, file: file.to_owned(), field });
+    *slot = Some(Setting { value, file: entry.file().to_owned(), field });
     Ok(())
 }
 
 /// Converts Istio resources (and at most one `warden/v1` document giving
 /// the settings Istio has no word for: name, identity, gatewayPorts,
 /// responses, dlp) into a valid `warden/v1` policy.
-pub fn import(sources: &[Source], options: &Options) -> Result<Import, ImportError> {
-    let error = |file: &Path, message: String| ImportError { file: file.to_owned(), message };
+pub fn import(sources: &[Source], options: &Options) -> Result<Import, LoadError> {
     let mut notes: Vec<Note> = Vec::new();
     let note =
         |notes: &mut Vec<Note>, file: &Path, message: String| notes.push(Note { file: Some(file.to_owned()), message });
 
     // Read and classify every document first: targetRefs may name a
     // ServiceEntry from a later file.
-    let mut docs: Vec<(&Path, Value, Kind)> = Vec::new();
+    let mut entries: Vec<Entry<'_>> = Vec::new();
     for source in sources {
-        let file = source.file.as_path();
-        for (i, value) in documents(&source.text).map_err(|m| error(file, m))?.into_iter().enumerate() {
-            let kind = classify(&value).map_err(|m| error(file, format!("document {}: {m}", i + 1)))?;
-            docs.push((file, value, kind));
+        for (document, item, value) in documents(source)? {
+            let mut entry = Entry { source, document, item, value: Value::Null, kind: Kind::Skip(String::new()) };
+            entry.kind = match classify(&value) {
+                Ok(kind) => kind,
+                Err(e) => return Err(entry.error(format!("document {}", document + 1), e)),
+            };
+            entry.value = value;
+            entries.push(entry);
         }
     }
 
-    let mut base: Option<(PathBuf, Map<String, Value>)> = None;
+    let mut base: Option<(&Entry<'_>, Map<String, Value>)> = None;
     let mut outbound: Option<Setting<OutboundTrafficPolicy>> = None;
     let mut normalization: Option<Setting<PathNormalization>> = None;
     let mut trust_domain: Option<Setting<String>> = None;
     let mut trust_domain_aliases: Option<Setting<Vec<String>>> = None;
     let mut service_entries: Vec<String> = Vec::new();
-    for (file, value, kind) in &docs {
-        match kind {
+    for entry in &entries {
+        let file = entry.file();
+        match &entry.kind {
             Kind::ServiceEntry => {
-                let meta = meta_of(value).map_err(|e| error(file, format!("ServiceEntry: {e}")))?;
+                let meta = meta_of(&entry.value).map_err(|e| entry.error("ServiceEntry", e))?;
                 service_entries.push(meta.id());
             }
             Kind::Warden(doc) => {
                 let Value::Object(doc) = doc else {
-                    return Err(error(file, "the warden/v1 document must be a mapping".into()));
+                    return Err(LoadError::new(file, "the warden/v1 document must be a mapping"));
                 };
                 if let Some((first, _)) = &base {
-                    return Err(error(
+                    return Err(LoadError::new(
                         file,
                         format!(
                             "a second warden/v1 document (the first is in {}): give at most one, for the settings \
                              Istio has no word for",
-                            crate::display::shown(first)
+                            crate::display::shown(first.file())
                         ),
                     ));
                 }
                 for key in ["services", "authorization"] {
                     if doc.get(key).is_some_and(|v| v != &json!([])) {
-                        return Err(error(
-                            file,
-                            format!(
-                                "warden/v1 {key}: beside Istio resources, the registry and authorization come from \
-                                 ServiceEntries and AuthorizationPolicies; this document may only give settings \
-                                 (name, identity, gatewayPorts, responses, dlp, ...)"
-                            ),
-                        ));
+                        let problem = "beside Istio resources, the registry and authorization come from \
+                                       ServiceEntries and AuthorizationPolicies; this document may only give \
+                                       settings (name, identity, gatewayPorts, responses, dlp, ...)";
+                        return Err(entry.error("warden/v1", FieldError::at(key, problem)));
                     }
                 }
                 if let Some(v) = doc.get("outboundTrafficPolicy") {
-                    let mode: OutboundTrafficPolicy = serde_json::from_value(v.clone())
-                        .map_err(|e| error(file, format!("outboundTrafficPolicy: {e}")))?;
-                    set_once(&mut outbound, mode, file, "outboundTrafficPolicy")?;
+                    let mode: OutboundTrafficPolicy =
+                        convert::typed(v).map_err(|e| entry.error("warden/v1", e.under("outboundTrafficPolicy")))?;
+                    set_once(&mut outbound, mode, entry, ("outboundTrafficPolicy", "outboundTrafficPolicy"))?;
                 }
                 if let Some(v) = doc.get("pathNormalization") {
-                    let mode: PathNormalization = serde_json::from_value(v.clone())
-                        .map_err(|e| error(file, format!("pathNormalization: {e}")))?;
-                    set_once(&mut normalization, mode, file, "pathNormalization")?;
+                    let mode: PathNormalization =
+                        convert::typed(v).map_err(|e| entry.error("warden/v1", e.under("pathNormalization")))?;
+                    set_once(&mut normalization, mode, entry, ("pathNormalization", "pathNormalization"))?;
                 }
-                base = Some((file.to_path_buf(), doc.clone()));
+                base = Some((entry, doc.clone()));
             }
-            Kind::Mesh(mesh) => {
-                let mesh = convert::typed(mesh).map_err(|e| error(file, format!("mesh config: {e}")))?;
+            Kind::Mesh(mesh, at) => {
+                let mesh = convert::typed(mesh).map_err(|e| {
+                    let line = entry.line(&at.path(&e.path));
+                    entry.error("mesh config", e).at_line(line)
+                })?;
                 let settings = convert::mesh_config(mesh);
                 for n in settings.notes {
                     note(&mut notes, file, format!("mesh config: {n}"));
                 }
+                let path = |field: &str| at.path(field);
                 if let Some(o) = settings.outbound {
-                    set_once(&mut outbound, o, file, "mesh outboundTrafficPolicy.mode")?;
+                    let field = ("mesh outboundTrafficPolicy.mode", path("outboundTrafficPolicy.mode"));
+                    set_once(&mut outbound, o, entry, (field.0, &field.1))?;
                 }
                 if let Some(n) = settings.normalization {
-                    set_once(&mut normalization, n, file, "mesh pathNormalization.normalization")?;
+                    let field = ("mesh pathNormalization.normalization", path("pathNormalization.normalization"));
+                    set_once(&mut normalization, n, entry, (field.0, &field.1))?;
                 }
                 if let Some(td) = settings.trust_domain {
-                    set_once(&mut trust_domain, td, file, "mesh trustDomain")?;
+                    set_once(&mut trust_domain, td, entry, ("mesh trustDomain", &path("trustDomain")))?;
                 }
                 if let Some(aliases) = settings.trust_domain_aliases {
-                    set_once(&mut trust_domain_aliases, aliases, file, "mesh trustDomainAliases")?;
+                    let field = ("mesh trustDomainAliases", path("trustDomainAliases"));
+                    set_once(&mut trust_domain_aliases, aliases, entry, (field.0, &field.1))?;
                 }
             }
-            _ => {}
+            Kind::AuthorizationPolicy | Kind::Skip(_) => {}
         }
     }
 
@@ -479,14 +537,16 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, ImportErr
     let mut services = Vec::new();
     let mut authorization = Vec::new();
     let mut origins = Vec::new();
-    for (file, value, kind) in &docs {
-        match kind {
+    for (index, entry) in entries.iter().enumerate() {
+        let file = entry.file();
+        match &entry.kind {
             Kind::ServiceEntry => {
-                let meta = meta_of(value).map_err(|e| error(file, format!("ServiceEntry: {e}")))?;
+                let meta = meta_of(&entry.value).map_err(|e| entry.error("ServiceEntry", e))?;
                 let resource = format!("ServiceEntry {}", meta.id());
-                let (service, ignored) = convert::typed::<resources::Resource<resources::ServiceEntrySpec>>(value)
-                    .and_then(|r| convert::service_entry(&meta, r.spec.unwrap_or_default()))
-                    .map_err(|e| error(file, format!("{resource}: {e}")))?;
+                let (service, ignored) =
+                    convert::typed::<resources::Resource<resources::ServiceEntrySpec>>(&entry.value)
+                        .and_then(|r| convert::service_entry(&meta, r.spec.unwrap_or_default()))
+                        .map_err(|e| entry.error(&resource, e))?;
                 for n in ignored {
                     note(&mut notes, file, format!("{resource}: {n}"));
                 }
@@ -494,15 +554,16 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, ImportErr
                     field: format!("services[{}]", services.len()),
                     resource,
                     file: file.to_path_buf(),
+                    entry: index,
                 });
                 services.push(service);
             }
             Kind::AuthorizationPolicy => {
-                let meta = meta_of(value).map_err(|e| error(file, format!("AuthorizationPolicy: {e}")))?;
+                let meta = meta_of(&entry.value).map_err(|e| entry.error("AuthorizationPolicy", e))?;
                 let resource = format!("AuthorizationPolicy {}", meta.id());
-                let converted = convert::typed(value)
+                let converted = convert::typed(&entry.value)
                     .and_then(|r| convert::authorization_policy(&meta, r, &service_entries, &mut listeners))
-                    .map_err(|e| error(file, format!("{resource}: {e}")))?;
+                    .map_err(|e| entry.error(&resource, e))?;
                 for n in converted.notes {
                     note(&mut notes, file, format!("{resource}: {n}"));
                 }
@@ -510,10 +571,12 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, ImportErr
                     field: format!("authorization[{}]", authorization.len()),
                     resource,
                     file: file.to_path_buf(),
+                    entry: index,
                 });
                 authorization.push(converted.policy);
             }
             Kind::Skip(reason) => {
+                let value = &entry.value;
                 let text = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or("?").to_owned();
                 // Cluster-scoped kinds (Namespace, ...) have no namespace.
                 let name = match value.get("metadata").and_then(|m| m.get("namespace")).and_then(Value::as_str) {
@@ -522,21 +585,22 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, ImportErr
                 };
                 note(&mut notes, file, format!("skipped {}{name} ({}): {reason}", text("kind"), text("apiVersion")));
             }
-            Kind::Mesh(_) | Kind::Warden(_) => {}
+            Kind::Mesh(..) | Kind::Warden(_) => {}
         }
     }
 
-    let (base_file, mut settings) = match base {
-        Some((file, doc)) => (Some(file), doc),
+    let (base_entry, mut settings) = match base {
+        Some((entry, doc)) => (Some(entry), doc),
         None => (None, Map::new()),
+    };
+    let base_error = |field: &str, problem: String| match base_entry {
+        Some(entry) => entry.error("warden/v1", FieldError::at(field, problem)),
+        None => LoadError::new(Path::new(""), problem).at_field(field),
     };
     let base_name = match settings.remove("name") {
         None | Some(Value::Null) => None,
         Some(Value::String(n)) => Some(n),
-        Some(other) => {
-            let file = base_file.clone().unwrap_or_default();
-            return Err(error(&file, format!("name: {other} is not a string")));
-        }
+        Some(other) => return Err(base_error("name", format!("{other} is not a string"))),
     };
     let name = options.name.clone().or(base_name).unwrap_or_else(|| DEFAULT_NAME.to_owned());
     let identity = settings
@@ -569,8 +633,7 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, ImportErr
     };
     for key in ["trustDomain", "trustDomainAliases"] {
         if settings.contains_key(key) && trust_domain.is_some() {
-            let file = base_file.clone().unwrap_or_default();
-            return Err(error(&file, format!("{key}: the mesh config sets the trust domain; keep one")));
+            return Err(base_error(key, "the mesh config sets the trust domain; keep one".to_owned()));
         }
     }
 
@@ -588,8 +651,7 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, ImportErr
     let import = Import { policy, notes, origins };
     // Compile it now, so that an error names the Istio resource and field.
     if let Err(e) = warden_engine::compile::load(&import.config()) {
-        let fallback = base_file.or_else(|| sources.first().map(|s| s.file.clone())).unwrap_or_default();
-        return Err(locate(&e, &import.origins, &fallback));
+        return Err(locate(&e, &import.origins, &entries, base_entry.or(entries.first()), sources));
     }
     Ok(import)
 }
@@ -601,12 +663,19 @@ fn indexed<'a>(path: &'a str, prefix: &str) -> Option<(usize, &'a str)> {
     Some((index.parse().ok()?, rest))
 }
 
-/// Names the Istio resource and field of an error in the converted policy.
-fn locate(err: &PolicyError, origins: &[Origin], fallback: &Path) -> ImportError {
-    let message = err.message();
+/// Names the Istio resource and field of an error in the converted policy
+/// (or, for a setting of the `warden/v1` document, its field there).
+fn locate(
+    err: &PolicyError,
+    origins: &[Origin],
+    entries: &[Entry<'_>],
+    base: Option<&Entry<'_>>,
+    sources: &[Source],
+) -> LoadError {
+    let problem = err.message().into_owned();
     let origin = |field: String| origins.iter().find(|o| o.field == field);
-    if let Some((i, rest)) = indexed(&err.path, "services") {
-        if let Some(o) = origin(format!("services[{i}]")) {
+    let resource_field = if let Some((i, rest)) = indexed(&err.path, "services") {
+        origin(format!("services[{i}]")).map(|o| {
             let field = if let Some((j, _)) = indexed(rest, ".ports") {
                 format!("spec.ports[{j}].number")
             } else if rest == ".name" {
@@ -614,14 +683,33 @@ fn locate(err: &PolicyError, origins: &[Origin], fallback: &Path) -> ImportError
             } else {
                 format!("spec{rest}")
             };
-            return ImportError { file: o.file.clone(), message: format!("{}: {field}: {message}", o.resource) };
-        }
-    }
-    if let Some((i, rest)) = indexed(&err.path, "authorization") {
-        if let Some(o) = origin(format!("authorization[{i}]")) {
+            (o, field)
+        })
+    } else if let Some((i, rest)) = indexed(&err.path, "authorization") {
+        origin(format!("authorization[{i}]")).map(|o| {
             let field = if rest == ".name" { "metadata.name".to_owned() } else { format!("spec{rest}") };
-            return ImportError { file: o.file.clone(), message: format!("{}: {field}: {message}", o.resource) };
+            (o, field)
+        })
+    } else {
+        None
+    };
+    if let Some((o, field)) = resource_field {
+        if let Some(entry) = entries.get(o.entry) {
+            return entry.error(o.resource.clone(), FieldError::at(field, problem));
         }
     }
-    ImportError { file: fallback.to_owned(), message: format!("the converted policy: {err}") }
+    match base {
+        Some(entry) if matches!(entry.kind, Kind::Warden(_)) => {
+            let envelope = entry.value.get("apiVersion").is_some();
+            let mut error = entry.error("the converted policy", FieldError::at(err.path.clone(), problem));
+            if envelope {
+                error.line = entry.line(&format!("spec.{}", err.path)).or(error.line);
+            }
+            error
+        }
+        _ => {
+            let file = sources.first().map(|s| s.file.as_path()).unwrap_or(Path::new(""));
+            LoadError::new(file, problem).in_resource("the converted policy").at_field(err.path.clone())
+        }
+    }
 }

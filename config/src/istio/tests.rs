@@ -1,6 +1,6 @@
 use super::*;
 
-fn import_yaml(yaml: &str) -> Result<Import, ImportError> {
+fn import_yaml(yaml: &str) -> Result<Import, LoadError> {
     import(&[Source::new("istio.yaml", yaml)], &Options::default())
 }
 
@@ -14,7 +14,7 @@ fn doc(yaml: &str) -> Value {
 fn error(yaml: &str) -> String {
     match import_yaml(yaml) {
         Ok(i) => panic!("expected an error, got {}", i.document()),
-        Err(e) => e.message,
+        Err(e) => e.message(),
     }
 }
 
@@ -331,9 +331,9 @@ fn the_mesh_config_sets_outbound_traffic_policy_and_path_normalization() {
     .unwrap_err();
     assert_eq!(e.file, PathBuf::from("b.yaml"));
     assert!(
-        e.message.starts_with("mesh outboundTrafficPolicy.mode: RegistryOnly here, but AllowAny in a.yaml"),
+        e.message().starts_with("mesh outboundTrafficPolicy.mode: RegistryOnly here, but AllowAny in a.yaml"),
         "{}",
-        e.message
+        e.message()
     );
     let e = error(&format!("{SE}---\noutboundTrafficPolicy: {{mode: NOPE}}\n"));
     assert!(e.starts_with("mesh config: outboundTrafficPolicy.mode: unknown variant `NOPE`"), "{e}");
@@ -369,7 +369,7 @@ fn a_warden_document_gives_the_settings_istio_has_no_word_for() {
     let i = import(&[Source::new("a.yaml", format!("{base}---\n{SE}"))], &options).unwrap();
     assert_eq!(i.document()["name"], "cli");
     let e = error(&format!("name: x\nservices: [{{name: a, hosts: [a.com]}}]\n---\n{SE}"));
-    assert!(e.starts_with("warden/v1 services: beside Istio resources"), "{e}");
+    assert!(e.starts_with("warden/v1: services: beside Istio resources"), "{e}");
     let e = error(&format!("name: x\n---\nname: y\n---\n{SE}"));
     assert!(e.starts_with("a second warden/v1 document"), "{e}");
     // Its own errors name its fields.
@@ -379,7 +379,7 @@ fn a_warden_document_gives_the_settings_istio_has_no_word_for() {
     )
     .unwrap_err();
     assert_eq!(e.file, PathBuf::from("base.yaml"));
-    assert!(e.message.starts_with("the converted policy: responses.denied.status"), "{}", e.message);
+    assert!(e.message().starts_with("the converted policy: responses.denied.status"), "{}", e.message());
 }
 
 #[test]
@@ -458,4 +458,36 @@ fn the_yaml_output_names_where_each_entry_came_from() {
     let back: Value = serde_yaml_ng::from_str(&yaml).unwrap();
     assert_eq!(back, i.document());
     assert_eq!(i.counts(), (1, 1));
+}
+
+#[test]
+fn errors_name_the_line_of_the_field() {
+    let err = |sources: &[(&str, &str)]| {
+        let sources: Vec<Source> = sources.iter().map(|(f, t)| Source::new(f, *t)).collect();
+        match import(&sources, &Options::default()) {
+            Ok(i) => panic!("expected an error, got {}", i.document()),
+            Err(e) => e,
+        }
+    };
+    // A field Istio's schema does not have, in the second document of a file.
+    let e = err(&[("se.yaml", &SE.replace("  location: MESH_EXTERNAL\n", "  hostz: [a]\n"))]);
+    assert_eq!((e.line, e.field.as_deref()), (Some(7), Some("spec.hostz")), "{e}");
+    assert!(e.to_string().starts_with("se.yaml:7: ServiceEntry egress/httpbin: spec.hostz: unknown field"), "{e}");
+    let e = err(&[("ap.yaml", &ap("  rules:\n  - from:\n    - source:\n        requestPrincipals: ['*']\n"))]);
+    assert_eq!(e.line, Some(17), "{e}");
+    assert_eq!(e.resource.as_deref(), Some("AuthorizationPolicy egress/p"));
+    // A value the compiler refuses, traced back to the resource's field.
+    let e = err(&[("se.yaml", &SE.replace("number: 80", "number: 70000"))]);
+    assert_eq!((e.line, e.field.as_deref()), (Some(6), Some("spec.ports[0].number")), "{e}");
+    // An item of a kubectl List.
+    let list = format!("apiVersion: v1\nkind: List\nitems:\n- {}", SE.replace('\n', "\n  ").replace("DNS", "DNZ"));
+    let e = err(&[("list.yaml", &list)]);
+    assert_eq!((e.line, e.field.as_deref()), (Some(11), Some("spec.resolution")), "{e}");
+    // YAML that does not parse, and the document it is in.
+    let e = err(&[("bad.yaml", &format!("{SE}---\na: [\n"))]);
+    assert_eq!(e.resource.as_deref(), Some("document 2"), "{e}");
+    assert!(e.line.is_some_and(|l| l >= 10), "{e}");
+    // A mesh config in Helm values.
+    let e = err(&[("values.yaml", &format!("{SE}---\nmeshConfig:\n  outboundTrafficPolicy: {{mode: NOPE}}\n"))]);
+    assert_eq!((e.line, e.resource.as_deref()), (Some(11), Some("mesh config")), "{e}");
 }
