@@ -1088,6 +1088,27 @@ impl Report {
     }
 }
 
+/// A log that could not be read to its end: the line, and why.
+#[derive(Debug)]
+pub struct ReadError {
+    /// The line (1-based) being read.
+    pub line: u64,
+    /// What the reader said.
+    pub error: std::io::Error,
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: cannot read: {}", self.line, self.error)
+    }
+}
+
+impl std::error::Error for ReadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
 /// Replays every line of `log`. `progress` is called now and then with the
 /// bytes read so far. Fails only when the log cannot be read.
 pub fn replay(
@@ -1096,7 +1117,7 @@ pub fn replay(
     config: &[u8],
     options: &Options,
     progress: &mut dyn FnMut(u64),
-) -> Result<Report, String> {
+) -> Result<Report, ReadError> {
     let mut replayer = Replayer {
         report: Report::default(),
         builder: RequestBuilder::for_config(config),
@@ -1106,7 +1127,7 @@ pub fn replay(
     let mut partial = Vec::with_capacity(1024);
     let mut read: u64 = 0;
     loop {
-        let cannot = |e: std::io::Error, lines: u64| format!("line {}: cannot read: {e}", lines + 1);
+        let cannot = |error: std::io::Error, lines: u64| ReadError { line: lines + 1, error };
         // A line wholly in the reader's buffer is read there; one that
         // straddles its end is gathered first.
         let buffered = log.fill_buf().map_err(|e| cannot(e, replayer.report.lines))?;

@@ -10,17 +10,20 @@ use std::path::Path;
 use warden_harness::{Host, HostOptions};
 
 /// The filter to run: `--filter FILE.wasm`, else the built-in one.
-pub(super) fn filter_module<'a>(given: Option<&Path>, built_in: &'a [u8]) -> Result<Cow<'a, [u8]>, String> {
+pub(super) fn filter_module<'a>(given: Option<&Path>, built_in: &'a [u8]) -> Result<Cow<'a, [u8]>, CliError> {
     match given {
         None => Ok(Cow::Borrowed(built_in)),
-        Some(path) => std::fs::read(path).map(Cow::Owned).map_err(|e| format!("{}: cannot read: {e}", shown(path))),
+        Some(path) => std::fs::read(path)
+            .map(Cow::Owned)
+            .map_err(|e| CliError::Input(format!("{}: cannot read: {e}", shown(path)))),
     }
 }
 
-pub(super) fn start_host(given: Option<&Path>, built_in: &[u8]) -> Result<Host, String> {
+/// A host for the filter to run: `--filter FILE.wasm`, else the built-in one.
+pub(super) fn start_host(given: Option<&Path>, built_in: &[u8]) -> Result<Host, CliError> {
     let wasm = filter_module(given, built_in)?;
     let name = given.map_or_else(|| "the built-in filter".to_owned(), shown);
-    Host::new(&wasm, HostOptions::default()).map_err(|e| format!("{name}: {e}"))
+    Host::new(&wasm, HostOptions::default()).map_err(|e| CliError::Input(format!("{name}: {e}")))
 }
 
 pub(super) fn write(output: &Path, bytes: &[u8], out: &mut dyn Write) -> Exit {

@@ -55,22 +55,49 @@ pub(super) struct ExplainArgs {
     filter: Option<PathBuf>,
 }
 
-pub(super) fn parse_header(text: &str) -> Result<(String, String), String> {
-    let (name, value) = text.split_once('=').ok_or_else(|| format!("'{text}': expected NAME=VALUE"))?;
+/// A request given on the command line that cannot be read: the text, and
+/// what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum ArgError {
+    /// `--header` without `=`.
+    NotNameValue(String),
+    /// `--header` with an empty name.
+    EmptyName(String),
+    /// `--request` that is neither `METHOD target` nor a URL.
+    NotARequest(String),
+    /// `--request` without an authority.
+    NoAuthority(String),
+}
+
+impl std::fmt::Display for ArgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArgError::NotNameValue(text) => write!(f, "'{text}': expected NAME=VALUE"),
+            ArgError::EmptyName(text) => write!(f, "'{text}': the header name is empty"),
+            ArgError::NotARequest(text) => write!(f, "--request '{text}': expected 'METHOD authority/path' or a URL"),
+            ArgError::NoAuthority(text) => write!(f, "--request '{text}': no authority"),
+        }
+    }
+}
+
+impl std::error::Error for ArgError {}
+
+pub(super) fn parse_header(text: &str) -> Result<(String, String), ArgError> {
+    let (name, value) = text.split_once('=').ok_or_else(|| ArgError::NotNameValue(text.to_owned()))?;
     if name.trim().is_empty() {
-        return Err(format!("'{text}': the header name is empty"));
+        return Err(ArgError::EmptyName(text.to_owned()));
     }
     Ok((name.trim().to_owned(), value.to_owned()))
 }
 
 /// `'POST httpbin.org/post'`, `'http://httpbin.org/get'`, `'httpbin.org'`:
 /// method, scheme, authority, path.
-pub(super) fn parse_request_line(text: &str) -> Result<(String, Option<String>, String, String), String> {
+pub(super) fn parse_request_line(text: &str) -> Result<(String, Option<String>, String, String), ArgError> {
     let mut words = text.split_whitespace();
     let (method, target) = match (words.next(), words.next(), words.next()) {
         (Some(target), None, None) => ("GET".to_owned(), target),
         (Some(method), Some(target), None) => (method.to_owned(), target),
-        _ => return Err(format!("--request '{text}': expected 'METHOD authority/path' or a URL")),
+        _ => return Err(ArgError::NotARequest(text.to_owned())),
     };
     let (scheme, rest) = match target.split_once("://") {
         Some((scheme, rest)) => (Some(scheme.to_owned()), rest),
@@ -79,7 +106,7 @@ pub(super) fn parse_request_line(text: &str) -> Result<(String, Option<String>, 
     let split = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(split);
     if authority.is_empty() {
-        return Err(format!("--request '{text}': no authority"));
+        return Err(ArgError::NoAuthority(text.to_owned()));
     }
     let path = if path.is_empty() {
         "/".to_owned()
@@ -95,7 +122,7 @@ pub(super) fn explain(args: ExplainArgs, wasm: &[u8], out: &mut dyn Write) -> Ex
     let (method, scheme, authority, path) = match &args.request {
         Some(line) => match parse_request_line(line) {
             Ok(parts) => parts,
-            Err(e) => return Err(CliError::Input(e)),
+            Err(e) => return Err(CliError::Input(e.to_string())),
         },
         None => {
             let Some(authority) = args.authority.clone() else {
@@ -128,17 +155,14 @@ pub(super) fn explain(args: ExplainArgs, wasm: &[u8], out: &mut dyn Write) -> Ex
             writeln!(out, "decision   none: the request never reaches Warden")?;
             return Ok(EXIT_OK);
         }
-        Err(e) => return Err(CliError::Input(e)),
+        Err(e) => return Err(CliError::Input(e.to_string())),
     };
     let shown_policy = shown(&args.policy);
     let (config, policy) = match runner::load_policy(std::slice::from_ref(&args.policy)) {
         Ok(loaded) => loaded,
         Err(e) => return Err(CliError::Input(runner::policy_error(&e))),
     };
-    let host = match start_host(args.filter.as_deref(), wasm) {
-        Ok(h) => h,
-        Err(e) => return Err(CliError::Input(e)),
-    };
+    let host = start_host(args.filter.as_deref(), wasm)?;
     let mut vm = match host.vm(&config) {
         Ok(vm) => vm,
         Err(e) => return Err(CliError::Input(runner::vm_error(&e, &shown_policy))),

@@ -64,7 +64,7 @@ impl OciVariant {
 }
 
 pub(super) fn oci_image(args: OciArgs, built_in: &[u8], out: &mut dyn Write) -> Exit {
-    let wasm = filter_module(args.filter.as_deref(), built_in).map_err(|e| CliError::Input(e.to_string()))?;
+    let wasm = filter_module(args.filter.as_deref(), built_in)?;
     let module = args.filter.as_deref().map_or_else(|| "the built-in filter".to_owned(), shown);
     let variant = args.variant.variant();
     let image = oci::Image::build(&wasm, variant, &args.tag).map_err(|e| CliError::Input(format!("{module}: {e}")))?;

@@ -135,10 +135,7 @@ pub(super) fn replay_log(
     let mut decider = match args.engine {
         ReplayEngine::Native => replay::Decider::Native(Box::new(policy)),
         ReplayEngine::Filter => {
-            host = match start_host(args.filter.as_deref(), built_in) {
-                Ok(h) => h,
-                Err(e) => return Err(CliError::Input(e)),
-            };
+            host = start_host(args.filter.as_deref(), built_in)?;
             match replay::Decider::filter(&host, &config) {
                 Ok(d) => d,
                 Err(e) => return Err(CliError::Input(runner::vm_error(&e, &shown_policy))),

@@ -75,7 +75,7 @@ pub(super) fn test(args: TestArgs, wasm: &[u8], out: &mut dyn Write, err: &mut d
         let list: Vec<String> = roots.iter().map(|r| shown(r)).collect();
         return Err(CliError::Input(format!("no *.test.yaml files under {}", list.join(", "))));
     }
-    let host = start_host(args.filter.as_deref(), wasm).map_err(|e| CliError::Input(e.to_string()))?;
+    let host = start_host(args.filter.as_deref(), wasm)?;
 
     let options = Options { isolate: args.isolate };
     let mut runs = Vec::with_capacity(files.len());

@@ -87,7 +87,7 @@ pub(super) fn wasmplugin_manifest(
             return Ok(EXIT_FAILED);
         }
     };
-    let wasm = filter_module(args.filter.as_deref(), built_in).map_err(|e| CliError::Input(e.to_string()))?;
+    let wasm = filter_module(args.filter.as_deref(), built_in)?;
     let policy: serde_json::Value = match serde_json::from_slice(&config) {
         Ok(v) => v,
         Err(e) => {

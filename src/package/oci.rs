@@ -132,7 +132,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Why an image could not be built or written.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OciError(pub String);
 
 impl std::fmt::Display for OciError {

@@ -47,23 +47,51 @@ pub use super::oci::sha256_hex;
 /// (`pkg/wasm/cache.go`) — the image `warden oci --variant VARIANT` writes
 /// for the same module. A url that already pins a digest (`…@sha256:HEX`)
 /// must name that same manifest.
-pub fn pinned_sha256(url: &str, wasm: &[u8], oci_variant: Variant) -> Result<String, String> {
+pub fn pinned_sha256(url: &str, wasm: &[u8], oci_variant: Variant) -> Result<String, PinError> {
     let scheme = url.split_once("://").map_or("oci", |(scheme, _)| scheme);
     if !scheme.eq_ignore_ascii_case("oci") {
         return Ok(sha256_hex(wasm));
     }
-    let digest = oci::manifest_digest(wasm, oci_variant).map_err(|e| format!("the module: {e}"))?;
+    let digest = oci::manifest_digest(wasm, oci_variant).map_err(PinError::Image)?;
     if let Some((_, pinned)) = url.rsplit_once("@sha256:") {
         if !pinned.eq_ignore_ascii_case(&digest) {
-            return Err(format!(
-                "--url pins sha256:{pinned}, but the image `warden oci --variant {}` writes for this module is \
-                 sha256:{digest}",
-                oci_variant.as_str()
-            ));
+            return Err(PinError::OtherImage { pinned: pinned.to_owned(), digest, variant: oci_variant });
         }
     }
     Ok(digest)
 }
+
+/// Why a WasmPlugin's `sha256` cannot be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinError {
+    /// The image for the module cannot be built.
+    Image(oci::OciError),
+    /// The url pins a digest that is not the image's.
+    OtherImage {
+        /// The digest the url pins (hex).
+        pinned: String,
+        /// The digest of the image `warden oci` writes (hex).
+        digest: String,
+        /// The image variant.
+        variant: Variant,
+    },
+}
+
+impl std::fmt::Display for PinError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PinError::Image(e) => write!(f, "the module: {e}"),
+            PinError::OtherImage { pinned, digest, variant } => write!(
+                f,
+                "--url pins sha256:{pinned}, but the image `warden oci --variant {}` writes for this module is \
+                 sha256:{digest}",
+                variant.as_str()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PinError {}
 
 /// The group of a `targetRefs` kind: Gateway API kinds and the core ones
 /// Istio accepts.
@@ -77,7 +105,7 @@ fn group_of(kind: &str) -> &'static str {
 
 /// The manifest for `policy` (the warden/v1 document as JSON) and `wasm`;
 /// fails when the url pins another image (see [`pinned_sha256`]).
-pub fn manifest(policy: &Value, wasm: &[u8], options: &Options) -> Result<Value, String> {
+pub fn manifest(policy: &Value, wasm: &[u8], options: &Options) -> Result<Value, PinError> {
     let sha256 = pinned_sha256(&options.url, wasm, options.oci_variant)?;
     let mut spec = Map::new();
     match &options.target {
@@ -161,7 +189,8 @@ mod tests {
         assert_eq!(pin(&format!("oci://r/w@sha256:{compat}"), Variant::Compat), Ok(compat.clone()));
         assert_eq!(pin("oci://r/w:1", Variant::Oci), Ok(oci::manifest_digest(wasm, Variant::Oci).unwrap()));
         let err = pin(&format!("oci://r/w@sha256:{}", "0".repeat(64)), Variant::Compat).unwrap_err();
-        assert!(err.contains(&compat), "{err}");
+        assert!(matches!(&err, PinError::OtherImage { digest, .. } if *digest == compat), "{err}");
+        assert!(err.to_string().contains(&compat), "{err}");
     }
 
     #[test]

@@ -134,6 +134,14 @@ pub struct Refused {
     pub reason: &'static str,
 }
 
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Envoy answers {} itself ({}): the request never reaches the filter", self.status, self.reason)
+    }
+}
+
+impl std::error::Error for Refused {}
+
 /// Headers Envoy 1.40 keeps as one entry, joining repeated lines with
 /// `,` (measured: its inline request headers).
 pub const JOINED: &[&str] = &[

@@ -24,12 +24,12 @@
 
 use crate::display::{quoted, quoted_bytes, shown_list};
 use crate::testing::envoy;
-use crate::testing::testfile::{self, Case, Expect, Expected, PolicyRef, RequestSpec};
+use crate::testing::testfile::{self, Case, Expect, Expected, PolicyRef, RequestSpec, SpecError};
 use base64::Engine as _;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use warden_config::PolicyLoadError;
+use warden_config::{LoadError, PolicyLoadError};
 use warden_engine::record::{Record, DECISION_HEADER, FILTER_STATE_KEY};
 use warden_engine::Policy;
 use warden_harness::{Host, HostError, Outcome, Request};
@@ -277,10 +277,10 @@ pub fn evaluate(expect: &Expect, actual: &Actual) -> Vec<Mismatch> {
 }
 
 /// The body of a case as the chunks that arrive at the filter.
-pub fn body_chunks(spec: &RequestSpec) -> Result<Vec<Vec<u8>>, String> {
+pub fn body_chunks(spec: &RequestSpec) -> Result<Vec<Vec<u8>>, SpecError> {
     let given = [spec.body.is_some(), spec.body_chunks.is_some(), spec.body_base64.is_some()];
     if given.iter().filter(|g| **g).count() > 1 {
-        return Err("body, bodyChunks and bodyBase64: give one of them".into());
+        return Err(SpecError::TwoBodies);
     }
     if let Some(body) = &spec.body {
         return Ok(if body.is_empty() { Vec::new() } else { vec![body.clone().into_bytes()] });
@@ -292,7 +292,7 @@ pub fn body_chunks(spec: &RequestSpec) -> Result<Vec<Vec<u8>>, String> {
         let compact: String = encoded.chars().filter(|c| !c.is_whitespace()).collect();
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(compact)
-            .map_err(|e| format!("bodyBase64: not valid base64: {e}"))?;
+            .map_err(|e| SpecError::NotBase64(e.to_string()))?;
         return Ok(if bytes.is_empty() { Vec::new() } else { vec![bytes] });
     }
     Ok(Vec::new())
@@ -311,12 +311,10 @@ pub enum Arrival {
 
 impl Arrival {
     /// The request the filter sees; an error when Envoy answers itself.
-    pub fn into_request(self) -> Result<Request, String> {
+    pub fn into_request(self) -> Result<Request, envoy::Refused> {
         match self {
             Arrival::Filter(request) => Ok(request),
-            Arrival::Refused(r) => {
-                Err(format!("Envoy answers {} itself ({}): the request never reaches the filter", r.status, r.reason))
-            }
+            Arrival::Refused(refused) => Err(refused),
         }
     }
 }
@@ -327,9 +325,9 @@ impl Arrival {
 /// (for a body, and for POST, PUT and PATCH) or `transfer-encoding:
 /// chunked` for a body in several chunks, and `connection: close`. The
 /// end-to-end tests put exactly these bytes on the wire.
-pub fn wire_for(spec: &RequestSpec) -> Result<envoy::Wire, String> {
+pub fn wire_for(spec: &RequestSpec) -> Result<envoy::Wire, SpecError> {
     if spec.authority.is_empty() {
-        return Err("authority: required".into());
+        return Err(SpecError::NoAuthority);
     }
     let body = body_chunks(spec)?;
     let mut headers = vec![("Host".to_owned(), spec.authority.clone())];
@@ -357,9 +355,9 @@ pub const NODE: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(
 /// The connection a case's request arrives on: from `sourceIp` (default
 /// 127.0.0.1) to the case's destination port, over TLS when the case has a
 /// principal (its certificate's URI SANs) or `scheme: https`.
-pub fn connection_for(spec: &RequestSpec) -> Result<envoy::Connection, String> {
+pub fn connection_for(spec: &RequestSpec) -> Result<envoy::Connection, SpecError> {
     let ip: std::net::IpAddr = match &spec.source_ip {
-        Some(ip) => ip.trim().parse().map_err(|_| format!("sourceIp: '{ip}' is not an IP address"))?,
+        Some(ip) => ip.trim().parse().map_err(|_| SpecError::NotAnIp(ip.clone()))?,
         None => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
     };
     let certificate = spec.principal.as_ref().map(|p| {
@@ -382,7 +380,7 @@ pub fn connection_for(spec: &RequestSpec) -> Result<envoy::Connection, String> {
 
 /// The request a case describes, as Envoy (with `hcm`) hands it to the
 /// filter; see [`wire_for`], [`connection_for`] and [`envoy::request`].
-pub fn request_for(spec: &RequestSpec, hcm: &envoy::Hcm) -> Result<Arrival, String> {
+pub fn request_for(spec: &RequestSpec, hcm: &envoy::Hcm) -> Result<Arrival, SpecError> {
     let wire = wire_for(spec)?;
     let connection = connection_for(spec)?;
     Ok(match envoy::request(&wire, &connection, hcm) {
@@ -393,13 +391,17 @@ pub fn request_for(spec: &RequestSpec, hcm: &envoy::Hcm) -> Result<Arrival, Stri
 
 /// The policy files a test file names: one, or a list (Istio YAML split
 /// over files), resolved against the test file's directory.
-pub fn policy_paths(tests: &testfile::TestFile, test_file: &Path) -> Result<Vec<PathBuf>, String> {
+pub fn policy_paths(tests: &testfile::TestFile, test_file: &Path) -> Result<Vec<PathBuf>, LoadError> {
     let paths = tests.policy.paths(test_file);
-    match (&tests.policy, paths.is_empty()) {
-        (_, false) => Ok(paths),
-        (PolicyRef::Many(_), true) => Err("policy: an empty list: name the policy file(s)".into()),
-        (PolicyRef::One(_), true) => Err("policy: names no file".into()),
-    }
+    let problem = match (&tests.policy, paths.is_empty()) {
+        (_, false) => return Ok(paths),
+        (PolicyRef::Many(_), true) => "an empty list: name the policy file(s)",
+        (PolicyRef::One(_), true) => "names no file",
+    };
+    let text = std::fs::read_to_string(test_file).unwrap_or_default();
+    Err(LoadError::new(test_file, problem)
+        .at_line(warden_config::locate::line_of(&text, 0, "policy"))
+        .at_field("policy"))
 }
 
 /// Loads the policy files a test file (or a command) names and compiles
@@ -447,14 +449,14 @@ pub fn run_file(host: &Host, file: &Path, options: &Options) -> FileRun {
     let tests = match testfile::load(file) {
         Ok(t) => t,
         Err(e) => {
-            run.result = Err(e.replace(&file.display().to_string(), &shown_file));
+            run.result = Err(e.to_string());
             return run;
         }
     };
     let policy_files = match policy_paths(&tests, file) {
         Ok(p) => p,
         Err(e) => {
-            run.result = Err(format!("{shown_file}: {e}"));
+            run.result = Err(e.to_string());
             return run;
         }
     };
@@ -536,7 +538,11 @@ mod tests {
     #[test]
     fn requests_are_built_as_envoy_sees_them() {
         let hcm = envoy::Hcm::default();
-        let request = |yaml: &str| request_for(&spec(yaml), &hcm).and_then(Arrival::into_request);
+        let request = |yaml: &str| {
+            request_for(&spec(yaml), &hcm)
+                .map_err(|e| e.to_string())
+                .and_then(|a| a.into_request().map_err(|r| r.to_string()))
+        };
         let r = request(
             "{principal: cluster.local/ns/a/sa/b, method: POST, authority: h.org, path: /p, \
              headers: [[x-a, '1'], [X-A, ' 2 '], [user-agent, u1], [user-agent, u2]], bodyChunks: [ab, '', cd], \

@@ -12,6 +12,7 @@
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use warden_config::LoadError;
 
 /// A whole test file.
 #[derive(Debug, Clone, Deserialize)]
@@ -229,11 +230,75 @@ pub enum Expected {
     Deny,
 }
 
-/// Reads and parses a test file.
-pub fn load(path: &Path) -> Result<TestFile, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+/// Reads and parses a test file; an error names the file, the line and
+/// the field.
+pub fn load(path: &Path) -> Result<TestFile, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?;
+    serde_path_to_error::deserialize(serde_yaml_ng::Deserializer::from_str(&text)).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        let line = inner.location().map(|l| l.line());
+        LoadError::new(path, bare_message(&inner)).at_line(line).at_field(if field == "." {
+            String::new()
+        } else {
+            field
+        })
+    })
 }
+
+/// A YAML reader's message without the path and position it adds (the
+/// error carries both apart).
+fn bare_message(e: &serde_yaml_ng::Error) -> String {
+    let text = e.to_string();
+    let text = match e.location() {
+        Some(l) => text.strip_suffix(&format!(" at line {} column {}", l.line(), l.column())).unwrap_or(&text),
+        None => &text,
+    };
+    // `tests[0].expect: unknown field ...`: a path has no spaces.
+    match text.split_once(": ") {
+        Some((path, rest)) if !path.is_empty() && !path.contains(char::is_whitespace) => rest.to_owned(),
+        _ => text.to_owned(),
+    }
+}
+
+/// A case's `request` that cannot be sent as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpecError {
+    /// No `authority`.
+    NoAuthority,
+    /// More than one of `body`, `bodyChunks` and `bodyBase64`.
+    TwoBodies,
+    /// `bodyBase64` that does not decode: why.
+    NotBase64(String),
+    /// A `sourceIp` that is not an IP address: the value.
+    NotAnIp(String),
+}
+
+impl SpecError {
+    /// The field of `request` at fault.
+    pub fn field(&self) -> &'static str {
+        match self {
+            SpecError::NoAuthority => "authority",
+            SpecError::TwoBodies => "body, bodyChunks and bodyBase64",
+            SpecError::NotBase64(_) => "bodyBase64",
+            SpecError::NotAnIp(_) => "sourceIp",
+        }
+    }
+}
+
+impl std::fmt::Display for SpecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: ", self.field())?;
+        match self {
+            SpecError::NoAuthority => f.write_str("required"),
+            SpecError::TwoBodies => f.write_str("give one of them"),
+            SpecError::NotBase64(why) => write!(f, "not valid base64: {why}"),
+            SpecError::NotAnIp(value) => write!(f, "'{value}' is not an IP address"),
+        }
+    }
+}
+
+impl std::error::Error for SpecError {}
 
 /// Every `*.test.yaml` under `root`, sorted.
 pub fn discover(root: &Path) -> Vec<PathBuf> {
