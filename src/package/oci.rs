@@ -341,6 +341,63 @@ mod tests {
         serde_json::from_slice(&blob.bytes).unwrap()
     }
 
+    /// A WasmPlugin pins the manifest digest, so the same module must give
+    /// the same image, byte for byte, from one Warden release to the next.
+    #[test]
+    fn a_module_always_gives_the_same_image() {
+        let hashes = |variant| {
+            let image = Image::build(WASM, variant, "1").unwrap();
+            let files: Vec<(String, String)> =
+                image.layout_files().unwrap().into_iter().map(|(p, b)| (p, sha256_hex(&b))).collect();
+            (image.manifest_digest_hex(), files)
+        };
+        let expect = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(p, h)| ((*p).to_owned(), (*h).to_owned())).collect()
+        };
+        let compat = hashes(Variant::Compat);
+        assert_eq!(compat.0, "c9b79db0492a503a8d9e98d0927549abc21955c7188ac7130d5eee1a0bfecb96");
+        assert_eq!(
+            compat.1,
+            expect(&[
+                ("oci-layout", "18f0797eab35a4597c1e9624aa4f15fd91f6254e5538c1e0d193b2a95dd4acc6"),
+                ("index.json", "b566d9ad62735e8f96c602d5ef29cb79ac135c8d1c5be26bcfff69abe3cfd4f2"),
+                (
+                    "blobs/sha256/ac1764b3ea99644865affdecb00e3fec42c357443ad463fee99ade81ae1e8349",
+                    "ac1764b3ea99644865affdecb00e3fec42c357443ad463fee99ade81ae1e8349"
+                ),
+                (
+                    "blobs/sha256/cdc8e7ce0e27fd303ae026b2cf5285a7b88f2454b147b3e7696a203fef3c57bf",
+                    "cdc8e7ce0e27fd303ae026b2cf5285a7b88f2454b147b3e7696a203fef3c57bf"
+                ),
+                (
+                    "blobs/sha256/c9b79db0492a503a8d9e98d0927549abc21955c7188ac7130d5eee1a0bfecb96",
+                    "c9b79db0492a503a8d9e98d0927549abc21955c7188ac7130d5eee1a0bfecb96"
+                ),
+            ])
+        );
+        let oci = hashes(Variant::Oci);
+        assert_eq!(oci.0, "50bc1367235275024e30010fbde69512781f900e472b548033ae76ebfc42a295");
+        assert_eq!(
+            oci.1,
+            expect(&[
+                ("oci-layout", "18f0797eab35a4597c1e9624aa4f15fd91f6254e5538c1e0d193b2a95dd4acc6"),
+                ("index.json", "b85dc8405cf5550abd1466c7873994daef1681f0f87071e928a162c3966ef5df"),
+                (
+                    "blobs/sha256/4c21e31cd0a301d2f833ea10af5e3c0a0515a624a1dd29927a4a8947e0af8257",
+                    "4c21e31cd0a301d2f833ea10af5e3c0a0515a624a1dd29927a4a8947e0af8257"
+                ),
+                (
+                    "blobs/sha256/9b9eefc384d850096861b4a075292f9576d62c8c435994e70a225e458953cb0a",
+                    "9b9eefc384d850096861b4a075292f9576d62c8c435994e70a225e458953cb0a"
+                ),
+                (
+                    "blobs/sha256/50bc1367235275024e30010fbde69512781f900e472b548033ae76ebfc42a295",
+                    "50bc1367235275024e30010fbde69512781f900e472b548033ae76ebfc42a295"
+                ),
+            ])
+        );
+    }
+
     #[test]
     fn the_compat_image_is_one_gzipped_tar_holding_plugin_wasm() {
         let image = Image::build(WASM, Variant::Compat, "1").unwrap();
