@@ -36,8 +36,13 @@
 //! ```
 
 use flate2::{Compression, GzBuilder};
-use serde_json::{json, Value};
+use oci_spec::image::{
+    Arch, ConfigBuilder, Descriptor, DescriptorBuilder, Digest as OciDigest, ImageConfigurationBuilder,
+    ImageIndexBuilder, ImageManifestBuilder, MediaType, OciLayoutBuilder, Os, RootFsBuilder, Sha256Digest,
+};
+use serde_json::json;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -57,6 +62,8 @@ pub const WASM_LAYER_MEDIA_TYPE: &str = "application/vnd.module.wasm.content.lay
 pub const PLUGIN_FILE: &str = "plugin.wasm";
 /// The manifest annotation the compat variant requires with a tar+gzip layer.
 pub const VARIANT_ANNOTATION: &str = "module.wasm.image/variant";
+/// The layer annotation that names the file a layer holds.
+pub const TITLE_ANNOTATION: &str = "org.opencontainers.image.title";
 /// The index annotation that names a manifest's tag.
 pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 /// The `oci-layout` file's content.
@@ -102,9 +109,19 @@ impl Blob {
         format!("sha256:{}", sha256_hex(&self.bytes))
     }
 
-    /// The OCI descriptor of this blob.
-    pub fn descriptor(&self) -> Value {
-        json!({"mediaType": self.media_type, "digest": self.digest(), "size": self.bytes.len()})
+    /// The OCI descriptor of this blob, with `annotations` if any.
+    pub fn descriptor_with(&self, annotations: Option<HashMap<String, String>>) -> Result<Descriptor, OciError> {
+        let digest: Sha256Digest = sha256_hex(&self.bytes).parse().map_err(oci_error)?;
+        let builder = DescriptorBuilder::default()
+            .media_type(MediaType::from(self.media_type))
+            .digest(OciDigest::from(digest))
+            .size(self.bytes.len() as u64);
+        match annotations {
+            Some(annotations) => builder.annotations(annotations),
+            None => builder,
+        }
+        .build()
+        .map_err(oci_error)
     }
 }
 
@@ -149,8 +166,21 @@ impl From<io::Error> for OciError {
     }
 }
 
-fn to_json(value: &Value) -> Result<Vec<u8>, OciError> {
-    serde_json::to_vec(value).map_err(|e| OciError(format!("cannot write JSON: {e}")))
+/// The JSON of an image document, its keys sorted (through a `Value`), so
+/// the bytes, and the digests a WasmPlugin pins, never depend on the order
+/// a type declares its fields in.
+fn to_json(value: &impl serde::Serialize) -> Result<Vec<u8>, OciError> {
+    let value = serde_json::to_value(value).map_err(|e| OciError(format!("cannot write JSON: {e}")))?;
+    serde_json::to_vec(&value).map_err(|e| OciError(format!("cannot write JSON: {e}")))
+}
+
+fn oci_error(e: impl std::fmt::Display) -> OciError {
+    OciError(e.to_string())
+}
+
+/// One annotation.
+fn annotation(key: &str, value: &str) -> Option<HashMap<String, String>> {
+    Some(HashMap::from([(key.to_owned(), value.to_owned())]))
 }
 
 /// A tar entry header as every entry here has it: no owner, no time.
@@ -184,20 +214,26 @@ impl Image {
         if !wasm.starts_with(b"\0asm") {
             return Err(OciError("not a WebAssembly module (no \\0asm header)".into()));
         }
-        let (config, layers, annotations) = match variant {
+        let (config, layers, variant_name) = match variant {
             Variant::Compat => {
                 let (tar, layer) = compat_layer(wasm)?;
                 // An image config as image tools expect one; the platform is
                 // Go's name for a WASI module (GOOS=wasip1, GOARCH=wasm).
-                let config = json!({
-                    "architecture": "wasm",
-                    "os": "wasip1",
-                    "config": {},
-                    "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", sha256_hex(&tar))]},
-                });
+                let rootfs = RootFsBuilder::default()
+                    .typ("layers")
+                    .diff_ids(vec![format!("sha256:{}", sha256_hex(&tar))])
+                    .build()
+                    .map_err(oci_error)?;
+                let config = ImageConfigurationBuilder::default()
+                    .architecture(Arch::Wasm)
+                    .os(Os::Other("wasip1".into()))
+                    .config(ConfigBuilder::default().build().map_err(oci_error)?)
+                    .rootfs(rootfs)
+                    .build()
+                    .map_err(oci_error)?;
                 let config = Blob::new(IMAGE_CONFIG_MEDIA_TYPE, to_json(&config)?);
                 let layers = vec![Blob::new(TAR_GZIP_LAYER_MEDIA_TYPE, layer)];
-                (config, layers, json!({ VARIANT_ANNOTATION: "compat" }))
+                (config, layers, "compat")
             }
             Variant::Oci => {
                 let runtime = json!({
@@ -210,31 +246,26 @@ impl Image {
                 // Istio wants exactly two layers: the runtime config and the module.
                 let layers =
                     vec![Blob::new(WASM_CONFIG_MEDIA_TYPE, runtime), Blob::new(WASM_LAYER_MEDIA_TYPE, wasm.to_vec())];
-                (config, layers, json!({ VARIANT_ANNOTATION: "oci" }))
+                (config, layers, "oci")
             }
         };
         let titles = match variant {
             Variant::Compat => vec![None],
             Variant::Oci => vec![Some("runtime-config.json"), Some(PLUGIN_FILE)],
         };
-        let layer_descriptors: Vec<Value> = layers
+        let layer_descriptors = layers
             .iter()
             .zip(titles)
-            .map(|(layer, title)| {
-                let mut d = layer.descriptor();
-                if let (Some(title), Some(map)) = (title, d.as_object_mut()) {
-                    map.insert("annotations".into(), json!({"org.opencontainers.image.title": title}));
-                }
-                d
-            })
-            .collect();
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": MANIFEST_MEDIA_TYPE,
-            "config": config.descriptor(),
-            "layers": layer_descriptors,
-            "annotations": annotations,
-        });
+            .map(|(layer, title)| layer.descriptor_with(title.and_then(|t| annotation(TITLE_ANNOTATION, t))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let manifest = ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageManifest)
+            .config(config.descriptor_with(None)?)
+            .layers(layer_descriptors)
+            .annotations(annotation(VARIANT_ANNOTATION, variant_name).unwrap_or_default())
+            .build()
+            .map_err(oci_error)?;
         let manifest = Blob::new(MANIFEST_MEDIA_TYPE, to_json(&manifest)?);
         Ok(Image { variant, config, layers, manifest, tag: tag.to_owned(), wasm_sha256: sha256_hex(wasm) })
     }
@@ -253,16 +284,19 @@ impl Image {
 
     /// `index.json` of the layout: the manifest, tagged.
     pub fn index(&self) -> Result<Vec<u8>, OciError> {
-        let mut descriptor = self.manifest.descriptor();
-        if let Some(map) = descriptor.as_object_mut() {
-            map.insert("annotations".into(), json!({ REF_NAME_ANNOTATION: self.tag }));
-        }
-        to_json(&json!({"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": [descriptor]}))
+        let descriptor = self.manifest.descriptor_with(annotation(REF_NAME_ANNOTATION, &self.tag))?;
+        let index = ImageIndexBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageIndex)
+            .manifests(vec![descriptor])
+            .build()
+            .map_err(oci_error)?;
+        to_json(&index)
     }
 
     /// `oci-layout`.
     pub fn layout_file() -> Result<Vec<u8>, OciError> {
-        to_json(&json!({ "imageLayoutVersion": LAYOUT_VERSION }))
+        to_json(&OciLayoutBuilder::default().image_layout_version(LAYOUT_VERSION).build().map_err(oci_error)?)
     }
 
     /// The layout's files, path → bytes: `oci-layout`, `index.json` and
@@ -337,7 +371,7 @@ mod tests {
 
     const WASM: &[u8] = b"\0asm\x01\0\0\0 a tiny module";
 
-    fn json_of(blob: &Blob) -> Value {
+    fn json_of(blob: &Blob) -> serde_json::Value {
         serde_json::from_slice(&blob.bytes).unwrap()
     }
 
@@ -402,7 +436,7 @@ mod tests {
     fn the_compat_image_is_one_gzipped_tar_holding_plugin_wasm() {
         let image = Image::build(WASM, Variant::Compat, "1").unwrap();
         let manifest = json_of(&image.manifest);
-        assert_eq!(manifest["config"], image.config.descriptor());
+        assert_eq!(manifest["config"], serde_json::to_value(image.config.descriptor_with(None).unwrap()).unwrap());
         assert_eq!(manifest["layers"][0]["mediaType"], TAR_GZIP_LAYER_MEDIA_TYPE);
         assert_eq!(manifest["annotations"][VARIANT_ANNOTATION], "compat");
         let mut tar = Vec::new();
