@@ -89,7 +89,7 @@ pub fn lint(doc: &Document, raw: &serde_json::Value) -> Vec<Lint> {
 
     for (i, dlp) in doc.dlp.iter().enumerate() {
         for (j, pattern) in dlp.patterns.iter().enumerate() {
-            if warden_engine::dlp::scanner::custom_anchors(&pattern.regex).is_empty() {
+            if warden_engine::dlp::custom_anchors(&pattern.regex).is_empty() {
                 push(
                     format!("dlp[{i}].patterns[{j}].regex"),
                     format!(

@@ -12,7 +12,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
 use std::cell::RefCell;
 use std::rc::Rc;
-use warden_engine::dlp::body::{BodyScan, BodyStep};
+use warden_engine::dlp::{BodyScan, BodyStep};
 use warden_engine::identity::x509::{CertificateCache, CertificateError, SubjectAltNames};
 use warden_engine::record::{metric, DECISION_HEADER, FILTER_STATE_PROPERTY};
 use warden_engine::{compile, Attributes, Decision, Outcome, Policy, Response};

@@ -1,12 +1,16 @@
 //! Data loss prevention: the detectors that find secrets and personal data
 //! in what a request carries.
 //!
-//! - [`detectors`]: the built-in catalogue, one [`Detector`] per id a
+//! - [`CATALOGUE`]: the built-in detectors, one [`Detector`] per id a
 //!   policy may name, and [`reference_scan`], the slow, obviously-correct
 //!   oracle the fast scanner is tested against;
-//! - [`validators`]: check digits and format rules (Luhn, mod-97,
-//!   GB 11643, Verhoeff, SSN ranges, card brands, …);
-//! - [`compile_custom`]: a policy's own `patterns`, with limits.
+//! - [`compile_custom`]: a policy's own `patterns`, with limits;
+//! - [`DlpSet`]: a policy's DLP policies compiled into scanners, and
+//!   [`BodyScan`], the streaming scan of one request's body.
+//!
+//! The scanner's parts (decoding, the catalogue's internals, the scanner,
+//! the check-digit validators) are private; the `internals` feature makes
+//! them public for the engine's tests, the benchmarks and the fuzz targets.
 //!
 //! ```
 //! use warden_engine::dlp::{compile_custom, reference_scan};
@@ -20,17 +24,32 @@
 //! assert!(compile_custom("bad", "itk_[A-Z").unwrap_err().to_string().contains("unclosed character class"));
 //! ```
 
-pub mod body;
-pub mod decode;
-pub mod detectors;
-pub mod error;
-pub mod finding;
-pub mod policy;
-pub mod scanner;
-pub mod validators;
+pub(crate) mod body;
+mod error;
+pub(crate) mod finding;
+pub(crate) mod policy;
 
+// The scanner's parts, public with the `internals` feature only: for the
+// engine's own tests, the benchmarks and the fuzz targets, not for users
+// (each module's own docs say what it holds).
+macro_rules! internals {
+    ($($name:ident),*) => {$(
+        #[cfg(feature = "internals")]
+        pub mod $name;
+        #[cfg(not(feature = "internals"))]
+        #[allow(dead_code)]
+        pub(crate) mod $name;
+    )*};
+}
+
+internals!(decode, detectors, scanner, validators);
+
+pub use body::{BodyScan, BodyStep};
 pub use detectors::{detector, reference_scan, Anchor, Detector, RefFinding, CATALOGUE};
 pub use error::{BuildError, PatternError, PatternProblem};
+pub use finding::{Finding, Location, MAX_LOCATIONS};
+pub use policy::{DlpPolicy, DlpSet, DlpSpec, DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES_LIMIT};
+pub use scanner::custom_anchors;
 
 use regex::bytes::{Regex, RegexBuilder};
 

@@ -1240,13 +1240,13 @@ fn compile_custom_detector(name: String, regex: Regex, anchors: &[Vec<u8>]) -> C
 }
 
 /// Literals every match of a custom pattern contains, for use as its
-/// anchors in [`Scanner::new`]: taken from the pattern's prefixes, its
+/// anchors in the scanner: taken from the pattern's prefixes, its
 /// suffixes, or the prefixes of a part every match goes through
 /// (`[a-z]+_key=[0-9]+` gives `_key=`), possibly shortened (any part of a
 /// required literal is required too): the set with literals of three or
 /// four bytes or more and the fewest of them wins (`(?:foo|bar)_[0-9]+`
 /// gives `bar_`, `foo_`). Empty when no set has only literals of two
-/// bytes or more and at most [`MAX_CUSTOM_ANCHORS`] of them, or when the
+/// bytes or more and at most `MAX_CUSTOM_ANCHORS` (64) of them, or when the
 /// pattern does not parse (as [`compile_custom`](super::compile_custom)
 /// parses it, without Unicode); the scanner then runs the pattern over the
 /// whole input.
