@@ -2,7 +2,7 @@
 //! resource (`apiVersion: warden/v1`, `kind: EgressPolicy`, `metadata`,
 //! `spec`), and policy text read as YAML (which includes JSON).
 
-use crate::FieldError;
+use crate::error::FieldError;
 use serde_json::Value;
 
 /// Parses policy text (YAML, which includes JSON) and unwraps the

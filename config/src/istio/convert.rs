@@ -5,7 +5,7 @@
 //! Warden cannot honour with the field's path.
 
 use super::resources::{self as istio, AuthzAction, Location, Normalization, OutboundMode, Port, Scalar};
-use crate::FieldError;
+use crate::error::FieldError;
 use std::collections::BTreeMap;
 use warden_engine::document::{
     Action, AuthzPolicyDoc, ConditionDoc, FromDoc, OperationDoc, OutboundTrafficPolicy, PathNormalization, PortDoc,

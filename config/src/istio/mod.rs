@@ -50,7 +50,7 @@ mod tests;
 
 pub use convert::DEFAULT_NAMESPACE;
 
-use crate::{FieldError, LoadError};
+use crate::error::{FieldError, LoadError};
 use convert::{ListenerPorts, Meta};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};

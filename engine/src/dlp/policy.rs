@@ -12,10 +12,12 @@
 //! pattern texts) and is rebuilt when a bundle is decoded: regexes and
 //! automata are not serializable, and rebuilding re-validates them.
 
+use super::custom::compile_custom;
 use super::decode::{self, Encoding};
+use super::detectors::{detector, Detector, CATALOGUE};
+use super::error::BuildError;
 use super::finding::{mask, Finding, Location, Place};
 use super::scanner::{self, Hit, Scanner};
-use super::{compile_custom, detector, BuildError, CATALOGUE};
 use crate::document::{DlpAction, OnOversize};
 use crate::registry::ServiceId;
 use crate::request::Attributes;
@@ -322,7 +324,7 @@ impl DlpSet {
 
 impl Group {
     fn build(spec: &DlpSpec, set: &[u32]) -> Result<Group, BuildError> {
-        let mut builtins: Vec<&'static super::Detector> = Vec::new();
+        let mut builtins: Vec<&'static Detector> = Vec::new();
         let mut owners: Vec<Vec<u32>> = Vec::new();
         // Built-ins in catalogue order, so findings come in a stable order.
         for d in CATALOGUE {

@@ -1247,7 +1247,7 @@ fn compile_custom_detector(name: String, regex: Regex, anchors: &[Vec<u8>]) -> C
 /// four bytes or more and the fewest of them wins (`(?:foo|bar)_[0-9]+`
 /// gives `bar_`, `foo_`). Empty when no set has only literals of two
 /// bytes or more and at most `MAX_CUSTOM_ANCHORS` (64) of them, or when the
-/// pattern does not parse (as [`compile_custom`](super::compile_custom)
+/// pattern does not parse (as [`compile_custom`](super::custom::compile_custom)
 /// parses it, without Unicode); the scanner then runs the pattern over the
 /// whole input.
 pub fn custom_anchors(pattern: &str) -> Vec<String> {
