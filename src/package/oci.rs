@@ -44,7 +44,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `application/vnd.oci.image.manifest.v1+json`
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -150,11 +150,29 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Why an image could not be built or written.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OciError(pub String);
+pub enum OciError {
+    /// The module does not start with `\0asm`.
+    NotWasm,
+    /// An image document could not be built or written: oci-spec's or
+    /// serde's message.
+    Document(String),
+    /// The layout directory is not empty: the directory.
+    NotEmpty(PathBuf),
+    /// The layout path is not a directory.
+    NotADirectory(PathBuf),
+    /// Reading or writing failed: what the system said.
+    Io(String),
+}
 
 impl std::fmt::Display for OciError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            OciError::NotWasm => f.write_str("not a WebAssembly module (no \\0asm header)"),
+            OciError::Document(e) => write!(f, "cannot write the image: {e}"),
+            OciError::NotEmpty(dir) => write!(f, "{}: the directory is not empty", dir.display()),
+            OciError::NotADirectory(dir) => write!(f, "{}: not a directory", dir.display()),
+            OciError::Io(e) => f.write_str(e),
+        }
     }
 }
 
@@ -162,7 +180,7 @@ impl std::error::Error for OciError {}
 
 impl From<io::Error> for OciError {
     fn from(e: io::Error) -> Self {
-        OciError(e.to_string())
+        OciError::Io(e.to_string())
     }
 }
 
@@ -170,12 +188,12 @@ impl From<io::Error> for OciError {
 /// the bytes, and the digests a WasmPlugin pins, never depend on the order
 /// a type declares its fields in.
 fn to_json(value: &impl serde::Serialize) -> Result<Vec<u8>, OciError> {
-    let value = serde_json::to_value(value).map_err(|e| OciError(format!("cannot write JSON: {e}")))?;
-    serde_json::to_vec(&value).map_err(|e| OciError(format!("cannot write JSON: {e}")))
+    let value = serde_json::to_value(value).map_err(oci_error)?;
+    serde_json::to_vec(&value).map_err(oci_error)
 }
 
 fn oci_error(e: impl std::fmt::Display) -> OciError {
-    OciError(e.to_string())
+    OciError::Document(e.to_string())
 }
 
 /// One annotation.
@@ -212,7 +230,7 @@ impl Image {
     /// Builds the image of `wasm` in `variant`, tagged `tag` in the index.
     pub fn build(wasm: &[u8], variant: Variant, tag: &str) -> Result<Image, OciError> {
         if !wasm.starts_with(b"\0asm") {
-            return Err(OciError("not a WebAssembly module (no \\0asm header)".into()));
+            return Err(OciError::NotWasm);
         }
         let (config, layers, variant_name) = match variant {
             Variant::Compat => {
@@ -325,10 +343,10 @@ pub fn manifest_digest(wasm: &[u8], variant: Variant) -> Result<String, OciError
 pub fn write_layout_dir(image: &Image, dir: &Path) -> Result<(), OciError> {
     if let Ok(mut entries) = std::fs::read_dir(dir) {
         if entries.next().is_some() {
-            return Err(OciError(format!("{}: the directory is not empty", dir.display())));
+            return Err(OciError::NotEmpty(dir.to_owned()));
         }
     } else if dir.exists() {
-        return Err(OciError(format!("{}: not a directory", dir.display())));
+        return Err(OciError::NotADirectory(dir.to_owned()));
     }
     std::fs::create_dir_all(dir.join("blobs").join("sha256"))?;
     for (path, bytes) in image.layout_files()? {
