@@ -1282,7 +1282,7 @@ pub fn custom_anchors(pattern: &str) -> Vec<String> {
                 part.and_then(|p| std::str::from_utf8(p).ok()).map(str::to_owned)
             };
             let Some(mut words) = lits.iter().map(cut).collect::<Option<Vec<String>>>() else { continue };
-            words.sort();
+            words.sort_unstable();
             words.dedup();
             if words.is_empty() || words.len() > MAX_CUSTOM_ANCHORS {
                 continue;
