@@ -126,6 +126,9 @@ pub(crate) struct RequestView<'a> {
     pub addresses: Addresses,
     pub sni: Option<&'a str>,
     pub attrs: &'a dyn Attributes,
+    /// A connection (the network filter), not an HTTP request: rules
+    /// follow Istio's TCP semantics (see [`Rule::matches`]).
+    pub connection: bool,
 }
 
 fn any_str(patterns: &[StringMatch], value: Option<&str>) -> bool {
@@ -160,8 +163,20 @@ impl Check {
     }
 }
 
+impl Test {
+    /// Whether the attribute exists only in HTTP: Istio's generators for
+    /// these refuse a TCP filter chain (`hosts`, `methods`, `paths`,
+    /// `request.headers`).
+    pub(crate) fn http_only(&self) -> bool {
+        matches!(self, Test::Host(..) | Test::Method(_) | Test::Path(_) | Test::Header(..))
+    }
+}
+
+/// On a connection an HTTP-only check is dropped (it holds): what Istio
+/// does to the fields of a DENY or AUDIT rule. An ALLOW rule with one never
+/// gets this far.
 fn all(checks: &[Check], req: &RequestView<'_>) -> bool {
-    checks.iter().all(|c| c.holds(req))
+    checks.iter().all(|c| (req.connection && c.test.http_only()) || c.holds(req))
 }
 
 fn any_alternative(alternatives: &Option<Vec<Vec<Check>>>, req: &RequestView<'_>) -> bool {
@@ -172,7 +187,15 @@ fn any_alternative(alternatives: &Option<Vec<Vec<Check>>>, req: &RequestView<'_>
 }
 
 impl Rule {
-    pub(crate) fn matches(&self, req: &RequestView<'_>) -> bool {
+    /// Whether the rule of a policy with `action` matches. On a
+    /// connection, Istio's TCP semantics: an ALLOW rule that reads an
+    /// HTTP-only attribute never matches (Istio leaves it out of the TCP
+    /// filter chain: allows less); in a DENY or AUDIT rule those fields are
+    /// ignored (Istio drops them: denies more).
+    pub(crate) fn matches(&self, req: &RequestView<'_>, action: Action) -> bool {
+        if req.connection && action == Action::Allow && self.checks().any(|c| c.test.http_only()) {
+            return false;
+        }
         any_alternative(&self.from, req) && any_alternative(&self.to, req) && all(&self.when, req)
     }
 
@@ -205,6 +228,6 @@ impl AuthzPolicy {
 
     /// The index of the first rule that matches.
     pub(crate) fn first_match(&self, req: &RequestView<'_>) -> Option<usize> {
-        self.rules.iter().position(|r| r.matches(req))
+        self.rules.iter().position(|r| r.matches(req, self.action))
     }
 }

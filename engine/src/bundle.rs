@@ -12,7 +12,7 @@ use crate::policy::Policy;
 pub const MAGIC: &[u8; 8] = b"WARDEN\0B";
 
 /// Bumped whenever the compiled form changes incompatibly.
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 
 /// Whether `bytes` starts like a bundle.
 pub fn is_bundle(bytes: &[u8]) -> bool {

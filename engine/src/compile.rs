@@ -191,6 +191,7 @@ pub fn compile(doc: &Document) -> Result<Policy, PolicyError> {
         identity,
         normalization: doc.path_normalization,
         reject_ambiguous: doc.reject_ambiguous_paths,
+        require_sni_match: doc.require_sni_match,
         gateway_ports,
         registry,
         authz,

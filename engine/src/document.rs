@@ -47,6 +47,11 @@ pub struct Document {
     /// Refuse paths whose meaning differs between proxies and servers.
     #[serde(default = "default_true")]
     pub reject_ambiguous_paths: bool,
+    /// Refuse an HTTP request whose host differs from the server name
+    /// (SNI) of the TLS connection it came on, where the gateway
+    /// terminates that TLS: the "fake SNI" (domain fronting) trick.
+    #[serde(default = "default_true")]
+    pub require_sni_match: bool,
     /// The registry of external services (Istio ServiceEntry).
     #[serde(default)]
     pub services: Vec<ServiceDoc>,

@@ -43,6 +43,7 @@
 mod authz;
 pub mod bundle;
 pub mod compile;
+mod connection;
 mod decision;
 pub mod dlp;
 pub mod document;

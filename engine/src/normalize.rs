@@ -26,6 +26,14 @@ pub enum BadRequest {
     InvalidXfcc,
     /// The `header` identity source's header arrived more than once.
     RepeatedIdentityHeader,
+    /// A `CONNECT` whose authority has no port, or a connection whose
+    /// destination port Envoy does not give.
+    MissingPort,
+    /// The TLS server name (SNI) is not a host name.
+    InvalidSni,
+    /// The request's host is not the server name (SNI) of the TLS
+    /// connection it came on (`requireSniMatch`).
+    SniMismatch,
 }
 
 impl BadRequest {
@@ -40,6 +48,9 @@ impl BadRequest {
             BadRequest::AmbiguousPath => "ambiguous-path",
             BadRequest::InvalidXfcc => "invalid-xfcc",
             BadRequest::RepeatedIdentityHeader => "repeated-identity-header",
+            BadRequest::MissingPort => "missing-port",
+            BadRequest::InvalidSni => "invalid-sni",
+            BadRequest::SniMismatch => "sni-mismatch",
         }
     }
 }
@@ -127,6 +138,19 @@ fn parse_port(p: &str) -> Option<u16> {
         return None;
     }
     p.parse::<u16>().ok()
+}
+
+/// A TLS server name (SNI) as a host: lowercased, without trailing dot.
+/// It must be a valid host name (or an IPv4 address, which some clients
+/// send although RFC 6066 forbids it), with no port and no brackets.
+pub fn server_name(sni: &str) -> Result<std::borrow::Cow<'_, str>, BadRequest> {
+    if sni.starts_with('[') {
+        return Err(BadRequest::InvalidSni);
+    }
+    match split_authority(sni) {
+        Ok((host, None)) => Ok(host),
+        _ => Err(BadRequest::InvalidSni),
+    }
 }
 
 /// Whether a method is an uppercase token (`GET`, `PROPFIND`, `M-SEARCH`).

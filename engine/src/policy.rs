@@ -87,6 +87,8 @@ pub struct Policy {
     pub(crate) identity: Vec<IdentitySource>,
     pub(crate) normalization: PathNormalization,
     pub(crate) reject_ambiguous: bool,
+    /// `requireSniMatch`.
+    pub(crate) require_sni_match: bool,
     /// Listener port → service port (`gatewayPorts`).
     pub(crate) gateway_ports: Vec<(u16, u16)>,
     pub(crate) registry: Registry,
@@ -176,9 +178,27 @@ impl Policy {
         if !normalize::is_valid_method(method) {
             return Err(BadRequest::InvalidMethod);
         }
-        let raw_path = attrs.header(":path").filter(|p| !p.is_empty()).ok_or(BadRequest::MissingPath)?;
+        // A classic CONNECT (no `:protocol`) names only `host:port`: it
+        // opens a tunnel, has no path, and its body is the tunnel's bytes.
+        let tunnel = method == "CONNECT" && attrs.header(":protocol").is_none();
+        let raw_path = match attrs.header(":path").filter(|p| !p.is_empty()) {
+            Some(p) => p,
+            None if tunnel => "",
+            None => return Err(BadRequest::MissingPath),
+        };
+        if tunnel && authority_port.is_none() {
+            return Err(BadRequest::MissingPort);
+        }
+        let sni = if self.require_sni_match || self.needs.sni {
+            attrs.property(property::SNI).and_then(|b| String::from_utf8(b).ok()).filter(|s| !s.is_empty())
+        } else {
+            None
+        };
+        if self.require_sni_match {
+            check_sni(sni.as_deref(), &host)?;
+        }
         let (path, query, fragment) = normalize::split_path(raw_path);
-        if self.reject_ambiguous && normalize::is_ambiguous(raw_path, path) {
+        if self.reject_ambiguous && !tunnel && normalize::is_ambiguous(raw_path, path) {
             return Err(BadRequest::AmbiguousPath);
         }
         let identity = match identity {
@@ -251,8 +271,6 @@ impl Policy {
         {
             return unknown(Reason::UnknownAddress);
         }
-        let sni =
-            if self.needs.sni { attrs.property(property::SNI).and_then(|b| String::from_utf8(b).ok()) } else { None };
         let authority_lower = if authority.bytes().any(|b| b.is_ascii_uppercase()) {
             std::borrow::Cow::Owned(authority.to_ascii_lowercase())
         } else {
@@ -269,6 +287,7 @@ impl Policy {
             addresses,
             sni: sni.as_deref(),
             attrs,
+            connection: false,
         };
         if let Some(t) = trace {
             t.steps = self
@@ -277,7 +296,7 @@ impl Policy {
                     policy: &p.name,
                     action: p.action,
                     dry_run: p.dry_run,
-                    rules: p.rules.iter().map(|r| r.matches(&view)).collect(),
+                    rules: p.rules.iter().map(|r| r.matches(&view, p.action)).collect(),
                 })
                 .collect();
         }
@@ -285,9 +304,14 @@ impl Policy {
         d.service = service_name;
         d.forward_path = forward_path;
 
-        // 4. DLP, on what an allowed request carries.
+        // 4. DLP, on what an allowed request carries. A tunnel's body is
+        // another connection's bytes (TLS, mostly): its headers are
+        // scanned, its body is not.
         if d.is_allowed() && !self.dlp.is_empty() {
             self.scan(&mut d, service, attrs, raw_path);
+            if tunnel {
+                d.body = None;
+            }
         }
         Ok(d)
     }
@@ -321,7 +345,7 @@ impl Policy {
 
     /// The policies that apply to a request for `service`, in document
     /// order: the unscoped ones merged with those scoped to the service.
-    fn applicable(&self, service: Option<ServiceId>) -> impl Iterator<Item = &AuthzPolicy> {
+    pub(crate) fn applicable(&self, service: Option<ServiceId>) -> impl Iterator<Item = &AuthzPolicy> {
         let scoped: &[u32] =
             service.and_then(|id| self.by_service.get(id as usize)).map(Vec::as_slice).unwrap_or_default();
         let (mut a, mut b) = (self.unscoped.iter().peekable(), scoped.iter().peekable());
@@ -340,7 +364,7 @@ impl Policy {
         .filter_map(|&i| self.authz.get(i as usize))
     }
 
-    fn authorize(&self, req: &RequestView<'_>, service: Option<ServiceId>) -> Decision<'_> {
+    pub(crate) fn authorize(&self, req: &RequestView<'_>, service: Option<ServiceId>) -> Decision<'_> {
         let mut deny: Option<(&str, usize)> = None;
         let mut allow: Option<(&str, usize)> = None;
         let mut allow_applies = false;
@@ -419,6 +443,20 @@ impl Policy {
             Outcome::BadRequest => Some(&self.responses.bad_request),
             Outcome::DlpBlocked => Some(&self.responses.dlp_blocked),
         }
+    }
+}
+
+/// With the gateway terminating the client's TLS, the request's host must
+/// be the server name the client asked for: a client that says
+/// `allowed.example` in its ClientHello and `other.example` in `Host` is
+/// trying domain fronting. A server name that is not a host name (Istio's
+/// `outbound_.80_._.host` names between sidecar and gateway) names a
+/// route, not a destination, and is not compared.
+fn check_sni(sni: Option<&str>, host: &str) -> Result<(), BadRequest> {
+    let Some(sni) = sni else { return Ok(()) };
+    match normalize::server_name(sni) {
+        Ok(name) if name != host => Err(BadRequest::SniMismatch),
+        _ => Ok(()),
     }
 }
 

@@ -104,6 +104,9 @@ pub enum Reason {
     NoAllowMatch,
     /// Not in the registry.
     Unregistered,
+    /// A connection without a server name (SNI) under `REGISTRY_ONLY`:
+    /// nothing to look up.
+    NoServerName,
     /// Malformed request.
     BadRequest(BadRequest),
     /// The filter has no valid configuration and refuses everything.
@@ -135,6 +138,7 @@ impl Reason {
             Reason::DenyPolicy => "deny-policy",
             Reason::NoAllowMatch => "no-allow-match",
             Reason::Unregistered => "unregistered",
+            Reason::NoServerName => "no-sni",
             Reason::BadRequest(b) => b.reason(),
             Reason::NoConfig => "no-config",
             Reason::DlpFinding => "dlp-finding",

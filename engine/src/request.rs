@@ -223,6 +223,20 @@ impl FakeAttributes {
     pub fn destination_port(self, port: u16) -> Self {
         self.property(property::DESTINATION_PORT, encode_port(port))
     }
+
+    /// A connection (no headers) to `port`, with server name `sni`.
+    pub fn connection(sni: Option<&str>, port: u16) -> Self {
+        let this = FakeAttributes::new().destination_port(port);
+        match sni {
+            Some(name) => this.sni(name),
+            None => this,
+        }
+    }
+
+    /// Sets the TLS server name (`connection.requested_server_name`).
+    pub fn sni(self, name: &str) -> Self {
+        self.property(property::SNI, name)
+    }
 }
 
 impl Attributes for FakeAttributes {

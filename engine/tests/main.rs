@@ -4,6 +4,7 @@
 
 mod bundle;
 mod bypass;
+mod connections;
 mod decide;
 mod dlp_detectors;
 mod dlp_policy;

@@ -1,0 +1,140 @@
+//! The decision on a connection: the network filter (TLS passthrough, an
+//! egress gateway that terminates mesh mTLS and forwards the bytes inside)
+//! sees no HTTP request, only the server name (SNI), the destination port,
+//! the peer's certificate and address. It decides once, with Istio's TCP
+//! semantics ([`crate::authz::Rule::matches`]), before a byte reaches the
+//! upstream.
+
+use crate::authz::RequestView;
+use crate::decision::Decision;
+use crate::document::OutboundTrafficPolicy;
+use crate::identity::{self, IdentityError};
+use crate::needs::Required;
+use crate::normalize::{self, BadRequest};
+use crate::policy::{Policy, Trace, TraceStep};
+use crate::record::{Outcome, Reason};
+use crate::request::{self, property, Attributes};
+
+impl Policy {
+    /// Decides one connection from its properties: the server name
+    /// (`connection.requested_server_name`), the destination port, the
+    /// peer certificate and the source address. Headers are not read.
+    ///
+    /// - The server name must be a host name; it is looked up in the
+    ///   registry with the port. No server name is a refusal under
+    ///   `REGISTRY_ONLY`, and a connection for no service under `ALLOW_ANY`.
+    /// - Rules follow Istio's TCP semantics: in ALLOW rules, `hosts`,
+    ///   `methods`, `paths` and `request.headers` make a rule never match;
+    ///   in DENY and AUDIT rules they are ignored.
+    /// - There is no DLP: the bytes are another protocol's, mostly TLS.
+    pub fn decide_connection(&self, attrs: &dyn Attributes) -> Decision<'_> {
+        self.decide_connection_traced(attrs, None)
+    }
+
+    /// Like [`Policy::decide_connection`], with the trail of
+    /// [`Policy::explain`]; the trace's host is the server name, its
+    /// method and path are empty.
+    pub fn explain_connection(&self, attrs: &dyn Attributes) -> (Decision<'_>, Trace<'_>) {
+        let mut trace = Trace::default();
+        let decision = self.decide_connection_traced(attrs, Some(&mut trace));
+        (decision, trace)
+    }
+
+    fn decide_connection_traced<'p>(&'p self, attrs: &dyn Attributes, trace: Option<&mut Trace<'p>>) -> Decision<'p> {
+        let identity = identity::resolve(attrs, &self.identity, self.needs.subject);
+        let principal = match &identity {
+            Ok(Some(id)) => id.principal().map(str::to_owned),
+            _ => None,
+        };
+        let mut decision = match self.decide_connection_inner(attrs, identity, trace) {
+            Ok(d) => d,
+            Err(bad) => Decision::refused(Outcome::BadRequest, Reason::BadRequest(bad), None),
+        };
+        decision.principal = principal;
+        decision
+    }
+
+    fn decide_connection_inner<'p>(
+        &'p self,
+        attrs: &dyn Attributes,
+        identity: Result<Option<identity::Identity>, IdentityError>,
+        trace: Option<&mut Trace<'p>>,
+    ) -> Result<Decision<'p>, BadRequest> {
+        let raw_sni = attrs.property(property::SNI).filter(|v| !v.is_empty());
+        let sni = match &raw_sni {
+            Some(bytes) => Some(std::str::from_utf8(bytes).map_err(|_| BadRequest::InvalidSni)?),
+            None => None,
+        };
+        let host = sni.map(normalize::server_name).transpose()?;
+        let listener = request::destination_port(attrs).ok_or(BadRequest::MissingPort)?;
+        let port = self.gateway_ports.iter().find(|(from, _)| *from == listener).map_or(listener, |&(_, to)| to);
+
+        let service = host.as_deref().and_then(|h| self.registry.lookup(h, port));
+        let service_name = service.and_then(|id| self.registry.service(id)).map(|s| s.name.as_str());
+        let mut trace = trace;
+        if let Some(t) = trace.as_deref_mut() {
+            t.host = host.as_deref().unwrap_or_default().to_owned();
+            t.port = port;
+            t.service = service_name;
+        }
+        if service.is_none() && self.outbound == OutboundTrafficPolicy::RegistryOnly {
+            let reason = if host.is_some() { Reason::Unregistered } else { Reason::NoServerName };
+            return Ok(Decision::refused(Outcome::Unregistered, reason, None));
+        }
+
+        let required: Required =
+            service.and_then(|id| self.required_by_service.get(id as usize)).copied().unwrap_or(self.required_unscoped);
+        let unknown = |reason: Reason| {
+            let mut d = Decision::refused(Outcome::Denied, reason, None);
+            d.service = service_name;
+            Ok(d)
+        };
+        let identity = match &identity {
+            Ok(found) => found.as_ref(),
+            Err(_) if required.identity => return unknown(Reason::UnverifiableIdentity),
+            Err(_) => None,
+        };
+        let addresses = if self.needs.addresses {
+            request::addresses(attrs, &self.peer_address)
+        } else {
+            request::Addresses::default()
+        };
+        if (required.direct_address && addresses.direct.is_none())
+            || (required.remote_address && addresses.remote.is_none())
+        {
+            return unknown(Reason::UnknownAddress);
+        }
+        let host = host.as_deref().unwrap_or_default();
+        let view = RequestView {
+            host,
+            authority: host,
+            port,
+            listener_port: port,
+            method: "",
+            path: "",
+            identity,
+            addresses,
+            sni: host_or_none(host),
+            attrs,
+            connection: true,
+        };
+        if let Some(t) = trace {
+            t.steps = self
+                .applicable(service)
+                .map(|p| TraceStep {
+                    policy: &p.name,
+                    action: p.action,
+                    dry_run: p.dry_run,
+                    rules: p.rules.iter().map(|r| r.matches(&view, p.action)).collect(),
+                })
+                .collect();
+        }
+        let mut d = self.authorize(&view, service);
+        d.service = service_name;
+        Ok(d)
+    }
+}
+
+fn host_or_none(host: &str) -> Option<&str> {
+    (!host.is_empty()).then_some(host)
+}
