@@ -7,7 +7,7 @@
 
 use crate::authz::RequestView;
 use crate::decision::Decision;
-use crate::document::OutboundTrafficPolicy;
+use crate::document::{IdentitySource, OutboundTrafficPolicy};
 use crate::identity::{self, IdentityError};
 use crate::needs::Required;
 use crate::normalize::{self, BadRequest};
@@ -40,6 +40,28 @@ impl Policy {
         (decision, trace)
     }
 
+    /// Whether deciding the connection now would be premature: the
+    /// enforced rules for its service read the caller's identity, the
+    /// policy reads it from the peer certificate, and none is shown yet. A
+    /// listener that terminates mesh mTLS finishes the handshake after the
+    /// connection opens; the network filter then decides on the first
+    /// bytes the client sends, as Envoy's RBAC network filter does.
+    pub fn connection_awaits_peer(&self, attrs: &dyn Attributes) -> bool {
+        let from_certificate = self.identity.iter().any(|s| matches!(s, IdentitySource::PeerCertificate(_)));
+        if !from_certificate || attrs.property(property::PEER_CERTIFICATE).is_some_and(|c| !c.is_empty()) {
+            return false;
+        }
+        let host = attrs
+            .property(property::SNI)
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|sni| normalize::server_name(&sni).ok().map(std::borrow::Cow::into_owned));
+        let port = request::destination_port(attrs).map(|listener| self.service_port(listener));
+        let service = host.as_deref().zip(port).and_then(|(h, p)| self.registry.lookup(h, p));
+        let required =
+            service.and_then(|id| self.required_by_service.get(id as usize)).copied().unwrap_or(self.required_unscoped);
+        required.identity
+    }
+
     fn decide_connection_traced<'p>(&'p self, attrs: &dyn Attributes, trace: Option<&mut Trace<'p>>) -> Decision<'p> {
         let identity = identity::resolve(attrs, &self.identity, self.needs.subject);
         let principal = match &identity {
@@ -67,7 +89,7 @@ impl Policy {
         };
         let host = sni.map(normalize::server_name).transpose()?;
         let listener = request::destination_port(attrs).ok_or(BadRequest::MissingPort)?;
-        let port = self.gateway_ports.iter().find(|(from, _)| *from == listener).map_or(listener, |&(_, to)| to);
+        let port = self.service_port(listener);
 
         let service = host.as_deref().and_then(|h| self.registry.lookup(h, port));
         let service_name = service.and_then(|id| self.registry.service(id)).map(|s| s.name.as_str());

@@ -301,6 +301,37 @@ pub struct OperationDoc {
     pub not_paths: Option<Vec<String>>,
 }
 
+impl RuleDoc {
+    /// The fields of the rule that exist only in HTTP, as paths under the
+    /// rule (`to[0].operation.methods`, `when[1]`): on a connection (the
+    /// network filter), Istio's TCP semantics make an ALLOW rule with any
+    /// of them never match, and drop them from a DENY or AUDIT rule.
+    pub fn http_only_fields(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, to) in self.to.iter().flatten().enumerate() {
+            let o = &to.operation;
+            for (name, given) in [
+                ("hosts", o.hosts.is_some()),
+                ("notHosts", o.not_hosts.is_some()),
+                ("methods", o.methods.is_some()),
+                ("notMethods", o.not_methods.is_some()),
+                ("paths", o.paths.is_some()),
+                ("notPaths", o.not_paths.is_some()),
+            ] {
+                if given {
+                    out.push(format!("to[{i}].operation.{name}"));
+                }
+            }
+        }
+        for (i, c) in self.when.iter().flatten().enumerate() {
+            if c.key.starts_with("request.") {
+                out.push(format!("when[{i}] ({})", c.key));
+            }
+        }
+        out
+    }
+}
+
 /// A port, written as a number or (as Istio does) a string.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

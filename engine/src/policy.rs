@@ -126,6 +126,11 @@ impl Policy {
         &self.authz
     }
 
+    /// The port a listener port stands for (`gatewayPorts`).
+    pub(crate) fn service_port(&self, listener: u16) -> u16 {
+        self.gateway_ports.iter().find(|(from, _)| *from == listener).map_or(listener, |&(_, to)| to)
+    }
+
     /// The DLP policies.
     pub fn dlp(&self) -> &DlpSet {
         &self.dlp
@@ -221,9 +226,7 @@ impl Policy {
             }
         };
 
-        let listener_port = request::destination_port(attrs).map(|listener| {
-            self.gateway_ports.iter().find(|(from, _)| *from == listener).map_or(listener, |&(_, to)| to)
-        });
+        let listener_port = request::destination_port(attrs).map(|listener| self.service_port(listener));
         let port = authority_port.or(listener_port).unwrap_or_else(|| match attrs.header(":scheme") {
             Some("https") => 443,
             _ => 80,

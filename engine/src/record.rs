@@ -33,6 +33,12 @@ pub const FILTER_STATE_PROPERTY: &str = "warden.decision";
 /// refusal's [`Outcome::as_str`].
 pub const DECISION_HEADER: &str = "x-warden-decision";
 
+/// The root id that makes the filter a network filter
+/// (`envoy.filters.network.wasm`, deciding connections): Envoy's
+/// `root_id`, Istio's WasmPlugin `pluginName`. Any other root id makes it
+/// an HTTP filter.
+pub const NETWORK_ROOT_ID: &str = "warden.network";
+
 /// The counters the filter defines (Envoy's stats show them prefixed with
 /// `wasmcustom.`).
 pub mod metric {
@@ -54,6 +60,18 @@ pub mod metric {
     pub const DLP_BLOCKED: &str = "warden.dlp_blocked";
     /// Forwarded with DLP findings masked.
     pub const DLP_REDACTED: &str = "warden.dlp_redacted";
+    /// Every connection decided (the network filter).
+    pub const CONNECTIONS: &str = "warden.connections";
+    /// Connections let through.
+    pub const CONNECTIONS_ALLOWED: &str = "warden.connections_allowed";
+    /// Connections closed by authorization.
+    pub const CONNECTIONS_DENIED: &str = "warden.connections_denied";
+    /// Connections closed: server name (and port) not in the registry, or
+    /// no server name.
+    pub const CONNECTIONS_UNREGISTERED: &str = "warden.connections_unregistered";
+    /// Connections closed: a server name that is not a host name, or no
+    /// destination port.
+    pub const CONNECTIONS_BAD_REQUEST: &str = "warden.connections_bad_request";
 }
 
 /// The outcome of a request.
