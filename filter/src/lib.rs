@@ -1,23 +1,27 @@
 //! Warden's proxy-wasm glue: the thin layer between Envoy and the policy
 //! engine. The root context compiles the policy once per configuration;
 //! each HTTP context asks the engine for a decision on the request headers
-//! and carries it out with host calls.
+//! and carries it out with host calls. Loaded with the root id
+//! [`NETWORK_ROOT_ID`] (a network filter before `tcp_proxy`), the same
+//! module decides connections instead ([`connection`]).
 //!
 //! Nothing here may panic: a panic aborts the whole VM (every stream on the
 //! worker). Host-call errors are treated as absent values, which the engine
 //! turns into refusals where it matters.
 
 use proxy_wasm::hostcalls;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
 use std::cell::RefCell;
 use std::rc::Rc;
 use warden_engine::dlp::{BodyScan, BodyStep};
 use warden_engine::identity::x509::{CertificateCache, CertificateError, SubjectAltNames};
-use warden_engine::record::{metric, DECISION_HEADER, FILTER_STATE_PROPERTY};
+use warden_engine::record::{metric, DECISION_HEADER, FILTER_STATE_PROPERTY, NETWORK_ROOT_ID};
 use warden_engine::{compile, Attributes, Decision, Outcome, Policy, Response};
 
+mod connection;
 mod header_map;
+use connection::WardenConnection;
 use header_map::HeaderMap;
 
 proxy_wasm::main! {{
@@ -41,6 +45,11 @@ struct Metrics {
     config_errors: Option<u32>,
     dlp_blocked: Option<u32>,
     dlp_redacted: Option<u32>,
+    connections: Option<u32>,
+    connections_allowed: Option<u32>,
+    connections_denied: Option<u32>,
+    connections_unregistered: Option<u32>,
+    connections_bad_request: Option<u32>,
 }
 
 impl Metrics {
@@ -56,6 +65,11 @@ impl Metrics {
             config_errors: counter(metric::CONFIG_ERRORS),
             dlp_blocked: counter(metric::DLP_BLOCKED),
             dlp_redacted: counter(metric::DLP_REDACTED),
+            connections: counter(metric::CONNECTIONS),
+            connections_allowed: counter(metric::CONNECTIONS_ALLOWED),
+            connections_denied: counter(metric::CONNECTIONS_DENIED),
+            connections_unregistered: counter(metric::CONNECTIONS_UNREGISTERED),
+            connections_bad_request: counter(metric::CONNECTIONS_BAD_REQUEST),
         }
     }
 
@@ -73,6 +87,16 @@ struct WardenRoot {
     policy: Option<Rc<Policy>>,
     metrics: Metrics,
     certificates: Rc<RefCell<CertificateCache>>,
+    /// Loaded as a network filter: streams are connections.
+    network: bool,
+}
+
+impl WardenRoot {
+    /// Reads the root id Envoy loaded this plugin with.
+    fn read_mode(&mut self) {
+        let root_id = hostcalls::get_property(vec!["plugin_root_id"]).ok().flatten().unwrap_or_default();
+        self.network = root_id == NETWORK_ROOT_ID.as_bytes();
+    }
 }
 
 impl Context for WardenRoot {}
@@ -80,6 +104,7 @@ impl Context for WardenRoot {}
 impl RootContext for WardenRoot {
     fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
         self.metrics = Metrics::define();
+        self.read_mode();
         true
     }
 
@@ -87,6 +112,7 @@ impl RootContext for WardenRoot {
         if self.metrics.requests.is_none() {
             self.metrics = Metrics::define();
         }
+        self.read_mode();
         // A failed reconfiguration must not leave the previous policy in
         // force silently: drop it, so requests fail closed until a valid
         // configuration arrives (Envoy normally keeps the old filter chain).
@@ -98,10 +124,11 @@ impl RootContext for WardenRoot {
                 log(
                     LogLevel::Info,
                     &format!(
-                        "warden: policy '{}' loaded: {} services, {} authorization policies",
+                        "warden: policy '{}' loaded: {} services, {} authorization policies{}",
                         policy.name(),
                         policy.registry().services().len(),
-                        policy.authz_policies().len()
+                        policy.authz_policies().len(),
+                        if self.network { ", deciding connections" } else { "" }
                     ),
                 );
                 self.policy = Some(Rc::new(policy));
@@ -125,8 +152,12 @@ impl RootContext for WardenRoot {
         }))
     }
 
+    fn create_stream_context(&self, _context_id: u32) -> Option<Box<dyn StreamContext>> {
+        Some(Box::new(WardenConnection::new(self.policy.clone(), self.metrics, self.certificates.clone())))
+    }
+
     fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
+        Some(if self.network { ContextType::StreamContext } else { ContextType::HttpContext })
     }
 }
 
@@ -142,6 +173,11 @@ struct EnvoyRequest<'a> {
 impl<'a> EnvoyRequest<'a> {
     fn fetch(certificates: &'a RefCell<CertificateCache>) -> Self {
         EnvoyRequest { headers: request_headers(), certificates }
+    }
+
+    /// A connection's view: properties only, no headers.
+    fn connection(certificates: &'a RefCell<CertificateCache>) -> Self {
+        EnvoyRequest { headers: HeaderMap::default(), certificates }
     }
 }
 

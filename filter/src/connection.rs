@@ -1,0 +1,133 @@
+//! The network filter: one decision per connection.
+//!
+//! What Envoy 1.40 does, measured (`tests/e2e/network_shapes.rs`):
+//! `tcp_proxy` stops reading the client when the filter chain is made and
+//! reads again only once it connected upstream, which it does in its own
+//! `on_new_connection`. So a filter that pauses there stalls the
+//! connection for good; it has to decide then, or let `tcp_proxy` connect
+//! and decide on the first bytes. Hence:
+//!
+//! - when the connection opens, the filter decides from what Envoy knows
+//!   then (the server name from `tls_inspector`, the ports, the peer's
+//!   address). A refused connection is closed there: `tcp_proxy` never
+//!   opens an upstream connection;
+//! - when the rules need the peer certificate of a TLS handshake that is
+//!   not done yet (a listener terminating mesh mTLS), the connection goes
+//!   on and the filter decides on the first bytes the client sends, after
+//!   the handshake, as Envoy's RBAC network filter does. A refused
+//!   connection is closed then: the upstream connection was opened, but it
+//!   gets no byte.
+
+use crate::{log, EnvoyRequest, Metrics};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, StreamContext};
+use proxy_wasm::types::{Action, LogLevel, PeerType};
+use std::cell::RefCell;
+use std::rc::Rc;
+use warden_engine::identity::x509::CertificateCache;
+use warden_engine::record::FILTER_STATE_PROPERTY;
+use warden_engine::request::property;
+use warden_engine::{Attributes, Decision, Outcome, Policy};
+
+/// Where a connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for the first bytes (and the handshake before them).
+    Undecided,
+    /// Let through.
+    Allowed,
+    /// Refused and closed.
+    Closed,
+}
+
+/// One downstream connection.
+pub(crate) struct WardenConnection {
+    policy: Option<Rc<Policy>>,
+    metrics: Metrics,
+    certificates: Rc<RefCell<CertificateCache>>,
+    state: State,
+}
+
+impl WardenConnection {
+    pub(crate) fn new(
+        policy: Option<Rc<Policy>>,
+        metrics: Metrics,
+        certificates: Rc<RefCell<CertificateCache>>,
+    ) -> Self {
+        WardenConnection { policy, metrics, certificates, state: State::Undecided }
+    }
+
+    /// Decides, records, counts, and closes a refused connection.
+    fn decide(&mut self) -> Action {
+        let Some(policy) = self.policy.clone() else {
+            // Fail closed: no valid configuration, no traffic.
+            let decision = Decision::no_config();
+            self.finish(&decision, "no valid configuration");
+            return self.close();
+        };
+        let attrs = EnvoyRequest::connection(&self.certificates);
+        let decision = policy.decide_connection(&attrs);
+        if decision.is_allowed() {
+            self.finish(&decision, "");
+            self.state = State::Allowed;
+            return Action::Continue;
+        }
+        let sni = attrs.property(property::SNI).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        self.finish(&decision, &sni);
+        self.close()
+    }
+
+    /// Writes the record and counts the connection; logs a refusal.
+    fn finish(&self, decision: &Decision<'_>, sni: &str) {
+        let record = decision.record();
+        let _ = hostcalls::set_property(vec![FILTER_STATE_PROPERTY], Some(record.as_bytes()));
+        let m = &self.metrics;
+        Metrics::bump(m.connections);
+        Metrics::bump(match decision.outcome {
+            Outcome::Allow => m.connections_allowed,
+            Outcome::Unregistered => m.connections_unregistered,
+            Outcome::BadRequest => m.connections_bad_request,
+            Outcome::Denied | Outcome::DlpBlocked => m.connections_denied,
+        });
+        if decision.audited() {
+            Metrics::bump(m.audit);
+        }
+        if !decision.is_allowed() {
+            log(LogLevel::Info, &format!("warden: {} connection sni={sni:?} {record}", decision.outcome.as_str()));
+        }
+    }
+
+    fn close(&mut self) -> Action {
+        self.state = State::Closed;
+        let _ = hostcalls::close_downstream();
+        Action::Pause
+    }
+}
+
+impl Context for WardenConnection {}
+
+impl StreamContext for WardenConnection {
+    fn on_new_connection(&mut self) -> Action {
+        if let Some(policy) = &self.policy {
+            if policy.connection_awaits_peer(&EnvoyRequest::connection(&self.certificates)) {
+                // Decided on the first bytes; pausing here would stall.
+                return Action::Continue;
+            }
+        }
+        self.decide()
+    }
+
+    fn on_downstream_data(&mut self, _data_size: usize, _end_of_stream: bool) -> Action {
+        match self.state {
+            State::Undecided => self.decide(),
+            State::Allowed => Action::Continue,
+            State::Closed => Action::Pause,
+        }
+    }
+
+    fn on_downstream_close(&mut self, _peer_type: PeerType) {}
+
+    fn on_upstream_data(&mut self, _data_size: usize, _end_of_stream: bool) -> Action {
+        Action::Continue
+    }
+}
