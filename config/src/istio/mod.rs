@@ -45,6 +45,7 @@
 
 mod convert;
 mod resources;
+mod tls;
 #[cfg(test)]
 mod tests;
 
@@ -201,6 +202,10 @@ struct PolicyOut {
 enum Kind {
     ServiceEntry,
     AuthorizationPolicy,
+    /// A Gateway (`networking.istio.io`): read for its TLS servers.
+    Gateway,
+    /// A VirtualService: read for its `tls` routes.
+    VirtualService,
     /// A mesh config, and where in the document it is.
     Mesh(Value, MeshAt),
     /// A `warden/v1` document (bare or unwrapped from its envelope).
@@ -335,6 +340,10 @@ fn classify(value: &Value) -> Result<Kind, FieldError> {
             "v1" | "v1beta1" | "v1alpha3" => Kind::ServiceEntry,
             _ => return unsupported_version("v1, v1beta1, v1alpha3"),
         },
+        ("networking.istio.io", "Gateway") if matches!(version, "v1" | "v1beta1" | "v1alpha3") => Kind::Gateway,
+        ("networking.istio.io", "VirtualService") if matches!(version, "v1" | "v1beta1" | "v1alpha3") => {
+            Kind::VirtualService
+        }
         ("security.istio.io", "AuthorizationPolicy") => match version {
             "v1" | "v1beta1" => Kind::AuthorizationPolicy,
             _ => return unsupported_version("v1, v1beta1"),
@@ -462,12 +471,14 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, LoadError
     let mut trust_domain: Option<Setting<String>> = None;
     let mut trust_domain_aliases: Option<Setting<Vec<String>>> = None;
     let mut service_entries: Vec<String> = Vec::new();
+    let mut registry: Vec<tls::Registered> = Vec::new();
     for entry in &entries {
         let file = entry.file();
         match &entry.kind {
             Kind::ServiceEntry => {
                 let meta = meta_of(&entry.value).map_err(|e| entry.error("ServiceEntry", e))?;
                 service_entries.push(meta.id());
+                registry.push(tls::Registered::of(meta.id(), &entry.value));
             }
             Kind::Warden(doc) => {
                 let Value::Object(doc) = doc else {
@@ -529,7 +540,7 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, LoadError
                     set_once(&mut trust_domain_aliases, aliases, entry, (field.0, &field.1))?;
                 }
             }
-            Kind::AuthorizationPolicy | Kind::Skip(_) => {}
+            Kind::AuthorizationPolicy | Kind::Gateway | Kind::VirtualService | Kind::Skip(_) => {}
         }
     }
 
@@ -564,7 +575,7 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, LoadError
                 let converted = convert::typed(&entry.value)
                     .and_then(|r| convert::authorization_policy(&meta, r, &service_entries, &mut listeners))
                     .map_err(|e| entry.error(&resource, e))?;
-                for n in converted.notes {
+                for n in converted.notes.into_iter().chain(tls::tcp_semantics_notes(&converted.policy, &registry)) {
                     note(&mut notes, file, format!("{resource}: {n}"));
                 }
                 origins.push(Origin {
@@ -574,6 +585,22 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, LoadError
                     entry: index,
                 });
                 authorization.push(converted.policy);
+            }
+            Kind::Gateway | Kind::VirtualService => {
+                let value = &entry.value;
+                let (kind, found) = match entry.kind {
+                    Kind::Gateway => ("Gateway", tls::gateway_notes(value, &registry)),
+                    _ => ("VirtualService", tls::virtual_service_notes(value, &registry)),
+                };
+                let name = meta_of(value).map(|m| m.id()).unwrap_or_default();
+                if found.is_empty() {
+                    let version = value.get("apiVersion").and_then(Value::as_str).unwrap_or("?");
+                    let reason = skip_reason("networking.istio.io", kind);
+                    note(&mut notes, file, format!("skipped {kind} {name} ({version}): {reason}"));
+                }
+                for n in found {
+                    note(&mut notes, file, format!("{kind} {name}: {n}"));
+                }
             }
             Kind::Skip(reason) => {
                 let value = &entry.value;

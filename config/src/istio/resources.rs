@@ -291,3 +291,90 @@ pub(super) enum Normalization {
     MergeSlashes,
     DecodeAndMergeSlashes,
 }
+
+// ------------------------------------------------------------ routing read for TLS
+
+/// What Warden reads of a Gateway (`networking.istio.io`): its servers'
+/// ports, hosts and TLS modes. Open: the rest is routing Warden ignores.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct GatewaySpec {
+    #[serde(default)]
+    pub servers: Vec<GatewayServer>,
+}
+
+/// A Gateway server.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct GatewayServer {
+    pub port: Option<GatewayPort>,
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    pub tls: Option<ServerTls>,
+}
+
+/// A Gateway server's port.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct GatewayPort {
+    pub number: Option<Port>,
+    pub protocol: Option<String>,
+}
+
+/// A Gateway server's `tls`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ServerTls {
+    pub mode: Option<String>,
+}
+
+/// What Warden reads of a VirtualService: its `tls` routes (SNI routing).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct VirtualServiceSpec {
+    #[serde(default)]
+    pub tls: Vec<TlsRoute>,
+}
+
+/// A `tls` route.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct TlsRoute {
+    #[serde(default, rename = "match")]
+    pub matches: Vec<TlsMatch>,
+    #[serde(default)]
+    pub route: Vec<RouteDestination>,
+}
+
+/// A `tls` route's match.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct TlsMatch {
+    #[serde(default)]
+    pub sni_hosts: Vec<String>,
+    pub port: Option<Port>,
+    #[serde(default)]
+    pub gateways: Vec<String>,
+}
+
+/// A route's destination.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RouteDestination {
+    pub destination: Option<Destination>,
+}
+
+/// `destination`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Destination {
+    pub host: Option<String>,
+    pub port: Option<DestinationPort>,
+}
+
+/// `destination.port`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct DestinationPort {
+    pub number: Option<Port>,
+}

@@ -491,3 +491,88 @@ fn errors_name_the_line_of_the_field() {
     let e = err(&[("values.yaml", &format!("{SE}---\nmeshConfig:\n  outboundTrafficPolicy: {{mode: NOPE}}\n"))]);
     assert_eq!((e.line, e.resource.as_deref()), (Some(11), Some("mesh config")), "{e}");
 }
+
+/// Istio's "egress gateway for HTTPS traffic" task: a ServiceEntry with a
+/// TLS port, a Gateway passing TLS through, a VirtualService routing by
+/// server name, and a policy on the entry.
+const PASSTHROUGH: &str = "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: cnn, namespace: egress}
+spec:
+  hosts: [edition.cnn.com]
+  ports: [{number: 443, name: tls, protocol: TLS}]
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: istio-egressgateway, namespace: egress}
+spec:
+  selector: {istio: egressgateway}
+  servers:
+  - port: {number: 443, name: tls, protocol: TLS}
+    hosts: [edition.cnn.com, www.other.example]
+    tls: {mode: PASSTHROUGH}
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ['*']
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: direct-cnn-through-egress-gateway, namespace: egress}
+spec:
+  hosts: [edition.cnn.com]
+  gateways: [mesh, istio-egressgateway]
+  tls:
+  - match: [{gateways: [mesh], port: 443, sniHosts: [edition.cnn.com]}]
+    route: [{destination: {host: istio-egressgateway.istio-system.svc.cluster.local, port: {number: 443}}}]
+  - match: [{gateways: [istio-egressgateway], port: 443, sniHosts: [edition.cnn.com, api.unknown.example]}]
+    route: [{destination: {host: edition.cnn.com, port: {number: 443}}, weight: 100}]
+";
+
+#[test]
+fn tls_gateways_and_sni_routes_are_read_and_checked_against_the_registry() {
+    let n = notes(PASSTHROUGH);
+    let gateway: Vec<&String> = n.iter().filter(|n| n.starts_with("Gateway egress/istio-egressgateway: ")).collect();
+    assert_eq!(gateway.len(), 1, "{n:?}");
+    assert!(gateway[0].contains("spec.servers[0] (port 443, PASSTHROUGH) passes the client's TLS through"), "{n:?}");
+    assert!(gateway[0].contains("root id warden.network"), "{n:?}");
+    assert!(gateway[0].contains("no ServiceEntry registers www.other.example on port 443"), "{n:?}");
+    assert!(!gateway[0].contains("edition.cnn.com on"), "registered: {n:?}");
+    let routes: Vec<&String> = n.iter().filter(|n| n.starts_with("VirtualService egress/direct-cnn")).collect();
+    assert_eq!(routes.len(), 1, "the sidecars' route (mesh) is not a way out: {n:?}");
+    assert!(routes[0].contains("spec.tls[1].match[0] routes server names edition.cnn.com, api.unknown.example"), "{n:?}");
+    assert!(routes[0].ends_with("not registered: api.unknown.example (closed under REGISTRY_ONLY)"), "{n:?}");
+    assert!(!n.iter().any(|n| n.starts_with("skipped Gateway") || n.starts_with("skipped VirtualService")), "{n:?}");
+    // The services are the ServiceEntries, as always.
+    assert_eq!(doc(PASSTHROUGH)["services"], json!([{"name": "egress/cnn", "hosts": ["edition.cnn.com"], "ports": [443]}]));
+}
+
+#[test]
+fn an_http_gateway_is_still_skipped_as_routing() {
+    let http = "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: egress}\nspec:\n  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ['*']}]\n";
+    let n = notes(&format!("{SE}---\n{http}"));
+    let skipped = "skipped Gateway egress/gw (networking.istio.io/v1): routing and TLS, not policy";
+    assert!(n.contains(&skipped.to_owned()), "{n:?}");
+    // ISTIO_MUTUAL around TLS is a connection too; around HTTP it is not.
+    let mutual = http.replace("protocol: HTTP}, hosts: ['*']}", "protocol: TLS}, hosts: [httpbin.org], tls: {mode: ISTIO_MUTUAL}}");
+    let n = notes(&format!("{SE}---\n{mutual}"));
+    assert!(n.iter().any(|n| n.contains("(port 80, ISTIO_MUTUAL) terminates mesh mTLS")), "{n:?}");
+}
+
+#[test]
+fn policies_on_tls_services_are_told_what_tcp_semantics_do_to_their_rules() {
+    let policy = |action: &str| {
+        format!(
+            "{PASSTHROUGH}---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {{name: cnn, namespace: egress}}\nspec:\n  action: {action}\n  targetRefs: [{{kind: ServiceEntry, group: networking.istio.io, name: cnn}}]\n  rules:\n  - to: [{{operation: {{methods: [GET]}}}}]\n  - from: [{{source: {{namespaces: [news]}}}}]\n"
+        )
+    };
+    let n = notes(&policy("ALLOW"));
+    let about: Vec<&String> = n.iter().filter(|n| n.starts_with("AuthorizationPolicy egress/cnn: spec.rules")).collect();
+    assert_eq!(about.len(), 1, "only the rule with an HTTP field: {n:?}");
+    assert!(about[0].starts_with("AuthorizationPolicy egress/cnn: spec.rules[0] reads to[0].operation.methods"), "{n:?}");
+    assert!(about[0].contains("ServiceEntry egress/cnn (TLS/TCP ports only) it never matches them"), "{n:?}");
+    let n = notes(&policy("DENY"));
+    assert!(n.iter().any(|n| n.contains("those fields are dropped, so the rule applies to every such connection")), "{n:?}");
+    // An HTTP service gets no such note.
+    let n = notes(&ap("  rules:\n  - to: [{operation: {methods: [GET]}}]\n"));
+    assert!(!n.iter().any(|n| n.contains("TCP semantics")), "{n:?}");
+}
