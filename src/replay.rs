@@ -4,16 +4,36 @@
 //! the native engine, and a report of what the policy would allow, deny and
 //! why.
 //!
-//! Each line is one JSON object. Of Istio's default JSON access-log fields
-//! Warden reads `authority`, `method` and `path` (required; a line without
-//! them, or that is not JSON, is skipped), `downstream_local_address` (its
-//! port is Envoy's `destination.port`; default 80), `downstream_remote_address`
-//! (`source.address`), `requested_server_name` (the SNI), `user_agent` and
-//! `x_forwarded_for` (sent as headers). The principal comes from a field the
-//! caller names (e.g. one logging `%DOWNSTREAM_PEER_URI_SAN%`) or is fixed,
-//! and reaches the filter through the policy's first identity source. A
-//! field holding Warden's decision record (`%FILTER_STATE(wasm.warden.decision:PLAIN)%`,
-//! default `warden`) is compared with the replayed decision.
+//! Each line is one JSON object, read as one of three kinds
+//! ([`Entry::kind`]):
+//!
+//! - a **request**: it has `authority`, `method` and `path`. Of Istio's
+//!   default JSON access-log fields Warden also reads
+//!   `downstream_local_address` (its port is Envoy's `destination.port`;
+//!   default 80), `downstream_remote_address` (`source.address`),
+//!   `requested_server_name` (the SNI), `user_agent` and `x_forwarded_for`
+//!   (sent as headers). It goes through the HTTP filter
+//!   ([`Policy::decide`]);
+//! - a **connection**: it has none of `authority`, `method` and `path`, no
+//!   `protocol` (`tcp_proxy` logs none; an HTTP line that lost its request,
+//!   such as a codec error, still has one), and a `downstream_local_address`
+//!   with a port. That is the line Envoy's `tcp_proxy` (and Istio's gateway,
+//!   for TLS passthrough and mesh mTLS traffic) writes. It goes through the
+//!   filter loaded as a network filter (root id [`NETWORK_ROOT_ID`],
+//!   [`Policy::decide_connection`]) with the server name from
+//!   `requested_server_name` (none when absent or `-`), the destination
+//!   port from `downstream_local_address` and the source from
+//!   `downstream_remote_address`;
+//! - anything else is skipped and counted (as are lines that are not JSON).
+//!
+//! The principal comes from a field the caller names (e.g. one logging
+//! `%DOWNSTREAM_PEER_URI_SAN%`) or is fixed. A request gets it through the
+//! policy's first identity source; a connection, which has no headers, as
+//! the peer certificate of its TLS handshake (or as the filter state the
+//! policy reads first, if that is its first source). A field holding
+//! Warden's decision record (`%FILTER_STATE(wasm.warden.decision:PLAIN)%`,
+//! default `warden`) is compared with the replayed decision. Requests and
+//! connections are counted apart.
 //!
 //! Reports never show a query string (`?…`) nor the path of a request with
 //! DLP findings: they may carry secrets.
@@ -31,19 +51,20 @@
 //! let log = std::io::BufReader::new(std::fs::File::open("access.log").unwrap());
 //! let report = replay::replay(log, &mut decider, &config, &options, &mut |_| {}).unwrap();
 //! println!("{} requests, {} allowed", report.requests, report.count(warden::engine::Outcome::Allow));
+//! println!("{} connections", report.connections.count);
 //! ```
 
-use crate::explain::RequestAttributes;
+use crate::explain::{ConnectionAttributes, RequestAttributes};
 use crate::testing::runner::WORKLOAD_PORT;
 use serde_json::{json, Value};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::BufRead;
-use warden_engine::record::{Record, FILTER_STATE_KEY};
+use warden_engine::record::{Record, FILTER_STATE_KEY, NETWORK_ROOT_ID};
 use warden_engine::request::property;
-use warden_engine::{Outcome, Policy};
-use warden_harness::{Host, HostError, Request, Vm};
+use warden_engine::{Decision, Outcome, Policy};
+use warden_harness::{Connection, Host, HostError, Request, Vm};
 
 /// How many line numbers of each kind of skipped line are kept.
 pub const SKIPPED_LINES_KEPT: usize = 5;
@@ -95,6 +116,8 @@ pub struct Entry<'a> {
     pub method: Option<Cow<'a, str>>,
     /// `path` (`%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%`), with its query.
     pub path: Option<Cow<'a, str>>,
+    /// `protocol` (`%PROTOCOL%`): none on a `tcp_proxy` line.
+    pub protocol: Option<Cow<'a, str>>,
     /// `downstream_local_address`: `ip:port` of the listener.
     pub local_address: Option<Cow<'a, str>>,
     /// `downstream_remote_address`: `ip:port` of the caller.
@@ -111,12 +134,45 @@ pub struct Entry<'a> {
     pub logged: Option<String>,
 }
 
+/// What a line is replayed as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    /// An HTTP request: `authority`, `method` and `path` are there.
+    Request,
+    /// A connection (`tcp_proxy`'s line): none of `authority`, `method`
+    /// and `path`, no `protocol`, and a `downstream_local_address` with a
+    /// port (the destination port the network filter sees).
+    Connection,
+    /// Neither: skipped.
+    Incomplete,
+}
+
+impl Entry<'_> {
+    /// What the line is replayed as. A connection needs its listener port:
+    /// without one there is nothing to look the server name up with. A
+    /// line with some but not all of `authority`, `method` and `path`, or
+    /// with a `protocol`, was an HTTP request Envoy could not read whole,
+    /// and is no connection.
+    pub fn kind(&self) -> LineKind {
+        match (&self.authority, &self.method, &self.path) {
+            (Some(_), Some(_), Some(_)) => LineKind::Request,
+            (None, None, None)
+                if self.protocol.is_none() && self.local_address.as_deref().and_then(port_of).is_some() =>
+            {
+                LineKind::Connection
+            }
+            _ => LineKind::Incomplete,
+        }
+    }
+}
+
 /// Which field a key names.
 #[derive(Clone, Copy)]
 enum Key {
     Authority,
     Method,
     Path,
+    Protocol,
     LocalAddress,
     RemoteAddress,
     Sni,
@@ -138,6 +194,7 @@ fn key_of(name: &[u8], options: &Options, principal: Option<&str>) -> Key {
     let (key, expected): (Key, &[u8]) = match name.len() {
         4 => (Key::Path, b"path"),
         6 => (Key::Method, b"method"),
+        8 => (Key::Protocol, b"protocol"),
         9 => (Key::Authority, b"authority"),
         10 => (Key::UserAgent, b"user_agent"),
         15 => (Key::ForwardedFor, b"x_forwarded_for"),
@@ -375,6 +432,7 @@ pub fn parse_entry<'a>(line: &'a [u8], options: &Options) -> Option<Entry<'a>> {
             Key::Authority => &mut entry.authority,
             Key::Method => &mut entry.method,
             Key::Path => &mut entry.path,
+            Key::Protocol => &mut entry.protocol,
             Key::LocalAddress => &mut entry.local_address,
             Key::RemoteAddress => &mut entry.remote_address,
             Key::Sni => &mut entry.sni,
@@ -438,12 +496,46 @@ pub struct RequestBuilder {
     source: bool,
     /// Whether the SNI is sent.
     sni: bool,
-    /// Peer certificates made for principals seen, by principal field.
-    certificates: HashMap<String, String>,
+    certificates: Certificates,
 }
 
 /// At most this many distinct principals' certificates are kept.
 const CERTIFICATES_KEPT: usize = 4096;
+
+/// Peer certificates made for the principals seen, by principal field.
+#[derive(Debug, Default)]
+struct Certificates(HashMap<String, String>);
+
+impl Certificates {
+    /// The PEM of a certificate whose URI SANs are the principal's
+    /// (`%DOWNSTREAM_PEER_URI_SAN%` lists every URI SAN, comma-separated).
+    fn pem(&mut self, principal: &str) -> &str {
+        if !self.0.contains_key(principal) {
+            if self.0.len() >= CERTIFICATES_KEPT {
+                self.0.clear();
+            }
+            let uris: Vec<String> = principal
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(warden_engine::request::spiffe_uri)
+                .collect();
+            let uris: Vec<&str> = uris.iter().map(String::as_str).collect();
+            let pem = warden_engine::identity::x509::test_certificate_pem(&uris, &[], "workload");
+            self.0.insert(principal.to_owned(), pem);
+        }
+        self.0.get(principal).map_or("", String::as_str)
+    }
+}
+
+/// The principal path of a filter-state slot, or the peer certificate's
+/// URI SAN.
+fn principal_path(slot: &PrincipalSlot) -> Vec<String> {
+    match slot {
+        PrincipalSlot::FilterState(key) => vec!["filter_state".to_owned(), key.clone()],
+        _ => property::PEER_URI_SAN.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
 
 fn fill_header(headers: &mut warden_harness::Headers, at: &mut usize, name: &str, value: &[u8]) {
     match headers.get_mut(*at) {
@@ -490,18 +582,14 @@ fn is_address(text: &str) -> bool {
 impl RequestBuilder {
     /// A builder that delivers principals through `slot`.
     pub fn new(slot: PrincipalSlot) -> RequestBuilder {
-        let principal_path = match &slot {
-            PrincipalSlot::FilterState(key) => vec!["filter_state".to_owned(), key.clone()],
-            _ => property::PEER_URI_SAN.iter().map(|s| (*s).to_owned()).collect(),
-        };
         RequestBuilder {
             request: Request::default(),
+            principal_path: principal_path(&slot),
             slot,
-            principal_path,
             scratch: String::new(),
             source: true,
             sni: true,
-            certificates: HashMap::new(),
+            certificates: Certificates::default(),
         }
     }
 
@@ -573,21 +661,7 @@ impl RequestBuilder {
                     fill_property(properties, &mut at, &path, self.scratch.as_bytes());
                 }
                 PrincipalSlot::PeerCertificate => {
-                    // `%DOWNSTREAM_PEER_URI_SAN%` lists every URI SAN, comma-separated.
-                    if self.certificates.len() >= CERTIFICATES_KEPT {
-                        self.certificates.clear();
-                    }
-                    let pem = self.certificates.entry(principal.unwrap_or_default().to_owned()).or_insert_with(|| {
-                        let uris: Vec<String> = principal
-                            .unwrap_or_default()
-                            .split(',')
-                            .map(str::trim)
-                            .filter(|u| !u.is_empty())
-                            .map(warden_engine::request::spiffe_uri)
-                            .collect();
-                        let uris: Vec<&str> = uris.iter().map(String::as_str).collect();
-                        warden_engine::identity::x509::test_certificate_pem(&uris, &[], "workload")
-                    });
+                    let pem = self.certificates.pem(principal.unwrap_or_default());
                     fill_property(properties, &mut at, property::PEER_CERTIFICATE, pem.as_bytes());
                     let first = self.scratch.split(',').next().unwrap_or_default().trim();
                     fill_property(properties, &mut at, property::PEER_URI_SAN, first.as_bytes());
@@ -607,10 +681,98 @@ fn push_spiffe(out: &mut String, principal: &str) {
     out.push_str(principal);
 }
 
+/// `connection.mtls`: one byte, 1 once the client's certificate was
+/// verified.
+const MTLS: &[&str] = &["connection", "mtls"];
+
+/// The listener port of a connection line without one (only reachable
+/// through [`ConnectionBuilder::build`] on a line that is no connection):
+/// the harness's default.
+const CONNECTION_PORT: u16 = 443;
+
+/// Builds the harness [`Connection`] of each connection line into the same
+/// allocations, as Envoy's network filter chain shows it to the filter.
+///
+/// When the connection opens: `destination.port`, `source.address` and
+/// the server name (`connection.requested_server_name`). The principal is
+/// the client certificate of a TLS handshake the gateway terminates (mesh
+/// mTLS), seen from the first bytes on: the PEM, its first URI SAN and
+/// `connection.mtls`. When the policy's first identity source is a filter
+/// state, the principal is that filter state instead, known from the
+/// start; a connection has no headers, so the other sources (a header,
+/// XFCC) get the peer certificate too. The client sends one chunk and
+/// closes, and so does the upstream: the filter decides by the first bytes
+/// at the latest, and the connection (its context in the VM) ends before
+/// the next one.
+#[derive(Debug)]
+pub struct ConnectionBuilder {
+    connection: Connection,
+    slot: PrincipalSlot,
+    principal_path: Vec<String>,
+    scratch: String,
+    certificates: Certificates,
+}
+
+impl ConnectionBuilder {
+    /// A builder that delivers principals through `slot` (see above).
+    pub fn new(slot: PrincipalSlot) -> ConnectionBuilder {
+        let connection = Connection::new().send(b"\x16\x03\x01".to_vec()).end_downstream().end_upstream();
+        ConnectionBuilder {
+            connection,
+            principal_path: principal_path(&slot),
+            slot,
+            scratch: String::new(),
+            certificates: Certificates::default(),
+        }
+    }
+
+    /// A builder for a policy (its JSON configuration).
+    pub fn for_config(config: &[u8]) -> ConnectionBuilder {
+        ConnectionBuilder::new(PrincipalSlot::of_config(config))
+    }
+
+    /// The connection of `entry`, a connection line ([`LineKind::Connection`]).
+    pub fn build(&mut self, entry: &Entry<'_>, principal: Option<&str>) -> &Connection {
+        let properties = &mut self.connection.properties;
+        let mut at = 0;
+        let port = entry.local_address.as_deref().and_then(port_of).unwrap_or(CONNECTION_PORT);
+        fill_property(properties, &mut at, property::DESTINATION_PORT, &u64::from(port).to_le_bytes());
+        if let Some(remote) = entry.remote_address.as_deref().filter(|a| is_address(a)) {
+            fill_property(properties, &mut at, property::SOURCE_ADDRESS, remote.as_bytes());
+        }
+        if let Some(sni) = entry.sni.as_deref() {
+            fill_property(properties, &mut at, property::SNI, sni.as_bytes());
+        }
+        self.scratch.clear();
+        if let Some(p) = principal {
+            push_spiffe(&mut self.scratch, p);
+        }
+        let handshake = &mut self.connection.handshake_properties;
+        let mut done = 0;
+        match (principal, &self.slot) {
+            (None, _) => {}
+            (Some(_), PrincipalSlot::FilterState(_)) => {
+                let path: Vec<&str> = self.principal_path.iter().map(String::as_str).collect();
+                fill_property(properties, &mut at, &path, self.scratch.as_bytes());
+            }
+            (Some(p), _) => {
+                let pem = self.certificates.pem(p);
+                fill_property(handshake, &mut done, property::PEER_CERTIFICATE, pem.as_bytes());
+                let first = self.scratch.split(',').next().unwrap_or_default().trim();
+                fill_property(handshake, &mut done, property::PEER_URI_SAN, first.as_bytes());
+                fill_property(handshake, &mut done, MTLS, &[1]);
+            }
+        }
+        properties.truncate(at);
+        handshake.truncate(done);
+        &self.connection
+    }
+}
+
 // --------------------------------------------------------------- deciding
 
-/// What decided one request, in the terms of the decision record,
-/// borrowed from the record (or the policy) where it can be.
+/// What decided one request or connection, in the terms of the decision
+/// record, borrowed from the record (or the policy) where it can be.
 #[derive(Debug, Clone, Default)]
 pub struct Verdict<'a> {
     /// The outcome; `None`: the filter faulted or wrote no record.
@@ -649,9 +811,26 @@ impl<'a> Verdict<'a> {
         }
     }
 
+    /// The native engine's decision.
+    fn of_decision(d: &'a Decision<'a>) -> Verdict<'a> {
+        fn borrowed<'x>(names: &[&'x str]) -> Vec<Cow<'x, str>> {
+            names.iter().map(|s| Cow::Borrowed(*s)).collect()
+        }
+        Verdict {
+            kind: Some(d.outcome),
+            reason: Cow::Borrowed(d.reason.as_str()),
+            policy: d.policy.map(Cow::Borrowed),
+            service: d.service.map(Cow::Borrowed),
+            findings: d.findings.iter().map(|f| Cow::Borrowed(f.detector.as_str())).collect(),
+            dry_run: borrowed(&d.dry_run),
+            audit: borrowed(&d.audit),
+            error: None,
+        }
+    }
+
     /// The group an outcome is counted under (see [`Group`]); a label that
     /// has to be put together is written into `scratch`.
-    fn group<'e>(&'e self, entry: &'e Entry<'_>, scratch: &'e mut String) -> (GroupKind, &'e str) {
+    fn group<'e>(&'e self, entry: &'e Entry<'_>, traffic: Traffic, scratch: &'e mut String) -> (GroupKind, &'e str) {
         let reason = (GroupKind::Reason, &*self.reason);
         match self.kind {
             Some(Outcome::Allow | Outcome::Denied) => match (&self.policy, &self.service) {
@@ -665,7 +844,12 @@ impl<'a> Verdict<'a> {
                 }
                 (None, None) => reason,
             },
-            Some(Outcome::Unregistered) => (GroupKind::Host, entry.authority.as_deref().unwrap_or_default()),
+            Some(Outcome::Unregistered) => match (traffic, entry.sni.as_deref()) {
+                (Traffic::Request, _) => (GroupKind::Host, entry.authority.as_deref().unwrap_or_default()),
+                (Traffic::Connection, Some(sni)) => (GroupKind::ServerName, sni),
+                // No server name to look up (`no-sni`).
+                (Traffic::Connection, None) => reason,
+            },
             Some(Outcome::DlpBlocked) if !self.findings.is_empty() => {
                 scratch.clear();
                 for (i, id) in self.findings.iter().enumerate() {
@@ -681,10 +865,13 @@ impl<'a> Verdict<'a> {
     }
 }
 
-/// Decides requests: the compiled filter in the harness, or the native
-/// engine.
+/// Decides requests and connections: the compiled filter in the harness,
+/// or the native engine.
 pub enum Decider<'h> {
-    /// One VM of the filter, reused for every line (restarted after a fault).
+    /// One VM of the filter, reused for every request line, and one of the
+    /// filter loaded as a network filter, for every connection line (each
+    /// restarted after a fault). In Envoy they are two plugins, each with
+    /// its VMs.
     Filter {
         /// The compiled module.
         host: &'h Host,
@@ -692,6 +879,9 @@ pub enum Decider<'h> {
         config: Vec<u8>,
         /// The VM.
         vm: Box<Vm>,
+        /// The network filter's VM (root id [`NETWORK_ROOT_ID`]), started
+        /// at the first connection line.
+        network: Option<Box<Vm>>,
     },
     /// The native engine.
     Native(Box<Policy>),
@@ -700,7 +890,7 @@ pub enum Decider<'h> {
 impl<'h> Decider<'h> {
     /// The filter, configured with `config`.
     pub fn filter(host: &'h Host, config: &[u8]) -> Result<Decider<'h>, HostError> {
-        Ok(Decider::Filter { host, config: config.to_vec(), vm: Box::new(host.vm(config)?) })
+        Ok(Decider::Filter { host, config: config.to_vec(), vm: Box::new(host.vm(config)?), network: None })
     }
 
     /// `filter` or `native`.
@@ -717,21 +907,9 @@ impl<'h> Decider<'h> {
         match self {
             Decider::Native(policy) => {
                 let d = policy.decide(&RequestAttributes(request));
-                fn borrowed<'x>(names: &[&'x str]) -> Vec<Cow<'x, str>> {
-                    names.iter().map(|s| Cow::Borrowed(*s)).collect()
-                }
-                then(&Verdict {
-                    kind: Some(d.outcome),
-                    reason: Cow::Borrowed(d.reason.as_str()),
-                    policy: d.policy.map(Cow::Borrowed),
-                    service: d.service.map(Cow::Borrowed),
-                    findings: d.findings.iter().map(|f| Cow::Borrowed(f.detector.as_str())).collect(),
-                    dry_run: borrowed(&d.dry_run),
-                    audit: borrowed(&d.audit),
-                    error: None,
-                })
+                then(&Verdict::of_decision(&d))
             }
-            Decider::Filter { host, config, vm } => {
+            Decider::Filter { host, config, vm, .. } => {
                 let outcome = vm.run(request);
                 if let Some(fault) = &outcome.fault {
                     let error = format!("the filter faulted: {fault}");
@@ -751,6 +929,53 @@ impl<'h> Decider<'h> {
             }
         }
     }
+
+    /// Decides one connection and hands the verdict to `then`: the network
+    /// filter's record, or [`Policy::decide_connection`].
+    pub fn decide_connection<R>(&mut self, connection: &Connection, then: impl FnOnce(&Verdict<'_>) -> R) -> R {
+        match self {
+            Decider::Native(policy) => {
+                let d = policy.decide_connection(&ConnectionAttributes(connection));
+                then(&Verdict::of_decision(&d))
+            }
+            Decider::Filter { host, config, network, .. } => {
+                let vm = match network {
+                    Some(vm) => vm,
+                    None => match host.vm_with_root_id(config, NETWORK_ROOT_ID) {
+                        Ok(vm) => network.insert(Box::new(vm)),
+                        Err(e) => {
+                            let error = format!("the network filter did not start: {e}");
+                            return then(&Verdict { error: Some(error), ..Verdict::default() });
+                        }
+                    },
+                };
+                let outcome = vm.connect(connection);
+                if let Some(fault) = &outcome.fault {
+                    let error = format!("the network filter faulted: {fault}");
+                    // As for requests: the next connection gets a new VM.
+                    *network = None;
+                    return then(&Verdict { error: Some(error), ..Verdict::default() });
+                }
+                match outcome.filter_state.get(FILTER_STATE_KEY) {
+                    Some(record) => then(&Verdict::from_record(record)),
+                    None => then(&Verdict {
+                        error: Some("the network filter wrote no decision record".into()),
+                        ..Verdict::default()
+                    }),
+                }
+            }
+        }
+    }
+}
+
+/// Requests or connections: what a line was replayed as, and the part of
+/// the report it is counted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Traffic {
+    /// Request lines, through the HTTP filter.
+    Request,
+    /// Connection lines, through the network filter.
+    Connection,
 }
 
 // ----------------------------------------------------------------- report
@@ -763,20 +988,24 @@ pub enum GroupKind {
     /// The record's reason, when no policy decided (`no-allow-match`,
     /// `no-policy`, `ambiguous-path`, ...).
     Reason,
-    /// The authority (unregistered).
+    /// The authority (unregistered requests).
     Host,
+    /// The server name (unregistered connections).
+    ServerName,
     /// The DLP detector ids (dlp).
     Findings,
 }
 
 impl GroupKind {
-    const ALL: [GroupKind; 4] = [GroupKind::Policy, GroupKind::Reason, GroupKind::Host, GroupKind::Findings];
+    const ALL: [GroupKind; 5] =
+        [GroupKind::Policy, GroupKind::Reason, GroupKind::Host, GroupKind::ServerName, GroupKind::Findings];
 
     fn key(self) -> &'static str {
         match self {
             GroupKind::Policy => "policy",
             GroupKind::Reason => "reason",
             GroupKind::Host => "host",
+            GroupKind::ServerName => "sni",
             GroupKind::Findings => "findings",
         }
     }
@@ -785,8 +1014,8 @@ impl GroupKind {
 /// Separates a reason from its service in a group's label.
 const SERVICE_SEPARATOR: char = '\u{1f}';
 
-/// A group of requests with the same outcome and the same policy, reason
-/// (and service), host or findings.
+/// A group of requests (or connections) with the same outcome and the same
+/// policy, reason (and service), host (server name) or findings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
     /// What names it.
@@ -794,7 +1023,7 @@ pub struct Group {
     /// The name (a reason's service follows it after `\u{1f}`: see
     /// [`Group::reason_and_service`]).
     pub label: String,
-    /// How many requests.
+    /// How many requests or connections.
     pub count: u64,
 }
 
@@ -823,46 +1052,93 @@ impl Group {
 pub struct Example {
     /// 1-based line number.
     pub line: u64,
-    /// `method`.
-    pub method: String,
-    /// `authority`.
-    pub authority: String,
-    /// `path` without its query (`?…` marks one), or
-    /// [`crate::display::WITHHELD`] when DLP found something.
-    pub path: String,
+    /// The request or the connection.
+    pub target: Target,
     /// The principal, if any.
     pub principal: Option<String>,
     /// The group it was counted under, as shown.
     pub group: String,
 }
 
+/// What an example line asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A request.
+    Request {
+        /// `method`.
+        method: String,
+        /// `authority`.
+        authority: String,
+        /// `path` without its query (`?…` marks one), or
+        /// [`crate::display::WITHHELD`] when DLP found something.
+        path: String,
+    },
+    /// A connection.
+    Connection {
+        /// The server name, if the client sent one.
+        sni: Option<String>,
+        /// The listener port (`downstream_local_address`'s).
+        port: Option<u16>,
+    },
+}
+
+/// One replayed line, as the report records it.
+#[derive(Clone, Copy)]
+struct Seen<'l, 'e> {
+    /// 1-based.
+    line: u64,
+    entry: &'l Entry<'e>,
+    traffic: Traffic,
+    principal: Option<&'l str>,
+}
+
 impl Example {
-    fn of(line: u64, entry: &Entry<'_>, principal: Option<&str>, verdict: &Verdict<'_>) -> Example {
-        let path = entry.path.as_deref().unwrap_or_default();
-        let path = if !verdict.findings.is_empty() {
-            crate::display::WITHHELD.to_owned()
-        } else {
-            match path.split_once('?') {
-                Some((p, _)) => format!("{p}?…"),
-                None => path.to_owned(),
+    fn of(seen: &Seen<'_, '_>, verdict: &Verdict<'_>) -> Example {
+        let Seen { line, entry, traffic, principal } = *seen;
+        let target = match traffic {
+            Traffic::Request => {
+                let path = entry.path.as_deref().unwrap_or_default();
+                let path = if !verdict.findings.is_empty() {
+                    crate::display::WITHHELD.to_owned()
+                } else {
+                    match path.split_once('?') {
+                        Some((p, _)) => format!("{p}?…"),
+                        None => path.to_owned(),
+                    }
+                };
+                Target::Request {
+                    method: entry.method.as_deref().unwrap_or_default().to_owned(),
+                    authority: entry.authority.as_deref().unwrap_or_default().to_owned(),
+                    path,
+                }
             }
+            Traffic::Connection => Target::Connection {
+                sni: entry.sni.as_deref().map(str::to_owned),
+                port: entry.local_address.as_deref().and_then(port_of),
+            },
         };
         let mut scratch = String::new();
-        let (kind, label) = verdict.group(entry, &mut scratch);
+        let (kind, label) = verdict.group(entry, traffic, &mut scratch);
         let group = Group { kind, label: label.to_owned(), count: 0 }.shown();
         Example {
             line,
-            method: entry.method.as_deref().unwrap_or_default().to_owned(),
-            authority: entry.authority.as_deref().unwrap_or_default().to_owned(),
-            path,
+            target,
             principal: principal.map(|p| p.strip_prefix("spiffe://").unwrap_or(p).to_owned()),
             group,
         }
     }
 
     fn text(&self, with_group: bool) -> String {
-        let gap = if self.path.starts_with('/') { "" } else { " " };
-        let mut text = format!("line {}: {} {}{gap}{}", self.line, self.method, self.authority, self.path);
+        let mut text = match &self.target {
+            Target::Request { method, authority, path } => {
+                let gap = if path.starts_with('/') { "" } else { " " };
+                format!("line {}: {method} {authority}{gap}{path}", self.line)
+            }
+            Target::Connection { sni, port } => {
+                let port = port.map_or_else(|| "-".to_owned(), |p| p.to_string());
+                format!("line {}: sni={} port={port}", self.line, sni.as_deref().unwrap_or("-"))
+            }
+        };
         if let Some(p) = &self.principal {
             let _ = write!(text, " from {p}");
         }
@@ -873,23 +1149,32 @@ impl Example {
     }
 
     fn json(&self) -> Value {
-        json!({
-            "line": self.line,
-            "method": self.method,
-            "authority": self.authority,
-            "path": self.path,
-            "principal": self.principal,
-            "group": self.group,
-        })
+        match &self.target {
+            Target::Request { method, authority, path } => json!({
+                "line": self.line,
+                "method": method,
+                "authority": authority,
+                "path": path,
+                "principal": self.principal,
+                "group": self.group,
+            }),
+            Target::Connection { sni, port } => json!({
+                "line": self.line,
+                "sni": sni,
+                "port": port,
+                "principal": self.principal,
+                "group": self.group,
+            }),
+        }
     }
 }
 
 /// The counts of one outcome.
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
-    /// Requests with this outcome.
+    /// Requests (or connections) with this outcome.
     pub count: u64,
-    groups: [HashMap<String, u64>; 4],
+    groups: [HashMap<String, u64>; 5],
     /// The first lines with this outcome.
     pub examples: Vec<Example>,
 }
@@ -978,7 +1263,26 @@ impl Changes {
     }
 }
 
-/// What a replay found.
+/// The connections of a replay: the same counts as a report keeps for
+/// requests.
+#[derive(Debug, Clone, Default)]
+pub struct Connections {
+    /// Lines replayed as connections.
+    pub count: u64,
+    /// Per outcome, in [`Outcome::ALL`] order (never `dlp`: connections are
+    /// not scanned).
+    pub outcomes: [Tally; 5],
+    /// Dry-run policies that would have refused connections: name → count.
+    pub dry_run: HashMap<String, u64>,
+    /// AUDIT policies that matched: name → count.
+    pub audit: HashMap<String, u64>,
+    /// Against the logged decisions.
+    pub changes: Changes,
+}
+
+/// What a replay found. Requests are counted in the report itself (kept
+/// so for its readers), connections in [`Report::connections`]; both read
+/// alike through [`Report::part`].
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     /// Lines read (blank ones included).
@@ -987,11 +1291,13 @@ pub struct Report {
     pub requests: u64,
     /// Per outcome, in [`Outcome::ALL`] order.
     pub outcomes: [Tally; 5],
+    /// Lines replayed as connections, and what became of them.
+    pub connections: Connections,
     /// Lines that are not JSON objects.
     pub not_json: Lines,
-    /// JSON lines without authority, method or path.
+    /// JSON lines that are neither a request nor a connection.
     pub incomplete: Lines,
-    /// Requests the filter faulted on (or wrote no record for).
+    /// Lines the filter faulted on (or wrote no record for).
     pub errors: Lines,
     /// The first error's message.
     pub first_error: Option<String>,
@@ -1003,32 +1309,81 @@ pub struct Report {
     pub changes: Changes,
 }
 
+/// The requests, or the connections, of a report.
+#[derive(Debug, Clone, Copy)]
+pub struct Part<'r> {
+    /// How many lines.
+    pub count: u64,
+    /// Per outcome, in [`Outcome::ALL`] order.
+    pub outcomes: &'r [Tally; 5],
+    /// Dry-run policies that would have refused them: name → count.
+    pub dry_run: &'r HashMap<String, u64>,
+    /// AUDIT policies that matched: name → count.
+    pub audit: &'r HashMap<String, u64>,
+    /// Against the logged decisions.
+    pub changes: &'r Changes,
+}
+
+impl<'r> Part<'r> {
+    /// One outcome's tally.
+    pub fn tally(&self, kind: Outcome) -> &'r Tally {
+        tally_of(self.outcomes, kind)
+    }
+}
+
+fn tally_of(outcomes: &[Tally; 5], kind: Outcome) -> &Tally {
+    let [allow, denied, unregistered, bad_request, dlp] = outcomes;
+    match kind {
+        Outcome::Allow => allow,
+        Outcome::Denied => denied,
+        Outcome::Unregistered => unregistered,
+        Outcome::BadRequest => bad_request,
+        Outcome::DlpBlocked => dlp,
+    }
+}
+
+fn tally_of_mut(outcomes: &mut [Tally; 5], kind: Outcome) -> &mut Tally {
+    let [allow, denied, unregistered, bad_request, dlp] = outcomes;
+    match kind {
+        Outcome::Allow => allow,
+        Outcome::Denied => denied,
+        Outcome::Unregistered => unregistered,
+        Outcome::BadRequest => bad_request,
+        Outcome::DlpBlocked => dlp,
+    }
+}
+
 impl Report {
     /// Requests with an outcome.
     pub fn count(&self, kind: Outcome) -> u64 {
         self.tally(kind).count
     }
 
-    /// One outcome's tally.
+    /// One outcome's tally of requests.
     pub fn tally(&self, kind: Outcome) -> &Tally {
-        let [allow, denied, unregistered, bad_request, dlp] = &self.outcomes;
-        match kind {
-            Outcome::Allow => allow,
-            Outcome::Denied => denied,
-            Outcome::Unregistered => unregistered,
-            Outcome::BadRequest => bad_request,
-            Outcome::DlpBlocked => dlp,
-        }
+        tally_of(&self.outcomes, kind)
     }
 
-    fn tally_mut(&mut self, kind: Outcome) -> &mut Tally {
-        let [allow, denied, unregistered, bad_request, dlp] = &mut self.outcomes;
-        match kind {
-            Outcome::Allow => allow,
-            Outcome::Denied => denied,
-            Outcome::Unregistered => unregistered,
-            Outcome::BadRequest => bad_request,
-            Outcome::DlpBlocked => dlp,
+    /// The requests or the connections.
+    pub fn part(&self, traffic: Traffic) -> Part<'_> {
+        match traffic {
+            Traffic::Request => Part {
+                count: self.requests,
+                outcomes: &self.outcomes,
+                dry_run: &self.dry_run,
+                audit: &self.audit,
+                changes: &self.changes,
+            },
+            Traffic::Connection => {
+                let c = &self.connections;
+                Part {
+                    count: c.count,
+                    outcomes: &c.outcomes,
+                    dry_run: &c.dry_run,
+                    audit: &c.audit,
+                    changes: &c.changes,
+                }
+            }
         }
     }
 
@@ -1037,35 +1392,36 @@ impl Report {
         self.not_json.count + self.incomplete.count
     }
 
-    /// A group's count (`None`: no such group).
+    /// A group's count among requests (`None`: no such group).
     pub fn group_count(&self, kind: Outcome, label: &str) -> Option<u64> {
         self.tally(kind).groups().into_iter().find(|g| g.label == label).map(|g| g.count)
     }
 
-    fn record(
-        &mut self,
-        line: u64,
-        entry: &Entry<'_>,
-        principal: Option<&str>,
-        verdict: &Verdict<'_>,
-        examples: usize,
-        scratch: &mut String,
-    ) {
-        self.requests += 1;
+    fn record(&mut self, seen: &Seen<'_, '_>, verdict: &Verdict<'_>, examples: usize, scratch: &mut String) {
+        let Seen { line, entry, traffic, .. } = *seen;
+        let Report { requests, outcomes, dry_run, audit, changes, connections, errors, first_error, .. } = self;
+        let (count, outcomes, dry_run, audit, changes) = match traffic {
+            Traffic::Request => (requests, outcomes, dry_run, audit, changes),
+            Traffic::Connection => {
+                let c = connections;
+                (&mut c.count, &mut c.outcomes, &mut c.dry_run, &mut c.audit, &mut c.changes)
+            }
+        };
+        *count += 1;
         let Some(kind) = verdict.kind else {
-            self.errors.add(line);
-            if self.first_error.is_none() {
-                self.first_error = verdict.error.clone();
+            errors.add(line);
+            if first_error.is_none() {
+                *first_error = verdict.error.clone();
             }
             return;
         };
-        let (group_kind, label) = verdict.group(entry, scratch);
-        let tally = self.tally_mut(kind);
+        let (group_kind, label) = verdict.group(entry, traffic, scratch);
+        let tally = tally_of_mut(outcomes, kind);
         tally.add(group_kind, label);
         if tally.examples.len() < examples {
-            tally.examples.push(Example::of(line, entry, principal, verdict));
+            tally.examples.push(Example::of(seen, verdict));
         }
-        for (names, map) in [(&verdict.dry_run, &mut self.dry_run), (&verdict.audit, &mut self.audit)] {
+        for (names, map) in [(&verdict.dry_run, dry_run), (&verdict.audit, audit)] {
             for name in names {
                 match map.get_mut(&**name) {
                     Some(n) => *n += 1,
@@ -1076,12 +1432,12 @@ impl Report {
             }
         }
         if let Some(logged) = &entry.logged {
-            self.changes.compared += 1;
+            changes.compared += 1;
             if logged != kind.as_str() {
-                let (n, ex) = self.changes.transitions.entry((logged.clone(), kind)).or_default();
+                let (n, ex) = changes.transitions.entry((logged.clone(), kind)).or_default();
                 *n += 1;
                 if ex.len() < examples {
-                    ex.push(Example::of(line, entry, principal, verdict));
+                    ex.push(Example::of(seen, verdict));
                 }
             }
         }
@@ -1121,6 +1477,7 @@ pub fn replay(
     let mut replayer = Replayer {
         report: Report::default(),
         builder: RequestBuilder::for_config(config),
+        connections: None,
         options,
         scratch: String::new(),
     };
@@ -1162,6 +1519,8 @@ pub fn replay(
 struct Replayer<'o> {
     report: Report,
     builder: RequestBuilder,
+    /// Made at the first connection line.
+    connections: Option<ConnectionBuilder>,
     options: &'o Options,
     /// Group labels put together.
     scratch: String,
@@ -1179,19 +1538,34 @@ impl Replayer<'_> {
             report.not_json.add(line);
             return;
         };
-        if entry.authority.is_none() || entry.method.is_none() || entry.path.is_none() {
-            report.incomplete.add(line);
-            return;
-        }
+        let traffic = match entry.kind() {
+            LineKind::Request => Traffic::Request,
+            LineKind::Connection => Traffic::Connection,
+            LineKind::Incomplete => {
+                report.incomplete.add(line);
+                return;
+            }
+        };
         let principal = match &self.options.principal {
             PrincipalSource::None => None,
             PrincipalSource::Field(_) => entry.principal.as_deref(),
             PrincipalSource::Fixed(p) => Some(p.as_str()),
         };
-        let request = self.builder.build(&entry, principal);
+        let seen = Seen { line, entry: &entry, traffic, principal };
         let examples = self.options.examples;
         let scratch = &mut self.scratch;
-        decider.decide(request, |verdict| report.record(line, &entry, principal, verdict, examples, scratch));
+        match traffic {
+            Traffic::Request => {
+                let request = self.builder.build(&entry, principal);
+                decider.decide(request, |verdict| report.record(&seen, verdict, examples, scratch));
+            }
+            Traffic::Connection => {
+                let slot = &self.builder.slot;
+                let builder = self.connections.get_or_insert_with(|| ConnectionBuilder::new(slot.clone()));
+                let connection = builder.build(&entry, principal);
+                decider.decide_connection(connection, |verdict| report.record(&seen, verdict, examples, scratch));
+            }
+        }
     }
 }
 
@@ -1220,6 +1594,15 @@ fn sorted_counts(map: &HashMap<String, u64>) -> Vec<(&str, u64)> {
     out
 }
 
+/// The outcomes a part of the human report lists: connections are never
+/// scanned, so they have no `dlp` line.
+fn outcomes_shown(traffic: Traffic) -> &'static [Outcome] {
+    match traffic {
+        Traffic::Request => &Outcome::ALL,
+        Traffic::Connection => &[Outcome::Allow, Outcome::Denied, Outcome::Unregistered, Outcome::BadRequest],
+    }
+}
+
 /// The human report.
 pub fn human(report: &Report, context: &Context) -> String {
     let mut out = String::new();
@@ -1238,20 +1621,36 @@ pub fn human(report: &Report, context: &Context) -> String {
     if context.dlp {
         let _ = writeln!(out, "dlp         headers and query only: access logs carry no bodies");
     }
-    let _ = writeln!(out);
-    let _ = writeln!(out, "{:<32}{:>9}", "requests", report.requests);
-    for kind in Outcome::ALL {
-        let tally = report.tally(kind);
-        let _ = writeln!(out, "{:<32}{:>9}", kind.as_str(), tally.count);
-        let groups = tally.groups();
-        for g in groups.iter().take(GROUPS_SHOWN) {
-            let _ = writeln!(out, "  {:<30}{:>9}", g.shown(), g.count);
+    // Connections only when the log has some: an HTTP gateway's report
+    // stays as it was. Which part a section is about is said when there
+    // are two.
+    let parts: &[(Traffic, &str)] = if report.connections.count > 0 {
+        &[(Traffic::Request, "requests"), (Traffic::Connection, "connections")]
+    } else {
+        &[(Traffic::Request, "requests")]
+    };
+    for (traffic, title) in parts {
+        let part = report.part(*traffic);
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{title:<32}{:>9}", part.count);
+        for kind in outcomes_shown(*traffic) {
+            let tally = part.tally(*kind);
+            let _ = writeln!(out, "{:<32}{:>9}", kind.as_str(), tally.count);
+            let groups = tally.groups();
+            for g in groups.iter().take(GROUPS_SHOWN) {
+                let _ = writeln!(out, "  {:<30}{:>9}", g.shown(), g.count);
+            }
+            if groups.len() > GROUPS_SHOWN {
+                let rest: u64 = groups.iter().skip(GROUPS_SHOWN).map(|g| g.count).sum();
+                let more = format!("… {} more", groups.len() - GROUPS_SHOWN);
+                let _ = writeln!(out, "  {more:<30}{rest:>9}");
+            }
         }
-        if groups.len() > GROUPS_SHOWN {
-            let rest: u64 = groups.iter().skip(GROUPS_SHOWN).map(|g| g.count).sum();
-            let more = format!("… {} more", groups.len() - GROUPS_SHOWN);
-            let _ = writeln!(out, "  {more:<30}{rest:>9}");
-        }
+    }
+    let mixed = parts.len() > 1;
+    if mixed {
+        // Errors and skipped lines are neither part's.
+        let _ = writeln!(out);
     }
     if report.errors.count > 0 {
         let first = report.first_error.as_deref().unwrap_or_default();
@@ -1262,64 +1661,79 @@ pub fn human(report: &Report, context: &Context) -> String {
         skipped.push(format!("not JSON: {}", report.not_json.shown()));
     }
     if report.incomplete.count > 0 {
-        skipped.push(format!("no authority, method or path: {}", report.incomplete.shown()));
+        skipped.push(format!("neither a request nor a connection: {}", report.incomplete.shown()));
     }
     let detail = if skipped.is_empty() { String::new() } else { format!("   {}", skipped.join("; ")) };
     let _ = writeln!(out, "{:<32}{:>9}{detail}", "skipped", report.skipped());
 
-    for (title, map) in [
-        ("dry-run policies that would have refused requests", &report.dry_run),
-        ("AUDIT policies that matched", &report.audit),
-    ] {
-        if !map.is_empty() {
-            let _ = writeln!(out, "\n{title}");
-            for (name, count) in sorted_counts(map) {
-                let _ = writeln!(out, "  {name:<30}{count:>9}");
+    for (traffic, noun) in parts {
+        let part = report.part(*traffic);
+        let matched =
+            if mixed { format!("AUDIT policies that matched {noun}") } else { "AUDIT policies that matched".into() };
+        for (title, map) in
+            [(format!("dry-run policies that would have refused {noun}"), part.dry_run), (matched, part.audit)]
+        {
+            if !map.is_empty() {
+                let _ = writeln!(out, "\n{title}");
+                for (name, count) in sorted_counts(map) {
+                    let _ = writeln!(out, "  {name:<30}{count:>9}");
+                }
             }
         }
     }
 
-    let changes = &report.changes;
-    if let (Some(field), true) = (&context.decision_field, changes.compared > 0) {
-        let changed = changes.changed();
-        let _ = writeln!(
-            out,
-            "\nagainst the decisions logged in `{field}` ({} lines): {changed} changed",
-            changes.compared
-        );
-        for (from, to, count, _) in changes.sorted() {
-            let _ = writeln!(out, "  {:<30}{count:>9}", format!("{from} → {}", to.as_str()));
+    for (traffic, noun) in parts {
+        let changes = report.part(*traffic).changes;
+        if let (Some(field), true) = (&context.decision_field, changes.compared > 0) {
+            let changed = changes.changed();
+            let which = if mixed { format!("{noun} ") } else { String::new() };
+            let _ = writeln!(
+                out,
+                "\n{which}against the decisions logged in `{field}` ({} lines): {changed} changed",
+                changes.compared
+            );
+            for (from, to, count, _) in changes.sorted() {
+                let _ = writeln!(out, "  {:<30}{count:>9}", format!("{from} → {}", to.as_str()));
+            }
         }
     }
 
-    if context.examples > 0 && report.requests > 0 {
+    if context.examples > 0 && report.requests + report.connections.count > 0 {
         let _ = writeln!(out, "\nexamples (the first {} of each; queries withheld)", context.examples);
-        for kind in Outcome::ALL {
-            let tally = report.tally(kind);
-            if tally.examples.is_empty() {
-                continue;
+        for (traffic, _) in parts {
+            let part = report.part(*traffic);
+            let prefix = match traffic {
+                Traffic::Request => "",
+                Traffic::Connection => "connection ",
+            };
+            for kind in Outcome::ALL {
+                let tally = part.tally(kind);
+                if tally.examples.is_empty() {
+                    continue;
+                }
+                let _ = writeln!(out, "{prefix}{}", kind.as_str());
+                for e in &tally.examples {
+                    let _ = writeln!(out, "  {}", e.text(kind != Outcome::Unregistered));
+                }
             }
-            let _ = writeln!(out, "{}", kind.as_str());
-            for e in &tally.examples {
-                let _ = writeln!(out, "  {}", e.text(kind != Outcome::Unregistered));
-            }
-        }
-        for (from, to, _, examples) in changes.sorted() {
-            let _ = writeln!(out, "changed {from} → {}", to.as_str());
-            for e in examples {
-                let _ = writeln!(out, "  {}", e.text(to != Outcome::Unregistered));
+            for (from, to, _, examples) in part.changes.sorted() {
+                let _ = writeln!(out, "{prefix}changed {from} → {}", to.as_str());
+                for e in examples {
+                    let _ = writeln!(out, "  {}", e.text(to != Outcome::Unregistered));
+                }
             }
         }
     }
     out
 }
 
-/// The JSON report.
-pub fn json(report: &Report, context: &Context) -> Value {
+/// One part of the JSON report: per outcome its count, groups and
+/// examples; the dry-run and AUDIT policies; the changes.
+fn json_part(part: Part<'_>, decision_field: Option<&str>) -> (Value, Value, Value, Value) {
     let outcomes: serde_json::Map<String, Value> = Outcome::ALL
         .iter()
         .map(|kind| {
-            let tally = report.tally(*kind);
+            let tally = part.tally(*kind);
             let groups: Vec<Value> = tally
                 .groups()
                 .iter()
@@ -1348,15 +1762,10 @@ pub fn json(report: &Report, context: &Context) -> Value {
             (kind.as_str().to_owned(), json!({"count": tally.count, "groups": groups, "examples": examples}))
         })
         .collect();
-    let principal = match &context.principal {
-        PrincipalSource::None => Value::Null,
-        PrincipalSource::Field(f) => json!({ "field": f }),
-        PrincipalSource::Fixed(p) => json!({ "value": p }),
-    };
-    let counts = |map: &HashMap<String, u64>| -> Vec<Value> {
+    let counts = |map: &HashMap<String, u64>| -> Value {
         sorted_counts(map).into_iter().map(|(name, count)| json!({"policy": name, "count": count})).collect()
     };
-    let changes = &report.changes;
+    let changes = part.changes;
     let transitions: Vec<Value> = changes
         .sorted()
         .into_iter()
@@ -1369,6 +1778,28 @@ pub fn json(report: &Report, context: &Context) -> Value {
             })
         })
         .collect();
+    let changes = json!({
+        "field": decision_field,
+        "compared": changes.compared,
+        "changed": changes.changed(),
+        "transitions": transitions,
+    });
+    (Value::Object(outcomes), counts(part.dry_run), counts(part.audit), changes)
+}
+
+/// The JSON report. Requests are at the top level (`requests`,
+/// `outcomes`, `dryRun`, `audit`, `changes`); connections under
+/// `connections`, with the same members (`count` for `requests`).
+pub fn json(report: &Report, context: &Context) -> Value {
+    let principal = match &context.principal {
+        PrincipalSource::None => Value::Null,
+        PrincipalSource::Field(f) => json!({ "field": f }),
+        PrincipalSource::Fixed(p) => json!({ "value": p }),
+    };
+    let field = context.decision_field.as_deref();
+    let (outcomes, dry_run, audit, changes) = json_part(report.part(Traffic::Request), field);
+    let connections = report.part(Traffic::Connection);
+    let (c_outcomes, c_dry_run, c_audit, c_changes) = json_part(connections, field);
     json!({
         "accessLog": context.access_log,
         "policy": context.policy,
@@ -1377,20 +1808,22 @@ pub fn json(report: &Report, context: &Context) -> Value {
         "lines": report.lines,
         "requests": report.requests,
         "outcomes": outcomes,
+        "connections": {
+            "count": connections.count,
+            "outcomes": c_outcomes,
+            "dryRun": c_dry_run,
+            "audit": c_audit,
+            "changes": c_changes,
+        },
         "skipped": {
             "count": report.skipped(),
             "notJson": report.not_json.json(),
             "incomplete": report.incomplete.json(),
         },
         "errors": {"count": report.errors.count, "firstLines": report.errors.first, "first": report.first_error},
-        "dryRun": counts(&report.dry_run),
-        "audit": counts(&report.audit),
-        "changes": {
-            "field": context.decision_field,
-            "compared": changes.compared,
-            "changed": changes.changed(),
-            "transitions": transitions,
-        },
+        "dryRun": dry_run,
+        "audit": audit,
+        "changes": changes,
     })
 }
 
@@ -1536,12 +1969,126 @@ mod tests {
     #[test]
     fn examples_never_show_a_query_or_a_path_with_findings() {
         let e = parse_entry(br#"{"authority":"h","method":"GET","path":"/s?token=abc"}"#, &options()).unwrap();
+        let seen = Seen { line: 7, entry: &e, traffic: Traffic::Request, principal: None };
         let allowed = Verdict { kind: Some(Outcome::Allow), reason: "no-policy".into(), ..Verdict::default() };
-        let ex = Example::of(7, &e, None, &allowed);
-        assert_eq!(ex.path, "/s?…");
+        let ex = Example::of(&seen, &allowed);
+        let path = |ex: &Example| match &ex.target {
+            Target::Request { path, .. } => path.clone(),
+            Target::Connection { .. } => String::new(),
+        };
+        assert_eq!(path(&ex), "/s?…");
         assert_eq!(ex.text(true), "line 7: GET h/s?… → (no-policy)");
         let dlp =
             Verdict { kind: Some(Outcome::DlpBlocked), findings: vec![Cow::Borrowed("jwt")], ..Verdict::default() };
-        assert_eq!(Example::of(7, &e, None, &dlp).path, crate::display::WITHHELD);
+        assert_eq!(path(&Example::of(&seen, &dlp)), crate::display::WITHHELD);
+    }
+
+    fn kind(line: &str) -> LineKind {
+        parse_entry(line.as_bytes(), &options()).map_or(LineKind::Incomplete, |e| e.kind())
+    }
+
+    #[test]
+    fn lines_are_requests_connections_or_neither() {
+        // Every request field: a request, whatever else the line has.
+        assert_eq!(kind(r#"{"authority":"h","method":"GET","path":"/","protocol":"HTTP/1.1"}"#), LineKind::Request);
+        assert_eq!(
+            kind(r#"{"authority":"h","method":"GET","path":"/","downstream_local_address":"10.0.0.1:8443"}"#),
+            LineKind::Request
+        );
+        // tcp_proxy's line (Istio's fields, as Envoy prints them for TCP).
+        let tcp = r#"{"authority":null,"method":null,"path":null,"protocol":null,"downstream_local_address":"10.244.0.12:8443","downstream_remote_address":"10.244.1.17:40109","requested_server_name":"api.stripe.com","response_code":0,"upstream_host":"34.200.47.89:443"}"#;
+        assert_eq!(kind(tcp), LineKind::Connection);
+        // No server name ("-" or absent) is still a connection: Warden decides it (no-sni).
+        assert_eq!(
+            kind(r#"{"downstream_local_address":"10.0.0.1:443","requested_server_name":"-"}"#),
+            LineKind::Connection
+        );
+        assert_eq!(kind(r#"{"downstream_local_address":"[2001:db8::1]:443","protocol":"-"}"#), LineKind::Connection);
+        // A listener port is required: without it there is nothing to decide with.
+        assert_eq!(kind(r#"{"requested_server_name":"api.stripe.com"}"#), LineKind::Incomplete);
+        assert_eq!(
+            kind(r#"{"downstream_local_address":"10.0.0.1","requested_server_name":"a.b"}"#),
+            LineKind::Incomplete
+        );
+        assert_eq!(kind(r#"{"downstream_local_address":"-"}"#), LineKind::Incomplete);
+        assert_eq!(kind("{}"), LineKind::Incomplete);
+        // An HTTP line without its request (a codec error) has a protocol: not a connection.
+        let codec_error = r#"{"authority":null,"method":null,"path":null,"protocol":"HTTP/1.1","downstream_local_address":"10.0.0.1:8080","response_code":400,"response_flags":"DPE"}"#;
+        assert_eq!(kind(codec_error), LineKind::Incomplete);
+        // Some of the request fields but not all: a broken request, not a connection.
+        assert_eq!(
+            kind(r#"{"authority":"h","path":"/","downstream_local_address":"10.0.0.1:80"}"#),
+            LineKind::Incomplete
+        );
+        assert_eq!(kind(r#"{"method":"GET","downstream_local_address":"10.0.0.1:80"}"#), LineKind::Incomplete);
+    }
+
+    #[test]
+    fn connections_carry_port_source_sni_and_the_principal_after_the_handshake() {
+        let line = br#"{"downstream_local_address":"10.244.0.12:8443","downstream_remote_address":"10.244.1.17:40109","requested_server_name":"api.stripe.com","peer":"cluster.local/ns/a/sa/b"}"#;
+        let e = parse_entry(line, &options()).unwrap();
+        let prop = |props: &[(Vec<String>, Vec<u8>)], path: &[&str]| {
+            props.iter().find(|(p, _)| p == path).map(|(_, v)| v.clone())
+        };
+        let mut b = ConnectionBuilder::new(PrincipalSlot::PeerCertificate);
+        let c = b.build(&e, e.principal.as_deref()).clone();
+        assert_eq!(prop(&c.properties, property::DESTINATION_PORT), Some(8443u64.to_le_bytes().to_vec()));
+        assert_eq!(prop(&c.properties, property::SOURCE_ADDRESS), Some(b"10.244.1.17:40109".to_vec()));
+        assert_eq!(prop(&c.properties, property::SNI), Some(b"api.stripe.com".to_vec()));
+        assert_eq!(prop(&c.properties, property::PEER_CERTIFICATE), None, "not before the handshake");
+        assert_eq!(
+            prop(&c.handshake_properties, property::PEER_URI_SAN),
+            Some(b"spiffe://cluster.local/ns/a/sa/b".to_vec())
+        );
+        assert!(prop(&c.handshake_properties, property::PEER_CERTIFICATE).is_some());
+        assert_eq!(prop(&c.handshake_properties, MTLS), Some(vec![1]));
+        assert!(
+            !c.downstream.is_empty() && c.downstream_end && c.upstream_end,
+            "the filter sees bytes, then both ends"
+        );
+        // The native engine's view has the principal, as the network filter has after the handshake.
+        let attrs = ConnectionAttributes(&c);
+        use warden_engine::Attributes as _;
+        assert!(attrs.property(property::PEER_CERTIFICATE).is_some());
+
+        // The next line reuses the connection: nothing of the last one stays.
+        let bare =
+            parse_entry(br#"{"downstream_local_address":"10.0.0.1:443","requested_server_name":"-"}"#, &options())
+                .unwrap();
+        let c = b.build(&bare, None).clone();
+        assert_eq!(c.properties.len(), 1, "{:?}", c.properties);
+        assert_eq!(prop(&c.properties, property::DESTINATION_PORT), Some(443u64.to_le_bytes().to_vec()));
+        assert!(c.handshake_properties.is_empty());
+
+        // A policy that reads a filter state first gets the principal there, from the start.
+        let mut b = ConnectionBuilder::new(PrincipalSlot::FilterState("io.istio.peer_principal".into()));
+        let c = b.build(&e, Some("td/ns/x/sa/y")).clone();
+        assert_eq!(
+            prop(&c.properties, &["filter_state", "io.istio.peer_principal"]),
+            Some(b"spiffe://td/ns/x/sa/y".to_vec())
+        );
+        assert!(c.handshake_properties.is_empty());
+    }
+
+    #[test]
+    fn connection_examples_show_server_name_and_port() {
+        let e = parse_entry(
+            br#"{"downstream_local_address":"10.0.0.1:8443","requested_server_name":"evil.example"}"#,
+            &options(),
+        )
+        .unwrap();
+        let seen = Seen { line: 9, entry: &e, traffic: Traffic::Connection, principal: Some("spiffe://td/ns/a/sa/b") };
+        let unregistered =
+            Verdict { kind: Some(Outcome::Unregistered), reason: "unregistered".into(), ..Verdict::default() };
+        let ex = Example::of(&seen, &unregistered);
+        assert_eq!(ex.text(true), "line 9: sni=evil.example port=8443 from td/ns/a/sa/b → evil.example");
+        assert_eq!(ex.json()["sni"], "evil.example");
+        assert_eq!(ex.json()["port"], 8443);
+        let none = parse_entry(br#"{"downstream_local_address":"10.0.0.1:8443"}"#, &options()).unwrap();
+        let seen = Seen { line: 10, entry: &none, traffic: Traffic::Connection, principal: None };
+        let no_sni = Verdict { kind: Some(Outcome::Unregistered), reason: "no-sni".into(), ..Verdict::default() };
+        let ex = Example::of(&seen, &no_sni);
+        assert_eq!(ex.text(true), "line 10: sni=- port=8443 → (no-sni)");
+        assert_eq!(ex.json()["sni"], Value::Null);
     }
 }

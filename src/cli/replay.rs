@@ -13,20 +13,33 @@ pub(super) const ABOUT: &str = "\
 Replay an Envoy JSON access log against a policy: what it would allow, deny, and why.
 
 Reads one JSON object per line, as Istio gateways log with accessLogEncoding: JSON (text
-before the first '{', e.g. from kubectl logs --timestamps, is ignored). authority, method and
-path are required (other lines are skipped and counted); downstream_local_address gives the
-destination port (default 80), downstream_remote_address the source address,
-requested_server_name the SNI; user_agent and x_forwarded_for are sent as headers. The
-principal comes from --principal-field NAME (a field logging %DOWNSTREAM_PEER_URI_SAN%, say)
-or --principal VALUE, and reaches the filter through the policy's first identity source.
-Each line runs through the compiled filter in the harness (one VM, reused) or, with
---engine native, through the native engine.
+before the first '{', e.g. from kubectl logs --timestamps, is ignored). A line is:
 
-The report counts requests per outcome (allow, denied, unregistered, bad-request, dlp) and
-groups them by deciding policy, reason or host, with the first --examples lines of each;
-queries are never shown. DLP sees only the query and the logged headers: access logs carry no
-bodies. If lines carry Warden's decision record (--decision-field, default warden), decisions
-that would change are counted and shown. A progress bar runs on stderr when it is a terminal.
+  a request     when it has authority, method and path. downstream_local_address gives the
+                destination port (default 80), downstream_remote_address the source address,
+                requested_server_name the SNI; user_agent and x_forwarded_for are sent as
+                headers.
+  a connection  when it has none of authority, method and path, no protocol, and a
+                downstream_local_address with a port: the line tcp_proxy logs for TLS
+                passthrough and mesh mTLS traffic. requested_server_name is the SNI (absent
+                or -: none), downstream_local_address the destination port,
+                downstream_remote_address the source.
+  skipped       otherwise (counted, as are lines that are not JSON).
+
+The principal comes from --principal-field NAME (a field logging %DOWNSTREAM_PEER_URI_SAN%,
+say) or --principal VALUE. A request gets it through the policy's first identity source; a
+connection as the peer certificate of its TLS handshake (or the filter state the policy reads
+first). Requests run through the compiled filter in the harness (one VM, reused), connections
+through the same filter loaded as a network filter (root id warden.network, a second VM);
+with --engine native, through the native engine.
+
+The report counts requests per outcome (allow, denied, unregistered, bad-request, dlp) and,
+apart, connections (allow, denied, unregistered, bad-request), grouped by deciding policy,
+reason, host or server name, with the first --examples lines of each (connections show
+sni=... port=...); queries are never shown. DLP sees only the query and the logged headers:
+access logs carry no bodies, and connections are not scanned. If lines carry Warden's
+decision record (--decision-field, default warden), decisions that would change are counted
+and shown. A progress bar runs on stderr when it is a terminal.
 
   warden replay policy.yaml access.log --principal-field downstream_peer_uri_san
   kubectl logs -n istio-system deploy/istio-egressgateway | warden replay policy.yaml -
@@ -194,8 +207,12 @@ pub(super) fn replay_log(
             writeln!(out)?;
         }
     }
-    if report.requests == 0 {
-        writeln!(err, "note: no line had authority, method and path: is this an Envoy JSON access log?")?;
+    if report.requests == 0 && report.connections.count == 0 {
+        writeln!(
+            err,
+            "note: no line had authority, method and path, nor was a connection (a downstream_local_address \
+             and no request): is this an Envoy JSON access log?"
+        )?;
     }
     Ok(EXIT_OK)
 }

@@ -3,7 +3,9 @@
 //! default fields, alphabetical as Envoy prints them, plus
 //! `downstream_peer_uri_san`), against `tests/cli/fixtures/replay/policy.yaml`.
 //! Each line is drawn from a few request shapes whose outcome under that
-//! policy is known, so the counts a replay must report are known too.
+//! policy is known, so the counts a replay must report are known too. Now
+//! and then comes a line Envoy's `tcp_proxy` writes (a connection) or one
+//! that is neither a request nor a connection.
 //!
 //! Used by `tests/cli/mod.rs` (the ≥100,000-line replay) and
 //! `benches/replay.rs` (`#[path]`-included).
@@ -161,9 +163,13 @@ pub struct Expected {
     pub lines: u64,
     /// Request lines.
     pub requests: u64,
+    /// Connection lines (`tcp_proxy`'s).
+    pub connections: u64,
+    /// Per outcome, of the connections.
+    pub connection_outcomes: BTreeMap<&'static str, u64>,
     /// Lines that are not JSON.
     pub not_json: u64,
-    /// JSON lines without authority, method and path.
+    /// JSON lines that are neither a request nor a connection.
     pub incomplete: u64,
     /// Per outcome.
     pub outcomes: BTreeMap<&'static str, u64>,
@@ -237,9 +243,23 @@ fn request_line(shape: &Shape, n: u64) -> String {
     )
 }
 
+/// The connection line written after every 1999th request: TLS
+/// passthrough to api.stripe.com on the 8443 listener, as `tcp_proxy` logs
+/// it. The policy's `deny-admin` (a DENY on paths only) refuses it: in a
+/// DENY rule Istio's TCP semantics ignore the HTTP-only fields.
+const TCP_PROXY_LINE: &str = r#"{"authority":null,"bytes_received":1834,"bytes_sent":5210,"downstream_local_address":"10.244.0.12:8443","method":null,"path":null,"protocol":null,"requested_server_name":"api.stripe.com","response_code":0,"upstream_cluster":"outbound|443||api.stripe.com"}"#;
+/// Its outcome.
+const TCP_PROXY_OUTCOME: &str = "denied";
+
+/// The line written after every 2999th request: an HTTP/1.1 request
+/// Envoy could not parse (a codec error). It has a protocol but no
+/// request: neither a request nor a connection.
+const CODEC_ERROR_LINE: &str = r#"{"authority":null,"bytes_received":0,"bytes_sent":0,"downstream_local_address":"10.244.0.12:8080","method":null,"path":null,"protocol":"HTTP/1.1","requested_server_name":null,"response_code":400,"response_code_details":"http1.codec_error","response_flags":"DPE"}"#;
+
 /// Writes a log of `requests` request lines, with an Envoy text line
-/// (not JSON) after every 997th and a TCP-proxy line (no authority, method
-/// or path) after every 1999th, and returns what a replay must report.
+/// (not JSON) after every 997th, a TCP-proxy line (a connection) after
+/// every 1999th and an HTTP codec error's line (skipped) after every
+/// 2999th, and returns what a replay must report.
 pub fn write(out: &mut dyn Write, requests: u64, seed: u64) -> io::Result<Expected> {
     let total: u32 = SHAPES.iter().map(|s| s.weight).sum();
     let mut rng = Rng(seed.max(1));
@@ -271,10 +291,13 @@ pub fn write(out: &mut dyn Write, requests: u64, seed: u64) -> io::Result<Expect
             expected.not_json += 1;
         }
         if n % 1999 == 0 {
-            writeln!(
-                out,
-                "{{\"authority\":null,\"bytes_received\":1834,\"bytes_sent\":5210,\"downstream_local_address\":\"10.244.0.12:8443\",\"method\":null,\"path\":null,\"protocol\":null,\"requested_server_name\":\"api.stripe.com\",\"response_code\":0,\"upstream_cluster\":\"outbound|443||api.stripe.com\"}}"
-            )?;
+            writeln!(out, "{TCP_PROXY_LINE}")?;
+            expected.lines += 1;
+            expected.connections += 1;
+            *expected.connection_outcomes.entry(TCP_PROXY_OUTCOME).or_default() += 1;
+        }
+        if n % 2999 == 0 {
+            writeln!(out, "{CODEC_ERROR_LINE}")?;
             expected.lines += 1;
             expected.incomplete += 1;
         }
@@ -282,3 +305,4 @@ pub fn write(out: &mut dyn Write, requests: u64, seed: u64) -> io::Result<Expect
     out.flush()?;
     Ok(expected)
 }
+

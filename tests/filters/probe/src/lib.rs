@@ -13,9 +13,16 @@
 //! - `queue: NAME`: register shared queue NAME at configure time; when an
 //!   item is enqueued, `on_queue_ready` drains it, logs
 //!   `queue ready: ITEM`, and counts `probe.queue_ready`.
+//!
+//! With the root id `probe.network` it is a network filter instead (see
+//! [`network`]): `on_*` lines of the same configuration say what each
+//! connection callback does.
 
+mod network;
+
+use network::{NetworkConfig, ProbeConnection, NETWORK_ROOT_ID};
 use proxy_wasm::hostcalls;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MetricType, Status};
 use std::cell::Cell;
 use std::rc::Rc;
@@ -52,6 +59,8 @@ struct ProbeRoot {
     shared: Rc<Shared>,
     vm_config: String,
     ticks: Rc<Cell<u32>>,
+    /// Set when the root id is [`NETWORK_ROOT_ID`]: a network filter.
+    network: Option<NetworkConfig>,
 }
 
 impl Context for ProbeRoot {}
@@ -73,6 +82,17 @@ impl RootContext for ProbeRoot {
                 },
                 Some(("queue", name)) => queue = Some(self.register_shared_queue(name)),
                 _ => {}
+            }
+        }
+        let root_id = self.get_property(vec!["plugin_root_id"]).unwrap_or_default();
+        if root_id == NETWORK_ROOT_ID.as_bytes() {
+            hostcalls::log(LogLevel::Info, &format!("probe.network: on_configure root_id={NETWORK_ROOT_ID}")).ok();
+            match NetworkConfig::parse(&plugin_config) {
+                Ok(config) => self.network = Some(config),
+                Err(problem) => {
+                    hostcalls::log(LogLevel::Error, &format!("probe.network: {problem}")).ok();
+                    return false;
+                }
             }
         }
         hostcalls::log(LogLevel::Info, "probe: configured").ok();
@@ -101,8 +121,12 @@ impl RootContext for ProbeRoot {
         Some(Box::new(ProbeStream { shared: Rc::clone(&self.shared), ..ProbeStream::default() }))
     }
 
+    fn create_stream_context(&self, _context_id: u32) -> Option<Box<dyn StreamContext>> {
+        Some(Box::new(ProbeConnection::new(self.network.clone().unwrap_or_default())))
+    }
+
     fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
+        Some(if self.network.is_some() { ContextType::StreamContext } else { ContextType::HttpContext })
     }
 }
 
