@@ -138,6 +138,8 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> R<()> {
             let buffer: &[u8] = match kind {
                 0 => &s.stream.request_body,
                 1 => &s.stream.response_body,
+                2 => &s.stream.downstream_data,
+                3 => &s.stream.upstream_data,
                 4 => s.stream.call_response.as_ref().map(|r| r.body.as_slice()).unwrap_or_default(),
                 6 => &s.vm_config,
                 7 => &s.plugin_config,
@@ -161,6 +163,8 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> R<()> {
             let buffer = match kind {
                 0 => &mut s.stream.request_body,
                 1 => &mut s.stream.response_body,
+                2 => &mut s.stream.downstream_data,
+                3 => &mut s.stream.upstream_data,
                 _ => return Ok(status::BAD_ARGUMENT),
             };
             // Envoy (`Buffer::copyFrom`): at 0, drop `size` bytes and
@@ -377,17 +381,25 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> R<()> {
     )?;
 
     // --- stream control ---
+    // Stream types: HttpRequest 0, HttpResponse 1, Downstream 2, Upstream 3.
+    // Envoy continues a connection's reading (the next filter gets the
+    // held bytes) but not its upstream side (Unimplemented).
     linker.func_wrap("env", "proxy_continue_stream", |mut c: Ctx<'_>, kind: u32| -> u32 {
         let s = &mut c.data_mut().stream;
         match kind {
             0 => s.continue_request = true,
             1 => s.continue_response = true,
+            2 => s.continue_downstream = true,
+            3 => return status::UNIMPLEMENTED,
             _ => return status::BAD_ARGUMENT,
         }
         status::OK
     })?;
-    linker.func_wrap("env", "proxy_close_stream", |mut c: Ctx<'_>, _kind: u32| -> u32 {
-        c.data_mut().stream.closed = true;
+    linker.func_wrap("env", "proxy_close_stream", |mut c: Ctx<'_>, kind: u32| -> u32 {
+        if kind > 3 {
+            return status::BAD_ARGUMENT;
+        }
+        c.data_mut().stream.close_requested.get_or_insert(kind);
         status::OK
     })?;
     linker.func_wrap(

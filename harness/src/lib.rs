@@ -20,17 +20,25 @@
 //!   Envoy buffers them while the filter pauses), trailers, the upstream's
 //!   response, `on_done`/`on_log`/`on_delete`. Many streams share one VM,
 //!   as on an Envoy worker, so state leaking between requests shows.
+//! - [`Vm::connect`] runs one connection through a network filter (the
+//!   SDK's `StreamContext`) placed before `tcp_proxy`: the client's and the
+//!   upstream's bytes, pauses, closes, the properties a TLS handshake
+//!   brings, as measured in Envoy 1.40.
 //! - Guest faults (traps, bad pointers, endless loops, memory past the
 //!   limit) end the stream with a [`Fault`]; the VM is then dead, as in
 //!   Envoy, and later streams get the same fault until a new VM is started.
 
 mod abi;
 mod cache;
+mod connection;
 pub mod map;
 mod state;
 mod types;
 
-pub use types::{Fault, Forwarded, Headers, HttpCall, LocalResponse, LogEntry, Outcome, Request, UpstreamResponse};
+pub use types::{
+    ClosedBy, Connection, ConnectionOutcome, Fault, Forwarded, Headers, HttpCall, LocalResponse, LogEntry, Outcome,
+    Request, UpstreamResponse,
+};
 
 use state::{HostState, StreamState};
 use std::path::PathBuf;
@@ -199,6 +207,11 @@ struct Hooks {
     delete: Option<TypedFunc<u32, ()>>,
     tick: Option<TypedFunc<u32, ()>>,
     queue_ready: Option<TypedFunc<(u32, u32), ()>>,
+    new_connection: Option<TypedFunc<u32, u32>>,
+    downstream_data: Option<TypedFunc<(u32, u32, u32), u32>>,
+    downstream_close: Option<TypedFunc<(u32, u32), ()>>,
+    upstream_data: Option<TypedFunc<(u32, u32, u32), u32>>,
+    upstream_close: Option<TypedFunc<(u32, u32), ()>>,
 }
 
 /// One running filter VM: one root context and the streams run through it.
@@ -269,6 +282,11 @@ impl Vm {
             delete: hook!("proxy_on_delete"),
             tick: hook!("proxy_on_tick"),
             queue_ready: hook!("proxy_on_queue_ready"),
+            new_connection: hook!("proxy_on_new_connection"),
+            downstream_data: hook!("proxy_on_downstream_data"),
+            downstream_close: hook!("proxy_on_downstream_connection_close"),
+            upstream_data: hook!("proxy_on_upstream_data"),
+            upstream_close: hook!("proxy_on_upstream_connection_close"),
         };
         let vm_start: Option<TypedFunc<(u32, u32), u32>> = hook!("proxy_on_vm_start");
         let configure: Option<TypedFunc<(u32, u32), u32>> = hook!("proxy_on_configure");
@@ -417,8 +435,7 @@ impl Vm {
             outcome.status = 503;
             return outcome;
         }
-        let context = self.next_context;
-        self.next_context = self.next_context.wrapping_add(1).max(ROOT_CONTEXT + 1);
+        let context = self.new_context_id();
         self.begin(request);
         let result = self.drive(context, request, &mut outcome);
         if let Err(fault) = result {
@@ -429,6 +446,13 @@ impl Vm {
         }
         self.finish(&mut outcome);
         outcome
+    }
+
+    /// The id of the next stream context.
+    fn new_context_id(&mut self) -> u32 {
+        let context = self.next_context;
+        self.next_context = self.next_context.wrapping_add(1).max(ROOT_CONTEXT + 1);
+        context
     }
 
     fn begin(&mut self, request: &Request) {

@@ -15,6 +15,7 @@ pub(crate) mod status {
     pub const PARSE_FAILURE: u32 = 4;
     pub const EMPTY: u32 = 7;
     pub const CAS_MISMATCH: u32 = 8;
+    pub const UNIMPLEMENTED: u32 = 12;
 }
 
 /// A metric the filter defined.
@@ -32,7 +33,7 @@ pub(crate) struct PendingCall {
     pub answer: UpstreamResponse,
 }
 
-/// The state of the HTTP stream being run.
+/// The state of the HTTP stream or the connection being run.
 #[derive(Debug, Default)]
 pub(crate) struct StreamState {
     pub request_headers: Headers,
@@ -47,8 +48,14 @@ pub(crate) struct StreamState {
     /// `proxy_continue_stream` was called for the request / response.
     pub continue_request: bool,
     pub continue_response: bool,
-    /// `proxy_close_stream` was called.
-    pub closed: bool,
+    /// A connection's client bytes buffered so far (`DownstreamData`).
+    pub downstream_data: Vec<u8>,
+    /// A connection's upstream bytes buffered so far (`UpstreamData`).
+    pub upstream_data: Vec<u8>,
+    /// `proxy_continue_stream(Downstream)` was called.
+    pub continue_downstream: bool,
+    /// `proxy_close_stream` was called, with this stream type.
+    pub close_requested: Option<u32>,
     pub http_calls: Vec<HttpCall>,
     pub pending_calls: Vec<PendingCall>,
     /// The answer being delivered by `proxy_on_http_call_response`.

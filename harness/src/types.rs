@@ -242,3 +242,177 @@ impl Outcome {
         self.response_headers.iter().find(|(n, _)| n == name).map(|(_, v)| String::from_utf8_lossy(v).into_owned())
     }
 }
+
+/// One downstream connection to run through a network filter
+/// (`envoy.filters.network.wasm`, the SDK's `StreamContext`) placed before
+/// `envoy.filters.network.tcp_proxy`, as a fixed script: the filter sees
+/// the connection (`on_new_connection`), then each chunk the client sends,
+/// then the upstream's answer, then the client's end and the upstream's
+/// end. [`crate::Vm::connect`] describes what Envoy does at each step.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    /// Properties Envoy knows when the connection is accepted, by path:
+    /// `source.address`, `destination.port`, and the SNI the TLS inspector
+    /// read (`connection.requested_server_name`).
+    pub properties: Vec<(Vec<String>, Vec<u8>)>,
+    /// Properties Envoy learns from the TLS handshake of a listener that
+    /// terminates TLS (the peer certificate, `connection.mtls`): absent at
+    /// `on_new_connection` (the handshake has not happened yet), present
+    /// from the first data callback on.
+    pub handshake_properties: Vec<(Vec<String>, Vec<u8>)>,
+    /// What the client sends, chunk by chunk; each chunk is one read (one
+    /// `on_downstream_data`).
+    pub downstream: Vec<Vec<u8>>,
+    /// The client closes its side after its chunks (Envoy delivers that
+    /// end as one more `on_downstream_data` with `end_of_stream`).
+    pub downstream_end: bool,
+    /// What the upstream answers once connected, after the client's chunks,
+    /// chunk by chunk (one `on_upstream_data` each).
+    pub upstream: Vec<Vec<u8>>,
+    /// The upstream closes its side after its answer (and after the
+    /// client's end, if the client ends).
+    pub upstream_end: bool,
+}
+
+impl Connection {
+    /// A connection with nothing sent yet.
+    pub fn new() -> Self {
+        Connection::default()
+    }
+
+    /// Sets a property known from the start.
+    pub fn property(mut self, path: &[&str], value: impl Into<Vec<u8>>) -> Self {
+        set(&mut self.properties, path, value.into());
+        self
+    }
+
+    /// Sets a property the TLS handshake yields (see
+    /// [`Connection::handshake_properties`]).
+    pub fn handshake_property(mut self, path: &[&str], value: impl Into<Vec<u8>>) -> Self {
+        set(&mut self.handshake_properties, path, value.into());
+        self
+    }
+
+    /// The server name of the client's TLS ClientHello, as the TLS
+    /// inspector reads it (`connection.requested_server_name`), known from
+    /// `on_new_connection` on.
+    pub fn sni(self, name: &str) -> Self {
+        self.property(property::SNI, name)
+    }
+
+    /// The client's address (`source.address`), as `ip:port`.
+    pub fn source_ip(self, ip: &str) -> Self {
+        self.property(property::SOURCE_ADDRESS, request::socket_address(ip))
+    }
+
+    /// The listener port (`destination.port`, 8 little-endian bytes).
+    pub fn destination_port(self, port: u16) -> Self {
+        self.property(property::DESTINATION_PORT, request::encode_port(port))
+    }
+
+    /// A listener that terminates TLS and a client certificate whose only
+    /// URI SAN is `principal` (`spiffe://` added if absent); see
+    /// [`Connection::peer_certificate`].
+    pub fn peer_uri_san(self, principal: &str) -> Self {
+        self.peer_certificate(&[&request::spiffe_uri(principal)], &[])
+    }
+
+    /// A listener that terminates TLS and a client certificate with these
+    /// URI and DNS SANs, as Envoy shows it once the handshake is done: the
+    /// PEM (`connection.peer_certificate`), the first URI SAN
+    /// (`connection.uri_san_peer_certificate`) and `connection.mtls`, none
+    /// of them at `on_new_connection`. The certificate is a structural
+    /// stand-in (see [`warden_engine::identity::x509::test_certificate_pem`]).
+    pub fn peer_certificate(self, uris: &[&str], dns: &[&str]) -> Self {
+        let pem = warden_engine::identity::x509::test_certificate_pem(uris, dns, "workload");
+        let this = self.handshake_property(property::PEER_CERTIFICATE, pem).handshake_property(MTLS, vec![1u8]);
+        match uris.first() {
+            Some(first) => this.handshake_property(property::PEER_URI_SAN, *first),
+            None => this,
+        }
+    }
+
+    /// Adds a chunk the client sends.
+    pub fn send(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.downstream.push(bytes.into());
+        self
+    }
+
+    /// The client closes its side after its chunks.
+    pub fn end_downstream(mut self) -> Self {
+        self.downstream_end = true;
+        self
+    }
+
+    /// Adds a chunk the upstream answers.
+    pub fn answer(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.upstream.push(bytes.into());
+        self
+    }
+
+    /// The upstream closes its side after its answer.
+    pub fn end_upstream(mut self) -> Self {
+        self.upstream_end = true;
+        self
+    }
+}
+
+/// `connection.mtls`: one byte, 1 once a client certificate was verified.
+pub(crate) const MTLS: &[&str] = &["connection", "mtls"];
+
+fn set(properties: &mut Vec<(Vec<String>, Vec<u8>)>, path: &[&str], value: Vec<u8>) {
+    let path: Vec<String> = path.iter().map(|s| (*s).to_owned()).collect();
+    properties.retain(|(p, _)| *p != path);
+    properties.push((path, value));
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClosedBy {
+    /// The filter called `proxy_close_stream(Downstream)`: once the
+    /// callback returns, Envoy closes the client's connection (flushing
+    /// what it already wrote to the client), whatever the callback
+    /// returned; the upstream connection, if any, is closed with it.
+    FilterDownstream,
+    /// The filter called `proxy_close_stream(Upstream)`: in a network
+    /// filter Envoy closes the same connection, the client's (the filter's
+    /// write side is the downstream connection too).
+    FilterUpstream,
+    /// The client and the upstream each ended their side, and each end
+    /// went through the filter: Envoy closes the connection.
+    Peers,
+    /// The filter faulted: Envoy closes the connection (`fail_open:
+    /// false`), and every later connection to the dead VM.
+    Fault,
+}
+
+/// Everything that happened to one connection.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionOutcome {
+    /// The filter let the connection through to the next filter
+    /// (`tcp_proxy`), which connected to the upstream.
+    pub upstream_connected: bool,
+    /// The client's bytes that reached the upstream, after the filter's
+    /// changes.
+    pub forwarded: Vec<u8>,
+    /// The upstream's bytes that reached the client, after the filter's
+    /// changes.
+    pub returned: Vec<u8>,
+    /// How the connection ended; `None`: it was still open when the script
+    /// ended (a side did not end, or the filter held an end back).
+    pub closed: Option<ClosedBy>,
+    /// Filter state the filter set (`proxy_set_property`), by Envoy's key
+    /// (`wasm.<path>`).
+    pub filter_state: BTreeMap<String, Vec<u8>>,
+    /// Log lines written during this connection.
+    pub logs: Vec<LogEntry>,
+    /// Set when the connection ended in a fault, or stalled.
+    pub fault: Option<Fault>,
+}
+
+impl ConnectionOutcome {
+    /// A filter-state value as text.
+    pub fn filter_state_str(&self, key: &str) -> Option<String> {
+        self.filter_state.get(key).map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+}

@@ -5,5 +5,6 @@ mod dlp_memory;
 mod faults;
 pub(crate) mod filters;
 mod host_functions;
+pub(crate) mod network;
 mod other_filters;
 mod warden;
