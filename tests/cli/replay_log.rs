@@ -8,7 +8,8 @@
 //! that is neither a request nor a connection.
 //!
 //! Used by `tests/cli/mod.rs` (the ≥100,000-line replay) and
-//! `benches/replay.rs` (`#[path]`-included).
+//! `benches/replay.rs` (`#[path]`-included). The tests at the end replay
+//! logs of requests and connections (`warden replay` on TCP lines).
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -306,3 +307,282 @@ pub fn write(out: &mut dyn Write, requests: u64, seed: u64) -> io::Result<Expect
     Ok(expected)
 }
 
+/// `warden replay` on connection lines (`tcp_proxy`'s), mixed with
+/// requests. Kept apart from `tests/cli/mod.rs`'s helpers so that
+/// `benches/replay.rs` can include this file.
+#[cfg(test)]
+mod connections {
+    use super::{json_text, request_line, Shape, ADMIN, SLEEP};
+
+    /// A gateway that passes TLS through to api.stripe.com (registered by
+    /// its server name, on 443) for the billing workload only, and serves
+    /// httpbin.org over HTTP.
+    const POLICY: &str = "\
+name: tls-egress
+outboundTrafficPolicy: REGISTRY_ONLY
+gatewayPorts: {\"8080\": 80, \"8443\": 443}
+services:
+  - name: httpbin.org
+    hosts: [httpbin.org]
+    ports: [80]
+  - name: payments
+    hosts: [api.stripe.com]
+    ports: [443]
+authorization:
+  - name: payments-callers
+    action: ALLOW
+    services: [payments]
+    rules:
+      - from: [{source: {principals: [cluster.local/ns/billing/sa/billing]}}]
+  - name: httpbin-readers
+    action: ALLOW
+    services: [httpbin.org]
+    rules:
+      - to: [{operation: {methods: [GET]}}]
+";
+
+    const BILLING: &str = "spiffe://cluster.local/ns/billing/sa/billing";
+
+    /// A connection as Envoy's `tcp_proxy` logs it with Istio's JSON
+    /// fields: no authority, method, path or protocol.
+    fn tcp_line(n: u64, sni: Option<&str>, listener: u16, principal: Option<&str>, logged: Option<&str>) -> String {
+        let upstream = sni.unwrap_or("PassthroughCluster");
+        let warden = logged.map_or_else(String::new, |d| {
+            format!(",\"warden\":\"{{\\\"decision\\\":\\\"{d}\\\",\\\"reason\\\":\\\"-\\\"}}\"")
+        });
+        format!(
+            concat!(
+                "{{\"authority\":null,\"bytes_received\":1834,\"bytes_sent\":5210,",
+                "\"connection_termination_details\":null,\"downstream_local_address\":\"10.244.0.12:{listener}\",",
+                "\"downstream_peer_uri_san\":{principal},\"downstream_remote_address\":\"10.244.1.17:{port}\",",
+                "\"duration\":230,\"method\":null,\"path\":null,\"protocol\":null,\"request_id\":null,",
+                "\"requested_server_name\":{sni},\"response_code\":0,\"response_code_details\":null,",
+                "\"response_flags\":\"-\",\"route_name\":null,\"start_time\":\"2024-05-14T09:12:{n:02}.000Z\",",
+                "\"upstream_cluster\":\"outbound|443||{upstream}\",\"upstream_host\":\"34.200.47.89:443\",",
+                "\"upstream_local_address\":null,\"upstream_service_time\":null,",
+                "\"upstream_transport_failure_reason\":null,\"user_agent\":null,\"x_forwarded_for\":null{warden}}}"
+            ),
+            listener = listener,
+            principal = json_text(principal),
+            port = 40000 + n,
+            sni = json_text(sni),
+            n = n,
+            upstream = upstream,
+            warden = warden,
+        )
+    }
+
+    fn request(method: &'static str, path: &'static str, principal: Option<&'static str>) -> Shape {
+        Shape {
+            method,
+            authority: "httpbin.org",
+            path,
+            principal,
+            listener: 8080,
+            outcome: "",
+            group: ("", ""),
+            dry_run: false,
+            weight: 1,
+        }
+    }
+
+    /// Requests and connections, one of each case:
+    ///
+    /// 1. GET from sleep: allowed (httpbin-readers);
+    /// 2. POST from sleep: denied, no ALLOW matched;
+    /// 3. api.stripe.com from billing: allowed (payments-callers), as logged;
+    /// 4. api.stripe.com from sleep: denied, logged as allowed: a change;
+    /// 5. evil.example: unregistered server name;
+    /// 6. no server name: unregistered under REGISTRY_ONLY (no-sni), as logged;
+    /// 7. api.stripe.com with no client certificate: denied;
+    /// 8. an HTTP codec error's line: skipped;
+    /// 9. api.stripe.com from billing on the 8080 listener (port 80, where
+    ///    payments is not registered): unregistered.
+    fn mixed_log() -> String {
+        [
+            request_line(&request("GET", "/get", Some(SLEEP)), 1),
+            request_line(&request("POST", "/post", Some(SLEEP)), 2),
+            tcp_line(3, Some("api.stripe.com"), 8443, Some(BILLING), Some("allow")),
+            tcp_line(4, Some("api.stripe.com"), 8443, Some(SLEEP), Some("allow")),
+            tcp_line(5, Some("evil.example"), 8443, Some(SLEEP), None),
+            tcp_line(6, None, 8443, Some(ADMIN), Some("unregistered")),
+            tcp_line(7, Some("api.stripe.com"), 8443, None, None),
+            super::CODEC_ERROR_LINE.to_owned(),
+            tcp_line(9, Some("api.stripe.com"), 8080, Some(BILLING), None),
+        ]
+        .join("\n")
+            + "\n"
+    }
+
+    struct Run {
+        code: i32,
+        stdout: String,
+        stderr: String,
+    }
+
+    fn warden(args: &[&str]) -> Run {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let argv = std::iter::once("warden").chain(args.iter().copied());
+        let code = warden::cli::run_with(argv, warden::FILTER_WASM, &mut out, &mut err);
+        Run {
+            code,
+            stdout: String::from_utf8(out).expect("UTF-8 stdout"),
+            stderr: String::from_utf8(err).expect("UTF-8 stderr"),
+        }
+    }
+
+    /// The policy and the log in a temporary directory.
+    fn files(log: &str) -> (tempfile::TempDir, String, String) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = |name: &str| dir.path().join(name).to_str().expect("UTF-8 path").to_owned();
+        let (policy, access_log) = (path("policy.yaml"), path("access.log"));
+        std::fs::write(&policy, POLICY).expect("the policy");
+        std::fs::write(&access_log, log).expect("the log");
+        (dir, policy, access_log)
+    }
+
+    /// `warden replay` on the mixed log with the given engine, `<tmp>` for
+    /// the temporary directory.
+    fn replay(engine: &str, format: &str) -> (String, Run) {
+        let (dir, policy, log) = files(&mixed_log());
+        let args = [
+            "replay",
+            &policy,
+            &log,
+            "--principal-field",
+            "downstream_peer_uri_san",
+            "--engine",
+            engine,
+            "--format",
+            format,
+        ];
+        let mut run = warden(&args);
+        let tmp = |text: &str| text.replace(&dir.path().display().to_string(), "<tmp>");
+        run.stdout = tmp(&run.stdout);
+        let shown = format!(
+            "$ warden {}\nexit code: {}\n--- stdout\n{}--- stderr\n{}",
+            tmp(&args.join(" ")),
+            run.code,
+            run.stdout,
+            run.stderr
+        );
+        (shown, run)
+    }
+
+    #[test]
+    fn warden_replay_decides_tcp_lines_as_connections() {
+        let (transcript, run) = replay("filter", "human");
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        insta::assert_snapshot!(transcript);
+        // The native engine decides the same.
+        let (_, native) = replay("native", "human");
+        assert_eq!(native.code, 0, "{}", native.stderr);
+        assert_eq!(native.stdout.replace("through the native engine", "through the filter in the harness"), run.stdout);
+    }
+
+    #[test]
+    fn warden_replay_json_counts_connections_apart() {
+        for engine in ["filter", "native"] {
+            let (_, run) = replay(engine, "json");
+            assert_eq!(run.code, 0, "{}", run.stderr);
+            let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON document");
+            assert_eq!((doc["lines"].as_u64(), doc["requests"].as_u64()), (Some(9), Some(2)), "{engine}");
+            assert_eq!(doc["outcomes"]["allow"]["count"], 1);
+            assert_eq!(doc["outcomes"]["denied"]["count"], 1);
+            let c = &doc["connections"];
+            assert_eq!(c["count"], 6, "{engine}");
+            let count = |kind: &str| c["outcomes"][kind]["count"].as_u64();
+            assert_eq!(
+                ["allow", "denied", "unregistered", "bad-request", "dlp"].map(count),
+                [Some(1), Some(2), Some(3), Some(0), Some(0)],
+                "{engine}"
+            );
+            assert_eq!(
+                c["outcomes"]["allow"]["groups"],
+                serde_json::json!([{"policy": "payments-callers", "count": 1}])
+            );
+            assert_eq!(
+                c["outcomes"]["denied"]["groups"],
+                serde_json::json!([{"reason": "no-allow-match", "service": "payments", "count": 2}])
+            );
+            assert_eq!(
+                c["outcomes"]["unregistered"]["groups"],
+                serde_json::json!([
+                    {"sni": "api.stripe.com", "count": 1},
+                    {"sni": "evil.example", "count": 1},
+                    {"reason": "no-sni", "count": 1},
+                ])
+            );
+            assert_eq!(
+                c["outcomes"]["allow"]["examples"][0],
+                serde_json::json!({
+                    "line": 3,
+                    "sni": "api.stripe.com",
+                    "port": 8443,
+                    "principal": "cluster.local/ns/billing/sa/billing",
+                    "group": "payments-callers",
+                })
+            );
+            // Against the logged records: one of three connections changed; no request was logged.
+            assert_eq!((c["changes"]["compared"].as_u64(), c["changes"]["changed"].as_u64()), (Some(3), Some(1)));
+            assert_eq!(c["changes"]["transitions"][0]["from"], "allow");
+            assert_eq!(c["changes"]["transitions"][0]["to"], "denied");
+            assert_eq!(c["changes"]["transitions"][0]["examples"][0]["line"], 4);
+            assert_eq!(doc["changes"]["compared"], 0);
+            assert_eq!(doc["skipped"]["incomplete"], serde_json::json!({"count": 1, "firstLines": [8]}));
+            assert_eq!(doc["errors"]["count"], 0, "{}", doc["errors"]);
+        }
+    }
+
+    #[test]
+    fn a_log_of_connections_only_is_an_access_log() {
+        let log = tcp_line(1, Some("api.stripe.com"), 8443, Some(BILLING), None) + "\n";
+        let (_dir, policy, log) = files(&log);
+        let run = warden(&["replay", &policy, &log, "--principal-field", "downstream_peer_uri_san"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(run.stderr, "", "no note: connections were replayed");
+        assert!(run.stdout.contains("\nconnections                             1\nallow                                   1\n  payments-callers"), "{}", run.stdout);
+    }
+
+    /// The generated log's TCP-proxy lines are connections, in both engines
+    /// alike (the fixture policy's DENY on paths refuses them: Istio's TCP
+    /// semantics ignore HTTP-only fields in DENY rules), and its codec
+    /// error lines are skipped.
+    #[test]
+    fn generated_logs_count_their_connections() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let log = dir.path().join("access.log");
+        let mut file = std::fs::File::create(&log).expect("a file");
+        let expected = super::write(&mut file, 6000, 11).expect("the log");
+        drop(file);
+        assert_eq!((expected.connections, expected.incomplete), (3, 2));
+        for engine in ["filter", "native"] {
+            let path = log.to_str().expect("UTF-8 path");
+            let args = [
+                "replay",
+                super::POLICY,
+                path,
+                "--principal-field",
+                super::PRINCIPAL_FIELD,
+                "--format",
+                "json",
+                "--engine",
+                engine,
+            ];
+            let run = warden(&args);
+            assert_eq!(run.code, 0, "{}", run.stderr);
+            let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+            assert_eq!(doc["requests"].as_u64(), Some(expected.requests), "{engine}");
+            assert_eq!(doc["connections"]["count"].as_u64(), Some(expected.connections), "{engine}");
+            for (kind, n) in &expected.connection_outcomes {
+                assert_eq!(doc["connections"]["outcomes"][kind]["count"].as_u64(), Some(*n), "{engine} {kind}");
+            }
+            assert_eq!(
+                doc["connections"]["outcomes"]["denied"]["groups"],
+                serde_json::json!([{"policy": "deny-admin", "count": 3}])
+            );
+            assert_eq!(doc["skipped"]["incomplete"]["count"].as_u64(), Some(expected.incomplete));
+            assert_eq!(doc["errors"]["count"], 0, "{}", doc["errors"]);
+        }
+    }
+}
