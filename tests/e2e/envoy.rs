@@ -99,23 +99,30 @@ impl Envoy {
 
     /// Starts Envoy as `options` say and waits until it serves.
     pub fn launch(options: Options) -> Result<Envoy, StartFailure> {
+        let Options { filters, upstream, ports, hcm, netns } = options;
+        let bootstrap = |access_log: &Path| {
+            Bootstrap { filters: &filters, upstream, access_log, ports: &ports, hcm: &hcm }.to_value()
+        };
+        Envoy::launch_bootstrap(bootstrap, ports.clone(), netns)
+    }
+
+    /// Starts Envoy with the bootstrap `bootstrap` makes from the access
+    /// log's path, and waits until it serves: its admin API answers and a
+    /// listener named [`listener_name`] is bound on each of `ports`.
+    pub fn launch_bootstrap(
+        bootstrap: impl FnOnce(&Path) -> Value,
+        ports: Vec<u16>,
+        netns: Arc<NetNs>,
+    ) -> Result<Envoy, StartFailure> {
         let envoy = install::envoy();
         let dir = tempfile::Builder::new()
             .prefix("warden-e2e-")
             .tempdir()
             .map_err(|e| StartFailure::setup(format!("cannot create a temporary directory: {e}")))?;
         let paths = Paths::in_dir(dir.path());
-        let config = Bootstrap {
-            filters: &options.filters,
-            upstream: options.upstream,
-            access_log: &paths.access_log,
-            ports: &options.ports,
-            hcm: &options.hcm,
-        }
-        .to_value();
+        let config = bootstrap(&paths.access_log);
         let yaml = serde_yaml_ng::to_string(&config)
             .map_err(|e| StartFailure::setup(format!("cannot write the bootstrap as YAML: {e}")))?;
-        let netns = options.netns;
         let spawned = fs::write(&paths.bootstrap, yaml)
             .and_then(|()| File::create(&paths.log))
             .and_then(|log| Ok((log.try_clone()?, log)))
@@ -136,7 +143,7 @@ impl Envoy {
                 })
             });
         let child = spawned.map_err(|e| StartFailure::setup(format!("cannot start {}: {e}", envoy.display())))?;
-        Starting { child, dir, paths, ports: options.ports, netns }.wait_until_ready()
+        Starting { child, dir, paths, ports, netns }.wait_until_ready()
     }
 
     /// The listener on `port` (127.0.0.1 in the namespace).

@@ -34,6 +34,7 @@ mod authorization;
 mod dlp;
 mod example_policies;
 mod invalid_policy;
+mod network_shapes;
 mod path_normalization;
 mod registry_only;
 mod shapes;
