@@ -41,6 +41,28 @@ impl Attributes for RequestAttributes<'_> {
     }
 }
 
+/// A harness connection as the engine's [`Attributes`]: its properties,
+/// those of the TLS handshake included (what the network filter can read
+/// by the time it decides), and no headers.
+pub struct ConnectionAttributes<'a>(pub &'a warden_harness::Connection);
+
+impl Attributes for ConnectionAttributes<'_> {
+    fn header(&self, _name: &str) -> Option<&str> {
+        None
+    }
+
+    fn for_each_header(&self, _visit: &mut dyn FnMut(&str, &str)) {}
+
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        self.0
+            .properties
+            .iter()
+            .chain(&self.0.handshake_properties)
+            .find(|(p, _)| p.iter().map(String::as_str).eq(path.iter().copied()))
+            .map(|(_, v)| v.clone())
+    }
+}
+
 /// Where the harness (the filter) and the native engine differ; empty when
 /// they agree.
 pub fn disagreements(outcome: &Outcome, request: &Request, policy: &Policy, native: &Decision<'_>) -> Vec<String> {
@@ -171,20 +193,108 @@ pub fn render(
         }
     }
     let _ = writeln!(s, "record     {}", text.as_deref().unwrap_or("none"));
+    trail(&mut s, native, trace, document);
+    s
+}
 
+/// The explanation of a connection: what the network filter knew of it,
+/// its decision as the filter made it, then the trail (under Istio's TCP
+/// semantics).
+pub fn render_connection(
+    connection: &warden_harness::Connection,
+    outcome: &warden_harness::ConnectionOutcome,
+    native: &Decision<'_>,
+    trace: &Trace<'_>,
+    document: &Value,
+) -> String {
+    let mut s = String::new();
+    let attrs = ConnectionAttributes(connection);
+    let text = |path: &[&str]| attrs.property(path).map(|v| String::from_utf8_lossy(&v).into_owned());
+    let port = attrs
+        .property(&["destination", "port"])
+        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+        .map_or_else(|| "-".to_owned(), |le| u64::from_le_bytes(le).to_string());
+    let sni = text(&["connection", "requested_server_name"]).unwrap_or_else(|| "none".into());
+    let _ = writeln!(s, "connection sni {sni}, destination port {port}");
+    if let Some(san) = text(&["connection", "uri_san_peer_certificate"]) {
+        let _ = writeln!(s, "           peer certificate {san} (after the TLS handshake)");
+    }
+    if let Some(addr) = text(&["source", "address"]) {
+        let _ = writeln!(s, "           source address {addr}");
+    }
+    let state = outcome.filter_state_str(FILTER_STATE_KEY);
+    let record = state.as_deref().and_then(|t| Record::parse(t.as_bytes()).ok());
+    let r = record.as_ref();
+    let field = |value: Option<&str>| value.unwrap_or("-").to_owned();
+    let closed = matches!(
+        outcome.closed,
+        Some(warden_harness::ClosedBy::FilterDownstream | warden_harness::ClosedBy::FilterUpstream)
+    );
+    if let Some(fault) = &outcome.fault {
+        let _ = writeln!(s, "outcome    the filter faulted: {fault}");
+    } else if closed && outcome.forwarded.is_empty() {
+        let upstream = if outcome.upstream_connected { "no byte reached the upstream" } else { "no upstream connection" };
+        let _ = writeln!(s, "outcome    closed by the filter: {upstream}");
+    } else if outcome.upstream_connected {
+        let _ = writeln!(s, "outcome    passed on to the upstream");
+    } else {
+        let _ = writeln!(s, "outcome    neither passed on nor closed");
+    }
+    let _ = writeln!(s, "decision   {}", field(r.map(|r| r.decision.as_str())));
+    let _ = writeln!(s, "reason     {}", field(r.map(|r| &*r.reason)));
+    let _ = writeln!(s, "policy     {}", field(r.and_then(|r| r.policy.as_deref())));
+    let _ = writeln!(s, "rule       {}", field(r.and_then(|r| r.rule).map(|n| n.to_string()).as_deref()));
+    let _ = writeln!(s, "service    {}", field(r.and_then(|r| r.service.as_deref())));
+    let _ = writeln!(s, "principal  {}", field(r.and_then(|r| r.principal.as_deref())));
+    for (names, label) in [(r.map(|r| &r.dry_run), "dry-run"), (r.map(|r| &r.audit), "audit")] {
+        if let Some(names) = names.filter(|n| !n.is_empty()) {
+            let _ = writeln!(s, "{label:<10} {}", names.join(", "));
+        }
+    }
+    let _ = writeln!(s, "record     {}", state.as_deref().unwrap_or("none"));
+    trail(&mut s, native, trace, document);
+    s
+}
+
+/// Where the filter and the native engine differ on a connection; empty
+/// when they agree.
+pub fn connection_disagreements(outcome: &warden_harness::ConnectionOutcome, native: &Decision<'_>) -> Vec<String> {
+    if let Some(fault) = &outcome.fault {
+        return vec![format!("the filter faulted: {fault}")];
+    }
+    let filter = outcome.filter_state_str(FILTER_STATE_KEY).unwrap_or_default();
+    let engine = native.record();
+    if filter == engine {
+        Vec::new()
+    } else {
+        vec![format!("record: the filter says {filter}, the native engine {engine}")]
+    }
+}
+
+/// The trail: host and port as matched, the service, each applicable
+/// policy and which of its rules matched, and the verdict.
+fn trail(s: &mut String, native: &Decision<'_>, trace: &Trace<'_>, document: &Value) {
     let _ = writeln!(s, "trail");
-    if trace.host.is_empty() {
+    if trace.host.is_empty() && trace.port == 0 {
         let _ = writeln!(s, "  refused before matching: {}", native.reason.as_str());
-        return s;
+        return;
     }
     if native.outcome == warden_engine::Outcome::BadRequest {
         let _ = writeln!(s, "  refused as a bad request: {}", native.reason.as_str());
-        return s;
+        return;
     }
-    let _ = writeln!(s, "  host {}, port {}, method {}, path {}", trace.host, trace.port, trace.method, trace.path);
+    if trace.method.is_empty() && trace.path.is_empty() {
+        let host = if trace.host.is_empty() { "none" } else { &trace.host };
+        let _ = writeln!(s, "  server name {host}, port {} (a connection: Istio's TCP semantics)", trace.port);
+    } else {
+        let _ = writeln!(s, "  host {}, port {}, method {}, path {}", trace.host, trace.port, trace.method, trace.path);
+    }
     match trace.service {
         Some(service) => {
             let _ = writeln!(s, "  service {service}");
+        }
+        None if trace.host.is_empty() => {
+            let _ = writeln!(s, "  no server name: no service to look up");
         }
         None => {
             let _ = writeln!(s, "  no service registers {}:{}", trace.host, trace.port);
@@ -223,7 +333,6 @@ pub fn render(
         }
     }
     let _ = writeln!(s, "  → {}", verdict(native));
-    s
 }
 
 /// Why the engine decided as it did, in one line.
@@ -237,6 +346,7 @@ fn verdict(d: &Decision<'_>) -> String {
         Reason::DenyPolicy => format!("denied by {}", at(d.policy, d.rule)),
         Reason::NoAllowMatch => "denied: ALLOW policies apply and none matched".to_owned(),
         Reason::Unregistered => "unregistered: outboundTrafficPolicy is REGISTRY_ONLY".to_owned(),
+        Reason::NoServerName => "unregistered: no server name (SNI) to look up, and outboundTrafficPolicy is REGISTRY_ONLY".to_owned(),
         other => format!("{}: {}", d.outcome.as_str(), other.as_str()),
     }
 }

@@ -159,7 +159,14 @@ impl Host {
     /// `_initialize`, the root context, `proxy_on_vm_start`,
     /// `proxy_on_configure`.
     pub fn vm(&self, plugin_config: &[u8]) -> Result<Vm, HostError> {
-        Vm::start(self, plugin_config)
+        Vm::start(self, plugin_config, &self.options.root_id)
+    }
+
+    /// Like [`Host::vm`], with another root id than the host's
+    /// ([`HostOptions::root_id`]): the same module loaded as another
+    /// plugin, e.g. as a network filter where the root id selects that.
+    pub fn vm_with_root_id(&self, plugin_config: &[u8], root_id: &str) -> Result<Vm, HostError> {
+        Vm::start(self, plugin_config, root_id)
     }
 }
 
@@ -233,19 +240,14 @@ pub struct Vm {
 }
 
 impl Vm {
-    fn start(host: &Host, plugin_config: &[u8]) -> Result<Vm, HostError> {
+    fn start(host: &Host, plugin_config: &[u8], root_id: &str) -> Result<Vm, HostError> {
         let stdout = MemoryOutputPipe::new(1 << 20);
         let stderr = MemoryOutputPipe::new(1 << 20);
         let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build_p1();
         let limits =
             StoreLimitsBuilder::new().memory_size(host.options.memory_limit).trap_on_grow_failure(true).build();
-        let state = HostState::new(
-            wasi,
-            limits,
-            host.options.root_id.clone(),
-            host.options.vm_config.clone(),
-            plugin_config.to_vec(),
-        );
+        let state =
+            HostState::new(wasi, limits, root_id.to_owned(), host.options.vm_config.clone(), plugin_config.to_vec());
         let mut store = Store::new(&host.engine, state);
         store.limiter(|s| &mut s.limits);
         let call_ticks = (host.options.call_timeout.as_millis() as u64 * TICKS_PER_SECOND / 1000).max(1);

@@ -18,9 +18,14 @@ port 80, the principal as the peer certificate's URI SAN); the native engine exp
 host, port and path as matched, every applicable authorization policy and which of its rules
 matched. If the filter and the native engine disagree, that is reported and the exit code is 1.
 
+With --connection it explains a connection instead, as the filter decides it when loaded as a
+network filter (TLS passthrough, or mesh mTLS terminated at the gateway): from the server name,
+the destination port, the principal and the source address, with Istio's TCP semantics.
+
   warden explain policy.yaml --method POST --authority httpbin.org --path /post \\
       --principal cluster.local/ns/default/sa/sleep
-  warden explain policy.yaml --request 'POST httpbin.org/post'";
+  warden explain policy.yaml --request 'POST httpbin.org/post'
+  warden explain policy.yaml --connection --sni api.stripe.com --port 443";
 
 #[derive(Args)]
 pub(super) struct ExplainArgs {
@@ -50,6 +55,14 @@ pub(super) struct ExplainArgs {
     /// The destination (listener) port [default: the authority's, else 443 for https, else 80]
     #[arg(long)]
     port: Option<u16>,
+    /// The TLS server name (SNI): of the connection, or the one the request came with where the
+    /// gateway terminates TLS.
+    #[arg(long)]
+    sni: Option<String>,
+    /// Explain a connection (the network filter) instead of a request: give --port, and --sni,
+    /// --principal, --source-ip as the connection has them.
+    #[arg(long, conflicts_with_all = ["request", "method", "authority", "path", "headers"], requires = "port")]
+    connection: bool,
     /// Explain with this build of the filter instead of the one built into warden.
     #[arg(long, value_name = "FILE.wasm")]
     filter: Option<PathBuf>,
@@ -119,6 +132,9 @@ pub(super) fn parse_request_line(text: &str) -> Result<(String, Option<String>, 
 }
 
 pub(super) fn explain(args: ExplainArgs, wasm: &[u8], out: &mut dyn Write) -> Exit {
+    if args.connection {
+        return explain_connection(&args, wasm, out);
+    }
     let (method, scheme, authority, path) = match &args.request {
         Some(line) => match parse_request_line(line) {
             Ok(parts) => parts,
@@ -146,6 +162,7 @@ pub(super) fn explain(args: ExplainArgs, wasm: &[u8], out: &mut dyn Write) -> Ex
         body_base64: None,
         source_ip: args.source_ip.clone(),
         port: args.port,
+        sni: args.sni.clone(),
     };
     let request = match runner::request_for(&spec, &Default::default()) {
         Ok(runner::Arrival::Filter(r)) => r,
@@ -172,6 +189,41 @@ pub(super) fn explain(args: ExplainArgs, wasm: &[u8], out: &mut dyn Write) -> Ex
     let document: serde_json::Value = serde_json::from_slice(&config).unwrap_or_default();
     out.write_all(explain::render(&request, &outcome, &native, &trace, &document).as_bytes())?;
     let differences = explain::disagreements(&outcome, &request, &policy, &native);
+    if differences.is_empty() {
+        writeln!(out, "the filter in the harness and the native engine agree")?;
+        return Ok(EXIT_OK);
+    }
+    writeln!(out, "DISAGREEMENT: the filter in the harness and the native engine decided differently:")?;
+    for d in differences {
+        writeln!(out, "  {d}")?;
+    }
+    Ok(EXIT_FAILED)
+}
+
+fn explain_connection(args: &ExplainArgs, wasm: &[u8], out: &mut dyn Write) -> Exit {
+    let spec = testfile::ConnectionSpec {
+        sni: args.sni.clone(),
+        port: args.port,
+        principal: args.principal.clone().map(testfile::Principal::One),
+        source_ip: args.source_ip.clone(),
+        data: None,
+    };
+    let connection = runner::tcp_connection_for(&spec).map_err(|e| CliError::Input(e.to_string()))?;
+    let shown_policy = shown(&args.policy);
+    let (config, policy) = match runner::load_policy(std::slice::from_ref(&args.policy)) {
+        Ok(loaded) => loaded,
+        Err(e) => return Err(CliError::Input(runner::policy_error(&e))),
+    };
+    let host = start_host(args.filter.as_deref(), wasm)?;
+    let mut vm = match host.vm_with_root_id(&config, warden_engine::record::NETWORK_ROOT_ID) {
+        Ok(vm) => vm,
+        Err(e) => return Err(CliError::Input(runner::vm_error(&e, &shown_policy))),
+    };
+    let outcome = vm.connect(&connection);
+    let (native, trace) = policy.explain_connection(&explain::ConnectionAttributes(&connection));
+    let document: serde_json::Value = serde_json::from_slice(&config).unwrap_or_default();
+    out.write_all(explain::render_connection(&connection, &outcome, &native, &trace, &document).as_bytes())?;
+    let differences = explain::connection_disagreements(&outcome, &native);
     if differences.is_empty() {
         writeln!(out, "the filter in the harness and the native engine agree")?;
         return Ok(EXIT_OK);

@@ -1,6 +1,7 @@
 //! What Envoy 1.40 hands an HTTP filter for an HTTP/1.1 request: the
 //! header map after its codec and its HTTP connection manager (HCM) have
-//! had their say, and the properties of the connection.
+//! had their say, and the properties of the connection; and what it shows
+//! a network filter of a connection ([`connection`]).
 //!
 //! Every rule here was measured against Envoy 1.40 (the end-to-end test
 //! `e2e::shapes` sends the same requests to Envoy and to this model through
@@ -20,6 +21,18 @@
 //!   `x-forwarded-client-cert` as its settings ([`Hcm`]) say, and derives
 //!   `source.address` from `x-forwarded-for` when it trusts it (then with
 //!   port 0).
+//!
+//! A `CONNECT host:port` (a forward-proxy tunnel) is handed over as
+//! `:authority` (the request target, as sent), `:method` and `:scheme`,
+//! with no `:path`; `Host` lines are dropped. The codec answers itself
+//! when the target is not `host:port` (400), when a `content-length` other
+//! than `0` comes with it (400; `0` is dropped) and for any
+//! `transfer-encoding` (501). The headers never end the stream: the codec
+//! hands an empty body chunk after them, and then every read of tunnel
+//! bytes is a body chunk. Envoy hands the filter this whether or not the
+//! gateway's routes can tunnel (`connect_config`); a local response from
+//! the headers callback reaches the client and no upstream connection is
+//! made.
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -107,6 +120,9 @@ pub struct Connection {
     pub listener: SocketAddr,
     /// TLS, and the client certificate if one was presented.
     pub tls: Option<Option<ClientCertificate>>,
+    /// The server name of the client's TLS ClientHello, if it sent one
+    /// (with TLS only).
+    pub sni: Option<String>,
     /// Envoy's own address (its first address that is not loopback): what
     /// it appends to `x-forwarded-for` for a client on 127.0.0.1.
     pub node: IpAddr,
@@ -117,11 +133,13 @@ pub struct Connection {
 pub struct Wire {
     /// The method, as sent.
     pub method: String,
-    /// The request target (origin form: path and query).
+    /// The request target: origin form (path and query), or for `CONNECT`
+    /// authority form (`host:port`).
     pub target: String,
     /// The header lines in order, `Host` included, names as sent.
     pub headers: Vec<(String, String)>,
-    /// The body, chunk by chunk as it arrives.
+    /// The body, chunk by chunk as it arrives; for `CONNECT`, the tunnel's
+    /// bytes, read by read.
     pub body: Vec<Vec<u8>>,
 }
 
@@ -222,14 +240,23 @@ pub fn request(wire: &Wire, connection: &Connection, hcm: &Hcm) -> Result<Reques
         return bad("fragment in the path");
     }
     let tls = connection.tls.is_some();
+    let connect = wire.method == "CONNECT";
+    if connect {
+        if let Some(refused) = connect_refused(wire) {
+            return Err(refused);
+        }
+    }
 
-    // The codec: lowercased names, trimmed values, Host into :authority,
-    // known headers joined.
-    let mut authority: Option<String> = None;
+    // The codec: lowercased names, trimmed values, Host into :authority
+    // (a CONNECT's is its target), known headers joined.
+    let mut authority: Option<String> = connect.then(|| wire.target.clone());
     let mut headers: Headers = Vec::new();
     for (name, value) in &wire.headers {
         let name = name.to_ascii_lowercase();
         let value = value.trim_matches([' ', '\t']);
+        if connect && (name == "host" || (name == "content-length" && value == "0")) {
+            continue;
+        }
         if name == "host" {
             match &mut authority {
                 Some(a) => {
@@ -285,15 +312,24 @@ pub fn request(wire: &Wire, connection: &Connection, hcm: &Hcm) -> Result<Reques
     }
     forward_client_cert(&mut headers, connection, hcm);
 
-    let mut all: Headers = vec![
-        (":authority".into(), authority.into_bytes()),
-        (":path".into(), wire.target.clone().into_bytes()),
-        (":method".into(), wire.method.clone().into_bytes()),
-        (":scheme".into(), scheme.into()),
-    ];
+    let mut all: Headers = vec![(":authority".into(), authority.into_bytes())];
+    if !connect {
+        all.push((":path".into(), wire.target.clone().into_bytes()));
+    }
+    all.push((":method".into(), wire.method.clone().into_bytes()));
+    all.push((":scheme".into(), scheme.into()));
     all.extend(headers);
 
-    let mut request = Request { headers: all, body_chunks: wire.body.clone(), ..Request::default() };
+    // A tunnel's headers do not end the stream: an empty chunk follows
+    // them, then the tunnel's bytes. (Envoy never ends the stream from an
+    // HTTP/1.1 client: its close resets the stream. The harness ends it
+    // with the last chunk; the filter decided on the headers.)
+    let body_chunks = if connect {
+        std::iter::once(Vec::new()).chain(wire.body.iter().cloned()).collect()
+    } else {
+        wire.body.clone()
+    };
+    let mut request = Request { headers: all, body_chunks, ..Request::default() };
     let source = if remote == peer { peer.to_string() } else { SocketAddr::new(remote.ip(), 0).to_string() };
     request = request
         .property(property::SOURCE_ADDRESS, source)
@@ -304,7 +340,85 @@ pub fn request(wire: &Wire, connection: &Connection, hcm: &Hcm) -> Result<Reques
     if let Some(Some(cert)) = &connection.tls {
         request = with_certificate(request, cert);
     }
+    if let (Some(_), Some(sni)) = (&connection.tls, &connection.sni) {
+        request = request.property(property::SNI, sni.clone());
+    }
     Ok(request)
+}
+
+/// A connection to a listener whose network filters run Warden before
+/// `tcp_proxy`, as its client makes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpConnection {
+    /// The client's address.
+    pub source: SocketAddr,
+    /// The listener's address.
+    pub listener: SocketAddr,
+    /// The server name of the client's ClientHello (`tls_inspector`).
+    pub sni: Option<String>,
+    /// The client certificate, when the listener terminates (mesh) mTLS.
+    pub certificate: Option<ClientCertificate>,
+    /// What the client sends first.
+    pub data: Vec<u8>,
+}
+
+/// What Envoy's network filter chain shows a filter of a connection: the
+/// addresses, ports and server name when the connection opens; the peer
+/// certificate only once the TLS handshake is done, which is after the
+/// connection opened (see `warden_harness::Connection`).
+pub fn connection(tcp: &TcpConnection) -> warden_harness::Connection {
+    let mut c = warden_harness::Connection::new()
+        .property(property::SOURCE_ADDRESS, tcp.source.to_string())
+        .property(&["source", "port"], u64::from(tcp.source.port()).to_le_bytes().to_vec())
+        .property(&["destination", "address"], tcp.listener.to_string())
+        .property(property::DESTINATION_PORT, encode_port(tcp.listener.port()))
+        .send(tcp.data.clone())
+        .end_downstream()
+        .answer(b"pong".to_vec())
+        .end_upstream();
+    if let Some(sni) = &tcp.sni {
+        c = c.sni(sni);
+    }
+    if let Some(cert) = &tcp.certificate {
+        for (path, value) in certificate_properties(cert) {
+            c = c.handshake_property(path, value);
+        }
+        c = c.handshake_property(&["connection", "mtls"], vec![1u8]);
+    }
+    c
+}
+
+/// Envoy's own answer to a `CONNECT` its codec refuses: a `content-length`
+/// other than `0` (a body has no meaning there), any `transfer-encoding`,
+/// a target that is not `host:port`.
+fn connect_refused(wire: &Wire) -> Option<Refused> {
+    let has = |wanted: &str| wire.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(wanted));
+    if has("content-length").is_some_and(|(_, v)| v.trim_matches([' ', '\t']) != "0") {
+        return Some(Refused { status: 400, reason: "http1.body_disallowed" });
+    }
+    if has("transfer-encoding").is_some() {
+        return Some(Refused { status: 501, reason: "http1.invalid_transfer_encoding" });
+    }
+    if !is_connect_target(&wire.target) {
+        return Some(Refused { status: 400, reason: "http1.invalid_url" });
+    }
+    None
+}
+
+/// The authority form a `CONNECT` must name, as Envoy reads it (measured,
+/// see `e2e::shapes`): a host of letters, digits, `.` and `-` (no `_`, no
+/// `%`-escapes), or an IP address in brackets (IPv6, or even IPv4, parsed
+/// strictly: no zone, no leading zeros); then `:` and a port of digits up
+/// to 65535 (leading zeros allowed). No user info, path or query.
+fn is_connect_target(target: &str) -> bool {
+    let Some((host, port)) = target.rsplit_once(':') else { return false };
+    let port_ok =
+        !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u64>().is_ok_and(|p| p <= 65535);
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(address) => address.parse::<IpAddr>().is_ok(),
+        None => !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'),
+    };
+    port_ok && host_ok
 }
 
 /// The `x-envoy-*` headers removed from an external client's request.
@@ -324,18 +438,28 @@ fn internal_headers(hcm: &Hcm) -> Vec<&'static str> {
 }
 
 /// The peer certificate's properties, as Envoy shows them.
-fn with_certificate(request: Request, cert: &ClientCertificate) -> Request {
-    let names = warden_engine::identity::x509::pem_subject_alt_names(cert.pem.as_bytes()).unwrap_or_default();
-    let mut request = request
-        .property(property::PEER_CERTIFICATE, cert.pem.clone())
-        .property(property::PEER_SUBJECT, cert.subject.clone());
-    if let Some(uri) = names.uris.first() {
-        request = request.property(property::PEER_URI_SAN, uri.clone());
-    }
-    if let Some(dns) = names.dns.first() {
-        request = request.property(&["connection", "dns_san_peer_certificate"], dns.clone());
+fn with_certificate(mut request: Request, cert: &ClientCertificate) -> Request {
+    for (path, value) in certificate_properties(cert) {
+        request = request.property(path, value);
     }
     request
+}
+
+/// The properties Envoy gives for a peer certificate: the PEM, the
+/// subject, the first URI SAN and the first DNS SAN.
+fn certificate_properties(cert: &ClientCertificate) -> Vec<(&'static [&'static str], Vec<u8>)> {
+    let names = warden_engine::identity::x509::pem_subject_alt_names(cert.pem.as_bytes()).unwrap_or_default();
+    let mut out: Vec<(&'static [&'static str], Vec<u8>)> = vec![
+        (property::PEER_CERTIFICATE, cert.pem.clone().into_bytes()),
+        (property::PEER_SUBJECT, cert.subject.clone().into_bytes()),
+    ];
+    if let Some(uri) = names.uris.first() {
+        out.push((property::PEER_URI_SAN, uri.clone().into_bytes()));
+    }
+    if let Some(dns) = names.dns.first() {
+        out.push((&["connection", "dns_san_peer_certificate"], dns.clone().into_bytes()));
+    }
+    out
 }
 
 /// The HCM's address for the client: the peer, or the entry of
@@ -442,5 +566,55 @@ fn put(headers: &mut Headers, name: &str, value: &str) {
     match headers.iter_mut().find(|(n, _)| n == name) {
         Some((_, v)) => *v = value.as_bytes().to_vec(),
         None => headers.push((name.to_owned(), value.as_bytes().to_vec())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain() -> Connection {
+        Connection {
+            source: SocketAddr::from(([127, 0, 0, 1], 40000)),
+            listener: SocketAddr::from(([127, 0, 0, 1], 443)),
+            tls: None,
+            sni: None,
+            node: IpAddr::from([10, 0, 0, 1]),
+        }
+    }
+
+    fn connect(target: &str, headers: &[(&str, &str)]) -> Wire {
+        let headers = headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
+        Wire { method: "CONNECT".into(), target: target.into(), headers, body: vec![b"tunnel".to_vec()] }
+    }
+
+    #[test]
+    fn a_connect_is_handed_over_on_its_target_without_a_path_or_host() {
+        let wire = connect("Api.Example:443", &[("Host", "other.example"), ("Content-Length", "0")]);
+        let request = request(&wire, &plain(), &Hcm::default()).expect("Envoy hands it to the filter");
+        let names: Vec<&str> = request.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(&names[..3], [":authority", ":method", ":scheme"]);
+        assert!(!names.iter().any(|n| matches!(*n, ":path" | "host" | "content-length")), "{names:?}");
+        assert_eq!(request.header_value(":authority").as_deref(), Some("Api.Example:443"));
+        assert_eq!(request.body_chunks, [b"".to_vec(), b"tunnel".to_vec()], "the headers do not end the stream");
+    }
+
+    #[test]
+    fn envoy_answers_a_connect_its_codec_refuses() {
+        let status = |wire: &Wire| request(wire, &plain(), &Hcm::default()).err().map(|r| r.status);
+        for target in ["[::1]:443", "[1.2.3.4]:443", "1.2.3.4:0443", "a-b.example:65535", "999.1.1.1:1", "-a.:0"] {
+            assert_eq!(status(&connect(target, &[])), None, "{target}");
+        }
+        for target in ["a.example", "a.example:", "a.example:65536", "a.example:443/x", "u@a.example:443", "a_b:443"] {
+            assert_eq!(status(&connect(target, &[])), Some(400), "{target}");
+        }
+        for target in ["http://a.example:443", "%41.example:443", ":443", "[]:443", "[::1]", "a.example:+1"] {
+            assert_eq!(status(&connect(target, &[])), Some(400), "{target}");
+        }
+        for target in ["[fe80::1%25eth0]:443", "[abcd]:443", "[::1.2]:443", "[01.2.3.4]:443", "[::1]x:443"] {
+            assert_eq!(status(&connect(target, &[])), Some(400), "{target}");
+        }
+        assert_eq!(status(&connect("a.example:443", &[("content-length", "5")])), Some(400));
+        assert_eq!(status(&connect("a.example:443", &[("Transfer-Encoding", "chunked")])), Some(501));
     }
 }

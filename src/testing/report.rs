@@ -8,7 +8,7 @@
 use crate::display::{quoted, quoted_bytes, shown, WITHHELD};
 use crate::testing::coverage::PolicyCoverage;
 use crate::testing::runner::{decision_word, CaseRun, Field, FileRun};
-use crate::testing::testfile::{Expect, RequestSpec};
+use crate::testing::testfile::{ConnectionSpec, Expect, RequestSpec, Sent};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use serde_json::{json, Value};
 use std::io::{self, Write};
@@ -72,8 +72,13 @@ pub fn human_file(out: &mut dyn Write, run: &FileRun) -> io::Result<()> {
 pub fn failure_block(case: &CaseRun) -> String {
     let mut lines: Vec<(&str, String)> = Vec::new();
     let withhold = withheld(case);
-    for line in request_lines(&case.request, withhold) {
-        lines.push(("request", line));
+    match &case.sent {
+        Sent::Request(spec) => {
+            for line in request_lines(spec, withhold) {
+                lines.push(("request", line));
+            }
+        }
+        Sent::Connection(spec) => lines.push(("connection", connection_line(spec))),
     }
     for (field, line) in expected_lines(&case.expect, withhold) {
         let mark = if case.failed_on(field) { "  ✗" } else { "" };
@@ -121,6 +126,38 @@ fn shown_mismatch(m: &crate::testing::runner::Mismatch, withhold: bool) -> crate
         m.actual = WITHHELD.to_owned();
     }
     m
+}
+
+/// The connection of a case, as given: `sni=… port=…` and the principal
+/// and source address if any. The bytes sent are not shown.
+pub fn connection_line(spec: &ConnectionSpec) -> String {
+    let mut line = match &spec.sni {
+        Some(sni) => format!("sni={sni}"),
+        None => "no sni".to_owned(),
+    };
+    if let Some(port) = spec.port {
+        line.push_str(&format!(" port={port}"));
+    }
+    if let Some(p) = &spec.principal {
+        line.push_str(&format!(" principal {p}"));
+    }
+    if let Some(ip) = &spec.source_ip {
+        line.push_str(&format!(" from {ip}"));
+    }
+    line
+}
+
+fn connection_json(spec: &ConnectionSpec) -> Value {
+    let mut c = json!({ "sni": spec.sni, "port": spec.port });
+    if let Some(map) = c.as_object_mut() {
+        if let Some(p) = &spec.principal {
+            map.insert("principal".into(), json!(p));
+        }
+        if let Some(ip) = &spec.source_ip {
+            map.insert("sourceIp".into(), json!(ip));
+        }
+    }
+    c
 }
 
 /// The request of a case, as given (`withhold`: see [`withheld`]).
@@ -191,11 +228,19 @@ fn actual_lines(case: &CaseRun) -> Vec<String> {
     if let Some(fault) = &a.fault {
         lines.push(format!("fault {fault}"));
     } else {
-        let decision = a.decision.map_or("nothing (neither forwarded nor answered)", decision_word);
+        let nothing = match case.sent {
+            Sent::Request(_) => "nothing (neither forwarded nor answered)",
+            Sent::Connection(_) => "nothing (the connection neither reached the upstream nor was closed)",
+        };
+        let decision = a.decision.map_or(nothing, decision_word);
         match &a.decision_header {
             Some(h) => lines.push(format!("decision {decision} ({DECISION_HEADER}: {h})")),
             None => lines.push(format!("decision {decision}")),
         }
+    }
+    if let Sent::Connection(_) = case.sent {
+        lines.push(format!("record {}", a.record.as_deref().unwrap_or("none")));
+        return lines;
     }
     lines.push(format!("status {}", a.status));
     lines.push(format!("record {}", a.record.as_deref().unwrap_or("none")));
@@ -315,10 +360,13 @@ fn case_json(case: &CaseRun) -> Value {
         Err(_) => json!({ "base64": quoted_bytes(b).trim_start_matches("base64:") }),
     });
     let forwarded_path = a.forwarded_path.as_deref().map(|p| path_shown(p, withhold));
-    json!({
+    let (key, sent) = match &case.sent {
+        Sent::Request(spec) => ("request", request_json(spec, withhold)),
+        Sent::Connection(spec) => ("connection", connection_json(spec)),
+    };
+    let mut v = json!({
         "name": case.name,
         "result": if case.passed() { "ok" } else { "fail" },
-        "request": request_json(&case.request, withhold),
         "expected": expect_json(&case.expect, withhold),
         "actual": {
             "decision": a.decision.map(decision_word),
@@ -333,7 +381,11 @@ fn case_json(case: &CaseRun) -> Value {
             let m = shown_mismatch(m, withhold);
             json!({ "field": m.field.as_str(), "expected": m.expected, "actual": m.actual })
         }).collect::<Vec<_>>(),
-    })
+    });
+    if let Some(map) = v.as_object_mut() {
+        map.insert(key.to_owned(), sent);
+    }
+    v
 }
 
 fn coverage_json(coverage: &[PolicyCoverage]) -> Value {
@@ -450,7 +502,7 @@ mod tests {
     fn case_with_record(record: Option<&str>) -> CaseRun {
         CaseRun {
             name: "c".into(),
-            request: serde_yaml_ng::from_str("{method: GET, authority: h, path: /}").unwrap(),
+            sent: Sent::Request(serde_yaml_ng::from_str("{method: GET, authority: h, path: /}").unwrap()),
             expect: serde_yaml_ng::from_str("{decision: allow}").unwrap(),
             actual: Actual { record: record.map(str::to_owned), ..Actual::default() },
             mismatches: Vec::new(),

@@ -24,15 +24,15 @@
 
 use crate::display::{quoted, quoted_bytes, shown_list};
 use crate::testing::envoy;
-use crate::testing::testfile::{self, Case, Expect, Expected, PolicyRef, RequestSpec, SpecError};
+use crate::testing::testfile::{self, Case, ConnectionSpec, Expect, Expected, PolicyRef, RequestSpec, Sent, SpecError};
 use base64::Engine as _;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use warden_config::{LoadError, PolicyLoadError};
-use warden_engine::record::{Record, DECISION_HEADER, FILTER_STATE_KEY};
+use warden_engine::record::{Record, DECISION_HEADER, FILTER_STATE_KEY, NETWORK_ROOT_ID};
 use warden_engine::Policy;
-use warden_harness::{Host, HostError, Outcome, Request};
+use warden_harness::{ClosedBy, ConnectionOutcome, Host, HostError, Outcome, Request};
 
 /// The port every case's connection is made to: a workload calling
 /// `http://host/` through its sidecar reaches the gateway on port 80, and
@@ -75,8 +75,8 @@ impl FileRun {
 pub struct CaseRun {
     /// The case's name.
     pub name: String,
-    /// The request as the test file gives it.
-    pub request: RequestSpec,
+    /// The request or connection as the test file gives it.
+    pub sent: Sent,
     /// What the case expects.
     pub expect: Expect,
     /// What happened.
@@ -138,6 +138,29 @@ impl Actual {
             forwarded_path: outcome.forwarded.as_ref().and_then(|f| f.header(":path")),
             forwarded_body: outcome.forwarded.as_ref().map(|f| f.body.clone()),
             fault: outcome.fault.as_ref().map(ToString::to_string),
+        }
+    }
+
+    /// Reads a [`ConnectionOutcome`] of the host: allowed when the
+    /// client's bytes reached the upstream, denied when the filter closed
+    /// the connection before any did (the upstream connection may have
+    /// been opened: see the filter's `connection` module).
+    pub fn from_connection(outcome: &ConnectionOutcome) -> Actual {
+        let closed_by_filter = matches!(outcome.closed, Some(ClosedBy::FilterDownstream | ClosedBy::FilterUpstream));
+        let decision = if outcome.fault.is_some() {
+            None
+        } else if outcome.upstream_connected && !outcome.forwarded.is_empty() {
+            Some(Expected::Allow)
+        } else if closed_by_filter && outcome.forwarded.is_empty() {
+            Some(Expected::Deny)
+        } else {
+            None
+        };
+        Actual {
+            decision,
+            record: outcome.filter_state_str(FILTER_STATE_KEY),
+            fault: outcome.fault.as_ref().map(ToString::to_string),
+            ..Actual::default()
         }
     }
 
@@ -239,7 +262,7 @@ pub fn evaluate(expect: &Expect, actual: &Actual) -> Vec<Mismatch> {
         None => differ(
             Field::Decision,
             decision_word(expect.decision).into(),
-            "nothing: the request was neither forwarded nor answered".into(),
+            "nothing: neither forwarded nor refused".into(),
         ),
     }
     if let Some(status) = expect.status {
@@ -309,6 +332,16 @@ pub enum Arrival {
     Refused(envoy::Refused),
 }
 
+/// What a case brings to the gateway: a request for the HTTP filter, or a
+/// connection for the filter loaded as a network filter.
+#[derive(Debug, Clone)]
+pub enum Incoming {
+    /// A request.
+    Request(Arrival),
+    /// A connection.
+    Connection(warden_harness::Connection),
+}
+
 impl Arrival {
     /// The request the filter sees; an error when Envoy answers itself.
     pub fn into_request(self) -> Result<Request, envoy::Refused> {
@@ -323,8 +356,12 @@ impl Arrival {
 /// authority`, the case's headers in order (a `host` among them is a
 /// second Host line), a `content-length` as an HTTP/1.1 client sends it
 /// (for a body, and for POST, PUT and PATCH) or `transfer-encoding:
-/// chunked` for a body in several chunks, and `connection: close`. The
-/// end-to-end tests put exactly these bytes on the wire.
+/// chunked` for a body in several chunks, and `connection: close`. A
+/// `CONNECT` is written as a forward-proxy client opens a tunnel:
+/// `CONNECT authority HTTP/1.1` (the path is not sent), `Host: authority`
+/// and the case's headers, nothing else; its body is the tunnel's bytes,
+/// sent after the head with no framing. The end-to-end tests put exactly
+/// these bytes on the wire.
 pub fn wire_for(spec: &RequestSpec) -> Result<envoy::Wire, SpecError> {
     if spec.authority.is_empty() {
         return Err(SpecError::NoAuthority);
@@ -333,6 +370,9 @@ pub fn wire_for(spec: &RequestSpec) -> Result<envoy::Wire, SpecError> {
     let mut headers = vec![("Host".to_owned(), spec.authority.clone())];
     let pairs = spec.headers.pairs();
     headers.extend(pairs.iter().cloned());
+    if spec.method == "CONNECT" {
+        return Ok(envoy::Wire { method: spec.method.clone(), target: spec.authority.clone(), headers, body });
+    }
     let has = |name: &str| pairs.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
     let length: usize = body.iter().map(Vec::len).sum();
     if body.len() > 1 {
@@ -360,22 +400,70 @@ pub fn connection_for(spec: &RequestSpec) -> Result<envoy::Connection, SpecError
         Some(ip) => ip.trim().parse().map_err(|_| SpecError::NotAnIp(ip.clone()))?,
         None => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
     };
-    let certificate = spec.principal.as_ref().map(|p| {
-        let uris = p.uris();
-        let first = uris.first().cloned().unwrap_or_default();
-        let uris: Vec<&str> = uris.iter().map(String::as_str).collect();
-        envoy::ClientCertificate {
-            pem: warden_engine::identity::x509::test_certificate_pem(&uris, &[], &first),
-            subject: format!("CN={first}"),
-        }
-    });
-    let tls = if certificate.is_some() || spec.scheme == "https" { Some(certificate) } else { None };
+    let certificate = spec.principal.as_ref().map(|p| client_certificate(&p.uris()));
+    let tls =
+        if certificate.is_some() || spec.scheme == "https" || spec.sni.is_some() { Some(certificate) } else { None };
     Ok(envoy::Connection {
         source: std::net::SocketAddr::new(ip, CLIENT_PORT),
         listener: std::net::SocketAddr::from(([127, 0, 0, 1], spec.destination_port())),
         tls,
+        sni: spec.sni.clone(),
         node: NODE,
     })
+}
+
+/// The connection a connection case describes, as Envoy's network filter
+/// chain shows it ([`envoy::connection`]): from `sourceIp` (default
+/// 127.0.0.1) to `port`, with the case's server name, and the principal's
+/// certificate when the gateway terminates mesh mTLS.
+pub fn tcp_connection_for(spec: &ConnectionSpec) -> Result<warden_harness::Connection, SpecError> {
+    let port = spec.port.ok_or(SpecError::NoPort)?;
+    let ip: std::net::IpAddr = match &spec.source_ip {
+        Some(ip) => ip.trim().parse().map_err(|_| SpecError::NotAnIp(ip.clone()))?,
+        None => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+    };
+    let certificate = spec.principal.as_ref().map(|p| client_certificate(&p.uris()));
+    Ok(envoy::connection(&envoy::TcpConnection {
+        source: std::net::SocketAddr::new(ip, CLIENT_PORT),
+        listener: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        sni: spec.sni.clone(),
+        certificate,
+        data: spec.data.clone().unwrap_or_else(|| "hello".into()).into_bytes(),
+    }))
+}
+
+/// A client certificate with these URI SANs, as the test certificates
+/// are made.
+fn client_certificate(uris: &[String]) -> envoy::ClientCertificate {
+    let first = uris.first().cloned().unwrap_or_default();
+    let uris: Vec<&str> = uris.iter().map(String::as_str).collect();
+    envoy::ClientCertificate {
+        pem: warden_engine::identity::x509::test_certificate_pem(&uris, &[], &first),
+        subject: format!("CN={first}"),
+    }
+}
+
+/// What a case sends, once at the gateway: [`request_for`] or
+/// [`tcp_connection_for`]. A connection case may expect only a decision
+/// and the deciding policy.
+pub fn incoming_for(case: &Case, hcm: &envoy::Hcm) -> Result<Incoming, SpecError> {
+    match case.sent()? {
+        Sent::Request(spec) => request_for(&spec, hcm).map(Incoming::Request),
+        Sent::Connection(spec) => {
+            let e = &case.expect;
+            for (given, field) in [
+                (e.status.is_some(), "status"),
+                (e.findings.is_some(), "findings"),
+                (e.forwarded_path.is_some(), "forwardedPath"),
+                (e.forwarded_body.is_some(), "forwardedBody"),
+            ] {
+                if given {
+                    return Err(SpecError::NotForConnections(field));
+                }
+            }
+            Ok(Incoming::Connection(tcp_connection_for(&spec)?))
+        }
+    }
 }
 
 /// The request a case describes, as Envoy (with `hcm`) hands it to the
@@ -473,10 +561,16 @@ pub fn run_file(host: &Host, file: &Path, options: &Options) -> FileRun {
     run.policy = Some(policy);
     let mut requests = Vec::with_capacity(tests.tests.len());
     for (i, case) in tests.tests.iter().enumerate() {
-        match request_for(&case.request, &tests.gateway) {
+        match incoming_for(case, &tests.gateway) {
             Ok(r) => requests.push(r),
             Err(e) => {
-                run.result = Err(format!("{shown_file}: tests[{i}] ({}): request.{e}", case.name));
+                let within = match (&e, &case.connection) {
+                    (SpecError::RequestOrConnection, _) => "",
+                    (SpecError::NotForConnections(_), _) => "expect.",
+                    (_, Some(_)) => "connection.",
+                    (_, None) => "request.",
+                };
+                run.result = Err(format!("{shown_file}: tests[{i}] ({}): {within}{e}", case.name));
                 return run;
             }
         }
@@ -489,38 +583,54 @@ fn run_cases(
     host: &Host,
     config: &[u8],
     cases: &[Case],
-    requests: &[Arrival],
+    requests: &[Incoming],
     options: &Options,
 ) -> Result<Vec<CaseRun>, HostError> {
+    // The HTTP filter and the network filter are two plugins in Envoy,
+    // each with its VMs: connections get a VM of their own.
     let mut vm = None;
+    let mut network_vm = None;
     let mut out = Vec::with_capacity(cases.len());
     for (case, arrival) in cases.iter().zip(requests) {
         let actual = match arrival {
-            Arrival::Refused(refused) => {
+            Incoming::Request(Arrival::Refused(refused)) => {
                 Actual { decision: Some(Expected::Deny), status: u32::from(refused.status), ..Actual::default() }
             }
-            Arrival::Filter(request) => {
-                // A VM that faulted is dead, as in Envoy; the next case gets
-                // a new one so each fault is reported once, by the case that
-                // caused it.
-                let fresh = options.isolate || vm.as_ref().is_none_or(|v: &warden_harness::Vm| v.fault().is_some());
-                if fresh {
-                    vm = Some(host.vm(config)?);
-                }
-                let Some(vm) = vm.as_mut() else { continue };
+            Incoming::Request(Arrival::Filter(request)) => {
+                let Some(vm) = live_vm(&mut vm, host, config, None, options)? else { continue };
                 Actual::from_outcome(&vm.run(request))
+            }
+            Incoming::Connection(connection) => {
+                let Some(vm) = live_vm(&mut network_vm, host, config, Some(NETWORK_ROOT_ID), options)? else {
+                    continue;
+                };
+                Actual::from_connection(&vm.connect(connection))
             }
         };
         let mismatches = evaluate(&case.expect, &actual);
-        out.push(CaseRun {
-            name: case.name.clone(),
-            request: case.request.clone(),
-            expect: case.expect.clone(),
-            actual,
-            mismatches,
-        });
+        let Ok(sent) = case.sent() else { continue };
+        out.push(CaseRun { name: case.name.clone(), sent, expect: case.expect.clone(), actual, mismatches });
     }
     Ok(out)
+}
+
+/// The VM for the next case: a new one per case when isolating, and after
+/// a fault (a VM that faulted is dead, as in Envoy; a new one means each
+/// fault is reported once, by the case that caused it).
+fn live_vm<'v>(
+    slot: &'v mut Option<warden_harness::Vm>,
+    host: &Host,
+    config: &[u8],
+    root_id: Option<&str>,
+    options: &Options,
+) -> Result<Option<&'v mut warden_harness::Vm>, HostError> {
+    if options.isolate || slot.as_ref().is_none_or(|v| v.fault().is_some()) {
+        *slot = Some(match root_id {
+            Some(id) => host.vm_with_root_id(config, id)?,
+            None => host.vm(config)?,
+        });
+    }
+    Ok(slot.as_mut())
 }
 
 #[cfg(test)]

@@ -7,6 +7,9 @@
 //!   - name: others may only GET /get
 //!     request: {principal: cluster.local/ns/default/sa/sleep, method: POST, authority: httpbin.org, path: /post}
 //!     expect: {decision: deny, status: 403, policy: httpbin}
+//!   - name: TLS passthrough to an unregistered host is closed
+//!     connection: {sni: api.other.example, port: 443}
+//!     expect: {decision: deny}
 //! ```
 
 use serde::Deserialize;
@@ -49,16 +52,70 @@ impl PolicyRef {
     }
 }
 
-/// One case.
+/// One case: a request (the HTTP filter) or a connection (the network
+/// filter), and what must happen to it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Case {
     /// Shown in the report.
     pub name: String,
-    /// What is sent.
-    pub request: RequestSpec,
+    /// An HTTP request.
+    #[serde(default)]
+    pub request: Option<RequestSpec>,
+    /// A connection, for the network filter (TLS passthrough, mesh mTLS
+    /// terminated at the gateway).
+    #[serde(default)]
+    pub connection: Option<ConnectionSpec>,
     /// What must happen.
     pub expect: Expect,
+}
+
+/// What a case sends: one of `request` and `connection`.
+#[derive(Debug, Clone)]
+pub enum Sent {
+    /// An HTTP request.
+    Request(RequestSpec),
+    /// A connection.
+    Connection(ConnectionSpec),
+}
+
+impl Case {
+    /// The request or the connection; an error when the case gives both
+    /// or neither.
+    pub fn sent(&self) -> Result<Sent, SpecError> {
+        match (&self.request, &self.connection) {
+            (Some(r), None) => Ok(Sent::Request(r.clone())),
+            (None, Some(c)) => Ok(Sent::Connection(c.clone())),
+            _ => Err(SpecError::RequestOrConnection),
+        }
+    }
+}
+
+/// The connection of a case: what Envoy's network filter chain knows of a
+/// connection to the gateway, and what the client sends first.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConnectionSpec {
+    /// The server name of the client's TLS ClientHello, as
+    /// `tls_inspector` reads it; absent: no SNI (plain TCP, or TLS
+    /// without it).
+    #[serde(default)]
+    pub sni: Option<String>,
+    /// The destination (listener) port. Required: a connection has no
+    /// authority to take one from.
+    pub port: Option<u16>,
+    /// The peer certificate's URI SAN (`spiffe://` added if absent) when
+    /// the gateway terminates mesh mTLS (Istio's `ISTIO_MUTUAL` egress
+    /// gateway); absent: the gateway passes TLS through.
+    #[serde(default)]
+    pub principal: Option<Principal>,
+    /// The downstream address.
+    #[serde(default)]
+    pub source_ip: Option<String>,
+    /// What the client sends first (default `hello`: the bytes do not
+    /// matter to Warden, only that some arrive).
+    #[serde(default)]
+    pub data: Option<String>,
 }
 
 /// The request of a case.
@@ -100,6 +157,10 @@ pub struct RequestSpec {
     /// where a workload's call to that authority lands.
     #[serde(default)]
     pub port: Option<u16>,
+    /// The server name (SNI) of the TLS connection the request comes on,
+    /// where the gateway terminates the client's TLS; implies TLS.
+    #[serde(default)]
+    pub sni: Option<String>,
 }
 
 /// One principal, or several (a certificate with several URI SANs).
@@ -153,7 +214,7 @@ impl RequestSpec {
     pub fn destination_port(&self) -> u16 {
         self.port
             .or_else(|| warden_engine::normalize::split_authority(&self.authority).ok().and_then(|(_, port)| port))
-            .unwrap_or(if self.scheme == "https" { 443 } else { 80 })
+            .unwrap_or(if self.scheme == "https" || self.sni.is_some() { 443 } else { 80 })
     }
 }
 
@@ -272,6 +333,13 @@ pub enum SpecError {
     NotBase64(String),
     /// A `sourceIp` that is not an IP address: the value.
     NotAnIp(String),
+    /// A case with both `request` and `connection`, or neither.
+    RequestOrConnection,
+    /// A connection without `port`.
+    NoPort,
+    /// An expectation a connection cannot meet (`status`, `findings`,
+    /// `forwardedPath`, `forwardedBody`): its name.
+    NotForConnections(&'static str),
 }
 
 impl SpecError {
@@ -282,6 +350,9 @@ impl SpecError {
             SpecError::TwoBodies => "body, bodyChunks and bodyBase64",
             SpecError::NotBase64(_) => "bodyBase64",
             SpecError::NotAnIp(_) => "sourceIp",
+            SpecError::RequestOrConnection => "request and connection",
+            SpecError::NoPort => "port",
+            SpecError::NotForConnections(field) => field,
         }
     }
 }
@@ -294,6 +365,11 @@ impl std::fmt::Display for SpecError {
             SpecError::TwoBodies => f.write_str("give one of them"),
             SpecError::NotBase64(why) => write!(f, "not valid base64: {why}"),
             SpecError::NotAnIp(value) => write!(f, "'{value}' is not an IP address"),
+            SpecError::RequestOrConnection => f.write_str("give exactly one of them"),
+            SpecError::NoPort => f.write_str("required for a connection"),
+            SpecError::NotForConnections(_) => {
+                f.write_str("a connection has no HTTP response, DLP or forwarded request to compare")
+            }
         }
     }
 }

@@ -25,7 +25,7 @@ use warden::harness::{self as host, Host, HostOptions};
 use warden::testing::envoy::{self, ClientCertificate};
 
 use warden::testing::runner;
-use warden::testing::testfile::{self, Case, Expected, TestFile};
+use warden::testing::testfile::{self, Case, Expected, RequestSpec, TestFile};
 
 use super::bootstrap;
 use super::client::{Request, Response, Tls};
@@ -80,12 +80,17 @@ fn run_file(root: &Path, file: &Path, harness: &Host, failures: &mut Vec<String>
     let mut vm = harness.vm(&config).unwrap_or_else(|e| panic!("{}: {e}", policy_path.display()));
     let label = |case: &Case| format!("{} / {}", file.strip_prefix(root).unwrap_or(file).display(), case.name);
 
+    let mut connections: Vec<&Case> = Vec::new();
     let mut seen_upstream = 0;
     let mut harness_records = Vec::new();
     let mut native_records = Vec::new();
     for case in &tests.tests {
-        let identity = identity(case);
-        let response = send(&gateway, case, identity.as_ref());
+        let Some(spec) = &case.request else {
+            connections.push(case);
+            continue;
+        };
+        let identity = identity(spec);
+        let response = send(&gateway, case, spec, identity.as_ref());
         let received = gateway.upstream.received();
         let upstream = received
             .get(seen_upstream..)
@@ -97,7 +102,7 @@ fn run_file(root: &Path, file: &Path, harness: &Host, failures: &mut Vec<String>
         let envoy = EnvoyResult { response, upstream };
 
         let mut problems = expectations(case, &envoy);
-        match harness_request(case, &tests, identity.as_ref()) {
+        match harness_request(case, spec, &tests, identity.as_ref()) {
             Err(refused) => {
                 // Envoy answers itself; there is no record in either.
                 if envoy.response.status != refused.status || envoy.response.header("x-warden-decision").is_some() {
@@ -115,7 +120,7 @@ fn run_file(root: &Path, file: &Path, harness: &Host, failures: &mut Vec<String>
                 let in_harness = vm.run(&request);
                 harness_records.push(in_harness.filter_state_str("wasm.warden.decision"));
                 problems.extend(harness_agreement(&envoy, &in_harness));
-                let (native_problems, native_record) = engine_agreement(case, &request, &envoy, &engine);
+                let (native_problems, native_record) = engine_agreement(spec, &request, &envoy, &engine);
                 problems.extend(native_problems);
                 native_records.push(native_record);
             }
@@ -125,9 +130,10 @@ fn run_file(root: &Path, file: &Path, harness: &Host, failures: &mut Vec<String>
 
     // The decision record and the deciding policy, as Envoy's access log
     // has them, against the expectation and the harness's record.
-    let lines = gateway.envoy.access_log(tests.tests.len());
+    let requests: Vec<&Case> = tests.tests.iter().filter(|c| c.request.is_some()).collect();
+    let lines = gateway.envoy.access_log(requests.len());
     let records = harness_records.iter().zip(&native_records);
-    for ((case, line), (harness_record, native_record)) in tests.tests.iter().zip(&lines).zip(records) {
+    for ((case, line), (harness_record, native_record)) in requests.iter().zip(&lines).zip(records) {
         let envoy_record: Option<Value> = line["warden"].as_str().and_then(|s| serde_json::from_str(s).ok());
         let harness_record: Option<Value> = harness_record.as_deref().and_then(|s| serde_json::from_str(s).ok());
         let native_record: Option<Value> = serde_json::from_str(native_record).ok();
@@ -154,6 +160,9 @@ fn run_file(root: &Path, file: &Path, harness: &Host, failures: &mut Vec<String>
                 failures.push(format!("{}: expected policy {policy} in the access log, got {logged:?}", label(case)));
             }
         }
+    }
+    if !connections.is_empty() {
+        run_connections(&label, &connections, harness, &config, &engine, failures);
     }
     tests.tests.len()
 }
@@ -247,7 +256,7 @@ fn verdict(allowed: bool) -> &'static str {
 /// Returns the problems and the native record (checked against the access
 /// log's).
 fn engine_agreement(
-    case: &Case,
+    spec: &RequestSpec,
     request: &host::Request,
     envoy: &EnvoyResult,
     engine: &warden::engine::Policy,
@@ -260,7 +269,7 @@ fn engine_agreement(
         problems.push(format!("the native engine decided {:?}, Envoy {}", native.outcome, verdict(envoy.allowed())));
     }
     if let Some((path, body)) = envoy.upstream.first() {
-        let native_path = native.forward_path.clone().unwrap_or_else(|| case.request.path.clone());
+        let native_path = native.forward_path.clone().unwrap_or_else(|| spec.path.clone());
         if *path != native_path {
             problems.push(format!("the native engine forwards {native_path}, Envoy forwarded {path}"));
         }
@@ -275,25 +284,24 @@ fn engine_agreement(
 /// port its cases name (and 80), its HCM set-up, and its cases' source
 /// addresses on the namespace's loopback.
 fn gateway_for(tests: &TestFile, document: &Value) -> Gateway {
-    let mut ports: BTreeSet<u16> = tests.tests.iter().map(|c| c.request.destination_port()).collect();
+    let requests = || tests.tests.iter().filter_map(|c| c.request.as_ref());
+    let mut ports: BTreeSet<u16> = requests().map(RequestSpec::destination_port).collect();
     ports.insert(WORKLOAD_PORT);
-    let addresses: BTreeSet<IpAddr> =
-        tests.tests.iter().filter_map(|c| c.request.source_ip.as_deref()?.trim().parse().ok()).collect();
+    let addresses: BTreeSet<IpAddr> = requests().filter_map(|r| r.source_ip.as_deref()?.trim().parse().ok()).collect();
     let ports: Vec<u16> = ports.into_iter().collect();
     let addresses: Vec<IpAddr> = addresses.into_iter().collect();
     Gateway::launch(vec![bootstrap::warden(document)], &ports, tests.gateway.clone(), &addresses, 200)
 }
 
-/// The case's client certificate: its principal(s) as URI SANs.
-fn identity(case: &Case) -> Option<Identity> {
-    case.request.principal.as_ref().map(|p| Pki::shared().identity_with(&p.uris(), &[]))
+/// The request's client certificate: its principal(s) as URI SANs.
+fn identity(spec: &RequestSpec) -> Option<Identity> {
+    spec.principal.as_ref().map(|p| Pki::shared().identity_with(&p.uris(), &[]))
 }
 
 /// Sends the case's request as `warden test` describes it on the wire
 /// ([`runner::wire_for`], [`runner::connection_for`]): from its source
 /// address to its port, over TLS with its certificate when it has one.
-fn send(gateway: &Gateway, case: &Case, identity: Option<&Identity>) -> Response {
-    let spec = &case.request;
+fn send(gateway: &Gateway, case: &Case, spec: &RequestSpec, identity: Option<&Identity>) -> Response {
     let wire = runner::wire_for(spec).unwrap_or_else(|e| panic!("{}: {e}", case.name));
     let connection = runner::connection_for(spec).unwrap_or_else(|e| panic!("{}: {e}", case.name));
     let mut request = Request::raw(&wire.method, &wire.target, wire.headers.clone());
@@ -319,10 +327,10 @@ fn send(gateway: &Gateway, case: &Case, identity: Option<&Identity>) -> Response
 /// Envoy. `Err`: Envoy answers itself.
 fn harness_request(
     case: &Case,
+    spec: &RequestSpec,
     tests: &TestFile,
     identity: Option<&Identity>,
 ) -> Result<host::Request, envoy::Refused> {
-    let spec = &case.request;
     let wire = runner::wire_for(spec).unwrap_or_else(|e| panic!("{}: {e}", case.name));
     let mut connection = runner::connection_for(spec).unwrap_or_else(|e| panic!("{}: {e}", case.name));
     if let (Some(tls), Some(identity)) = (&mut connection.tls, identity) {
@@ -330,4 +338,42 @@ fn harness_request(
         *tls = Some(ClientCertificate { pem: identity.cert_pem.clone(), subject: format!("CN={first}") });
     }
     envoy::request(&wire, &connection, &tests.gateway)
+}
+
+/// The connection cases of a test file: through the filter loaded as a
+/// network filter in the harness, and through the native engine; both
+/// must meet the expectation and write the same record.
+fn run_connections(
+    label: &dyn Fn(&Case) -> String,
+    cases: &[&Case],
+    harness: &Host,
+    config: &[u8],
+    engine: &warden::engine::Policy,
+    failures: &mut Vec<String>,
+) {
+    let mut vm = harness
+        .vm_with_root_id(config, warden::engine::record::NETWORK_ROOT_ID)
+        .unwrap_or_else(|e| panic!("the network filter: {e}"));
+    for case in cases {
+        let Some(spec) = &case.connection else { continue };
+        let connection = runner::tcp_connection_for(spec).unwrap_or_else(|e| panic!("{}: {e}", label(case)));
+        let outcome = vm.connect(&connection);
+        let actual = runner::Actual::from_connection(&outcome);
+        for m in runner::evaluate(&case.expect, &actual) {
+            failures.push(format!("{}: the harness: {m}", label(case)));
+        }
+        let native = engine.decide_connection(&warden::explain::ConnectionAttributes(&connection));
+        let native_allowed = native.outcome == warden::engine::Outcome::Allow;
+        if native_allowed != (case.expect.decision == Expected::Allow) {
+            failures.push(format!("{}: the native engine decided {:?}", label(case), native.outcome));
+        }
+        if actual.record.as_deref() != Some(native.record().as_str()) {
+            failures.push(format!(
+                "{}: records differ\n    harness: {:?}\n    native:  {}",
+                label(case),
+                actual.record,
+                native.record()
+            ));
+        }
+    }
 }

@@ -7,8 +7,10 @@
 //! XFCC forwarded or appended), for repeated and joined headers, a second
 //! Host line, whitespace, forged `x-forwarded-*` and `x-envoy-*` headers,
 //! TLS with and without a certificate of several SANs, and source
-//! addresses and ports of their own. Requests Envoy answers itself must be
-//! ones the model says Envoy answers.
+//! addresses and ports of their own, and `CONNECT` (forward-proxy tunnels,
+//! with and without tunnel bytes, and the targets and framing Envoy's
+//! codec refuses). Requests Envoy answers itself must be ones the model
+//! says Envoy answers, with the same status.
 //!
 //! Masked: the random parts (`x-request-id` Envoy generates, the client's
 //! ephemeral port).
@@ -117,6 +119,32 @@ fn requests() -> Vec<(&'static str, Wire)> {
         ("lowercase method", wire("get", "/", &[("Host", "a.example")])),
         ("fragment", wire("GET", "/a#b", &[("Host", "a.example")])),
         ("no Host", wire("GET", "/", &[])),
+        // Forward-proxy tunnels: the target is the authority.
+        ("CONNECT", wire("CONNECT", "httpbin.org:443", &[("Host", "httpbin.org:443")])),
+        ("CONNECT with tunnel bytes", {
+            let mut w = wire("CONNECT", "httpbin.org:443", &[("Host", "httpbin.org:443")]);
+            w.body = vec![b"\x16\x03\x01 a ClientHello".to_vec()];
+            w
+        }),
+        (
+            "CONNECT with other Host lines",
+            wire("CONNECT", "HTTPBIN.org:8443", &[("Host", "other.example"), ("host", "x.example:80")]),
+        ),
+        ("CONNECT without Host", wire("CONNECT", "203.0.113.9:0443", &[("Content-Length", "0")])),
+        ("CONNECT to IPv6", wire("CONNECT", "[::1]:443", &[("Host", "[::1]:443"), ("User-Agent", "curl")])),
+        ("CONNECT to an IPv6 zone", wire("CONNECT", "[fe80::1%25eth0]:443", &[])),
+        ("CONNECT to IPv4 in brackets", wire("CONNECT", "[1.2.3.4]:443", &[])),
+        ("CONNECT to no address in brackets", wire("CONNECT", "[abcd]:443", &[])),
+        ("CONNECT without a port", wire("CONNECT", "httpbin.org", &[("Host", "httpbin.org")])),
+        ("CONNECT without a host", wire("CONNECT", ":443", &[])),
+        ("CONNECT with an empty port", wire("CONNECT", "httpbin.org:", &[])),
+        ("CONNECT to port 65536", wire("CONNECT", "httpbin.org:65536", &[])),
+        ("CONNECT to a path", wire("CONNECT", "httpbin.org:443/get", &[])),
+        ("CONNECT to an absolute URL", wire("CONNECT", "http://httpbin.org:443", &[])),
+        ("CONNECT with user info", wire("CONNECT", "user@httpbin.org:443", &[])),
+        ("CONNECT to a host with _", wire("CONNECT", "a_b.example:443", &[])),
+        ("CONNECT with a body length", wire("CONNECT", "httpbin.org:443", &[("Content-Length", "5")])),
+        ("CONNECT chunked", wire("CONNECT", "httpbin.org:443", &[("Transfer-Encoding", "chunked")])),
     ]
 }
 
@@ -286,6 +314,7 @@ fn the_harness_hands_the_filter_what_envoy_hands_it() {
                         }
                         Tls::Anonymous => None,
                     }),
+                    sni: None,
                     // The namespace's one address that is not loopback.
                     node: far,
                 };
