@@ -19,10 +19,15 @@ one without a scheme), Istio checks the digest of the image manifest it pulls, s
 the manifest digest of the image `warden oci` writes for the module (--oci-variant if it was
 written with --variant oci): push that image unchanged. Choose where it applies with --selector KEY=VALUE (a sidecar-mode
 egress gateway: --selector istio=egressgateway) or --target-ref KIND/NAME (an ambient egress
-waypoint: --target-ref Gateway/waypoint).
+waypoint: --target-ref Gateway/waypoint). With --type network the manifest deploys the same
+module as a network filter (type: NETWORK, pluginName: warden.network), which decides TLS
+passthrough and mesh-mTLS connections by server name; deploy both for a gateway that carries
+both kinds of traffic.
 
   warden wasmplugin policy.yaml --url oci://registry.example.com/warden:0.1.0 \\
       --namespace istio-egress --target-ref Gateway/waypoint
+  warden wasmplugin policy.yaml --url oci://registry.example.com/warden:0.1.0 \\
+      --selector istio=egressgateway --type network
 
 Exit codes: 0 written, 1 invalid policy, 2 usage or unreadable input.";
 
@@ -40,9 +45,13 @@ pub(super) struct WasmpluginArgs {
     /// A KIND/NAME for spec.targetRefs (waypoints: Gateway/waypoint), repeatable.
     #[arg(long = "target-ref", value_name = "KIND/NAME")]
     target_refs: Vec<String>,
-    /// metadata.name.
-    #[arg(long, default_value = "warden")]
-    name: String,
+    /// metadata.name [default: warden, or warden-network with --type network]
+    #[arg(long)]
+    name: Option<String>,
+    /// The filter chain: http (requests) or network (TLS passthrough and mesh-mTLS connections,
+    /// Istio's type: NETWORK with pluginName warden.network).
+    #[arg(long = "type", value_enum, default_value_t = PluginKind::Http)]
+    plugin_type: PluginKind,
     /// metadata.namespace.
     #[arg(long, default_value = "istio-system")]
     namespace: String,
@@ -52,6 +61,15 @@ pub(super) struct WasmpluginArgs {
     /// For an oci:// url: the image format pushed there (warden oci --variant); sha256 pins its manifest.
     #[arg(long, value_enum, default_value_t = OciVariant::Compat)]
     oci_variant: OciVariant,
+}
+
+/// `--type`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub(super) enum PluginKind {
+    /// The HTTP filter chain.
+    Http,
+    /// The network filter chain.
+    Network,
 }
 
 pub(super) fn wasmplugin_manifest(
@@ -94,8 +112,14 @@ pub(super) fn wasmplugin_manifest(
             return Err(CliError::Input(format!("{}: {e}", shown(&args.policy))));
         }
     };
+    let plugin_type = match args.plugin_type {
+        PluginKind::Http => wasmplugin::PluginType::Http,
+        PluginKind::Network => wasmplugin::PluginType::Network,
+    };
+    let default_name = if plugin_type == wasmplugin::PluginType::Network { "warden-network" } else { "warden" };
     let options = wasmplugin::Options {
-        name: args.name,
+        name: args.name.unwrap_or_else(|| default_name.to_owned()),
+        plugin_type,
         namespace: args.namespace,
         url: args.url,
         target,

@@ -22,6 +22,18 @@ pub enum Target {
     TargetRefs(Vec<(String, String)>),
 }
 
+/// Which filter chain the plugin joins (Istio's WasmPlugin `type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PluginType {
+    /// The HTTP filter: requests (Istio's default).
+    #[default]
+    Http,
+    /// The network filter, before `tcp_proxy`: TLS passthrough and mesh-mTLS
+    /// connections, decided once each. `pluginName` (Envoy's root id) is
+    /// `warden.network`, which makes the module a network filter.
+    Network,
+}
+
 /// What the manifest says besides the policy.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -36,6 +48,8 @@ pub struct Options {
     /// For an `oci://` url: the image format pushed there (`warden oci
     /// --variant`), whose manifest digest the manifest pins.
     pub oci_variant: Variant,
+    /// The filter chain.
+    pub plugin_type: PluginType,
 }
 
 pub use super::oci::sha256_hex;
@@ -129,6 +143,10 @@ pub fn manifest(policy: &Value, wasm: &[u8], options: &Options) -> Result<Value,
             spec.insert("targetRefs".into(), Value::Array(refs));
         }
     }
+    if options.plugin_type == PluginType::Network {
+        spec.insert("type".into(), Value::String("NETWORK".into()));
+        spec.insert("pluginName".into(), Value::String(warden_engine::record::NETWORK_ROOT_ID.into()));
+    }
     spec.insert("url".into(), Value::String(options.url.clone()));
     spec.insert("sha256".into(), Value::String(sha256));
     spec.insert("phase".into(), Value::String("AUTHZ".into()));
@@ -161,8 +179,12 @@ mod tests {
             url: "oci://registry.example/warden:1".into(),
             target: Target::TargetRefs(vec![("Gateway".into(), "waypoint".into())]),
             oci_variant: Variant::Compat,
+            plugin_type: PluginType::Http,
         };
         let m = manifest(&policy, b"\0asm", &options).unwrap();
+        assert!(m["spec"].get("type").is_none() && m["spec"].get("pluginName").is_none(), "HTTP is Istio's default");
+        let network = manifest(&policy, b"\0asm", &Options { plugin_type: PluginType::Network, ..options.clone() }).unwrap();
+        assert_eq!((&network["spec"]["type"], &network["spec"]["pluginName"]), (&json!("NETWORK"), &json!("warden.network")));
         assert_eq!(m["kind"], "WasmPlugin");
         assert_eq!(m["spec"]["pluginConfig"], policy);
         assert_eq!(m["spec"]["sha256"], oci::manifest_digest(b"\0asm", Variant::Compat).unwrap());
