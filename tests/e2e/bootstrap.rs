@@ -3,6 +3,8 @@
 //! told apart by `tls_inspector`, as an Istio port in PERMISSIVE mode),
 //! whose HTTP connection managers run the Warden wasm filter and then the
 //! router; one static cluster (the recording upstream); an admin endpoint.
+//! The gateway is also a forward proxy: a `CONNECT host:port` is routed to
+//! the cluster, Envoy ends it and relays the tunnel's bytes over TCP.
 //! The HCM's settings are the harness's [`Hcm`], so Envoy and the harness
 //! model of it are configured from one value. Envoy runs in the test's own
 //! network namespace (see `netns`): the listeners are on the real ports.
@@ -99,12 +101,28 @@ impl Bootstrap<'_> {
             "use_remote_address": self.hcm.use_remote_address,
             "xff_num_trusted_hops": self.hcm.xff_num_trusted_hops,
             "forward_client_cert_details": self.hcm.forward_client_cert.as_str(),
+            "upgrade_configs": [{"upgrade_type": "CONNECT"}],
+            // Only a CONNECT matches `connect_matcher` (nothing else
+            // changes). `connect_config` makes the router end the CONNECT
+            // and relay bytes over TCP (answering 200 once connected);
+            // without it Envoy 1.40 sends the CONNECT on as an HTTP request.
+            // No timeout: a tunnel lasts as long as its client wants.
             "route_config": {
                 "name": "all",
                 "virtual_hosts": [{
                     "name": "all",
                     "domains": ["*"],
-                    "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "upstream", "timeout": "10s"}}],
+                    "routes": [
+                        {
+                            "match": {"connect_matcher": {}},
+                            "route": {
+                                "cluster": "upstream",
+                                "timeout": "0s",
+                                "upgrade_configs": [{"upgrade_type": "CONNECT", "connect_config": {}}],
+                            },
+                        },
+                        {"match": {"prefix": "/"}, "route": {"cluster": "upstream", "timeout": "10s"}},
+                    ],
                 }],
             },
             "http_filters": http_filters,
