@@ -1,6 +1,7 @@
 //! Certificates for the mTLS listener, made fresh per test run with rcgen:
-//! a CA, a server certificate for 127.0.0.1/localhost, and client
-//! certificates whose URI SAN is a SPIFFE id, as Istio issues them.
+//! a CA, a server certificate for 127.0.0.1, localhost and
+//! [`SERVER_NAMES`], and client certificates whose URI SAN is a SPIFFE id,
+//! as Istio issues them.
 
 use std::sync::OnceLock;
 
@@ -14,6 +15,11 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 pub const ADMIN: &str = "spiffe://cluster.local/ns/default/sa/admin";
 /// SPIFFE id of the low-privilege workload in the ambient-waypoint scenario.
 pub const SLEEP: &str = "spiffe://cluster.local/ns/default/sa/sleep";
+
+/// The external hosts Envoy's certificate also names, so a client may ask
+/// for them as its TLS server name (SNI) and verify the answer, as a
+/// workload does when the gateway terminates its TLS.
+pub const SERVER_NAMES: &[&str] = &["allowed.example", "other.example"];
 
 /// A certificate with its private key, in both PEM (for Envoy) and DER
 /// (for rustls).
@@ -44,7 +50,8 @@ pub struct Pki {
     pub ca_pem: String,
     /// The CA certificate, DER (the client's trust anchor).
     pub ca_der: CertificateDer<'static>,
-    /// Envoy's serving certificate: SANs `127.0.0.1` and `localhost`.
+    /// Envoy's serving certificate: SANs `127.0.0.1`, `localhost` and
+    /// [`SERVER_NAMES`].
     pub server: Identity,
     /// Client certificate with URI SAN [`ADMIN`].
     pub admin: Identity,
@@ -92,10 +99,9 @@ impl Pki {
 }
 
 fn server_sans() -> Vec<SanType> {
-    vec![
-        SanType::IpAddress([127, 0, 0, 1].into()),
-        SanType::DnsName("localhost".try_into().expect("localhost is a DNS name")),
-    ]
+    let names = ["localhost"].iter().chain(SERVER_NAMES);
+    let dns = names.map(|n| SanType::DnsName((*n).try_into().expect("a server name is a DNS name")));
+    std::iter::once(SanType::IpAddress([127, 0, 0, 1].into())).chain(dns).collect()
 }
 
 /// Issues an end-entity certificate signed by `issuer`.
