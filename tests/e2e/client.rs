@@ -278,7 +278,10 @@ fn exchange<S: Read + Write>(mut stream: S, request: &Request) -> io::Result<Res
     response.parse(&head).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     let status = response.code.unwrap_or_default();
     let headers = Headers::from_parsed(response.headers);
-    let no_body = request.method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status);
+    // A 2xx to a CONNECT opens a tunnel: no body follows (RFC 9110 §9.3.6);
+    // dropping the connection closes the tunnel.
+    let tunnel = request.method == "CONNECT" && (200..300).contains(&status);
+    let no_body = request.method == "HEAD" || tunnel || status == 204 || status == 304 || (100..200).contains(&status);
     let body = if no_body { Vec::new() } else { reader.read_body(headers.body_framing(true)?)? };
     Ok(Response { status, headers, body })
 }
