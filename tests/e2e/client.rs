@@ -7,7 +7,8 @@
 //!
 //! Each request uses its own connection (`connection: close`), and every
 //! socket operation has a timeout, so a misbehaving proxy fails a test
-//! instead of hanging it.
+//! instead of hanging it. [`Dial::open_tunnel`] keeps the connection
+//! after a `CONNECT`'s response, as the tunnel.
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -18,7 +19,7 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
-use super::http1::{Headers, MessageReader};
+use super::http1::{BodyFraming, Headers, MessageReader};
 use super::netns::NetNs;
 use super::pki::{Identity, Pki};
 
@@ -173,26 +174,69 @@ pub enum Tls<'a> {
     Anonymous,
 }
 
-/// How to reach a server: its address, TLS or not, from which source
-/// address, inside which network namespace.
+/// How to reach a server: its address, TLS or not (and the server name
+/// the ClientHello asks for), from which source address, inside which
+/// network namespace.
 #[derive(Clone, Copy)]
 pub struct Dial<'a> {
     addr: SocketAddr,
     tls: Option<Tls<'a>>,
+    server_name: Option<&'a str>,
     source_ip: Option<std::net::IpAddr>,
     netns: Option<&'a NetNs>,
+}
+
+/// An open connection to the server, plain or TLS.
+enum Stream {
+    /// Plain TCP.
+    Plain(TcpStream),
+    /// TLS over TCP.
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
 }
 
 impl<'a> Dial<'a> {
     /// Plain TCP to `addr`.
     pub fn plain(addr: SocketAddr) -> Dial<'a> {
-        Dial { addr, tls: None, source_ip: None, netns: None }
+        Dial { addr, tls: None, server_name: None, source_ip: None, netns: None }
     }
 
     /// TLS to `addr`, trusting the test CA for the server certificate
-    /// (issued for 127.0.0.1).
+    /// (issued for 127.0.0.1, `localhost` and [`SERVER_NAMES`](super::pki::SERVER_NAMES)).
+    /// The ClientHello carries no server name: rustls sends none for an
+    /// IP address.
     pub fn tls(addr: SocketAddr, tls: Tls<'a>) -> Dial<'a> {
-        Dial { addr, tls: Some(tls), source_ip: None, netns: None }
+        Dial { addr, tls: Some(tls), server_name: None, source_ip: None, netns: None }
+    }
+
+    /// Asks for the DNS name `name` in the ClientHello (SNI) and verifies
+    /// the server certificate for it; with TLS only.
+    pub fn server_name(self, name: &'a str) -> Dial<'a> {
+        Dial { server_name: Some(name), ..self }
     }
 
     /// Connects from inside `netns`.
@@ -208,21 +252,43 @@ impl<'a> Dial<'a> {
 
     /// Sends `request` on a new connection and reads the response.
     pub fn send(&self, request: &Request) -> io::Result<Response> {
+        exchange(self.open()?, request)
+    }
+
+    /// Sends `request` (a `CONNECT`, with any tunnel bytes as its body) on
+    /// a new connection and reads the response head. A 2xx opened the
+    /// tunnel: its response has no body, and the connection is the
+    /// tunnel. Any other status is a whole response, body included.
+    pub fn open_tunnel(&self, request: &Request) -> io::Result<(Response, Option<Tunnel>)> {
+        let mut stream = self.open()?;
+        stream.write_all(&request.to_bytes())?;
+        stream.flush()?;
+        let mut reader = MessageReader::new(stream);
+        let (status, headers) = read_response_head(&mut reader)?;
+        if (200..300).contains(&status) {
+            return Ok((Response { status, headers, body: Vec::new() }, Some(Tunnel { reader })));
+        }
+        let body = reader.read_body(headers.body_framing(true)?)?;
+        Ok((Response { status, headers, body }, None))
+    }
+
+    /// A new connection, TLS set up (the handshake happens with the first
+    /// write or read), every read and write bounded by a timeout.
+    fn open(&self) -> io::Result<Stream> {
         let tcp = match self.netns {
             Some(ns) => ns.run(|| self.connect()),
             None => self.connect(),
         }?;
         tcp.set_read_timeout(Some(IO_TIMEOUT))?;
         tcp.set_write_timeout(Some(IO_TIMEOUT))?;
-        match self.tls {
-            None => exchange(tcp, request),
-            Some(tls) => {
-                let config = tls_config(tls).map_err(io::Error::other)?;
-                let server_name = ServerName::IpAddress(self.addr.ip().into());
-                let connection = ClientConnection::new(Arc::new(config), server_name).map_err(io::Error::other)?;
-                exchange(StreamOwned::new(connection, tcp), request)
-            }
-        }
+        let Some(tls) = self.tls else { return Ok(Stream::Plain(tcp)) };
+        let config = tls_config(tls).map_err(io::Error::other)?;
+        let server_name = match self.server_name {
+            Some(name) => ServerName::try_from(name.to_owned()).map_err(io::Error::other)?,
+            None => ServerName::IpAddress(self.addr.ip().into()),
+        };
+        let connection = ClientConnection::new(Arc::new(config), server_name).map_err(io::Error::other)?;
+        Ok(Stream::Tls(Box::new(StreamOwned::new(connection, tcp))))
     }
 
     fn connect(&self) -> io::Result<TcpStream> {
@@ -270,18 +336,42 @@ fn exchange<S: Read + Write>(mut stream: S, request: &Request) -> io::Result<Res
         let _ = send();
     }
     let mut reader = MessageReader::new(stream);
-    let head = reader
-        .read_head()?
-        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed before a response"))?;
-    let mut parsed = [httparse::EMPTY_HEADER; 64];
-    let mut response = httparse::Response::new(&mut parsed);
-    response.parse(&head).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    let status = response.code.unwrap_or_default();
-    let headers = Headers::from_parsed(response.headers);
+    let (status, headers) = read_response_head(&mut reader)?;
     // A 2xx to a CONNECT opens a tunnel: no body follows (RFC 9110 §9.3.6);
     // dropping the connection closes the tunnel.
     let tunnel = request.method == "CONNECT" && (200..300).contains(&status);
     let no_body = request.method == "HEAD" || tunnel || status == 204 || status == 304 || (100..200).contains(&status);
     let body = if no_body { Vec::new() } else { reader.read_body(headers.body_framing(true)?)? };
     Ok(Response { status, headers, body })
+}
+
+/// Reads a response's status line and headers.
+fn read_response_head<S: Read>(reader: &mut MessageReader<S>) -> io::Result<(u16, Headers)> {
+    let head = reader
+        .read_head()?
+        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed before a response"))?;
+    let mut parsed = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut parsed);
+    response.parse(&head).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    Ok((response.code.unwrap_or_default(), Headers::from_parsed(response.headers)))
+}
+
+/// The tunnel a `CONNECT` opened: what is sent goes to the far end, what
+/// is received comes from it.
+pub struct Tunnel {
+    reader: MessageReader<Stream>,
+}
+
+impl Tunnel {
+    /// Writes `bytes` into the tunnel.
+    pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let stream = self.reader.get_mut();
+        stream.write_all(bytes)?;
+        stream.flush()
+    }
+
+    /// Reads exactly `len` bytes from the tunnel.
+    pub fn receive(&mut self, len: usize) -> io::Result<Vec<u8>> {
+        self.reader.read_body(BodyFraming::Length(len))
+    }
 }

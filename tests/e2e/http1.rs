@@ -72,6 +72,12 @@ impl<R: Read> MessageReader<R> {
         MessageReader { inner, buf: Vec::new() }
     }
 
+    /// The stream, to write to it (a tunnel's bytes after its response
+    /// head).
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
     /// Bytes read from the stream and not consumed yet (what arrived of a
     /// body that never completed).
     pub fn buffered(&self) -> &[u8] {

@@ -19,6 +19,7 @@
 // The fixtures.
 mod bootstrap;
 mod client;
+mod echo;
 mod envoy;
 mod gateway;
 mod http1;
@@ -31,6 +32,7 @@ mod upstream;
 // The reference scenarios (policies/README.md).
 mod access_log;
 mod authorization;
+mod connect;
 mod dlp;
 mod example_policies;
 mod invalid_policy;
