@@ -256,16 +256,17 @@ impl<'a> Dial<'a> {
     }
 
     /// Sends `request` (a `CONNECT`, with any tunnel bytes as its body) on
-    /// a new connection and reads the response head. A 2xx opened the
-    /// tunnel: its response has no body, and the connection is the
-    /// tunnel. Any other status is a whole response, body included.
+    /// a new connection and reads the response head. A 2xx without framing
+    /// opened the tunnel: its response has no body, and the connection is
+    /// the tunnel. Anything else (a 2xx with `content-length` is a filter's
+    /// local response) is a whole response, body included.
     pub fn open_tunnel(&self, request: &Request) -> io::Result<(Response, Option<Tunnel>)> {
         let mut stream = self.open()?;
         stream.write_all(&request.to_bytes())?;
         stream.flush()?;
         let mut reader = MessageReader::new(stream);
         let (status, headers) = read_response_head(&mut reader)?;
-        if (200..300).contains(&status) {
+        if is_tunnel(request, status, &headers) {
             return Ok((Response { status, headers, body: Vec::new() }, Some(Tunnel { reader })));
         }
         let body = reader.read_body(headers.body_framing(true)?)?;
@@ -337,12 +338,23 @@ fn exchange<S: Read + Write>(mut stream: S, request: &Request) -> io::Result<Res
     }
     let mut reader = MessageReader::new(stream);
     let (status, headers) = read_response_head(&mut reader)?;
-    // A 2xx to a CONNECT opens a tunnel: no body follows (RFC 9110 §9.3.6);
-    // dropping the connection closes the tunnel.
-    let tunnel = request.method == "CONNECT" && (200..300).contains(&status);
-    let no_body = request.method == "HEAD" || tunnel || status == 204 || status == 304 || (100..200).contains(&status);
-    let body = if no_body { Vec::new() } else { reader.read_body(headers.body_framing(true)?)? };
+    // A 2xx to a CONNECT opened a tunnel: no body follows (RFC 9110
+    // §9.3.6) and dropping the connection closes the tunnel; unless it is a
+    // filter's local response, which Envoy frames as any other.
+    let tunnel = is_tunnel(request, status, &headers);
+    let no_body = request.method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status);
+    let body = if no_body || tunnel { Vec::new() } else { reader.read_body(headers.body_framing(true)?)? };
     Ok(Response { status, headers, body })
+}
+
+/// Whether the response to `request` opened a tunnel: a 2xx to a
+/// `CONNECT` that Envoy's router made (a local response of a filter has a
+/// `content-length`).
+fn is_tunnel(request: &Request, status: u16, headers: &Headers) -> bool {
+    request.method == "CONNECT"
+        && (200..300).contains(&status)
+        && headers.get("content-length").is_none()
+        && headers.get("transfer-encoding").is_none()
 }
 
 /// Reads a response's status line and headers.
