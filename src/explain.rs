@@ -233,7 +233,8 @@ pub fn render_connection(
     if let Some(fault) = &outcome.fault {
         let _ = writeln!(s, "outcome    the filter faulted: {fault}");
     } else if closed && outcome.forwarded.is_empty() {
-        let upstream = if outcome.upstream_connected { "no byte reached the upstream" } else { "no upstream connection" };
+        let upstream =
+            if outcome.upstream_connected { "no byte reached the upstream" } else { "no upstream connection" };
         let _ = writeln!(s, "outcome    closed by the filter: {upstream}");
     } else if outcome.upstream_connected {
         let _ = writeln!(s, "outcome    passed on to the upstream");
@@ -346,7 +347,9 @@ fn verdict(d: &Decision<'_>) -> String {
         Reason::DenyPolicy => format!("denied by {}", at(d.policy, d.rule)),
         Reason::NoAllowMatch => "denied: ALLOW policies apply and none matched".to_owned(),
         Reason::Unregistered => "unregistered: outboundTrafficPolicy is REGISTRY_ONLY".to_owned(),
-        Reason::NoServerName => "unregistered: no server name (SNI) to look up, and outboundTrafficPolicy is REGISTRY_ONLY".to_owned(),
+        Reason::NoServerName => {
+            "unregistered: no server name (SNI) to look up, and outboundTrafficPolicy is REGISTRY_ONLY".to_owned()
+        }
         other => format!("{}: {}", d.outcome.as_str(), other.as_str()),
     }
 }

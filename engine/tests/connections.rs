@@ -124,8 +124,13 @@ fn an_allow_rule_of_tcp_fields_matches_connections() {
     assert_eq!(connection_outcome(&p, &tls().source_ip("10.1.2.3")), Outcome::Denied, "no principal");
     let example = FakeAttributes::connection(Some("api.example.com"), 443).principal(ADMIN).source_ip("10.1.2.3");
     assert_eq!(connection_outcome(&p, &example), Outcome::Denied, "SNI not *.org");
-    let p = allow(json!([{"to": [{"operation": {"notPorts": ["443"]}}], "from": [{"source": {"namespaces": ["default"]}}]}]));
-    assert_eq!(connection_outcome(&p, &FakeAttributes::connection(Some("httpbin.org"), 80).principal(SLEEP)), Outcome::Allow);
+    let p = allow(
+        json!([{"to": [{"operation": {"notPorts": ["443"]}}], "from": [{"source": {"namespaces": ["default"]}}]}]),
+    );
+    assert_eq!(
+        connection_outcome(&p, &FakeAttributes::connection(Some("httpbin.org"), 80).principal(SLEEP)),
+        Outcome::Allow
+    );
     assert_eq!(connection_outcome(&p, &tls().principal(SLEEP)), Outcome::Denied);
 }
 
@@ -146,7 +151,8 @@ fn a_deny_rule_ignores_http_only_fields_on_a_connection() {
         assert_eq!(outcome(&p, &FakeAttributes::get("httpbin.org", "/public/x")), Outcome::Allow, "{rule}");
     }
     // The TCP fields beside them still narrow the rule.
-    let p = deny(json!([{"from": [{"source": {"principals": [SLEEP]}}], "to": [{"operation": {"methods": ["POST"]}}]}]));
+    let p =
+        deny(json!([{"from": [{"source": {"principals": [SLEEP]}}], "to": [{"operation": {"methods": ["POST"]}}]}]));
     assert_eq!(connection_outcome(&p, &tls().principal(SLEEP)), Outcome::Denied);
     assert_eq!(connection_outcome(&p, &tls().principal(ADMIN)), Outcome::Allow);
 }
@@ -190,7 +196,10 @@ fn gateway_ports_map_the_listener_port() {
 #[test]
 fn what_enforced_rules_need_and_cannot_read_refuses_the_connection() {
     let p = allow(json!([{"from": [{"source": {"principals": [ADMIN]}}]}]));
-    let unreadable = tls().property(&["connection", "peer_certificate"], "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    let unreadable = tls().property(
+        &["connection", "peer_certificate"],
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    );
     let d = p.decide_connection(&unreadable);
     assert_eq!((d.outcome, d.reason), (Outcome::Denied, Reason::UnverifiableIdentity));
     let p = allow(json!([{"from": [{"source": {"ipBlocks": ["10.0.0.0/8"]}}]}]));

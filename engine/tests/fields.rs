@@ -320,7 +320,8 @@ fn when_conditions() {
         case(
             "connection.sni",
             when(json!([{"key": "connection.sni", "values": ["*.example.com"]}])),
-            FakeAttributes::get("api.example.com", "/get").property(&["connection", "requested_server_name"], "api.example.com"),
+            FakeAttributes::get("api.example.com", "/get")
+                .property(&["connection", "requested_server_name"], "api.example.com"),
             true,
         ),
         case("connection.sni, absent", when(json!([{"key": "connection.sni", "values": ["*"]}])), get(), false),

@@ -183,8 +183,12 @@ mod tests {
         };
         let m = manifest(&policy, b"\0asm", &options).unwrap();
         assert!(m["spec"].get("type").is_none() && m["spec"].get("pluginName").is_none(), "HTTP is Istio's default");
-        let network = manifest(&policy, b"\0asm", &Options { plugin_type: PluginType::Network, ..options.clone() }).unwrap();
-        assert_eq!((&network["spec"]["type"], &network["spec"]["pluginName"]), (&json!("NETWORK"), &json!("warden.network")));
+        let network =
+            manifest(&policy, b"\0asm", &Options { plugin_type: PluginType::Network, ..options.clone() }).unwrap();
+        assert_eq!(
+            (&network["spec"]["type"], &network["spec"]["pluginName"]),
+            (&json!("NETWORK"), &json!("warden.network"))
+        );
         assert_eq!(m["kind"], "WasmPlugin");
         assert_eq!(m["spec"]["pluginConfig"], policy);
         assert_eq!(m["spec"]["sha256"], oci::manifest_digest(b"\0asm", Variant::Compat).unwrap());

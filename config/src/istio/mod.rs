@@ -45,9 +45,9 @@
 
 mod convert;
 mod resources;
-mod tls;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 pub use convert::DEFAULT_NAMESPACE;
 

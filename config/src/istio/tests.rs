@@ -539,11 +539,17 @@ fn tls_gateways_and_sni_routes_are_read_and_checked_against_the_registry() {
     assert!(!gateway[0].contains("edition.cnn.com on"), "registered: {n:?}");
     let routes: Vec<&String> = n.iter().filter(|n| n.starts_with("VirtualService egress/direct-cnn")).collect();
     assert_eq!(routes.len(), 1, "the sidecars' route (mesh) is not a way out: {n:?}");
-    assert!(routes[0].contains("spec.tls[1].match[0] routes server names edition.cnn.com, api.unknown.example"), "{n:?}");
+    assert!(
+        routes[0].contains("spec.tls[1].match[0] routes server names edition.cnn.com, api.unknown.example"),
+        "{n:?}"
+    );
     assert!(routes[0].ends_with("not registered: api.unknown.example (closed under REGISTRY_ONLY)"), "{n:?}");
     assert!(!n.iter().any(|n| n.starts_with("skipped Gateway") || n.starts_with("skipped VirtualService")), "{n:?}");
     // The services are the ServiceEntries, as always.
-    assert_eq!(doc(PASSTHROUGH)["services"], json!([{"name": "egress/cnn", "hosts": ["edition.cnn.com"], "ports": [443]}]));
+    assert_eq!(
+        doc(PASSTHROUGH)["services"],
+        json!([{"name": "egress/cnn", "hosts": ["edition.cnn.com"], "ports": [443]}])
+    );
 }
 
 #[test]
@@ -553,7 +559,8 @@ fn an_http_gateway_is_still_skipped_as_routing() {
     let skipped = "skipped Gateway egress/gw (networking.istio.io/v1): routing and TLS, not policy";
     assert!(n.contains(&skipped.to_owned()), "{n:?}");
     // ISTIO_MUTUAL around TLS is a connection too; around HTTP it is not.
-    let mutual = http.replace("protocol: HTTP}, hosts: ['*']}", "protocol: TLS}, hosts: [httpbin.org], tls: {mode: ISTIO_MUTUAL}}");
+    let mutual = http
+        .replace("protocol: HTTP}, hosts: ['*']}", "protocol: TLS}, hosts: [httpbin.org], tls: {mode: ISTIO_MUTUAL}}");
     let n = notes(&format!("{SE}---\n{mutual}"));
     assert!(n.iter().any(|n| n.contains("(port 80, ISTIO_MUTUAL) terminates mesh mTLS")), "{n:?}");
 }
@@ -566,12 +573,19 @@ fn policies_on_tls_services_are_told_what_tcp_semantics_do_to_their_rules() {
         )
     };
     let n = notes(&policy("ALLOW"));
-    let about: Vec<&String> = n.iter().filter(|n| n.starts_with("AuthorizationPolicy egress/cnn: spec.rules")).collect();
+    let about: Vec<&String> =
+        n.iter().filter(|n| n.starts_with("AuthorizationPolicy egress/cnn: spec.rules")).collect();
     assert_eq!(about.len(), 1, "only the rule with an HTTP field: {n:?}");
-    assert!(about[0].starts_with("AuthorizationPolicy egress/cnn: spec.rules[0] reads to[0].operation.methods"), "{n:?}");
+    assert!(
+        about[0].starts_with("AuthorizationPolicy egress/cnn: spec.rules[0] reads to[0].operation.methods"),
+        "{n:?}"
+    );
     assert!(about[0].contains("ServiceEntry egress/cnn (TLS/TCP ports only) it never matches them"), "{n:?}");
     let n = notes(&policy("DENY"));
-    assert!(n.iter().any(|n| n.contains("those fields are dropped, so the rule applies to every such connection")), "{n:?}");
+    assert!(
+        n.iter().any(|n| n.contains("those fields are dropped, so the rule applies to every such connection")),
+        "{n:?}"
+    );
     // An HTTP service gets no such note.
     let n = notes(&ap("  rules:\n  - to: [{operation: {methods: [GET]}}]\n"));
     assert!(!n.iter().any(|n| n.contains("TCP semantics")), "{n:?}");
