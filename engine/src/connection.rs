@@ -42,13 +42,20 @@ impl Policy {
 
     /// Whether deciding the connection now would be premature: the
     /// enforced rules for its service read the caller's identity, the
-    /// policy reads it from the peer certificate, and none is shown yet. A
+    /// policy reads it from the peer certificate, the listener terminates
+    /// TLS (`connection.tls_version` is there), and no certificate is
+    /// shown yet. A
     /// listener that terminates mesh mTLS finishes the handshake after the
     /// connection opens; the network filter then decides on the first
     /// bytes the client sends, as Envoy's RBAC network filter does.
     pub fn connection_awaits_peer(&self, attrs: &dyn Attributes) -> bool {
         let from_certificate = self.identity.iter().any(|s| matches!(s, IdentitySource::PeerCertificate(_)));
         if !from_certificate || attrs.property(property::PEER_CERTIFICATE).is_some_and(|c| !c.is_empty()) {
+            return false;
+        }
+        // A connection Envoy does not decrypt never gets a peer
+        // certificate: decide it now.
+        if attrs.property(property::TLS_VERSION).is_none() {
             return false;
         }
         let host = attrs

@@ -55,6 +55,10 @@ pub mod property {
     pub const DESTINATION_PORT: &[&str] = &["destination", "port"];
     /// SNI of the downstream TLS connection.
     pub const SNI: &[&str] = &["connection", "requested_server_name"];
+    /// The TLS version of the downstream connection: present whenever the
+    /// listener terminates TLS, even before the handshake is done; absent
+    /// on a connection Envoy does not decrypt (passthrough, plain TCP).
+    pub const TLS_VERSION: &[&str] = &["connection", "tls_version"];
 }
 
 /// A principal as a peer certificate's URI SAN: `spiffe://` added if absent.

@@ -325,7 +325,12 @@ impl Connection {
     /// stand-in (see [`warden_engine::identity::x509::test_certificate_pem`]).
     pub fn peer_certificate(self, uris: &[&str], dns: &[&str]) -> Self {
         let pem = warden_engine::identity::x509::test_certificate_pem(uris, dns, "workload");
-        let this = self.handshake_property(property::PEER_CERTIFICATE, pem).handshake_property(MTLS, vec![1u8]);
+        // The TLS transport is there from the start (`connection.tls_version`
+        // is present), the certificate only after the handshake.
+        let this = self
+            .property(property::TLS_VERSION, b"TLSv1.3".to_vec())
+            .handshake_property(property::PEER_CERTIFICATE, pem)
+            .handshake_property(MTLS, vec![1u8]);
         match uris.first() {
             Some(first) => this.handshake_property(property::PEER_URI_SAN, *first),
             None => this,

@@ -380,6 +380,9 @@ pub fn connection(tcp: &TcpConnection) -> warden_harness::Connection {
         c = c.sni(sni);
     }
     if let Some(cert) = &tcp.certificate {
+        // The TLS transport exists from the start; what the handshake
+        // yields comes later.
+        c = c.property(property::TLS_VERSION, b"TLSv1.3".to_vec());
         for (path, value) in certificate_properties(cert) {
             c = c.handshake_property(path, value);
         }
