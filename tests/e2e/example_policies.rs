@@ -31,6 +31,7 @@ use super::bootstrap;
 use super::client::{Request, Response, Tls};
 use super::gateway::{Gateway, WORKLOAD_PORT};
 use super::pki::{Identity, Pki};
+use super::tls_gateway::TlsGateway;
 
 fn policies_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")
@@ -171,7 +172,7 @@ fn run_file(root: &Path, file: &Path, harness: &Host, failures: &mut Vec<String>
         }
     }
     if !connections.is_empty() {
-        run_connections(&label, &connections, harness, &config, &engine, failures);
+        run_connections(&label, &connections, &document, harness, &config, &engine, failures);
     }
     tests.tests.len()
 }
@@ -354,28 +355,44 @@ fn harness_request(
     envoy::request(&wire, &connection, &tests.gateway)
 }
 
-/// The connection cases of a test file: through the filter loaded as a
-/// network filter in the harness, and through the native engine; both
-/// must meet the expectation and write the same record.
+/// The connection cases of a test file: through Warden as a network filter
+/// in a real Envoy (passthrough, or mesh mTLS ended at the gateway when the
+/// case has a principal), through the same filter in the harness, and
+/// through the native engine. Envoy must meet the expectation (an allowed
+/// connection's first bytes reach the upstream and come back; a refused
+/// one reaches nothing), the harness and the engine must decide alike, and
+/// `tcp_proxy`'s access log must carry the harness's record.
 fn run_connections(
     label: &dyn Fn(&Case) -> String,
     cases: &[&Case],
+    document: &Value,
     harness: &Host,
     config: &[u8],
     engine: &warden::engine::Policy,
     failures: &mut Vec<String>,
 ) {
+    let specs: Vec<(&Case, &testfile::ConnectionSpec)> =
+        cases.iter().filter_map(|c| Some((*c, c.connection.as_ref()?))).collect();
+    let ports: BTreeSet<u16> = specs.iter().filter_map(|(_, s)| s.port).collect();
+    let addresses: BTreeSet<IpAddr> =
+        specs.iter().filter_map(|(_, s)| s.source_ip.as_deref()?.trim().parse().ok()).collect();
+    let gateway = TlsGateway::launch(
+        document,
+        &ports.into_iter().collect::<Vec<_>>(),
+        &addresses.into_iter().collect::<Vec<_>>(),
+    );
     let mut vm = harness
         .vm_with_root_id(config, warden::engine::record::NETWORK_ROOT_ID)
         .unwrap_or_else(|e| panic!("the network filter: {e}"));
-    for case in cases {
-        let Some(spec) = &case.connection else { continue };
+    let mut harness_records = Vec::new();
+    for (case, spec) in &specs {
         let connection = runner::tcp_connection_for(spec).unwrap_or_else(|e| panic!("{}: {e}", label(case)));
         let outcome = vm.connect(&connection);
         let actual = runner::Actual::from_connection(&outcome);
         for m in runner::evaluate(&case.expect, &actual) {
             failures.push(format!("{}: the harness: {m}", label(case)));
         }
+        harness_records.push(actual.record.clone());
         let native = engine.decide_connection(&warden::explain::ConnectionAttributes(&connection));
         let native_allowed = native.outcome == warden::engine::Outcome::Allow;
         if native_allowed != (case.expect.decision == Expected::Allow) {
@@ -387,6 +404,43 @@ fn run_connections(
                 label(case),
                 actual.record,
                 native.record()
+            ));
+        }
+
+        // Envoy.
+        let identity = spec.principal.as_ref().map(|p| Pki::shared().identity_with(&p.uris(), &[]));
+        let source =
+            spec.source_ip.as_deref().and_then(|ip| ip.trim().parse().ok()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let data = spec.data.clone().unwrap_or_else(|| "hello".into());
+        let port = spec.port.unwrap_or_default();
+        let attempt = gateway.connect(port, source, spec.sni.as_deref(), identity.as_ref(), data.as_bytes());
+        match case.expect.decision {
+            Expected::Allow if !attempt.echoed => failures.push(format!(
+                "{}: Envoy: expected the connection through, its bytes did not come back ({attempt:?})",
+                label(case)
+            )),
+            Expected::Deny if attempt.echoed || !attempt.forwarded.is_empty() => failures.push(format!(
+                "{}: Envoy: expected the connection closed, bytes reached the upstream ({attempt:?})",
+                label(case)
+            )),
+            _ => {}
+        }
+        // Refused when it opens (no identity needed), no upstream
+        // connection at all: only after the handshake may tcp_proxy have
+        // connected.
+        if case.expect.decision == Expected::Deny && identity.is_none() && attempt.upstream_connected {
+            failures
+                .push(format!("{}: Envoy: a passthrough connection refused, yet the upstream saw one", label(case)));
+        }
+    }
+    let lines = gateway.envoy.access_log(specs.len());
+    for (((case, _), line), harness_record) in specs.iter().zip(&lines).zip(&harness_records) {
+        let envoy_record: Option<Value> = line["warden"].as_str().and_then(|s| serde_json::from_str(s).ok());
+        let harness_record: Option<Value> = harness_record.as_deref().and_then(|s| serde_json::from_str(s).ok());
+        if envoy_record != harness_record {
+            failures.push(format!(
+                "{}: connection records differ\n    envoy:   {envoy_record:?}\n    harness: {harness_record:?}",
+                label(case)
             ));
         }
     }

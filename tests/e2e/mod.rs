@@ -27,6 +27,7 @@ mod install;
 mod netns;
 mod pki;
 mod policy;
+mod tls_gateway;
 mod upstream;
 
 // The reference scenarios (policies/README.md).
