@@ -756,6 +756,9 @@ impl ConnectionBuilder {
                 fill_property(properties, &mut at, &path, self.scratch.as_bytes());
             }
             (Some(p), _) => {
+                // The gateway ended mesh mTLS: a TLS transport from the
+                // start, the certificate after the handshake.
+                fill_property(properties, &mut at, property::TLS_VERSION, b"TLSv1.3");
                 let pem = self.certificates.pem(p);
                 fill_property(handshake, &mut done, property::PEER_CERTIFICATE, pem.as_bytes());
                 let first = self.scratch.split(',').next().unwrap_or_default().trim();

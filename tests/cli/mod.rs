@@ -826,7 +826,15 @@ fn warden_replay_json_report() {
     assert_eq!(doc["outcomes"]["dlp"]["examples"][0]["path"], "<withheld: DLP findings>");
     assert_eq!(doc["outcomes"]["allow"]["examples"].as_array().map(Vec::len), Some(1));
     assert_eq!(doc["skipped"]["notJson"], serde_json::json!({"count": 1, "firstLines": [4]}));
-    assert_eq!(doc["skipped"]["incomplete"], serde_json::json!({"count": 1, "firstLines": [9]}));
+    // Line 9 is a tcp_proxy line: a connection, not an incomplete request.
+    // The fixture's DENY on paths applies to it with its HTTP-only fields
+    // dropped (Istio's TCP semantics).
+    assert_eq!(doc["skipped"]["incomplete"], serde_json::json!({"count": 0, "firstLines": []}));
+    assert_eq!(doc["connections"]["count"], 1);
+    assert_eq!(
+        doc["connections"]["outcomes"]["denied"]["groups"],
+        serde_json::json!([{"policy": "deny-admin", "count": 1}])
+    );
     assert_eq!(doc["dryRun"], serde_json::json!([{"policy": "shadow-deletes", "count": 2}]));
     assert_eq!((doc["changes"]["compared"].as_u64(), doc["changes"]["changed"].as_u64()), (Some(4), Some(1)));
     assert_eq!(doc["changes"]["transitions"][0]["from"], "allow");
