@@ -302,3 +302,21 @@ fn require_sni_match_can_be_turned_off() {
     }));
     assert_eq!(outcome(&p, &get().sni("api.example.com")), Outcome::Allow);
 }
+
+#[test]
+fn a_connection_waits_for_the_peer_only_where_a_certificate_can_come() {
+    let p = allow(json!([{"from": [{"source": {"principals": [ADMIN]}}]}]));
+    let terminated = tls().property(&["connection", "tls_version"], "TLSv1.3");
+    assert!(p.connection_awaits_peer(&terminated), "identity rules, TLS ended here, no certificate yet");
+    assert!(!p.connection_awaits_peer(&tls()), "passthrough: no certificate will ever come");
+    assert!(!p.connection_awaits_peer(&terminated.clone().principal(ADMIN)), "the certificate is there");
+    let other =
+        FakeAttributes::connection(Some("api.example.com"), 443).property(&["connection", "tls_version"], "TLSv1.3");
+    let scoped = with_authz(json!([
+        {"name": "httpbin-admin", "action": "ALLOW", "services": ["httpbin.org"], "rules": [{"from": [{"source": {"principals": [ADMIN]}}]}]}
+    ]));
+    assert!(!scoped.connection_awaits_peer(&other), "no identity rule applies to this service");
+    assert!(scoped.connection_awaits_peer(&terminated));
+    let by_address = allow(json!([{"from": [{"source": {"ipBlocks": ["10.0.0.0/8"]}}]}]));
+    assert!(!by_address.connection_awaits_peer(&terminated), "the rules do not read the identity");
+}
