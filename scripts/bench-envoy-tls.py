@@ -29,7 +29,9 @@ Before measuring, every configuration must pass the benchmarked connection
 connections the policy allows or refuses by server name, service and source
 address (a refused connection is closed: the client's handshake fails and no
 HTTP answer comes); the ``none`` configuration must pass all of them, so a
-refusal is the filter's.
+refusal is the filter's. Warden must close a refused connection before
+``tcp_proxy`` connects upstream (the gateway's upstream connection count must
+not move); RBAC, which decides on the first bytes, does connect.
 
 The measuring procedure is bench-envoy.py's, and so is the code, loaded from
 that file: rounds interleaved in rotating order, a warm-up before each
@@ -496,6 +498,11 @@ def admin_stats(envoy, pattern: str) -> dict[str, int]:
     return {s["name"]: s["value"] for s in stats if "value" in s}
 
 
+def upstream_connections(gateway) -> int:
+    """Connections the gateway opened to the upstream so far."""
+    return sum(admin_stats(gateway, r"^cluster\.upstream\.upstream_cx_total$").values())
+
+
 def check(envoys: dict) -> list[str]:
     """Every configuration passes the allowed connections; Warden and RBAC
     close the refused ones, which the unfiltered gateway passes."""
@@ -503,11 +510,18 @@ def check(envoys: dict) -> list[str]:
     for probe in PROBES:
         for kind, envoy in envoys.items():
             expected = probe.expect_filtered if kind in ("rbac", "warden") else PASSED
+            before = upstream_connections(envoy)
             got, how = tls_exchange(envoy.port, probe.server_name)
+            opened = 0
+            if got == CLOSED:  # did the gateway connect upstream before it closed the client's connection?
+                opened = upstream_connections(envoy) - before
+                how += f", {'an' if opened else 'no'} upstream connection opened"
             line = f"{kind:12} SNI {probe.server_name}: {got} ({how}), expected {expected}"
             lines.append(line)
             if got != expected:
                 failures.append(f"{line}  <- {probe.description}")
+            elif got == CLOSED and kind == "warden" and opened:
+                failures.append(f"{line}  <- Warden refuses when the connection opens, before tcp_proxy connects")
     if "warden" in envoys:
         counters = admin_stats(envoys["warden"], r"warden\.connections")
         lines.append("warden counters: " + ", ".join(f"{k.rsplit('.', 1)[-1]} {v}" for k, v in sorted(counters.items())))
