@@ -11,7 +11,7 @@ use crate::document::{IdentitySource, OutboundTrafficPolicy};
 use crate::identity::{self, IdentityError};
 use crate::needs::Required;
 use crate::normalize::{self, BadRequest};
-use crate::policy::{Policy, Trace, TraceStep};
+use crate::policy::{Policy, Trace};
 use crate::record::{Outcome, Reason};
 use crate::request::{self, property, Attributes};
 
@@ -148,15 +148,7 @@ impl Policy {
             connection: true,
         };
         if let Some(t) = trace {
-            t.steps = self
-                .applicable(service)
-                .map(|p| TraceStep {
-                    policy: &p.name,
-                    action: p.action,
-                    dry_run: p.dry_run,
-                    rules: p.rules.iter().map(|r| r.matches(&view, p.action)).collect(),
-                })
-                .collect();
+            t.steps = self.trace_steps(&view, service);
         }
         let mut d = self.authorize(&view, service);
         d.service = service_name;

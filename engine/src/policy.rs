@@ -293,15 +293,7 @@ impl Policy {
             connection: false,
         };
         if let Some(t) = trace {
-            t.steps = self
-                .applicable(service)
-                .map(|p| TraceStep {
-                    policy: &p.name,
-                    action: p.action,
-                    dry_run: p.dry_run,
-                    rules: p.rules.iter().map(|r| r.matches(&view, p.action)).collect(),
-                })
-                .collect();
+            t.steps = self.trace_steps(&view, service);
         }
         let mut d = self.authorize(&view, service);
         d.service = service_name;
@@ -344,6 +336,19 @@ impl Policy {
             d.body = scan.body.map(BodyScan::new);
         }
         d.findings = scan.findings;
+    }
+
+    /// Every applicable policy with which of its rules match `view`, for
+    /// a [`Trace`].
+    pub(crate) fn trace_steps(&self, view: &RequestView<'_>, service: Option<ServiceId>) -> Vec<TraceStep<'_>> {
+        self.applicable(service)
+            .map(|p| TraceStep {
+                policy: &p.name,
+                action: p.action,
+                dry_run: p.dry_run,
+                rules: p.rules.iter().map(|r| r.matches(view, p.action)).collect(),
+            })
+            .collect()
     }
 
     /// The policies that apply to a request for `service`, in document
