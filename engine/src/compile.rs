@@ -5,7 +5,7 @@
 
 use crate::authz::{AuthzPolicy, Check, Reading, Rule, Test};
 use crate::dlp::policy::{DlpPolicy, DlpSet, DlpSpec, DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES_LIMIT};
-use crate::dlp::CATALOGUE;
+use crate::dlp::{Group as DetectorGroup, CATALOGUE};
 use crate::document::*;
 use crate::error::{ErrorKind, PolicyError, Problem, ValueError};
 use crate::identity::TrustDomains;
@@ -316,16 +316,28 @@ fn dlp(docs: &[DlpDoc], service_ids: &FxHashMap<&str, u32>, services: usize) -> 
             }
             Some(list) => {
                 let mut ids: Vec<String> = Vec::new();
-                for (j, id) in list.iter().enumerate() {
-                    if crate::dlp::detector(id).is_none() {
-                        let known: Vec<&str> = CATALOGUE.iter().map(|d| d.id).collect();
-                        return Err(PolicyError::invalid(
-                            format!("{at}.detectors[{j}]"),
-                            format!("unknown detector '{id}' (built-in: {})", known.join(", ")),
-                        ));
-                    }
-                    if !ids.contains(id) {
-                        ids.push(id.clone());
+                for (j, name) in list.iter().enumerate() {
+                    // A group stands for its detectors, in catalogue order.
+                    let named: Vec<&str> = match (crate::dlp::detector(name), DetectorGroup::from_name(name)) {
+                        (Some(d), _) => vec![d.id],
+                        (None, Some(group)) => group.detectors().map(|d| d.id).collect(),
+                        (None, None) => {
+                            let groups: Vec<&str> = DetectorGroup::ALL.iter().map(|g| g.as_str()).collect();
+                            let known: Vec<&str> = CATALOGUE.iter().map(|d| d.id).collect();
+                            return Err(PolicyError::invalid(
+                                format!("{at}.detectors[{j}]"),
+                                format!(
+                                    "unknown detector '{name}' (groups: {}; built-in: {})",
+                                    groups.join(", "),
+                                    known.join(", ")
+                                ),
+                            ));
+                        }
+                    };
+                    for id in named {
+                        if !ids.iter().any(|known| known == id) {
+                            ids.push(id.to_owned());
+                        }
                     }
                 }
                 ids

@@ -575,6 +575,7 @@ fn custom_pattern_errors_are_clear() {
         ("t", &format!("{}a{}", "(".repeat(100), ")".repeat(100)), "nested"),
         ("", "abc", "needs a name"),
         ("credit_card", "abc", "built-in detector"),
+        ("cloud", "abc", "built-in detector's id or group"),
     ];
     for (name, regex, expected) in cases {
         let err =
@@ -588,4 +589,45 @@ fn custom_pattern_errors_are_clear() {
     let err = compile_custom("t", "itk_[A-Z").unwrap_err();
     assert_eq!((err.field(), err.name.as_str(), err.regex.as_str()), ("regex", "t", "itk_[A-Z"));
     assert!(matches!(err.problem, warden_engine::dlp::PatternProblem::Syntax { offset: 4, .. }), "{err:?}");
+}
+
+/// The catalogue as docs/POLICY.md shows it: one row per detector, in
+/// catalogue order, with its group and description.
+fn catalogue_table() -> String {
+    let mut table = String::from("| id | group | what it finds |\n|---|---|---|\n");
+    for d in CATALOGUE {
+        table.push_str(&format!("| `{}` | `{}` | {} |\n", d.id, d.group.as_str(), d.description.replace('|', "\\|")));
+    }
+    table
+}
+
+/// docs/POLICY.md lists the catalogue between two markers. Run with
+/// `WARDEN_BLESS=1` to rewrite that table from the code.
+#[test]
+fn policy_docs_list_every_detector() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/POLICY.md");
+    let docs = std::fs::read_to_string(&path).unwrap();
+    let (start, end) = ("<!-- catalogue:start -->\n", "<!-- catalogue:end -->");
+    let a = docs.find(start).expect("catalogue start marker") + start.len();
+    let b = docs.find(end).expect("catalogue end marker");
+    let expected = catalogue_table();
+    if std::env::var_os("WARDEN_BLESS").is_some() {
+        std::fs::write(&path, format!("{}{expected}{}", &docs[..a], &docs[b..])).unwrap();
+        return;
+    }
+    assert_eq!(&docs[a..b], expected, "docs/POLICY.md's catalogue table is stale: run with WARDEN_BLESS=1");
+}
+
+#[test]
+fn groups_partition_the_catalogue() {
+    use warden_engine::dlp::Group;
+    let mut seen = 0;
+    for group in Group::ALL {
+        assert_eq!(Group::from_name(group.as_str()), Some(group));
+        assert!(detector(group.as_str()).is_none(), "group {} shadows a detector id", group.as_str());
+        let n = group.detectors().count();
+        assert!(n > 0, "group {} is empty", group.as_str());
+        seen += n;
+    }
+    assert_eq!(seen, CATALOGUE.len());
 }

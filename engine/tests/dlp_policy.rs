@@ -367,3 +367,27 @@ fn findings_are_recorded_in_body_order_whatever_the_chunks() {
         assert_eq!(found(&out), found(&whole), "cut at {cut}");
     }
 }
+
+#[test]
+fn a_group_name_enables_its_detectors_and_only_them() {
+    let p = with_dlp(json!([{"name": "cloud-keys", "detectors": ["cloud"], "scan": ["headers"]}]));
+    let blocked = p.process(&FakeAttributes::request("GET", "httpbin.org", "/").header("x-note", AWS), &[]);
+    assert_eq!(blocked.outcome, Outcome::DlpBlocked);
+    assert_eq!(json_record(&blocked.record)["findings"], json!(["aws_access_key_id"]));
+    // A GitHub token is in the `source` group, not `cloud`.
+    let other = p.process(&FakeAttributes::request("GET", "httpbin.org", "/").header("x-note", GITHUB), &[]);
+    assert_eq!(other.outcome, Outcome::Allow);
+    // A group and one of its ids together name each detector once.
+    let both = with_dlp(json!([{"name": "n", "detectors": ["aws_access_key_id", "cloud", "github_token"]}]));
+    let out =
+        both.process(&FakeAttributes::request("GET", "httpbin.org", "/").header("x-a", AWS).header("x-b", GITHUB), &[]);
+    assert_eq!(json_record(&out.record)["findings"], json!(["aws_access_key_id", "github_token"]));
+}
+
+#[test]
+fn an_unknown_detector_name_lists_the_groups_and_ids() {
+    let doc = json!({"name": "t", "dlp": [{"name": "n", "detectors": ["cloud", "clouds"]}]});
+    let err = warden_engine::compile::load(doc.to_string().as_bytes()).err().expect("refused").to_string();
+    assert!(err.contains("dlp[0].detectors[1]"), "{err}");
+    assert!(err.contains("unknown detector 'clouds' (groups: payment, pii, cloud,"), "{err}");
+}

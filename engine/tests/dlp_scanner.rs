@@ -389,6 +389,7 @@ fn generated_text_equals_the_reference() {
 fn a_numeric_detector_without_a_built_in_shape() {
     static SHORT: Detector = Detector {
         id: "test_order",
+        group: warden_engine::dlp::Group::Generic,
         description: "Test: an order number 123-456",
         anchor: Anchor::Digits { min: 6, max: 6 },
         pattern: r"(?-u)\b[0-9]{3}-[0-9]{3}\b",

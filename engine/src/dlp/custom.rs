@@ -1,7 +1,7 @@
 //! A policy's own DLP patterns (`dlp[].patterns[]`): compiled with limits,
 //! refused with a typed error that names the field at fault.
 
-use super::detectors::detector;
+use super::detectors::{detector, Group};
 use super::error::{PatternError, PatternProblem};
 use regex::bytes::{Regex, RegexBuilder};
 
@@ -24,7 +24,7 @@ pub fn compile_custom(name: &str, regex: &str) -> Result<Regex, PatternError> {
     if name.trim().is_empty() {
         return Err(refuse(PatternProblem::NoName));
     }
-    if detector(name).is_some() {
+    if detector(name).is_some() || Group::from_name(name).is_some() {
         return Err(refuse(PatternProblem::BuiltInName));
     }
     let hir = regex_syntax::ParserBuilder::new()

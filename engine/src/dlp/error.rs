@@ -70,7 +70,12 @@ impl fmt::Display for PatternError {
                 return f.write_str("a custom pattern needs a name (findings are reported by it)")
             }
             PatternProblem::BuiltInName => {
-                return quoted(f, "'", &self.name, "' is a built-in detector's id; name the custom pattern differently")
+                return quoted(
+                    f,
+                    "'",
+                    &self.name,
+                    "' is a built-in detector's id or group; name the custom pattern differently",
+                )
             }
             _ => quoted(f, "pattern '", &self.name, "': ")?,
         }

@@ -47,7 +47,7 @@ internals!(decode, detectors, scanner, validators);
 
 pub use body::{BodyScan, BodyStep};
 pub use custom::{compile_custom, CUSTOM_DFA_SIZE_LIMIT, CUSTOM_NEST_LIMIT, CUSTOM_SIZE_LIMIT};
-pub use detectors::{detector, reference_scan, Anchor, Detector, RefFinding, CATALOGUE};
+pub use detectors::{detector, reference_scan, Anchor, Detector, Group, RefFinding, CATALOGUE};
 pub use error::{BuildError, PatternError, PatternProblem};
 pub use finding::{Finding, Location, MAX_LOCATIONS};
 pub use policy::{DlpPolicy, DlpSet, DlpSpec, DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES_LIMIT};

@@ -63,11 +63,81 @@ pub enum Anchor {
     CodeAndDigits(&'static [&'static str]),
 }
 
+/// A family of detectors a policy can name in `detectors:` in place of
+/// their ids (`detectors: [ai, cloud]`). Every detector is in exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Group {
+    /// Payment data: card numbers, bank accounts.
+    Payment,
+    /// Personal data: national identifiers, phone numbers, addresses.
+    Pii,
+    /// Cloud provider credentials.
+    Cloud,
+    /// LLM and AI API keys.
+    Ai,
+    /// Source hosting and package registry tokens.
+    Source,
+    /// Chat, SMS and e-mail service credentials and webhooks.
+    Messaging,
+    /// Monitoring and error-tracking credentials.
+    Observability,
+    /// Payment and commerce platform credentials.
+    Commerce,
+    /// Infrastructure, identity and developer SaaS credentials.
+    Infrastructure,
+    /// Credentials of no one vendor: private keys, JWTs, passwords.
+    Generic,
+}
+
+impl Group {
+    /// Every group, in the order the docs list them.
+    pub const ALL: [Group; 10] = [
+        Group::Payment,
+        Group::Pii,
+        Group::Cloud,
+        Group::Ai,
+        Group::Source,
+        Group::Messaging,
+        Group::Observability,
+        Group::Commerce,
+        Group::Infrastructure,
+        Group::Generic,
+    ];
+
+    /// The name a policy uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Group::Payment => "payment",
+            Group::Pii => "pii",
+            Group::Cloud => "cloud",
+            Group::Ai => "ai",
+            Group::Source => "source",
+            Group::Messaging => "messaging",
+            Group::Observability => "observability",
+            Group::Commerce => "commerce",
+            Group::Infrastructure => "infrastructure",
+            Group::Generic => "generic",
+        }
+    }
+
+    /// The group with this name.
+    pub fn from_name(name: &str) -> Option<Group> {
+        Group::ALL.into_iter().find(|g| g.as_str() == name)
+    }
+
+    /// Its detectors, in catalogue order.
+    pub fn detectors(self) -> impl Iterator<Item = &'static Detector> {
+        CATALOGUE.iter().filter(move |d| d.group == self)
+    }
+}
+
 /// A built-in detector.
 #[derive(Debug)]
 pub struct Detector {
     /// The id a policy names in `detectors:` and findings report.
     pub id: &'static str,
+    /// The group a policy may name instead of listing ids.
+    pub group: Group,
     /// One line for docs and `warden explain`.
     pub description: &'static str,
     /// What every match contains.
@@ -181,6 +251,7 @@ pub static CATALOGUE: &[Detector] = &[
     // ------------------------------------------------------------ financial
     Detector {
         id: "credit_card",
+        group: Group::Payment,
         description: "Payment card number (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay), plain or grouped with spaces/dashes, brand prefix and length checked, Luhn",
         // No literal: the digit run is the anchor. 13-19 digits.
         anchor: Anchor::Digits { min: 13, max: 19 },
@@ -190,6 +261,7 @@ pub static CATALOGUE: &[Detector] = &[
     },
     Detector {
         id: "iban",
+        group: Group::Payment,
         description: "International Bank Account Number (89 countries, electronic or printed form), country length and ISO 7064 mod-97 check",
         // The country code and check digits start every IBAN.
         anchor: Anchor::CodeAndDigits(IBAN_COUNTRIES),
@@ -200,6 +272,7 @@ pub static CATALOGUE: &[Detector] = &[
     // ------------------------------------------------------------ national identifiers
     Detector {
         id: "us_ssn",
+        group: Group::Pii,
         description: "US Social Security number written 123-45-6789 or 123 45 6789; area not 000/666/9xx, group not 00, serial not 0000",
         // Nine digits. Unformatted nine-digit numbers are not detected:
         // without the separators they are indistinguishable from any id.
@@ -210,6 +283,7 @@ pub static CATALOGUE: &[Detector] = &[
     },
     Detector {
         id: "cn_resident_id",
+        group: Group::Pii,
         description: "PRC resident identity card number (18 characters): province code, birth date, GB 11643 check character",
         // 17 digits, plus the 18th when the check character is not X.
         anchor: Anchor::Digits { min: 17, max: 18 },
@@ -219,6 +293,7 @@ pub static CATALOGUE: &[Detector] = &[
     },
     Detector {
         id: "cn_mobile",
+        group: Group::Pii,
         description: "Mainland China mobile number (11 digits, allocated 13x-19x prefixes), optionally +86/0086/86 and grouped 3-4-4",
         // 11 digits, 13 with 86, 15 with 0086.
         anchor: Anchor::Digits { min: 11, max: 15 },
@@ -232,6 +307,7 @@ pub static CATALOGUE: &[Detector] = &[
     },
     Detector {
         id: "in_aadhaar",
+        group: Group::Pii,
         description: "Indian Aadhaar number (12 digits, first not 0/1, plain or 4-4-4), Verhoeff check digit",
         anchor: Anchor::Digits { min: 12, max: 12 },
         pattern: r"(?-u)\b[2-9][0-9]{3}(?:[0-9]{8}| [0-9]{4} [0-9]{4}|-[0-9]{4}-[0-9]{4})\b",
@@ -240,6 +316,7 @@ pub static CATALOGUE: &[Detector] = &[
     },
     Detector {
         id: "uk_nino",
+        group: Group::Pii,
         description: "UK National Insurance number (AB 12 34 56 C), HMRC prefix rules; upper case only",
         // No literal prefix (any allocated letter pair): the six digits
         // are the anchor; the letters lie within three bytes of them.
@@ -251,6 +328,7 @@ pub static CATALOGUE: &[Detector] = &[
     // ------------------------------------------------------------ personal data
     Detector {
         id: "email",
+        group: Group::Pii,
         description: "Email address (local part up to 64 characters, dotted domain with an alphabetic TLD)",
         anchor: Anchor::Literals(&["@"]),
         pattern: concat!(
@@ -263,6 +341,7 @@ pub static CATALOGUE: &[Detector] = &[
     // ------------------------------------------------------------ cloud credentials
     Detector {
         id: "aws_access_key_id",
+        group: Group::Cloud,
         description: "AWS access key id: AKIA (long-term), ASIA (temporary), ABIA, ACCA + 16 base32 characters",
         anchor: Anchor::Literals(&["AKIA", "ASIA", "ABIA", "ACCA"]),
         pattern: r"(?-u)\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}\b",
@@ -271,6 +350,7 @@ pub static CATALOGUE: &[Detector] = &[
     },
     Detector {
         id: "aws_secret_access_key",
+        group: Group::Cloud,
         description: "AWS secret access key: 40 base64 characters assigned to an aws_secret_access_key / SecretAccessKey-style name",
         // A bare 40-character base64 string has no anchor and would flood
         // findings on hashes and base64 data; the key name it is assigned
@@ -294,6 +374,7 @@ pub static CATALOGUE: &[Detector] = &[
     },
     Detector {
         id: "alibaba_access_key_id",
+        group: Group::Cloud,
         description: "Alibaba Cloud AccessKey id: LTAI + 12-20 alphanumerics",
         anchor: Anchor::Literals(&["LTAI"]),
         pattern: r"(?-u)\bLTAI[A-Za-z0-9]{12,20}\b",
@@ -302,6 +383,7 @@ pub static CATALOGUE: &[Detector] = &[
     },
     Detector {
         id: "gcp_api_key",
+        group: Group::Cloud,
         description: "Google Cloud / Firebase API key: AIza + 35 characters",
         anchor: Anchor::Literals(&["AIza"]),
         pattern: r"(?-u)\bAIza[0-9A-Za-z_-]{35,36}",
@@ -310,6 +392,7 @@ pub static CATALOGUE: &[Detector] = &[
     },
     Detector {
         id: "gcp_service_account_key",
+        group: Group::Cloud,
         description: "Google Cloud service account key file: its private_key_id (40 hex); the key itself is also found by private_key",
         // Every service account JSON key has this field; its PEM
         // private_key is found by `private_key`.
@@ -320,6 +403,7 @@ pub static CATALOGUE: &[Detector] = &[
     },
     Detector {
         id: "azure_storage_key",
+        group: Group::Cloud,
         description: "Azure storage account key: 88 base64 characters ending == assigned to AccountKey (connection strings) or an account key name",
         // Like the AWS secret: a bare 88-character base64 value is not
         // distinctive enough, the name it is assigned to is the anchor.
@@ -344,6 +428,7 @@ pub static CATALOGUE: &[Detector] = &[
     // ------------------------------------------------------------ developer platforms
     Detector {
         id: "github_token",
+        group: Group::Source,
         description: "GitHub token: ghp_/gho_/ghu_/ghs_/ghr_ + 36 alphanumerics, or a fine-grained github_pat_ token",
         anchor: Anchor::Literals(&["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"]),
         pattern: r"(?-u)\b(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})\b",
@@ -352,6 +437,7 @@ pub static CATALOGUE: &[Detector] = &[
     },
     Detector {
         id: "gitlab_token",
+        group: Group::Source,
         description: "GitLab token: glpat- (personal), gldt- (deploy), glrt- (runner), glptt- (trigger) and other gl*- prefixes + 20-64 characters",
         anchor: Anchor::Literals(&[
             "glpat-", "gldt-", "glrt-", "glptt-", "glft-", "glimt-", "glsoat-", "gloas-", "glcbt-", "glagent-",
@@ -362,6 +448,7 @@ pub static CATALOGUE: &[Detector] = &[
     },
     Detector {
         id: "slack_token",
+        group: Group::Messaging,
         description: "Slack API token: xoxb- (bot), xoxp- (user), xoxa-/xoxc-/xoxo-/xoxr-/xoxs-, app-level xapp-, configuration xoxe- tokens",
         anchor: Anchor::Literals(&["xoxa-", "xoxb-", "xoxc-", "xoxp-", "xoxo-", "xoxr-", "xoxs-", "xoxe", "xapp-"]),
         pattern: concat!(
@@ -374,6 +461,7 @@ pub static CATALOGUE: &[Detector] = &[
     },
     Detector {
         id: "slack_webhook",
+        group: Group::Messaging,
         description: "Slack incoming webhook, workflow or trigger URL on hooks.slack.com",
         anchor: Anchor::Literals(&["hooks.slack.com"]),
         pattern: concat!(
@@ -386,6 +474,7 @@ pub static CATALOGUE: &[Detector] = &[
     },
     Detector {
         id: "stripe_secret_key",
+        group: Group::Commerce,
         description: "Stripe secret or restricted key, live or test mode (sk_live_, sk_test_, rk_live_, rk_test_); publishable pk_ keys are not secrets",
         anchor: Anchor::Literals(&["sk_live_", "sk_test_", "rk_live_", "rk_test_"]),
         pattern: r"(?-u)\b[rs]k_(?:live|test)_[0-9A-Za-z]{24,247}\b",
@@ -394,6 +483,7 @@ pub static CATALOGUE: &[Detector] = &[
     },
     Detector {
         id: "openai_api_key",
+        group: Group::Ai,
         description: "OpenAI API key: sk-, sk-proj-, sk-svcacct-, sk-admin- keys, which all carry the T3BlbkFJ marker",
         // T3BlbkFJ ("OpenAI" in base64) is inside every key, and far more
         // distinctive than "sk-".
@@ -404,6 +494,7 @@ pub static CATALOGUE: &[Detector] = &[
     },
     Detector {
         id: "anthropic_api_key",
+        group: Group::Ai,
         description: "Anthropic API or admin key: sk-ant-api03- / sk-ant-admin01- + 95 characters ending AA",
         anchor: Anchor::Literals(&["sk-ant-"]),
         pattern: r"(?-u)\bsk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_-]{93}AA[A-Za-z0-9_-]?",
@@ -412,6 +503,7 @@ pub static CATALOGUE: &[Detector] = &[
     },
     Detector {
         id: "npm_token",
+        group: Group::Source,
         description: "npm access token (npm_ + 36 alphanumerics), or a legacy UUID _authToken in .npmrc",
         anchor: Anchor::Literals(&["npm_", "_authToken="]),
         pattern: concat!(
@@ -423,6 +515,7 @@ pub static CATALOGUE: &[Detector] = &[
     },
     Detector {
         id: "pypi_token",
+        group: Group::Source,
         description: "PyPI or TestPyPI API token (pypi- + a macaroon for pypi.org / test.pypi.org)",
         anchor: Anchor::Literals(&["pypi-AgEIcHlwaS5vcmc", "pypi-AgENdGVzdC5weXBpLm9yZw"]),
         pattern: r"(?-u)\bpypi-Ag(?:EIcHlwaS5vcmc|ENdGVzdC5weXBpLm9yZw)[A-Za-z0-9_-]{50,401}",
@@ -431,6 +524,7 @@ pub static CATALOGUE: &[Detector] = &[
     },
     Detector {
         id: "sendgrid_api_key",
+        group: Group::Messaging,
         description: "SendGrid API key: SG. + 22 + . + 43 characters",
         anchor: Anchor::Literals(&["SG."]),
         pattern: r"(?-u)\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43,44}",
@@ -440,6 +534,7 @@ pub static CATALOGUE: &[Detector] = &[
     // ------------------------------------------------------------ generic credentials
     Detector {
         id: "jwt",
+        group: Group::Generic,
         description: "Signed JSON Web Token (header.payload.signature, header with an alg)",
         // "eyJ" is base64 for '{"': both header and payload start with it.
         anchor: Anchor::Literals(&["eyJ"]),
@@ -449,6 +544,7 @@ pub static CATALOGUE: &[Detector] = &[
     },
     Detector {
         id: "private_key",
+        group: Group::Generic,
         description: "PEM/OpenSSH/PGP private key block (PKCS#1, PKCS#8, encrypted, EC, DSA, OpenSSH, PGP), with real or escaped \\n line breaks",
         anchor: Anchor::Literals(&["-----BEGIN "]),
         pattern: concat!(
@@ -481,6 +577,7 @@ pub static CATALOGUE: &[Detector] = &[
     },
     Detector {
         id: "password_in_url",
+        group: Group::Generic,
         description: "URL with a password in its userinfo (scheme://user:password@host)",
         anchor: Anchor::Literals(&["://"]),
         pattern: concat!(
@@ -492,6 +589,7 @@ pub static CATALOGUE: &[Detector] = &[
     },
     Detector {
         id: "basic_auth_header",
+        group: Group::Generic,
         description: "HTTP Basic credentials (Basic <base64 of user:password>), as in Authorization and Proxy-Authorization headers",
         anchor: Anchor::Literals(&["Basic ", "basic ", "BASIC "]),
         pattern: r"(?-u)\b(?:Basic|basic|BASIC) {1,4}[A-Za-z0-9+/]{4,400}={0,2}",
