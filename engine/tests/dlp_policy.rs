@@ -387,7 +387,7 @@ fn a_group_name_enables_its_detectors_and_only_them() {
 #[test]
 fn an_unknown_detector_name_lists_the_groups_and_ids() {
     let doc = json!({"name": "t", "dlp": [{"name": "n", "detectors": ["cloud", "clouds"]}]});
-    let err = warden_engine::compile::load(doc.to_string().as_bytes()).err().expect("refused").to_string();
+    let err = warden_engine::compile::load(doc.to_string().as_bytes()).expect_err("refused").to_string();
     assert!(err.contains("dlp[0].detectors[1]"), "{err}");
     assert!(err.contains("unknown detector 'clouds' (groups: payment, pii, cloud,"), "{err}");
 }
