@@ -122,8 +122,14 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> R<()> {
         c.data_mut().tick_period_ms = period;
         status::OK
     })?;
+    // Envoy refuses a context that does not exist (any more); the host
+    // knows the root context and the stream being run.
     linker.func_wrap("env", "proxy_set_effective_context", |mut c: Ctx<'_>, id: u32| -> u32 {
-        c.data_mut().effective_context = id;
+        let s = c.data_mut();
+        if id != crate::ROOT_CONTEXT && (id != s.stream_context || s.stream_context == 0) {
+            return status::BAD_ARGUMENT;
+        }
+        s.effective_context = id;
         status::OK
     })?;
     linker.func_wrap("env", "proxy_done", |_c: Ctx<'_>| -> u32 { status::OK })?;
@@ -385,6 +391,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> R<()> {
     // Envoy continues a connection's reading (the next filter gets the
     // held bytes) but not its upstream side (Unimplemented).
     linker.func_wrap("env", "proxy_continue_stream", |mut c: Ctx<'_>, kind: u32| -> u32 {
+        if c.data().effective_context == crate::ROOT_CONTEXT {
+            // The root context has no stream to continue (Envoy: no-op).
+            return status::OK;
+        }
         let s = &mut c.data_mut().stream;
         match kind {
             0 => s.continue_request = true,

@@ -100,6 +100,9 @@ impl Vm {
         }
         let context = self.new_context_id();
         self.begin_connection(connection);
+        let s = self.store.data_mut();
+        s.stream_context = context;
+        s.effective_context = context;
         if let Err(fault) = self.drive_connection(context, connection, &mut outcome) {
             if !matches!(fault, Fault::Stalled(_)) {
                 outcome.closed = Some(ClosedBy::Fault);
@@ -108,6 +111,8 @@ impl Vm {
         }
         self.collect_stdio();
         let s = self.store.data_mut();
+        s.stream_context = 0;
+        s.effective_context = 0;
         outcome.filter_state = std::mem::take(&mut s.filter_state);
         outcome.logs = std::mem::take(&mut s.logs);
         s.stream = Default::default();

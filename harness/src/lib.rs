@@ -62,6 +62,11 @@ pub struct HostOptions {
     pub call_timeout: Duration,
     /// Where compiled modules are cached; `None`: no cache.
     pub cache_dir: Option<PathBuf>,
+    /// The Wasm plugin config's `allow_on_headers_stop_iteration` (Envoy
+    /// 1.35 and later; off by default, as in Envoy): whether a paused
+    /// request-headers callback still lets the body callbacks through
+    /// (see [`Vm::run`]).
+    pub allow_on_headers_stop_iteration: bool,
 }
 
 impl Default for HostOptions {
@@ -72,6 +77,7 @@ impl Default for HostOptions {
             memory_limit: 256 << 20,
             call_timeout: Duration::from_secs(5),
             cache_dir: cache::default_dir(),
+            allow_on_headers_stop_iteration: false,
         }
     }
 }
@@ -195,7 +201,7 @@ fn unknown_import_message(module: &Module, err: &wasmtime::Error) -> String {
 }
 
 /// The root context's id; stream contexts count up from 2.
-const ROOT_CONTEXT: u32 = 1;
+pub(crate) const ROOT_CONTEXT: u32 = 1;
 
 /// `proxy_on_http_call_response(context, token, headers, body size, trailers)`.
 type HttpCallResponseHook = TypedFunc<(u32, u32, u32, u32, u32), ()>;
@@ -235,6 +241,8 @@ pub struct Vm {
     stderr_seen: usize,
     /// The stream is a HEAD request: the client gets no response body.
     head_request: bool,
+    /// See [`HostOptions::allow_on_headers_stop_iteration`].
+    stop_iteration: bool,
     /// The guest's exported linear memory, if any.
     memory: Option<wasmtime::Memory>,
 }
@@ -305,6 +313,7 @@ impl Vm {
             stdout_seen: 0,
             stderr_seen: 0,
             head_request: false,
+            stop_iteration: host.options.allow_on_headers_stop_iteration,
             memory,
         };
         let start_error = |vm: &mut Vm, what: &str, e: wasmtime::Error| {
@@ -430,6 +439,23 @@ impl Vm {
     }
 
     /// Runs one HTTP stream through the filter.
+    ///
+    /// A paused request-headers callback holds the headers back from the
+    /// upstream; what Envoy does next depends on the plugin's
+    /// `allow_on_headers_stop_iteration`, as measured in Envoy 1.40
+    /// (`tests/e2e/header_hold.rs`):
+    ///
+    /// - off (Envoy's default): proxy-wasm hosts turn the pause into
+    ///   `StopAllIterationAndWatermark`. Envoy buffers the body and calls no
+    ///   body or trailers callback until the stream is resumed
+    ///   (`proxy_continue_stream`, from another callback or from the root
+    ///   context's timer, which this host fires while the stream waits);
+    ///   then it hands the filter everything buffered in one body callback.
+    ///   A stream nothing resumes ends in [`Fault::Stalled`];
+    /// - on: the pause is `StopIteration`. The body and trailers callbacks
+    ///   go on; the headers (and the body with them) go upstream when one
+    ///   of those callbacks returns `Continue`, or the stream is resumed. A
+    ///   local response before that leaves the upstream untouched.
     pub fn run(&mut self, request: &Request) -> Outcome {
         let mut outcome = Outcome::default();
         if let Some(f) = &self.dead {
@@ -484,6 +510,8 @@ impl Vm {
         outcome.http_calls = std::mem::take(&mut s.stream.http_calls);
         s.stream = StreamState::default();
         s.properties.clear();
+        s.stream_context = 0;
+        s.effective_context = 0;
     }
 
     /// Calls a hook with the time limit armed. The hook is picked from
@@ -547,6 +575,9 @@ impl Vm {
     }
 
     fn drive(&mut self, context: u32, request: &Request, outcome: &mut Outcome) -> Result<(), Fault> {
+        let s = self.store.data_mut();
+        s.stream_context = context;
+        s.effective_context = context;
         self.call(|h| Some(&h.context_create), (context, ROOT_CONTEXT))?;
         let result = self.request_phase(context, request, outcome);
         // The stream ends whatever happened: done, log, delete.
@@ -565,47 +596,56 @@ impl Vm {
         let has_body = !chunks.is_empty();
         let has_trailers = !request.trailers.is_empty();
         let num_headers = request.headers.len() as u32;
+        // A paused headers callback stops the whole stream unless the
+        // plugin allows StopIteration (see `run`).
+        let stop_all = !self.stop_iteration;
 
-        // Headers. A paused stream waits for continue_stream or a local
-        // response. proxy-wasm hosts turn a paused headers callback into
-        // StopAllIterationAndWatermark: Envoy buffers the body meanwhile and
-        // calls no data callback until the stream is resumed.
+        // Headers. A paused stream waits for continue_stream, a callback
+        // returning Continue (StopIteration only) or a local response.
         let end_of_stream = u32::from(!has_body && !has_trailers);
         let action =
             self.call(|h| h.request_headers.as_ref(), (context, num_headers, end_of_stream))?.unwrap_or(CONTINUE);
         self.deliver_http_calls(context)?;
         let mut headers_paused = action != CONTINUE && !self.take_continue_request();
+        self.note_upstream(headers_paused, outcome);
         let mut forwarded_body = Vec::new();
 
         // Body, chunk by chunk. `Pause` (StopIterationAndBuffer) keeps the
-        // data buffered: the next call sees it all. `Continue` releases it.
+        // data buffered: the next call sees it all. `Continue` releases it,
+        // and headers still paused with it.
         let mut body_paused = false;
+        let mut body_seen = false;
         for (i, chunk) in chunks.iter().enumerate() {
             if self.local_response() {
                 break;
             }
             let end = i + 1 == chunks.len() && !has_trailers;
             self.store.data_mut().stream.request_body.extend_from_slice(chunk);
-            if headers_paused {
+            if headers_paused && stop_all {
                 continue;
             }
-            let size = self.store.data().stream.request_body.len() as u32;
-            let action = self.call(|h| h.request_body.as_ref(), (context, size, u32::from(end)))?.unwrap_or(CONTINUE);
-            self.deliver_http_calls(context)?;
-            if self.take_continue_request() {
-                headers_paused = false;
-            }
-            body_paused = action != CONTINUE;
+            body_seen = true;
+            body_paused = self.request_body(context, end, &mut headers_paused)?;
+            self.note_upstream(headers_paused, outcome);
             if !body_paused && !headers_paused {
                 forwarded_body.append(&mut self.store.data_mut().stream.request_body);
             }
         }
-        if has_trailers && !self.local_response() && !headers_paused {
+        // Stopped whole: the stream waits for the filter's timer to resume
+        // it, then Envoy hands over all it buffered in one callback.
+        if headers_paused && stop_all && !self.local_response() {
+            headers_paused = !self.tick_while_paused(context)?;
+            self.note_upstream(headers_paused, outcome);
+            if !headers_paused && has_body && !body_seen && !self.local_response() {
+                body_paused = self.request_body(context, !has_trailers, &mut headers_paused)?;
+            }
+        }
+        if has_trailers && !self.local_response() && !(headers_paused && stop_all) {
             let action = self
                 .call(|h| h.request_trailers.as_ref(), (context, request.trailers.len() as u32))?
                 .unwrap_or(CONTINUE);
             self.deliver_http_calls(context)?;
-            if self.take_continue_request() {
+            if self.take_continue_request() || action == CONTINUE {
                 headers_paused = false;
             }
             body_paused = action != CONTINUE && !headers_paused && body_paused;
@@ -622,6 +662,7 @@ impl Vm {
                 "the filter paused the request and neither resumed it (proxy_continue_stream) nor answered it".into(),
             ));
         }
+        self.note_upstream(headers_paused, outcome);
         // At the end of the stream Envoy forwards whatever is still
         // buffered (a body paused on its last chunk is released by
         // end_of_stream in this model).
@@ -631,6 +672,53 @@ impl Vm {
         outcome.forwarded = Some(Forwarded { headers, body: forwarded_body });
 
         self.response_phase(context, &request.upstream, outcome)
+    }
+
+    /// One request-body callback over what is buffered; whether the body
+    /// is still held (the callback paused). A `Continue`, or the stream
+    /// resumed, releases headers still paused.
+    fn request_body(&mut self, context: u32, end: bool, headers_paused: &mut bool) -> Result<bool, Fault> {
+        const CONTINUE: u32 = 0;
+        let size = self.store.data().stream.request_body.len() as u32;
+        let action = self.call(|h| h.request_body.as_ref(), (context, size, u32::from(end)))?.unwrap_or(CONTINUE);
+        self.deliver_http_calls(context)?;
+        if self.take_continue_request() || action == CONTINUE {
+            *headers_paused = false;
+        }
+        Ok(action != CONTINUE)
+    }
+
+    /// Records that the request's headers went upstream, once they are
+    /// no longer paused and no local response was sent.
+    fn note_upstream(&self, headers_paused: bool, outcome: &mut Outcome) {
+        if !headers_paused && !self.local_response() {
+            outcome.upstream_started = true;
+        }
+    }
+
+    /// While a stream is stopped whole, time passes: the root context's
+    /// timer fires (if the filter set one) until the filter resumes the
+    /// stream or answers it. Whether it was resumed.
+    fn tick_while_paused(&mut self, context: u32) -> Result<bool, Fault> {
+        // Ten seconds of 100 ms ticks, or more of shorter ones: longer than
+        // any wait a filter could mean as a timer.
+        const MAX_TICKS: usize = 100;
+        for _ in 0..MAX_TICKS {
+            if self.store.data().tick_period_ms == 0 || self.local_response() {
+                return Ok(false);
+            }
+            self.store.data_mut().effective_context = ROOT_CONTEXT;
+            let ticked = self.call(|h| h.tick.as_ref(), ROOT_CONTEXT);
+            self.store.data_mut().effective_context = context;
+            if ticked?.is_none() {
+                return Ok(false);
+            }
+            self.deliver_queue_ready()?;
+            if self.take_continue_request() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     fn take_continue_request(&mut self) -> bool {

@@ -87,7 +87,10 @@ pub(crate) struct HostState {
     /// one entry per enqueue.
     pub queue_ready: Vec<u32>,
     pub tick_period_ms: u32,
+    /// The context host calls act on (`proxy_set_effective_context`).
     pub effective_context: u32,
+    /// The HTTP stream being run (its context id).
+    pub stream_context: u32,
     pub next_token: u32,
     pub stream: StreamState,
 }
@@ -118,6 +121,7 @@ impl HostState {
             queue_ready: Vec::new(),
             tick_period_ms: 0,
             effective_context: 0,
+            stream_context: 0,
             next_token: 1,
             stream: StreamState::default(),
         }

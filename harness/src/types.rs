@@ -212,6 +212,11 @@ pub struct Outcome {
     pub local_response: Option<LocalResponse>,
     /// What went upstream, if anything did.
     pub forwarded: Option<Forwarded>,
+    /// The request's headers went upstream (Envoy connected and sent
+    /// them): for every forwarded request, and for one refused after its
+    /// headers had gone ahead of its body (Envoy then resets the upstream
+    /// request). False when nothing of the request left the gateway.
+    pub upstream_started: bool,
     /// The status the client got: the local response's or the upstream's.
     pub status: u32,
     /// The body the client got (none for HEAD, as Envoy sends it).
