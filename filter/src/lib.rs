@@ -14,6 +14,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 use warden_engine::dlp::{BodyScan, BodyStep};
 use warden_engine::identity::x509::{CertificateCache, CertificateError, SubjectAltNames};
 use warden_engine::record::{metric, DECISION_HEADER, FILTER_STATE_PROPERTY, NETWORK_ROOT_ID};
@@ -21,8 +22,10 @@ use warden_engine::{compile, Attributes, Decision, Outcome, Policy, Response};
 
 mod connection;
 mod header_map;
+mod hold;
 use connection::WardenConnection;
 use header_map::HeaderMap;
+use hold::HeaderHold;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -87,6 +90,8 @@ struct WardenRoot {
     policy: Option<Rc<Policy>>,
     metrics: Metrics,
     certificates: Rc<RefCell<CertificateCache>>,
+    /// Whether Envoy holds request headers while a body is scanned.
+    hold: Rc<RefCell<HeaderHold>>,
     /// Loaded as a network filter: streams are connections.
     network: bool,
 }
@@ -102,6 +107,28 @@ impl WardenRoot {
 impl Context for WardenRoot {}
 
 impl RootContext for WardenRoot {
+    fn on_tick(&mut self) {
+        // Requests whose headers waited a whole period for a body callback
+        // that Envoy did not deliver: let their headers go ahead (the body
+        // stays held), so that none stalls.
+        let Ok(mut hold) = self.hold.try_borrow_mut() else { return };
+        let mut resumed = false;
+        for context in hold.expire() {
+            resumed |= hostcalls::set_effective_context(context).is_ok() && hostcalls::resume_http_request().is_ok();
+        }
+        if resumed {
+            hold.missed();
+            log(
+                LogLevel::Warn,
+                "warden: no request body while its headers were held (allow_on_headers_stop_iteration off?): \
+                 headers go ahead of held bodies",
+            );
+        }
+        if hold.stop_timer() {
+            let _ = hostcalls::set_tick_period(Duration::ZERO);
+        }
+    }
+
     fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
         self.metrics = Metrics::define();
         self.read_mode();
@@ -142,11 +169,14 @@ impl RootContext for WardenRoot {
         }
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(WardenStream {
             policy: self.policy.clone(),
             metrics: self.metrics,
             certificates: self.certificates.clone(),
+            hold: self.hold.clone(),
+            context_id,
+            headers_held: false,
             body: None,
             seen: 0,
         }))
@@ -234,6 +264,10 @@ struct WardenStream {
     policy: Option<Rc<Policy>>,
     metrics: Metrics,
     certificates: Rc<RefCell<CertificateCache>>,
+    hold: Rc<RefCell<HeaderHold>>,
+    context_id: u32,
+    /// The request headers were paused until the body is scanned.
+    headers_held: bool,
     /// The DLP scan of the request body, while one runs.
     body: Option<BodyScan>,
     /// Body bytes already scanned from Envoy's buffer while it is held.
@@ -292,8 +326,34 @@ impl WardenStream {
         chunk.unwrap_or_default()
     }
 
+    /// Whether to pause the request headers until the held body is
+    /// scanned: where Envoy honours that pause, nothing of a blocked
+    /// request reaches the upstream (see `hold`).
+    fn pause_headers(&self) -> bool {
+        let Ok(mut hold) = self.hold.try_borrow_mut() else { return false };
+        let pause = hold.pause(self.context_id);
+        if hold.start_timer() {
+            let _ = hostcalls::set_tick_period(hold::TICK);
+        }
+        pause
+    }
+
+    /// A body or trailers callback while the headers are paused.
+    fn body_arrived(&self) {
+        let Ok(mut hold) = self.hold.try_borrow_mut() else { return };
+        if hold.body_arrived(self.context_id) {
+            log(LogLevel::Info, "warden: Envoy holds request headers while their body is scanned");
+        }
+        if hold.stop_timer() {
+            let _ = hostcalls::set_tick_period(Duration::ZERO);
+        }
+    }
+
     /// Feeds the scan and carries out its step.
     fn scan_body(&mut self, chunk: &[u8], end_of_stream: bool) -> Action {
+        if self.headers_held {
+            self.body_arrived();
+        }
         let (Some(policy), Some(mut scan)) = (self.policy.clone(), self.body.take()) else {
             return Action::Continue;
         };
@@ -363,13 +423,20 @@ impl HttpContext for WardenStream {
                 Action::Continue
             }
             Some(scan) => {
-                // Counted when the body is done. The headers go on: a
-                // paused headers callback would stop the body callbacks too
-                // (proxy-wasm hosts turn it into StopAllIteration), so the
-                // body is held chunk by chunk instead, and a blocked body
-                // never reaches the upstream.
+                // Counted when the body is done. A held body is held chunk
+                // by chunk (StopIterationAndBuffer), so none of a blocked
+                // one reaches the upstream. The headers wait for it too
+                // where Envoy passes that pause on and still delivers the
+                // body (`allow_on_headers_stop_iteration`); elsewhere they
+                // go ahead, as a paused headers callback would stop the
+                // body callbacks too (see `hold`).
+                self.headers_held = scan.holds() && self.pause_headers();
                 self.body = Some(scan);
-                Action::Continue
+                if self.headers_held {
+                    Action::Pause
+                } else {
+                    Action::Continue
+                }
             }
         }
     }

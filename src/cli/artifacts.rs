@@ -20,10 +20,14 @@ pub(super) fn filter_module<'a>(given: Option<&Path>, built_in: &'a [u8]) -> Res
 }
 
 /// A host for the filter to run: `--filter FILE.wasm`, else the built-in one.
+/// It models a gateway configured as docs/POLICY.md recommends, with
+/// `allow_on_headers_stop_iteration` on (decisions are the same without it;
+/// only whether a refused body's headers went upstream first differs).
 pub(super) fn start_host(given: Option<&Path>, built_in: &[u8]) -> Result<Host, CliError> {
     let wasm = filter_module(given, built_in)?;
     let name = given.map_or_else(|| "the built-in filter".to_owned(), shown);
-    Host::new(&wasm, HostOptions::default()).map_err(|e| CliError::Input(format!("{name}: {e}")))
+    let options = HostOptions { allow_on_headers_stop_iteration: true, ..HostOptions::default() };
+    Host::new(&wasm, options).map_err(|e| CliError::Input(format!("{name}: {e}")))
 }
 
 pub(super) fn write(output: &Path, bytes: &[u8], out: &mut dyn Write) -> Exit {

@@ -184,9 +184,20 @@ impl Bootstrap<'_> {
 }
 
 /// The Warden filter, configured with `policy` as a JSON string, failing
-/// closed.
+/// closed, with `allow_on_headers_stop_iteration` (request headers wait
+/// while a held body is scanned), as docs/POLICY.md recommends.
 pub fn warden(policy: &Value) -> Value {
-    wasm(warden::FILTER_WASM_PATH, "warden", &policy.to_string())
+    warden_with(policy, true)
+}
+
+/// The Warden filter, with `allow_on_headers_stop_iteration` as given
+/// (false: left out, Envoy's default).
+pub fn warden_with(policy: &Value, allow_on_headers_stop_iteration: bool) -> Value {
+    let mut filter = wasm(warden::FILTER_WASM_PATH, "warden", &policy.to_string());
+    if allow_on_headers_stop_iteration {
+        filter["typed_config"]["config"]["allow_on_headers_stop_iteration"] = json!(true);
+    }
+    filter
 }
 
 /// Another proxy-wasm filter (the probe of `tests/filters/probe`).

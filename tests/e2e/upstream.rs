@@ -2,11 +2,12 @@
 //! in for the external service (aliyun.com, httpbin.org). It records every
 //! request exactly as it arrived — method, raw path, headers, body — and
 //! answers with a fixed status, so tests can assert on what went upstream,
-//! including that nothing did.
+//! including that nothing did: it also counts the connections it accepted,
+//! whether or not a request came over them.
 
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
@@ -39,6 +40,8 @@ pub struct Upstream {
     stopping: Arc<AtomicBool>,
     /// Requests cut off before their body completed.
     partial: Arc<Mutex<Vec<Received>>>,
+    /// Connections accepted.
+    connections: Arc<AtomicUsize>,
 }
 
 impl Upstream {
@@ -50,13 +53,16 @@ impl Upstream {
         let received = Arc::new(Mutex::new(Vec::new()));
         let stopping = Arc::new(AtomicBool::new(false));
         let partial = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(AtomicUsize::new(0));
         let (log, stop, incomplete) = (Arc::clone(&received), Arc::clone(&stopping), Arc::clone(&partial));
+        let accepted = Arc::clone(&connections);
         thread::spawn(move || {
             for stream in listener.incoming() {
                 if stop.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
+                accepted.fetch_add(1, Ordering::SeqCst);
                 let log = Arc::clone(&log);
                 let incomplete = Arc::clone(&incomplete);
                 thread::spawn(move || {
@@ -65,7 +71,13 @@ impl Upstream {
                 });
             }
         });
-        Upstream { addr, received, stopping, partial }
+        Upstream { addr, received, stopping, partial, connections }
+    }
+
+    /// How many connections were accepted so far (Envoy's to this
+    /// upstream), whether or not a request came over them.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     /// Where Envoy's cluster should point.

@@ -114,3 +114,42 @@ fn trailers_end_the_body_scan() {
     assert_eq!(vm.metric("warden.audit"), Some(1));
     assert_eq!(vm.metric("warden.requests"), Some(2));
 }
+
+/// Request headers held while a held body is scanned, as the Wasm plugin
+/// config's `allow_on_headers_stop_iteration` lets Envoy do: with it, a
+/// blocked body sends nothing upstream; without it, the filter's timer
+/// lets the headers go ahead (none stalls), and after such a miss the next
+/// held request is not paused at all, then one measures again.
+#[test]
+fn held_headers_follow_the_hosts_setting_and_never_stall() {
+    let wasm = std::fs::read(warden::FILTER_WASM_PATH).expect("the filter was built");
+    let blocked = || {
+        Request::new("POST", "httpbin.org", "/post")
+            .header("content-type", "text/plain")
+            .chunk(b"key=AKIAIOSFO".to_vec())
+            .chunk(b"DNN7EXAMPLE".to_vec())
+    };
+    let clean = || Request::new("POST", "httpbin.org", "/post").chunk(b"nothing to see".to_vec());
+    for allow in [true, false] {
+        let options = HostOptions { allow_on_headers_stop_iteration: allow, ..HostOptions::default() };
+        let host = Host::new(&wasm, options).unwrap_or_else(|e| panic!("{e}"));
+        let mut vm = host.vm(DLP.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let mut ticks = Vec::new();
+        for round in 0..4 {
+            let outcome = vm.run(&blocked());
+            assert_eq!((outcome.fault.as_ref(), outcome.status), (None, 403), "allow={allow}, round {round}");
+            assert_eq!(outcome.upstream_started, !allow, "allow={allow}, round {round}: the headers went upstream");
+            let timer_log = outcome.logs.iter().any(|l| l.message.contains("no request body while its headers"));
+            ticks.push(timer_log);
+            let proof = outcome.logs.iter().any(|l| l.message.contains("Envoy holds request headers"));
+            assert_eq!(proof, allow && round == 0, "allow={allow}, round {round}: measured once, on the first");
+        }
+        // Without the setting: a miss (round 0), one request unpaused, one
+        // measuring again (round 2: a second miss), then three unpaused.
+        let expected = if allow { vec![false; 4] } else { vec![true, false, true, false] };
+        assert_eq!(ticks, expected, "allow={allow}: the timer resumed these requests");
+        let forwarded = vm.run(&clean());
+        assert_eq!(forwarded.forwarded.expect("forwarded").body, b"nothing to see", "allow={allow}");
+        assert_eq!(vm.tick_period(), std::time::Duration::ZERO, "allow={allow}: the timer is off once nothing waits");
+    }
+}
