@@ -193,6 +193,7 @@ pub fn warden(policy: &Value) -> Value {
 /// The Warden filter, with `allow_on_headers_stop_iteration` as given
 /// (false: left out, Envoy's default).
 pub fn warden_with(policy: &Value, allow_on_headers_stop_iteration: bool) -> Value {
+    // (Envoy's field is a BoolValue; absent reads as false.)
     let mut filter = wasm(warden::FILTER_WASM_PATH, "warden", &policy.to_string());
     if allow_on_headers_stop_iteration {
         filter["typed_config"]["config"]["allow_on_headers_stop_iteration"] = json!(true);
@@ -202,7 +203,16 @@ pub fn warden_with(policy: &Value, allow_on_headers_stop_iteration: bool) -> Val
 
 /// Another proxy-wasm filter (the probe of `tests/filters/probe`).
 pub fn probe(module: &Path) -> Value {
-    wasm(&module.display().to_string(), "probe", "")
+    probe_with(module, false)
+}
+
+/// The probe, with `allow_on_headers_stop_iteration` as given.
+pub fn probe_with(module: &Path, allow_on_headers_stop_iteration: bool) -> Value {
+    let mut filter = wasm(&module.display().to_string(), "probe", "");
+    if allow_on_headers_stop_iteration {
+        filter["typed_config"]["config"]["allow_on_headers_stop_iteration"] = json!(true);
+    }
+    filter
 }
 
 fn wasm(module: &str, name: &str, configuration: &str) -> Value {

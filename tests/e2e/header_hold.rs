@@ -328,3 +328,79 @@ fn without_the_setting_headers_go_ahead_of_a_held_body_and_no_request_stalls() {
 
     assert_forwarded_intact(&gateway, &mut vm, &forwarded_cases());
 }
+
+/// The setting itself, with the probe filter (`x-probe: pause`): its
+/// headers callback pauses; its body callback pauses until the end of the
+/// stream, then reports the body size as a request header, resumes the
+/// request and continues. Measured in Envoy and required of the harness:
+///
+/// - on, with a body: the body callbacks arrive while the headers wait
+///   (the last one sees the whole body buffered); the request goes upstream
+///   once, with the header added at body time and the whole body;
+/// - off, with a body: no body callback arrives, the request stalls, and
+///   nothing reaches the upstream;
+/// - on, without a body (the headers end the stream): nothing can resume
+///   it, it stalls too.
+#[test]
+fn envoy_passes_a_paused_headers_callback_on_only_with_the_setting() {
+    use crate::harness::filters::{self, Filter, Target};
+
+    let module = filters::path(Filter::Probe, Target::Wasip1);
+    let launch = |allow| {
+        Gateway::launch(vec![bootstrap::probe_with(&module, allow)], &[WORKLOAD_PORT], Hcm::default(), &[], 200)
+    };
+    let (on, off) = thread::scope(|s| {
+        let on = s.spawn(|| launch(true));
+        let off = s.spawn(|| launch(false));
+        (on.join().expect("Envoy with the setting"), off.join().expect("Envoy without it"))
+    });
+    let with_body = || {
+        Request::post("/p")
+            .host("x.example")
+            .header("x-probe", "pause")
+            .chunked(vec![b"ab".to_vec(), b"cdef".to_vec()], Duration::from_millis(100))
+    };
+    let harness_with_body = || {
+        host::Request::new("POST", "x.example", "/p")
+            .header("x-probe", "pause")
+            .header("transfer-encoding", "chunked")
+            .chunk(b"ab".to_vec())
+            .chunk(b"cdef".to_vec())
+    };
+    let harness = |allow| {
+        let options = HostOptions { allow_on_headers_stop_iteration: allow, ..HostOptions::default() };
+        filters::host_with(Filter::Probe, Target::Wasip1, options)
+    };
+    let (harness_on, harness_off) = (harness(true), harness(false));
+
+    // On, with a body.
+    let response = on.envoy.plain(WORKLOAD_PORT).send(&with_body()).expect("an answer");
+    assert_eq!(response.status, 200, "{}", response.text());
+    let received = on.upstream.received();
+    let [got] = received.as_slice() else { panic!("the upstream received {:?}", on.upstream.paths()) };
+    assert_eq!(got.body, b"abcdef");
+    assert_eq!(got.headers.get("x-r-end-of-stream"), Some("false"));
+    assert_eq!(got.headers.get("x-r-resumed-at-body-size"), Some("6"), "the last body callback saw it all");
+    let outcome = filters::vm(&harness_on, "").run(&harness_with_body());
+    assert_eq!(outcome.fault, None);
+    let forwarded = outcome.forwarded.expect("the harness forwards it");
+    assert_eq!(forwarded.body, b"abcdef");
+    assert_eq!(forwarded.header("x-r-resumed-at-body-size").as_deref(), Some("6"));
+
+    // The two stalls, side by side (each waits for the client's timeout).
+    let without_body = Request::get("/p").host("x.example").header("x-probe", "pause");
+    let (off_result, on_no_body) = thread::scope(|s| {
+        let a = s.spawn(|| off.envoy.plain(WORKLOAD_PORT).send(&with_body()));
+        let b = s.spawn(|| on.envoy.plain(WORKLOAD_PORT).send(&without_body));
+        (a.join().expect("client"), b.join().expect("client"))
+    });
+    assert!(off_result.is_err(), "off: expected a stall, got {:?}", off_result.map(|r| r.status));
+    assert!(on_no_body.is_err(), "on, no body: expected a stall, got {:?}", on_no_body.map(|r| r.status));
+    assert_eq!(off.upstream.connections(), 0, "off: nothing went upstream");
+    assert_eq!(on.upstream.connections(), 1, "on: only the first request went upstream");
+    let stalled = filters::vm(&harness_off, "").run(&harness_with_body());
+    assert!(matches!(stalled.fault, Some(host::Fault::Stalled(_))), "{:?}", stalled.fault);
+    let stalled =
+        filters::vm(&harness_on, "").run(&host::Request::new("GET", "x.example", "/p").header("x-probe", "pause"));
+    assert!(matches!(stalled.fault, Some(host::Fault::Stalled(_))), "{:?}", stalled.fault);
+}
