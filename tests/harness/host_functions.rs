@@ -426,11 +426,12 @@ fn a_local_response_ends_the_stream_and_nothing_is_forwarded() {
 
 #[test]
 fn a_request_paused_at_headers_gets_no_body_callbacks() {
+    // Without the plugin's allow_on_headers_stop_iteration (the default),
     // Envoy's proxy-wasm host turns a paused headers callback into
     // StopAllIterationAndWatermark: the body is buffered and no data
     // callback runs until the stream is resumed, so a filter that waits
-    // for its body before resuming stalls (as it would in Envoy: the
-    // DLP end-to-end test found this).
+    // for its body before resuming stalls (as it does in Envoy:
+    // e2e::header_hold measures it).
     for target in TARGETS {
         let host = host(Filter::Probe, target);
         let mut vm = vm(&host, "");
