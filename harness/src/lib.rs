@@ -454,7 +454,8 @@ impl Vm {
     ///   A stream nothing resumes ends in [`Fault::Stalled`];
     /// - on: the pause is `StopIteration`. The body and trailers callbacks
     ///   go on; the headers (and the body with them) go upstream when one
-    ///   of those callbacks returns `Continue`, or the stream is resumed. A
+    ///   of those callbacks returns `Continue`, or the stream is resumed
+    ///   (from a callback, or from the timer once every callback ran). A
     ///   local response before that leaves the upstream untouched.
     pub fn run(&mut self, request: &Request) -> Outcome {
         let mut outcome = Outcome::default();
@@ -649,6 +650,12 @@ impl Vm {
                 headers_paused = false;
             }
             body_paused = action != CONTINUE && !headers_paused && body_paused;
+        }
+        // Paused (StopIteration) with every callback delivered: only the
+        // filter's timer can resume it now.
+        if headers_paused && !stop_all && !self.local_response() {
+            headers_paused = !self.tick_while_paused(context)?;
+            self.note_upstream(headers_paused, outcome);
         }
 
         if let Some(local) = self.store.data_mut().stream.local_response.take() {
