@@ -109,7 +109,7 @@ fn dlp_filter(c: &mut Criterion) {
     let mut planted = corpus();
     planted.truncate(3 * CHUNK);
     let at = CHUNK + 1000;
-    planted.splice(at..at + 22, b"\"AKIAIOSFODNN7EXAMPLE\"".iter().copied());
+    planted.splice(at..at + 22, b"\"AKIAZ7VQ2XK4MHL3RWTN\"".iter().copied());
     let outcome = forward(&mut audit, &request(&planted), planted.len());
     let record = outcome.filter_state_str("wasm.warden.decision").unwrap_or_default();
     assert!(record.contains("aws_access_key_id"), "the AUDIT policy did not scan the body: {record}");

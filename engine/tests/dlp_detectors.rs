@@ -315,7 +315,7 @@ fn iban_countries_agree() {
 fn several_findings_in_one_body() {
     let body = concat!(
         r#"{"user": "alice@example.com", "card": "4111-1111-1111-1111", "#,
-        r#""aws": {"id": "AKIAIOSFODNN7EXAMPLE", "SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}, "#,
+        r#""aws": {"id": "AKIAZ7VQ2XK4MHL3RWTN", "SecretAccessKey": "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"}, "#,
         r#""ssn": "123-45-6789", "phone": "+86 138 1234 5678"}"#
     );
     let ids: Vec<&str> = reference_scan(body.as_bytes()).iter().map(|f| f.id).collect();
@@ -371,6 +371,15 @@ fn card_brands() {
         ("30569309025904", Some(CardBrand::Diners)),
         ("38520000023237", Some(CardBrand::Diners)),
         ("6200000000000005", Some(CardBrand::UnionPay)),
+        ("6759649826438453", Some(CardBrand::Maestro)),
+        ("5019717010103742", Some(CardBrand::Dankort)),
+        ("122000000000003", Some(CardBrand::Uatp)),
+        ("1220000000000030", None),
+        ("2200123456789010", Some(CardBrand::Mir)),
+        ("8112345678901234", Some(CardBrand::RuPay)),
+        ("9792123456789012", Some(CardBrand::Troy)),
+        ("5061001234567890", Some(CardBrand::Verve)),
+        ("5062001234567890", None),
         ("5610591081018250", None),
         ("1234567812345670", None),
         ("411111111111111", None),

@@ -19,7 +19,7 @@ pub const POLICY: &str = "tests/cli/fixtures/replay/policy.yaml";
 /// The principal field the lines carry.
 pub const PRINCIPAL_FIELD: &str = "downstream_peer_uri_san";
 /// A fake AWS key id (AWS's documented example): the DLP request's query.
-pub const SECRET: &str = "AKIAIOSFODNN7EXAMPLE";
+pub const SECRET: &str = "AKIAZ7VQ2XK4MHL3RWTN";
 
 const ADMIN: &str = "spiffe://cluster.local/ns/default/sa/admin";
 const SLEEP: &str = "spiffe://cluster.local/ns/default/sa/sleep";
@@ -147,7 +147,7 @@ const SHAPES: &[Shape] = &[
     Shape {
         method: "GET",
         authority: "httpbin.org",
-        path: "/get?key=AKIAIOSFODNN7EXAMPLE",
+        path: "/get?key=AKIAZ7VQ2XK4MHL3RWTN",
         principal: Some(SLEEP),
         listener: 8080,
         outcome: "dlp",

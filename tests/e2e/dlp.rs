@@ -19,7 +19,7 @@ use super::client::{Request, Response};
 use super::gateway::Gateway;
 
 const CARD: &str = "4111 1111 1111 1111";
-const AWS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+const AWS_KEY: &str = "AKIAZ7VQ2XK4MHL3RWTN";
 const GITHUB_TOKEN: &str = "ghp_IDogFiUGqLURfw9MNOwlmEbNWMyvRYJIOxd0";
 const EMAIL: &str = "alice@example.com";
 

@@ -16,9 +16,9 @@ const CHUNK: usize = 64 << 10;
 /// The policies' `maxBodyBytes`.
 const MAX_BODY: usize = 1 << 20;
 
-const AWS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+const AWS_KEY: &str = "AKIAZ7VQ2XK4MHL3RWTN";
 const CARD: &str = "4111 1111 1111 1111";
-const GITHUB_TOKEN: &str = "ghp_0123456789abcdefghijABCDEFGHIJklmnop";
+const GITHUB_TOKEN: &str = "ghp_u8jzPde0IgxLd6GncfBAepfJBd0Kh8oOOL8d";
 const EMAIL: &str = "jane.doe@acme-corp.io";
 
 fn host() -> Host {

@@ -93,7 +93,7 @@ fn trailers_end_the_body_scan() {
         r
     };
 
-    let blocked = vm.run(&request(&["key=AKIAIOSFO", "DNN7EXAMPLE"]));
+    let blocked = vm.run(&request(&["key=AKIAZ7VQ2", "XK4MHL3RWTN"]));
     assert_eq!(blocked.fault, None);
     assert_eq!(blocked.status, 403);
     assert!(blocked.forwarded.is_none());

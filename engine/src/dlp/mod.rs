@@ -15,7 +15,7 @@
 //! ```
 //! use warden_engine::dlp::{compile_custom, reference_scan};
 //!
-//! let body = br#"{"card": "4111 1111 1111 1111", "key": "AKIAIOSFODNN7EXAMPLE"}"#;
+//! let body = br#"{"card": "4111 1111 1111 1111", "key": "AKIAZ7VQ2XK4MHL3RWTN"}"#;
 //! let ids: Vec<&str> = reference_scan(body).iter().map(|f| f.id).collect();
 //! assert_eq!(ids, ["credit_card", "aws_access_key_id"]);
 //!

@@ -44,6 +44,7 @@
 
 use super::detectors::{self, Anchor, Detector};
 use super::error::BuildError;
+use super::validators;
 use regex::bytes::Regex;
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::{Class, Hir, HirKind};
@@ -59,6 +60,9 @@ pub struct Compiled {
     /// matches start with their anchor.
     anchored: Option<Anchored>,
     validator: Option<fn(&[u8]) -> bool>,
+    /// Placeholder-looking matches are passed over
+    /// ([`Detector::rejects_placeholders`]).
+    placeholders: bool,
     /// Characters kept visible when redacting (card numbers: 4).
     pub keep_last: usize,
     /// How far a match may reach: the pattern's longest match, or
@@ -369,10 +373,7 @@ impl Scanner {
         let Some(d) = self.detectors.get(i) else { return };
         if let Some(Prediction { span, certain }) = predicted {
             if *next <= span.start {
-                let valid = match d.validator {
-                    Some(validator) => data.get(span.clone()).is_some_and(validator),
-                    None => true,
-                };
+                let valid = data.get(span.clone()).is_some_and(|m| d.valid(m));
                 if !valid || certain {
                     *next = span.end;
                     if valid {
@@ -431,13 +432,14 @@ impl Compiled {
         }
     }
 
+    /// Whether a match passes the validator and the placeholder rule.
+    fn valid(&self, m: &[u8]) -> bool {
+        self.validator.is_none_or(|v| v(m)) && !(self.placeholders && validators::placeholder(m))
+    }
+
     /// Records a match that passes the validator.
     fn record(&self, i: usize, data: &[u8], span: Range<usize>, hits: &mut Vec<Hit>) {
-        let valid = match self.validator {
-            None => true,
-            Some(v) => data.get(span.clone()).is_some_and(v),
-        };
-        if valid {
+        if data.get(span.clone()).is_some_and(|m| self.valid(m)) {
             hits.push(Hit { detector: i, span });
         }
     }
@@ -992,9 +994,9 @@ impl Shape {
                     || lens.iter().any(|l| matches!(l, 11 | 13 | 15));
                 grouped.then(|| (run.range(), None))
             }
-            // \b[2-9][0-9]{3}(?:[0-9]{8}| 4 4|-4-4)\b
+            // aadhaar…[2-9]11 digits (the word before a plain run), or 4-4-4.
             Shape::Aadhaar if plain => (run.digits == 12 && run.bounded(data) && run.digit_in(data, 0, b'2'..=b'9'))
-                .then(|| (run.range(), Some(Prediction { span: run.range(), certain: true }))),
+                .then(|| (run.range(), None)),
             Shape::Aadhaar => (run.any_group(12..13) || run.has(&[4, 4, 4])).then(|| (run.range(), None)),
             // \b[A-Z][A-Z] ?dd ?dd ?dd ?[A-D]\b: the six digits are the
             // whole run, between letters (or a space and a letter).
@@ -1204,6 +1206,7 @@ fn compile_builtin(d: &Detector) -> Result<(Compiled, Vec<Vec<u8>>), BuildError>
         regex,
         anchored,
         validator: d.validator,
+        placeholders: d.rejects_placeholders(),
         keep_last: d.keep_last,
         reach,
         back,
@@ -1230,6 +1233,7 @@ fn compile_custom_detector(name: String, regex: Regex, anchors: &[Vec<u8>]) -> C
         regex,
         anchored: None,
         validator: None,
+        placeholders: false,
         keep_last: 0,
         reach,
         back: if prefixed { 0 } else { reach },

@@ -73,23 +73,39 @@ pub enum CardBrand {
     /// `62` (including the `622126`–`622925` range co-branded with
     /// Discover), 16–19 digits.
     UnionPay,
+    /// `5018`, `5020`, `5038`, `5893`, `6304`, `6759`, `6761`–`6763`,
+    /// 13–19 digits (its 12-digit cards are too short to tell from other
+    /// numbers).
+    Maestro,
+    /// Denmark's `5019`, 16 digits.
+    Dankort,
+    /// Airline cards: `1`, 15 digits.
+    Uatp,
+    /// Russia's `2200`–`2204`, 16–19 digits.
+    Mir,
+    /// India's `60` (but `6011`), `81`, `82`, `508`, 16 digits.
+    RuPay,
+    /// Turkey's `9792`, 16 digits.
+    Troy,
+    /// Nigeria's `506099`–`506198`, 16–19 digits.
+    Verve,
 }
 
 /// The brand of the card number in `m` (digits only; separators are
-/// ignored), or `None` when no major brand has that prefix and length.
-/// Maestro (prefixes overlapping several brands, 12–19 digits) is not
-/// recognised.
+/// ignored), or `None` when no brand the catalogue knows has that prefix
+/// and length.
 pub fn card_brand(m: &[u8]) -> Option<CardBrand> {
     let len = digits(m).count();
-    brand(prefix(m, 4), len)
+    brand(prefix(m, 6), len)
 }
 
-/// The brand of a card number of `len` digits whose first four are `p4`.
-fn brand(p4: u32, len: usize) -> Option<CardBrand> {
+/// The brand of a card number of `len` digits whose first six are `p6`.
+fn brand(p6: u32, len: usize) -> Option<CardBrand> {
     // Every brand has 13 to 19 digits.
     if !(13..=19).contains(&len) {
         return None;
     }
+    let p4 = p6 / 100;
     let (p1, p2, p3) = (p4 / 1000, p4 / 100, p4 / 10);
     if p2 == 34 || p2 == 37 {
         (len == 15).then_some(CardBrand::Amex)
@@ -105,6 +121,20 @@ fn brand(p4: u32, len: usize) -> Option<CardBrand> {
         (14..=19).contains(&len).then_some(CardBrand::Diners)
     } else if p2 == 62 {
         (16..=19).contains(&len).then_some(CardBrand::UnionPay)
+    } else if matches!(p4, 5018 | 5020 | 5038 | 5893 | 6304 | 6759 | 6761..=6763) {
+        Some(CardBrand::Maestro)
+    } else if p4 == 5019 {
+        (len == 16).then_some(CardBrand::Dankort)
+    } else if p1 == 1 {
+        (len == 15).then_some(CardBrand::Uatp)
+    } else if (2200..=2204).contains(&p4) {
+        (16..=19).contains(&len).then_some(CardBrand::Mir)
+    } else if p2 == 60 || p2 == 81 || p2 == 82 || p3 == 508 {
+        (len == 16).then_some(CardBrand::RuPay)
+    } else if p4 == 9792 {
+        (len == 16).then_some(CardBrand::Troy)
+    } else if (506_099..=506_198).contains(&p6) {
+        (16..=19).contains(&len).then_some(CardBrand::Verve)
     } else {
         None
     }
@@ -115,6 +145,20 @@ fn brand(p4: u32, len: usize) -> Option<CardBrand> {
 /// Luhn sum comes first, in one pass from the right (it rejects nine
 /// numbers in ten), and the brand only after.
 pub fn credit_card(m: &[u8]) -> bool {
+    // One run, or the groups cards are printed in: a group before them
+    // (the pattern takes one in) makes a longer number.
+    let mut groups = [0usize; 5];
+    let mut n = 0;
+    for group in m.split(|b| *b == b' ' || *b == b'-') {
+        match groups.get_mut(n) {
+            Some(slot) => *slot = group.len(),
+            None => return false,
+        }
+        n += 1;
+    }
+    if !matches!(groups, [_, 0, 0, 0, 0] | [4, 4, 4, 4, 0] | [4, 6, 4 | 5, 0, 0]) {
+        return false;
+    }
     // Every second digit from the right doubled, its digits summed.
     const DOUBLED: [u32; 10] = [0, 2, 4, 6, 8, 1, 3, 5, 7, 9];
     let (mut len, mut sum) = (0usize, 0u32);
@@ -128,7 +172,7 @@ pub fn credit_card(m: &[u8]) -> bool {
             }
         }
     }
-    len >= 13 && sum % 10 == 0 && brand(prefix(m, 4), len).is_some()
+    len >= 13 && sum % 10 == 0 && brand(prefix(m, 6), len).is_some()
 }
 
 // ---------------------------------------------------------------- IBAN
@@ -232,7 +276,7 @@ pub const IBAN_LENGTHS: &[(&str, usize)] = &[
 /// letters as 10–35, is 1 mod 97). Spaces are ignored; lowercase letters
 /// are not accepted.
 pub fn iban_mod97(m: &[u8]) -> bool {
-    let chars: Vec<u8> = m.iter().copied().filter(|b| *b != b' ').collect();
+    let chars: Vec<u8> = m.iter().copied().filter(|b| *b != b' ' && *b != b'-').collect();
     let (Some(country), Some(check)) = (chars.get(..2), chars.get(2..4)) else { return false };
     let Some(&(_, len)) = IBAN_LENGTHS.iter().find(|(c, _)| c.as_bytes() == country) else { return false };
     if chars.len() != len || !check.iter().all(u8::is_ascii_digit) {
@@ -341,9 +385,14 @@ pub fn verhoeff(m: &[u8]) -> bool {
 }
 
 /// `in_aadhaar`: 12 digits, the first not 0 or 1 (UIDAI never issues
-/// those), and the Verhoeff check digit.
+/// those), and the Verhoeff check digit; no digit group of a longer
+/// grouped number before or after them (the pattern takes one in), and
+/// after the word Aadhaar, the 12 digits in one run ending the match.
 pub fn in_aadhaar(m: &[u8]) -> bool {
-    digits(m).count() == 12 && digits(m).next().is_some_and(|d| d >= 2) && verhoeff(m)
+    let keyword = m.first().is_some_and(u8::is_ascii_alphabetic);
+    let run_at_end = m.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    let shape = if keyword { run_at_end == 12 } else { m.first().is_some_and(u8::is_ascii_digit) };
+    shape && digits(m).count() == 12 && digits(m).next().is_some_and(|d| d >= 2) && verhoeff(m)
 }
 
 /// `us_ssn`: area (first three digits) not 000, 666 or 900–999, group
@@ -423,11 +472,60 @@ pub fn sendgrid_api_key(m: &[u8]) -> bool {
     m.len() == 69
 }
 
-/// `gitlab_token`: the part after the prefix's `-` is at most 64
-/// characters (the pattern reads a 65th when the run goes on).
+/// `gitlab_token`: each prefix's own length and alphabet, as GitLab
+/// issues them: 20 characters for most, 25 for `glimt-`, 50 for
+/// `glagent-`, 64 for `gloas-`, 40 hex digits for `glptt-`, a 1-5
+/// character id and `_` before 20 for `glcbt-`; routable `glpat-` and
+/// `glrt-` tokens carry 27-300 characters, a `.` and 9 more. A longer
+/// run is not a token (the pattern reads one character more).
 pub fn gitlab_token(m: &[u8]) -> bool {
-    let body = m.iter().position(|b| *b == b'-').map_or(0, |i| m.len() - i - 1);
-    (20..=64).contains(&body)
+    let Some((prefix, body)) = split_once(m, b'-') else { return false };
+    if let Some((before, after)) = split_once(body, b'.') {
+        return matches!(prefix, b"glpat" | b"glrt") && (27..=300).contains(&before.len()) && after.len() == 9;
+    }
+    match prefix {
+        b"glptt" => body.len() == 40 && body.iter().all(u8::is_ascii_hexdigit),
+        b"glimt" => body.len() == 25,
+        b"glagent" => body.len() == 50,
+        b"gloas" => body.len() == 64,
+        b"glcbt" => split_once(body, b'_').is_some_and(|(id, rest)| {
+            (1..=5).contains(&id.len()) && id.iter().all(u8::is_ascii_alphanumeric) && rest.len() == 20
+        }),
+        _ => body.len() == 20,
+    }
+}
+
+/// Whether a vendor credential is a placeholder or a published example
+/// rather than a key: it contains `example` (any case: AWS's documented
+/// `AKIAIOSFODNN7EXAMPLE`), one character six or more times in a row
+/// (`ghp_xxxxxxxx…`, `AKIAXXXX…`, `000000`), or eight or more consecutive
+/// ascending letters or digits (`abcdefgh…`, `12345678`). Random keys of
+/// the catalogue's lengths almost never do (a run of six equal characters
+/// in 40 random base62 characters: about 1 in 25 million).
+pub fn placeholder(m: &[u8]) -> bool {
+    if m.windows(7).any(|w| w.eq_ignore_ascii_case(b"example")) {
+        return true;
+    }
+    let (mut same, mut ascending) = (1, 1);
+    for pair in m.windows(2) {
+        let [a, b] = [pair.first().copied().unwrap_or(0), pair.get(1).copied().unwrap_or(0)];
+        same = if a == b { same + 1 } else { 1 };
+        ascending = if a.is_ascii_alphanumeric() && b == a.wrapping_add(1) && b.is_ascii_alphanumeric() {
+            ascending + 1
+        } else {
+            1
+        };
+        if same >= 6 || ascending >= 8 {
+            return true;
+        }
+    }
+    false
+}
+
+/// The bytes before and after the first `sep`.
+fn split_once(m: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
+    let at = m.iter().position(|b| *b == sep)?;
+    Some((m.get(..at)?, m.get(at + 1..)?))
 }
 
 /// `openai_api_key`: at most 100 characters after the `T3BlbkFJ` marker
@@ -498,7 +596,12 @@ pub fn jwt(m: &[u8]) -> bool {
     if signature.len() > 1400 {
         return false;
     }
-    base64_decode(header).is_some_and(|h| h.first() == Some(&b'{') && h.windows(5).any(|w| w == b"\"alg\""))
+    // The header is a whole JSON object (a truncated sample is not).
+    base64_decode(header).is_some_and(|h| {
+        h.first() == Some(&b'{')
+            && h.trim_ascii_end().last() == Some(&b'}')
+            && h.windows(5).any(|w| w == b"\"alg\"")
+    })
 }
 
 /// `private_key`: the base64 body is not a placeholder: it uses at least
@@ -544,14 +647,23 @@ pub fn url_password(m: &[u8]) -> bool {
 }
 
 /// `basic_auth_header`: the credentials decode (padded base64, RFC 7617) to
-/// printable UTF-8 text containing the `:` between user id and password,
-/// so prose such as "Basic auth" or "Basic realm=" is not a finding.
+/// mostly printable text containing the `:` between user id and password,
+/// so prose such as "Basic auth" or "Basic realm=" is not a finding, nor
+/// a JSON object (the header of a JWT sent as `Basic <JWT>`).
 pub fn basic_auth(m: &[u8]) -> bool {
     let token = m.rsplit(|b| *b == b' ').next().unwrap_or_default();
     if token.len() % 4 != 0 {
         return false;
     }
     let Some(decoded) = base64_decode(token) else { return false };
-    let Ok(text) = std::str::from_utf8(&decoded) else { return false };
-    text.len() >= 2 && text.contains(':') && !text.chars().any(char::is_control)
+    // user:password, in any encoding (RFC 7617 leaves it to the server;
+    // Latin-1 passwords are common), but not a JWT or other base64 data:
+    // a `:` after a non-empty user name, no control characters, and
+    // mostly printable ASCII.
+    let printable = decoded.iter().filter(|b| b.is_ascii_graphic() || **b == b' ').count();
+    decoded.len() >= 2
+        && !decoded.starts_with(b"{\"")
+        && decoded.iter().skip(1).any(|b| *b == b':')
+        && !decoded.iter().any(|b| b.is_ascii_control())
+        && printable * 10 >= decoded.len() * 9
 }

@@ -21,12 +21,14 @@
 //!   `gcp_service_account_key`) match from the key name to the end of the
 //!   value, not including quotes, so redacting the span keeps JSON valid.
 //!
-//! Documentation example keys (`AKIAIOSFODNN7EXAMPLE`, Stripe's
-//! `sk_test_…` samples, test card numbers such as `4111 1111 1111 1111`,
-//! Slack's `T00000000/B00000000/XXXX…` webhook) are deliberately detected:
-//! in egress DLP a test key leaving is still worth flagging, and real keys
-//! share the shape. Exceptions are values that break the format's own
-//! rules (HMRC's `QQ 12 34 56 C`: `Q` is never a first letter).
+//! Placeholders: a vendor credential that is a placeholder or a published
+//! example (`AKIAIOSFODNN7EXAMPLE`, `ghp_xxxx…`, `AIzaSyabcdefgh…`) is not
+//! a finding, by one rule ([`validators::placeholder`], see
+//! [`Detector::rejects_placeholders`]). Test-mode keys in a real format
+//! (Stripe's `sk_test_…`) are keys and are found; so are test card numbers
+//! such as `4111 1111 1111 1111` (payment and personal data are always
+//! findings). Values that break the format's own rules are not (HMRC's
+//! `QQ 12 34 56 C`: `Q` is never a first letter).
 
 use super::validators;
 use regex::bytes::Regex;
@@ -170,45 +172,61 @@ impl Detector {
             .and_then(|hir| hir.properties().maximum_len())
     }
 
-    /// Whether the matched bytes pass the validator (true with none).
+    /// Whether the matched bytes pass the validator (true with none) and,
+    /// for a vendor credential, are not a placeholder
+    /// ([`Detector::rejects_placeholders`]).
     pub fn validates(&self, m: &[u8]) -> bool {
-        self.validator.is_none_or(|v| v(m))
+        self.validator.is_none_or(|v| v(m)) && !(self.rejects_placeholders() && validators::placeholder(m))
+    }
+
+    /// Whether matches that look like placeholders or published examples
+    /// ([`validators::placeholder`]) are passed over: vendor credentials
+    /// only. Personal and payment data (a test card number is still a
+    /// card number) and the generic detectors (a PEM body has runs of
+    /// `A`; a URL's `example.com` host says nothing of its password) are
+    /// always findings.
+    pub fn rejects_placeholders(&self) -> bool {
+        !matches!(self.group, Group::Payment | Group::Pii | Group::Generic)
     }
 }
 
 /// Brand prefixes and the shapes cards are written in: 13–19 digits in one
 /// run, or grouped with spaces or dashes as 4-4-4-4 (16), 4-6-5 (Amex)
-/// or 4-6-4 (Diners).
+/// or 4-6-4 (Diners). A grouped card right after a four-character group
+/// ending in a digit is part of a longer grouped number (a printed IBAN:
+/// `RS35 2600 0560 1001 6113 79`): the pattern takes that group in and
+/// the validator refuses the match.
 const CREDIT_CARD: &str = concat!(
-    r"(?-u)\b(?:[0-9]{13,19}",
-    r"|[0-9]{4}(?:(?: [0-9]{4}){3}| [0-9]{6} [0-9]{4,5})",
-    r"|[0-9]{4}(?:(?:-[0-9]{4}){3}|-[0-9]{6}-[0-9]{4,5}))\b",
+    r"(?-u)\b(?:[0-9]{13,19}|(?:[0-9A-Z]{3}[0-9][ -])?",
+    r"(?:[0-9]{4}(?:(?: [0-9]{4}){3}| [0-9]{6} [0-9]{4,5})",
+    r"|[0-9]{4}(?:(?:-[0-9]{4}){3}|-[0-9]{6}-[0-9]{4,5})))\b",
 );
 
 /// Countries grouped by IBAN length; each group allows the electronic form
-/// (no spaces) or the printed one (groups of four after the check digits),
+/// (no spaces) or the printed one (groups of four after the check digits,
+/// separated by spaces or dashes),
 /// with exactly that country's length, so an IBAN followed by a word is not
 /// read as a longer one. Kept in step with `validators::IBAN_LENGTHS`.
 const IBAN: &str = concat!(
     r"(?-u)\b(?:",
-    r"NO[0-9]{2}(?:[A-Z0-9]{11}|(?: [A-Z0-9]{4}){2} [A-Z0-9]{3})",
-    r"|BE[0-9]{2}(?:[A-Z0-9]{12}|(?: [A-Z0-9]{4}){3})",
-    r"|(?:DK|FI|FK|FO|GL|NL|SD)[0-9]{2}(?:[A-Z0-9]{14}|(?: [A-Z0-9]{4}){3} [A-Z0-9]{2})",
-    r"|(?:MK|SI)[0-9]{2}(?:[A-Z0-9]{15}|(?: [A-Z0-9]{4}){3} [A-Z0-9]{3})",
-    r"|(?:AT|BA|EE|KZ|LT|LU|MN|XK)[0-9]{2}(?:[A-Z0-9]{16}|(?: [A-Z0-9]{4}){4})",
-    r"|(?:CH|HR|LI|LV)[0-9]{2}(?:[A-Z0-9]{17}|(?: [A-Z0-9]{4}){4} [A-Z0-9])",
-    r"|(?:BG|BH|CR|DE|GB|GE|IE|ME|RS|VA)[0-9]{2}(?:[A-Z0-9]{18}|(?: [A-Z0-9]{4}){4} [A-Z0-9]{2})",
-    r"|(?:AE|GI|IL|IQ|OM|SO|TL)[0-9]{2}(?:[A-Z0-9]{19}|(?: [A-Z0-9]{4}){4} [A-Z0-9]{3})",
-    r"|(?:AD|CZ|ES|MD|PK|RO|SA|SE|SK|TN|VG)[0-9]{2}(?:[A-Z0-9]{20}|(?: [A-Z0-9]{4}){5})",
-    r"|(?:LY|PT|ST)[0-9]{2}(?:[A-Z0-9]{21}|(?: [A-Z0-9]{4}){5} [A-Z0-9])",
-    r"|(?:IS|TR)[0-9]{2}(?:[A-Z0-9]{22}|(?: [A-Z0-9]{4}){5} [A-Z0-9]{2})",
-    r"|(?:BI|DJ|FR|GR|IT|MC|MR|SM)[0-9]{2}(?:[A-Z0-9]{23}|(?: [A-Z0-9]{4}){5} [A-Z0-9]{3})",
-    r"|(?:AL|AZ|BY|CY|DO|GT|HN|HU|LB|NI|PL|SV)[0-9]{2}(?:[A-Z0-9]{24}|(?: [A-Z0-9]{4}){6})",
-    r"|(?:BR|EG|PS|QA|UA)[0-9]{2}(?:[A-Z0-9]{25}|(?: [A-Z0-9]{4}){6} [A-Z0-9])",
-    r"|(?:JO|KW|MU|YE)[0-9]{2}(?:[A-Z0-9]{26}|(?: [A-Z0-9]{4}){6} [A-Z0-9]{2})",
-    r"|(?:MT|SC)[0-9]{2}(?:[A-Z0-9]{27}|(?: [A-Z0-9]{4}){6} [A-Z0-9]{3})",
-    r"|LC[0-9]{2}(?:[A-Z0-9]{28}|(?: [A-Z0-9]{4}){7})",
-    r"|RU[0-9]{2}(?:[A-Z0-9]{29}|(?: [A-Z0-9]{4}){7} [A-Z0-9])",
+    r"NO[0-9]{2}(?:[A-Z0-9]{11}|(?:[ -][A-Z0-9]{4}){2}[ -][A-Z0-9]{3})",
+    r"|BE[0-9]{2}(?:[A-Z0-9]{12}|(?:[ -][A-Z0-9]{4}){3})",
+    r"|(?:DK|FI|FK|FO|GL|NL|SD)[0-9]{2}(?:[A-Z0-9]{14}|(?:[ -][A-Z0-9]{4}){3}[ -][A-Z0-9]{2})",
+    r"|(?:MK|SI)[0-9]{2}(?:[A-Z0-9]{15}|(?:[ -][A-Z0-9]{4}){3}[ -][A-Z0-9]{3})",
+    r"|(?:AT|BA|EE|KZ|LT|LU|MN|XK)[0-9]{2}(?:[A-Z0-9]{16}|(?:[ -][A-Z0-9]{4}){4})",
+    r"|(?:CH|HR|LI|LV)[0-9]{2}(?:[A-Z0-9]{17}|(?:[ -][A-Z0-9]{4}){4}[ -][A-Z0-9])",
+    r"|(?:BG|BH|CR|DE|GB|GE|IE|ME|RS|VA)[0-9]{2}(?:[A-Z0-9]{18}|(?:[ -][A-Z0-9]{4}){4}[ -][A-Z0-9]{2})",
+    r"|(?:AE|GI|IL|IQ|OM|SO|TL)[0-9]{2}(?:[A-Z0-9]{19}|(?:[ -][A-Z0-9]{4}){4}[ -][A-Z0-9]{3})",
+    r"|(?:AD|CZ|ES|MD|PK|RO|SA|SE|SK|TN|VG)[0-9]{2}(?:[A-Z0-9]{20}|(?:[ -][A-Z0-9]{4}){5})",
+    r"|(?:LY|PT|ST)[0-9]{2}(?:[A-Z0-9]{21}|(?:[ -][A-Z0-9]{4}){5}[ -][A-Z0-9])",
+    r"|(?:IS|TR)[0-9]{2}(?:[A-Z0-9]{22}|(?:[ -][A-Z0-9]{4}){5}[ -][A-Z0-9]{2})",
+    r"|(?:BI|DJ|FR|GR|IT|MC|MR|SM)[0-9]{2}(?:[A-Z0-9]{23}|(?:[ -][A-Z0-9]{4}){5}[ -][A-Z0-9]{3})",
+    r"|(?:AL|AZ|BY|CY|DO|GT|HN|HU|LB|NI|PL|SV)[0-9]{2}(?:[A-Z0-9]{24}|(?:[ -][A-Z0-9]{4}){6})",
+    r"|(?:BR|EG|PS|QA|UA)[0-9]{2}(?:[A-Z0-9]{25}|(?:[ -][A-Z0-9]{4}){6}[ -][A-Z0-9])",
+    r"|(?:JO|KW|MU|YE)[0-9]{2}(?:[A-Z0-9]{26}|(?:[ -][A-Z0-9]{4}){6}[ -][A-Z0-9]{2})",
+    r"|(?:MT|SC)[0-9]{2}(?:[A-Z0-9]{27}|(?:[ -][A-Z0-9]{4}){6}[ -][A-Z0-9]{3})",
+    r"|LC[0-9]{2}(?:[A-Z0-9]{28}|(?:[ -][A-Z0-9]{4}){7})",
+    r"|RU[0-9]{2}(?:[A-Z0-9]{29}|(?:[ -][A-Z0-9]{4}){7}[ -][A-Z0-9])",
     r")\b",
 );
 
@@ -252,7 +270,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "credit_card",
         group: Group::Payment,
-        description: "Payment card number (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay), plain or grouped with spaces/dashes, brand prefix and length checked, Luhn",
+        description: "Payment card number (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro, Dankort, UATP, Mir, RuPay, Troy, Verve), plain or grouped with spaces/dashes, brand prefix and length checked, Luhn",
         // No literal: the digit run is the anchor. 13-19 digits.
         anchor: Anchor::Digits { min: 13, max: 19 },
         pattern: CREDIT_CARD,
@@ -262,7 +280,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "iban",
         group: Group::Payment,
-        description: "International Bank Account Number (89 countries, electronic or printed form), country length and ISO 7064 mod-97 check",
+        description: "International Bank Account Number (89 countries, electronic or printed form with spaces or dashes), country length and ISO 7064 mod-97 check",
         // The country code and check digits start every IBAN.
         anchor: Anchor::CodeAndDigits(IBAN_COUNTRIES),
         pattern: IBAN,
@@ -308,9 +326,18 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "in_aadhaar",
         group: Group::Pii,
-        description: "Indian Aadhaar number (12 digits, first not 0/1, plain or 4-4-4), Verhoeff check digit",
+        description: "Indian Aadhaar number (12 digits, first not 0/1), grouped 4-4-4 as printed, or plain after the word Aadhaar; Verhoeff check digit",
         anchor: Anchor::Digits { min: 12, max: 12 },
-        pattern: r"(?-u)\b[2-9][0-9]{3}(?:[0-9]{8}| [0-9]{4} [0-9]{4}|-[0-9]{4}-[0-9]{4})\b",
+        // Twelve digits in a row are too common (ids, timestamps) to be
+        // an Aadhaar number without the word nearby. A 4-4-4 group inside
+        // a longer grouped number (a printed IBAN, a card) is not one
+        // either: the pattern takes a digit group before or after it in,
+        // and the validator refuses the match.
+        pattern: concat!(
+            r"(?-u)(?:\b(?:[Aa]adhaa?r|AADHAA?R)[^0-9\r\n]{0,20}[2-9][0-9]{11}\b",
+            r"|(?:\b[0-9A-Z]{0,3}[0-9][ -])?\b[2-9][0-9]{3}(?: [0-9]{4} [0-9]{4}|-[0-9]{4}-[0-9]{4})",
+            r"(?:[ -][0-9][0-9A-Z]{0,3}\b|\b))",
+        ),
         validator: Some(validators::in_aadhaar),
         keep_last: 0,
     },
@@ -342,9 +369,9 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "aws_access_key_id",
         group: Group::Cloud,
-        description: "AWS access key id: AKIA (long-term), ASIA (temporary), ABIA, ACCA + 16 base32 characters",
-        anchor: Anchor::Literals(&["AKIA", "ASIA", "ABIA", "ACCA"]),
-        pattern: r"(?-u)\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}\b",
+        description: "AWS access key id: AKIA (long-term), ASIA (temporary), ABIA, ACCA, A3T + 16 base32 characters",
+        anchor: Anchor::Literals(&["AKIA", "ASIA", "ABIA", "ACCA", "A3T"]),
+        pattern: r"(?-u)\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16}\b",
         validator: None,
         keep_last: 0,
     },
@@ -360,12 +387,18 @@ pub static CATALOGUE: &[Detector] = &[
             "SECRET_ACCESS_KEY",
             "SecretAccessKey",
             "secretAccessKey",
-            "aws_secret_key",
-            "AWS_SECRET_KEY",
+            "secret-access-key",
+            "aws_secret",
+            "AWS_SECRET",
+            "awsSecretKey",
+            "AWSSecretKey",
         ]),
+        // The names of the AWS CLI and SDKs' config files and environment
+        // variables, CloudFormation and Terraform.
         pattern: concat!(
             r"(?-u)(?:aws_secret_access_key|AWS_SECRET_ACCESS_KEY|secret_access_key|SECRET_ACCESS_KEY",
-            r"|SecretAccessKey|secretAccessKey|aws_secret_key|AWS_SECRET_KEY)",
+            r"|SecretAccessKey|secretAccessKey|aws-secret-access-key|secret-access-key|aws_secret_key|AWS_SECRET_KEY",
+            r"|aws_secret|AWS_SECRET|awsSecretKey|AWSSecretKey)",
             assignment!(),
             r"[A-Za-z0-9/+]{40,41}",
         ),
@@ -393,11 +426,14 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "gcp_service_account_key",
         group: Group::Cloud,
-        description: "Google Cloud service account key file: its private_key_id (40 hex); the key itself is also found by private_key",
-        // Every service account JSON key has this field; its PEM
+        description: "Google Cloud service account key file: its private_key_id (40 hex) or its \"type\": \"service_account\" field; the key itself is also found by private_key",
+        // Every service account JSON key has these fields; its PEM
         // private_key is found by `private_key`.
-        anchor: Anchor::Literals(&["private_key_id"]),
-        pattern: r#"(?-u)private_key_id\\?["']\s{0,4}:\s{0,4}\\?["'][0-9a-f]{40}\b"#,
+        anchor: Anchor::Literals(&["private_key_id", "service_account"]),
+        pattern: concat!(
+            r#"(?-u)private_key_id\\?["']\s{0,4}:\s{0,4}\\?["'][0-9a-f]{40}\b"#,
+            r#"|\\?"type\\?"\s{0,4}:\s{0,4}\\?"service_account\\?""#,
+        ),
         validator: None,
         keep_last: 0,
     },
@@ -438,22 +474,31 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "gitlab_token",
         group: Group::Source,
-        description: "GitLab token: glpat- (personal), gldt- (deploy), glrt- (runner), glptt- (trigger) and other gl*- prefixes + 20-64 characters",
+        description: "GitLab token: glpat- (personal, also routable), gldt- (deploy), glrt- (runner, also routable), glptt- (trigger), glft-, glimt-, glsoat-, gloas-, glcbt-, glagent-, glffct- (feature flags), each with its own length",
         anchor: Anchor::Literals(&[
-            "glpat-", "gldt-", "glrt-", "glptt-", "glft-", "glimt-", "glsoat-", "gloas-", "glcbt-", "glagent-",
+            "glpat-", "gldt-", "glrt-", "glptt-", "glft-", "glimt-", "glsoat-", "gloas-", "glcbt-", "glagent-", "glffct-",
         ]),
-        pattern: r"(?-u)\b(?:glpat|gldt|glrt|glptt|glft|glimt|glsoat|gloas|glcbt|glagent)-[0-9A-Za-z_-]{20,65}",
+        // The body is read one character past the longest legacy token
+        // (and a routable token's `.` suffix), the validator checks each
+        // prefix's own length and alphabet.
+        pattern: r"(?-u)\b(?:glpat|gldt|glrt|glptt|glft|glimt|glsoat|gloas|glcbt|glagent|glffct)-[0-9A-Za-z_-]{20,301}(?:\.[0-9a-z]{9,10})?",
         validator: Some(validators::gitlab_token),
         keep_last: 0,
     },
     Detector {
         id: "slack_token",
         group: Group::Messaging,
-        description: "Slack API token: xoxb- (bot), xoxp- (user), xoxa-/xoxc-/xoxo-/xoxr-/xoxs-, app-level xapp-, configuration xoxe- tokens",
+        description: "Slack token: xoxb- (bot), xoxp- (user), xoxc- (client), legacy xoxs-/xoxo- and workspace xoxa-/xoxr- tokens, app-level xapp-, configuration and refresh xoxe- tokens",
         anchor: Anchor::Literals(&["xoxa-", "xoxb-", "xoxc-", "xoxp-", "xoxo-", "xoxr-", "xoxs-", "xoxe", "xapp-"]),
         pattern: concat!(
-            r"(?-u)\b(?:xox[abcposr]-[0-9]{1,14}(?:-[0-9]{1,14}){0,3}-[A-Za-z0-9]{16,64}",
-            r"|xapp-[0-9]-[A-Z0-9]{8,14}-[0-9]{8,14}-[a-f0-9]{32,64}",
+            // Bot, user and client tokens: two to four numeric ids, then
+            // the secret; legacy and configuration ones: three ids and 10
+            // to 64 hex digits.
+            r"(?-u)\b(?:xox[abcpr]-[0-9]{1,14}(?:-[0-9]{1,14}){1,3}-[A-Za-z0-9]{16,64}",
+            r"|xox[ose]-[0-9]{1,14}(?:-[0-9]{1,14}){2}-[A-Fa-f0-9]{10,64}",
+            // Legacy workspace and refresh tokens.
+            r"|xox[ar]-(?:[0-9]-)?[0-9A-Za-z]{8,48}",
+            r"|xapp-[0-9]-[A-Z0-9]{8,14}-[0-9]{8,14}-[A-Za-z0-9]{32,80}",
             r"|xoxe(?:\.xox[bp])?-[0-9]-[A-Za-z0-9]{64,250})\b",
         ),
         validator: None,
@@ -465,9 +510,9 @@ pub static CATALOGUE: &[Detector] = &[
         description: "Slack incoming webhook, workflow or trigger URL on hooks.slack.com",
         anchor: Anchor::Literals(&["hooks.slack.com"]),
         pattern: concat!(
-            r"(?-u)(?:https?://)?hooks\.slack\.com/(?:services/T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/[A-Za-z0-9]{24}",
-            r"|workflows/T[A-Z0-9]{8,12}/A[A-Z0-9]{8,12}/[0-9]{8,20}/[A-Za-z0-9]{32}",
-            r"|triggers/T[A-Z0-9]{8,12}/[0-9]{8,20}/[A-Za-z0-9]{32})\b",
+            r"(?-u)(?:https?://)?hooks\.slack\.com/(?:services/T[A-Z0-9]{6,12}/B[A-Z0-9]{6,12}/[A-Za-z0-9]{24}",
+            r"|workflows/T[A-Z0-9]{6,12}/A[A-Z0-9]{6,12}/[0-9]{8,20}/[A-Za-z0-9]{24,32}",
+            r"|triggers/T[A-Z0-9]{6,12}/[0-9]{8,20}/[A-Za-z0-9]{24,32})\b",
         ),
         validator: None,
         keep_last: 0,
@@ -475,9 +520,9 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "stripe_secret_key",
         group: Group::Commerce,
-        description: "Stripe secret or restricted key, live or test mode (sk_live_, sk_test_, rk_live_, rk_test_); publishable pk_ keys are not secrets",
-        anchor: Anchor::Literals(&["sk_live_", "sk_test_", "rk_live_", "rk_test_"]),
-        pattern: r"(?-u)\b[rs]k_(?:live|test)_[0-9A-Za-z]{24,247}\b",
+        description: "Stripe secret or restricted key (sk_live_, sk_test_, sk_prod_, rk_live_, rk_test_, rk_prod_); publishable pk_ keys are not secrets",
+        anchor: Anchor::Literals(&["sk_live_", "sk_test_", "sk_prod_", "rk_live_", "rk_test_", "rk_prod_"]),
+        pattern: r"(?-u)\b[rs]k_(?:live|test|prod)_[0-9A-Za-z]{24,247}\b",
         validator: None,
         keep_last: 0,
     },
@@ -504,11 +549,14 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "npm_token",
         group: Group::Source,
-        description: "npm access token (npm_ + 36 alphanumerics), or a legacy UUID _authToken in .npmrc",
-        anchor: Anchor::Literals(&["npm_", "_authToken="]),
+        description: "npm access token (npm_ + 36 alphanumerics), or a legacy UUID token on an .npmrc registry line (//host/:_authToken=…)",
+        // A UUID is only a token on the .npmrc line that assigns it to a
+        // registry: `//registry.npmjs.org/:_authToken=…`.
+        anchor: Anchor::Literals(&["npm_", "/:_authToken"]),
         pattern: concat!(
             r"(?-u)(?:\bnpm_[A-Za-z0-9]{36}\b",
-            r"|_authToken=[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b)",
+            r"|//[A-Za-z0-9.-]{1,100}(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~%-]{1,64}){0,6}/:_authToken {0,4}= {0,4}",
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b)",
         ),
         validator: None,
         keep_last: 0,
@@ -518,7 +566,9 @@ pub static CATALOGUE: &[Detector] = &[
         group: Group::Source,
         description: "PyPI or TestPyPI API token (pypi- + a macaroon for pypi.org / test.pypi.org)",
         anchor: Anchor::Literals(&["pypi-AgEIcHlwaS5vcmc", "pypi-AgENdGVzdC5weXBpLm9yZw"]),
-        pattern: r"(?-u)\bpypi-Ag(?:EIcHlwaS5vcmc|ENdGVzdC5weXBpLm9yZw)[A-Za-z0-9_-]{50,401}",
+        // A macaroon's identifier and signature make at least 85
+        // characters after its location.
+        pattern: r"(?-u)\bpypi-Ag(?:EIcHlwaS5vcmc|ENdGVzdC5weXBpLm9yZw)[A-Za-z0-9_-]{85,401}",
         validator: Some(validators::pypi_token),
         keep_last: 0,
     },
