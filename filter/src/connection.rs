@@ -24,10 +24,55 @@ use proxy_wasm::traits::{Context, StreamContext};
 use proxy_wasm::types::{Action, LogLevel, PeerType};
 use std::cell::RefCell;
 use std::rc::Rc;
-use warden_engine::identity::x509::CertificateCache;
+use warden_engine::identity::x509::{CertificateCache, CertificateError, SubjectAltNames};
 use warden_engine::record::FILTER_STATE_PROPERTY;
 use warden_engine::request::property;
 use warden_engine::{Attributes, Decision, Outcome, Policy};
+
+/// A connection's properties for one decision: each read from Envoy once
+/// (deciding whether to wait for the handshake and then deciding read the
+/// server name, port and certificate twice otherwise), headers none.
+struct Properties<'a> {
+    envoy: EnvoyRequest<'a>,
+    read: RefCell<Vec<Read>>,
+}
+
+/// A property path and what Envoy returned for it.
+type Read = (Vec<String>, Option<Vec<u8>>);
+
+impl<'a> Properties<'a> {
+    fn new(certificates: &'a RefCell<CertificateCache>) -> Self {
+        Properties { envoy: EnvoyRequest::connection(certificates), read: RefCell::new(Vec::new()) }
+    }
+}
+
+impl Attributes for Properties<'_> {
+    fn header(&self, _name: &str) -> Option<&str> {
+        None
+    }
+
+    fn for_each_header(&self, _visit: &mut dyn FnMut(&str, &str)) {}
+
+    fn any_header_value(&self, _name: &str, _pred: &mut dyn FnMut(&str) -> bool) -> bool {
+        false
+    }
+
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        let same = |(p, _): &&Read| p.iter().map(String::as_str).eq(path.iter().copied());
+        if let Some((_, value)) = self.read.try_borrow().ok()?.iter().find(same) {
+            return value.clone();
+        }
+        let value = self.envoy.property(path);
+        if let Ok(mut read) = self.read.try_borrow_mut() {
+            read.push((path.iter().map(|s| (*s).to_owned()).collect(), value.clone()));
+        }
+        value
+    }
+
+    fn peer_certificate_names(&self, pem: &[u8]) -> Result<SubjectAltNames, CertificateError> {
+        self.envoy.peer_certificate_names(pem)
+    }
+}
 
 /// Where a connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,15 +103,14 @@ impl WardenConnection {
     }
 
     /// Decides, records, counts, and closes a refused connection.
-    fn decide(&mut self) -> Action {
+    fn decide(&mut self, attrs: &Properties<'_>) -> Action {
         let Some(policy) = self.policy.clone() else {
             // Fail closed: no valid configuration, no traffic.
             let decision = Decision::no_config();
             self.finish(&decision, "no valid configuration");
             return self.close();
         };
-        let attrs = EnvoyRequest::connection(&self.certificates);
-        let decision = policy.decide_connection(&attrs);
+        let decision = policy.decide_connection(attrs);
         if decision.is_allowed() {
             self.finish(&decision, "");
             self.state = State::Allowed;
@@ -108,18 +152,24 @@ impl Context for WardenConnection {}
 
 impl StreamContext for WardenConnection {
     fn on_new_connection(&mut self) -> Action {
+        let certificates = Rc::clone(&self.certificates);
+        let attrs = Properties::new(&certificates);
         if let Some(policy) = &self.policy {
-            if policy.connection_awaits_peer(&EnvoyRequest::connection(&self.certificates)) {
+            if policy.connection_awaits_peer(&attrs) {
                 // Decided on the first bytes; pausing here would stall.
                 return Action::Continue;
             }
         }
-        self.decide()
+        self.decide(&attrs)
     }
 
     fn on_downstream_data(&mut self, _data_size: usize, _end_of_stream: bool) -> Action {
         match self.state {
-            State::Undecided => self.decide(),
+            State::Undecided => {
+                // Read afresh: the handshake has finished since.
+                let certificates = Rc::clone(&self.certificates);
+                self.decide(&Properties::new(&certificates))
+            }
             State::Allowed => Action::Continue,
             State::Closed => Action::Pause,
         }

@@ -148,13 +148,11 @@ pub fn credit_card(m: &[u8]) -> bool {
     // One run, or the groups cards are printed in: a group before them
     // (the pattern takes one in) makes a longer number.
     let mut groups = [0usize; 5];
-    let mut n = 0;
-    for group in m.split(|b| *b == b' ' || *b == b'-') {
+    for (n, group) in m.split(|b| *b == b' ' || *b == b'-').enumerate() {
         match groups.get_mut(n) {
             Some(slot) => *slot = group.len(),
             None => return false,
         }
-        n += 1;
     }
     if !matches!(groups, [_, 0, 0, 0, 0] | [4, 4, 4, 4, 0] | [4, 6, 4 | 5, 0, 0]) {
         return false;
