@@ -428,6 +428,9 @@ pub fn uk_nino(m: &[u8]) -> bool {
 /// `email`: rejects matches whose "top-level domain" is an image file
 /// extension: `icon@2x.png` is a retina asset name, not an address.
 pub fn email(m: &[u8]) -> bool {
+    if m.windows(3).any(|w| w == b"://") {
+        return false;
+    }
     let tld = m.rsplit(|b| *b == b'.').next().unwrap_or_default();
     let tld = tld.to_ascii_lowercase();
     !matches!(
@@ -470,44 +473,48 @@ pub fn sendgrid_api_key(m: &[u8]) -> bool {
     m.len() == 69
 }
 
-/// `gitlab_token`: each prefix's own length and alphabet, as GitLab
-/// issues them: 20 characters for most, 25 for `glimt-`, 50 for
-/// `glagent-`, 64 for `gloas-`, 40 hex digits for `glptt-`, a 1-5
-/// character id and `_` before 20 for `glcbt-`; routable `glpat-` and
-/// `glrt-` tokens carry 27-300 characters, a `.` and 9 more. A longer
-/// run is not a token (the pattern reads one character more).
+/// `gitlab_token`: each prefix's own length: 20 to 50 characters for
+/// most, 25 for `glimt-`, 50 to 300 for `glagent-`, 64 for `gloas-`, 40
+/// for `glptt-`, 20 after an optional hex id and `_` for `glcbt-`;
+/// routable `glpat-` and `glrt-` tokens carry 27-300 characters, a `.` and
+/// 9 more. A longer run is not a token (the pattern reads one more).
 pub fn gitlab_token(m: &[u8]) -> bool {
     let Some((prefix, body)) = split_once(m, b'-') else { return false };
     if let Some((before, after)) = split_once(body, b'.') {
         return matches!(prefix, b"glpat" | b"glrt") && (27..=300).contains(&before.len()) && after.len() == 9;
     }
     match prefix {
-        b"glptt" => body.len() == 40 && body.iter().all(u8::is_ascii_hexdigit),
+        b"glptt" => body.len() == 40,
         b"glimt" => body.len() == 25,
-        b"glagent" => body.len() == 50,
+        b"glagent" => (50..=300).contains(&body.len()),
         b"gloas" => body.len() == 64,
-        b"glcbt" => split_once(body, b'_').is_some_and(|(id, rest)| {
-            (1..=5).contains(&id.len()) && id.iter().all(u8::is_ascii_alphanumeric) && rest.len() == 20
-        }),
-        _ => body.len() == 20,
+        b"glcbt" => {
+            body.len() == 20
+                || split_once(body, b'_').is_some_and(|(id, rest)| {
+                    (1..=5).contains(&id.len()) && id.iter().all(u8::is_ascii_hexdigit) && rest.len() == 20
+                })
+        }
+        _ => (20..=50).contains(&body.len()),
     }
 }
 
 /// Whether a vendor credential is a placeholder or a published example
-/// rather than a key: it contains `example` (any case: AWS's documented
-/// `AKIAIOSFODNN7EXAMPLE`), one character six or more times in a row
-/// (`ghp_xxxxxxxx…`, `AKIAXXXX…`, `000000`), or eight or more consecutive
+/// rather than a key: it contains `EXAMPLE` (AWS's documented
+/// `AKIAIOSFODNN7EXAMPLE`; in capitals, so an `example.com` host next to
+/// a token does not count), one character other than a digit six or more
+/// times in a row (`ghp_xxxxxxxx…`, `AKIAXXXX…`; numeric ids such as
+/// `511111111` are not placeholders), or eight or more consecutive
 /// ascending letters or digits (`abcdefgh…`, `12345678`). Random keys of
 /// the catalogue's lengths almost never do (a run of six equal characters
 /// in 40 random base62 characters: about 1 in 25 million).
 pub fn placeholder(m: &[u8]) -> bool {
-    if m.windows(7).any(|w| w.eq_ignore_ascii_case(b"example")) {
+    if m.windows(7).any(|w| w == b"EXAMPLE") {
         return true;
     }
     let (mut same, mut ascending) = (1, 1);
     for pair in m.windows(2) {
         let [a, b] = [pair.first().copied().unwrap_or(0), pair.get(1).copied().unwrap_or(0)];
-        same = if a == b { same + 1 } else { 1 };
+        same = if a == b && !a.is_ascii_digit() { same + 1 } else { 1 };
         ascending = if a.is_ascii_alphanumeric() && b == a.wrapping_add(1) && b.is_ascii_alphanumeric() {
             ascending + 1
         } else {

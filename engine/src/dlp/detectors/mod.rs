@@ -356,10 +356,13 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "email",
         group: Group::Pii,
-        description: "Email address (local part up to 64 characters, dotted domain with an alphabetic TLD)",
+        description: "Email address (local part up to 64 characters, dotted domain with an alphabetic TLD); not a URL's user info (ssh://git@host, https://user:pass@host)",
         anchor: Anchor::Literals(&["@"]),
+        // The user info of a URL is address-shaped: the pattern takes the
+        // scheme and user name before it in, and the validator refuses
+        // such a match.
         pattern: concat!(
-            r"(?-u)\b[A-Za-z0-9._%+-]{1,64}@",
+            r"(?-u)(?:\b[A-Za-z][A-Za-z0-9+.-]{1,30}://(?:[^\s:@/]{0,64}:)?)?\b[A-Za-z0-9._%+-]{1,64}@",
             r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,6}[A-Za-z]{2,24}\b",
         ),
         validator: Some(validators::email),
@@ -474,7 +477,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "gitlab_token",
         group: Group::Source,
-        description: "GitLab token: glpat- (personal, also routable), gldt- (deploy), glrt- (runner, also routable), glptt- (trigger), glft-, glimt-, glsoat-, gloas-, glcbt-, glagent-, glffct- (feature flags), each with its own length",
+        description: "GitLab token: glpat- (personal, also routable), gldt- (deploy), glrt- (runner, also routable), glptt- (trigger), glft-, glimt-, glsoat-, gloas-, glcbt-, glagent-, glffct- (feature flags), each prefix with its own length",
         anchor: Anchor::Literals(&[
             "glpat-", "gldt-", "glrt-", "glptt-", "glft-", "glimt-", "glsoat-", "gloas-", "glcbt-", "glagent-", "glffct-",
         ]),
@@ -495,6 +498,8 @@ pub static CATALOGUE: &[Detector] = &[
             // the secret; legacy and configuration ones: three ids and 10
             // to 64 hex digits.
             r"(?-u)\b(?:xox[abcpr]-[0-9]{1,14}(?:-[0-9]{1,14}){1,3}-[A-Za-z0-9]{16,64}",
+            // Legacy bot tokens: one id.
+            r"|xoxb-[0-9]{8,14}-[A-Za-z0-9]{18,26}",
             r"|xox[ose]-[0-9]{1,14}(?:-[0-9]{1,14}){2}-[A-Fa-f0-9]{10,64}",
             // Legacy workspace and refresh tokens.
             r"|xox[ar]-(?:[0-9]-)?[0-9A-Za-z]{8,48}",
