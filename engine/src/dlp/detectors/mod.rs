@@ -32,6 +32,16 @@ use super::validators;
 use regex::bytes::Regex;
 use std::sync::OnceLock;
 
+// Vendor detectors, one file per group; `keyed` holds what they share.
+#[macro_use]
+mod keyed;
+mod ai;
+mod cloud_more;
+mod commerce;
+mod infrastructure;
+mod messaging;
+mod observability;
+
 /// What every match of a detector contains, so a scanner can look only
 /// around it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -596,6 +606,46 @@ pub static CATALOGUE: &[Detector] = &[
         validator: Some(validators::basic_auth),
         keep_last: 0,
     },
+    // ------------------------------------------------------------ vendor credentials
+    ai::HUGGINGFACE_TOKEN,
+    ai::AWS_BEDROCK_API_KEY,
+    ai::PERPLEXITY_API_KEY,
+    ai::COHERE_API_KEY,
+    cloud_more::AZURE_AD_CLIENT_SECRET,
+    cloud_more::AZURE_SAS_TOKEN,
+    cloud_more::DIGITALOCEAN_TOKEN,
+    cloud_more::CLOUDFLARE_API_KEY,
+    cloud_more::HEROKU_API_KEY,
+    cloud_more::DATABRICKS_TOKEN,
+    cloud_more::YANDEX_CLOUD_KEY,
+    observability::DATADOG_API_KEY,
+    observability::NEW_RELIC_KEY,
+    observability::SENTRY_TOKEN,
+    observability::SENTRY_DSN,
+    observability::GRAFANA_TOKEN,
+    messaging::TWILIO_KEY,
+    messaging::MAILGUN_KEY,
+    messaging::MAILCHIMP_API_KEY,
+    messaging::TELEGRAM_BOT_TOKEN,
+    messaging::DISCORD_WEBHOOK,
+    messaging::DISCORD_TOKEN,
+    messaging::TEAMS_WEBHOOK,
+    commerce::SHOPIFY_TOKEN,
+    commerce::SQUARE_TOKEN,
+    commerce::PLAID_TOKEN,
+    infrastructure::VAULT_TOKEN,
+    infrastructure::TERRAFORM_CLOUD_TOKEN,
+    infrastructure::JFROG_TOKEN,
+    infrastructure::ATLASSIAN_API_TOKEN,
+    infrastructure::OKTA_API_TOKEN,
+    infrastructure::ONEPASSWORD_SECRET,
+    infrastructure::POSTMAN_API_KEY,
+    infrastructure::FLYIO_TOKEN,
+    infrastructure::DOPPLER_TOKEN,
+    infrastructure::PLANETSCALE_TOKEN,
+    infrastructure::SNYK_TOKEN,
+    infrastructure::HARNESS_TOKEN,
+    infrastructure::LINEAR_API_KEY,
 ];
 
 /// The detector with this id.
