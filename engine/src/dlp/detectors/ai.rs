@@ -23,13 +23,13 @@ fn huggingface_token(m: &[u8]) -> bool {
 pub(super) const AWS_BEDROCK_API_KEY: Detector = Detector {
     id: "aws_bedrock_api_key",
     group: Group::Ai,
-    description: "Amazon Bedrock API key: long-term ABSK + base64 of \"BedrockAPIKey-…\" (113-273 characters), or a short-term bedrock-api-key- presigned token",
+    description: "Amazon Bedrock API key: long-term ABSK + base64 of \"BedrockAPIKey-…\", or a short-term bedrock-api-key- token",
     // ABSK + base64("BedrockAPIKey-"); the short-term form is the base64
     // of a presigned bedrock.amazonaws.com URL.
     anchor: Anchor::Literals(&["ABSKQmVkcm9ja0FQSUtleS", "bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t"]),
     pattern: concat!(
-        r"(?-u)\b(?:ABSKQmVkcm9ja0FQSUtleS[A-Za-z0-9+/]{91,252}={0,2}",
-        r"|bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t[A-Za-z0-9+/]{0,4000}={0,2})",
+        r"(?-u)\b(?:ABSKQmVkcm9ja0FQSUtleS[A-Za-z\d+/]{91,252}={0,2}",
+        r"|bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t[A-Za-z\d+/]{0,4000}={0,2})",
     ),
     validator: Some(aws_bedrock_api_key),
     keep_last: 0,
@@ -46,7 +46,7 @@ pub(super) const PERPLEXITY_API_KEY: Detector = Detector {
     group: Group::Ai,
     description: "Perplexity API key: pplx- + 48 alphanumerics",
     anchor: Anchor::Literals(&["pplx-"]),
-    pattern: r"(?-u)\bpplx-[A-Za-z0-9]{48}\b",
+    pattern: r"(?-u)\bpplx-[A-Za-z\d]{48}\b",
     validator: None,
     keep_last: 0,
 };
@@ -56,7 +56,7 @@ pub(super) const COHERE_API_KEY: Detector = Detector {
     group: Group::Ai,
     description: "Cohere API key: 40 alphanumerics assigned to a cohere / CO_API_KEY name",
     anchor: Anchor::Literals(&["cohere", "Cohere", "COHERE", "CO_API_KEY"]),
-    pattern: concat!(r"(?-u)", keyed!("cohere|Cohere|COHERE|CO_API_KEY"), r"[A-Za-z0-9]{40}\b"),
+    pattern: concat!(r"(?-u)", keyed!("cohere|Cohere|COHERE|CO_API_KEY"), r"[A-Za-z\d]{40}\b"),
     validator: Some(cohere_api_key),
     keep_last: 0,
 };

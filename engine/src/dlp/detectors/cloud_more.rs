@@ -10,7 +10,7 @@ pub(super) const AZURE_AD_CLIENT_SECRET: Detector = Detector {
     description: "Microsoft Entra ID (Azure AD) application client secret: 3 characters, a digit, Q~, 31-34 characters",
     // Q~ sits at a fixed offset in every secret issued since 2021.
     anchor: Anchor::Literals(&["Q~"]),
-    pattern: r"(?-u)\b[A-Za-z0-9_][A-Za-z0-9_~.]{2}[0-9]Q~[A-Za-z0-9_~.-]{31,35}",
+    pattern: r"(?-u)(?:\b\w|[~.])[\w~.]{2}\dQ~[\w~.-]{31,35}",
     validator: Some(azure_ad_client_secret),
     keep_last: 0,
 };
@@ -26,8 +26,8 @@ pub(super) const AZURE_SAS_TOKEN: Detector = Detector {
     description: "Azure shared access signature: a URL query with sv= (version), se= (expiry) and its sig= signature",
     anchor: Anchor::Literals(&["sig="]),
     pattern: concat!(
-        r"(?-u)\b(?:[a-z]{2,5}=[A-Za-z0-9%:.,_-]{1,64}&(?:amp;)?){2,10}",
-        r"sig=[A-Za-z0-9%+/]{40,120}={0,2}",
+        r"(?-u)\b(?:[a-z]{2,5}=[\w%:.,-]{1,64}&(?:amp;)?){2,10}",
+        r"sig=[A-Za-z\d%+/]{40,120}={0,2}",
     ),
     validator: Some(azure_sas_token),
     keep_last: 0,
@@ -45,7 +45,7 @@ pub(super) const DIGITALOCEAN_TOKEN: Detector = Detector {
     group: Group::Cloud,
     description: "DigitalOcean personal access (dop_v1_), OAuth access (doo_v1_) or refresh (dor_v1_) token + 64 hex",
     anchor: Anchor::Literals(&["dop_v1_", "doo_v1_", "dor_v1_"]),
-    pattern: r"(?-u)\bdo[opr]_v1_[a-f0-9]{64}\b",
+    pattern: r"(?-u)\bdo[opr]_v1_[\da-f]{64}\b",
     validator: None,
     keep_last: 0,
 };
@@ -53,12 +53,12 @@ pub(super) const DIGITALOCEAN_TOKEN: Detector = Detector {
 pub(super) const CLOUDFLARE_API_KEY: Detector = Detector {
     id: "cloudflare_api_key",
     group: Group::Cloud,
-    description: "Cloudflare Origin CA key (v1.0- + 24 hex - 146 hex), or an API token (40 characters) or global API key (37 hex) assigned to a cloudflare / CF_API name",
+    description: "Cloudflare Origin CA key (v1.0-…), or an API token (40) or global API key (37 hex) assigned to a cloudflare / CF_API name",
     anchor: Anchor::Literals(&["v1.0-", "cloudflare", "Cloudflare", "CLOUDFLARE", "CF_API_"]),
     pattern: concat!(
-        r"(?-u)(?:\bv1\.0-[a-f0-9]{24}-[a-f0-9]{146}\b|",
+        r"(?-u)(?:\bv1\.0-[\da-f]{24}-[\da-f]{146}\b|",
         keyed!("cloudflare|Cloudflare|CLOUDFLARE|CF_API_"),
-        r"(?:[a-f0-9]{37}|[A-Za-z0-9_-]{40})\b)",
+        r"(?:[\da-f]{37}|[\w-]{40})\b)",
     ),
     validator: Some(cloudflare_api_key),
     keep_last: 0,
@@ -74,9 +74,9 @@ pub(super) const HEROKU_API_KEY: Detector = Detector {
     description: "Heroku API key: HRKU-AA + 58 characters, or a legacy UUID key assigned to a heroku name",
     anchor: Anchor::Literals(&["HRKU-AA", "heroku", "Heroku", "HEROKU"]),
     pattern: concat!(
-        r"(?-u)(?:\bHRKU-AA[0-9A-Za-z_-]{58,59}|",
+        r"(?-u)(?:\bHRKU-AA[\w-]{58,59}|",
         keyed!("heroku|Heroku|HEROKU"),
-        r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b)",
+        r"[\da-fA-F]{8}(?:-[\da-fA-F]{4}){3}-[\da-fA-F]{12}\b)",
     ),
     validator: Some(heroku_api_key),
     keep_last: 0,
@@ -92,7 +92,7 @@ pub(super) const DATABRICKS_TOKEN: Detector = Detector {
     group: Group::Cloud,
     description: "Databricks personal access token: dapi + 32 hex (optionally -N)",
     anchor: Anchor::Literals(&["dapi"]),
-    pattern: r"(?-u)\bdapi[a-f0-9]{32}(?:-[0-9])?\b",
+    pattern: r"(?-u)\bdapi[\da-f]{32}(?:-\d)?\b",
     validator: None,
     keep_last: 0,
 };
@@ -100,12 +100,12 @@ pub(super) const DATABRICKS_TOKEN: Detector = Detector {
 pub(super) const YANDEX_CLOUD_KEY: Detector = Detector {
     id: "yandex_cloud_key",
     group: Group::Cloud,
-    description: "Yandex Cloud API key (AQVN + 35-38 characters), or a static access key secret (YC…) or IAM token (t1.…) assigned to a yandex name",
+    description: "Yandex Cloud API key (AQVN…), or a static key secret (YC…) or IAM token (t1.…) assigned to a yandex name",
     anchor: Anchor::Literals(&["AQVN", "yandex", "Yandex", "YANDEX"]),
     pattern: concat!(
-        r"(?-u)(?:\bAQVN[A-Za-z0-9_-]{35,38}\b|",
+        r"(?-u)(?:\bAQVN[\w-]{35,38}\b|",
         keyed!("yandex|Yandex|YANDEX"),
-        r"(?:YC[A-Za-z0-9_-]{38}|t1\.[A-Za-z0-9_-]{1,200}={0,2}\.[A-Za-z0-9_-]{86}={0,2})\b)",
+        r"(?:YC[\w-]{38}|t1\.[\w-]{1,200}={0,2}\.[\w-]{86}={0,2})\b)",
     ),
     validator: None,
     keep_last: 0,

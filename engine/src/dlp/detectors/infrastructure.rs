@@ -9,9 +9,9 @@ pub(super) const VAULT_TOKEN: Detector = Detector {
     description: "HashiCorp Vault service (hvs.), batch (hvb.) or recovery (hvr.) token, or a legacy s. + 24 token assigned to a vault name",
     anchor: Anchor::Literals(&["hvs.", "hvb.", "hvr.", "vault", "Vault", "VAULT"]),
     pattern: concat!(
-        r"(?-u)(?:\bhv[sbr]\.[A-Za-z0-9_-]{24,301}|",
+        r"(?-u)(?:\bhv[sbr]\.[\w-]{24,301}|",
         keyed!("vault|Vault|VAULT"),
-        r"s\.[A-Za-z0-9]{24}\b)",
+        r"s\.[A-Za-z\d]{24}\b)",
     ),
     validator: Some(vault_token),
     keep_last: 0,
@@ -34,7 +34,7 @@ pub(super) const TERRAFORM_CLOUD_TOKEN: Detector = Detector {
     group: Group::Infrastructure,
     description: "HCP Terraform / Terraform Enterprise API token: 14 characters .atlasv1. 60-70 characters",
     anchor: Anchor::Literals(&[".atlasv1."]),
-    pattern: r"(?-u)\b[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,71}",
+    pattern: r"(?-u)\b[A-Za-z\d]{14}\.atlasv1\.[\w=-]{60,71}",
     validator: Some(terraform_cloud_token),
     keep_last: 0,
 };
@@ -46,14 +46,14 @@ fn terraform_cloud_token(m: &[u8]) -> bool {
 pub(super) const JFROG_TOKEN: Detector = Detector {
     id: "jfrog_token",
     group: Group::Infrastructure,
-    description: "JFrog Artifactory API key (AKCp + 69), reference token (cmVmdGtu + 56), or a 64/73-character key assigned to a jfrog / artifactory name",
+    description: "JFrog API key (AKCp…), reference token (cmVmdGtu…), or 64/73 characters assigned to a jfrog / artifactory name",
     anchor: Anchor::Literals(&[
         "AKCp", "cmVmdGtu", "jfrog", "JFrog", "Jfrog", "JFROG", "artifactory", "Artifactory", "ARTIFACTORY",
     ]),
     pattern: concat!(
-        r"(?-u)(?:\bAKCp[A-Za-z0-9]{69}\b|\bcmVmdGtu[A-Za-z0-9]{56}\b|",
+        r"(?-u)(?:\bAKCp[A-Za-z\d]{69}\b|\bcmVmdGtu[A-Za-z\d]{56}\b|",
         keyed!("jfrog|JFrog|Jfrog|JFROG|artifactory|Artifactory|ARTIFACTORY"),
-        r"(?:[A-Za-z0-9]{64}|[A-Za-z0-9]{73})\b)",
+        r"(?:[A-Za-z\d]{64}|[A-Za-z\d]{73})\b)",
     ),
     validator: Some(jfrog_token),
     keep_last: 0,
@@ -71,9 +71,9 @@ pub(super) const ATLASSIAN_API_TOKEN: Detector = Detector {
         "ATATT3", "atlassian", "Atlassian", "ATLASSIAN", "jira", "Jira", "JIRA", "confluence", "Confluence", "CONFLUENCE",
     ]),
     pattern: concat!(
-        r"(?-u)(?:\bATATT3[A-Za-z0-9_=-]{186,187}|",
+        r"(?-u)(?:\bATATT3[\w=-]{186,187}|",
         keyed!("atlassian|Atlassian|ATLASSIAN|jira|Jira|JIRA|confluence|Confluence|CONFLUENCE"),
-        r"[A-Za-z0-9]{24}\b)",
+        r"[A-Za-z\d]{24}\b)",
     ),
     validator: Some(atlassian_api_token),
     keep_last: 0,
@@ -92,7 +92,7 @@ pub(super) const OKTA_API_TOKEN: Detector = Detector {
     group: Group::Infrastructure,
     description: "Okta API token (00 + 40 characters) in an SSWS authorization or assigned to an okta name",
     anchor: Anchor::Literals(&["SSWS ", "okta", "Okta", "OKTA"]),
-    pattern: concat!(r"(?-u)(?:SSWS |", keyed!("okta|Okta|OKTA"), r")00[A-Za-z0-9_-]{40}\b"),
+    pattern: concat!(r"(?-u)(?:SSWS |", keyed!("okta|Okta|OKTA"), r")00[\w-]{40}\b"),
     validator: Some(okta_api_token),
     keep_last: 0,
 };
@@ -107,8 +107,8 @@ pub(super) const ONEPASSWORD_SECRET: Detector = Detector {
     description: "1Password account Secret Key (A3-XXXXXX-…) or service account token (ops_eyJ…)",
     anchor: Anchor::Literals(&["A3-", "ops_eyJ"]),
     pattern: concat!(
-        r"(?-u)(?:\bA3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})(?:-[A-Z0-9]{5}){3}\b",
-        r"|\bops_eyJ[A-Za-z0-9+/]{250,4000}={0,3})",
+        r"(?-u)(?:\bA3-[A-Z\d]{6}-(?:[A-Z\d]{11}|[A-Z\d]{6}-[A-Z\d]{5})(?:-[A-Z\d]{5}){3}\b",
+        r"|\bops_eyJ[A-Za-z\d+/]{250,4000}={0,3})",
     ),
     validator: Some(onepassword_secret),
     keep_last: 0,
@@ -124,7 +124,7 @@ pub(super) const POSTMAN_API_KEY: Detector = Detector {
     group: Group::Infrastructure,
     description: "Postman API key: PMAK- + 24 hex - 34 hex",
     anchor: Anchor::Literals(&["PMAK-"]),
-    pattern: r"(?-u)\bPMAK-[a-fA-F0-9]{24}-[a-fA-F0-9]{34}\b",
+    pattern: r"(?-u)\bPMAK-[\da-fA-F]{24}-[\da-fA-F]{34}\b",
     validator: None,
     keep_last: 0,
 };
@@ -134,7 +134,7 @@ pub(super) const FLYIO_TOKEN: Detector = Detector {
     group: Group::Infrastructure,
     description: "Fly.io access token: fo1_ + 43 characters, or fm1a_/fm1r_/fm2_ macaroon tokens",
     anchor: Anchor::Literals(&["fo1_", "fm1a_", "fm1r_", "fm2_"]),
-    pattern: r"(?-u)\b(?:fo1_[A-Za-z0-9_-]{43,44}|fm1[ar]_[A-Za-z0-9+/]{100,4000}={0,3}|fm2_[A-Za-z0-9+/]{100,4000}={0,3})",
+    pattern: r"(?-u)\b(?:fo1_[\w-]{43,44}|fm1[ar]_[A-Za-z\d+/]{100,4000}={0,3}|fm2_[A-Za-z\d+/]{100,4000}={0,3})",
     validator: Some(flyio_token),
     keep_last: 0,
 };
@@ -146,9 +146,9 @@ fn flyio_token(m: &[u8]) -> bool {
 pub(super) const DOPPLER_TOKEN: Detector = Detector {
     id: "doppler_token",
     group: Group::Infrastructure,
-    description: "Doppler personal (dp.pt.), service (dp.st.), service account (dp.sa.), CLI (dp.ct.), SCIM or audit token",
+    description: "Doppler token: personal (dp.pt.), service (dp.st.), service account (dp.sa.), CLI (dp.ct.), SCIM, audit",
     anchor: Anchor::Literals(&["dp.pt.", "dp.st.", "dp.sa.", "dp.ct.", "dp.scim.", "dp.audit."]),
-    pattern: r"(?-u)\bdp\.(?:pt|sa|ct|scim|audit|st(?:\.[a-z0-9_-]{1,40})?)\.[A-Za-z0-9]{40,44}\b",
+    pattern: r"(?-u)\bdp\.(?:pt|sa|ct|scim|audit|st(?:\.[a-z\d_-]{1,40})?)\.[A-Za-z\d]{40,44}\b",
     validator: None,
     keep_last: 0,
 };
@@ -156,9 +156,9 @@ pub(super) const DOPPLER_TOKEN: Detector = Detector {
 pub(super) const PLANETSCALE_TOKEN: Detector = Detector {
     id: "planetscale_token",
     group: Group::Infrastructure,
-    description: "PlanetScale service token (pscale_tkn_), database password (pscale_pw_) or OAuth token (pscale_oauth_) + 32-64 characters",
+    description: "PlanetScale service token (pscale_tkn_), password (pscale_pw_) or OAuth token (pscale_oauth_)",
     anchor: Anchor::Literals(&["pscale_tkn_", "pscale_pw_", "pscale_oauth_"]),
-    pattern: r"(?-u)\bpscale_(?:tkn|pw|oauth)_[A-Za-z0-9_=.-]{32,65}",
+    pattern: r"(?-u)\bpscale_(?:tkn|pw|oauth)_[\w=.-]{32,65}",
     validator: Some(planetscale_token),
     keep_last: 0,
 };
@@ -177,7 +177,7 @@ pub(super) const SNYK_TOKEN: Detector = Detector {
     pattern: concat!(
         r"(?-u)",
         keyed!("snyk|Snyk|SNYK"),
-        r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b",
+        r"[\da-fA-F]{8}(?:-[\da-fA-F]{4}){3}-[\da-fA-F]{12}\b",
     ),
     validator: None,
     keep_last: 0,
@@ -188,7 +188,7 @@ pub(super) const HARNESS_TOKEN: Detector = Detector {
     group: Group::Infrastructure,
     description: "Harness personal access (pat.) or service account (sat.) token: account id . token id . secret",
     anchor: Anchor::Literals(&["pat.", "sat."]),
-    pattern: r"(?-u)\b[ps]at\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{20}\b",
+    pattern: r"(?-u)\b[ps]at\.[\w-]{22}\.[A-Za-z\d]{24}\.[A-Za-z\d]{20}\b",
     validator: None,
     keep_last: 0,
 };
@@ -199,9 +199,9 @@ pub(super) const LINEAR_API_KEY: Detector = Detector {
     description: "Linear API key (lin_api_ + 40 alphanumerics), or an OAuth client secret (32 hex) assigned to a linear name",
     anchor: Anchor::Literals(&["lin_api_", "linear", "Linear", "LINEAR"]),
     pattern: concat!(
-        r"(?-u)(?:\blin_api_[A-Za-z0-9]{40}\b|",
+        r"(?-u)(?:\blin_api_[A-Za-z\d]{40}\b|",
         keyed!("linear|Linear|LINEAR"),
-        r"[a-f0-9]{32}\b)",
+        r"[\da-f]{32}\b)",
     ),
     validator: Some(linear_api_key),
     keep_last: 0,

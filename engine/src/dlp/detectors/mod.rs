@@ -394,7 +394,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "gcp_api_key",
         group: Group::Cloud,
-        description: "Google Cloud / Firebase API key: AIza + 35 characters",
+        description: "Google Cloud / Firebase API key, also Gemini and Vertex AI keys: AIza + 35 characters",
         anchor: Anchor::Literals(&["AIza"]),
         pattern: r"(?-u)\bAIza[0-9A-Za-z_-]{35,36}",
         validator: Some(validators::gcp_api_key),

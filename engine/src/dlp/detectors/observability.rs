@@ -15,7 +15,7 @@ pub(super) const DATADOG_API_KEY: Detector = Detector {
     pattern: concat!(
         r"(?-u)",
         keyed!("datadog|Datadog|DATADOG|DD_API_KEY|DD_APP_KEY|DD_APPLICATION_KEY|dd_api_key|dd_app_key"),
-        r"(?:[a-f0-9]{32}|[A-Za-z0-9]{40})\b",
+        r"(?:[\da-f]{32}|[A-Za-z\d]{40})\b",
     ),
     validator: Some(keyed_value),
     keep_last: 0,
@@ -24,12 +24,12 @@ pub(super) const DATADOG_API_KEY: Detector = Detector {
 pub(super) const NEW_RELIC_KEY: Detector = Detector {
     id: "new_relic_key",
     group: Group::Observability,
-    description: "New Relic user API key (NRAK-), admin key (NRAA-), insert/ingest key (NRII-), browser key (NRJS-), or a 64-character key assigned to a newrelic name",
+    description: "New Relic key: NRAK- (user), NRAA- (admin), NRII- (insert), NRJS- (browser), or 64 characters assigned to a newrelic name",
     anchor: Anchor::Literals(&["NRAK-", "NRAA-", "NRII-", "NRJS-", "newrelic", "new_relic", "new-relic", "NEW_RELIC", "NEWRELIC", "NewRelic"]),
     pattern: concat!(
-        r"(?-u)(?:\bNRA[AK]-[A-Za-z0-9]{27}\b|\bNRII-[A-Za-z0-9-]{32,33}|\bNRJS-[a-f0-9]{19}\b|",
+        r"(?-u)(?:\bNRA[AK]-[A-Za-z\d]{27}\b|\bNRII-[A-Za-z\d-]{32,33}|\bNRJS-[\da-f]{19}\b|",
         keyed!("newrelic|new_relic|new-relic|NEW_RELIC|NEWRELIC|NewRelic"),
-        r"[A-Za-z0-9]{64}\b)",
+        r"[A-Za-z\d]{64}\b)",
     ),
     validator: Some(new_relic_key),
     keep_last: 0,
@@ -50,9 +50,9 @@ pub(super) const SENTRY_TOKEN: Detector = Detector {
     description: "Sentry organization auth token (sntrys_eyJ…), user auth token (sntryu_ + 64 hex), or a 64-hex token assigned to a sentry name",
     anchor: Anchor::Literals(&["sntrys_eyJ", "sntryu_", "sentry", "Sentry", "SENTRY"]),
     pattern: concat!(
-        r"(?-u)(?:\bsntrys_eyJ[A-Za-z0-9+/]{10,600}={0,2}_[A-Za-z0-9+/]{43,44}|\bsntryu_[a-f0-9]{64}\b|",
+        r"(?-u)(?:\bsntrys_eyJ[A-Za-z\d+/]{10,600}={0,2}_[A-Za-z\d+/]{43,44}|\bsntryu_[\da-f]{64}\b|",
         keyed!("sentry|Sentry|SENTRY"),
-        r"[a-f0-9]{64}\b)",
+        r"[\da-f]{64}\b)",
     ),
     validator: Some(sentry_token),
     keep_last: 0,
@@ -74,7 +74,7 @@ pub(super) const SENTRY_DSN: Detector = Detector {
     // Browser SDKs ship a DSN in public JavaScript: a policy that sees
     // front-end bundles may leave this one out.
     anchor: Anchor::Literals(&["sentry.io/"]),
-    pattern: r"(?-u)\bhttps?://[a-f0-9]{32}(?::[a-f0-9]{32})?@(?:o[0-9]{1,12}\.ingest(?:\.[a-z]{2,4})?\.)?sentry\.io/[0-9]{1,12}\b",
+    pattern: r"(?-u)\bhttps?://[\da-f]{32}(?::[\da-f]{32})?@(?:o\d{1,12}\.ingest(?:\.[a-z]{2,4})?\.)?sentry\.io/\d{1,12}\b",
     validator: None,
     keep_last: 0,
 };
@@ -85,9 +85,9 @@ pub(super) const GRAFANA_TOKEN: Detector = Detector {
     description: "Grafana service account token (glsa_ + 32 + _ + CRC32 check), Cloud access policy token (glc_eyJ…), or legacy API key (eyJrIjoi…)",
     anchor: Anchor::Literals(&["glsa_", "glc_eyJ", "eyJrIjoi"]),
     pattern: concat!(
-        r"(?-u)\b(?:glsa_[A-Za-z0-9]{32}_[a-f0-9]{8}\b",
-        r"|glc_eyJ[A-Za-z0-9+/]{29,600}={0,3}",
-        r"|eyJrIjoi[A-Za-z0-9]{70,400}={0,3})",
+        r"(?-u)\b(?:glsa_[A-Za-z\d]{32}_[\da-f]{8}\b",
+        r"|glc_eyJ[A-Za-z\d+/]{29,600}={0,3}",
+        r"|eyJrIjoi[A-Za-z\d]{70,400}={0,3})",
     ),
     validator: Some(grafana_token),
     keep_last: 0,
