@@ -2,7 +2,7 @@
 //! and Vertex AI keys are Google Cloud API keys (`AIza…`): `gcp_api_key`
 //! finds them.
 
-use super::keyed::{mixed_case, value, keyed_value};
+use super::keyed::{keyed_value, mixed_case, not_placeholder, value};
 use super::{Anchor, Detector, Group};
 
 pub(super) const HUGGINGFACE_TOKEN: Detector = Detector {
@@ -17,6 +17,9 @@ pub(super) const HUGGINGFACE_TOKEN: Detector = Detector {
 
 /// Random letters are mixed case; `hf_` identifiers in code are not.
 fn huggingface_token(m: &[u8]) -> bool {
+    if !not_placeholder(m) {
+        return false;
+    }
     m.rsplit(|&b| b == b'_').next().is_some_and(mixed_case)
 }
 
@@ -38,6 +41,9 @@ pub(super) const AWS_BEDROCK_API_KEY: Detector = Detector {
 /// A long-term key has at most 269 base64 characters after ABSK: one more
 /// means it is part of a longer run.
 fn aws_bedrock_api_key(m: &[u8]) -> bool {
+    if !not_placeholder(m) {
+        return false;
+    }
     !m.starts_with(b"ABSK") || m.iter().filter(|&&b| b != b'=').count() <= 4 + 269
 }
 
@@ -47,7 +53,7 @@ pub(super) const PERPLEXITY_API_KEY: Detector = Detector {
     description: "Perplexity API key: pplx- + 48 alphanumerics",
     anchor: Anchor::Literals(&["pplx-"]),
     pattern: r"(?-u)\bpplx-[A-Za-z\d]{48}\b",
-    validator: None,
+    validator: Some(not_placeholder),
     keep_last: 0,
 };
 
@@ -63,5 +69,8 @@ pub(super) const COHERE_API_KEY: Detector = Detector {
 
 /// Random keys mix cases and digits.
 fn cohere_api_key(m: &[u8]) -> bool {
+    if !not_placeholder(m) {
+        return false;
+    }
     keyed_value(m) && mixed_case(value(m))
 }

@@ -1,7 +1,7 @@
 //! Cloud provider credentials beyond AWS, Google Cloud, Azure storage and
 //! Alibaba: Entra ID secrets, SAS URLs, and the smaller clouds.
 
-use super::keyed::{keyed_value, len_after};
+use super::keyed::{keyed_value, len_after, not_placeholder};
 use super::{Anchor, Detector, Group};
 
 pub(super) const AZURE_AD_CLIENT_SECRET: Detector = Detector {
@@ -17,6 +17,9 @@ pub(super) const AZURE_AD_CLIENT_SECRET: Detector = Detector {
 
 /// 35 characters after Q~ is a longer run, not a secret.
 fn azure_ad_client_secret(m: &[u8]) -> bool {
+    if !not_placeholder(m) {
+        return false;
+    }
     len_after(m, b"Q~") <= 34
 }
 
@@ -46,7 +49,7 @@ pub(super) const DIGITALOCEAN_TOKEN: Detector = Detector {
     description: "DigitalOcean personal access (dop_v1_), OAuth access (doo_v1_) or refresh (dor_v1_) token + 64 hex",
     anchor: Anchor::Literals(&["dop_v1_", "doo_v1_", "dor_v1_"]),
     pattern: r"(?-u)\bdo[opr]_v1_[\da-f]{64}\b",
-    validator: None,
+    validator: Some(not_placeholder),
     keep_last: 0,
 };
 
@@ -65,6 +68,9 @@ pub(super) const CLOUDFLARE_API_KEY: Detector = Detector {
 };
 
 fn cloudflare_api_key(m: &[u8]) -> bool {
+    if !not_placeholder(m) {
+        return false;
+    }
     m.starts_with(b"v1.0-") || keyed_value(m)
 }
 
@@ -84,6 +90,9 @@ pub(super) const HEROKU_API_KEY: Detector = Detector {
 
 /// 59 characters after HRKU-AA is a longer run.
 fn heroku_api_key(m: &[u8]) -> bool {
+    if !not_placeholder(m) {
+        return false;
+    }
     !m.starts_with(b"HRKU-AA") || m.len() == 7 + 58
 }
 
@@ -93,7 +102,7 @@ pub(super) const DATABRICKS_TOKEN: Detector = Detector {
     description: "Databricks personal access token: dapi + 32 hex (optionally -N)",
     anchor: Anchor::Literals(&["dapi"]),
     pattern: r"(?-u)\bdapi[\da-f]{32}(?:-\d)?\b",
-    validator: None,
+    validator: Some(not_placeholder),
     keep_last: 0,
 };
 
@@ -107,6 +116,6 @@ pub(super) const YANDEX_CLOUD_KEY: Detector = Detector {
         keyed!("yandex|Yandex|YANDEX"),
         r"(?:YC[\w-]{38}|t1\.[\w-]{1,200}={0,2}\.[\w-]{86}={0,2})\b)",
     ),
-    validator: None,
+    validator: Some(not_placeholder),
     keep_last: 0,
 };

@@ -1,6 +1,6 @@
 //! Payment and commerce platform credentials beyond Stripe.
 
-use super::keyed::keyed_value;
+use super::keyed::{keyed_value, not_placeholder};
 use super::{Anchor, Detector, Group};
 
 pub(super) const SHOPIFY_TOKEN: Detector = Detector {
@@ -9,7 +9,7 @@ pub(super) const SHOPIFY_TOKEN: Detector = Detector {
     description: "Shopify access token (shpat_, shpca_, shppa_) or app shared secret (shpss_) + 32 hex",
     anchor: Anchor::Literals(&["shpat_", "shpca_", "shppa_", "shpss_"]),
     pattern: r"(?-u)\bshp(?:at|ca|pa|ss)_[\da-fA-F]{32}\b",
-    validator: None,
+    validator: Some(not_placeholder),
     keep_last: 0,
 };
 
@@ -25,6 +25,9 @@ pub(super) const SQUARE_TOKEN: Detector = Detector {
 };
 
 fn square_token(m: &[u8]) -> bool {
+    if !not_placeholder(m) {
+        return false;
+    }
     match m.get(..7) {
         Some(b"sq0atp-") => m.len() == 7 + 22,
         Some(b"sq0csp-") => m.len() == 7 + 43,
@@ -48,5 +51,8 @@ pub(super) const PLAID_TOKEN: Detector = Detector {
 };
 
 fn plaid_token(m: &[u8]) -> bool {
+    if !not_placeholder(m) {
+        return false;
+    }
     m.starts_with(b"access-") || keyed_value(m)
 }

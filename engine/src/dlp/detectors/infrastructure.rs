@@ -1,6 +1,6 @@
 //! Infrastructure, identity and developer SaaS credentials.
 
-use super::keyed::{digit_and_letter, keyed_value, len_after, mixed_case, value};
+use super::keyed::{digit_and_letter, keyed_value, len_after, mixed_case, not_placeholder, value};
 use super::{Anchor, Detector, Group};
 
 pub(super) const VAULT_TOKEN: Detector = Detector {
@@ -20,8 +20,10 @@ pub(super) const VAULT_TOKEN: Detector = Detector {
 /// Prefixed tokens are at most 300 characters after the prefix, legacy
 /// ones random (digits and both cases, unlike `s.SomeJavaIdentifier`).
 fn vault_token(m: &[u8]) -> bool {
-    if m.starts_with(b"hv") {
+    if m.starts_with(b"hvb.") {
         m.len() <= 4 + 300
+    } else if m.starts_with(b"hv") {
+        m.len() <= 4 + 300 && not_placeholder(m)
     } else {
         let v = value(m);
         let v = v.get(2..).unwrap_or_default();
@@ -40,6 +42,9 @@ pub(super) const TERRAFORM_CLOUD_TOKEN: Detector = Detector {
 };
 
 fn terraform_cloud_token(m: &[u8]) -> bool {
+    if !not_placeholder(m) {
+        return false;
+    }
     len_after(m, b".atlasv1.") <= 70
 }
 
@@ -60,6 +65,9 @@ pub(super) const JFROG_TOKEN: Detector = Detector {
 };
 
 fn jfrog_token(m: &[u8]) -> bool {
+    if !not_placeholder(m) {
+        return false;
+    }
     m.starts_with(b"AKCp") || m.starts_with(b"cmVmdGtu") || keyed_value(m)
 }
 
@@ -80,6 +88,9 @@ pub(super) const ATLASSIAN_API_TOKEN: Detector = Detector {
 };
 
 fn atlassian_api_token(m: &[u8]) -> bool {
+    if !not_placeholder(m) {
+        return false;
+    }
     if m.starts_with(b"ATATT3") {
         m.len() == 6 + 186
     } else {
@@ -98,6 +109,9 @@ pub(super) const OKTA_API_TOKEN: Detector = Detector {
 };
 
 fn okta_api_token(m: &[u8]) -> bool {
+    if !not_placeholder(m) {
+        return false;
+    }
     m.get(m.len().saturating_sub(40)..).is_some_and(|v| digit_and_letter(v) && mixed_case(v))
 }
 
@@ -116,6 +130,9 @@ pub(super) const ONEPASSWORD_SECRET: Detector = Detector {
 
 /// A Secret Key is random: letters and digits.
 fn onepassword_secret(m: &[u8]) -> bool {
+    if !not_placeholder(m) {
+        return false;
+    }
     m.starts_with(b"ops_") || digit_and_letter(m.get(3..).unwrap_or_default())
 }
 
@@ -125,7 +142,7 @@ pub(super) const POSTMAN_API_KEY: Detector = Detector {
     description: "Postman API key: PMAK- + 24 hex - 34 hex",
     anchor: Anchor::Literals(&["PMAK-"]),
     pattern: r"(?-u)\bPMAK-[\da-fA-F]{24}-[\da-fA-F]{34}\b",
-    validator: None,
+    validator: Some(not_placeholder),
     keep_last: 0,
 };
 
@@ -139,8 +156,10 @@ pub(super) const FLYIO_TOKEN: Detector = Detector {
     keep_last: 0,
 };
 
+/// fo1_ tokens are random text; the macaroons are base64 of binary, where
+/// runs of A (zero bytes) are ordinary.
 fn flyio_token(m: &[u8]) -> bool {
-    !m.starts_with(b"fo1_") || m.len() == 4 + 43
+    !m.starts_with(b"fo1_") || (m.len() == 4 + 43 && not_placeholder(m))
 }
 
 pub(super) const DOPPLER_TOKEN: Detector = Detector {
@@ -149,7 +168,7 @@ pub(super) const DOPPLER_TOKEN: Detector = Detector {
     description: "Doppler token: personal (dp.pt.), service (dp.st.), service account (dp.sa.), CLI (dp.ct.), SCIM, audit",
     anchor: Anchor::Literals(&["dp.pt.", "dp.st.", "dp.sa.", "dp.ct.", "dp.scim.", "dp.audit."]),
     pattern: r"(?-u)\bdp\.(?:pt|sa|ct|scim|audit|st(?:\.[a-z\d_-]{1,40})?)\.[A-Za-z\d]{40,44}\b",
-    validator: None,
+    validator: Some(not_placeholder),
     keep_last: 0,
 };
 
@@ -165,6 +184,9 @@ pub(super) const PLANETSCALE_TOKEN: Detector = Detector {
 
 /// The secret after the prefix: at most 64 characters.
 fn planetscale_token(m: &[u8]) -> bool {
+    if !not_placeholder(m) {
+        return false;
+    }
     let prefix = if m.starts_with(b"pscale_oauth_") { 13 } else if m.starts_with(b"pscale_pw_") { 10 } else { 11 };
     m.len() <= prefix + 64
 }
@@ -179,7 +201,7 @@ pub(super) const SNYK_TOKEN: Detector = Detector {
         keyed!("snyk|Snyk|SNYK"),
         r"[\da-fA-F]{8}(?:-[\da-fA-F]{4}){3}-[\da-fA-F]{12}\b",
     ),
-    validator: None,
+    validator: Some(not_placeholder),
     keep_last: 0,
 };
 
@@ -189,7 +211,7 @@ pub(super) const HARNESS_TOKEN: Detector = Detector {
     description: "Harness personal access (pat.) or service account (sat.) token: account id . token id . secret",
     anchor: Anchor::Literals(&["pat.", "sat."]),
     pattern: r"(?-u)\b[ps]at\.[\w-]{22}\.[A-Za-z\d]{24}\.[A-Za-z\d]{20}\b",
-    validator: None,
+    validator: Some(not_placeholder),
     keep_last: 0,
 };
 
@@ -208,5 +230,8 @@ pub(super) const LINEAR_API_KEY: Detector = Detector {
 };
 
 fn linear_api_key(m: &[u8]) -> bool {
+    if !not_placeholder(m) {
+        return false;
+    }
     m.starts_with(b"lin_api_") || keyed_value(m)
 }

@@ -40,9 +40,17 @@ pub(super) fn mixed_case(v: &[u8]) -> bool {
     v.iter().any(u8::is_ascii_uppercase) && v.iter().any(u8::is_ascii_lowercase)
 }
 
-/// A keyword-anchored value that is random-looking: digits and letters.
+/// A keyword-anchored value that is random-looking: digits and letters,
+/// and no placeholder run.
 pub(super) fn keyed_value(m: &[u8]) -> bool {
-    digit_and_letter(value(m))
+    digit_and_letter(value(m)) && not_placeholder(m)
+}
+
+/// Whether `m` has no run of eight identical characters: `xxxxxxxx…`,
+/// `XXXX…` and `aaaa…` are placeholders in docs and templates, and a random
+/// token has such a run about once in 10^12 (40 base62 characters).
+pub(super) fn not_placeholder(m: &[u8]) -> bool {
+    !m.windows(8).any(|w| w.iter().all(|b| Some(b) == w.first()))
 }
 
 /// The length of `m` after the first occurrence of `sep` (0 without it).

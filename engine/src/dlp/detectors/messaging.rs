@@ -1,7 +1,7 @@
 //! Chat, SMS and e-mail service credentials and webhooks beyond Slack and
 //! SendGrid.
 
-use super::keyed::keyed_value;
+use super::keyed::{keyed_value, not_placeholder};
 use super::{Anchor, Detector, Group};
 
 pub(super) const TWILIO_KEY: Detector = Detector {
@@ -26,7 +26,7 @@ pub(super) const MAILGUN_KEY: Detector = Detector {
         keyed!("mailgun|Mailgun|MAILGUN"),
         r"(?:(?:pub)?key-[\da-f]{32}|[\da-f]{32}-[\da-f]{8}-[\da-f]{8})\b",
     ),
-    validator: None,
+    validator: Some(not_placeholder),
     keep_last: 0,
 };
 
@@ -36,7 +36,7 @@ pub(super) const MAILCHIMP_API_KEY: Detector = Detector {
     description: "Mailchimp API key: 32 hex + -us + data center number",
     anchor: Anchor::Literals(&["-us"]),
     pattern: r"(?-u)\b[\da-f]{32}-us\d{1,2}\b",
-    validator: None,
+    validator: Some(not_placeholder),
     keep_last: 0,
 };
 
@@ -56,7 +56,7 @@ pub(super) const TELEGRAM_BOT_TOKEN: Detector = Detector {
 
 /// The secret after the colon is 35 characters; a 36th is a longer run.
 fn telegram_bot_token(m: &[u8]) -> bool {
-    m.rsplit(|&b| b == b':').next().is_some_and(|s| s.len() == 35)
+    m.rsplit(|&b| b == b':').next().is_some_and(|s| s.len() == 35) && not_placeholder(m)
 }
 
 pub(super) const DISCORD_WEBHOOK: Detector = Detector {

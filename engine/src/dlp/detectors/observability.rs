@@ -1,6 +1,6 @@
 //! Monitoring and error-tracking credentials.
 
-use super::keyed::{keyed_value, len_after};
+use super::keyed::{keyed_value, len_after, not_placeholder};
 use super::{Anchor, Detector, Group};
 
 pub(super) const DATADOG_API_KEY: Detector = Detector {
@@ -37,6 +37,9 @@ pub(super) const NEW_RELIC_KEY: Detector = Detector {
 
 /// A 33rd character after NRII- is a longer run.
 fn new_relic_key(m: &[u8]) -> bool {
+    if !not_placeholder(m) {
+        return false;
+    }
     if m.starts_with(b"NR") {
         !m.starts_with(b"NRII-") || m.len() == 5 + 32
     } else {
@@ -60,6 +63,9 @@ pub(super) const SENTRY_TOKEN: Detector = Detector {
 
 /// An org token's secret after its last `_` is 43 characters.
 fn sentry_token(m: &[u8]) -> bool {
+    if !not_placeholder(m) {
+        return false;
+    }
     if m.starts_with(b"sntrys_") {
         m.rsplit(|&b| b == b'_').next().is_some_and(|s| s.len() == 43)
     } else {
@@ -97,7 +103,7 @@ pub(super) const GRAFANA_TOKEN: Detector = Detector {
 /// four bytes little-endian in hex.
 fn grafana_token(m: &[u8]) -> bool {
     if !m.starts_with(b"glsa_") || len_after(m, b"glsa_") != 32 + 1 + 8 {
-        return !m.starts_with(b"glsa_");
+        return !m.starts_with(b"glsa_") && not_placeholder(m);
     }
     let (token, check) = m.split_at(m.len() - 8);
     let crc = crc32(token.get(..token.len() - 1).unwrap_or_default()).to_le_bytes();
