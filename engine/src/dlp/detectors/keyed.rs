@@ -5,8 +5,13 @@
 //! A keyword-anchored detector fires only when the vendor's name is part of
 //! an identifier (at most 20 more identifier characters, no spaces) that is
 //! assigned the value: `=`, `:`, `=>`, `:=`, `::=`, `?=`, `.=`, XML's `>`,
-//! or a quoted call argument (`"CF_API_KEY", "…"`). The name in prose
+//! or a quoted call argument (`"CF_API_KEY", "…"`), also after Go's type
+//! (`var datadogKey string = "…"`). The name in prose
 //! ("Datadog is down: …") does not reach a value.
+//!
+//! The checks are `#[inline(never)]`: they run only on candidates, and the
+//! filter's opt-level 3 would otherwise copy them into every validator (the
+//! wasm size budget).
 
 /// A keyword alternation (`kw`, a regex fragment), its identifier tail and
 /// the assignment up to the value's first byte (opening quote included).
@@ -15,7 +20,7 @@ macro_rules! keyed {
         concat!(
             "(?:",
             $kw,
-            r#")[\w.-]{0,20}?(?:\\?["'`]?\s{0,4}(?:=>|\?=|\.=|:{1,3}=|[=:>])\s{0,5}\\?["'`]?"#,
+            r#")[\w.-]{0,20}?(?: string)?(?:\\?["'`]?\s{0,4}(?:=>|\?=|\.=|:{1,3}=|[=:>])\s{0,5}\\?["'`]?"#,
             r#"|\\?["']\s{0,2},\s{0,4}\\?["'])"#,
         )
     };
@@ -24,6 +29,7 @@ macro_rules! keyed {
 /// The value of a keyword-anchored match: what follows the last quote,
 /// space or assignment sign. Only for values whose alphabet has none of
 /// them.
+#[inline(never)]
 pub(super) fn value(m: &[u8]) -> &[u8] {
     let start = m.iter().rposition(|b| b" \t\r\n\"'`=:>,\\".contains(b)).map_or(0, |i| i + 1);
     m.get(start..).unwrap_or_default()
@@ -31,17 +37,20 @@ pub(super) fn value(m: &[u8]) -> &[u8] {
 
 /// Whether `v` has both a digit and a letter: random keys do, words,
 /// numbers and placeholders (`xxxxxxxx…`, `0000…`) do not.
+#[inline(never)]
 pub(super) fn digit_and_letter(v: &[u8]) -> bool {
     v.iter().any(u8::is_ascii_digit) && v.iter().any(u8::is_ascii_alphabetic)
 }
 
 /// Whether `v` has both upper- and lower-case letters.
+#[inline(never)]
 pub(super) fn mixed_case(v: &[u8]) -> bool {
     v.iter().any(u8::is_ascii_uppercase) && v.iter().any(u8::is_ascii_lowercase)
 }
 
 /// A keyword-anchored value that is random-looking: digits and letters,
 /// and no placeholder run.
+#[inline(never)]
 pub(super) fn keyed_value(m: &[u8]) -> bool {
     digit_and_letter(value(m)) && not_placeholder(m)
 }
@@ -49,11 +58,21 @@ pub(super) fn keyed_value(m: &[u8]) -> bool {
 /// Whether `m` has no run of eight identical characters: `xxxxxxxx…`,
 /// `XXXX…` and `aaaa…` are placeholders in docs and templates, and a random
 /// token has such a run about once in 10^12 (40 base62 characters).
+#[inline(never)]
 pub(super) fn not_placeholder(m: &[u8]) -> bool {
-    !m.windows(8).any(|w| w.iter().all(|b| Some(b) == w.first()))
+    let (mut run, mut prev) = (0u32, None);
+    for &b in m {
+        run = if Some(b) == prev { run + 1 } else { 1 };
+        prev = Some(b);
+        if run >= 8 {
+            return false;
+        }
+    }
+    true
 }
 
 /// The length of `m` after the first occurrence of `sep` (0 without it).
+#[inline(never)]
 pub(super) fn len_after(m: &[u8], sep: &[u8]) -> usize {
     m.windows(sep.len()).position(|w| w == sep).map_or(0, |i| m.len() - i - sep.len())
 }
