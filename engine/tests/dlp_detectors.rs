@@ -31,6 +31,11 @@ const OVERLAPS: &[(&str, &str)] = &[
     // URL, and `token@github.com` is address-shaped.
     ("github_token", "password_in_url"),
     ("github_token", "email"),
+    // A Sentry DSN carries its key as the URL's user name:
+    // `<key>@o1.ingest.sentry.io` is address-shaped, and the legacy
+    // `<key>:<secret>@` form is a password in a URL.
+    ("sentry_dsn", "email"),
+    ("sentry_dsn", "password_in_url"),
 ];
 
 struct Sample {

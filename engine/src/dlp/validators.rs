@@ -501,9 +501,9 @@ pub fn gitlab_token(m: &[u8]) -> bool {
 /// Whether a vendor credential is a placeholder or a published example
 /// rather than a key: it contains `EXAMPLE` (AWS's documented
 /// `AKIAIOSFODNN7EXAMPLE`; in capitals, so an `example.com` host next to
-/// a token does not count), one character other than a digit six or more
-/// times in a row (`ghp_xxxxxxxx…`, `AKIAXXXX…`; numeric ids such as
-/// `511111111` are not placeholders), or eight or more consecutive
+/// a token does not count), one character six or more times in a row
+/// (`ghp_xxxxxxxx…`, `AKIAXXXX…`), sixteen for a digit (numeric ids such as
+/// `3111111111111` are not placeholders), or eight or more consecutive
 /// ascending letters or digits (`abcdefgh…`, `12345678`). Random keys of
 /// the catalogue's lengths almost never do (a run of six equal characters
 /// in 40 random base62 characters: about 1 in 25 million).
@@ -514,13 +514,14 @@ pub fn placeholder(m: &[u8]) -> bool {
     let (mut same, mut ascending) = (1, 1);
     for pair in m.windows(2) {
         let [a, b] = [pair.first().copied().unwrap_or(0), pair.get(1).copied().unwrap_or(0)];
-        same = if a == b && !a.is_ascii_digit() { same + 1 } else { 1 };
+        same = if a == b { same + 1 } else { 1 };
         ascending = if a.is_ascii_alphanumeric() && b == a.wrapping_add(1) && b.is_ascii_alphanumeric() {
             ascending + 1
         } else {
             1
         };
-        if same >= 6 || ascending >= 8 {
+        let filler = if a.is_ascii_digit() { 16 } else { 6 };
+        if same >= filler || ascending >= 8 {
             return true;
         }
     }

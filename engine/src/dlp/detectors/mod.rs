@@ -34,6 +34,16 @@ use super::validators;
 use regex::bytes::Regex;
 use std::sync::OnceLock;
 
+// Vendor detectors, one file per group; `keyed` holds what they share.
+#[macro_use]
+mod keyed;
+mod ai;
+mod cloud_more;
+mod commerce;
+mod infrastructure;
+mod messaging;
+mod observability;
+
 /// What every match of a detector contains, so a scanner can look only
 /// around it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,9 +194,14 @@ impl Detector {
     /// only. Personal and payment data (a test card number is still a
     /// card number) and the generic detectors (a PEM body has runs of
     /// `A`; a URL's `example.com` host says nothing of its password) are
-    /// always findings.
+    /// always findings; so are the tokens that are base64 of binary data.
     pub fn rejects_placeholders(&self) -> bool {
-        !matches!(self.group, Group::Payment | Group::Pii | Group::Generic)
+        // Macaroons and Vault's batch tokens are base64 of binary data,
+        // where runs of `A` (zero bytes) are ordinary.
+        // (`flyio_token` and `vault_token` check their other tokens
+        // themselves.)
+        let binary = matches!(self.id, "pypi_token" | "flyio_token" | "vault_token");
+        !matches!(self.group, Group::Payment | Group::Pii | Group::Generic) && !binary
     }
 }
 
@@ -420,7 +435,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "gcp_api_key",
         group: Group::Cloud,
-        description: "Google Cloud / Firebase API key: AIza + 35 characters",
+        description: "Google Cloud / Firebase API key, also Gemini and Vertex AI keys: AIza + 35 characters",
         anchor: Anchor::Literals(&["AIza"]),
         pattern: r"(?-u)\bAIza[0-9A-Za-z_-]{35,36}",
         validator: Some(validators::gcp_api_key),
@@ -651,6 +666,46 @@ pub static CATALOGUE: &[Detector] = &[
         validator: Some(validators::basic_auth),
         keep_last: 0,
     },
+    // ------------------------------------------------------------ vendor credentials
+    ai::HUGGINGFACE_TOKEN,
+    ai::AWS_BEDROCK_API_KEY,
+    ai::PERPLEXITY_API_KEY,
+    ai::COHERE_API_KEY,
+    cloud_more::AZURE_AD_CLIENT_SECRET,
+    cloud_more::AZURE_SAS_TOKEN,
+    cloud_more::DIGITALOCEAN_TOKEN,
+    cloud_more::CLOUDFLARE_API_KEY,
+    cloud_more::HEROKU_API_KEY,
+    cloud_more::DATABRICKS_TOKEN,
+    cloud_more::YANDEX_CLOUD_KEY,
+    observability::DATADOG_API_KEY,
+    observability::NEW_RELIC_KEY,
+    observability::SENTRY_TOKEN,
+    observability::SENTRY_DSN,
+    observability::GRAFANA_TOKEN,
+    messaging::TWILIO_KEY,
+    messaging::MAILGUN_KEY,
+    messaging::MAILCHIMP_API_KEY,
+    messaging::TELEGRAM_BOT_TOKEN,
+    messaging::DISCORD_WEBHOOK,
+    messaging::DISCORD_TOKEN,
+    messaging::TEAMS_WEBHOOK,
+    commerce::SHOPIFY_TOKEN,
+    commerce::SQUARE_TOKEN,
+    commerce::PLAID_TOKEN,
+    infrastructure::VAULT_TOKEN,
+    infrastructure::TERRAFORM_CLOUD_TOKEN,
+    infrastructure::JFROG_TOKEN,
+    infrastructure::ATLASSIAN_API_TOKEN,
+    infrastructure::OKTA_API_TOKEN,
+    infrastructure::ONEPASSWORD_SECRET,
+    infrastructure::POSTMAN_API_KEY,
+    infrastructure::FLYIO_TOKEN,
+    infrastructure::DOPPLER_TOKEN,
+    infrastructure::PLANETSCALE_TOKEN,
+    infrastructure::SNYK_TOKEN,
+    infrastructure::HARNESS_TOKEN,
+    infrastructure::LINEAR_API_KEY,
 ];
 
 /// The detector with this id.
