@@ -8,7 +8,7 @@ use super::{Anchor, Detector, Group};
 pub(super) const HUGGINGFACE_TOKEN: Detector = Detector {
     id: "huggingface_token",
     group: Group::Ai,
-    description: "Hugging Face user access token (hf_ + 34 letters) or organization API token (api_org_ + 34 letters)",
+    description: describe!("Hugging Face user access token (hf_ + 34 letters) or organization API token (api_org_ + 34 letters)"),
     anchor: Anchor::Literals(&["hf_", "api_org_"]),
     pattern: r"(?-u)\b(?:hf|api_org)_[A-Za-z]{34}\b",
     validator: Some(huggingface_token),
@@ -23,7 +23,7 @@ fn huggingface_token(m: &[u8]) -> bool {
 pub(super) const AWS_BEDROCK_API_KEY: Detector = Detector {
     id: "aws_bedrock_api_key",
     group: Group::Ai,
-    description: "Amazon Bedrock API key: long-term ABSK + base64 of \"BedrockAPIKey-…\", or a short-term bedrock-api-key- token",
+    description: describe!("Amazon Bedrock API key: long-term ABSK + base64 of \"BedrockAPIKey-…\", or a short-term bedrock-api-key- token"),
     // ABSK + base64("BedrockAPIKey-"); the short-term form is the base64
     // of a presigned bedrock.amazonaws.com URL.
     anchor: Anchor::Literals(&["ABSKQmVkcm9ja0FQSUtleS", "bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t"]),
@@ -44,7 +44,7 @@ fn aws_bedrock_api_key(m: &[u8]) -> bool {
 pub(super) const PERPLEXITY_API_KEY: Detector = Detector {
     id: "perplexity_api_key",
     group: Group::Ai,
-    description: "Perplexity API key: pplx- + 48 alphanumerics",
+    description: describe!("Perplexity API key: pplx- + 48 alphanumerics"),
     anchor: Anchor::Literals(&["pplx-"]),
     pattern: r"(?-u)\bpplx-[A-Za-z\d]{48}\b",
     validator: None,
@@ -54,7 +54,7 @@ pub(super) const PERPLEXITY_API_KEY: Detector = Detector {
 pub(super) const COHERE_API_KEY: Detector = Detector {
     id: "cohere_api_key",
     group: Group::Ai,
-    description: "Cohere API key: 40 alphanumerics assigned to a cohere / CO_API_KEY name",
+    description: describe!("Cohere API key: 40 alphanumerics assigned to a cohere / CO_API_KEY name"),
     anchor: Anchor::Literals(&["cohere", "Cohere", "COHERE", "CO_API_KEY"]),
     pattern: concat!(r"(?-u)", keyed!("cohere|Cohere|COHERE|CO_API_KEY"), r"[A-Za-z\d]{40}\b"),
     validator: Some(cohere_api_key),

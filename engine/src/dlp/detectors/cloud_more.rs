@@ -7,7 +7,7 @@ use super::{Anchor, Detector, Group};
 pub(super) const AZURE_AD_CLIENT_SECRET: Detector = Detector {
     id: "azure_ad_client_secret",
     group: Group::Cloud,
-    description: "Microsoft Entra ID (Azure AD) application client secret: 3 characters, a digit, Q~, 31-34 characters",
+    description: describe!("Microsoft Entra ID (Azure AD) application client secret: 3 characters, a digit, Q~, 31-34 characters"),
     // Q~ sits at a fixed offset in every secret issued since 2021.
     anchor: Anchor::Literals(&["Q~"]),
     pattern: r"(?-u)(?:\b\w|[~.])[\w~.]{2}\dQ~[\w~.-]{31,35}",
@@ -23,7 +23,7 @@ fn azure_ad_client_secret(m: &[u8]) -> bool {
 pub(super) const AZURE_SAS_TOKEN: Detector = Detector {
     id: "azure_sas_token",
     group: Group::Cloud,
-    description: "Azure shared access signature: a URL query with sv= (version), se= (expiry) and its sig= signature",
+    description: describe!("Azure shared access signature: a URL query with sv= (version), se= (expiry) and its sig= signature"),
     anchor: Anchor::Literals(&["sig="]),
     pattern: concat!(
         r"(?-u)\b(?:[a-z]{2,5}=[\w%:.,-]{1,64}&(?:amp;)?){2,10}",
@@ -43,7 +43,7 @@ fn azure_sas_token(m: &[u8]) -> bool {
 pub(super) const DIGITALOCEAN_TOKEN: Detector = Detector {
     id: "digitalocean_token",
     group: Group::Cloud,
-    description: "DigitalOcean personal access (dop_v1_), OAuth access (doo_v1_) or refresh (dor_v1_) token + 64 hex",
+    description: describe!("DigitalOcean personal access (dop_v1_), OAuth access (doo_v1_) or refresh (dor_v1_) token + 64 hex"),
     anchor: Anchor::Literals(&["dop_v1_", "doo_v1_", "dor_v1_"]),
     pattern: r"(?-u)\bdo[opr]_v1_[\da-f]{64}\b",
     validator: None,
@@ -53,7 +53,7 @@ pub(super) const DIGITALOCEAN_TOKEN: Detector = Detector {
 pub(super) const CLOUDFLARE_API_KEY: Detector = Detector {
     id: "cloudflare_api_key",
     group: Group::Cloud,
-    description: "Cloudflare Origin CA key (v1.0-…), or an API token (40) or global API key (37 hex) assigned to a cloudflare / CF_API name",
+    description: describe!("Cloudflare Origin CA key (v1.0-…), or an API token (40) or global API key (37 hex) assigned to a cloudflare / CF_API name"),
     anchor: Anchor::Literals(&["v1.0-", "cloudflare", "Cloudflare", "CLOUDFLARE", "CF_API_"]),
     pattern: concat!(
         r"(?-u)(?:\bv1\.0-[\da-f]{24}-[\da-f]{146}\b|",
@@ -71,7 +71,7 @@ fn cloudflare_api_key(m: &[u8]) -> bool {
 pub(super) const HEROKU_API_KEY: Detector = Detector {
     id: "heroku_api_key",
     group: Group::Cloud,
-    description: "Heroku API key: HRKU-AA + 58 characters, or a legacy UUID key assigned to a heroku name",
+    description: describe!("Heroku API key: HRKU-AA + 58 characters, or a legacy UUID key assigned to a heroku name"),
     anchor: Anchor::Literals(&["HRKU-AA", "heroku", "Heroku", "HEROKU"]),
     pattern: concat!(
         r"(?-u)(?:\bHRKU-AA[\w-]{58,59}|",
@@ -90,7 +90,7 @@ fn heroku_api_key(m: &[u8]) -> bool {
 pub(super) const DATABRICKS_TOKEN: Detector = Detector {
     id: "databricks_token",
     group: Group::Cloud,
-    description: "Databricks personal access token: dapi + 32 hex (optionally -N)",
+    description: describe!("Databricks personal access token: dapi + 32 hex (optionally -N)"),
     anchor: Anchor::Literals(&["dapi"]),
     pattern: r"(?-u)\bdapi[\da-f]{32}(?:-\d)?\b",
     validator: None,
@@ -100,7 +100,7 @@ pub(super) const DATABRICKS_TOKEN: Detector = Detector {
 pub(super) const YANDEX_CLOUD_KEY: Detector = Detector {
     id: "yandex_cloud_key",
     group: Group::Cloud,
-    description: "Yandex Cloud API key (AQVN…), or a static key secret (YC…) or IAM token (t1.…) assigned to a yandex name",
+    description: describe!("Yandex Cloud API key (AQVN…), or a static key secret (YC…) or IAM token (t1.…) assigned to a yandex name"),
     anchor: Anchor::Literals(&["AQVN", "yandex", "Yandex", "YANDEX"]),
     pattern: concat!(
         r"(?-u)(?:\bAQVN[\w-]{35,38}\b|",

@@ -6,7 +6,7 @@ use super::{Anchor, Detector, Group};
 pub(super) const SHOPIFY_TOKEN: Detector = Detector {
     id: "shopify_token",
     group: Group::Commerce,
-    description: "Shopify access token (shpat_, shpca_, shppa_) or app shared secret (shpss_) + 32 hex",
+    description: describe!("Shopify access token (shpat_, shpca_, shppa_) or app shared secret (shpss_) + 32 hex"),
     anchor: Anchor::Literals(&["shpat_", "shpca_", "shppa_", "shpss_"]),
     pattern: r"(?-u)\bshp(?:at|ca|pa|ss)_[\da-fA-F]{32}\b",
     validator: None,
@@ -16,7 +16,7 @@ pub(super) const SHOPIFY_TOKEN: Detector = Detector {
 pub(super) const SQUARE_TOKEN: Detector = Detector {
     id: "square_token",
     group: Group::Commerce,
-    description: "Square access token (EAAA + 60 characters, or legacy sq0atp- + 22) or OAuth application secret (sq0csp- + 43)",
+    description: describe!("Square access token (EAAA + 60 characters, or legacy sq0atp- + 22) or OAuth application secret (sq0csp- + 43)"),
     anchor: Anchor::Literals(&["EAAA", "sq0atp-", "sq0csp-"]),
     // Read one character past the longest token: a longer run is not one.
     pattern: r"(?-u)\b(?:EAAA[\w-]{60,61}|sq0atp-[\w-]{22,23}|sq0csp-[\w-]{43,44})",
@@ -35,7 +35,7 @@ fn square_token(m: &[u8]) -> bool {
 pub(super) const PLAID_TOKEN: Detector = Detector {
     id: "plaid_token",
     group: Group::Commerce,
-    description: "Plaid access token (access-<environment>- + UUID), or a client id (24) or secret (30) assigned to a plaid name",
+    description: describe!("Plaid access token (access-<environment>- + UUID), or a client id (24) or secret (30) assigned to a plaid name"),
     anchor: Anchor::Literals(&["access-sandbox-", "access-development-", "access-production-", "plaid", "Plaid", "PLAID"]),
     pattern: concat!(
         r"(?-u)(?:\baccess-(?:sandbox|development|production)-",

@@ -6,7 +6,7 @@ use super::{Anchor, Detector, Group};
 pub(super) const VAULT_TOKEN: Detector = Detector {
     id: "vault_token",
     group: Group::Infrastructure,
-    description: "HashiCorp Vault service (hvs.), batch (hvb.) or recovery (hvr.) token, or a legacy s. + 24 token assigned to a vault name",
+    description: describe!("HashiCorp Vault service (hvs.), batch (hvb.) or recovery (hvr.) token, or a legacy s. + 24 token assigned to a vault name"),
     anchor: Anchor::Literals(&["hvs.", "hvb.", "hvr.", "vault", "Vault", "VAULT"]),
     pattern: concat!(
         r"(?-u)(?:\bhv[sbr]\.[\w-]{24,301}|",
@@ -36,7 +36,7 @@ fn vault_token(m: &[u8]) -> bool {
 pub(super) const TERRAFORM_CLOUD_TOKEN: Detector = Detector {
     id: "terraform_cloud_token",
     group: Group::Infrastructure,
-    description: "HCP Terraform / Terraform Enterprise API token: 14 characters .atlasv1. 60-70 characters",
+    description: describe!("HCP Terraform / Terraform Enterprise API token: 14 characters .atlasv1. 60-70 characters"),
     anchor: Anchor::Literals(&[".atlasv1."]),
     pattern: r"(?-u)\b[A-Za-z\d]{14}\.atlasv1\.[\w=-]{60,71}",
     validator: Some(terraform_cloud_token),
@@ -50,7 +50,7 @@ fn terraform_cloud_token(m: &[u8]) -> bool {
 pub(super) const JFROG_TOKEN: Detector = Detector {
     id: "jfrog_token",
     group: Group::Infrastructure,
-    description: "JFrog API key (AKCp…), reference token (cmVmdGtu…), or 64/73 characters assigned to a jfrog / artifactory name",
+    description: describe!("JFrog API key (AKCp…), reference token (cmVmdGtu…), or 64/73 characters assigned to a jfrog / artifactory name"),
     anchor: Anchor::Literals(&[
         "AKCp", "cmVmdGtu", "jfrog", "JFrog", "Jfrog", "JFROG", "artifactory", "Artifactory", "ARTIFACTORY",
     ]),
@@ -70,7 +70,7 @@ fn jfrog_token(m: &[u8]) -> bool {
 pub(super) const ATLASSIAN_API_TOKEN: Detector = Detector {
     id: "atlassian_api_token",
     group: Group::Infrastructure,
-    description: "Atlassian API token (ATATT3 + 186 characters), or a legacy 24-character token assigned to an atlassian / jira / confluence name",
+    description: describe!("Atlassian API token (ATATT3 + 186 characters), or a legacy 24-character token assigned to an atlassian / jira / confluence name"),
     anchor: Anchor::Literals(&[
         "ATATT3", "atlassian", "Atlassian", "ATLASSIAN", "jira", "Jira", "JIRA", "confluence", "Confluence", "CONFLUENCE",
     ]),
@@ -94,7 +94,7 @@ fn atlassian_api_token(m: &[u8]) -> bool {
 pub(super) const OKTA_API_TOKEN: Detector = Detector {
     id: "okta_api_token",
     group: Group::Infrastructure,
-    description: "Okta API token (00 + 40 characters) in an SSWS authorization or assigned to an okta name",
+    description: describe!("Okta API token (00 + 40 characters) in an SSWS authorization or assigned to an okta name"),
     anchor: Anchor::Literals(&["SSWS ", "okta", "Okta", "OKTA"]),
     pattern: concat!(r"(?-u)(?:SSWS |", keyed!("okta|Okta|OKTA"), r")00[\w-]{40}\b"),
     validator: Some(okta_api_token),
@@ -108,7 +108,7 @@ fn okta_api_token(m: &[u8]) -> bool {
 pub(super) const ONEPASSWORD_SECRET: Detector = Detector {
     id: "onepassword_secret",
     group: Group::Infrastructure,
-    description: "1Password account Secret Key (A3-XXXXXX-…) or service account token (ops_eyJ…)",
+    description: describe!("1Password account Secret Key (A3-XXXXXX-…) or service account token (ops_eyJ…)"),
     anchor: Anchor::Literals(&["A3-", "ops_eyJ"]),
     pattern: concat!(
         r"(?-u)(?:\bA3-[A-Z\d]{6}-(?:[A-Z\d]{11}|[A-Z\d]{6}-[A-Z\d]{5})(?:-[A-Z\d]{5}){3}\b",
@@ -126,7 +126,7 @@ fn onepassword_secret(m: &[u8]) -> bool {
 pub(super) const POSTMAN_API_KEY: Detector = Detector {
     id: "postman_api_key",
     group: Group::Infrastructure,
-    description: "Postman API key: PMAK- + 24 hex - 34 hex",
+    description: describe!("Postman API key: PMAK- + 24 hex - 34 hex"),
     anchor: Anchor::Literals(&["PMAK-"]),
     pattern: r"(?-u)\bPMAK-[\da-fA-F]{24}-[\da-fA-F]{34}\b",
     validator: None,
@@ -136,7 +136,7 @@ pub(super) const POSTMAN_API_KEY: Detector = Detector {
 pub(super) const FLYIO_TOKEN: Detector = Detector {
     id: "flyio_token",
     group: Group::Infrastructure,
-    description: "Fly.io access token: fo1_ + 43 characters, or fm1a_/fm1r_/fm2_ macaroon tokens",
+    description: describe!("Fly.io access token: fo1_ + 43 characters, or fm1a_/fm1r_/fm2_ macaroon tokens"),
     anchor: Anchor::Literals(&["fo1_", "fm1a_", "fm1r_", "fm2_"]),
     pattern: r"(?-u)\b(?:fo1_[\w-]{43,44}|fm1[ar]_[A-Za-z\d+/]{100,4000}={0,3}|fm2_[A-Za-z\d+/]{100,4000}={0,3})",
     validator: Some(flyio_token),
@@ -152,7 +152,7 @@ fn flyio_token(m: &[u8]) -> bool {
 pub(super) const DOPPLER_TOKEN: Detector = Detector {
     id: "doppler_token",
     group: Group::Infrastructure,
-    description: "Doppler token: personal (dp.pt.), service (dp.st.), service account (dp.sa.), CLI (dp.ct.), SCIM, audit",
+    description: describe!("Doppler token: personal (dp.pt.), service (dp.st.), service account (dp.sa.), CLI (dp.ct.), SCIM, audit"),
     anchor: Anchor::Literals(&["dp.pt.", "dp.st.", "dp.sa.", "dp.ct.", "dp.scim.", "dp.audit."]),
     pattern: r"(?-u)\bdp\.(?:pt|sa|ct|scim|audit|st(?:\.[a-z\d_-]{1,40})?)\.[A-Za-z\d]{40,44}\b",
     validator: None,
@@ -162,7 +162,7 @@ pub(super) const DOPPLER_TOKEN: Detector = Detector {
 pub(super) const PLANETSCALE_TOKEN: Detector = Detector {
     id: "planetscale_token",
     group: Group::Infrastructure,
-    description: "PlanetScale service token (pscale_tkn_), password (pscale_pw_) or OAuth token (pscale_oauth_)",
+    description: describe!("PlanetScale service token (pscale_tkn_), password (pscale_pw_) or OAuth token (pscale_oauth_)"),
     anchor: Anchor::Literals(&["pscale_tkn_", "pscale_pw_", "pscale_oauth_"]),
     pattern: r"(?-u)\bpscale_(?:tkn|pw|oauth)_[\w=.-]{32,65}",
     validator: Some(planetscale_token),
@@ -178,7 +178,7 @@ fn planetscale_token(m: &[u8]) -> bool {
 pub(super) const SNYK_TOKEN: Detector = Detector {
     id: "snyk_token",
     group: Group::Infrastructure,
-    description: "Snyk API or OAuth token: a UUID assigned to a snyk name",
+    description: describe!("Snyk API or OAuth token: a UUID assigned to a snyk name"),
     anchor: Anchor::Literals(&["snyk", "Snyk", "SNYK"]),
     pattern: concat!(
         r"(?-u)",
@@ -192,7 +192,7 @@ pub(super) const SNYK_TOKEN: Detector = Detector {
 pub(super) const HARNESS_TOKEN: Detector = Detector {
     id: "harness_token",
     group: Group::Infrastructure,
-    description: "Harness personal access (pat.) or service account (sat.) token: account id . token id . secret",
+    description: describe!("Harness personal access (pat.) or service account (sat.) token: account id . token id . secret"),
     anchor: Anchor::Literals(&["pat.", "sat."]),
     pattern: r"(?-u)\b[ps]at\.[\w-]{22}\.[A-Za-z\d]{24}\.[A-Za-z\d]{20}\b",
     validator: None,
@@ -202,7 +202,7 @@ pub(super) const HARNESS_TOKEN: Detector = Detector {
 pub(super) const LINEAR_API_KEY: Detector = Detector {
     id: "linear_api_key",
     group: Group::Infrastructure,
-    description: "Linear API key (lin_api_ + 40 alphanumerics), or an OAuth client secret (32 hex) assigned to a linear name",
+    description: describe!("Linear API key (lin_api_ + 40 alphanumerics), or an OAuth client secret (32 hex) assigned to a linear name"),
     anchor: Anchor::Literals(&["lin_api_", "linear", "Linear", "LINEAR"]),
     pattern: concat!(
         r"(?-u)(?:\blin_api_[A-Za-z\d]{40}\b|",

@@ -7,7 +7,7 @@ use super::{Anchor, Detector, Group};
 pub(super) const TWILIO_KEY: Detector = Detector {
     id: "twilio_key",
     group: Group::Messaging,
-    description: "Twilio API key (SK + 32 hex), account SID (AC + 32 hex) or auth token (32 hex) assigned to a twilio name",
+    description: describe!("Twilio API key (SK + 32 hex), account SID (AC + 32 hex) or auth token (32 hex) assigned to a twilio name"),
     // SK and AC are too short to anchor on: the name they are assigned to
     // is the anchor.
     anchor: Anchor::Literals(&["twilio", "Twilio", "TWILIO"]),
@@ -19,7 +19,7 @@ pub(super) const TWILIO_KEY: Detector = Detector {
 pub(super) const MAILGUN_KEY: Detector = Detector {
     id: "mailgun_key",
     group: Group::Messaging,
-    description: "Mailgun private (key-), public (pubkey-) or webhook signing key assigned to a mailgun name",
+    description: describe!("Mailgun private (key-), public (pubkey-) or webhook signing key assigned to a mailgun name"),
     anchor: Anchor::Literals(&["mailgun", "Mailgun", "MAILGUN"]),
     pattern: concat!(
         r"(?-u)",
@@ -33,7 +33,7 @@ pub(super) const MAILGUN_KEY: Detector = Detector {
 pub(super) const MAILCHIMP_API_KEY: Detector = Detector {
     id: "mailchimp_api_key",
     group: Group::Messaging,
-    description: "Mailchimp API key: 32 hex + -us + data center number",
+    description: describe!("Mailchimp API key: 32 hex + -us + data center number"),
     anchor: Anchor::Literals(&["-us"]),
     pattern: r"(?-u)\b[\da-f]{32}-us\d{1,2}\b",
     validator: None,
@@ -43,7 +43,7 @@ pub(super) const MAILCHIMP_API_KEY: Detector = Detector {
 pub(super) const TELEGRAM_BOT_TOKEN: Detector = Detector {
     id: "telegram_bot_token",
     group: Group::Messaging,
-    description: "Telegram bot token: <bot id>:AA + 33 characters (also in /bot<token>/ URLs), or <id>:A + 34 assigned to a telegram name",
+    description: describe!("Telegram bot token: <bot id>:AA + 33 characters (also in /bot<token>/ URLs), or <id>:A + 34 assigned to a telegram name"),
     anchor: Anchor::Literals(&[":AA", "telegram", "Telegram", "TELEGRAM"]),
     pattern: concat!(
         r"(?-u)(?:\b(?:bot)?\d{8,10}:AA[\w-]{33,34}|",
@@ -62,7 +62,7 @@ fn telegram_bot_token(m: &[u8]) -> bool {
 pub(super) const DISCORD_WEBHOOK: Detector = Detector {
     id: "discord_webhook",
     group: Group::Messaging,
-    description: "Discord webhook URL: discord.com/api/webhooks/<id>/<token> (also discordapp.com, ptb., canary.)",
+    description: describe!("Discord webhook URL: discord.com/api/webhooks/<id>/<token> (also discordapp.com, ptb., canary.)"),
     anchor: Anchor::Literals(&["discord.com/api/", "discordapp.com/api/"]),
     pattern: concat!(
         r"(?-u)\b(?:https?://)?(?:(?:ptb|canary)\.)?discord(?:app)?\.com/api/(?:v\d{1,2}/)?webhooks/",
@@ -75,7 +75,7 @@ pub(super) const DISCORD_WEBHOOK: Detector = Detector {
 pub(super) const DISCORD_TOKEN: Detector = Detector {
     id: "discord_token",
     group: Group::Messaging,
-    description: "Discord bot token (<base64 id>.<6>.<27-38>), API token (64 hex) or client secret (32 characters) assigned to a discord name",
+    description: describe!("Discord bot token (<base64 id>.<6>.<27-38>), API token (64 hex) or client secret (32 characters) assigned to a discord name"),
     anchor: Anchor::Literals(&["discord", "Discord", "DISCORD"]),
     pattern: concat!(
         r"(?-u)",
@@ -89,7 +89,7 @@ pub(super) const DISCORD_TOKEN: Detector = Detector {
 pub(super) const TEAMS_WEBHOOK: Detector = Detector {
     id: "teams_webhook",
     group: Group::Messaging,
-    description: "Microsoft Teams incoming webhook (webhook.office.com/webhookb2/…), or a Power Automate / Logic Apps workflow URL with its sig=",
+    description: describe!("Microsoft Teams incoming webhook (webhook.office.com/webhookb2/…), or a Power Automate / Logic Apps workflow URL with its sig="),
     anchor: Anchor::Literals(&["webhook.office.com/webhook", "logic.azure.com", "api.powerplatform.com"]),
     pattern: concat!(
         r"(?-u)\b(?:https://)?(?:",

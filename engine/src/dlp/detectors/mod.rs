@@ -34,6 +34,23 @@ use super::validators;
 use regex::bytes::Regex;
 use std::sync::OnceLock;
 
+/// A detector's description, for the docs, `warden explain` and the CLI.
+/// The filter never shows one: it is built without the `descriptions`
+/// feature, and the catalogue's ~7 KB of text stay out of its size budget.
+#[cfg(feature = "descriptions")]
+macro_rules! describe {
+    ($text:expr) => {
+        $text
+    };
+}
+
+#[cfg(not(feature = "descriptions"))]
+macro_rules! describe {
+    ($text:expr) => {
+        ""
+    };
+}
+
 // Vendor detectors, one file per group; `keyed` holds what they share.
 #[macro_use]
 mod keyed;
@@ -150,7 +167,8 @@ pub struct Detector {
     pub id: &'static str,
     /// The group a policy may name instead of listing ids.
     pub group: Group,
-    /// One line for docs and `warden explain`.
+    /// One line for docs and `warden explain` (empty in builds without
+    /// the `descriptions` feature, such as the filter).
     pub description: &'static str,
     /// What every match contains.
     pub anchor: Anchor,
@@ -285,7 +303,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "credit_card",
         group: Group::Payment,
-        description: "Payment card number (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro, Dankort, UATP, Mir, RuPay, Troy, Verve), plain or grouped with spaces/dashes, brand prefix and length checked, Luhn",
+        description: describe!("Payment card number (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro, Dankort, UATP, Mir, RuPay, Troy, Verve), plain or grouped with spaces/dashes, brand prefix and length checked, Luhn"),
         // No literal: the digit run is the anchor. 13-19 digits.
         anchor: Anchor::Digits { min: 13, max: 19 },
         pattern: CREDIT_CARD,
@@ -295,7 +313,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "iban",
         group: Group::Payment,
-        description: "International Bank Account Number (89 countries, electronic or printed form with spaces or dashes), country length and ISO 7064 mod-97 check",
+        description: describe!("International Bank Account Number (89 countries, electronic or printed form with spaces or dashes), country length and ISO 7064 mod-97 check"),
         // The country code and check digits start every IBAN.
         anchor: Anchor::CodeAndDigits(IBAN_COUNTRIES),
         pattern: IBAN,
@@ -306,7 +324,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "us_ssn",
         group: Group::Pii,
-        description: "US Social Security number written 123-45-6789 or 123 45 6789; area not 000/666/9xx, group not 00, serial not 0000",
+        description: describe!("US Social Security number written 123-45-6789 or 123 45 6789; area not 000/666/9xx, group not 00, serial not 0000"),
         // Nine digits. Unformatted nine-digit numbers are not detected:
         // without the separators they are indistinguishable from any id.
         anchor: Anchor::Digits { min: 9, max: 9 },
@@ -317,7 +335,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "cn_resident_id",
         group: Group::Pii,
-        description: "PRC resident identity card number (18 characters): province code, birth date, GB 11643 check character",
+        description: describe!("PRC resident identity card number (18 characters): province code, birth date, GB 11643 check character"),
         // 17 digits, plus the 18th when the check character is not X.
         anchor: Anchor::Digits { min: 17, max: 18 },
         pattern: r"(?-u)\b[1-9][0-9]{5}(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]\b",
@@ -327,7 +345,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "cn_mobile",
         group: Group::Pii,
-        description: "Mainland China mobile number (11 digits, allocated 13x-19x prefixes), optionally +86/0086/86 and grouped 3-4-4",
+        description: describe!("Mainland China mobile number (11 digits, allocated 13x-19x prefixes), optionally +86/0086/86 and grouped 3-4-4"),
         // 11 digits, 13 with 86, 15 with 0086.
         anchor: Anchor::Digits { min: 11, max: 15 },
         pattern: concat!(
@@ -341,7 +359,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "in_aadhaar",
         group: Group::Pii,
-        description: "Indian Aadhaar number (12 digits, first not 0/1), grouped 4-4-4 as printed, or plain after the word Aadhaar; Verhoeff check digit",
+        description: describe!("Indian Aadhaar number (12 digits, first not 0/1), grouped 4-4-4 as printed, or plain after the word Aadhaar; Verhoeff check digit"),
         anchor: Anchor::Digits { min: 12, max: 12 },
         // Twelve digits in a row are too common (ids, timestamps) to be
         // an Aadhaar number without the word nearby. A 4-4-4 group inside
@@ -359,7 +377,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "uk_nino",
         group: Group::Pii,
-        description: "UK National Insurance number (AB 12 34 56 C), HMRC prefix rules; upper case only",
+        description: describe!("UK National Insurance number (AB 12 34 56 C), HMRC prefix rules; upper case only"),
         // No literal prefix (any allocated letter pair): the six digits
         // are the anchor; the letters lie within three bytes of them.
         anchor: Anchor::Digits { min: 6, max: 6 },
@@ -371,7 +389,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "email",
         group: Group::Pii,
-        description: "Email address (local part up to 64 characters, dotted domain with an alphabetic TLD); not a URL's user info (ssh://git@host, https://user:pass@host)",
+        description: describe!("Email address (local part up to 64 characters, dotted domain with an alphabetic TLD); not a URL's user info (ssh://git@host, https://user:pass@host)"),
         anchor: Anchor::Literals(&["@"]),
         // The user info of a URL is address-shaped: the pattern takes the
         // scheme and user name before it in, and the validator refuses
@@ -387,7 +405,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "aws_access_key_id",
         group: Group::Cloud,
-        description: "AWS access key id: AKIA (long-term), ASIA (temporary), ABIA, ACCA, A3T + 16 base32 characters",
+        description: describe!("AWS access key id: AKIA (long-term), ASIA (temporary), ABIA, ACCA, A3T + 16 base32 characters"),
         anchor: Anchor::Literals(&["AKIA", "ASIA", "ABIA", "ACCA", "A3T"]),
         pattern: r"(?-u)\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16}\b",
         validator: None,
@@ -396,7 +414,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "aws_secret_access_key",
         group: Group::Cloud,
-        description: "AWS secret access key: 40 base64 characters assigned to an aws_secret_access_key / SecretAccessKey-style name",
+        description: describe!("AWS secret access key: 40 base64 characters assigned to an aws_secret_access_key / SecretAccessKey-style name"),
         // A bare 40-character base64 string has no anchor and would flood
         // findings on hashes and base64 data; the key name it is assigned
         // to is the anchor. A secret with no name next to it is missed.
@@ -426,7 +444,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "alibaba_access_key_id",
         group: Group::Cloud,
-        description: "Alibaba Cloud AccessKey id: LTAI + 12-20 alphanumerics",
+        description: describe!("Alibaba Cloud AccessKey id: LTAI + 12-20 alphanumerics"),
         anchor: Anchor::Literals(&["LTAI"]),
         pattern: r"(?-u)\bLTAI[A-Za-z0-9]{12,20}\b",
         validator: None,
@@ -435,7 +453,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "gcp_api_key",
         group: Group::Cloud,
-        description: "Google Cloud / Firebase API key, also Gemini and Vertex AI keys: AIza + 35 characters",
+        description: describe!("Google Cloud / Firebase API key, also Gemini and Vertex AI keys: AIza + 35 characters"),
         anchor: Anchor::Literals(&["AIza"]),
         pattern: r"(?-u)\bAIza[0-9A-Za-z_-]{35,36}",
         validator: Some(validators::gcp_api_key),
@@ -444,7 +462,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "gcp_service_account_key",
         group: Group::Cloud,
-        description: "Google Cloud service account key file: its private_key_id (40 hex) or its \"type\": \"service_account\" field; the key itself is also found by private_key",
+        description: describe!("Google Cloud service account key file: its private_key_id (40 hex) or its \"type\": \"service_account\" field; the key itself is also found by private_key"),
         // Every service account JSON key has these fields; its PEM
         // private_key is found by `private_key`.
         anchor: Anchor::Literals(&["private_key_id", "service_account"]),
@@ -458,7 +476,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "azure_storage_key",
         group: Group::Cloud,
-        description: "Azure storage account key: 88 base64 characters ending == assigned to AccountKey (connection strings) or an account key name",
+        description: describe!("Azure storage account key: 88 base64 characters ending == assigned to AccountKey (connection strings) or an account key name"),
         // Like the AWS secret: a bare 88-character base64 value is not
         // distinctive enough, the name it is assigned to is the anchor.
         anchor: Anchor::Literals(&[
@@ -483,7 +501,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "github_token",
         group: Group::Source,
-        description: "GitHub token: ghp_/gho_/ghu_/ghs_/ghr_ + 36 alphanumerics, or a fine-grained github_pat_ token",
+        description: describe!("GitHub token: ghp_/gho_/ghu_/ghs_/ghr_ + 36 alphanumerics, or a fine-grained github_pat_ token"),
         anchor: Anchor::Literals(&["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"]),
         pattern: r"(?-u)\b(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})\b",
         validator: None,
@@ -492,7 +510,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "gitlab_token",
         group: Group::Source,
-        description: "GitLab token: glpat- (personal, also routable), gldt- (deploy), glrt- (runner, also routable), glptt- (trigger), glft-, glimt-, glsoat-, gloas-, glcbt-, glagent-, glffct- (feature flags), each prefix with its own length",
+        description: describe!("GitLab token: glpat- (personal, also routable), gldt- (deploy), glrt- (runner, also routable), glptt- (trigger), glft-, glimt-, glsoat-, gloas-, glcbt-, glagent-, glffct- (feature flags), each prefix with its own length"),
         anchor: Anchor::Literals(&[
             "glpat-", "gldt-", "glrt-", "glptt-", "glft-", "glimt-", "glsoat-", "gloas-", "glcbt-", "glagent-", "glffct-",
         ]),
@@ -506,7 +524,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "slack_token",
         group: Group::Messaging,
-        description: "Slack token: xoxb- (bot), xoxp- (user), xoxc- (client), legacy xoxs-/xoxo- and workspace xoxa-/xoxr- tokens, app-level xapp-, configuration and refresh xoxe- tokens",
+        description: describe!("Slack token: xoxb- (bot), xoxp- (user), xoxc- (client), legacy xoxs-/xoxo- and workspace xoxa-/xoxr- tokens, app-level xapp-, configuration and refresh xoxe- tokens"),
         anchor: Anchor::Literals(&["xoxa-", "xoxb-", "xoxc-", "xoxp-", "xoxo-", "xoxr-", "xoxs-", "xoxe", "xapp-"]),
         pattern: concat!(
             // Bot, user and client tokens: two to four numeric ids, then
@@ -527,7 +545,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "slack_webhook",
         group: Group::Messaging,
-        description: "Slack incoming webhook, workflow or trigger URL on hooks.slack.com",
+        description: describe!("Slack incoming webhook, workflow or trigger URL on hooks.slack.com"),
         anchor: Anchor::Literals(&["hooks.slack.com"]),
         pattern: concat!(
             r"(?-u)(?:https?://)?hooks\.slack\.com/(?:services/T[A-Z0-9]{6,12}/B[A-Z0-9]{6,12}/[A-Za-z0-9]{24}",
@@ -540,7 +558,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "stripe_secret_key",
         group: Group::Commerce,
-        description: "Stripe secret or restricted key (sk_live_, sk_test_, sk_prod_, rk_live_, rk_test_, rk_prod_); publishable pk_ keys are not secrets",
+        description: describe!("Stripe secret or restricted key (sk_live_, sk_test_, sk_prod_, rk_live_, rk_test_, rk_prod_); publishable pk_ keys are not secrets"),
         anchor: Anchor::Literals(&["sk_live_", "sk_test_", "sk_prod_", "rk_live_", "rk_test_", "rk_prod_"]),
         pattern: r"(?-u)\b[rs]k_(?:live|test|prod)_[0-9A-Za-z]{24,247}\b",
         validator: None,
@@ -549,7 +567,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "openai_api_key",
         group: Group::Ai,
-        description: "OpenAI API key: sk-, sk-proj-, sk-svcacct-, sk-admin- keys, which all carry the T3BlbkFJ marker",
+        description: describe!("OpenAI API key: sk-, sk-proj-, sk-svcacct-, sk-admin- keys, which all carry the T3BlbkFJ marker"),
         // T3BlbkFJ ("OpenAI" in base64) is inside every key, and far more
         // distinctive than "sk-".
         anchor: Anchor::Literals(&["T3BlbkFJ"]),
@@ -560,7 +578,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "anthropic_api_key",
         group: Group::Ai,
-        description: "Anthropic API or admin key: sk-ant-api03- / sk-ant-admin01- + 95 characters ending AA",
+        description: describe!("Anthropic API or admin key: sk-ant-api03- / sk-ant-admin01- + 95 characters ending AA"),
         anchor: Anchor::Literals(&["sk-ant-"]),
         pattern: r"(?-u)\bsk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_-]{93}AA[A-Za-z0-9_-]?",
         validator: Some(validators::anthropic_api_key),
@@ -569,7 +587,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "npm_token",
         group: Group::Source,
-        description: "npm access token (npm_ + 36 alphanumerics), or a legacy UUID token on an .npmrc registry line (//host/:_authToken=…)",
+        description: describe!("npm access token (npm_ + 36 alphanumerics), or a legacy UUID token on an .npmrc registry line (//host/:_authToken=…)"),
         // A UUID is only a token on the .npmrc line that assigns it to a
         // registry: `//registry.npmjs.org/:_authToken=…`.
         anchor: Anchor::Literals(&["npm_", "/:_authToken"]),
@@ -584,7 +602,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "pypi_token",
         group: Group::Source,
-        description: "PyPI or TestPyPI API token (pypi- + a macaroon for pypi.org / test.pypi.org)",
+        description: describe!("PyPI or TestPyPI API token (pypi- + a macaroon for pypi.org / test.pypi.org)"),
         anchor: Anchor::Literals(&["pypi-AgEIcHlwaS5vcmc", "pypi-AgENdGVzdC5weXBpLm9yZw"]),
         // A macaroon's identifier and signature make at least 85
         // characters after its location.
@@ -595,7 +613,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "sendgrid_api_key",
         group: Group::Messaging,
-        description: "SendGrid API key: SG. + 22 + . + 43 characters",
+        description: describe!("SendGrid API key: SG. + 22 + . + 43 characters"),
         anchor: Anchor::Literals(&["SG."]),
         pattern: r"(?-u)\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43,44}",
         validator: Some(validators::sendgrid_api_key),
@@ -605,7 +623,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "jwt",
         group: Group::Generic,
-        description: "Signed JSON Web Token (header.payload.signature, header with an alg)",
+        description: describe!("Signed JSON Web Token (header.payload.signature, header with an alg)"),
         // "eyJ" is base64 for '{"': both header and payload start with it.
         anchor: Anchor::Literals(&["eyJ"]),
         pattern: r"(?-u)\beyJ[A-Za-z0-9_-]{10,1000}\.eyJ[A-Za-z0-9_-]{2,6000}\.[A-Za-z0-9_-]{16,1401}",
@@ -615,7 +633,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "private_key",
         group: Group::Generic,
-        description: "PEM/OpenSSH/PGP private key block (PKCS#1, PKCS#8, encrypted, EC, DSA, OpenSSH, PGP), with real or escaped \\n line breaks",
+        description: describe!("PEM/OpenSSH/PGP private key block (PKCS#1, PKCS#8, encrypted, EC, DSA, OpenSSH, PGP), with real or escaped \\n line breaks"),
         anchor: Anchor::Literals(&["-----BEGIN "]),
         pattern: concat!(
             r"(?-u)-----BEGIN ",
@@ -648,7 +666,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "password_in_url",
         group: Group::Generic,
-        description: "URL with a password in its userinfo (scheme://user:password@host)",
+        description: describe!("URL with a password in its userinfo (scheme://user:password@host)"),
         anchor: Anchor::Literals(&["://"]),
         pattern: concat!(
             r#"(?-u)\b[A-Za-z][A-Za-z0-9+.-]{1,30}://[^\s:@/?#\[\]"'<>\\]{0,64}:[^\s@/?#\[\]"'<>\\]{1,128}@"#,
@@ -660,7 +678,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "basic_auth_header",
         group: Group::Generic,
-        description: "HTTP Basic credentials (Basic <base64 of user:password>), as in Authorization and Proxy-Authorization headers",
+        description: describe!("HTTP Basic credentials (Basic <base64 of user:password>), as in Authorization and Proxy-Authorization headers"),
         anchor: Anchor::Literals(&["Basic ", "basic ", "BASIC "]),
         pattern: r"(?-u)\b(?:Basic|basic|BASIC) {1,4}[A-Za-z0-9+/]{4,400}={0,2}",
         validator: Some(validators::basic_auth),

@@ -6,7 +6,7 @@ use super::{Anchor, Detector, Group};
 pub(super) const DATADOG_API_KEY: Detector = Detector {
     id: "datadog_api_key",
     group: Group::Observability,
-    description: "Datadog API key (32 hex) or application key (40 characters) assigned to a datadog / DD_API_KEY / DD_APP_KEY name",
+    description: describe!("Datadog API key (32 hex) or application key (40 characters) assigned to a datadog / DD_API_KEY / DD_APP_KEY name"),
     // Datadog keys are bare hex: only the name they are assigned to tells
     // them apart from hashes.
     anchor: Anchor::Literals(&[
@@ -24,7 +24,7 @@ pub(super) const DATADOG_API_KEY: Detector = Detector {
 pub(super) const NEW_RELIC_KEY: Detector = Detector {
     id: "new_relic_key",
     group: Group::Observability,
-    description: "New Relic key: NRAK- (user), NRAA- (admin), NRII- (insert), NRJS- (browser), or 64 characters assigned to a newrelic name",
+    description: describe!("New Relic key: NRAK- (user), NRAA- (admin), NRII- (insert), NRJS- (browser), or 64 characters assigned to a newrelic name"),
     anchor: Anchor::Literals(&["NRAK-", "NRAA-", "NRII-", "NRJS-", "newrelic", "new_relic", "new-relic", "NEW_RELIC", "NEWRELIC", "NewRelic"]),
     pattern: concat!(
         r"(?-u)(?:\bNRA[AK]-[A-Za-z\d]{27}\b|\bNRII-[A-Za-z\d-]{32,33}|\bNRJS-[\da-f]{19}\b|",
@@ -47,7 +47,7 @@ fn new_relic_key(m: &[u8]) -> bool {
 pub(super) const SENTRY_TOKEN: Detector = Detector {
     id: "sentry_token",
     group: Group::Observability,
-    description: "Sentry organization auth token (sntrys_eyJ…), user auth token (sntryu_ + 64 hex), or a 64-hex token assigned to a sentry name",
+    description: describe!("Sentry organization auth token (sntrys_eyJ…), user auth token (sntryu_ + 64 hex), or a 64-hex token assigned to a sentry name"),
     anchor: Anchor::Literals(&["sntrys_eyJ", "sntryu_", "sentry", "Sentry", "SENTRY"]),
     pattern: concat!(
         r"(?-u)(?:\bsntrys_eyJ[A-Za-z\d+/]{10,600}={0,2}_[A-Za-z\d+/]{43,44}|\bsntryu_[\da-f]{64}\b|",
@@ -70,7 +70,7 @@ fn sentry_token(m: &[u8]) -> bool {
 pub(super) const SENTRY_DSN: Detector = Detector {
     id: "sentry_dsn",
     group: Group::Observability,
-    description: "Sentry DSN with its key: https://<32 hex>@[o<org>.ingest[.<region>].]sentry.io/<project>",
+    description: describe!("Sentry DSN with its key: https://<32 hex>@[o<org>.ingest[.<region>].]sentry.io/<project>"),
     // Browser SDKs ship a DSN in public JavaScript: a policy that sees
     // front-end bundles may leave this one out.
     anchor: Anchor::Literals(&["sentry.io/"]),
@@ -82,7 +82,7 @@ pub(super) const SENTRY_DSN: Detector = Detector {
 pub(super) const GRAFANA_TOKEN: Detector = Detector {
     id: "grafana_token",
     group: Group::Observability,
-    description: "Grafana service account token (glsa_ + 32 + _ + CRC32 check), Cloud access policy token (glc_eyJ…), or legacy API key (eyJrIjoi…)",
+    description: describe!("Grafana service account token (glsa_ + 32 + _ + CRC32 check), Cloud access policy token (glc_eyJ…), or legacy API key (eyJrIjoi…)"),
     anchor: Anchor::Literals(&["glsa_", "glc_eyJ", "eyJrIjoi"]),
     pattern: concat!(
         r"(?-u)\b(?:glsa_[A-Za-z\d]{32}_[\da-f]{8}\b",
