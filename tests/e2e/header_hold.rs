@@ -33,7 +33,7 @@ use super::gateway::{Gateway, WORKLOAD_PORT};
 use super::policy;
 
 const CARD: &str = "4111 1111 1111 1111";
-const AWS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+const AWS_KEY: &str = "AKIAZ7VQ2XK4MHL3RWTN";
 const GITHUB_TOKEN: &str = "ghp_IDogFiUGqLURfw9MNOwlmEbNWMyvRYJIOxd0";
 const EMAIL: &str = "alice@example.com";
 
