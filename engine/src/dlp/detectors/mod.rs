@@ -28,6 +28,9 @@
 //! share the shape. Exceptions are values that break the format's own
 //! rules (HMRC's `QQ 12 34 56 C`: `Q` is never a first letter).
 
+pub(crate) mod generic;
+mod phone;
+
 use super::validators;
 use regex::bytes::Regex;
 use std::sync::OnceLock;
@@ -338,6 +341,7 @@ pub static CATALOGUE: &[Detector] = &[
         validator: Some(validators::email),
         keep_last: 0,
     },
+    phone::PHONE_NUMBER,
     // ------------------------------------------------------------ cloud credentials
     Detector {
         id: "aws_access_key_id",
@@ -596,6 +600,7 @@ pub static CATALOGUE: &[Detector] = &[
         validator: Some(validators::basic_auth),
         keep_last: 0,
     },
+    generic::GENERIC_CREDENTIAL,
 ];
 
 /// The detector with this id.

@@ -1,0 +1,274 @@
+//! `generic_credential`: a credential of no known vendor, found by the
+//! name it is assigned to.
+//!
+//! The match runs from the key name to the end of the value, as for the
+//! other key/value detectors, so redacting it keeps JSON valid. A key name
+//! is credential-ish when it *ends* with one of these words (so
+//! `token_type`, `passwordPolicy`, `secretKeyRef` and `max_tokens` are not):
+//!
+//! - `password`, `passwd`, `pwd` (and `PASS` in upper case: `DB_PASS`),
+//! - `secret`, `secret_key`,
+//! - `token`,
+//! - `api_key`, `access_key`, `private_key` (also `apikey`, `api-key`,
+//!   `apiKey`, `ApiKey`, `APIKey`, ...),
+//! - `credential`, `credentials`.
+//!
+//! Lower- and upper-case words start the name or follow `_`, `-` or `.`
+//! (`DB_PASSWORD`, `x-api-key`, `spring.datasource.password`; not
+//! `bypass`, `compass`); a capitalised word may follow anything
+//! (`clientSecret`, `ETSYToken`). Names of tokens that are not
+//! credentials are left out: CSRF and XSRF tokens, pagination and sync
+//! tokens (`nextPageToken`, `continuation_token`, `syncToken`), captcha
+//! and idempotency tokens, public keys and tokens.
+//!
+//! The assignment is any of `=`, `:`, `=>`, `:=`, `?=`, `.=`, `+=`, `::=`,
+//! or XML's `>` right after the name, with optional quotes around name and
+//! value (also JSON's `\"`). The value is 8 to 128 bytes of printable
+//! ASCII up to the first quote, space, `&`, `,`, `;`, `\`, bracket or
+//! angle bracket.
+//!
+//! The value test ([`generic_credential`]): a value is a finding only when
+//! it has both letters and digits, is long and varied enough (passwords 8
+//! bytes and a Shannon entropy of 2.5 bits per byte, other credentials 12
+//! bytes and 3.0 bits), and is not a placeholder. **The placeholder rule**:
+//! a value is a placeholder when it is a variable or a reference (starts
+//! with `$` or `%`: `$DB_PASSWORD`, `${TOKEN}`, `%PASSWORD%`), a path or a
+//! URL (starts with `/`, `./`, `~/`, or contains `://`), a mask (four
+//! identical characters in a row: `xxxx`, `****`, `0000`), or contains
+//! one of the words `example`, `sample`, `placeholder`, `changeme`,
+//! `change_me`, `dummy`, `redacted`, `your`, `fake`, `password`, `passwd`,
+//! `secret`, `token` (any case). Template syntax (`{{ .Values.x }}`,
+//! `<password>`) never matches: braces and angle brackets end a value.
+
+use super::{Anchor, Detector, Group};
+
+/// Words that make a name credential-ish when the name ends with them and
+/// they start a segment (the start, or after `_`, `-`, `.`).
+macro_rules! segment_words {
+    () => {
+        concat!(
+            r"(?:password|passwd|pwd|secret|secret_key|secret-key|secretkey|secretKey|token",
+            r"|accesstoken|authtoken|apitoken|api_key|api-key|apikey|apiKey|access_key|access-key|accesskey",
+            r"|accessKey|private_key|private-key|privatekey|privateKey|credentials?",
+            r"|PASSWORD|PASSWD|PWD|PASS|SECRET|SECRET_KEY|SECRET-KEY|SECRETKEY|TOKEN|ACCESSTOKEN|AUTHTOKEN",
+            r"|APITOKEN|API_KEY|API-KEY|APIKEY|ACCESS_KEY|ACCESS-KEY|ACCESSKEY|PRIVATE_KEY|PRIVATE-KEY",
+            r"|PRIVATEKEY|CREDENTIALS?)",
+        )
+    };
+}
+
+/// Capitalised words, which start a segment wherever they are
+/// (`clientSecret`, `ETSYToken`).
+macro_rules! capital_words {
+    () => {
+        r"(?:Password|Passwd|Pwd|Secret|SecretKey|Token|ApiKey|APIKey|AccessKey|PrivateKey|Credentials?)"
+    };
+}
+
+/// The most bytes of a value; the pattern reads one more, and a value that
+/// long is refused (it runs on: not a value of this size).
+const MAX_VALUE: usize = 128;
+
+/// The `generic_credential` detector.
+pub(super) const GENERIC_CREDENTIAL: Detector = Detector {
+    id: "generic_credential",
+    group: Group::Generic,
+    description: "Credential assigned to a credential-ish name (password, secret, token, api_key, access_key, private_key, credentials) in JSON, forms, YAML, env, INI, XML or code; value with letters and digits, entropy checked, placeholders ignored",
+    // The key words, in the casings names are written in; every match
+    // contains one. Lower-case `pass` is left out: it is everywhere in
+    // prose, and `password`/`passwd` cover most names.
+    anchor: Anchor::Literals(&[
+        "password",
+        "Password",
+        "PASSWORD",
+        "passwd",
+        "Passwd",
+        "PASSWD",
+        "pwd",
+        "Pwd",
+        "PWD",
+        "PASS",
+        "secret",
+        "Secret",
+        "SECRET",
+        "token",
+        "Token",
+        "TOKEN",
+        "api_key",
+        "api-key",
+        "apikey",
+        "apiKey",
+        "ApiKey",
+        "APIKey",
+        "API_KEY",
+        "API-KEY",
+        "APIKEY",
+        "access_key",
+        "access-key",
+        "accesskey",
+        "accessKey",
+        "AccessKey",
+        "ACCESS_KEY",
+        "ACCESS-KEY",
+        "ACCESSKEY",
+        "private_key",
+        "private-key",
+        "privatekey",
+        "privateKey",
+        "PrivateKey",
+        "PRIVATE_KEY",
+        "PRIVATE-KEY",
+        "PRIVATEKEY",
+        "credential",
+        "Credential",
+        "CREDENTIAL",
+    ]),
+    pattern: concat!(
+        // The name: a segment word after an optional prefix ending in a
+        // separator, or a capitalised word after any prefix.
+        r"(?-u)\b(?:(?:[A-Za-z0-9_.-]{0,40}[_.-])?",
+        segment_words!(),
+        r"|[A-Za-z0-9_.-]{0,40}",
+        capital_words!(),
+        r")",
+        // The assignment.
+        r#"\\?["'`]?(?:>\s{0,8}|[ \t]{0,4}(?:[:?.+]{0,3}=|=>|:)[ \t]{0,4})\\?["'`]?"#,
+        // The value, one byte longer than the longest accepted.
+        r"[A-Za-z0-9!#$%*/@^_|~-][A-Za-z0-9!#$%*+./:=?@^_|~-]{7,128}",
+    ),
+    validator: Some(generic_credential),
+    keep_last: 0,
+};
+
+/// Whether findings of detector `id` give way to an overlapping finding of
+/// a detector that does not: the two broad detectors, whose findings a
+/// specific one names better (a GitHub token assigned to `GITHUB_TOKEN`
+/// is a `github_token`; a +86 mobile number is a `cn_mobile`).
+pub fn yields(id: &str) -> bool {
+    matches!(id, "generic_credential" | "phone_number")
+}
+
+/// Key-name parts of tokens that are not credentials.
+const NOT_CREDENTIALS: &[&[u8]] = &[
+    b"csrf",
+    b"xsrf",
+    b"authenticity",
+    b"page",
+    b"next",
+    b"continuation",
+    b"cursor",
+    b"sync",
+    b"captcha",
+    b"idempotency",
+    b"public",
+];
+
+/// Words that make a value a placeholder (compared in lower case).
+const PLACEHOLDER_WORDS: &[&[u8]] = &[
+    b"example",
+    b"sample",
+    b"placeholder",
+    b"changeme",
+    b"change_me",
+    b"dummy",
+    b"redacted",
+    b"your",
+    b"fake",
+    b"password",
+    b"passwd",
+    b"secret",
+    b"token",
+];
+
+/// Bytes of a key name.
+fn is_name(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+}
+
+/// `generic_credential`: the name is not a non-credential token's, and the
+/// value passes the value test (see the module docs).
+pub fn generic_credential(m: &[u8]) -> bool {
+    let name_len = m.iter().take_while(|&&b| is_name(b)).count();
+    let (name, rest) = m.split_at(name_len);
+    let value_at = rest
+        .iter()
+        .take_while(|&&b| matches!(b, b'\\' | b'"' | b'\'' | b'`' | b' ' | b'\t' | b'\r' | b'\n' | b':' | b'=' | b'>' | b'?' | b'.' | b'+'))
+        .count();
+    let Some(value) = rest.get(value_at..) else { return false };
+    let mut lower_name = [0u8; 64];
+    let mut n = 0;
+    for &b in name.iter().filter(|b| b.is_ascii_alphanumeric()) {
+        if let Some(slot) = lower_name.get_mut(n) {
+            *slot = b.to_ascii_lowercase();
+            n += 1;
+        }
+    }
+    let lower_name = lower_name.get(..n).unwrap_or_default();
+    if NOT_CREDENTIALS.iter().any(|w| contains(lower_name, w)) {
+        return false;
+    }
+    let password = [b"password".as_slice(), b"passwd", b"pwd", b"pass"].iter().any(|w| lower_name.ends_with(w));
+    let (min_len, min_entropy) = if password { (8, 2.5) } else { (12, 3.0) };
+    value.len() >= min_len
+        && value.len() <= MAX_VALUE
+        && value.iter().any(u8::is_ascii_alphabetic)
+        && value.iter().any(u8::is_ascii_digit)
+        && !is_placeholder(value)
+        && entropy(value) >= min_entropy
+}
+
+/// The placeholder rule (module docs).
+fn is_placeholder(value: &[u8]) -> bool {
+    let reference = matches!(value.first(), Some(b'$' | b'%'));
+    let path = matches!(value.first(), Some(b'/')) || value.starts_with(b"./") || value.starts_with(b"~/");
+    let url = contains(value, b"://");
+    let mask = value.windows(4).any(|w| w.iter().all(|&b| Some(&b) == w.first()));
+    let mut lower = [0u8; MAX_VALUE];
+    let n = value.len().min(MAX_VALUE);
+    for (slot, b) in lower.iter_mut().zip(value) {
+        *slot = b.to_ascii_lowercase();
+    }
+    let lower = lower.get(..n).unwrap_or_default();
+    reference || path || url || mask || PLACEHOLDER_WORDS.iter().any(|w| contains(lower, w))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Shannon entropy of the bytes of `value`, in bits per byte.
+fn entropy(value: &[u8]) -> f64 {
+    let mut counts = [0u16; 256];
+    for &b in value {
+        if let Some(c) = counts.get_mut(usize::from(b)) {
+            *c += 1;
+        }
+    }
+    let len = value.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / len;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values() {
+        assert!(generic_credential(b"password=hunter22"));
+        assert!(generic_credential(br#"api_key": "Zf3D0LXCM3EIMbgJpUNnkRtOfOueHznB"#));
+        assert!(!generic_credential(b"password=aaaa1111"));
+        assert!(!generic_credential(b"password=changeme1"));
+        assert!(!generic_credential(b"token=abcdefghijklmnop"));
+        assert!(!generic_credential(b"nextPageToken=Zf3D0LXCM3EIMbgJpUNnkRtO"));
+        assert!(!generic_credential(b"api_key=${API_KEY_2024}"));
+        assert!(!generic_credential(b"secret=https://vault/v1/k8"));
+        assert!((entropy(b"abcd") - 2.0).abs() < 1e-9);
+    }
+}
