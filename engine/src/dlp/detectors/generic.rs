@@ -34,13 +34,18 @@
 //! a value is a placeholder when it is a variable or a reference (starts
 //! with `$` or `%`: `$DB_PASSWORD`, `${TOKEN}`, `%PASSWORD%`), a path or a
 //! URL (starts with `/`, `./`, `~/`, or contains `://`), a mask (four
-//! identical characters in a row: `xxxx`, `****`, `0000`), or contains
+//! identical characters in a row: `xxxx`, `****`, `0000`), elided
+//! (contains `...` or ends with `..`), counts up (a third or more of its
+//! characters are followed by the next one: `12345678`, `abcd1234`), or contains
 //! one of the words `example`, `sample`, `placeholder`, `changeme`,
 //! `change_me`, `dummy`, `redacted`, `your`, `fake`, `password`, `passwd`,
 //! `secret`, `token` (any case). Template syntax (`{{ .Values.x }}`,
 //! `<password>`) never matches: braces and angle brackets end a value.
+//! A value that is padded base64 of printable text (a Kubernetes Secret's
+//! `data:`, a Docker `auth`) is judged by the text it encodes, so
+//! `cGFzc3dvcmQ=` (`password`) is a placeholder too.
 
-use super::{Anchor, Detector, Group};
+use super::{validators, Anchor, Detector, Group};
 
 /// Words that make a name credential-ish when the name ends with them and
 /// they start a segment (the start, or after `_`, `-`, `.`).
@@ -208,13 +213,36 @@ pub fn generic_credential(m: &[u8]) -> bool {
         return false;
     }
     let password = [b"password".as_slice(), b"passwd", b"pwd", b"pass"].iter().any(|w| lower_name.ends_with(w));
+    if value.len() > MAX_VALUE {
+        return false;
+    }
+    // Base64 of printable text (a Kubernetes Secret's `data:`, a Docker
+    // `auth`) is judged by the text it encodes.
+    match printable_base64(value) {
+        Some(text) => credible(&text, password),
+        None => credible(value, password),
+    }
+}
+
+/// The value test: length, letters and digits, entropy, not a
+/// placeholder.
+fn credible(value: &[u8], password: bool) -> bool {
     let (min_len, min_entropy) = if password { (8, 2.5) } else { (12, 3.0) };
     value.len() >= min_len
-        && value.len() <= MAX_VALUE
         && value.iter().any(u8::is_ascii_alphabetic)
         && value.iter().any(u8::is_ascii_digit)
         && !is_placeholder(value)
         && entropy(value) >= min_entropy
+}
+
+/// The text `value` encodes, when it is padded base64 of printable ASCII.
+fn printable_base64(value: &[u8]) -> Option<Vec<u8>> {
+    let alphabet = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
+    if value.len() % 4 != 0 || !value.iter().all(alphabet) {
+        return None;
+    }
+    let text = validators::base64_decode(value)?;
+    (!text.is_empty() && text.iter().all(|b| (0x20..0x7f).contains(b))).then_some(text)
 }
 
 /// The placeholder rule (module docs).
@@ -223,13 +251,17 @@ fn is_placeholder(value: &[u8]) -> bool {
     let path = matches!(value.first(), Some(b'/')) || value.starts_with(b"./") || value.starts_with(b"~/");
     let url = contains(value, b"://");
     let mask = value.windows(4).any(|w| w.iter().all(|&b| Some(&b) == w.first()));
+    let elided = contains(value, b"...") || value.ends_with(b"..");
+    // Counting up (`12345678`, `abcd1234`): a third of the steps or more.
+    let steps = value.windows(2).filter(|w| w.first().map(|&b| b.wrapping_add(1)) == w.get(1).copied()).count();
+    let sequence = 3 * steps >= value.len().saturating_sub(1);
     let mut lower = [0u8; MAX_VALUE];
     let n = value.len().min(MAX_VALUE);
     for (slot, b) in lower.iter_mut().zip(value) {
         *slot = b.to_ascii_lowercase();
     }
     let lower = lower.get(..n).unwrap_or_default();
-    reference || path || url || mask || PLACEHOLDER_WORDS.iter().any(|w| contains(lower, w))
+    reference || path || url || mask || elided || sequence || PLACEHOLDER_WORDS.iter().any(|w| contains(lower, w))
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -13,7 +13,8 @@
 //! country code is one the ITU has assigned ([`COUNTRY_CODES`]), the
 //! country code is not split across groups, and the national number has a
 //! plausible length and first digit: exactly 10 digits with valid area
-//! and exchange codes (first digits 2-9) for +1 (North America), 10 for
+//! and exchange codes (first digits 2-9, not N11; area codes N9X and 555
+//! are not in service) for +1 (North America), 10 for
 //! +7, 9 or 10 for +44, and 7 to 12 elsewhere, never starting with 0
 //! (the trunk prefix is dropped after a country code) except in Italy
 //! (+39). So UTC offsets (`+0530`, `+1000`), dates (`+2024-01-15`), sums
@@ -108,7 +109,20 @@ pub fn phone_number(m: &[u8]) -> bool {
     let national = digits.get(code_len..).unwrap_or_default();
     let digit = |k: usize| national.get(k).copied().unwrap_or(0);
     let length_ok = match code {
-        1 => national.len() == 10 && digit(0) >= 2 && digit(3) >= 2,
+        // NPA-NXX-XXXX: area and exchange codes start 2-9 and are not
+        // N11 (service codes); area codes N9X (reserved for expansion)
+        // and 555 are not in service.
+        1 => {
+            let n11 = |k: usize| digit(k + 1) == 1 && digit(k + 2) == 1;
+            let area = (digit(0), digit(1), digit(2));
+            national.len() == 10
+                && digit(0) >= 2
+                && digit(3) >= 2
+                && !n11(0)
+                && !n11(3)
+                && digit(1) != 9
+                && area != (5, 5, 5)
+        }
         7 => national.len() == 10,
         44 => (9..=10).contains(&national.len()),
         _ => (7..=12).contains(&national.len()),
