@@ -227,12 +227,13 @@ pub fn generic_credential(m: &[u8]) -> bool {
 /// The value test: length, letters and digits, entropy, not a
 /// placeholder.
 fn credible(value: &[u8], password: bool) -> bool {
-    let (min_len, min_entropy) = if password { (8, 2.5) } else { (12, 3.0) };
+    // Entropy in sixteenths of a bit per byte: 2.5 and 3.0.
+    let (min_len, min_entropy) = if password { (8, 40) } else { (12, 48) };
     value.len() >= min_len
         && value.iter().any(u8::is_ascii_alphabetic)
         && value.iter().any(u8::is_ascii_digit)
         && !is_placeholder(value)
-        && entropy(value) >= min_entropy
+        && entropy_at_least(value, min_entropy)
 }
 
 /// The text `value` encodes, when it is padded base64 of printable ASCII.
@@ -268,23 +269,33 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Shannon entropy of the bytes of `value`, in bits per byte.
-fn entropy(value: &[u8]) -> f64 {
-    let mut counts = [0u16; 256];
+/// `c * log2(c)` in sixteenths of a bit, for counts up to 129 (a value
+/// is at most 129 bytes): entropy without floating point, which the
+/// filter would pay for in size.
+const C_LOG2_C: [u16; 130] = [
+    0, 0, 32, 76, 128, 186, 248, 314, 384, 456, 532, 609, 688, 770, 853, 938, 1024, 1112, 1201, 1291, 1383, 1476,
+    1570, 1665, 1761, 1858, 1955, 2054, 2154, 2254, 2355, 2457, 2560, 2663, 2768, 2872, 2978, 3084, 3191, 3298,
+    3406, 3515, 3624, 3733, 3843, 3954, 4065, 4177, 4289, 4402, 4515, 4629, 4743, 4857, 4972, 5088, 5203, 5320,
+    5436, 5553, 5671, 5788, 5907, 6025, 6144, 6263, 6383, 6503, 6623, 6744, 6865, 6986, 7108, 7230, 7352, 7475,
+    7597, 7721, 7844, 7968, 8092, 8216, 8341, 8466, 8591, 8717, 8843, 8969, 9095, 9221, 9348, 9475, 9603, 9730,
+    9858, 9986, 10115, 10243, 10372, 10501, 10630, 10760, 10889, 11019, 11150, 11280, 11411, 11541, 11672, 11804,
+    11935, 12067, 12199, 12331, 12463, 12596, 12728, 12861, 12994, 13128, 13261, 13395, 13529, 13663, 13797, 13932,
+    14066, 14201, 14336, 14471
+];
+
+/// Whether the Shannon entropy of the bytes of `value` is at least
+/// `sixteenths` / 16 bits per byte: `n log2 n - sum c log2 c >= H n`.
+fn entropy_at_least(value: &[u8], sixteenths: u32) -> bool {
+    let mut counts = [0u8; 256];
     for &b in value {
         if let Some(c) = counts.get_mut(usize::from(b)) {
-            *c += 1;
+            *c = c.saturating_add(1);
         }
     }
-    let len = value.len() as f64;
-    counts
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = f64::from(c) / len;
-            -p * p.log2()
-        })
-        .sum()
+    let term = |c: usize| C_LOG2_C.get(c).copied().map_or(u32::MAX, u32::from);
+    let n = value.len();
+    let sum: u32 = counts.iter().map(|&c| term(usize::from(c))).fold(0, u32::saturating_add);
+    term(n).saturating_sub(sum) >= sixteenths.saturating_mul(n as u32)
 }
 
 #[cfg(test)]
@@ -301,6 +312,7 @@ mod tests {
         assert!(!generic_credential(b"nextPageToken=Zf3D0LXCM3EIMbgJpUNnkRtO"));
         assert!(!generic_credential(b"api_key=${API_KEY_2024}"));
         assert!(!generic_credential(b"secret=https://vault/v1/k8"));
-        assert!((entropy(b"abcd") - 2.0).abs() < 1e-9);
+        assert!(entropy_at_least(b"abcd", 32) && !entropy_at_least(b"abcd", 33));
+        assert!(entropy_at_least(b"hunter22", 40) && !entropy_at_least(b"aaaa1111", 17));
     }
 }
