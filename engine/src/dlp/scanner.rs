@@ -1162,11 +1162,24 @@ fn required(hir: &Hir) -> Vec<u8> {
 
 /// Whether every match of `hir` starts with one of `anchors`.
 fn starts_with_anchor(hir: &Hir, anchors: &[&[u8]]) -> bool {
-    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
-    match seq.literals() {
-        Some(lits) if !lits.is_empty() => {
-            lits.iter().all(|l| anchors.iter().any(|a| !a.is_empty() && l.as_bytes().starts_with(a)))
+    let all_start = |hir: &Hir| {
+        let seq = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
+        match seq.literals() {
+            Some(lits) if !lits.is_empty() => {
+                lits.iter().all(|l| anchors.iter().any(|a| !a.is_empty() && l.as_bytes().starts_with(a)))
+            }
+            _ => false,
         }
+    };
+    if all_start(hir) {
+        return true;
+    }
+    // A long alternation of names followed by more parts has too many
+    // prefixes to list whole (`generic_credential`); then the first part
+    // that is not an assertion decides: the match starts where it does
+    // (an empty match of it yields an empty prefix, which is no anchor).
+    match hir.kind() {
+        HirKind::Concat(subs) => subs.iter().find(|s| !matches!(s.kind(), HirKind::Look(_))).is_some_and(all_start),
         _ => false,
     }
 }

@@ -1,8 +1,11 @@
 //! `generic_credential`: a credential of no known vendor, found by the
 //! name it is assigned to.
 //!
-//! The match runs from the key name to the end of the value, as for the
-//! other key/value detectors, so redacting it keeps JSON valid. A key name
+//! The match runs from the credential word of the key name (or the `_`
+//! before it: `DB[_PASSWORD=...]`) to the end of the value, quotes
+//! excluded, as for the other key/value detectors, so redacting it keeps
+//! JSON valid; it starts at its anchor, so the scanner runs one anchored
+//! regex per key word it meets, never a search around it. A key name
 //! is credential-ish when it *ends* with one of these words (so
 //! `token_type`, `passwordPolicy`, `secretKeyRef` and `max_tokens` are not):
 //!
@@ -18,8 +21,9 @@
 //! `bypass`, `compass`); a capitalised word may follow anything
 //! (`clientSecret`, `ETSYToken`). Names of tokens that are not
 //! credentials are left out: CSRF and XSRF tokens, pagination and sync
-//! tokens (`nextPageToken`, `continuation_token`, `syncToken`), captcha
-//! and idempotency tokens, public keys and tokens.
+//! tokens (`nextPageToken`, `continuation_token`, `syncToken`), captcha,
+//! authenticity, idempotency and public tokens (matched as names of their
+//! own, which the validator refuses).
 //!
 //! The assignment is any of `=`, `:`, `=>`, `:=`, `?=`, `.=`, `+=`, `::=`,
 //! or XML's `>` right after the name, with optional quotes around name and
@@ -48,7 +52,8 @@
 use super::{validators, Anchor, Detector, Group};
 
 /// Words that make a name credential-ish when the name ends with them and
-/// they start a segment (the start, or after `_`, `-`, `.`).
+/// they start a segment: after no word character, or after `_` (the match
+/// then starts at the `_`). Every alternative starts with an anchor.
 macro_rules! segment_words {
     () => {
         concat!(
@@ -62,11 +67,38 @@ macro_rules! segment_words {
     };
 }
 
+/// The same after `_` (`DB_PASSWORD`, `x_api_key`).
+macro_rules! underscore_words {
+    () => {
+        concat!(
+            r"_(?:password|passwd|pwd|secret|secret_key|secretKey|token|api_key|apikey|apiKey|access_key",
+            r"|accessKey|private_key|privateKey|credentials?|PASSWORD|PASSWD|PWD|PASS|SECRET|SECRET_KEY|TOKEN",
+            r"|API_KEY|APIKEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?)",
+        )
+    };
+}
+
 /// Capitalised words, which start a segment wherever they are
 /// (`clientSecret`, `ETSYToken`).
 macro_rules! capital_words {
     () => {
         r"(?:Password|Passwd|Pwd|Secret|SecretKey|Token|ApiKey|APIKey|AccessKey|PrivateKey|Credentials?)"
+    };
+}
+
+/// Names of tokens that are not credentials. They are matched like the
+/// others, so that a match starts at them rather than at the `Token` or
+/// `_token` inside them, and the validator refuses them.
+macro_rules! not_credentials {
+    () => {
+        concat!(
+            r"(?:page_token|pageToken|PageToken|PAGE_TOKEN|next_token|nextToken|NextToken|NEXT_TOKEN",
+            r"|continuation_token|continuationToken|ContinuationToken|sync_token|syncToken|SyncToken",
+            r"|csrf_token|csrf-token|csrfToken|CsrfToken|CSRFToken|CSRF_TOKEN|CSRF-TOKEN",
+            r"|xsrf_token|xsrf-token|xsrfToken|XsrfToken|XSRFToken|XSRF_TOKEN|XSRF-TOKEN",
+            r"|authenticity_token|idempotency_token|idempotencyToken|IdempotencyToken",
+            r"|public_token|publicToken|PublicToken|captcha_token|captchaToken)",
+        )
     };
 }
 
@@ -79,62 +111,132 @@ pub(super) const GENERIC_CREDENTIAL: Detector = Detector {
     id: "generic_credential",
     group: Group::Generic,
     description: "Credential assigned to a credential-ish name (password, secret, token, api_key, access_key, private_key, credentials) in JSON, forms, YAML, env, INI, XML or code; value with letters and digits, entropy checked, placeholders ignored",
-    // The key words, in the casings names are written in; every match
-    // contains one. Lower-case `pass` is left out: it is everywhere in
-    // prose, and `password`/`passwd` cover most names.
+    // Every match starts with one of these: the key words in the casings
+    // names are written in, after `_`, and the names of tokens that are
+    // not credentials. Matches start at their anchor, so the scanner runs
+    // an anchored regex there, never a search around it. Lower-case
+    // `pass` is left out: it is everywhere in prose, and
+    // `password`/`passwd` cover most names.
     anchor: Anchor::Literals(&[
         "password",
-        "Password",
-        "PASSWORD",
         "passwd",
-        "Passwd",
-        "PASSWD",
         "pwd",
-        "Pwd",
-        "PWD",
-        "PASS",
         "secret",
-        "Secret",
-        "SECRET",
         "token",
-        "Token",
-        "TOKEN",
+        "accesstoken",
+        "authtoken",
+        "apitoken",
         "api_key",
         "api-key",
         "apikey",
         "apiKey",
-        "ApiKey",
-        "APIKey",
-        "API_KEY",
-        "API-KEY",
-        "APIKEY",
         "access_key",
         "access-key",
         "accesskey",
         "accessKey",
-        "AccessKey",
-        "ACCESS_KEY",
-        "ACCESS-KEY",
-        "ACCESSKEY",
         "private_key",
         "private-key",
         "privatekey",
         "privateKey",
-        "PrivateKey",
+        "credential",
+        "PASSWORD",
+        "PASSWD",
+        "PWD",
+        "PASS",
+        "SECRET",
+        "TOKEN",
+        "ACCESSTOKEN",
+        "AUTHTOKEN",
+        "APITOKEN",
+        "API_KEY",
+        "API-KEY",
+        "APIKEY",
+        "ACCESS_KEY",
+        "ACCESS-KEY",
+        "ACCESSKEY",
         "PRIVATE_KEY",
         "PRIVATE-KEY",
         "PRIVATEKEY",
-        "credential",
-        "Credential",
         "CREDENTIAL",
+        "Password",
+        "Passwd",
+        "Pwd",
+        "Secret",
+        "Token",
+        "ApiKey",
+        "APIKey",
+        "AccessKey",
+        "PrivateKey",
+        "Credential",
+        "_password",
+        "_passwd",
+        "_pwd",
+        "_secret",
+        "_token",
+        "_api_key",
+        "_apikey",
+        "_access_key",
+        "_private_key",
+        "_credential",
+        "_PASSWORD",
+        "_PASSWD",
+        "_PWD",
+        "_PASS",
+        "_SECRET",
+        "_TOKEN",
+        "_API_KEY",
+        "_APIKEY",
+        "_ACCESS_KEY",
+        "_PRIVATE_KEY",
+        "_CREDENTIAL",
+        "page_token",
+        "pageToken",
+        "PageToken",
+        "PAGE_TOKEN",
+        "next_token",
+        "nextToken",
+        "NextToken",
+        "NEXT_TOKEN",
+        "continuation_token",
+        "continuationToken",
+        "ContinuationToken",
+        "sync_token",
+        "syncToken",
+        "SyncToken",
+        "csrf_token",
+        "csrf-token",
+        "csrfToken",
+        "CsrfToken",
+        "CSRFToken",
+        "CSRF_TOKEN",
+        "CSRF-TOKEN",
+        "xsrf_token",
+        "xsrf-token",
+        "xsrfToken",
+        "XsrfToken",
+        "XSRFToken",
+        "XSRF_TOKEN",
+        "XSRF-TOKEN",
+        "authenticity_token",
+        "idempotency_token",
+        "idempotencyToken",
+        "IdempotencyToken",
+        "public_token",
+        "publicToken",
+        "PublicToken",
+        "captcha_token",
+        "captchaToken",
     ]),
     pattern: concat!(
-        // The name: a segment word after an optional prefix ending in a
-        // separator, or a capitalised word after any prefix.
-        r"(?-u)\b(?:(?:[A-Za-z0-9_.-]{0,40}[_.-])?",
+        // The name, from its credential word to its end.
+        r"(?-u)(?:\b",
         segment_words!(),
-        r"|[A-Za-z0-9_.-]{0,40}",
+        r"|",
+        underscore_words!(),
+        r"|",
         capital_words!(),
+        r"|",
+        not_credentials!(),
         r")",
         // The assignment.
         r#"\\?["'`]?(?:>\s{0,8}|[ \t]{0,4}(?:[:?.+]{0,3}=|=>|:)[ \t]{0,4})\\?["'`]?"#,
@@ -153,7 +255,8 @@ pub fn yields(id: &str) -> bool {
     matches!(id, "generic_credential" | "phone_number")
 }
 
-/// Key-name parts of tokens that are not credentials.
+/// How the names of tokens that are not credentials start (see
+/// `not_credentials!`).
 const NOT_CREDENTIALS: &[&[u8]] = &[
     b"csrf",
     b"xsrf",
@@ -161,7 +264,6 @@ const NOT_CREDENTIALS: &[&[u8]] = &[
     b"page",
     b"next",
     b"continuation",
-    b"cursor",
     b"sync",
     b"captcha",
     b"idempotency",
@@ -209,7 +311,7 @@ pub fn generic_credential(m: &[u8]) -> bool {
         }
     }
     let lower_name = lower_name.get(..n).unwrap_or_default();
-    if NOT_CREDENTIALS.iter().any(|w| contains(lower_name, w)) {
+    if NOT_CREDENTIALS.iter().any(|w| lower_name.starts_with(w)) {
         return false;
     }
     let password = [b"password".as_slice(), b"passwd", b"pwd", b"pass"].iter().any(|w| lower_name.ends_with(w));
