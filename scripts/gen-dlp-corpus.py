@@ -429,26 +429,26 @@ def _postal_us(rng):
 
 
 LOCALES = [
-    ("San Francisco", "US", _postal_us, lambda r: f"+1 ({r.choice(['415', '628'])}) 555-01{_d(r, 2)}", "USD"),
-    ("New York", "US", _postal_us, lambda r: f"+1 ({r.choice(['212', '646', '718'])}) 555-01{_d(r, 2)}", "USD"),
+    ("San Francisco", "US", _postal_us, lambda r: f"({r.choice(['415', '628'])}) 555-01{_d(r, 2)}", "USD"),
+    ("New York", "US", _postal_us, lambda r: f"({r.choice(['212', '646', '718'])}) 555-01{_d(r, 2)}", "USD"),
     ("Austin", "US", _postal_us, lambda r: f"({r.choice(['512', '737'])}) 555-01{_d(r, 2)}", "USD"),
-    ("Toronto", "CA", lambda r: r.choice(["M5V 2T6", "M4W 1A5", "M6J 3L4"]), lambda r: f"+1 (416) 555-01{_d(r, 2)}", "CAD"),
+    ("Toronto", "CA", lambda r: r.choice(["M5V 2T6", "M4W 1A5", "M6J 3L4"]), lambda r: f"(416) 555-01{_d(r, 2)}", "CAD"),
     ("London", "GB", lambda r: r.choice(["SW1A 1AA", "EC1V 9HX", "N1 9GU", "SE1 7PB", "W1D 3QF"]),
-     lambda r: r.choice([f"+44 20 7946 0{_d(r, 3)}", f"+44 7700 900{_d(r, 3)}", f"020 7946 0{_d(r, 3)}"]), "GBP"),
-    ("Manchester", "GB", lambda r: r.choice(["M1 1AE", "M4 5JD", "M15 4FN"]), lambda r: f"+44 161 496 0{_d(r, 3)}", "GBP"),
-    ("Berlin", "DE", lambda r: r.choice(["10115", "10719", "10999", "12043"]), lambda r: f"+49 30 {_d(r, 3)} {_d(r, 4)}", "EUR"),
-    ("München", "DE", lambda r: r.choice(["80331", "80469", "81667"]), lambda r: f"+49 89 {_d(r, 4)} {_d(r, 3)}", "EUR"),
-    ("Paris", "FR", lambda r: r.choice(["75002", "75011", "75015"]), lambda r: f"+33 1 99 00 {_d(r, 2)} {_d(r, 2)}", "EUR"),
-    ("Amsterdam", "NL", lambda r: r.choice(["1012 JS", "1017 CT", "1071 DJ"]), lambda r: f"+31 20 {_d(r, 3)} {_d(r, 4)}", "EUR"),
-    ("Madrid", "ES", lambda r: r.choice(["28013", "28004", "28010"]), lambda r: f"+34 91 {_d(r, 3)} {_d(r, 2)} {_d(r, 2)}", "EUR"),
-    ("Warszawa", "PL", lambda r: r.choice(["00-001", "00-950", "02-495"]), lambda r: f"+48 22 {_d(r, 3)} {_d(r, 2)} {_d(r, 2)}", "PLN"),
-    ("Sydney", "AU", lambda r: r.choice(["2000", "2010", "2060"]), lambda r: f"+61 2 5550 {_d(r, 4)}", "AUD"),
-    ("Tokyo", "JP", lambda r: r.choice(["100-0005", "150-0002", "160-0023"]), lambda r: f"+81 3-{_d(r, 4)}-{_d(r, 4)}", "JPY"),
+     lambda r: r.choice([f"020 7946 0{_d(r, 3)}", f"07700 900{_d(r, 3)}", f"020 7946 0{_d(r, 3)}"]), "GBP"),
+    ("Manchester", "GB", lambda r: r.choice(["M1 1AE", "M4 5JD", "M15 4FN"]), lambda r: f"0161 496 0{_d(r, 3)}", "GBP"),
+    ("Berlin", "DE", lambda r: r.choice(["10115", "10719", "10999", "12043"]), lambda r: f"030 {_d(r, 3)} {_d(r, 4)}", "EUR"),
+    ("München", "DE", lambda r: r.choice(["80331", "80469", "81667"]), lambda r: f"089 {_d(r, 4)} {_d(r, 3)}", "EUR"),
+    ("Paris", "FR", lambda r: r.choice(["75002", "75011", "75015"]), lambda r: f"01 99 00 {_d(r, 2)} {_d(r, 2)}", "EUR"),
+    ("Amsterdam", "NL", lambda r: r.choice(["1012 JS", "1017 CT", "1071 DJ"]), lambda r: f"020 {_d(r, 3)} {_d(r, 4)}", "EUR"),
+    ("Madrid", "ES", lambda r: r.choice(["28013", "28004", "28010"]), lambda r: f"91 {_d(r, 3)} {_d(r, 2)} {_d(r, 2)}", "EUR"),
+    ("Warszawa", "PL", lambda r: r.choice(["00-001", "00-950", "02-495"]), lambda r: f"22 {_d(r, 3)} {_d(r, 2)} {_d(r, 2)}", "PLN"),
+    ("Sydney", "AU", lambda r: r.choice(["2000", "2010", "2060"]), lambda r: f"02 5550 {_d(r, 4)}", "AUD"),
+    ("Tokyo", "JP", lambda r: r.choice(["100-0005", "150-0002", "160-0023"]), lambda r: f"03-{_d(r, 4)}-{_d(r, 4)}", "JPY"),
     ("Beijing", "CN", lambda r: r.choice(["100080", "100027", "100738"]),
-     lambda r: r.choice([f"+86 10 6552 {_d(r, 4)}", f"400-{r.choice(['810', '820', '650'])}-{_d(r, 4)}"]), "CNY"),
-    ("Shenzhen", "CN", lambda r: r.choice(["518000", "518057"]), lambda r: f"+86 755 8{_d(r, 3)} {_d(r, 4)}", "CNY"),
-    ("Bengaluru", "IN", lambda r: r.choice(["560001", "560034", "560103"]), lambda r: f"+91 80 4{_d(r, 3)} {_d(r, 4)}", "INR"),
-    ("São Paulo", "BR", lambda r: r.choice(["01310-100", "04538-133"]), lambda r: f"+55 11 3{_d(r, 3)}-{_d(r, 4)}", "BRL"),
+     lambda r: r.choice([f"010 6552 {_d(r, 4)}", f"400-{r.choice(['810', '820', '650'])}-{_d(r, 4)}"]), "CNY"),
+    ("Shenzhen", "CN", lambda r: r.choice(["518000", "518057"]), lambda r: f"0755 8{_d(r, 3)} {_d(r, 4)}", "CNY"),
+    ("Bengaluru", "IN", lambda r: r.choice(["560001", "560034", "560103"]), lambda r: f"080 4{_d(r, 3)} {_d(r, 4)}", "INR"),
+    ("São Paulo", "BR", lambda r: r.choice(["01310-100", "04538-133"]), lambda r: f"(11) 3{_d(r, 3)}-{_d(r, 4)}", "BRL"),
 ]
 STREETS = {
     "San Francisco": ["Market Street", "Valencia Street", "Folsom Street"],
@@ -1179,7 +1179,7 @@ Detectors must stay silent on these:
 - Luhn-valid ids without an issuer prefix (for example 19-digit ids starting
   with 1, 7 or 9);
 - `RF` creditor references, which are mod-97 valid but not IBANs;
-- phone numbers in fictional ranges (+1 555-01xx, +44 20 7946 0xxx, ...);
+- phone numbers in fictional ranges, in national format ((415) 555-01xx, 020 7946 0xxx, ...): E.164 numbers with a + are `phone_number` findings;
 - 40-character lowercase hex (SHA-1, git commits), 64-character SHA-256;
 - `risk-scoring-<hash>-<id>` host names (an "s", a "k" and a dash inside a
   word, then 20+ characters), "disk-usage", "task-runner" and "Basic plan" in

@@ -198,6 +198,27 @@ fn headers_query_and_path_are_scanned_where_the_policy_says() {
 }
 
 #[test]
+fn a_credential_header_is_seen_with_its_name_and_broad_findings_give_way() {
+    let p = with_dlp(json!([{"name": "creds", "detectors": ["generic", "github_token", "pii"], "action": "REDACT"}]));
+    // The header is scanned as `x-api-key: <value>`: the name makes the
+    // value a credential, and only the value is masked.
+    let req = FakeAttributes::get("httpbin.org", "/get").header("x-api-key", "7Hk2Lq9Vx4Np8Rt3Wm6Zb1Yc");
+    let d = p.decide(&req);
+    assert!(d.redacted());
+    assert_eq!(
+        json_record(&d.record())["findingsAt"],
+        json!([{"id": "generic_credential", "in": "header", "name": "x-api-key", "action": "REDACT"}])
+    );
+    assert_eq!(d.header_edits, vec![("x-api-key".to_owned(), "*".repeat(24))]);
+    // A GitHub token assigned to a token name is a `github_token`, a +86
+    // mobile a `cn_mobile`: the broad detectors give way.
+    let body = format!(r#"{{"GITHUB_TOKEN": "{GITHUB}", "phone": "+86 138 0013 8000", "tel": "+44 20 7946 0958"}}"#);
+    let out = p.process(&post("application/json"), &[body.as_bytes()]);
+    assert_eq!(json_record(&out.record)["findings"], json!(["github_token", "cn_mobile", "phone_number"]));
+    assert_no_secret(&out.record);
+}
+
+#[test]
 fn redact_in_headers_and_query_rewrites_what_is_forwarded() {
     let p = with_dlp(json!([{"name": "mask", "detectors": ["credit_card", "aws_access_key_id"], "action": "REDACT"}]));
     let req = FakeAttributes::get("httpbin.org", "/pay?card=4111-1111-1111-1111&k=%41KIAZ7VQ2XK4MHL3RWTN")

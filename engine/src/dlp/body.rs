@@ -295,7 +295,9 @@ impl BodyScan {
     /// chunks needs.
     fn scan(&mut self, dlp: &DlpSet, text: &[u8], end: bool) {
         let Some(group) = dlp.group(self.group) else { return };
-        for hit in self.stream.feed(&group.scanner, text, end) {
+        let mut hits = self.stream.feed(&group.scanner, text, end);
+        group.scanner.drop_yielding(&mut hits, |h| (h.detector, h.start, h.end));
+        for hit in hits {
             self.found(dlp, hit.detector, hit.start, hit.end);
         }
     }

@@ -242,28 +242,39 @@ impl DlpSet {
                 if name.starts_with(':') {
                     return;
                 }
-                for hit in group.scanner.scan(name.as_bytes()) {
-                    if let Some(f) = self.finding(group, hit.detector, Place::Headers, Location::HeaderName) {
-                        out.findings.push(f);
-                    }
-                }
+                // The header as one line, `name: value`, so that a value
+                // is seen with the name it is assigned to (`x-api-key:
+                // ...` for `generic_credential`). A finding within the
+                // name is the name's; any other is the value's, and
+                // masking covers its part in the value.
+                let line = [name.as_bytes(), b": ", value.as_bytes()].concat();
+                let value_at = name.len() + 2;
+                let mut hits = group.scanner.scan(&line);
+                group.scanner.drop_yielding(&mut hits, |h| (h.detector, h.span.start as u64, h.span.end as u64));
                 let mut spans = Vec::new();
-                for hit in group.scanner.scan(value.as_bytes()) {
-                    if let Some(f) =
-                        self.finding(group, hit.detector, Place::Headers, Location::Header(name.to_owned()))
-                    {
+                for hit in hits {
+                    let location = if hit.span.end <= name.len() {
+                        Location::HeaderName
+                    } else {
+                        Location::Header(name.to_owned())
+                    };
+                    let in_value = matches!(location, Location::Header(_));
+                    if let Some(f) = self.finding(group, hit.detector, Place::Headers, location) {
                         // BLOCK masks too: Envoy's access log reads the
                         // request headers of a refused request.
-                        if f.action != DlpAction::Audit {
-                            spans.push((hit.span.clone(), self.keep_last(group, &hit)));
+                        if in_value && f.action != DlpAction::Audit {
+                            let keep = self.keep_last(group, &hit);
+                            let start = hit.span.start.saturating_sub(value_at);
+                            let end = hit.span.end.saturating_sub(value_at).saturating_sub(keep);
+                            spans.push(start..end);
                         }
                         out.findings.push(f);
                     }
                 }
                 if !spans.is_empty() {
                     let mut masked = value.as_bytes().to_vec();
-                    for (span, keep) in spans {
-                        mask(&mut masked, span.start, span.end.saturating_sub(keep));
+                    for span in spans {
+                        mask(&mut masked, span.start, span.end);
                     }
                     edits.push((name.to_owned(), String::from_utf8_lossy(&masked).into_owned()));
                 }
@@ -276,7 +287,9 @@ impl DlpSet {
             let query_at =
                 target.find('?').map_or(usize::MAX, |q| map.iter().position(|&r| r > q).unwrap_or(usize::MAX));
             let mut masked: Option<Vec<u8>> = None;
-            for hit in group.scanner.scan(&decoded) {
+            let mut hits = group.scanner.scan(&decoded);
+            group.scanner.drop_yielding(&mut hits, |h| (h.detector, h.span.start as u64, h.span.end as u64));
+            for hit in hits {
                 let location = if hit.span.start >= query_at { Location::Query } else { Location::Path };
                 if let Some(f) = self.finding(group, hit.detector, Place::Target, location) {
                     if f.action != DlpAction::Audit {

@@ -75,6 +75,8 @@ pub struct Compiled {
     /// Bytes every match contains (checked before running the regex).
     required: Vec<u8>,
     kind: Kind,
+    /// Gives way to overlapping findings of other detectors.
+    yields: bool,
 }
 
 /// `\A(?s-u:.)(?:PAT)`: the pattern anchored one byte after the start,
@@ -166,6 +168,9 @@ pub struct Scanner {
     long: Vec<bool>,
     /// The longest reach of the other detectors: the stream's hold-back.
     short_window: usize,
+    /// Per detector: whether its findings give way to an overlapping
+    /// finding of a detector that does not (see [`Scanner::drop_yielding`]).
+    yields: Vec<bool>,
 }
 
 /// Detectors reaching farther than this (a PEM key, a JWT) whose matches
@@ -239,7 +244,28 @@ impl Scanner {
         let long: Vec<bool> =
             detectors.iter().map(|d| matches!(d.kind, Kind::Literal) && d.back == 0 && d.reach > LONG_REACH).collect();
         let short_window = detectors.iter().zip(&long).filter(|(_, l)| !**l).map(|(d, _)| d.reach).max().unwrap_or(0);
-        Ok(Scanner { detectors, prefilter, numeric, plain, grouped, codes, whole, window, long, short_window })
+        let yields = detectors.iter().map(|d| d.yields).collect();
+        Ok(Scanner { detectors, prefilter, numeric, plain, grouped, codes, whole, window, long, short_window, yields })
+    }
+
+    /// Drops the findings of detectors that give way
+    /// ([`detectors::generic::yields`]: `generic_credential`, `phone_number`)
+    /// where a finding of another detector overlaps them: a GitHub token
+    /// assigned to `GITHUB_TOKEN` is a `github_token`, a +86 mobile a
+    /// `cn_mobile`. `of` gives a hit's detector and byte range. The scan
+    /// itself ([`Scanner::scan`]) reports every detector's findings, as
+    /// the reference scan does; policies apply this to what they report.
+    pub fn drop_yielding<T>(&self, hits: &mut Vec<T>, of: impl Fn(&T) -> (usize, u64, u64)) {
+        let yields = |d: usize| self.yields.get(d).copied().unwrap_or(false);
+        if hits.len() < 2 || !hits.iter().any(|h| yields(of(h).0)) {
+            return;
+        }
+        let firm: Vec<(u64, u64)> =
+            hits.iter().map(&of).filter(|(d, _, _)| !yields(*d)).map(|(_, start, end)| (start, end)).collect();
+        hits.retain(|h| {
+            let (d, start, end) = of(h);
+            !yields(d) || !firm.iter().any(|&(a, b)| a < end && start < b)
+        });
     }
 
     /// The compiled detectors, by index.
@@ -1138,11 +1164,24 @@ fn required(hir: &Hir) -> Vec<u8> {
 
 /// Whether every match of `hir` starts with one of `anchors`.
 fn starts_with_anchor(hir: &Hir, anchors: &[&[u8]]) -> bool {
-    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
-    match seq.literals() {
-        Some(lits) if !lits.is_empty() => {
-            lits.iter().all(|l| anchors.iter().any(|a| !a.is_empty() && l.as_bytes().starts_with(a)))
+    let all_start = |hir: &Hir| {
+        let seq = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
+        match seq.literals() {
+            Some(lits) if !lits.is_empty() => {
+                lits.iter().all(|l| anchors.iter().any(|a| !a.is_empty() && l.as_bytes().starts_with(a)))
+            }
+            _ => false,
         }
+    };
+    if all_start(hir) {
+        return true;
+    }
+    // A long alternation of names followed by more parts has too many
+    // prefixes to list whole (`generic_credential`); then the first part
+    // that is not an assertion decides: the match starts where it does
+    // (an empty match of it yields an empty prefix, which is no anchor).
+    match hir.kind() {
+        HirKind::Concat(subs) => subs.iter().find(|s| !matches!(s.kind(), HirKind::Look(_))).is_some_and(all_start),
         _ => false,
     }
 }
@@ -1213,6 +1252,7 @@ fn compile_builtin(d: &Detector) -> Result<(Compiled, Vec<Vec<u8>>), BuildError>
         alphabet: set,
         required: required(&hir),
         kind,
+        yields: detectors::generic::yields(d.id),
     };
     Ok((compiled, words))
 }
@@ -1240,6 +1280,7 @@ fn compile_custom_detector(name: String, regex: Regex, anchors: &[Vec<u8>]) -> C
         alphabet: ByteSet::all(),
         required: Vec::new(),
         kind,
+        yields: false,
     }
 }
 

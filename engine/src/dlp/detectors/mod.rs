@@ -30,6 +30,9 @@
 //! findings). Values that break the format's own rules are not (HMRC's
 //! `QQ 12 34 56 C`: `Q` is never a first letter).
 
+pub(crate) mod generic;
+mod phone;
+
 use super::validators;
 use regex::bytes::Regex;
 use std::sync::OnceLock;
@@ -401,6 +404,7 @@ pub static CATALOGUE: &[Detector] = &[
         validator: Some(validators::email),
         keep_last: 0,
     },
+    phone::PHONE_NUMBER,
     // ------------------------------------------------------------ cloud credentials
     Detector {
         id: "aws_access_key_id",
@@ -684,6 +688,7 @@ pub static CATALOGUE: &[Detector] = &[
         validator: Some(validators::basic_auth),
         keep_last: 0,
     },
+    generic::GENERIC_CREDENTIAL,
     // ------------------------------------------------------------ vendor credentials
     ai::HUGGINGFACE_TOKEN,
     ai::AWS_BEDROCK_API_KEY,
