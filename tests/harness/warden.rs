@@ -126,8 +126,8 @@ fn held_headers_follow_the_hosts_setting_and_never_stall() {
     let blocked = || {
         Request::new("POST", "httpbin.org", "/post")
             .header("content-type", "text/plain")
-            .chunk(b"key=AKIAIOSFO".to_vec())
-            .chunk(b"DNN7EXAMPLE".to_vec())
+            .chunk(b"key=AKIAZ7VQ2".to_vec())
+            .chunk(b"XK4MHL3RWTN".to_vec())
     };
     let clean = || Request::new("POST", "httpbin.org", "/post").chunk(b"nothing to see".to_vec());
     for allow in [true, false] {
