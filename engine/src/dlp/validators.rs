@@ -475,7 +475,7 @@ pub fn sendgrid_api_key(m: &[u8]) -> bool {
 
 /// `gitlab_token`: each prefix's own length: 20 to 50 characters for
 /// most, 25 for `glimt-`, 50 to 300 for `glagent-`, 64 for `gloas-`, 40
-/// for `glptt-`, 20 after an optional hex id and `_` for `glcbt-`;
+/// for `glptt-`, 20 after an optional 1-5 character id and `_` for `glcbt-`;
 /// routable `glpat-` and `glrt-` tokens carry 27-300 characters, a `.` and
 /// 9 more. A longer run is not a token (the pattern reads one more).
 pub fn gitlab_token(m: &[u8]) -> bool {
@@ -491,7 +491,7 @@ pub fn gitlab_token(m: &[u8]) -> bool {
         b"glcbt" => {
             body.len() == 20
                 || split_once(body, b'_').is_some_and(|(id, rest)| {
-                    (1..=5).contains(&id.len()) && id.iter().all(u8::is_ascii_hexdigit) && rest.len() == 20
+                    (1..=5).contains(&id.len()) && id.iter().all(u8::is_ascii_alphanumeric) && rest.len() == 20
                 })
         }
         _ => (20..=50).contains(&body.len()),
