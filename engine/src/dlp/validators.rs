@@ -393,6 +393,11 @@ pub fn in_aadhaar(m: &[u8]) -> bool {
     shape && digits(m).count() == 12 && digits(m).next().is_some_and(|d| d >= 2) && verhoeff(m)
 }
 
+/// `cn_mobile`: a number after a `+` is Chinese only after `+86`.
+pub fn cn_mobile(m: &[u8]) -> bool {
+    !m.starts_with(b"+") || m.starts_with(b"+86")
+}
+
 /// `us_ssn`: area (first three digits) not 000, 666 or 900–999, group
 /// (next two) not 00, serial (last four) not 0000. Numbers the SSA
 /// published as examples (078-05-1120, 123-45-6789) pass these rules and

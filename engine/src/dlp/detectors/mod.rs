@@ -348,15 +348,21 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "cn_mobile",
         group: Group::Pii,
-        description: describe!("Mainland China mobile number (11 digits, allocated 13x-19x prefixes), optionally +86/0086/86 and grouped 3-4-4"),
+        description: describe!("Mainland China mobile number (11 digits, allocated 13x-19x prefixes) after +86/0086/86, grouped 3-4-4, or plain after a word such as mobile, phone, tel, 手机 or 电话"),
         // 11 digits, 13 with 86, 15 with 0086.
         anchor: Anchor::Digits { min: 11, max: 15 },
+        // Eleven digits in a row are often an id (a JSON number): plain,
+        // they are a mobile number only after a word that says so. A `+`
+        // other than +86 starts another country's number (+1 800…): the
+        // pattern takes it in and the validator refuses the match.
         pattern: concat!(
-            r"(?-u)(?:\+86[ -]?|\b(?:0086|86)[ -]?|\b)",
-            r"1(?:3[0-9]|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8[0-9]|9[0-35-9])",
-            r"(?:[0-9]{8}|[ -][0-9]{4}[ -][0-9]{4})\b",
+            r"(?-u)(?:(?:\+86[ -]?|\+|\b(?:0086|86)[ -]?",
+            r"|\b(?:[Mm]obile|MOBILE|[Pp]hone|PHONE|[Tt]el|TEL|[Cc]ell|CELL)[^0-9A-Za-z+\r\n][^0-9+\r\n]{0,19}",
+            r"|(?:手机|电话)[^0-9+\r\n]{0,20})",
+            r"1(?:3[0-9]|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8[0-9]|9[0-35-9])(?:[0-9]{8}|[ -][0-9]{4}[ -][0-9]{4})",
+            r"|\b1(?:3[0-9]|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8[0-9]|9[0-35-9])[ -][0-9]{4}[ -][0-9]{4})\b",
         ),
-        validator: None,
+        validator: Some(validators::cn_mobile),
         keep_last: 0,
     },
     Detector {
