@@ -396,6 +396,43 @@ fn luhn_known_values() {
     }
 }
 
+/// The card validator's one-pass and eight-digits-at-a-time paths agree
+/// with the plain definition (grouping, Luhn, 13–19 digits, a brand) on
+/// random numbers, plain and grouped, of every length around a card's.
+#[test]
+fn credit_card_validator_agrees_with_its_definition() {
+    fn definition(m: &[u8]) -> bool {
+        let groups: Vec<usize> = m.split(|b| *b == b' ' || *b == b'-').map(<[u8]>::len).collect();
+        let grouping = matches!(groups.as_slice(), [_] | [4, 4, 4, 4] | [4, 6, 4] | [4, 6, 5]);
+        let digits = m.iter().filter(|b| b.is_ascii_digit()).count();
+        grouping && (13..=19).contains(&digits) && validators::luhn(m) && validators::card_brand(m).is_some()
+    }
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let (mut valid, mut cases) = (0, 0);
+    for _ in 0..300_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let len = 10 + (x % 12) as usize;
+        let mut m: Vec<u8> =
+            (0..len).map(|i| b'0' + ((x >> (i * 3 % 60)) as u8 ^ (i as u8).wrapping_mul(7)) % 10).collect();
+        match x % 8 {
+            0 => m[4] = b' ',
+            1 if len == 19 => [4, 9, 14].iter().for_each(|&k| m[k] = b'-'),
+            2 => m[len / 2] = b'x',
+            3 => m[0] = b'4',
+            4 => m[0] = b'5',
+            _ => {}
+        }
+        let got = validators::credit_card(&m);
+        assert_eq!(got, definition(&m), "{}", String::from_utf8_lossy(&m));
+        valid += usize::from(got);
+        cases += 1;
+    }
+    // Enough valid numbers that both answers were exercised.
+    assert!(valid > cases / 200, "{valid} valid of {cases}");
+}
+
 #[test]
 fn card_brands() {
     let cases: &[(&str, Option<CardBrand>)] = &[

@@ -77,6 +77,9 @@ pub struct Compiled {
     kind: Kind,
     /// Gives way to overlapping findings of other detectors.
     yields: bool,
+    /// A necessary condition at an anchor occurrence for any match to
+    /// contain it ([`detectors::generic::precheck`]).
+    precheck: Option<fn(&[u8], usize) -> bool>,
 }
 
 /// `\A(?s-u:.)(?:PAT)`: the pattern anchored one byte after the start,
@@ -408,6 +411,9 @@ impl Scanner {
                     return;
                 }
             }
+        }
+        if d.precheck.is_some_and(|precheck| !precheck(data, region.start)) {
+            return;
         }
         // The window: alphabet bytes around the region, within reach.
         let lo = region.start - d.alphabet.run_before(data, region.start, d.back);
@@ -1000,7 +1006,9 @@ impl Shape {
             // (?:\+86[ -]?|\b(?:0086|86)[ -]?|\b)1[3-9]x(?:[0-9]{8}|[ -][0-9]{4}[ -][0-9]{4})\b
             Shape::Mobile if plain => {
                 let prefix = match run.digits {
-                    11 => true,
+                    // Plain, eleven digits need a `+` or a word before
+                    // them (see `mobile_word_before`).
+                    11 => run.before(data, 1) == Some(b'+') || mobile_word_before(data, run.start),
                     13 => data.get(run.start..run.start + 2) == Some(b"86".as_slice()),
                     15 => data.get(run.start..run.start + 4) == Some(b"0086".as_slice()),
                     _ => false,
@@ -1021,7 +1029,10 @@ impl Shape {
                 grouped.then(|| (run.range(), None))
             }
             // aadhaar…[2-9]11 digits (the word before a plain run), or 4-4-4.
-            Shape::Aadhaar if plain => (run.digits == 12 && run.bounded(data) && run.digit_in(data, 0, b'2'..=b'9'))
+            Shape::Aadhaar if plain => (run.digits == 12
+                && run.bounded(data)
+                && run.digit_in(data, 0, b'2'..=b'9')
+                && aadhaar_word_before(data, run.start))
                 .then(|| (run.range(), None)),
             Shape::Aadhaar => (run.any_group(12..13) || run.has(&[4, 4, 4])).then(|| (run.range(), None)),
             // \b[A-Z][A-Z] ?dd ?dd ?dd ?[A-D]\b: the six digits are the
@@ -1048,6 +1059,28 @@ impl Shape {
             Shape::Digits { min } => (run.digits >= *min).then(|| (run.range(), None)),
         }
     }
+}
+
+/// Whether the word Aadhaar can end within the twenty bytes before
+/// `start`, as `in_aadhaar`'s pattern requires before twelve plain
+/// digits: every spelling (`Aadhaar`, `aadhar`, `AADHAAR`) has `adha` or
+/// `ADHA` in the 27 bytes before the digits. A necessary condition only:
+/// the regex decides.
+fn aadhaar_word_before(data: &[u8], start: usize) -> bool {
+    let before = data.get(start.saturating_sub(27)..start).unwrap_or_default();
+    before.windows(4).any(|w| w == b"adha" || w == b"ADHA")
+}
+
+/// Whether a word that says phone can end within the twenty bytes before
+/// `start`, as `cn_mobile`'s pattern requires before eleven plain digits
+/// (`mobile`, `phone`, `tel`, `cell` in their casings, 手机, 电话): one of
+/// `obile`, `hone`, `el` (any case of the letters the pattern allows) or
+/// the last character of the Chinese words is in the 28 bytes before. A
+/// necessary condition only: the regex decides.
+fn mobile_word_before(data: &[u8], start: usize) -> bool {
+    let before = data.get(start.saturating_sub(28)..start).unwrap_or_default();
+    let words: [&[u8]; 8] = [b"obile", b"OBILE", b"hone", b"HONE", b"el", b"EL", "机".as_bytes(), "话".as_bytes()];
+    words.iter().any(|w| before.windows(w.len()).any(|x| x == *w))
 }
 
 /// `AB` → 0..676, for two capital letters.
@@ -1253,6 +1286,7 @@ fn compile_builtin(d: &Detector) -> Result<(Compiled, Vec<Vec<u8>>), BuildError>
         required: required(&hir),
         kind,
         yields: detectors::generic::yields(d.id),
+        precheck: detectors::generic::precheck(d.id),
     };
     Ok((compiled, words))
 }
@@ -1281,6 +1315,7 @@ fn compile_custom_detector(name: String, regex: Regex, anchors: &[Vec<u8>]) -> C
         required: Vec::new(),
         kind,
         yields: false,
+        precheck: None,
     }
 }
 

@@ -175,8 +175,11 @@ pub(super) const GENERIC_CREDENTIAL: Detector = Detector {
         "_token",
         "_api_key",
         "_apikey",
+        "_apiKey",
         "_access_key",
+        "_accessKey",
         "_private_key",
+        "_privateKey",
         "_credential",
         "_PASSWORD",
         "_PASSWD",
@@ -254,6 +257,58 @@ pub(super) const GENERIC_CREDENTIAL: Detector = Detector {
 pub fn yields(id: &str) -> bool {
     matches!(id, "generic_credential" | "phone_number")
 }
+
+/// A cheap test the scanner runs at a literal anchor (`data`, the anchor's
+/// offset) before it builds a window and runs the detector's regex
+/// there: false only where no match can contain that occurrence of the
+/// anchor. For the detectors whose anchors meet most text that comes to
+/// nothing: key words in prose, `+5` in base64, `@` in handles and
+/// decorators.
+pub fn precheck(id: &str) -> Option<fn(&[u8], usize) -> bool> {
+    match id {
+        "generic_credential" => Some(|data, at| assignment_follows(data.get(at..).unwrap_or_default())),
+        "phone_number" => Some(super::phone::may_start),
+        "email" => Some(|data, at| {
+            // The local part ends right before the `@` and a domain label
+            // starts right after it.
+            let local = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-');
+            at.checked_sub(1).and_then(|k| data.get(k)).is_some_and(local)
+                && data.get(at + 1).is_some_and(u8::is_ascii_alphanumeric)
+        }),
+        _ => None,
+    }
+}
+
+/// A necessary condition for a `generic_credential` match at `at` (the
+/// bytes from its anchor on), cheap enough to run at every key word the
+/// scanner meets before it looks for the value: the word runs to the end
+/// of the name (names are letters, `_` and `-`) and an assignment follows
+/// (after an optional `\` and quote: `>`, or up to four spaces or tabs
+/// and one of `:=?.+`). Prose (`the token is`) and names the word is
+/// only part of (`token_type` still passes: the regex decides) are most
+/// of the key words in real payloads.
+pub fn assignment_follows(at: &[u8]) -> bool {
+    let name = at.iter().take(MAX_NAME + 1).take_while(|&&b| b.is_ascii_alphabetic() || b == b'_' || b == b'-').count();
+    if name > MAX_NAME {
+        return false;
+    }
+    let mut rest = at.get(name..).unwrap_or_default();
+    if let [b'\\', tail @ ..] = rest {
+        rest = tail;
+    }
+    if let [b'"' | b'\'' | b'`', tail @ ..] = rest {
+        rest = tail;
+    }
+    if let [b'>', ..] = rest {
+        return true;
+    }
+    let blanks = rest.iter().take(5).take_while(|&&b| b == b' ' || b == b'\t').count();
+    blanks <= 4 && matches!(rest.get(blanks), Some(b':' | b'=' | b'?' | b'.' | b'+'))
+}
+
+/// The longest name a match starts with (`continuation_token`,
+/// `authenticity_token`).
+const MAX_NAME: usize = 18;
 
 /// How the names of tokens that are not credentials start (see
 /// `not_credentials!`).

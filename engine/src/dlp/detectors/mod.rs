@@ -404,7 +404,7 @@ pub static CATALOGUE: &[Detector] = &[
         // scheme and user name before it in, and the validator refuses
         // such a match.
         pattern: concat!(
-            r"(?-u)(?:\b[A-Za-z][A-Za-z0-9+.-]{1,30}://(?:[^\s:@/]{0,64}:)?)?\b[A-Za-z0-9._%+-]{1,64}@",
+            r"(?-u)(?:\b[A-Za-z][A-Za-z0-9+.-]{1,30}://(?:[A-Za-z0-9._~%!$&'()*+,;=-]{0,64}:)?)?\b[A-Za-z0-9._%+-]{1,64}@",
             r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,6}[A-Za-z]{2,24}\b",
         ),
         validator: Some(validators::email),

@@ -28,6 +28,21 @@
 
 use super::{Anchor, Detector, Group};
 
+/// A necessary condition for a `phone_number` match at the `+` at `at`
+/// (the scanner's precheck): no letter, digit or `_` before the `+`
+/// (`\B`), and the digits right after it end at a byte that is not one
+/// either. Every match ends with a digit followed by no word byte, and
+/// only a space, dot, dash or parenthesis can continue it past the first
+/// digits; so `+5d` in base64 text is no start.
+pub fn may_start(data: &[u8], at: usize) -> bool {
+    let word = |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_');
+    if at.checked_sub(1).is_some_and(|k| word(data.get(k))) {
+        return false;
+    }
+    let digits = data.get(at + 1..).unwrap_or_default().iter().take_while(|b| b.is_ascii_digit()).count();
+    !word(data.get(at + 1 + digits))
+}
+
 /// The `phone_number` detector.
 pub(super) const PHONE_NUMBER: Detector = Detector {
     id: "phone_number",
