@@ -389,6 +389,10 @@ pub static CATALOGUE: &[Detector] = &[
         description: describe!("UK National Insurance number (AB 12 34 56 C), HMRC prefix rules; upper case only"),
         // No literal prefix (any allocated letter pair): the six digits
         // are the anchor; the letters lie within three bytes of them.
+        // Upper case only: HMRC issues and prints the letters in capitals,
+        // and in lower case the shape is common in generated names (a hex
+        // hash segment such as `returns-ab123585b-pk4sj`), where a finding
+        // would block ordinary traffic.
         anchor: Anchor::Digits { min: 6, max: 6 },
         pattern: r"(?-u)\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]\b",
         validator: Some(validators::uk_nino),
