@@ -591,6 +591,16 @@ fn nino_rules() {
 
 #[test]
 fn token_validators() {
+    // GitHub and npm token checksums: CRC32 of the 30 random characters,
+    // in six base62 digits (the CRC32 of `IDog…vRY` is 0x05808CD2,
+    // `6FKEs` in base62, padded to `06FKEs`).
+    assert!(validators::base62_crc32(b"IDogFiUGqLURfw9MNOwlmEbNWMyvRY06FKEs"));
+    assert!(!validators::base62_crc32(b"IDogFiUGqLURfw9MNOwlmEbNWMyvRY06FKEt"));
+    assert!(!validators::base62_crc32(b"IDogFiUGqLURfw9MNOwlmEbNWMyvRY6FKEs"));
+    assert!(validators::github_token(b"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"));
+    assert!(!validators::github_token(b"ghp_IDogFiUGqLURfw9MNOwlmEbNWMyvRYJIOxd0"));
+    assert!(validators::npm_token(b"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"));
+    assert!(validators::npm_token(b"//registry.npmjs.org/:_authToken=8b32885f-a51c-e323-5fa0-91dd36713601"));
     assert!(validators::basic_auth(b"Basic dXNlcjpwYXNzd29yZA=="));
     assert!(!validators::basic_auth(b"Basic dXNlcm5hbWU="));
     assert!(!validators::basic_auth(b"Basic realm="));

@@ -8,7 +8,7 @@ use warden_engine::{FakeAttributes, Outcome, Policy};
 
 const CARD: &str = "4111 1111 1111 1111";
 const AWS: &str = "AKIAZ7VQ2XK4MHL3RWTN";
-const GITHUB: &str = "ghp_IDogFiUGqLURfw9MNOwlmEbNWMyvRYJIOxd0";
+const GITHUB: &str = "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";
 const SECRETS: [&str; 4] = [CARD, "4111111111111111", AWS, GITHUB];
 
 /// httpbin.org and api.stripe.com registered, everything allowed, and the
@@ -180,7 +180,7 @@ fn headers_query_and_path_are_scanned_where_the_policy_says() {
         json!([{"id": "aws_access_key_id", "in": "header", "name": "x-api-key", "action": "BLOCK"}])
     );
     // Percent-encoded in the query.
-    let req = FakeAttributes::get("httpbin.org", "/get?token=%67hp_IDogFiUGqLURfw9MNOwlmEbNWMyvRYJIOxd0&a=1");
+    let req = FakeAttributes::get("httpbin.org", "/get?token=%67hp_IDogFiUGqLURfw9MNOwlmEbNWMyvRY06FKEs&a=1");
     let d = p.decide(&req);
     assert_eq!(d.outcome, Outcome::DlpBlocked);
     assert_eq!(json_record(&d.record())["findingsAt"][0]["in"], "query");

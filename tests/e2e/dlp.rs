@@ -20,7 +20,7 @@ use super::gateway::Gateway;
 
 const CARD: &str = "4111 1111 1111 1111";
 const AWS_KEY: &str = "AKIAZ7VQ2XK4MHL3RWTN";
-const GITHUB_TOKEN: &str = "ghp_IDogFiUGqLURfw9MNOwlmEbNWMyvRYJIOxd0";
+const GITHUB_TOKEN: &str = "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";
 const EMAIL: &str = "alice@example.com";
 
 /// Every secret of this suite, in each form it was sent in.
@@ -30,7 +30,7 @@ const SECRETS: &[&str] = &[
     "4111-1111-1111-1111",
     AWS_KEY,
     GITHUB_TOKEN,
-    "IDogFiUGqLURfw9MNOwlmEbNWMyvRYJIOxd0",
+    "IDogFiUGqLURfw9MNOwlmEbNWMyvRY06FKEs",
     EMAIL,
     "bob@example.com",
     "bob%40example.com",

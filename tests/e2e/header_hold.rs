@@ -34,7 +34,7 @@ use super::policy;
 
 const CARD: &str = "4111 1111 1111 1111";
 const AWS_KEY: &str = "AKIAZ7VQ2XK4MHL3RWTN";
-const GITHUB_TOKEN: &str = "ghp_IDogFiUGqLURfw9MNOwlmEbNWMyvRYJIOxd0";
+const GITHUB_TOKEN: &str = "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";
 const EMAIL: &str = "alice@example.com";
 
 /// Warden's log line when a body callback arrived while the headers waited.
@@ -166,7 +166,7 @@ fn blocked_cases() -> Vec<Case> {
             "token in a form split in three",
             "api.stripe.com",
             form,
-            &["note=hi&tok", "en=ghp_IDogFiUGqLURfw9", "MNOwlmEbNWMyvRYJIOxd0"],
+            &["note=hi&tok", "en=ghp_IDogFiUGqLURfw9", "MNOwlmEbNWMyvRY06FKEs"],
         ),
         Case::blocked(
             "token in plain text, chunked in one",

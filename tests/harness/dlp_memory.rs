@@ -18,7 +18,7 @@ const MAX_BODY: usize = 1 << 20;
 
 const AWS_KEY: &str = "AKIAZ7VQ2XK4MHL3RWTN";
 const CARD: &str = "4111 1111 1111 1111";
-const GITHUB_TOKEN: &str = "ghp_u8jzPde0IgxLd6GncfBAepfJBd0Kh8oOOL8d";
+const GITHUB_TOKEN: &str = "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";
 const EMAIL: &str = "jane.doe@acme-corp.io";
 
 fn host() -> Host {

@@ -602,6 +602,59 @@ pub fn anthropic_api_key(m: &[u8]) -> bool {
     m.len() - third - 1 == 95 && m.ends_with(b"AA")
 }
 
+/// CRC-32 (IEEE 802.3, reflected, as zlib computes it) of `data`, a bit
+/// at a time: it runs only on candidate tokens, and a lookup table would
+/// add 1 KB to the filter.
+#[inline(never)]
+pub(crate) fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// Whether `body` is 30 base62 characters followed by their CRC-32 in six
+/// base62 digits (`0-9A-Za-z`, most significant first, padded with `0`):
+/// the checksum GitHub's classic tokens (`ghp_`, `gho_`, `ghu_`, `ghs_`,
+/// `ghr_`) and npm's access tokens (`npm_`) end in. A random string
+/// passes one time in 2^32, so this tells a token issued by GitHub or npm
+/// from a string typed or generated to look like one.
+pub fn base62_crc32(body: &[u8]) -> bool {
+    const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let (Some(random), Some(check)) = (body.get(..30), body.get(30..)) else { return false };
+    if check.len() != 6 || !body.iter().all(u8::is_ascii_alphanumeric) {
+        return false;
+    }
+    let mut n = crc32(random);
+    for &c in check.iter().rev() {
+        if BASE62.get((n % 62) as usize) != Some(&c) {
+            return false;
+        }
+        n /= 62;
+    }
+    n == 0
+}
+
+/// `github_token`: a classic token (`gh?_` + 36) carries its checksum
+/// ([`base62_crc32`]); a fine-grained `github_pat_` token, whose check is
+/// not published, passes.
+pub fn github_token(m: &[u8]) -> bool {
+    match m.strip_prefix(b"github_pat_".as_slice()) {
+        Some(_) => true,
+        None => m.get(4..).is_some_and(base62_crc32),
+    }
+}
+
+/// `npm_token`: an `npm_` token carries its checksum ([`base62_crc32`]);
+/// a legacy UUID token on an `.npmrc` line passes.
+pub fn npm_token(m: &[u8]) -> bool {
+    m.strip_prefix(b"npm_".as_slice()).is_none_or(base62_crc32)
+}
+
 /// `pypi_token`: at most 400 characters after the macaroon's fixed
 /// `pypi-AgE…` prefix (the pattern reads a 401st when the run goes on).
 pub fn pypi_token(m: &[u8]) -> bool {

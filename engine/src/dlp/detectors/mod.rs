@@ -389,6 +389,10 @@ pub static CATALOGUE: &[Detector] = &[
         description: describe!("UK National Insurance number (AB 12 34 56 C), HMRC prefix rules; upper case only"),
         // No literal prefix (any allocated letter pair): the six digits
         // are the anchor; the letters lie within three bytes of them.
+        // Upper case only: HMRC issues and prints the letters in capitals,
+        // and in lower case the shape is common in generated names (a hex
+        // hash segment such as `returns-ab123585b-pk4sj`), where a finding
+        // would block ordinary traffic.
         anchor: Anchor::Digits { min: 6, max: 6 },
         pattern: r"(?-u)\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]\b",
         validator: Some(validators::uk_nino),
@@ -511,10 +515,13 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "github_token",
         group: Group::Source,
-        description: describe!("GitHub token: ghp_/gho_/ghu_/ghs_/ghr_ + 36 alphanumerics, or a fine-grained github_pat_ token"),
+        description: describe!("GitHub token: ghp_/gho_/ghu_/ghs_/ghr_ + 30 alphanumerics and their CRC32 checksum in 6, or a fine-grained github_pat_ token"),
         anchor: Anchor::Literals(&["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"]),
         pattern: r"(?-u)\b(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})\b",
-        validator: None,
+        // Every classic token GitHub issues ends in its checksum; a
+        // string made to look like one (a regex-generated test value, a
+        // typed example) almost never does.
+        validator: Some(validators::github_token),
         keep_last: 0,
     },
     Detector {
@@ -597,7 +604,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "npm_token",
         group: Group::Source,
-        description: describe!("npm access token (npm_ + 36 alphanumerics), or a legacy UUID token on an .npmrc registry line (//host/:_authToken=…)"),
+        description: describe!("npm access token (npm_ + 30 alphanumerics and their CRC32 checksum in 6), or a legacy UUID token on an .npmrc registry line (//host/:_authToken=…)"),
         // A UUID is only a token on the .npmrc line that assigns it to a
         // registry: `//registry.npmjs.org/:_authToken=…`.
         anchor: Anchor::Literals(&["npm_", "/:_authToken"]),
@@ -606,7 +613,7 @@ pub static CATALOGUE: &[Detector] = &[
             r"|//[A-Za-z0-9.-]{1,100}(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~%-]{1,64}){0,6}/:_authToken {0,4}= {0,4}",
             r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b)",
         ),
-        validator: None,
+        validator: Some(validators::npm_token),
         keep_last: 0,
     },
     Detector {

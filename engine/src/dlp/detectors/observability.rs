@@ -1,7 +1,7 @@
 //! Monitoring and error-tracking credentials.
 
 use super::keyed::{keyed_value, len_after};
-use super::{Anchor, Detector, Group};
+use super::{validators, Anchor, Detector, Group};
 
 pub(super) const DATADOG_API_KEY: Detector = Detector {
     id: "datadog_api_key",
@@ -100,21 +100,7 @@ fn grafana_token(m: &[u8]) -> bool {
         return !m.starts_with(b"glsa_");
     }
     let (token, check) = m.split_at(m.len() - 8);
-    let crc = crc32(token.get(..token.len() - 1).unwrap_or_default()).to_le_bytes();
+    let crc = validators::crc32(token.get(..token.len() - 1).unwrap_or_default()).to_le_bytes();
     let hex = |n: u8| b"0123456789abcdef".get(usize::from(n)).copied().unwrap_or(0);
     crc.iter().flat_map(|&b| [hex(b >> 4), hex(b & 15)]).eq(check.iter().copied())
-}
-
-/// CRC-32 (IEEE 802.3, reflected, as zlib computes it), bit by bit: it
-/// runs only on a candidate token.
-#[inline(never)]
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
 }
