@@ -221,12 +221,18 @@ fn every_positive_match_contains_its_anchor() {
                         s.line,
                         show(m)
                     );
-                    // One run: digit groups separated by one ' ' or '-'.
+                    // One run: digit groups separated by one ' ' or '-'
+                    // (or, for the shapes that read them, '.' or ':').
                     let first = m.iter().position(u8::is_ascii_digit).unwrap();
                     let last = m.iter().rposition(u8::is_ascii_digit).unwrap();
                     let run = &m[first..=last];
+                    let extra: &[u8] = match id.as_str() {
+                        "us_ssn" => b".",
+                        "in_aadhaar" => b":",
+                        _ => b"",
+                    };
                     assert!(
-                        run.iter().all(|b| b.is_ascii_digit() || *b == b' ' || *b == b'-')
+                        run.iter().all(|b| b.is_ascii_digit() || *b == b' ' || *b == b'-' || extra.contains(b))
                             && !run.windows(2).any(|w| !w[0].is_ascii_digit() && !w[1].is_ascii_digit()),
                         "{id}.txt:{}: digits not one run in '{}'",
                         s.line,

@@ -162,6 +162,10 @@ pub struct Scanner {
     grouped: [u64; 64],
     /// Bits of `numeric` that are codes (looked at only after capitals).
     codes: u64,
+    /// Bits of `numeric` whose plain runs of 3 or 4 digits are only the
+    /// first group of a number written with dots or colons
+    /// (`123.45.6789`), looked at only when one follows.
+    separated: u64,
     /// Detectors with [`Kind::Whole`].
     whole: Vec<usize>,
     /// The longest reach of any detector.
@@ -228,13 +232,14 @@ impl Scanner {
             return Err(BuildError::TooManyNumeric);
         }
         let shapes: Vec<&Shape> = numeric.iter().filter_map(|&i| detectors.get(i)).filter_map(|d| d.shape()).collect();
-        let (mut plain, mut grouped, mut codes) = ([0u64; 64], [0u64; 64], 0u64);
+        let (mut plain, mut grouped, mut codes, mut separated) = ([0u64; 64], [0u64; 64], 0u64, 0u64);
         for (k, shape) in shapes.iter().enumerate() {
             for (n, (p, g)) in plain.iter_mut().zip(grouped.iter_mut()).enumerate() {
                 *p |= u64::from(shape.plain_digits(n)) << k;
                 *g |= u64::from(shape.min_digits().is_none_or(|min| n >= min)) << k;
             }
             codes |= u64::from(matches!(shape, Shape::Code(_))) << k;
+            separated |= u64::from(matches!(shape, Shape::Ssn | Shape::Aadhaar)) << k;
         }
         let generic = shapes.iter().any(|s| matches!(s, Shape::Digits { .. }));
         let digits = match (numeric.is_empty(), generic) {
@@ -248,7 +253,20 @@ impl Scanner {
             detectors.iter().map(|d| matches!(d.kind, Kind::Literal) && d.back == 0 && d.reach > LONG_REACH).collect();
         let short_window = detectors.iter().zip(&long).filter(|(_, l)| !**l).map(|(d, _)| d.reach).max().unwrap_or(0);
         let yields = detectors.iter().map(|d| d.yields).collect();
-        Ok(Scanner { detectors, prefilter, numeric, plain, grouped, codes, whole, window, long, short_window, yields })
+        Ok(Scanner {
+            detectors,
+            prefilter,
+            numeric,
+            plain,
+            grouped,
+            codes,
+            separated,
+            whole,
+            window,
+            long,
+            short_window,
+            yields,
+        })
     }
 
     /// Drops the findings of detectors that give way
@@ -369,6 +387,9 @@ impl Scanner {
         let mut todo = table.get(run.digits.min(63)).copied().unwrap_or(0);
         if todo & self.codes != 0 && !run.after_capitals(data) {
             todo &= !self.codes;
+        }
+        if todo & self.separated != 0 && run.groups == 1 && run.digits < 5 && !matches!(run.after(data, 0), Some(b'.' | b':')) {
+            todo &= !self.separated;
         }
         while todo != 0 {
             let k = todo.trailing_zeros() as usize;
@@ -940,24 +961,28 @@ impl Shape {
     fn plain_digits(&self, n: usize) -> bool {
         match self {
             Shape::Card => (13..=19).contains(&n),
-            Shape::Ssn => false,
+            // 123.45.6789: the run is the first group, the rest is read
+            // after it.
+            Shape::Ssn => n == 3,
             Shape::ResidentId => n == 17 || n == 18,
             Shape::Mobile => matches!(n, 11 | 13 | 15),
-            Shape::Aadhaar => n == 12,
+            Shape::Aadhaar => n == 12 || n == 4,
             Shape::Nino => n == 6,
             Shape::Code(_) => n >= 2,
             Shape::Digits { min } => n >= *min,
         }
     }
 
-    /// Fewest digits in a match (codes: checked separately).
+    /// Fewest digits in a run a match can start in (codes: checked
+    /// separately); a dotted SSN or colon-grouped Aadhaar number starts in
+    /// the run of its first group.
     fn min_digits(&self) -> Option<usize> {
         match self {
             Shape::Card => Some(13),
-            Shape::Ssn => Some(9),
+            Shape::Ssn => Some(3),
             Shape::ResidentId => Some(17),
             Shape::Mobile => Some(11),
-            Shape::Aadhaar => Some(12),
+            Shape::Aadhaar => Some(4),
             Shape::Nino => Some(6),
             Shape::Code(_) => None,
             Shape::Digits { min } => Some(*min),
@@ -982,7 +1007,12 @@ impl Shape {
                 }
             }
             // \b[0-9]{3}(?:-[0-9]{2}-| [0-9]{2} )[0-9]{4}\b
-            Shape::Ssn => run.has(&[3, 2, 4]).then(|| (run.range(), None)),
+            // …or 123.45.6789: its first group ends the run (a dot stops
+            // it), the rest is read after it.
+            Shape::Ssn if plain => (run.digits == 3 && dotted(data, run, b'.', &[2, 4])).then(|| (run.range(), None)),
+            Shape::Ssn => (run.has(&[3, 2, 4])
+                || (run.last_group().is_none_or(|l| l == 3) && dotted(data, run, b'.', &[2, 4])))
+            .then(|| (run.range(), None)),
             // \b[1-9]...: 18 characters, the last a digit or X/x.
             Shape::ResidentId if plain => {
                 let first = run.digit_in(data, 0, b'1'..=b'9') && !is_word(run.before(data, 1));
@@ -1029,12 +1059,16 @@ impl Shape {
                 grouped.then(|| (run.range(), None))
             }
             // aadhaar…[2-9]11 digits (the word before a plain run), or 4-4-4.
-            Shape::Aadhaar if plain => (run.digits == 12
+            Shape::Aadhaar if plain => ((run.digits == 12
                 && run.bounded(data)
                 && run.digit_in(data, 0, b'2'..=b'9')
                 && aadhaar_word_before(data, run.start))
+                || (run.digits == 4 && dotted(data, run, b':', &[4, 4])))
                 .then(|| (run.range(), None)),
-            Shape::Aadhaar => (run.any_group(12..13) || run.has(&[4, 4, 4])).then(|| (run.range(), None)),
+            Shape::Aadhaar => (run.any_group(12..13)
+                || run.has(&[4, 4, 4])
+                || (run.last_group().is_none_or(|l| l == 4) && dotted(data, run, b':', &[4, 4])))
+            .then(|| (run.range(), None)),
             // \b[A-Z][A-Z] ?dd ?dd ?dd ?[A-D]\b: the six digits are the
             // whole run, between letters (or a space and a letter).
             Shape::Nino => {
@@ -1081,6 +1115,25 @@ fn mobile_word_before(data: &[u8], start: usize) -> bool {
     let before = data.get(start.saturating_sub(28)..start).unwrap_or_default();
     let words: [&[u8]; 8] = [b"obile", b"OBILE", b"hone", b"HONE", b"el", b"EL", "机".as_bytes(), "话".as_bytes()];
     words.iter().any(|w| before.windows(w.len()).any(|x| x == *w))
+}
+
+/// Whether the plain `run` is followed by groups of exactly these lengths,
+/// each after one `sep` (`.45.6789`): numbers written with a separator
+/// runs do not join.
+#[inline]
+fn dotted(data: &[u8], run: &Run, sep: u8, groups: &[usize]) -> bool {
+    let mut at = run.end;
+    for &len in groups {
+        if data.get(at) != Some(&sep) {
+            return false;
+        }
+        let n = data.get(at + 1..).unwrap_or_default().iter().take_while(|b| b.is_ascii_digit()).count();
+        if n != len {
+            return false;
+        }
+        at += 1 + len;
+    }
+    true
 }
 
 /// `AB` → 0..676, for two capital letters.

@@ -436,7 +436,14 @@ pub fn verhoeff(m: &[u8]) -> bool {
 pub fn in_aadhaar(m: &[u8]) -> bool {
     let keyword = m.first().is_some_and(u8::is_ascii_alphabetic);
     let run_at_end = m.iter().rev().take_while(|b| b.is_ascii_digit()).count();
-    let shape = if keyword { run_at_end == 12 } else { m.first().is_some_and(u8::is_ascii_digit) };
+    // Grouped with colons: exactly the two between the groups (a third is
+    // a longer, IPv6-like sequence the pattern took in).
+    let colons = m.iter().filter(|b| **b == b':').count();
+    let shape = if keyword {
+        run_at_end == 12
+    } else {
+        m.first().is_some_and(u8::is_ascii_digit) && (colons == 0 || colons == 2) && !m.ends_with(b":")
+    };
     shape && digits(m).count() == 12 && digits(m).next().is_some_and(|d| d >= 2) && verhoeff(m)
 }
 

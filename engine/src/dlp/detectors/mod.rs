@@ -78,7 +78,10 @@ pub enum Anchor {
     /// as one run in which consecutive digit groups are separated by at
     /// most one `' '` or `'-'`. The run found in the text may be longer
     /// than the match (a card followed by ` 123`); the pattern's
-    /// boundaries decide. Letters around the run (a NINO's prefix and
+    /// boundaries decide. Two built-in shapes also read past the run: a
+    /// US SSN's dotted groups (`123.45.6789`) and an Aadhaar number's
+    /// colon groups (`2345:6789:0123`) follow the run of their first
+    /// group. Letters around the run (a NINO's prefix and
     /// suffix, an ID's `X` check character, `+86`) lie within a few bytes
     /// of it.
     Digits {
@@ -327,11 +330,16 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "us_ssn",
         group: Group::Pii,
-        description: describe!("US Social Security number written 123-45-6789 or 123 45 6789; area not 000/666/9xx, group not 00, serial not 0000"),
+        description: describe!("US Social Security number written 123-45-6789, 123 45 6789 or 123.45.6789; area not 000/666/9xx, group not 00, serial not 0000"),
         // Nine digits. Unformatted nine-digit numbers are not detected:
         // without the separators they are indistinguishable from any id.
         anchor: Anchor::Digits { min: 9, max: 9 },
-        pattern: r"(?-u)\b[0-9]{3}(?:-[0-9]{2}-| [0-9]{2} )[0-9]{4}\b",
+        // Dotted (123.45.6789), the pattern takes a dotted group before
+        // or after in (a longer dotted number) and the validator refuses it.
+        pattern: concat!(
+            r"(?-u)\b[0-9]{3}(?:-[0-9]{2}-| [0-9]{2} )[0-9]{4}\b",
+            r"|(?:[0-9]\.)?\b[0-9]{3}\.[0-9]{2}\.[0-9]{4}\b(?:\.[0-9])?",
+        ),
         validator: Some(validators::us_ssn),
         keep_last: 0,
     },
@@ -368,7 +376,7 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "in_aadhaar",
         group: Group::Pii,
-        description: describe!("Indian Aadhaar number (12 digits, first not 0/1), grouped 4-4-4 as printed, or plain after the word Aadhaar; Verhoeff check digit"),
+        description: describe!("Indian Aadhaar number (12 digits, first not 0/1), grouped 4-4-4 as printed (spaces, dashes or colons), or plain after the word Aadhaar; Verhoeff check digit"),
         anchor: Anchor::Digits { min: 12, max: 12 },
         // Twelve digits in a row are too common (ids, timestamps) to be
         // an Aadhaar number without the word nearby. A 4-4-4 group inside
@@ -378,7 +386,10 @@ pub static CATALOGUE: &[Detector] = &[
         pattern: concat!(
             r"(?-u)(?:\b(?:[Aa]adhaa?r|AADHAA?R)[^0-9\r\n]{0,20}[2-9][0-9]{11}\b",
             r"|(?:\b[0-9A-Z]{0,3}[0-9][ -])?\b[2-9][0-9]{3}(?: [0-9]{4} [0-9]{4}|-[0-9]{4}-[0-9]{4})",
-            r"(?:[ -][0-9][0-9A-Z]{0,3}\b|\b))",
+            r"(?:[ -][0-9][0-9A-Z]{0,3}\b|\b)",
+            // Grouped with colons; a colon group before or after (an IPv6
+            // address such as 2001:4860:4860::8888) is taken in and refused.
+            r"|(?:[0-9A-Fa-f]{0,4}:)?\b[2-9][0-9]{3}:[0-9]{4}:[0-9]{4}\b(?::[0-9A-Fa-f]{0,4})?)",
         ),
         validator: Some(validators::in_aadhaar),
         keep_last: 0,
