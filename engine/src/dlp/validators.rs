@@ -701,25 +701,34 @@ pub fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// `jwt`: the header decodes to a JSON object with an `"alg"` member (JWS
-/// and JWE both require one), and the signature is at most 1400
+/// `jwt`: the header decodes to a whole JSON object with an `"alg"`
+/// member (JWS and JWE both require one), and the signature is 16 to 1400
 /// characters (an RSA-8192 signature is 1366; the pattern reads a 1401st
-/// when the run goes on). Unsigned tokens (`alg: none`, empty signature)
-/// are not matched by the pattern.
+/// when the run goes on), or empty in an unsecured token (RFC 7519 §6:
+/// `"alg":"none"`, whose claims a verifier that accepts `none` trusts),
+/// whose payload must decode to a whole JSON object too.
 pub fn jwt(m: &[u8]) -> bool {
     let mut parts = m.split(|b| *b == b'.');
-    let (Some(header), Some(_payload), Some(signature)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(header), Some(payload), Some(signature)) = (parts.next(), parts.next(), parts.next()) else {
         return false;
     };
-    if signature.len() > 1400 {
+    let object = |part: &[u8]| {
+        base64_decode(part).filter(|h| h.first() == Some(&b'{') && h.trim_ascii_end().last() == Some(&b'}'))
+    };
+    // The header is a whole JSON object (a truncated sample is not).
+    let Some(header) = object(header) else { return false };
+    if !contains(&header, b"\"alg\"") {
         return false;
     }
-    // The header is a whole JSON object (a truncated sample is not).
-    base64_decode(header).is_some_and(|h| {
-        h.first() == Some(&b'{')
-            && h.trim_ascii_end().last() == Some(&b'}')
-            && h.windows(5).any(|w| w == b"\"alg\"")
-    })
+    match signature.len() {
+        0 => contains(&header, b"\"none\"") && object(payload).is_some(),
+        16..=1400 => true,
+        _ => false,
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// `private_key`: the base64 body is not a placeholder: it uses at least

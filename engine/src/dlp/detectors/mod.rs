@@ -651,10 +651,12 @@ pub static CATALOGUE: &[Detector] = &[
     Detector {
         id: "jwt",
         group: Group::Generic,
-        description: describe!("Signed JSON Web Token (header.payload.signature, header with an alg)"),
+        description: describe!("JSON Web Token: signed (header.payload.signature, header with an alg) or unsecured (alg none, empty signature)"),
         // "eyJ" is base64 for '{"': both header and payload start with it.
         anchor: Anchor::Literals(&["eyJ"]),
-        pattern: r"(?-u)\beyJ[A-Za-z0-9_-]{10,1000}\.eyJ[A-Za-z0-9_-]{2,6000}\.[A-Za-z0-9_-]{16,1401}",
+        // The signature may be empty (an unsecured token); the validator
+        // refuses a short one.
+        pattern: r"(?-u)\beyJ[A-Za-z0-9_-]{10,1000}\.eyJ[A-Za-z0-9_-]{2,6000}\.[A-Za-z0-9_-]{0,1401}",
         validator: Some(validators::jwt),
         keep_last: 0,
     },
