@@ -770,7 +770,20 @@ pub fn url_password(m: &[u8]) -> bool {
         || (password.len() > 1
             && password.first() == Some(&b'$')
             && password.iter().skip(1).all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_'));
-    !password.is_empty() && !masked && !template
+    !password.is_empty() && !masked && !template && !dictionary_placeholder(password)
+}
+
+/// A password that is only a word documentation puts there: `pass`,
+/// `password`, `passwd`, `pwd`, `secret`, `changeme`, `example`, `test`,
+/// `dummy`, `placeholder` (any case), alone or after `my` or `your`
+/// (`mypass`, `yourpassword`). Real passwords that merely contain such a
+/// word (`Passw0rd!`, `secret-2024`) are still found.
+fn dictionary_placeholder(password: &[u8]) -> bool {
+    const WORDS: &[&[u8]] =
+        &[b"pass", b"password", b"passwd", b"pwd", b"secret", b"changeme", b"example", b"test", b"dummy", b"placeholder"];
+    let lower = password.to_ascii_lowercase();
+    let word = [b"my".as_slice(), b"your", b""].iter().find_map(|p| lower.strip_prefix(*p).filter(|w| WORDS.contains(w)));
+    word.is_some()
 }
 
 /// `basic_auth_header`: the credentials decode (padded base64, RFC 7617) to
