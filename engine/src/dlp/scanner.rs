@@ -46,6 +46,7 @@ use super::detectors::{self, Anchor, Detector};
 use super::error::BuildError;
 use super::validators;
 use regex::bytes::Regex;
+use rustc_hash::FxHashMap;
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::{Class, Hir, HirKind};
 use std::ops::Range;
@@ -568,15 +569,25 @@ struct Prefilter {
     marked: Box<[u64; 1024]>,
     /// Literal pairs only.
     literal: Box<[u64; 1024]>,
-    /// Literal pairs confirmed by the pair two bytes later (`after`) or
-    /// earlier (`before`) of the same literal (for three-byte literals,
-    /// the one byte there), and those that cannot be (one or two bytes): a
-    /// literal pair is looked up only when confirmed.
+    /// A literal pair is looked up only when confirmed by the four bytes
+    /// from it (`after4`) or the four ending with it (`before4`), which
+    /// must be four bytes of a literal of four bytes or more (hashed into
+    /// 64 Kibit: literals in lower-case words such as `secret` or `vault`
+    /// are made of pairs common in text, so a pair alone confirms little);
+    /// for three-byte literals, by the byte after or before the pair
+    /// (`after`, `before`: the pairs that start or end with it); or not at
+    /// all (`unconfirmed`: one- or two-byte literals).
+    after4: Box<[u64; 1024]>,
+    before4: Box<[u64; 1024]>,
     after: Box<[u64; 1024]>,
     before: Box<[u64; 1024]>,
     unconfirmed: Box<[u64; 1024]>,
     /// (pair, literal, offset of the pair in the literal + 1), sorted.
     entries: Vec<(u16, u32, u32)>,
+    /// Where each pair's entries are in `entries` (a hash lookup instead
+    /// of a binary search over thousands of entries: one- and two-byte
+    /// literals mark 256 or 512 pairs each).
+    spans: FxHashMap<u16, (u32, u32)>,
     /// Distinct literals and the detectors they anchor.
     literals: Vec<(Vec<u8>, Vec<usize>)>,
     /// Whether numeric runs are read.
@@ -647,8 +658,14 @@ impl Prefilter {
         }
         entries.sort_unstable();
         entries.dedup();
+        let mut spans: FxHashMap<u16, (u32, u32)> = FxHashMap::default();
+        for (k, &(p, _, _)) in entries.iter().enumerate() {
+            spans.entry(p).and_modify(|span| span.1 = k as u32 + 1).or_insert((k as u32, k as u32 + 1));
+        }
         let mut marked = Box::new([0u64; 1024]);
         let mut literal = Box::new([0u64; 1024]);
+        let mut after4 = Box::new([0u64; 1024]);
+        let mut before4 = Box::new([0u64; 1024]);
         let mut after = Box::new([0u64; 1024]);
         let mut before = Box::new([0u64; 1024]);
         let mut unconfirmed = Box::new([0u64; 1024]);
@@ -660,9 +677,9 @@ impl Prefilter {
             let at = (back as usize).checked_sub(1);
             match at {
                 Some(at) if at + 4 <= bytes.len() => {
-                    set_bit(&mut after, pair(byte(bytes, at + 2), byte(bytes, at + 3)))
+                    set_bit(&mut after4, hash4(bytes.get(at..at + 4).unwrap_or_default()))
                 }
-                Some(at) if at >= 2 => set_bit(&mut before, pair(byte(bytes, at - 2), byte(bytes, at - 1))),
+                Some(at) if at >= 2 => set_bit(&mut before4, hash4(bytes.get(at - 2..at + 2).unwrap_or_default())),
                 // Three-byte literals: the byte after or before the pair.
                 Some(at) if at + 3 == bytes.len() => {
                     for other in 0..=255u8 {
@@ -699,10 +716,13 @@ impl Prefilter {
         Prefilter {
             marked,
             literal,
+            after4,
+            before4,
             after,
             before,
             unconfirmed,
             entries,
+            spans,
             literals,
             digits: digits.is_some(),
             skip_runs,
@@ -729,23 +749,35 @@ impl Prefilter {
     #[cold]
     fn confirmed(&self, data: &[u8], q: usize, p: u16) -> bool {
         let pair_at = |k: usize| data.get(k..k + 2).map_or(0, |s| pair(byte(s, 0), byte(s, 1)));
+        let four_at = |k: usize| data.get(k..k + 4).map(hash4);
         get_bit(&self.unconfirmed, p)
+            || four_at(q).is_some_and(|h| get_bit(&self.after4, h))
+            || q.checked_sub(2).and_then(four_at).is_some_and(|h| get_bit(&self.before4, h))
             || get_bit(&self.after, pair_at(q + 2))
             || q.checked_sub(2).is_some_and(|k| get_bit(&self.before, pair_at(k)))
     }
 
     /// The literal occurrences the pair at `q` belongs to.
     fn occurrences(&self, data: &[u8], q: usize, p: u16, out: &mut Vec<(usize, usize, usize)>) {
-        let from = self.entries.partition_point(|e| e.0 < p);
-        for &(_, index, back) in self.entries.get(from..).unwrap_or_default().iter().take_while(|e| e.0 == p) {
+        let Some(&(from, to)) = self.spans.get(&p) else { return };
+        for &(_, index, back) in self.entries.get(from as usize..to as usize).unwrap_or_default() {
             let Some(start) = (q + 1).checked_sub(back as usize) else { continue };
             let Some((bytes, owners)) = self.literals.get(index as usize) else { continue };
             let end = start + bytes.len();
-            if data.get(start..end) == Some(bytes.as_slice()) {
+            // The first byte before the whole literal: most entries of a
+            // common pair belong to other literals.
+            if data.get(start) == bytes.first() && data.get(start..end) == Some(bytes.as_slice()) {
                 out.extend(owners.iter().map(|&o| (o, start, end)));
             }
         }
     }
+}
+
+/// Four bytes hashed to 16 bits (multiplicative hashing): an index into
+/// the 64 Kibit confirmation tables.
+fn hash4(bytes: &[u8]) -> u16 {
+    let word = u32::from_le_bytes([byte(bytes, 0), byte(bytes, 1), byte(bytes, 2), byte(bytes, 3)]);
+    (word.wrapping_mul(0x9E37_79B1) >> 16) as u16
 }
 
 fn pair(first: u8, second: u8) -> u16 {
