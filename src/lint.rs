@@ -6,8 +6,8 @@
 //! longer knows about.
 
 use warden_engine::document::{
-    Action, AuthzPolicyDoc, Document, FromDoc, IdentitySource, OperationDoc, PathNormalization, RuleDoc, SourceDoc,
-    ToDoc,
+    Action, AuthzPolicyDoc, Document, FromDoc, IdentitySource, OperationDoc, OutboundTrafficPolicy, PathNormalization,
+    RuleDoc, SourceDoc, ToDoc,
 };
 
 /// A policy that compiles but is probably wrong.
@@ -67,6 +67,15 @@ pub fn lint(doc: &Document, raw: &serde_json::Value) -> Vec<Lint> {
                     .to_owned(),
             );
         }
+    }
+
+    if doc.services.is_empty() && doc.outbound_traffic_policy == OutboundTrafficPolicy::RegistryOnly {
+        push(
+            "services".to_owned(),
+            "no services under outboundTrafficPolicy REGISTRY_ONLY (the default): every request is refused as \
+             unregistered (502); register the hosts workloads may reach, or set outboundTrafficPolicy: ALLOW_ANY"
+                .to_owned(),
+        );
     }
 
     for (i, service) in doc.services.iter().enumerate() {
