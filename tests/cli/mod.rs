@@ -1021,6 +1021,52 @@ fn a_wasmplugin_is_read_as_the_policy_it_deploys() {
     );
 }
 
+#[test]
+fn wasmplugin_refuses_what_istio_or_kubernetes_would() {
+    let policy = "policies/ambient-waypoint/policy.yaml";
+    let plugin = |policy: &str, url: &str| {
+        transcript(&["wasmplugin", policy, "--url", url, "--selector", "istio=egressgateway"])
+    };
+    insta::assert_snapshot!("wasmplugin_url_scheme", plugin(policy, "s3://bucket/warden.wasm"));
+    for url in ["registry.example.com/warden:0.1.0", "HTTPS://example.com/w.wasm", "file:///opt/warden.wasm"] {
+        let run = warden(&["wasmplugin", policy, "--url", url, "--selector", "istio=egressgateway"]);
+        assert_eq!(run.code, EXIT_OK, "{url}: {}", run.stderr);
+    }
+    insta::assert_snapshot!(
+        "wasmplugin_settings_only",
+        plugin(&fixture("bad-input/settings-only.yaml"), "oci://r/w:1")
+    );
+    insta::assert_snapshot!("wasmplugin_empty", plugin(&fixture("bad-input/empty.yaml"), "oci://r/w:1"));
+
+    // A policy too large for a Kubernetes object: 20,000 services.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let big = dir.path().join("big.yaml");
+    let mut text = String::from("name: big\nservices:\n");
+    for i in 0..20_000 {
+        text.push_str(&format!("- {{name: s{i}, hosts: [service-{i}.partner-{i}.example.com], ports: [443]}}\n"));
+    }
+    std::fs::write(&big, text).expect("the policy");
+    let run = warden(&["wasmplugin", big.to_str().expect("UTF-8"), "--url", "oci://r/w:1", "--selector", "a=b"]);
+    assert_eq!(run.code, EXIT_FAILED);
+    assert!(run.stdout.is_empty(), "no manifest");
+    let shown = run.stderr.replace(&format!("{}/", dir.path().display()), "");
+    let sizes = regex::Regex::new(r"\d+ bytes").expect("a regex");
+    insta::assert_snapshot!("wasmplugin_too_large", sizes.replace_all(&shown, "<n> bytes"));
+}
+
+#[test]
+fn oci_refuses_a_tag_registries_refuse() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out = dir.path().join("layout");
+    for tag in ["v1/rc", ".hidden", "-x", "a b"] {
+        let run = warden(&["oci", "-o", out.to_str().expect("UTF-8"), "--tag", tag]);
+        assert_eq!(run.code, EXIT_USAGE, "{tag}");
+        assert!(!out.exists(), "nothing written for {tag}");
+    }
+    let run = warden(&["oci", "-o", out.to_str().expect("UTF-8"), "--tag", "v1/rc"]);
+    insta::assert_snapshot!("oci_bad_tag", run.stderr);
+}
+
 /// 200 KB of nested brackets is refused before the YAML parser sees it
 /// (which spent over half a minute on it), for policies and test files.
 #[test]
