@@ -6,8 +6,8 @@
 //! longer knows about.
 
 use warden_engine::document::{
-    Action, AuthzPolicyDoc, Document, FromDoc, IdentitySource, OperationDoc, PathNormalization, RuleDoc, SourceDoc,
-    ToDoc,
+    Action, AuthzPolicyDoc, Document, FromDoc, IdentitySource, OperationDoc, OutboundTrafficPolicy, PathNormalization,
+    RuleDoc, SourceDoc, ToDoc,
 };
 
 /// A policy that compiles but is probably wrong.
@@ -67,6 +67,15 @@ pub fn lint(doc: &Document, raw: &serde_json::Value) -> Vec<Lint> {
                     .to_owned(),
             );
         }
+    }
+
+    if doc.services.is_empty() && doc.outbound_traffic_policy == OutboundTrafficPolicy::RegistryOnly {
+        push(
+            "services".to_owned(),
+            "no services under outboundTrafficPolicy REGISTRY_ONLY (the default): every request is refused as \
+             unregistered (502); register the hosts workloads may reach, or set outboundTrafficPolicy: ALLOW_ANY"
+                .to_owned(),
+        );
     }
 
     for (i, service) in doc.services.iter().enumerate() {
@@ -279,9 +288,26 @@ pub fn matches_everything(rule: &RuleDoc) -> bool {
 mod tests {
     use super::*;
 
-    fn lints(json: serde_json::Value) -> Vec<String> {
+    /// The lints of a document, given a service when it has none (no
+    /// services is a lint of its own).
+    fn lints(mut json: serde_json::Value) -> Vec<String> {
+        if let Some(map) = json.as_object_mut() {
+            map.entry("services").or_insert(serde_json::json!([{"name": "s", "hosts": ["s.example.com"]}]));
+        }
+        lint_paths(json)
+    }
+
+    fn lint_paths(json: serde_json::Value) -> Vec<String> {
         let doc: Document = serde_json::from_value(json.clone()).unwrap();
         lint(&doc, &json).into_iter().map(|l| l.path).collect()
+    }
+
+    #[test]
+    fn registry_only_without_services_is_flagged() {
+        assert_eq!(lint_paths(serde_json::json!({"name": "x"})), ["services"]);
+        assert_eq!(lint_paths(serde_json::json!({"name": "x", "services": []})), ["services"]);
+        let allow_any = serde_json::json!({"name": "x", "outboundTrafficPolicy": "ALLOW_ANY"});
+        assert_eq!(lint_paths(allow_any), Vec::<String>::new());
     }
 
     #[test]

@@ -14,7 +14,11 @@ pub struct LoadError {
     /// The file.
     pub file: PathBuf,
     /// The line (1-based) of the field, when it is in the file as written.
-    pub line: Option<usize>,
+    /// (32 bits, like the column, keep the error small enough to return
+    /// by value.)
+    pub line: Option<u32>,
+    /// The column (1-based), where the reader knows it (YAML syntax).
+    pub column: Option<u32>,
     /// The Istio resource (`AuthorizationPolicy egress/p`), the YAML
     /// document (`document 2`) or the part of the input (`mesh config`) at
     /// fault, if the file holds more than one thing.
@@ -29,7 +33,14 @@ pub struct LoadError {
 impl LoadError {
     /// A problem with a file as a whole.
     pub fn new(file: &Path, problem: impl Into<String>) -> LoadError {
-        LoadError { file: file.to_owned(), line: None, resource: None, field: None, problem: problem.into() }
+        LoadError {
+            file: file.to_owned(),
+            line: None,
+            column: None,
+            resource: None,
+            field: None,
+            problem: problem.into(),
+        }
     }
 
     /// The same, about this resource.
@@ -47,7 +58,13 @@ impl LoadError {
 
     /// The same, at this line.
     pub fn at_line(mut self, line: Option<usize>) -> LoadError {
-        self.line = line;
+        self.line = line.map(|l| u32::try_from(l).unwrap_or(u32::MAX));
+        self
+    }
+
+    /// The same, at this column of its line.
+    pub fn at_column(mut self, column: Option<usize>) -> LoadError {
+        self.column = column.map(|c| u32::try_from(c).unwrap_or(u32::MAX));
         self
     }
 
@@ -62,12 +79,14 @@ impl LoadError {
         text
     }
 
-    /// `file` or `file:line`, as shown to a user.
+    /// `file`, `file:line` or `file:line:column`, as shown to a user (and
+    /// as editors jump to it).
     pub fn location(&self) -> String {
         let file = crate::display::shown(&self.file);
-        match self.line {
-            Some(line) => format!("{file}:{line}"),
-            None => file,
+        match (self.line, self.column) {
+            (Some(line), Some(column)) => format!("{file}:{line}:{column}"),
+            (Some(line), None) => format!("{file}:{line}"),
+            (None, _) => file,
         }
     }
 }

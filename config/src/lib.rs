@@ -14,6 +14,7 @@
 pub mod display;
 pub mod envelope;
 mod error;
+pub mod input;
 pub mod istio;
 pub mod locate;
 
@@ -38,10 +39,10 @@ pub fn load_configs(paths: &[PathBuf]) -> Result<Vec<u8>, LoadError> {
     let sources = paths.iter().map(|p| istio::Source::read(p)).collect::<Result<Vec<_>, _>>()?;
     match sources.as_slice() {
         [] => Err(LoadError::new(Path::new(""), "no policy file given")),
-        [one] if !istio::is_istio(&one.text) => {
-            let value = envelope::parse(&one.text).map_err(|e| located(one, &e.path, e.problem))?;
-            serde_json::to_vec(&value).map_err(|e| LoadError::new(&one.file, e.to_string()))
-        }
+        [one] => match istio::single_policy(one)? {
+            Some(single) => serde_json::to_vec(&single.policy).map_err(|e| LoadError::new(&one.file, e.to_string())),
+            None => Ok(istio::import(&sources, &istio::Options::default())?.config()),
+        },
         _ => Ok(istio::import(&sources, &istio::Options::default())?.config()),
     }
 }
@@ -85,26 +86,54 @@ pub fn load_policy(paths: &[PathBuf]) -> Result<(Vec<u8>, Policy), PolicyLoadErr
 /// field at fault. Positions the JSON reader gives refer to the JSON the
 /// file was converted to, not to the file, so they are left out.
 pub fn invalid(file: &Path, err: &PolicyError) -> LoadError {
-    let problem = match &err.kind {
-        ErrorKind::Syntax(message) => strip_position(message).to_owned(),
-        _ => err.message().into_owned(),
-    };
+    let problem = problem(err);
     match istio::Source::read(file) {
         Ok(source) => located(&source, &err.path, problem),
         Err(_) => LoadError::new(file, problem).at_field(err.path.clone()),
     }
 }
 
-/// An error at a field of a one-document policy file, with its line.
-fn located(source: &istio::Source, field: &str, problem: String) -> LoadError {
-    let enveloped =
-        serde_yaml_ng::from_str::<serde_json::Value>(&source.text).map(|v| envelope::is_enveloped(&v)).unwrap_or(false);
-    let line = match enveloped {
-        true if !field.is_empty() => locate::line_of(&source.text, 0, &format!("spec.{field}"))
-            .or_else(|| locate::line_of(&source.text, 0, field)),
-        _ => locate::line_of(&source.text, 0, field),
+/// What the compiler says is wrong, without the position its JSON reader
+/// adds: that is a position in the JSON the file was converted to, not in
+/// the file.
+pub(crate) fn problem(err: &PolicyError) -> String {
+    match &err.kind {
+        ErrorKind::Syntax(message) => strip_position(message).to_owned(),
+        _ => err.message().into_owned(),
+    }
+}
+
+/// A YAML reader's error in `file`: its line and column in the file, and
+/// the problem without them.
+pub(crate) fn yaml_error(file: &Path, e: &serde_yaml_ng::Error) -> LoadError {
+    let text = e.to_string();
+    let location = e.location();
+    let problem = match &location {
+        Some(l) => text.replacen(&format!(" at line {} column {}", l.line(), l.column()), "", 1),
+        None => text,
     };
-    LoadError::new(&source.file, problem).at_line(line).at_field(field)
+    LoadError::new(file, format!("not valid YAML/JSON: {problem}"))
+        .at_line(location.as_ref().map(|l| l.line()))
+        .at_column(location.as_ref().map(|l| l.column()))
+}
+
+/// An error at a field of a one-policy file, with its line: the field is
+/// looked up where the policy is (under `spec` in the envelope, under
+/// `spec.pluginConfig` in a WasmPlugin), and named there for a WasmPlugin.
+fn located(source: &istio::Source, field: &str, problem: String) -> LoadError {
+    let single = istio::single_policy(source).ok().flatten();
+    let (document, at, resource) = single.map_or((0, "", None), |s| (s.document, s.at, s.resource));
+    let within = match (at, field) {
+        ("", _) => field.to_owned(),
+        (_, "") => at.to_owned(),
+        _ => format!("{at}.{field}"),
+    };
+    let line =
+        locate::line_of(&source.text, document, &within).or_else(|| locate::line_of(&source.text, document, field));
+    match resource {
+        Some(resource) => LoadError::new(&source.file, problem).in_resource(resource).at_line(line).at_field(within),
+        None => LoadError::new(&source.file, problem).at_line(line).at_field(field),
+    }
 }
 
 /// `message at line 1 column 32` → `message`.

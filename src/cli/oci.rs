@@ -64,6 +64,12 @@ impl OciVariant {
 }
 
 pub(super) fn oci_image(args: OciArgs, built_in: &[u8], out: &mut dyn Write) -> Exit {
+    if !oci::is_valid_tag(&args.tag) {
+        return Err(CliError::Input(format!(
+            "--tag '{}' is not an OCI tag: 1 to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'",
+            args.tag
+        )));
+    }
     let wasm = filter_module(args.filter.as_deref(), built_in)?;
     let module = args.filter.as_deref().map_or_else(|| "the built-in filter".to_owned(), shown);
     let variant = args.variant.variant();

@@ -31,6 +31,13 @@ both kinds of traffic.
 
 Exit codes: 0 written, 1 invalid policy, 2 usage or unreadable input.";
 
+/// The largest object etcd stores (its default request limit), 1.5 MiB.
+const MAX_OBJECT_BYTES: usize = 1536 * 1024;
+
+/// The most all of an object's annotations may hold, 256 KiB: a client-side
+/// `kubectl apply` copies the whole object into one.
+const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
+
 /// `warden wasmplugin`.
 #[derive(clap::Args)]
 pub(super) struct WasmpluginArgs {
@@ -96,9 +103,20 @@ pub(super) fn wasmplugin_manifest(
             }
         }
     };
+    // Istio's agent fetches modules over these schemes only; a url without
+    // one is an OCI image reference.
+    if let Some((scheme, _)) = args.url.split_once("://") {
+        if !["oci", "https", "http", "file"].iter().any(|s| scheme.eq_ignore_ascii_case(s)) {
+            return Err(CliError::Input(format!(
+                "--url {}: Istio fetches a module only from oci:// (the default when there is no scheme), \
+                 https://, http:// or file:// urls",
+                args.url
+            )));
+        }
+    }
     // Never ship a policy the filter would refuse.
-    let config = match warden_config::load_policy(std::slice::from_ref(&args.policy)) {
-        Ok((config, _)) => config,
+    let (config, compiled) = match warden_config::load_policy(std::slice::from_ref(&args.policy)) {
+        Ok(loaded) => loaded,
         Err(PolicyLoadError::Unreadable(e)) => return Err(CliError::Input(e.to_string())),
         Err(PolicyLoadError::Invalid(e)) => {
             writeln!(err, "error: {e}")?;
@@ -112,6 +130,17 @@ pub(super) fn wasmplugin_manifest(
             return Err(CliError::Input(format!("{}: {e}", shown(&args.policy))));
         }
     };
+    // Nor one that refuses every request, or does nothing.
+    let listed = |key: &str| policy.get(key).and_then(serde_json::Value::as_array).is_some_and(|a| !a.is_empty());
+    if !["services", "authorization", "dlp"].iter().any(|k| listed(k)) {
+        writeln!(
+            err,
+            "error: {}: the policy is empty (no services, authorization or dlp): under REGISTRY_ONLY it would \
+             refuse every request, under ALLOW_ANY let every one through; no WasmPlugin written",
+            shown(&args.policy)
+        )?;
+        return Ok(EXIT_FAILED);
+    }
     let plugin_type = match args.plugin_type {
         PluginKind::Http => wasmplugin::PluginType::Http,
         PluginKind::Network => wasmplugin::PluginType::Network,
@@ -126,6 +155,28 @@ pub(super) fn wasmplugin_manifest(
         oci_variant: args.oci_variant.variant(),
     };
     let manifest = wasmplugin::manifest(&policy, &wasm, &options).map_err(|e| CliError::Input(e.to_string()))?;
+    // Nor one the API server would refuse.
+    let size = serde_json::to_vec(&manifest).map_or(0, |json| json.len());
+    if size > MAX_OBJECT_BYTES {
+        let bundle = warden_engine::bundle::encode(&compiled).map_or(0, |b| b.len());
+        writeln!(
+            err,
+            "error: {policy}: the WasmPlugin would be {size} bytes, more than a Kubernetes object may hold (etcd \
+             refuses objects over 1.5 MiB), so the API server would refuse it. Compile the policy into the binary \
+             bundle (`warden compile {policy} -o policy.bin`: {bundle} bytes) and load it with an EnvoyFilter whose \
+             configuration is a google.protobuf.BytesValue (docs/ISTIO.md), or split the policy",
+            policy = shown(&args.policy)
+        )?;
+        return Ok(EXIT_FAILED);
+    }
+    if size > MAX_ANNOTATIONS_BYTES {
+        writeln!(
+            err,
+            "warning: {}: the WasmPlugin is {size} bytes: apply it with `kubectl apply --server-side` (a client-side \
+             apply copies the object into an annotation, and annotations are limited to 256 KiB)",
+            shown(&args.policy)
+        )?;
+    }
     match serde_yaml_ng::to_string(&manifest) {
         Ok(yaml) => {
             out.write_all(yaml.as_bytes())?;

@@ -125,6 +125,18 @@ impl Blob {
     }
 }
 
+/// Whether `tag` is a tag the OCI distribution specification allows:
+/// `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`. Registries refuse any other.
+pub fn is_valid_tag(tag: &str) -> bool {
+    let word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
+    match tag.as_bytes() {
+        [first, rest @ ..] => {
+            word(first) && rest.len() <= 127 && rest.iter().all(|b| word(b) || matches!(b, b'.' | b'-'))
+        }
+        [] => false,
+    }
+}
+
 /// One image: its config, layers and manifest, and the tag the layout's
 /// index gives it.
 #[derive(Debug, Clone)]
@@ -481,6 +493,16 @@ mod tests {
         assert_eq!(types, [WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE]);
         assert_eq!(image.layers[1].bytes, WASM);
         assert_eq!(manifest["layers"][1]["digest"], format!("sha256:{}", sha256_hex(WASM)));
+    }
+
+    #[test]
+    fn tags_follow_the_distribution_grammar() {
+        for good in ["0.1.0", "latest", "_x", "v1.2-rc_3", &"a".repeat(128)] {
+            assert!(is_valid_tag(good), "{good}");
+        }
+        for bad in ["", ".x", "-x", "a/b", "a:b", "a b", "é", &"a".repeat(129)] {
+            assert!(!is_valid_tag(bad), "{bad}");
+        }
     }
 
     #[test]

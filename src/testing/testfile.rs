@@ -294,12 +294,12 @@ pub enum Expected {
 /// Reads and parses a test file; an error names the file, the line and
 /// the field.
 pub fn load(path: &Path) -> Result<TestFile, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?;
+    let text = warden_config::input::read(path)?;
     serde_path_to_error::deserialize(serde_yaml_ng::Deserializer::from_str(&text)).map_err(|e| {
         let field = e.path().to_string();
         let inner = e.into_inner();
-        let line = inner.location().map(|l| l.line());
-        LoadError::new(path, bare_message(&inner)).at_line(line).at_field(if field == "." {
+        let (line, column) = (inner.location().map(|l| l.line()), inner.location().map(|l| l.column()));
+        LoadError::new(path, bare_message(&inner)).at_line(line).at_column(column).at_field(if field == "." {
             String::new()
         } else {
             field

@@ -959,3 +959,130 @@ fn warden_replay_a_generated_log_of_100_000_requests() {
     assert_eq!(groups, want_groups);
     assert_eq!(doc["dryRun"], serde_json::json!([{"policy": "shadow-deletes", "count": expected.dry_run}]));
 }
+
+// --------------------------------------------------------------- bad input
+
+/// Each bad input of `tests/cli/fixtures/bad-input/` and the message it
+/// gets: nothing a gateway would choke on is "ok".
+#[test]
+fn bad_input_is_never_ok() {
+    let bad = |name: &str| fixture(&format!("bad-input/{name}"));
+    // What ships: a WasmPlugin is checked as the policy it deploys.
+    insta::assert_snapshot!("check_wasmplugin_bogus", transcript(&["check", &bad("wasmplugin-bogus.yaml")]));
+    assert_eq!(warden(&["check", &bad("wasmplugin-bogus.yaml")]).code, EXIT_FAILED);
+    for empty in ["empty.yaml", "only-separator.yaml", "only-comments.yaml"] {
+        let run = warden(&["check", &bad(empty)]);
+        assert_eq!(run.code, EXIT_USAGE, "{empty}: {}", run.stdout);
+        insta::assert_snapshot!(format!("check_{empty}"), transcript(&["check", &bad(empty)]));
+    }
+    insta::assert_snapshot!("check_no_services", transcript(&["check", &bad("no-services.yaml")]));
+    // Positions in the file as written.
+    insta::assert_snapshot!("check_yaml_syntax", transcript(&["check", &bad("yaml-syntax.yaml")]));
+    insta::assert_snapshot!(
+        "check_yaml_syntax_second_document",
+        transcript(&["check", &bad("yaml-syntax-second-document.yaml")])
+    );
+    insta::assert_snapshot!(
+        "check_istio_with_bad_setting",
+        transcript(&["check", &bad("istio-with-bad-setting.yaml")])
+    );
+    insta::assert_snapshot!("check_bom", transcript(&["check", &bad("bom.yaml")]));
+    // Istio's installation settings are not a policy.
+    for install in
+        ["istiooperator.yaml", "istiooperator-fragment.yaml", "helm-values.yaml", "helm-values-without-mesh.yaml"]
+    {
+        let run = warden(&["check", &bad(install)]);
+        assert_eq!(run.code, EXIT_USAGE, "{install}: {}", run.stdout);
+        insta::assert_snapshot!(format!("check_{install}"), transcript(&["check", &bad(install)]));
+    }
+    // Beside a ServiceEntry, an IstioOperator fragment gives the mesh setting.
+    let run = warden(&["import", &fixture("istio-list/serviceentry.yaml"), &bad("istiooperator-fragment.yaml")]);
+    assert_eq!(run.code, EXIT_OK, "{}", run.stderr);
+    assert!(run.stdout.contains("outboundTrafficPolicy: REGISTRY_ONLY"), "{}", run.stdout);
+}
+
+#[test]
+fn a_wasmplugin_is_read_as_the_policy_it_deploys() {
+    // What `warden wasmplugin` writes checks as the policy it carries.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let policy = "policies/ambient-waypoint/policy.yaml";
+    let run = warden(&["wasmplugin", policy, "--url", "oci://r/w:1", "--selector", "istio=egressgateway"]);
+    assert_eq!(run.code, EXIT_OK, "{}", run.stderr);
+    let manifest = dir.path().join("wasmplugin.yaml");
+    std::fs::write(&manifest, &run.stdout).expect("the manifest");
+    let check = warden(&["check", manifest.to_str().expect("UTF-8 path")]);
+    let direct = warden(&["check", policy]);
+    assert_eq!(check.code, EXIT_OK, "{}{}", check.stdout, check.stderr);
+    let counts = |out: &str| out.lines().last().and_then(|l| l.split_once(": ok")).map(|(_, c)| c.to_owned());
+    assert_eq!(counts(&check.stdout), counts(&direct.stdout));
+    assert_eq!(
+        warden::config::load_config(&manifest).expect("the pluginConfig"),
+        warden::config::load_config(std::path::Path::new(policy)).expect("the policy")
+    );
+}
+
+#[test]
+fn wasmplugin_refuses_what_istio_or_kubernetes_would() {
+    let policy = "policies/ambient-waypoint/policy.yaml";
+    let plugin = |policy: &str, url: &str| {
+        transcript(&["wasmplugin", policy, "--url", url, "--selector", "istio=egressgateway"])
+    };
+    insta::assert_snapshot!("wasmplugin_url_scheme", plugin(policy, "s3://bucket/warden.wasm"));
+    for url in ["registry.example.com/warden:0.1.0", "HTTPS://example.com/w.wasm", "file:///opt/warden.wasm"] {
+        let run = warden(&["wasmplugin", policy, "--url", url, "--selector", "istio=egressgateway"]);
+        assert_eq!(run.code, EXIT_OK, "{url}: {}", run.stderr);
+    }
+    insta::assert_snapshot!(
+        "wasmplugin_settings_only",
+        plugin(&fixture("bad-input/settings-only.yaml"), "oci://r/w:1")
+    );
+    insta::assert_snapshot!("wasmplugin_empty", plugin(&fixture("bad-input/empty.yaml"), "oci://r/w:1"));
+
+    // A policy too large for a Kubernetes object: 20,000 services.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let big = dir.path().join("big.yaml");
+    let mut text = String::from("name: big\nservices:\n");
+    for i in 0..20_000 {
+        text.push_str(&format!("- {{name: s{i}, hosts: [service-{i}.partner-{i}.example.com], ports: [443]}}\n"));
+    }
+    std::fs::write(&big, text).expect("the policy");
+    let run = warden(&["wasmplugin", big.to_str().expect("UTF-8"), "--url", "oci://r/w:1", "--selector", "a=b"]);
+    assert_eq!(run.code, EXIT_FAILED);
+    assert!(run.stdout.is_empty(), "no manifest");
+    let shown = run.stderr.replace(&format!("{}/", dir.path().display()), "");
+    let sizes = regex::Regex::new(r"\d+ bytes").expect("a regex");
+    insta::assert_snapshot!("wasmplugin_too_large", sizes.replace_all(&shown, "<n> bytes"));
+}
+
+#[test]
+fn oci_refuses_a_tag_registries_refuse() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out = dir.path().join("layout");
+    for tag in ["v1/rc", ".hidden", "-x", "a b"] {
+        let run = warden(&["oci", "-o", out.to_str().expect("UTF-8"), "--tag", tag]);
+        assert_eq!(run.code, EXIT_USAGE, "{tag}");
+        assert!(!out.exists(), "nothing written for {tag}");
+    }
+    let run = warden(&["oci", "-o", out.to_str().expect("UTF-8"), "--tag", "v1/rc"]);
+    insta::assert_snapshot!("oci_bad_tag", run.stderr);
+}
+
+/// 200 KB of nested brackets is refused before the YAML parser sees it
+/// (which spent 10 s on it, 38 s in a debug build), for policies and test files.
+#[test]
+fn deeply_nested_input_is_refused_before_it_is_parsed() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let nested = dir.path().join("nested.yaml");
+    std::fs::write(&nested, "[".repeat(200_000)).expect("the file");
+    let run = warden(&["check", nested.to_str().expect("UTF-8")]);
+    assert_eq!(run.code, EXIT_USAGE);
+    let shown = run.stderr.replace(&format!("{}/", dir.path().display()), "");
+    insta::assert_snapshot!("check_nested", shown);
+    let test_file = dir.path().join("nested.test.yaml");
+    std::fs::write(&test_file, format!("policy: x.yaml\ntests: {}", "{a: ".repeat(100_000))).expect("the file");
+    let run = warden(&["test", test_file.to_str().expect("UTF-8")]);
+    assert_eq!(run.code, EXIT_USAGE);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(said.contains("nested.test.yaml:2:"), "{said}");
+    assert!(said.contains("nested more than 64 mappings or sequences deep"), "{said}");
+}

@@ -82,11 +82,9 @@ impl Source {
         Source { file: file.into(), text: text.into() }
     }
 
-    /// Reads a file.
+    /// Reads a file, bounded as [`crate::input::read`] says.
     pub fn read(path: &Path) -> Result<Source, LoadError> {
-        std::fs::read_to_string(path)
-            .map(|text| Source::new(path, text))
-            .map_err(|e| LoadError::new(path, format!("cannot read: {e}")))
+        crate::input::read(path).map(|text| Source::new(path, text))
     }
 }
 
@@ -136,7 +134,7 @@ pub struct Origin {
 /// A converted policy, valid (it compiled), with the notes made on the way.
 #[derive(Debug, Clone)]
 pub struct Import {
-    policy: PolicyOut,
+    policy: Converted,
     /// What was skipped or read differently, in input order.
     pub notes: Vec<Note>,
     /// Where each service and authorization policy came from.
@@ -158,7 +156,10 @@ impl Import {
     /// service and authorization policy came from.
     pub fn to_yaml(&self) -> Result<String, serde_yaml_ng::Error> {
         let body = serde_yaml_ng::to_string(&self.policy)?;
-        let mut text = String::from("# warden/v1 policy converted by `warden import` from Istio resources\n");
+        let mut text = String::from(match self.policy {
+            Converted::Istio(_) => "# warden/v1 policy converted by `warden import` from Istio resources\n",
+            Converted::Plugin(_) => "# warden/v1 policy: the pluginConfig of the WasmPlugin that deploys Warden\n",
+        });
         let width = self.origins.iter().map(|o| o.field.len()).max().unwrap_or(0);
         for o in &self.origins {
             text.push_str(&format!("#   {:width$}  {} ({})\n", o.field, o.resource, crate::display::shown(&o.file)));
@@ -169,11 +170,26 @@ impl Import {
 
     /// The number of services and of authorization policies.
     pub fn counts(&self) -> (usize, usize) {
-        (self.policy.services.len(), self.policy.authorization.len())
+        match &self.policy {
+            Converted::Istio(p) => (p.services.len(), p.authorization.len()),
+            Converted::Plugin(v) => {
+                let len = |k: &str| v.get(k).and_then(Value::as_array).map_or(0, Vec::len);
+                (len("services"), len("authorization"))
+            }
+        }
     }
 }
 
 // ------------------------------------------------------------ the output
+
+/// The policy an import made: converted from Istio resources, or the
+/// `pluginConfig` of the WasmPlugin that deploys Warden.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+enum Converted {
+    Istio(Box<PolicyOut>),
+    Plugin(Value),
+}
 
 /// The converted policy, in the order a reader expects the fields.
 #[derive(Debug, Clone, Serialize)]
@@ -210,6 +226,9 @@ enum Kind {
     Mesh(Value, MeshAt),
     /// A `warden/v1` document (bare or unwrapped from its envelope).
     Warden(Value),
+    /// A WasmPlugin that deploys Warden: its `spec.pluginConfig` is a
+    /// `warden/v1` policy.
+    Plugin,
     /// Anything else: skipped, with why.
     Skip(String),
 }
@@ -275,15 +294,19 @@ impl Entry<'_> {
 
 /// The YAML documents of a text, empty ones left out and the items of a
 /// `kind: List` one by one: (document, item, value).
+/// A text without one (empty, or only comments and `---`) is an error: it
+/// would make a policy of nothing, which refuses every request.
 fn documents(source: &Source) -> Result<Vec<(usize, Option<usize>, Value)>, LoadError> {
     let mut out = Vec::new();
+    let mut seen = false;
     for (i, de) in serde_yaml_ng::Deserializer::from_str(&source.text).enumerate() {
         let document = || format!("document {}", i + 1);
-        let value = Value::deserialize(de).map_err(|e| {
-            LoadError::new(&source.file, format!("not valid YAML/JSON: {e}"))
-                .in_resource(document())
-                .at_line(e.location().map(|l| l.line()))
+        // A file of one document needs no "document 1".
+        let value = Value::deserialize(de).map_err(|e| match i {
+            0 => crate::yaml_error(&source.file, &e),
+            _ => crate::yaml_error(&source.file, &e).in_resource(document()),
         })?;
+        seen |= !value.is_null();
         match value {
             Value::Null => {}
             Value::Object(mut map) if map.get("kind").and_then(Value::as_str) == Some("List") => {
@@ -301,7 +324,57 @@ fn documents(source: &Source) -> Result<Vec<(usize, Option<usize>, Value)>, Load
             other => out.push((i, None, other)),
         }
     }
+    if !seen {
+        return Err(LoadError::new(
+            &source.file,
+            "no YAML document: the file is empty, or holds only comments and `---`; Warden needs a policy",
+        ));
+    }
     Ok(out)
+}
+
+/// The top-level keys of Istio's installation settings: Helm values
+/// (`global`, `pilot`, ...) and the `spec` of an IstioOperator
+/// (`components`, `values`, ...), none of them a `warden/v1` field.
+const HELM_KEYS: [&str; 8] =
+    ["global", "pilot", "gateways", "sidecarInjectorWebhook", "istio_cni", "istiodRemote", "telemetry", "ztunnel"];
+const OPERATOR_KEYS: [&str; 5] = ["components", "values", "profile", "hub", "unvalidatedValues"];
+
+/// What a mapping without `apiVersion` is when it holds Istio's
+/// installation settings rather than a policy.
+fn install_settings(map: &Map<String, Value>) -> Option<&'static str> {
+    let has = |keys: &[&str]| keys.iter().any(|k| map.contains_key(*k));
+    let spec_has = |keys: &[&str]| {
+        map.get("spec").and_then(Value::as_object).is_some_and(|s| keys.iter().any(|k| s.contains_key(*k)))
+    };
+    if has(&HELM_KEYS) {
+        Some(HELM_VALUES)
+    } else if has(&OPERATOR_KEYS) || spec_has(&OPERATOR_KEYS) {
+        Some(OPERATOR_FRAGMENT)
+    } else {
+        None
+    }
+}
+
+const HELM_VALUES: &str = "Helm values for installing Istio, not policy";
+const OPERATOR_FRAGMENT: &str = "part of an IstioOperator (Istio's installation settings), not policy";
+
+/// Whether a WasmPlugin deploys Warden (its `pluginConfig` is a `warden/v1`
+/// policy): named `warden…`, with Warden's root id, a module url naming
+/// Warden, or a `pluginConfig` with a policy's own fields.
+fn is_wardens_plugin(map: &Map<String, Value>) -> bool {
+    let spec = map.get("spec");
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
+    let name = text(map.get("metadata").and_then(|m| m.get("name")));
+    let plugin_name = text(spec.and_then(|s| s.get("pluginName")));
+    let url = text(spec.and_then(|s| s.get("url")));
+    let config = spec.and_then(|s| s.get("pluginConfig")).and_then(Value::as_object);
+    name.starts_with("warden")
+        || plugin_name.starts_with("warden")
+        || url.rsplit('/').next().is_some_and(|last| last.contains("warden"))
+        || config.is_some_and(|c| {
+            ["services", "authorization", "dlp", "outboundTrafficPolicy"].iter().any(|k| c.contains_key(*k))
+        })
 }
 
 /// Whether a mapping without `apiVersion` is a mesh config rather than a
@@ -321,8 +394,14 @@ fn classify(value: &Value) -> Result<Kind, FieldError> {
             if let Some(mesh) = map.get("meshConfig").filter(|m| m.is_object()) {
                 return Ok(Kind::Mesh(mesh.clone(), MeshAt::Helm));
             }
+            if let Some(mesh) = map.get("spec").and_then(|s| s.get("meshConfig")).filter(|m| m.is_object()) {
+                return Ok(Kind::Mesh(mesh.clone(), MeshAt::Operator));
+            }
             if is_mesh_config(map) {
                 return Ok(Kind::Mesh(value.clone(), MeshAt::Bare));
+            }
+            if let Some(install) = install_settings(map) {
+                return Ok(Kind::Skip(install.into()));
             }
             return Ok(Kind::Warden(value.clone()));
         }
@@ -348,6 +427,7 @@ fn classify(value: &Value) -> Result<Kind, FieldError> {
             "v1" | "v1beta1" => Kind::AuthorizationPolicy,
             _ => return unsupported_version("v1, v1beta1"),
         },
+        ("extensions.istio.io", "WasmPlugin") if is_wardens_plugin(map) => Kind::Plugin,
         ("install.istio.io", "IstioOperator") => {
             match map.get("spec").and_then(|s| s.get("meshConfig")).filter(|m| m.is_object()) {
                 Some(mesh) => Kind::Mesh(mesh.clone(), MeshAt::Operator),
@@ -356,8 +436,9 @@ fn classify(value: &Value) -> Result<Kind, FieldError> {
         }
         ("", "ConfigMap") => match map.get("data").and_then(|d| d.get("mesh")) {
             Some(Value::String(text)) => {
-                let mesh: Value = serde_yaml_ng::from_str(text)
-                    .map_err(|e| FieldError::at("data.mesh", format!("not valid YAML: {e}")))?;
+                let mesh: Value = serde_yaml_ng::from_str(text).map_err(|e| {
+                    FieldError::at("data.mesh", format!("not valid YAML (at a line of the string): {e}"))
+                })?;
                 match mesh {
                     Value::Object(_) => Kind::Mesh(mesh, MeshAt::ConfigMap),
                     Value::Null => Kind::Mesh(json!({}), MeshAt::ConfigMap),
@@ -386,18 +467,154 @@ fn skip_reason(group: &str, kind: &str) -> &'static str {
     }
 }
 
-/// Whether the text is Istio input rather than one `warden/v1` document:
-/// more than one document, or one that is not a `warden/v1` document.
+/// Whether the text is Istio input rather than one policy (a `warden/v1`
+/// document, or the WasmPlugin that deploys one): see [`single_policy`].
 /// Text that does not parse is not Istio input (the `warden/v1` reader
 /// reports the error).
 pub fn is_istio(text: &str) -> bool {
-    match documents(&Source::new("", text)) {
-        Ok(docs) => match docs.as_slice() {
-            [(_, _, one)] => !matches!(classify(one), Ok(Kind::Warden(_))),
-            _ => true,
-        },
-        Err(_) => false,
+    matches!(single_policy(&Source::new("", text)), Ok(None))
+}
+
+/// A file that holds one policy, and where in the file it is.
+#[derive(Debug, Clone)]
+pub struct SinglePolicy {
+    /// The YAML document (0-based) it is in.
+    pub document: usize,
+    /// Where in that document the `warden/v1` document is: `""` (bare),
+    /// `spec` (the envelope), `spec.pluginConfig` (a WasmPlugin).
+    pub at: &'static str,
+    /// The resource it is in, when that is not a `warden/v1` envelope:
+    /// `WasmPlugin istio-system/warden`.
+    pub resource: Option<String>,
+    /// The `warden/v1` document (not yet validated).
+    pub policy: Value,
+}
+
+/// The policy of a file that holds one: a `warden/v1` document, bare or in
+/// its envelope, or WasmPlugins that deploy Warden with one same
+/// `pluginConfig` (`warden wasmplugin` with and without `--type network`);
+/// `None` for Istio input. Fails on text that is not YAML, holds no
+/// document, or an envelope of another kind.
+pub fn single_policy(source: &Source) -> Result<Option<SinglePolicy>, LoadError> {
+    let docs = documents(source)?;
+    let at_field = |document: usize, e: FieldError| {
+        LoadError::new(&source.file, e.problem)
+            .at_line(crate::locate::line_of(&source.text, document, &e.path))
+            .at_field(e.path)
+    };
+    if let [(document, None, value)] = docs.as_slice() {
+        let enveloped = value.get("apiVersion").and_then(Value::as_str).is_some_and(|v| v.starts_with("warden/"));
+        match classify(value) {
+            Ok(Kind::Warden(policy)) => {
+                let at = if enveloped { "spec" } else { "" };
+                return Ok(Some(SinglePolicy { document: *document, at, resource: None, policy }));
+            }
+            Err(e) if enveloped => return Err(at_field(*document, e)),
+            _ => {}
+        }
     }
+    let plugins: Vec<_> =
+        docs.iter().filter(|(_, item, v)| item.is_none() && matches!(classify(v), Ok(Kind::Plugin))).collect();
+    let Some((document, _, first)) = plugins.first() else { return Ok(None) };
+    if plugins.len() != docs.len() {
+        return Ok(None);
+    }
+    let resource = format!("WasmPlugin {}", meta_of(first).map(|m| m.id()).unwrap_or_default());
+    let policy = plugin_config(first).map_err(|e| at_field(*document, e).in_resource(resource.clone()))?;
+    for (other, _, plugin) in plugins.iter().skip(1) {
+        if plugin_config(plugin).ok().as_ref() != Some(&policy) {
+            let name = meta_of(plugin).map(|m| m.id()).unwrap_or_default();
+            let problem = format!("WasmPlugin {name} deploys another policy than {resource}: check them one by one");
+            return Err(at_field(*other, FieldError::at("spec.pluginConfig", problem)));
+        }
+    }
+    Ok(Some(SinglePolicy { document: *document, at: "spec.pluginConfig", resource: Some(resource), policy }))
+}
+
+/// The `spec.pluginConfig` of a WasmPlugin that deploys Warden.
+fn plugin_config(plugin: &Value) -> Result<Value, FieldError> {
+    match plugin.get("spec").and_then(|s| s.get("pluginConfig")) {
+        Some(config @ Value::Object(_)) => Ok(config.clone()),
+        None | Some(Value::Null) => Err(FieldError::at(
+            "spec.pluginConfig",
+            "missing: Warden takes its policy from here, and without one it refuses every request",
+        )),
+        Some(_) => Err(FieldError::at("spec.pluginConfig", "expected the warden/v1 policy, a mapping")),
+    }
+}
+
+/// Validates the policy a WasmPlugin deploys, on its own: the error names
+/// the field under `spec.pluginConfig`.
+fn check_plugin(entry: &Entry<'_>, resource: &str) -> Result<(), LoadError> {
+    let config = plugin_config(&entry.value).map_err(|e| entry.error(resource, e))?;
+    let json = serde_json::to_vec(&config).unwrap_or_default();
+    match warden_engine::compile::load(&json) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let field = if e.path.is_empty() {
+                "spec.pluginConfig".to_owned()
+            } else {
+                format!("spec.pluginConfig.{}", e.path)
+            };
+            Err(entry.error(resource, FieldError::at(field, crate::problem(&e))))
+        }
+    }
+}
+
+/// The error for input that holds nothing a policy is made of: what it
+/// holds, and what to give instead.
+fn no_policy(entries: &[Entry<'_>], sources: &[Source]) -> LoadError {
+    let file = entries.first().map(Entry::file).or(sources.first().map(|s| s.file.as_path())).unwrap_or(Path::new(""));
+    let install = entries.iter().find_map(|e| {
+        let operator = e.value.get("kind").and_then(Value::as_str) == Some("IstioOperator");
+        let what = match &e.kind {
+            Kind::Mesh(_, MeshAt::Helm) => "Helm values for installing Istio",
+            Kind::Mesh(_, MeshAt::Operator) if operator => "an IstioOperator (Istio's installation settings)",
+            Kind::Mesh(_, MeshAt::Operator) => "part of an IstioOperator (its spec.meshConfig)",
+            Kind::Mesh(_, MeshAt::Bare) => "a mesh config",
+            Kind::Mesh(_, MeshAt::ConfigMap) => "the istio ConfigMap (the mesh config)",
+            Kind::Skip(_) if operator => "an IstioOperator (Istio's installation settings) without spec.meshConfig",
+            Kind::Skip(reason) if reason == HELM_VALUES => "Helm values for installing Istio, without meshConfig",
+            Kind::Skip(reason) if reason == OPERATOR_FRAGMENT => {
+                "part of an IstioOperator (Istio's installation settings), without meshConfig"
+            }
+            _ => return None,
+        };
+        Some((e, what))
+    });
+    if let Some((entry, what)) = install {
+        let problem = format!(
+            "{what}, not a policy: Warden reads only the mesh config from Istio's settings (outboundTrafficPolicy, \
+             pathNormalization, trust domain). Give them beside the ServiceEntries and AuthorizationPolicies they \
+             apply to (`warden import FILE... -o policy.yaml`, or a test file's `policy:` list), or write a \
+             warden/v1 policy"
+        );
+        let error = LoadError::new(entry.file(), problem);
+        return match entry.document {
+            0 => error,
+            n => error.in_resource(format!("document {}", n + 1)),
+        };
+    }
+    let found: Vec<String> = entries
+        .iter()
+        .take(3)
+        .map(|e| {
+            let kind = e.value.get("kind").and_then(Value::as_str).unwrap_or("?");
+            match meta_of(&e.value) {
+                Ok(meta) if !meta.name.is_empty() => format!("{kind} {}", meta.id()),
+                _ => kind.to_owned(),
+            }
+        })
+        .collect();
+    let more = if entries.len() > found.len() { ", ..." } else { "" };
+    LoadError::new(
+        file,
+        format!(
+            "no policy here, only {}{more}: Warden makes one from a warden/v1 document, ServiceEntries and \
+             AuthorizationPolicies, or the pluginConfig of its WasmPlugin",
+            found.join(", ")
+        ),
+    )
 }
 
 // ------------------------------------------------------------ converting
@@ -463,6 +680,11 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, LoadError
             entry.value = value;
             entries.push(entry);
         }
+    }
+
+    let makes_policy = |k: &Kind| matches!(k, Kind::ServiceEntry | Kind::AuthorizationPolicy | Kind::Warden(_));
+    if !entries.iter().any(|e| makes_policy(&e.kind)) {
+        return plugin_import(&entries, sources, notes);
     }
 
     let mut base: Option<(&Entry<'_>, Map<String, Value>)> = None;
@@ -540,7 +762,7 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, LoadError
                     set_once(&mut trust_domain_aliases, aliases, entry, (field.0, &field.1))?;
                 }
             }
-            Kind::AuthorizationPolicy | Kind::Gateway | Kind::VirtualService | Kind::Skip(_) => {}
+            Kind::AuthorizationPolicy | Kind::Gateway | Kind::VirtualService | Kind::Plugin | Kind::Skip(_) => {}
         }
     }
 
@@ -612,6 +834,18 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, LoadError
                 };
                 note(&mut notes, file, format!("skipped {}{name} ({}): {reason}", text("kind"), text("apiVersion")));
             }
+            Kind::Plugin => {
+                let resource = format!("WasmPlugin {}", meta_of(&entry.value).map(|m| m.id()).unwrap_or_default());
+                check_plugin(entry, &resource)?;
+                note(
+                    &mut notes,
+                    file,
+                    format!(
+                        "{resource}: its pluginConfig is a valid policy, checked on its own: it is not merged \
+                             with the other resources"
+                    ),
+                );
+            }
             Kind::Mesh(..) | Kind::Warden(_) => {}
         }
     }
@@ -675,12 +909,41 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, LoadError
         services,
         authorization,
     };
-    let import = Import { policy, notes, origins };
+    let import = Import { policy: Converted::Istio(Box::new(policy)), notes, origins };
     // Compile it now, so that an error names the Istio resource and field.
     if let Err(e) = warden_engine::compile::load(&import.config()) {
         return Err(locate(&e, &import.origins, &entries, base_entry.or(entries.first()), sources));
     }
     Ok(import)
+}
+
+/// An import of input with no ServiceEntry, AuthorizationPolicy or
+/// `warden/v1` document: the policy of the WasmPlugins that deploy Warden
+/// (one same `pluginConfig`), else an error saying what the input is.
+fn plugin_import(entries: &[Entry<'_>], sources: &[Source], mut notes: Vec<Note>) -> Result<Import, LoadError> {
+    let mut policy: Option<(Value, String)> = None;
+    for entry in entries.iter().filter(|e| matches!(e.kind, Kind::Plugin)) {
+        let resource = format!("WasmPlugin {}", meta_of(&entry.value).map(|m| m.id()).unwrap_or_default());
+        check_plugin(entry, &resource)?;
+        let config = plugin_config(&entry.value).map_err(|e| entry.error(&resource, e))?;
+        match &policy {
+            None => policy = Some((config, resource)),
+            Some((first, first_resource)) if *first != config => {
+                let problem = format!("deploys another policy than {first_resource}: check them one by one");
+                return Err(entry.error(resource, FieldError::at("spec.pluginConfig", problem)));
+            }
+            Some(_) => {}
+        }
+    }
+    let Some((policy, resource)) = policy else { return Err(no_policy(entries, sources)) };
+    for entry in entries.iter().filter(|e| !matches!(e.kind, Kind::Plugin)) {
+        let kind = entry.value.get("kind").and_then(Value::as_str).unwrap_or("?");
+        notes.push(Note {
+            file: Some(entry.file().to_owned()),
+            message: format!("skipped {kind}: the policy is {resource}'s"),
+        });
+    }
+    Ok(Import { policy: Converted::Plugin(policy), notes, origins: Vec::new() })
 }
 
 /// `services[3].hosts[0]` → `(3, ".hosts[0]")`.
@@ -699,7 +962,7 @@ fn locate(
     base: Option<&Entry<'_>>,
     sources: &[Source],
 ) -> LoadError {
-    let problem = err.message().into_owned();
+    let problem = crate::problem(err);
     let origin = |field: String| origins.iter().find(|o| o.field == field);
     let resource_field = if let Some((i, rest)) = indexed(&err.path, "services") {
         origin(format!("services[{i}]")).map(|o| {
@@ -730,7 +993,8 @@ fn locate(
             let envelope = entry.value.get("apiVersion").is_some();
             let mut error = entry.error("the converted policy", FieldError::at(err.path.clone(), problem));
             if envelope {
-                error.line = entry.line(&format!("spec.{}", err.path)).or(error.line);
+                let line = entry.line(&format!("spec.{}", err.path)).or(error.line.map(|l| l as usize));
+                error = error.at_line(line);
             }
             error
         }
