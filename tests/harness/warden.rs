@@ -153,3 +153,11 @@ fn held_headers_follow_the_hosts_setting_and_never_stall() {
         assert_eq!(vm.tick_period(), std::time::Duration::ZERO, "allow={allow}: the timer is off once nothing waits");
     }
 }
+
+/// The filter Istio pulls and Envoy loads stays within its size budget:
+/// 1 MiB, the figure docs/PERFORMANCE.md tracks.
+#[test]
+fn the_filter_is_under_one_mebibyte() {
+    let wasm = std::fs::read(warden::FILTER_WASM_PATH).expect("the filter was built");
+    assert!(wasm.len() < 1 << 20, "warden_filter.wasm is {} bytes, over the 1 MiB budget", wasm.len());
+}

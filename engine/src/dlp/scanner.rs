@@ -46,7 +46,6 @@ use super::detectors::{self, Anchor, Detector};
 use super::error::BuildError;
 use super::validators;
 use regex::bytes::Regex;
-use rustc_hash::FxHashMap;
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::{Class, Hir, HirKind};
 use std::ops::Range;
@@ -584,10 +583,11 @@ struct Prefilter {
     unconfirmed: Box<[u64; 1024]>,
     /// (pair, literal, offset of the pair in the literal + 1), sorted.
     entries: Vec<(u16, u32, u32)>,
-    /// Where each pair's entries are in `entries` (a hash lookup instead
-    /// of a binary search over thousands of entries: one- and two-byte
-    /// literals mark 256 or 512 pairs each).
-    spans: FxHashMap<u16, (u32, u32)>,
+    /// Where each pair's entries are in `entries`: an open-addressing
+    /// table by pair (a hash lookup instead of a binary search over
+    /// thousands of entries: one- and two-byte literals mark 256 or 512
+    /// pairs each). Slots hold (pair, from, to); `to == 0` is empty.
+    spans: Vec<(u16, u32, u32)>,
     /// Distinct literals and the detectors they anchor.
     literals: Vec<(Vec<u8>, Vec<usize>)>,
     /// Whether numeric runs are read.
@@ -658,9 +658,23 @@ impl Prefilter {
         }
         entries.sort_unstable();
         entries.dedup();
-        let mut spans: FxHashMap<u16, (u32, u32)> = FxHashMap::default();
+        let distinct = entries.windows(2).filter(|w| w.first().map(|e| e.0) != w.get(1).map(|e| e.0)).count() + 1;
+        let mut spans = vec![(0u16, 0u32, 0u32); (2 * distinct).next_power_of_two()];
+        let mask = spans.len() - 1;
         for (k, &(p, _, _)) in entries.iter().enumerate() {
-            spans.entry(p).and_modify(|span| span.1 = k as u32 + 1).or_insert((k as u32, k as u32 + 1));
+            let mut slot = usize::from(hash_pair(p)) & mask;
+            // Entries are sorted: a pair's entries are consecutive.
+            while let Some(span) = spans.get_mut(slot) {
+                if span.2 == 0 {
+                    *span = (p, k as u32, k as u32 + 1);
+                    break;
+                }
+                if span.0 == p {
+                    span.2 = k as u32 + 1;
+                    break;
+                }
+                slot = (slot + 1) & mask;
+            }
         }
         let mut marked = Box::new([0u64; 1024]);
         let mut literal = Box::new([0u64; 1024]);
@@ -759,7 +773,15 @@ impl Prefilter {
 
     /// The literal occurrences the pair at `q` belongs to.
     fn occurrences(&self, data: &[u8], q: usize, p: u16, out: &mut Vec<(usize, usize, usize)>) {
-        let Some(&(from, to)) = self.spans.get(&p) else { return };
+        let mask = self.spans.len() - 1;
+        let mut slot = usize::from(hash_pair(p)) & mask;
+        let (from, to) = loop {
+            match self.spans.get(slot) {
+                Some(&(q_pair, from, to)) if to != 0 && q_pair == p => break (from, to),
+                Some(&(_, _, to)) if to != 0 => slot = (slot + 1) & mask,
+                _ => return,
+            }
+        };
         for &(_, index, back) in self.entries.get(from as usize..to as usize).unwrap_or_default() {
             let Some(start) = (q + 1).checked_sub(back as usize) else { continue };
             let Some((bytes, owners)) = self.literals.get(index as usize) else { continue };
@@ -771,6 +793,11 @@ impl Prefilter {
             }
         }
     }
+}
+
+/// A pair hashed for the `spans` table.
+fn hash_pair(p: u16) -> u16 {
+    (u32::from(p).wrapping_mul(0x9E37_79B1) >> 16) as u16
 }
 
 /// Four bytes hashed to 16 bits (multiplicative hashing): an index into

@@ -1,0 +1,79 @@
+//! The DLP scanner alone, built as the filter builds it (the engine's own
+//! `regex` features, no `perf`), over the benchmark inputs: a probe for
+//! `scripts/dlp-scan-cost.sh`, which counts its instructions per scan with
+//! callgrind (exact and repeatable on a shared machine, where timings are
+//! not), and a quick wall-clock figure.
+//!
+//! ```sh
+//! cargo run -p warden-engine --features internals --release --example dlp_scan -- \
+//!     [--input clean|digits] [--reps N] [--only ID...] [--without ID...]
+//! ```
+//!
+//! The inputs are the bytes of `benches/support/inputs.rs`: the negative
+//! corpus's orders, logs and base64 images (0.92 MiB), and 1 MiB of JSON of
+//! long numeric ids and timestamps.
+
+use std::path::Path;
+use std::time::Instant;
+use warden_engine::dlp::scanner::Scanner;
+use warden_engine::dlp::CATALOGUE;
+
+#[path = "../../benches/support/digits.rs"]
+mod digits;
+
+fn corpus() -> Result<Vec<u8>, String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dlp/corpus");
+    let mut data = Vec::new();
+    for name in ["orders.json", "events.jsonl", "images.json"] {
+        data.extend(std::fs::read(dir.join(name)).map_err(|e| format!("{name}: {e}"))?);
+    }
+    data.truncate(1 << 20);
+    Ok(data)
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("dlp_scan: {e}");
+        std::process::exit(2);
+    }
+}
+
+fn run() -> Result<(), String> {
+    let (mut input, mut reps, mut only, mut without) = (None, 20usize, Vec::new(), Vec::new());
+    let mut args = std::env::args().skip(1);
+    let mut list: Option<bool> = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--input" => input = args.next(),
+            "--reps" => reps = args.next().and_then(|n| n.parse().ok()).ok_or("--reps takes a number")?,
+            "--only" => list = Some(true),
+            "--without" => list = Some(false),
+            id if list == Some(true) => only.push(id.to_owned()),
+            id if list == Some(false) => without.push(id.to_owned()),
+            other => return Err(format!("unexpected argument {other}")),
+        }
+    }
+    for id in only.iter().chain(&without) {
+        if !CATALOGUE.iter().any(|d| d.id == id) {
+            return Err(format!("no detector {id}"));
+        }
+    }
+    let chosen: Vec<_> = CATALOGUE
+        .iter()
+        .filter(|d| (only.is_empty() || only.iter().any(|o| o == d.id)) && !without.iter().any(|w| w == d.id))
+        .collect();
+    let scanner = Scanner::new(&chosen, Vec::new()).map_err(|e| e.to_string())?;
+    let inputs = [("clean", corpus()?), ("digits", digits::digit_dense(1 << 20))];
+    for (name, data) in inputs.iter().filter(|(n, _)| input.as_deref().is_none_or(|i| i == *n)) {
+        let mut best = f64::MAX;
+        let mut found = 0;
+        for _ in 0..reps {
+            let start = Instant::now();
+            found = std::hint::black_box(scanner.scan(std::hint::black_box(data))).len();
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+        let mib = data.len() as f64 / (1 << 20) as f64;
+        println!("{name}: {:.0} MiB/s best of {reps} ({found} findings, {} detectors)", mib / best, chosen.len());
+    }
+    Ok(())
+}
