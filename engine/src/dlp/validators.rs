@@ -773,17 +773,18 @@ pub fn url_password(m: &[u8]) -> bool {
     !password.is_empty() && !masked && !template && !dictionary_placeholder(password)
 }
 
-/// A password that is only a word documentation puts there: `pass`,
-/// `password`, `passwd`, `pwd`, `secret`, `changeme`, `example`, `test`,
-/// `dummy`, `placeholder` (any case), alone or after `my` or `your`
-/// (`mypass`, `yourpassword`). Real passwords that merely contain such a
-/// word (`Passw0rd!`, `secret-2024`) are still found.
+/// A password that is a documentation template's wording: `my` or `your`
+/// and a word for a password (`mypass`, `yourpassword`, `my_secret`; any
+/// case). Bare words (`password`, `secret`, `test`) are default passwords
+/// people really use, like `guest:guest`, and stay findings.
 fn dictionary_placeholder(password: &[u8]) -> bool {
-    const WORDS: &[&[u8]] =
-        &[b"pass", b"password", b"passwd", b"pwd", b"secret", b"changeme", b"example", b"test", b"dummy", b"placeholder"];
+    const WORDS: &[&[u8]] = &[b"pass", b"password", b"passwd", b"pwd", b"secret"];
     let lower = password.to_ascii_lowercase();
-    let word = [b"my".as_slice(), b"your", b""].iter().find_map(|p| lower.strip_prefix(*p).filter(|w| WORDS.contains(w)));
-    word.is_some()
+    let word = [b"my".as_slice(), b"your"]
+        .iter()
+        .find_map(|p| lower.strip_prefix(*p))
+        .map(|rest| rest.strip_prefix(b"_").or_else(|| rest.strip_prefix(b"-")).unwrap_or(rest));
+    word.is_some_and(|w| WORDS.contains(&w))
 }
 
 /// `basic_auth_header`: the credentials decode (padded base64, RFC 7617) to
