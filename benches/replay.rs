@@ -67,8 +67,9 @@ fn built_requests(log: &[u8], config: &[u8], options: &Options) -> Vec<warden::h
 
 /// A policy's configuration, and the same without `dlp`.
 fn configs() -> [(&'static str, Vec<u8>); 2] {
-    let (config, _) = warden::testing::runner::load_policy(&[Path::new(replay_log::POLICY).to_owned()])
-        .unwrap_or_else(|e| fail("the policy", e));
+    let config = warden::testing::runner::load_policy(&[Path::new(replay_log::POLICY).to_owned()])
+        .unwrap_or_else(|e| fail("the policy", e))
+        .config;
     let mut doc: serde_json::Value = serde_json::from_slice(&config).unwrap_or_else(|e| fail("the policy", e));
     if let Some(map) = doc.as_object_mut() {
         map.remove("dlp");

@@ -3,8 +3,11 @@
 use std::path::{Component, Path, PathBuf};
 
 /// A path as the user should see it: relative to the current directory
-/// when it lies below it, without a leading `./`.
+/// when it lies below it, without a leading `./`; `-` is standard input.
 pub fn shown(path: &Path) -> String {
+    if path.as_os_str() == crate::STDIN {
+        return "<stdin>".into();
+    }
     let relative = if path.is_absolute() {
         std::env::current_dir()
             .ok()

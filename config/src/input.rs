@@ -52,11 +52,18 @@ pub struct Refused {
 /// [`MAX_FILE_BYTES`], not UTF-8, or nested deeper than [`MAX_DEPTH`];
 /// drops a leading byte-order mark.
 pub fn read(path: &Path) -> Result<String, LoadError> {
+    let file = std::fs::File::open(path).map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?;
+    read_from(file, path)
+}
+
+/// Reads policy text from `reader` (standard input: `-` on the command
+/// line), bounded like [`read`]; `name` is what errors call it.
+pub fn read_from(reader: impl Read, name: &Path) -> Result<String, LoadError> {
+    let path = name;
     let cannot_read = |e: std::io::Error| LoadError::new(path, format!("cannot read: {e}"));
-    let file = std::fs::File::open(path).map_err(cannot_read)?;
     let mut bytes = Vec::new();
     // One byte more than the limit tells a file at the limit from a larger one.
-    file.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(cannot_read)?;
+    reader.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(cannot_read)?;
     if bytes.len() > MAX_FILE_BYTES {
         return Err(LoadError::new(
             path,

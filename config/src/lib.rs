@@ -36,14 +36,71 @@ pub fn load_config(path: &Path) -> Result<Vec<u8>, LoadError> {
 /// `warden/v1` document for the settings Istio has no word for), and
 /// returns the filter configuration (JSON bytes).
 pub fn load_configs(paths: &[PathBuf]) -> Result<Vec<u8>, LoadError> {
-    let sources = paths.iter().map(|p| istio::Source::read(p)).collect::<Result<Vec<_>, _>>()?;
-    match sources.as_slice() {
+    convert(&read_sources(paths)?).map(|(config, _)| config)
+}
+
+/// What stands for standard input where a policy file is expected.
+pub const STDIN: &str = "-";
+
+/// The files a command line's policy paths stand for, read: a file is
+/// itself, a directory every policy file under it (`*.yaml`, `*.yml`,
+/// `*.json`, not `*.test.yaml`, not hidden, in path order), `-` standard
+/// input (once). Together they are one input, like one file holding them
+/// all.
+pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<istio::Source>, LoadError> {
+    let mut sources = Vec::new();
+    let mut stdin_read = false;
+    for path in paths {
+        if path.as_os_str() == STDIN {
+            if std::mem::replace(&mut stdin_read, true) {
+                return Err(LoadError::new(path, "standard input can be read only once"));
+            }
+            let name = Path::new("<stdin>");
+            sources.push(istio::Source::new(name, input::read_from(std::io::stdin().lock(), name)?));
+        } else if path.is_dir() {
+            let files = policy_files(path)?;
+            if files.is_empty() {
+                return Err(LoadError::new(path, "a directory with no policy files (*.yaml, *.yml, *.json) under it"));
+            }
+            for file in files {
+                sources.push(istio::Source::read(&file)?);
+            }
+        } else {
+            sources.push(istio::Source::read(path)?);
+        }
+    }
+    Ok(sources)
+}
+
+/// The policy files under a directory, in path order: YAML and JSON files,
+/// not test files (`*.test.yaml`), nothing hidden.
+fn policy_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let hidden = |e: &walkdir::DirEntry| e.depth() > 0 && e.file_name().to_string_lossy().starts_with('.');
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).sort_by_file_name().into_iter().filter_entry(|e| !hidden(e)) {
+        let entry = entry.map_err(|e| LoadError::new(e.path().unwrap_or(dir), format!("cannot read: {e}")))?;
+        let name = entry.file_name().to_string_lossy();
+        let policy = [".yaml", ".yml", ".json"].iter().any(|ext| name.ends_with(ext))
+            && ![".test.yaml", ".test.yml"].iter().any(|ext| name.ends_with(ext));
+        if entry.file_type().is_file() && policy {
+            files.push(entry.into_path());
+        }
+    }
+    Ok(files)
+}
+
+/// The filter configuration of read sources, and the notes made on the
+/// way: one source may hold one policy; otherwise they are Istio input.
+fn convert(sources: &[istio::Source]) -> Result<(Vec<u8>, Vec<istio::Note>), LoadError> {
+    match sources {
         [] => Err(LoadError::new(Path::new(""), "no policy file given")),
         [one] => match istio::single_policy(one)? {
-            Some(single) => serde_json::to_vec(&single.policy).map_err(|e| LoadError::new(&one.file, e.to_string())),
-            None => Ok(istio::import(&sources, &istio::Options::default())?.config()),
+            Some(single) => serde_json::to_vec(&single.policy)
+                .map(|config| (config, single.notes))
+                .map_err(|e| LoadError::new(&one.file, e.to_string())),
+            None => istio::import(sources, &istio::Options::default()).map(|i| (i.config(), i.notes)),
         },
-        _ => Ok(istio::import(&sources, &istio::Options::default())?.config()),
+        _ => istio::import(sources, &istio::Options::default()).map(|i| (i.config(), i.notes)),
     }
 }
 
@@ -68,16 +125,31 @@ impl std::fmt::Display for PolicyLoadError {
 
 impl std::error::Error for PolicyLoadError {}
 
+/// A policy read and compiled.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The filter configuration (JSON bytes).
+    pub config: Vec<u8>,
+    /// The policy, compiled natively.
+    pub policy: Policy,
+    /// What reading it noted or warns about (Istio input read differently
+    /// from how it is written, settings that look wrong for where it is
+    /// deployed): never fatal unless the user asks (`--strict`).
+    pub notes: Vec<istio::Note>,
+}
+
 /// Reads a policy (as [`load_configs`]) and compiles it natively: the
-/// filter configuration and the policy. An error names the file, the field
-/// and, where the field is written in the file, its line.
-pub fn load_policy(paths: &[PathBuf]) -> Result<(Vec<u8>, Policy), PolicyLoadError> {
-    let config = load_configs(paths).map_err(PolicyLoadError::Unreadable)?;
+/// filter configuration, the policy and the notes. An error names the
+/// file, the field and, where the field is written in the file, its line.
+pub fn load_policy(paths: &[PathBuf]) -> Result<Loaded, PolicyLoadError> {
+    let sources = read_sources(paths).map_err(PolicyLoadError::Unreadable)?;
+    let (config, notes) = convert(&sources).map_err(PolicyLoadError::Unreadable)?;
     match warden_engine::compile::load(&config) {
-        Ok(policy) => Ok((config, policy)),
-        Err(e) => Err(PolicyLoadError::Invalid(match paths {
-            [one] => invalid(one, &e),
-            _ => LoadError::new(paths.first().map_or(Path::new(""), PathBuf::as_path), e.message()).at_field(e.path),
+        Ok(policy) => Ok(Loaded { config, policy, notes }),
+        Err(e) => Err(PolicyLoadError::Invalid(match sources.as_slice() {
+            [one] => invalid_in(one, &e),
+            _ => LoadError::new(sources.first().map_or(Path::new(""), |s| s.file.as_path()), e.message())
+                .at_field(e.path),
         })),
     }
 }
@@ -86,11 +158,15 @@ pub fn load_policy(paths: &[PathBuf]) -> Result<(Vec<u8>, Policy), PolicyLoadErr
 /// field at fault. Positions the JSON reader gives refer to the JSON the
 /// file was converted to, not to the file, so they are left out.
 pub fn invalid(file: &Path, err: &PolicyError) -> LoadError {
-    let problem = problem(err);
     match istio::Source::read(file) {
-        Ok(source) => located(&source, &err.path, problem),
-        Err(_) => LoadError::new(file, problem).at_field(err.path.clone()),
+        Ok(source) => invalid_in(&source, err),
+        Err(_) => LoadError::new(file, problem(err)).at_field(err.path.clone()),
     }
+}
+
+/// [`invalid`] on a source already read.
+fn invalid_in(source: &istio::Source, err: &PolicyError) -> LoadError {
+    located(source, &err.path, problem(err))
 }
 
 /// What the compiler says is wrong, without the position its JSON reader

@@ -1,20 +1,25 @@
 //! `warden check`: validate policy files and lint them.
 
 use super::exit::{Exit, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use crate::display::shown;
+use super::notes::Notes;
+use crate::display::shown_list;
 use crate::lint;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
-use warden_config::PolicyLoadError;
+use warden_config::{Loaded, PolicyLoadError};
 use warden_engine::compile;
 
 /// `warden check`.
 #[derive(Args)]
 pub(super) struct CheckArgs {
-    /// Policy files (YAML or JSON, bare or in a warden/v1 envelope).
+    /// Policies: files (YAML or JSON, warden/v1 or Istio), directories (every policy file under
+    /// one is one input) or - (standard input).
     #[arg(required = true, value_name = "POLICY")]
     pub(super) policies: Vec<PathBuf>,
+    /// Check all the arguments as one input (Istio YAML split over files and directories).
+    #[arg(long)]
+    pub(super) combine: bool,
     /// Exit 1 when a lint warns.
     #[arg(long)]
     pub(super) deny_warnings: bool,
@@ -32,11 +37,16 @@ notPaths, DENY with paths under pathNormalization: NONE, wildcards over a public
 Exit codes: 0 valid (warnings allowed unless --deny-warnings), 1 invalid policy (or
 warnings with --deny-warnings), 2 unreadable file.";
 
-pub(super) fn check(policies: &[PathBuf], deny_warnings: bool, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
+pub(super) fn check(args: &CheckArgs, notes: &mut Notes, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
+    let inputs: Vec<&[PathBuf]> = if args.combine {
+        vec![args.policies.as_slice()]
+    } else {
+        args.policies.iter().map(std::slice::from_ref).collect()
+    };
     let mut code = EXIT_OK;
-    for path in policies {
-        let name = shown(path);
-        let (config, policy) = match warden_config::load_policy(std::slice::from_ref(path)) {
+    for paths in inputs {
+        let name = shown_list(paths);
+        let Loaded { config, policy, notes: noted } = match warden_config::load_policy(paths) {
             Ok(loaded) => loaded,
             Err(PolicyLoadError::Unreadable(e)) => {
                 writeln!(err, "error: {e}")?;
@@ -49,6 +59,11 @@ pub(super) fn check(policies: &[PathBuf], deny_warnings: bool, out: &mut dyn Wri
                 continue;
             }
         };
+        if notes.print(&noted, out)? {
+            writeln!(out, "{name}: refused: --strict makes its notes errors")?;
+            code = code.max(EXIT_FAILED);
+            continue;
+        }
         let lints = match (compile::parse_json(&config), serde_json::from_slice(&config)) {
             (Ok(doc), Ok(raw)) => lint::lint(&doc, &raw),
             _ => Vec::new(),
@@ -56,7 +71,8 @@ pub(super) fn check(policies: &[PathBuf], deny_warnings: bool, out: &mut dyn Wri
         for l in &lints {
             writeln!(out, "warning: {name}: {}: {}", l.path, l.message)?;
         }
-        let warnings = match lints.len() {
+        let warned = lints.len() + super::notes::warnings(&noted);
+        let warnings = match warned {
             0 => String::new(),
             1 => ", 1 warning".to_owned(),
             n => format!(", {n} warnings"),
@@ -67,7 +83,7 @@ pub(super) fn check(policies: &[PathBuf], deny_warnings: bool, out: &mut dyn Wri
             policy.registry().services().len(),
             policy.authz_policies().len()
         )?;
-        if deny_warnings && !lints.is_empty() {
+        if args.deny_warnings && warned > 0 {
             code = code.max(EXIT_FAILED);
         }
     }

@@ -2,7 +2,8 @@
 
 use super::artifacts::write;
 use super::exit::{CliError, Exit, EXIT_FAILED};
-use crate::display::shown;
+use super::notes::Notes;
+use crate::display::shown_list;
 use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,25 +13,38 @@ use warden_engine::bundle;
 /// `warden compile`.
 #[derive(Args)]
 pub(super) struct CompileArgs {
-    /// The policy file.
-    pub(super) policy: PathBuf,
+    /// The policy: files, directories of them or - (standard input), read as one input.
+    #[arg(required = true, value_name = "POLICY")]
+    pub(super) policy: Vec<PathBuf>,
     /// Where to write the bundle.
     #[arg(short, long)]
     pub(super) output: PathBuf,
 }
 
-pub(super) fn compile_to(policy: &Path, output: &Path, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
-    let bytes = match warden_config::load_policy(&[policy.to_owned()]) {
-        Ok((_, compiled)) => match bundle::encode(&compiled) {
-            Ok(b) => b,
-            Err(e) => {
-                writeln!(err, "error: {}: {e}", shown(policy))?;
+pub(super) fn compile_to(
+    policy: &[PathBuf],
+    output: &Path,
+    notes: &mut Notes,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Exit {
+    let compiled = match warden_config::load_policy(policy) {
+        Ok(loaded) => {
+            if notes.print(&loaded.notes, err)? {
                 return Ok(EXIT_FAILED);
             }
-        },
+            loaded.policy
+        }
         Err(PolicyLoadError::Unreadable(e)) => return Err(CliError::Input(e.to_string())),
         Err(PolicyLoadError::Invalid(e)) => {
             writeln!(err, "error: {e}")?;
+            return Ok(EXIT_FAILED);
+        }
+    };
+    let bytes = match bundle::encode(&compiled) {
+        Ok(b) => b,
+        Err(e) => {
+            writeln!(err, "error: {}: {e}", shown_list(policy))?;
             return Ok(EXIT_FAILED);
         }
     };

@@ -1,14 +1,16 @@
 //! `warden explain`: one request through the filter, and the trail of rules behind its decision.
 
 use super::artifacts::start_host;
-use super::exit::{CliError, Exit, EXIT_FAILED, EXIT_OK};
-use crate::display::shown;
+use super::exit::{CliError, Exit, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use super::notes::Notes;
+use crate::display::shown_list;
 use crate::explain::{self, RequestAttributes};
 use crate::testing::runner;
 use crate::testing::testfile::{self, Headers, RequestSpec};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
+use warden_config::Loaded;
 
 pub(super) const ABOUT: &str = "\
 Show how the compiled filter decides one request, and the trail of rules behind it.
@@ -29,8 +31,9 @@ the destination port, the principal and the source address, with Istio's TCP sem
 
 #[derive(Args)]
 pub(super) struct ExplainArgs {
-    /// The policy file.
-    policy: PathBuf,
+    /// The policy: files, directories of them or - (standard input), read as one input.
+    #[arg(required = true, value_name = "POLICY")]
+    policy: Vec<PathBuf>,
     /// The request in short: 'METHOD authority/path' or a URL ('http://httpbin.org/get').
     #[arg(long, value_name = "REQUEST", conflicts_with_all = ["method", "authority", "path"])]
     request: Option<String>,
@@ -131,9 +134,15 @@ pub(super) fn parse_request_line(text: &str) -> Result<(String, Option<String>, 
     Ok((method, scheme, authority.to_owned(), path))
 }
 
-pub(super) fn explain(args: ExplainArgs, wasm: &[u8], out: &mut dyn Write) -> Exit {
+pub(super) fn explain(
+    args: ExplainArgs,
+    wasm: &[u8],
+    notes: &mut Notes,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Exit {
     if args.connection {
-        return explain_connection(&args, wasm, out);
+        return explain_connection(&args, wasm, notes, out, err);
     }
     let (method, scheme, authority, path) = match &args.request {
         Some(line) => match parse_request_line(line) {
@@ -174,11 +183,14 @@ pub(super) fn explain(args: ExplainArgs, wasm: &[u8], out: &mut dyn Write) -> Ex
         }
         Err(e) => return Err(CliError::Input(e.to_string())),
     };
-    let shown_policy = shown(&args.policy);
-    let (config, policy) = match runner::load_policy(std::slice::from_ref(&args.policy)) {
+    let shown_policy = shown_list(&args.policy);
+    let Loaded { config, policy, notes: noted } = match runner::load_policy(&args.policy) {
         Ok(loaded) => loaded,
         Err(e) => return Err(CliError::Input(runner::policy_error(&e))),
     };
+    if notes.print(&noted, err)? {
+        return Ok(EXIT_USAGE);
+    }
     let host = start_host(args.filter.as_deref(), wasm)?;
     let mut vm = match host.vm(&config) {
         Ok(vm) => vm,
@@ -200,7 +212,13 @@ pub(super) fn explain(args: ExplainArgs, wasm: &[u8], out: &mut dyn Write) -> Ex
     Ok(EXIT_FAILED)
 }
 
-fn explain_connection(args: &ExplainArgs, wasm: &[u8], out: &mut dyn Write) -> Exit {
+fn explain_connection(
+    args: &ExplainArgs,
+    wasm: &[u8],
+    notes: &mut Notes,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Exit {
     let spec = testfile::ConnectionSpec {
         sni: args.sni.clone(),
         port: args.port,
@@ -209,11 +227,14 @@ fn explain_connection(args: &ExplainArgs, wasm: &[u8], out: &mut dyn Write) -> E
         data: None,
     };
     let connection = runner::tcp_connection_for(&spec).map_err(|e| CliError::Input(e.to_string()))?;
-    let shown_policy = shown(&args.policy);
-    let (config, policy) = match runner::load_policy(std::slice::from_ref(&args.policy)) {
+    let shown_policy = shown_list(&args.policy);
+    let Loaded { config, policy, notes: noted } = match runner::load_policy(&args.policy) {
         Ok(loaded) => loaded,
         Err(e) => return Err(CliError::Input(runner::policy_error(&e))),
     };
+    if notes.print(&noted, err)? {
+        return Ok(EXIT_USAGE);
+    }
     let host = start_host(args.filter.as_deref(), wasm)?;
     let mut vm = match host.vm_with_root_id(&config, warden_engine::record::NETWORK_ROOT_ID) {
         Ok(vm) => vm,

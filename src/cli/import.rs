@@ -1,6 +1,7 @@
 //! `warden import`: Istio resources as a `warden/v1` policy.
 
-use super::exit::{CliError, Exit, EXIT_OK};
+use super::exit::{CliError, Exit, EXIT_OK, EXIT_USAGE};
+use super::notes::Notes;
 use crate::display::shown;
 use clap::{Args, ValueEnum};
 use std::io::Write;
@@ -17,16 +18,22 @@ in Helm values or in the istio ConfigMap) gives outboundTrafficPolicy (default R
 and pathNormalization (default BASE, Istio's). At most one warden/v1 document may give the
 settings Istio has no word for (name, identity, gatewayPorts, responses). Other kinds are
 skipped with a note on stderr; a field Warden cannot honour is an error naming the resource and
-field. warden test, check, explain, compile and wasmplugin read the same input directly.
+field. Input that selects Istio's egress gateway (istio: egressgateway) without gatewayPorts
+gets a warning: the gateway listens on 8080/8443, and without the mapping every request there
+is refused as unregistered. With --strict, notes and warnings are errors. Files, directories
+and - (standard input) are one input. warden test, check, explain, compile and wasmplugin read
+the same input directly.
 
   warden import serviceentry.yaml authorizationpolicy.yaml -o policy.yaml
+  warden import istio/ settings.yaml --strict -o policy.yaml
 
 Exit codes: 0 converted, 2 unreadable or unconvertible input. See docs/ISTIO.md.";
 
 /// `warden import`.
 #[derive(Args)]
 pub(super) struct ImportArgs {
-    /// Files of Istio YAML (and at most one warden/v1 document with settings).
+    /// Files of Istio YAML (and at most one warden/v1 document with settings), directories of
+    /// them, or - (standard input).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Write the policy to this file instead of standard output.
@@ -51,22 +58,17 @@ pub(super) enum OutboundMode {
     AllowAny,
 }
 
-pub(super) fn import(args: ImportArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
+pub(super) fn import(args: ImportArgs, notes: &mut Notes, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
     use warden_config::istio;
-    let sources = args
-        .files
-        .iter()
-        .map(|f| istio::Source::read(f))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| CliError::Input(e.to_string()))?;
+    let sources = warden_config::read_sources(&args.files).map_err(|e| CliError::Input(e.to_string()))?;
     let outbound_traffic_policy = args.outbound_traffic_policy.map(|m| match m {
         OutboundMode::RegistryOnly => warden_engine::document::OutboundTrafficPolicy::RegistryOnly,
         OutboundMode::AllowAny => warden_engine::document::OutboundTrafficPolicy::AllowAny,
     });
     let options = istio::Options { name: args.name, outbound_traffic_policy };
     let imported = istio::import(&sources, &options).map_err(|e| CliError::Input(e.to_string()))?;
-    for note in &imported.notes {
-        writeln!(err, "note: {note}")?;
+    if notes.print(&imported.notes, err)? {
+        return Ok(EXIT_USAGE);
     }
     let yaml = imported.to_yaml().map_err(|e| CliError::Input(e.to_string()))?;
     let Some(output) = args.output else {

@@ -17,6 +17,7 @@ mod compile;
 mod exit;
 mod explain;
 mod import;
+mod notes;
 mod oci;
 mod replay;
 mod schema;
@@ -43,6 +44,10 @@ use std::io::{self, Write};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Treat every note and warning about a policy (Istio input read differently from how it is
+    /// written, skipped resources, an egress gateway without gatewayPorts) as an error.
+    #[arg(long, global = true)]
+    strict: bool,
 }
 
 #[derive(Subcommand)]
@@ -121,17 +126,18 @@ where
             };
         }
     };
+    let mut notes = notes::Notes::new(cli.strict);
     let result = match cli.command {
-        Command::Test(args) => test::test(args, filter_wasm, out, err),
-        Command::Check(args) => check::check(&args.policies, args.deny_warnings, out, err),
-        Command::Explain(args) => explain::explain(args, filter_wasm, out),
-        Command::Compile(args) => compile::compile_to(&args.policy, &args.output, out, err),
+        Command::Test(args) => test::test(args, filter_wasm, &mut notes, out, err),
+        Command::Check(args) => check::check(&args, &mut notes, out, err),
+        Command::Explain(args) => explain::explain(args, filter_wasm, &mut notes, out, err),
+        Command::Compile(args) => compile::compile_to(&args.policy, &args.output, &mut notes, out, err),
         Command::Wasm(args) => write(&args.output, filter_wasm, out),
         Command::Oci(args) => oci::oci_image(args, filter_wasm, out),
-        Command::Wasmplugin(args) => wasmplugin::wasmplugin_manifest(args, filter_wasm, out, err),
-        Command::Replay(args) => replay::replay_log(args, filter_wasm, out, err, progress),
+        Command::Wasmplugin(args) => wasmplugin::wasmplugin_manifest(args, filter_wasm, &mut notes, out, err),
+        Command::Replay(args) => replay::replay_log(args, filter_wasm, &mut notes, out, err, progress),
         Command::Schema(args) => schema::schema(args.output.as_deref(), out),
-        Command::Import(args) => import::import(args, out, err),
+        Command::Import(args) => import::import(args, &mut notes, out, err),
     };
     let code = match result {
         Ok(code) => code,

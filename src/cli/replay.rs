@@ -1,13 +1,15 @@
 //! `warden replay`: an Envoy access log against a policy.
 
 use super::artifacts::start_host;
-use super::exit::{CliError, Exit, EXIT_OK};
+use super::exit::{CliError, Exit, EXIT_OK, EXIT_USAGE};
+use super::notes::Notes;
 use crate::display::shown;
 use crate::replay;
 use crate::testing::runner;
 use clap::{Args, ValueEnum};
 use std::io::{self, Write};
 use std::path::PathBuf;
+use warden_config::Loaded;
 
 pub(super) const ABOUT: &str = "\
 Replay an Envoy JSON access log against a policy: what it would allow, deny, and why.
@@ -112,15 +114,19 @@ impl<R: io::Read> io::Read for Counting<R> {
 pub(super) fn replay_log(
     args: ReplayArgs,
     built_in: &[u8],
+    notes: &mut Notes,
     out: &mut dyn Write,
     err: &mut dyn Write,
     progress: bool,
 ) -> Exit {
     let shown_policy = shown(&args.policy);
-    let (config, policy) = match runner::load_policy(std::slice::from_ref(&args.policy)) {
+    let Loaded { config, policy, notes: noted } = match runner::load_policy(std::slice::from_ref(&args.policy)) {
         Ok(loaded) => loaded,
         Err(e) => return Err(CliError::Input(runner::policy_error(&e))),
     };
+    if notes.print(&noted, err)? {
+        return Ok(EXIT_USAGE);
+    }
     let stdin = args.access_log.as_os_str() == "-";
     let shown_log = if stdin { "standard input".to_owned() } else { shown(&args.access_log) };
     let read = std::rc::Rc::new(std::cell::Cell::new(0u64));

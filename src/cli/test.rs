@@ -2,6 +2,7 @@
 
 use super::artifacts::start_host;
 use super::exit::{CliError, Exit, EXIT_FAILED, EXIT_OK};
+use super::notes::Notes;
 use crate::display::shown;
 use crate::testing::coverage;
 use crate::testing::report::{self, Totals};
@@ -61,7 +62,7 @@ pub(super) struct TestArgs {
     isolate: bool,
 }
 
-pub(super) fn test(args: TestArgs, wasm: &[u8], out: &mut dyn Write, err: &mut dyn Write) -> Exit {
+pub(super) fn test(args: TestArgs, wasm: &[u8], notes: &mut Notes, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
     let roots = if args.paths.is_empty() { vec![PathBuf::from(".")] } else { args.paths };
     for root in &roots {
         if !root.exists() {
@@ -77,10 +78,11 @@ pub(super) fn test(args: TestArgs, wasm: &[u8], out: &mut dyn Write, err: &mut d
     }
     let host = start_host(args.filter.as_deref(), wasm)?;
 
-    let options = Options { isolate: args.isolate };
+    let options = Options { isolate: args.isolate, strict: notes.strict };
     let mut runs = Vec::with_capacity(files.len());
     for file in &files {
         let run = runner::run_file(&host, file, &options);
+        notes.print(&run.notes, err)?;
         if let Err(e) = &run.result {
             writeln!(err, "error: {e}")?;
         }

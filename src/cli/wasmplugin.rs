@@ -2,12 +2,14 @@
 
 use super::artifacts::filter_module;
 use super::exit::{CliError, Exit, EXIT_FAILED, EXIT_OK};
+use super::notes::Notes;
 use super::oci::OciVariant;
-use crate::display::shown;
+use crate::display::shown_list;
 use crate::package::wasmplugin;
 use std::io::Write;
 use std::path::PathBuf;
-use warden_config::PolicyLoadError;
+use warden_config::istio::gateway;
+use warden_config::{Loaded, PolicyLoadError};
 
 pub(super) const ABOUT: &str = "\
 Print the Istio WasmPlugin manifest that deploys the filter with a policy.
@@ -41,8 +43,9 @@ const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
 /// `warden wasmplugin`.
 #[derive(clap::Args)]
 pub(super) struct WasmpluginArgs {
-    /// The policy file (YAML or JSON, bare or in a warden/v1 envelope).
-    policy: PathBuf,
+    /// The policy: files, directories of them or - (standard input), read as one input.
+    #[arg(required = true, value_name = "POLICY")]
+    policy: Vec<PathBuf>,
     /// Where Istio pulls the module from: oci://REGISTRY/REPO:TAG, https://…/warden.wasm.
     #[arg(long)]
     url: String,
@@ -82,6 +85,7 @@ pub(super) enum PluginKind {
 pub(super) fn wasmplugin_manifest(
     args: WasmpluginArgs,
     built_in: &[u8],
+    notes: &mut Notes,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Exit {
@@ -115,7 +119,7 @@ pub(super) fn wasmplugin_manifest(
         }
     }
     // Never ship a policy the filter would refuse.
-    let (config, compiled) = match warden_config::load_policy(std::slice::from_ref(&args.policy)) {
+    let Loaded { config, policy: compiled, notes: mut noted } = match warden_config::load_policy(&args.policy) {
         Ok(loaded) => loaded,
         Err(PolicyLoadError::Unreadable(e)) => return Err(CliError::Input(e.to_string())),
         Err(PolicyLoadError::Invalid(e)) => {
@@ -127,7 +131,7 @@ pub(super) fn wasmplugin_manifest(
     let policy: serde_json::Value = match serde_json::from_slice(&config) {
         Ok(v) => v,
         Err(e) => {
-            return Err(CliError::Input(format!("{}: {e}", shown(&args.policy))));
+            return Err(CliError::Input(format!("{}: {e}", shown_list(&args.policy))));
         }
     };
     // Nor one that refuses every request, or does nothing.
@@ -137,7 +141,7 @@ pub(super) fn wasmplugin_manifest(
             err,
             "error: {}: the policy is empty (no services, authorization or dlp): under REGISTRY_ONLY it would \
              refuse every request, under ALLOW_ANY let every one through; no WasmPlugin written",
-            shown(&args.policy)
+            shown_list(&args.policy)
         )?;
         return Ok(EXIT_FAILED);
     }
@@ -155,6 +159,19 @@ pub(super) fn wasmplugin_manifest(
         oci_variant: args.oci_variant.variant(),
     };
     let manifest = wasmplugin::manifest(&policy, &wasm, &options).map_err(|e| CliError::Input(e.to_string()))?;
+    // Nor one that refuses everything where it goes, without a word.
+    if !gateway::maps_ports(policy.get("gatewayPorts")) {
+        if let Some(label) = gateway::egress_gateway_label(&manifest) {
+            let file = match args.policy.as_slice() {
+                [one] => Some(one.as_path()),
+                _ => None,
+            };
+            noted.push(gateway::missing_gateway_ports(file, "the WasmPlugin", &label, "the policy"));
+        }
+    }
+    if notes.print(&noted, err)? {
+        return Ok(EXIT_FAILED);
+    }
     // Nor one the API server would refuse.
     let size = serde_json::to_vec(&manifest).map_or(0, |json| json.len());
     if size > MAX_OBJECT_BYTES {
@@ -165,7 +182,7 @@ pub(super) fn wasmplugin_manifest(
              refuses objects over 1.5 MiB), so the API server would refuse it. Compile the policy into the binary \
              bundle (`warden compile {policy} -o policy.bin`: {bundle} bytes) and load it with an EnvoyFilter whose \
              configuration is a google.protobuf.BytesValue (docs/ISTIO.md), or split the policy",
-            policy = shown(&args.policy)
+            policy = shown_list(&args.policy)
         )?;
         return Ok(EXIT_FAILED);
     }
@@ -174,7 +191,7 @@ pub(super) fn wasmplugin_manifest(
             err,
             "warning: {}: the WasmPlugin is {size} bytes: apply it with `kubectl apply --server-side` (a client-side \
              apply copies the object into an annotation, and annotations are limited to 256 KiB)",
-            shown(&args.policy)
+            shown_list(&args.policy)
         )?;
     }
     match serde_yaml_ng::to_string(&manifest) {

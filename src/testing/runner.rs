@@ -45,6 +45,8 @@ pub const WORKLOAD_PORT: u16 = 80;
 pub struct Options {
     /// A fresh VM per case instead of one per test file.
     pub isolate: bool,
+    /// A policy whose reading noted anything is an input error (`--strict`).
+    pub strict: bool,
 }
 
 /// One test file's run.
@@ -59,6 +61,8 @@ pub struct FileRun {
     pub policy_files: Vec<PathBuf>,
     /// The compiled policy (for coverage), when it loaded.
     pub policy: Option<Policy>,
+    /// What reading the policy noted (shown before the cases).
+    pub notes: Vec<warden_config::istio::Note>,
     /// The cases, or why the file could not be run (an input error).
     pub result: Result<Vec<CaseRun>, String>,
 }
@@ -495,7 +499,7 @@ pub fn policy_paths(tests: &testfile::TestFile, test_file: &Path) -> Result<Vec<
 /// Loads the policy files a test file (or a command) names and compiles
 /// the result natively (the native policy feeds coverage); see
 /// [`warden_config::load_policy`].
-pub fn load_policy(paths: &[PathBuf]) -> Result<(Vec<u8>, Policy), PolicyLoadError> {
+pub fn load_policy(paths: &[PathBuf]) -> Result<warden_config::Loaded, PolicyLoadError> {
     warden_config::load_policy(paths)
 }
 
@@ -531,6 +535,7 @@ pub fn run_file(host: &Host, file: &Path, options: &Options) -> FileRun {
         policy_file: None,
         policy_files: Vec::new(),
         policy: None,
+        notes: Vec::new(),
         result: Ok(Vec::new()),
     };
     let shown_file = crate::display::shown(file);
@@ -551,7 +556,7 @@ pub fn run_file(host: &Host, file: &Path, options: &Options) -> FileRun {
     let shown_policy = shown_list(&policy_files);
     run.policy_file = policy_files.first().cloned();
     run.policy_files = policy_files.clone();
-    let (config, policy) = match load_policy(&policy_files) {
+    let warden_config::Loaded { config, policy, notes } = match load_policy(&policy_files) {
         Ok(loaded) => loaded,
         Err(e) => {
             run.result = Err(policy_error(&e));
@@ -559,6 +564,11 @@ pub fn run_file(host: &Host, file: &Path, options: &Options) -> FileRun {
         }
     };
     run.policy = Some(policy);
+    run.notes = notes;
+    if options.strict && run.notes.iter().any(warden_config::istio::Note::is_strict_error) {
+        run.result = Err(format!("{shown_policy}: --strict: the notes above are errors"));
+        return run;
+    }
     let mut requests = Vec::with_capacity(tests.tests.len());
     for (i, case) in tests.tests.iter().enumerate() {
         match incoming_for(case, &tests.gateway) {

@@ -9,6 +9,7 @@
 //! After an intended change of output: `INSTA_UPDATE=always cargo test
 //! --test main cli`, then review the `.snap` diff.
 
+mod inputs;
 mod replay_log;
 
 use warden::cli::{self, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
@@ -475,9 +476,13 @@ fn istio_input_is_read_wherever_a_policy_file_is() {
     let mixed = fixture("istio-import/mixed.yaml");
     let run = warden(&["check", &mixed]);
     assert_eq!(
-        (run.code, run.stdout.as_str()),
-        (EXIT_OK, "tests/cli/fixtures/istio-import/mixed.yaml: ok (2 services, 3 authorization policies)\n")
+        (run.code, run.stdout.lines().last()),
+        (EXIT_OK, Some("tests/cli/fixtures/istio-import/mixed.yaml: ok (2 services, 3 authorization policies)"))
     );
+    // What the import noted comes first, as `warden import` prints it.
+    let notes: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("note: ")).collect();
+    assert_eq!(notes.len() + 1, run.stdout.lines().count(), "{}", run.stdout);
+    assert_eq!(notes.join("\n") + "\n", warden(&["import", &mixed]).stderr);
     insta::assert_snapshot!(
         "warden_explain_istio_input",
         transcript(&[
@@ -1006,7 +1011,7 @@ fn a_wasmplugin_is_read_as_the_policy_it_deploys() {
     // What `warden wasmplugin` writes checks as the policy it carries.
     let dir = tempfile::tempdir().expect("a temporary directory");
     let policy = "policies/ambient-waypoint/policy.yaml";
-    let run = warden(&["wasmplugin", policy, "--url", "oci://r/w:1", "--selector", "istio=egressgateway"]);
+    let run = warden(&["wasmplugin", policy, "--url", "oci://r/w:1", "--target-ref", "Gateway/waypoint"]);
     assert_eq!(run.code, EXIT_OK, "{}", run.stderr);
     let manifest = dir.path().join("wasmplugin.yaml");
     std::fs::write(&manifest, &run.stdout).expect("the manifest");

@@ -44,6 +44,7 @@
 //! ignored. Other kinds are skipped with a note.
 
 mod convert;
+pub mod gateway;
 mod resources;
 #[cfg(test)]
 mod tests;
@@ -107,6 +108,47 @@ pub struct Note {
     pub file: Option<PathBuf>,
     /// What.
     pub message: String,
+    /// How much it matters.
+    pub severity: Severity,
+}
+
+/// How much a [`Note`] matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// A resource that is not policy (routing, TLS settings, the gateway
+    /// itself, workloads), skipped: shown, never an error.
+    Info,
+    /// Input read differently from how it is written, or skipped: worth
+    /// knowing.
+    Note,
+    /// Input that will likely misbehave where it is deployed.
+    Warning,
+}
+
+impl Note {
+    /// A note about `file`.
+    pub fn new(file: Option<&Path>, message: impl Into<String>) -> Note {
+        Note { file: file.map(Path::to_owned), message: message.into(), severity: Severity::Note }
+    }
+
+    /// A warning about `file`.
+    pub fn warning(file: Option<&Path>, message: impl Into<String>) -> Note {
+        Note { severity: Severity::Warning, ..Note::new(file, message) }
+    }
+
+    /// Whether `--strict` makes it an error: anything but a skipped
+    /// resource that is not policy.
+    pub fn is_strict_error(&self) -> bool {
+        self.severity >= Severity::Note
+    }
+
+    /// `note` or `warning`, as a line of output starts.
+    pub fn label(&self) -> &'static str {
+        match self.severity {
+            Severity::Info | Severity::Note => "note",
+            Severity::Warning => "warning",
+        }
+    }
 }
 
 impl fmt::Display for Note {
@@ -452,6 +494,23 @@ fn classify(value: &Value) -> Result<Kind, FieldError> {
     })
 }
 
+/// How much skipping a resource matters: routing, TLS and mTLS settings,
+/// the gateway itself and Kubernetes' own workload kinds are not policy
+/// ([`Severity::Info`]); anything else skipped (a Sidecar's egress rules,
+/// JWT rules, kinds from other tools) may be ([`Severity::Note`]).
+fn skip_severity(resource: &Value) -> Severity {
+    let text = |k: &str| resource.get(k).and_then(Value::as_str).unwrap_or_default();
+    let group = text("apiVersion").rsplit_once('/').map_or("", |(group, _)| group);
+    match (group, text("kind")) {
+        ("networking.istio.io", "Gateway" | "VirtualService" | "DestinationRule")
+        | ("gateway.networking.k8s.io", _)
+        | ("security.istio.io", "PeerAuthentication")
+        | ("extensions.istio.io", "WasmPlugin")
+        | ("" | "apps" | "policy" | "autoscaling" | "rbac.authorization.k8s.io", _) => Severity::Info,
+        _ => Severity::Note,
+    }
+}
+
 fn skip_reason(group: &str, kind: &str) -> &'static str {
     match (group, kind) {
         ("networking.istio.io", "Gateway" | "VirtualService" | "DestinationRule") => "routing and TLS, not policy",
@@ -488,6 +547,8 @@ pub struct SinglePolicy {
     pub resource: Option<String>,
     /// The `warden/v1` document (not yet validated).
     pub policy: Value,
+    /// What is worth a warning about where it is deployed.
+    pub notes: Vec<Note>,
 }
 
 /// The policy of a file that holds one: a `warden/v1` document, bare or in
@@ -507,7 +568,7 @@ pub fn single_policy(source: &Source) -> Result<Option<SinglePolicy>, LoadError>
         match classify(value) {
             Ok(Kind::Warden(policy)) => {
                 let at = if enveloped { "spec" } else { "" };
-                return Ok(Some(SinglePolicy { document: *document, at, resource: None, policy }));
+                return Ok(Some(SinglePolicy { document: *document, at, resource: None, policy, notes: Vec::new() }));
             }
             Err(e) if enveloped => return Err(at_field(*document, e)),
             _ => {}
@@ -528,7 +589,24 @@ pub fn single_policy(source: &Source) -> Result<Option<SinglePolicy>, LoadError>
             return Err(at_field(*other, FieldError::at("spec.pluginConfig", problem)));
         }
     }
-    Ok(Some(SinglePolicy { document: *document, at: "spec.pluginConfig", resource: Some(resource), policy }))
+    let notes = plugin_notes(&source.file, plugins.iter().map(|(_, _, plugin)| plugin), &policy);
+    Ok(Some(SinglePolicy { document: *document, at: "spec.pluginConfig", resource: Some(resource), policy, notes }))
+}
+
+/// The warning for WasmPlugins that deploy `policy` at what looks like the
+/// egress gateway without `gatewayPorts` in it (one, for the first).
+fn plugin_notes<'a>(file: &Path, plugins: impl Iterator<Item = &'a Value>, policy: &Value) -> Vec<Note> {
+    if gateway::maps_ports(policy.get("gatewayPorts")) {
+        return Vec::new();
+    }
+    plugins
+        .filter_map(|plugin| {
+            let label = gateway::egress_gateway_label(plugin)?;
+            let resource = format!("WasmPlugin {}", meta_of(plugin).map(|m| m.id()).unwrap_or_default());
+            Some(gateway::missing_gateway_ports(Some(file), &resource, &label, "spec.pluginConfig"))
+        })
+        .take(1)
+        .collect()
 }
 
 /// The `spec.pluginConfig` of a WasmPlugin that deploys Warden.
@@ -664,8 +742,7 @@ fn set_once<T: PartialEq + fmt::Debug>(
 /// responses, dlp) into a valid `warden/v1` policy.
 pub fn import(sources: &[Source], options: &Options) -> Result<Import, LoadError> {
     let mut notes: Vec<Note> = Vec::new();
-    let note =
-        |notes: &mut Vec<Note>, file: &Path, message: String| notes.push(Note { file: Some(file.to_owned()), message });
+    let note = |notes: &mut Vec<Note>, file: &Path, message: String| notes.push(Note::new(Some(file), message));
 
     // Read and classify every document first: targetRefs may name a
     // ServiceEntry from a later file.
@@ -818,7 +895,8 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, LoadError
                 if found.is_empty() {
                     let version = value.get("apiVersion").and_then(Value::as_str).unwrap_or("?");
                     let reason = skip_reason("networking.istio.io", kind);
-                    note(&mut notes, file, format!("skipped {kind} {name} ({version}): {reason}"));
+                    let message = format!("skipped {kind} {name} ({version}): {reason}");
+                    notes.push(Note { severity: skip_severity(value), ..Note::new(Some(file), message) });
                 }
                 for n in found {
                     note(&mut notes, file, format!("{kind} {name}: {n}"));
@@ -832,7 +910,8 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, LoadError
                     Some(_) => meta_of(value).map(|m| format!(" {}", m.id())).unwrap_or_default(),
                     None => meta_of(value).map(|m| format!(" {}", m.name)).unwrap_or_default(),
                 };
-                note(&mut notes, file, format!("skipped {}{name} ({}): {reason}", text("kind"), text("apiVersion")));
+                let message = format!("skipped {}{name} ({}): {reason}", text("kind"), text("apiVersion"));
+                notes.push(Note { severity: skip_severity(value), ..Note::new(Some(file), message) });
             }
             Kind::Plugin => {
                 let resource = format!("WasmPlugin {}", meta_of(&entry.value).map(|m| m.id()).unwrap_or_default());
@@ -850,6 +929,18 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, LoadError
         }
     }
 
+    if !gateway::maps_ports(base.as_ref().and_then(|(_, doc)| doc.get("gatewayPorts"))) {
+        let selecting =
+            entries.iter().filter(|e| matches!(e.kind, Kind::AuthorizationPolicy | Kind::Gateway | Kind::Plugin));
+        if let Some((entry, label)) =
+            selecting.filter_map(|e| Some((e, gateway::egress_gateway_label(&e.value)?))).next()
+        {
+            let kind = entry.value.get("kind").and_then(Value::as_str).unwrap_or("?");
+            let resource = format!("{kind} {}", meta_of(&entry.value).map(|m| m.id()).unwrap_or_default());
+            let settings = "the warden/v1 document beside the Istio resources";
+            notes.push(gateway::missing_gateway_ports(Some(entry.file()), &resource, &label, settings));
+        }
+    }
     let (base_entry, mut settings) = match base {
         Some((entry, doc)) => (Some(entry), doc),
         None => (None, Map::new()),
@@ -874,12 +965,11 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, LoadError
         (Some(mode), _) => mode,
         (None, Some(setting)) => setting.value,
         (None, None) => {
-            notes.push(Note {
-                file: None,
-                message: "no mesh outboundTrafficPolicy in the input: REGISTRY_ONLY, Warden's default (Istio's is \
-                          ALLOW_ANY; --outbound-traffic-policy ALLOW_ANY to follow it)"
-                    .into(),
-            });
+            notes.push(Note::new(
+                None,
+                "no mesh outboundTrafficPolicy in the input: REGISTRY_ONLY, Warden's default (Istio's is \
+                 ALLOW_ANY; --outbound-traffic-policy ALLOW_ANY to follow it)",
+            ));
             OutboundTrafficPolicy::RegistryOnly
         }
     };
@@ -936,12 +1026,17 @@ fn plugin_import(entries: &[Entry<'_>], sources: &[Source], mut notes: Vec<Note>
         }
     }
     let Some((policy, resource)) = policy else { return Err(no_policy(entries, sources)) };
+    if !gateway::maps_ports(policy.get("gatewayPorts")) {
+        let plugins = entries.iter().filter(|e| matches!(e.kind, Kind::Plugin));
+        if let Some((entry, label)) = plugins.filter_map(|e| Some((e, gateway::egress_gateway_label(&e.value)?))).next()
+        {
+            let resource = format!("WasmPlugin {}", meta_of(&entry.value).map(|m| m.id()).unwrap_or_default());
+            notes.push(gateway::missing_gateway_ports(Some(entry.file()), &resource, &label, "spec.pluginConfig"));
+        }
+    }
     for entry in entries.iter().filter(|e| !matches!(e.kind, Kind::Plugin)) {
         let kind = entry.value.get("kind").and_then(Value::as_str).unwrap_or("?");
-        notes.push(Note {
-            file: Some(entry.file().to_owned()),
-            message: format!("skipped {kind}: the policy is {resource}'s"),
-        });
+        notes.push(Note::new(Some(entry.file()), format!("skipped {kind}: the policy is {resource}'s")));
     }
     Ok(Import { policy: Converted::Plugin(policy), notes, origins: Vec::new() })
 }
