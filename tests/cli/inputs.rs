@@ -191,3 +191,31 @@ fn standard_input_is_a_policy_file() {
     assert_eq!(code, Some(EXIT_USAGE));
     assert!(stderr.contains("standard input can be read only once"), "{stderr}");
 }
+
+/// The mesh config in the istio ConfigMap is a string: its errors name
+/// the line (and column) in the file where the string is a literal block.
+#[test]
+fn errors_in_the_configmaps_mesh_string_name_the_files_line() {
+    let dir = fixture("configmap-mesh");
+    let check =
+        |file: &str| warden(&["check", "--combine", &format!("{dir}/serviceentry.yaml"), &format!("{dir}/{file}")]);
+    let run = check("bad-mode.yaml");
+    assert_eq!(run.code, EXIT_USAGE);
+    assert!(
+        run.stderr.starts_with(&format!(
+            "error: {dir}/bad-mode.yaml:12: mesh config: outboundTrafficPolicy.mode: unknown variant `REGISTRY-ONLY`"
+        )),
+        "{}",
+        run.stderr
+    );
+    let run = check("bad-syntax.yaml");
+    assert_eq!(run.stderr, format!("error: {dir}/bad-syntax.yaml:10:31: document 1: data.mesh: not valid YAML: mapping values are not allowed in this context\n"));
+    // A quoted string's lines are not the file's: the line of data.mesh.
+    let run = check("bad-mode-quoted.yaml");
+    assert!(
+        run.stderr
+            .starts_with(&format!("error: {dir}/bad-mode-quoted.yaml:6: mesh config: outboundTrafficPolicy.mode:")),
+        "{}",
+        run.stderr
+    );
+}

@@ -332,6 +332,30 @@ impl Entry<'_> {
     fn error(&self, resource: impl Into<String>, e: FieldError) -> LoadError {
         LoadError::new(self.file(), e.problem).in_resource(resource).at_line(self.line(&e.path)).at_field(e.path)
     }
+
+    /// The line and column in the file of a position (1-based) in the
+    /// `data.mesh` string of the istio ConfigMap `value`, when the string is
+    /// written as a literal block (`mesh: |`), where each line of the string
+    /// is a line of the file: its line `k` is the `k`-th after the key's,
+    /// indented by the block's indentation.
+    fn in_mesh_string(&self, line: usize, column: usize) -> Option<(usize, usize)> {
+        let key = self.line("data.mesh")?;
+        let mut lines = self.source.text.lines().skip(key.checked_sub(1)?);
+        let after_key = lines.next()?.split_once("mesh:")?.1.trim_start();
+        if !after_key.starts_with('|') {
+            return None;
+        }
+        let indent = lines.find(|l| !l.trim().is_empty()).map_or(0, |l| l.len() - l.trim_start_matches(' ').len());
+        Some((key + line, indent + column))
+    }
+
+    /// The line in the file of a field of the mesh config in the ConfigMap
+    /// `value`'s `data.mesh` string (see [`Entry::in_mesh_string`]).
+    fn mesh_string_line(&self, value: &Value, field: &str) -> Option<usize> {
+        let text = value.get("data")?.get("mesh")?.as_str()?;
+        let line = crate::locate::line_of(text, 0, field)?;
+        self.in_mesh_string(line, 1).map(|(line, _)| line)
+    }
 }
 
 /// The YAML documents of a text, empty ones left out and the items of a
@@ -479,7 +503,12 @@ fn classify(value: &Value) -> Result<Kind, FieldError> {
         ("", "ConfigMap") => match map.get("data").and_then(|d| d.get("mesh")) {
             Some(Value::String(text)) => {
                 let mesh: Value = serde_yaml_ng::from_str(text).map_err(|e| {
-                    FieldError::at("data.mesh", format!("not valid YAML (at a line of the string): {e}"))
+                    let problem = e.to_string();
+                    let problem = match e.location() {
+                        Some(l) => problem.replacen(&format!(" at line {} column {}", l.line(), l.column()), "", 1),
+                        None => problem,
+                    };
+                    FieldError::at("data.mesh", format!("not valid YAML: {problem}"))
                 })?;
                 match mesh {
                     Value::Object(_) => Kind::Mesh(mesh, MeshAt::ConfigMap),
@@ -752,7 +781,19 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, LoadError
             let mut entry = Entry { source, document, item, value: Value::Null, kind: Kind::Skip(String::new()) };
             entry.kind = match classify(&value) {
                 Ok(kind) => kind,
-                Err(e) => return Err(entry.error(format!("document {}", document + 1), e)),
+                Err(e) => {
+                    let error = entry.error(format!("document {}", document + 1), e);
+                    // A syntax error in the ConfigMap's mesh string: where in the file.
+                    let text = value.get("data").and_then(|d| d.get("mesh")).and_then(Value::as_str);
+                    let at = text
+                        .and_then(|t| serde_yaml_ng::from_str::<Value>(t).err())
+                        .and_then(|e| e.location())
+                        .and_then(|l| entry.in_mesh_string(l.line(), l.column()));
+                    return Err(match at {
+                        Some((line, column)) => error.at_line(Some(line)).at_column(Some(column)),
+                        None => error,
+                    });
+                }
             };
             entry.value = value;
             entries.push(entry);
@@ -815,7 +856,11 @@ pub fn import(sources: &[Source], options: &Options) -> Result<Import, LoadError
             }
             Kind::Mesh(mesh, at) => {
                 let mesh = convert::typed(mesh).map_err(|e| {
-                    let line = entry.line(&at.path(&e.path));
+                    let line = match at {
+                        MeshAt::ConfigMap => entry.mesh_string_line(&entry.value, &e.path),
+                        _ => None,
+                    };
+                    let line = line.or_else(|| entry.line(&at.path(&e.path)));
                     entry.error("mesh config", e).at_line(line)
                 })?;
                 let settings = convert::mesh_config(mesh);
