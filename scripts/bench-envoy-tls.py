@@ -14,9 +14,13 @@ the filter under test, then ``tcp_proxy`` to the upstream):
   warden   Warden's network filter (``envoy.filters.network.wasm``, V8,
            ``root_id: warden.network``) with the benchmark policy
 
-``--breakdown`` adds ``warden-empty``: the same module with an empty
-``ALLOW_ANY`` policy, Warden's cost per connection without a registry or rules
-(the VM's context, its callbacks, the property reads, the record and counters).
+``--breakdown`` adds ``trivial``, a wasm network filter that reads the
+server name and lets the connection through (benches/trivial-filter with
+``network``, same V8 runtime): the cost of being a wasm network filter at all
+(the VM's context and Envoy's calls into it for every connection's opening,
+data and close); and ``warden-empty``: Warden with an empty ``ALLOW_ANY``
+policy, Warden's cost per connection without a registry or rules (its property
+reads, the record and counters on top).
 
 The gateway passes TLS through: it never decrypts. The upstream is a second
 Envoy that terminates TLS (a self-signed ECDSA certificate for ``localhost``,
@@ -95,6 +99,7 @@ BenchError = bench.BenchError
 
 REPO = bench.REPO
 WARDEN_WASM = bench.WARDEN_WASM
+TRIVIAL_WASM = bench.TRIVIAL_WASM
 NETWORK_ROOT_ID = "warden.network"
 SERVER_NAME = "localhost"  # the benchmarked connection's SNI, and the URL's host
 RBAC_RPS_GOAL = 0.90  # Warden's new connections/s at least 0.9 × native RBAC's
@@ -375,6 +380,24 @@ def warden_network_filter(policy: dict) -> dict:
     }
 
 
+def trivial_network_filter() -> dict:
+    """The wasm floor: benches/trivial-filter as a network filter."""
+    return {
+        "name": "envoy.filters.network.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm",
+            "config": {
+                "name": "trivial",
+                "root_id": "trivial",
+                "fail_open": False,
+                "vm_config": {"vm_id": "trivial", "runtime": "envoy.wasm.runtime.v8",
+                              "code": {"local": {"filename": str(TRIVIAL_WASM)}}},
+                "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": "network"},
+            },
+        },
+    }
+
+
 def gateway_config(kind: str, port: int, admin_port: int, upstream_port: int) -> dict:
     """The gateway under test: the same TLS passthrough listener, `kind` decides the filters."""
     if kind == "none":
@@ -385,6 +408,8 @@ def gateway_config(kind: str, port: int, admin_port: int, upstream_port: int) ->
         filters = [warden_network_filter(tls_policy(port))]
     elif kind == "warden-empty":
         filters = [warden_network_filter(EMPTY_POLICY)]
+    elif kind == "trivial":
+        filters = [trivial_network_filter()]
     else:
         raise ValueError(kind)
     tcp_proxy = {
@@ -427,7 +452,10 @@ CONFIGURATIONS = [
     Configuration("rbac", "native network RBAC"),
     Configuration("warden", "Warden network filter"),
 ]
-BREAKDOWN = [Configuration("warden-empty", "Warden, empty ALLOW_ANY policy")]
+BREAKDOWN = [
+    Configuration("trivial", "trivial wasm network filter"),
+    Configuration("warden-empty", "Warden, empty ALLOW_ANY policy"),
+]
 
 
 def configurations(breakdown: bool) -> list[Configuration]:
@@ -612,6 +640,14 @@ def render(summaries: dict, meta: dict, configs: list[Configuration]) -> str:
         row("Warden / none", vs_none),
         row("RBAC / none", rbac_none),
         row("**Warden / RBAC**", vs_rbac),
+    ]
+    if "trivial" in summaries:
+        trivial = summaries["trivial"]
+        lines += [
+            row("trivial wasm / RBAC", ratios(trivial, rbac)),
+            row("Warden / trivial wasm", ratios(warden, trivial)),
+        ]
+    lines += [
         "",
         f"Goal, Warden's new connections/s ≥ {RBAC_RPS_GOAL} × native RBAC's: measured connections/s "
         f"{'met' if measured_met else 'NOT met'} ({vs_rbac['connections_per_s']:.3f}); per proxy CPU-second, "
@@ -624,6 +660,8 @@ def render(summaries: dict, meta: dict, configs: list[Configuration]) -> str:
         f"Warden {warden.cpu_us - base.cpu_us:+.1f} µs"
         + (f" (with an empty policy {summaries['warden-empty'].cpu_us - base.cpu_us:+.1f} µs)"
            if "warden-empty" in summaries else "")
+        + (f"; the trivial wasm network filter {summaries['trivial'].cpu_us - base.cpu_us:+.1f} µs"
+           if "trivial" in summaries else "")
         + ".",
         f"Proxy Envoy busy: {', '.join(f'{c.kind} {summaries[c.kind].cpu_share:.0%}' for c in configs)} of one core"
         + ("" if saturated else
@@ -666,7 +704,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                              f"{bench.NOISY_THRESHOLD * 100:.0f}%% of the machine, up to this many times (default 3)")
     parser.add_argument("--tls-max", choices=["1.2", "1.3"], default="1.3",
                         help="the highest TLS version the upstream accepts (default 1.3)")
-    parser.add_argument("--breakdown", action="store_true", help="also measure Warden with an empty ALLOW_ANY policy")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also measure a trivial wasm network filter and Warden with an empty ALLOW_ANY policy")
     parser.add_argument("--no-build", action="store_true", help="use the warden_filter.wasm already in target/wasm")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the Envoy configs and logs")
     parser.add_argument("--print-policy", type=int, metavar="PORT",
@@ -687,13 +726,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def build_warden() -> None:
-    command = ["cargo", "build", "-p", "warden-filter", "--lib", "--target", "wasm32-wasip1", "--profile", "wasm",
-               "--target-dir", "target/wasm"]
-    log(" ".join(command))
-    try:
-        subprocess.run(command, cwd=REPO, check=True, timeout=1200)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as err:
-        raise BenchError(f"building warden-filter failed ({err})") from err
+    for package in ("trivial-filter", "warden-filter"):
+        command = ["cargo", "build", "-p", package, "--lib", "--target", "wasm32-wasip1", "--profile", "wasm",
+                   "--target-dir", "target/wasm"]
+        log(" ".join(command))
+        try:
+            subprocess.run(command, cwd=REPO, check=True, timeout=1200)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as err:
+            raise BenchError(f"building {package} failed ({err})") from err
 
 
 def run(args: argparse.Namespace, processes, workdir: Path) -> int:
@@ -701,8 +741,9 @@ def run(args: argparse.Namespace, processes, workdir: Path) -> int:
     wrk = bench.find_wrk()
     if not args.no_build:
         build_warden()
-    if not WARDEN_WASM.exists():
-        raise BenchError(f"{WARDEN_WASM} is missing: run without --no-build")
+    for path in (WARDEN_WASM, TRIVIAL_WASM):
+        if not path.exists():
+            raise BenchError(f"{path} is missing: run without --no-build")
     certificate = make_certificate(workdir)
     cpus = bench.CpuPlan.detect(args.upstream_cpu)
     log(f"Envoy {envoy_bin}; wrk {wrk}; {cpus.note}; work dir {workdir}")
@@ -773,6 +814,7 @@ def run(args: argparse.Namespace, processes, workdir: Path) -> int:
             "wrk": statistics.median(m.wrk_cpu_seconds / max(1, m.wrk.requests) * 1e6 for m in measurements),
         },
         "warden_wasm_bytes": WARDEN_WASM.stat().st_size,
+        "trivial_wasm_bytes": TRIVIAL_WASM.stat().st_size,
     }
     print(render(summaries, meta, configs))
 

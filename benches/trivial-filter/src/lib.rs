@@ -15,6 +15,14 @@
 //! - `set-property`: set a ~150-byte filter-state value, as Warden's decision record;
 //! - `metrics`: increment two counters.
 //!
+//! With the step `network` (alone) it is a network filter instead
+//! (`envoy.filters.network.wasm`; the baseline of
+//! `scripts/bench-envoy-tls.py --breakdown`): on each new connection it
+//! reads the server name (`connection.requested_server_name`, the property
+//! Warden's decision starts from) and lets the connection through; Envoy
+//! still calls into the VM for the connection's context, its data and its
+//! close, as for any wasm network filter.
+//!
 //! Build it like the real filter:
 //!
 //! ```sh
@@ -22,7 +30,7 @@
 //! ```
 
 use proxy_wasm::hostcalls;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
 
 proxy_wasm::main! {{
@@ -46,6 +54,8 @@ struct HostCalls {
     set_property: bool,
     /// Counter ids, when `metrics` was asked for.
     metrics: Option<(u32, u32)>,
+    /// A network filter instead of an HTTP one.
+    network: bool,
 }
 
 /// Creates one [`TrivialStream`] per HTTP stream.
@@ -67,6 +77,7 @@ impl RootContext for TrivialRoot {
                 "headers" => calls.headers = true,
                 "destination-port" => calls.destination_port = true,
                 "set-property" => calls.set_property = true,
+                "network" => calls.network = true,
                 "metrics" => {
                     let counter = |name| hostcalls::define_metric(MetricType::Counter, name).ok();
                     calls.metrics = counter("trivial.requests").zip(counter("trivial.allowed"));
@@ -85,8 +96,25 @@ impl RootContext for TrivialRoot {
         Some(Box::new(TrivialStream { calls: self.calls }))
     }
 
+    fn create_stream_context(&self, _context_id: u32) -> Option<Box<dyn StreamContext>> {
+        Some(Box::new(TrivialConnection))
+    }
+
     fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
+        Some(if self.calls.network { ContextType::StreamContext } else { ContextType::HttpContext })
+    }
+}
+
+/// One connection: reads the server name when it opens, then lets every
+/// byte through (the SDK's default data callbacks continue).
+struct TrivialConnection;
+
+impl Context for TrivialConnection {}
+
+impl StreamContext for TrivialConnection {
+    fn on_new_connection(&mut self) -> Action {
+        let _server_name = hostcalls::get_property(vec!["connection", "requested_server_name"]);
+        Action::Continue
     }
 }
 
