@@ -15,6 +15,17 @@
 // PEER_CERT=cert.pem: the connection also shows this client certificate
 // (connection.peer_certificate and its first URI SAN), for a policy whose
 // identity is the peer certificate.
+//
+// CONNECTION=1: a TLS passthrough connection through the network filter
+// instead (plugin_root_id warden.network; the trivial filter's `network`
+// configuration): context create, on_new_connection, the handshake's and
+// the exchange's data callbacks (4 downstream, 4 upstream, as in
+// scripts/bench-envoy-tls.py), both closes, done, log, delete. Server name
+// `localhost`, destination port 8443, source 127.0.0.1:40000:
+//
+//   python3 scripts/bench-envoy-tls.py --print-policy 8443 > /tmp/tls-policy.json
+//   CONNECTION=1 node scripts/v8-filter-bench.js target/wasm/wasm32-wasip1/wasm/warden_filter.wasm /tmp/tls-policy.json
+//   CONNECTION=1 node scripts/v8-filter-bench.js target/wasm/wasm32-wasip1/wasm/trivial_filter.wasm network
 'use strict';
 const fs = require('fs');
 
@@ -23,7 +34,10 @@ if (!wasmPath) {
   console.error('usage: v8-filter-bench.js FILTER.wasm [CONFIG.json] [ITERATIONS]');
   process.exit(2);
 }
-const config = configPath ? fs.readFileSync(configPath) : Buffer.alloc(0);
+const connection = process.env.CONNECTION === '1';
+// The trivial filter takes its steps as the configuration text.
+const config = !configPath ? Buffer.alloc(0)
+  : fs.existsSync(configPath) ? fs.readFileSync(configPath) : Buffer.from(configPath);
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -56,7 +70,10 @@ const headerMap = encodeMap(HEADERS);
 const peerCert = process.env.PEER_CERT ? fs.readFileSync(process.env.PEER_CERT) : null;
 const firstUriSan = peerCert ? enc.encode('spiffe://cluster.local/ns/default/sa/sleep') : null;
 const destinationPort = new Uint8Array(8);
-new DataView(destinationPort.buffer).setUint32(0, 80, true);
+new DataView(destinationPort.buffer).setUint32(0, connection ? 8443 : 80, true);
+const rootId = enc.encode(connection ? 'warden.network' : 'warden');
+const serverName = enc.encode('localhost');
+const sourceAddress = enc.encode('127.0.0.1:40000');
 
 let guest;
 let hostCalls = 0;
@@ -92,6 +109,9 @@ const env = new Proxy({}, {
           hostCalls++;
           const path = dec.decode(new Uint8Array(guest.memory.buffer, pathPtr, pathLen));
           if (path.startsWith('destination\0port')) return give(destinationPort, retPtr, retSize);
+          if (path.startsWith('plugin_root_id')) return give(rootId, retPtr, retSize);
+          if (connection && path.startsWith('connection\0requested_server_name')) return give(serverName, retPtr, retSize);
+          if (connection && path.startsWith('source\0address')) return give(sourceAddress, retPtr, retSize);
           if (peerCert && path.startsWith('connection\0peer_certificate')) return give(peerCert, retPtr, retSize);
           if (peerCert && path.startsWith('connection\0uri_san_peer_certificate')) return give(firstUriSan, retPtr, retSize);
           return NOT_FOUND;
@@ -103,6 +123,7 @@ const env = new Proxy({}, {
       case 'proxy_replace_header_map_value':
         return () => { hostCalls++; return 0; };
       case 'proxy_send_local_response':
+      case 'proxy_close_downstream':
         return () => { hostCalls++; localResponses++; return 0; };
       default:
         return () => 0;
@@ -121,7 +142,7 @@ if (!guest.proxy_on_configure(1, config.length)) {
   process.exit(1);
 }
 
-function run(count, firstId) {
+function runRequests(count, firstId) {
   for (let id = firstId; id < firstId + count; id++) {
     guest.proxy_on_context_create(id, 1);
     guest.proxy_on_request_headers(id, HEADERS.length, 1);
@@ -130,6 +151,24 @@ function run(count, firstId) {
   }
 }
 
+function runConnections(count, firstId) {
+  for (let id = firstId; id < firstId + count; id++) {
+    guest.proxy_on_context_create(id, 1);
+    guest.proxy_on_new_connection(id);
+    for (let i = 0; i < 4; i++) {
+      guest.proxy_on_downstream_data(id, 512, 0);
+      guest.proxy_on_upstream_data(id, 512, 0);
+    }
+    guest.proxy_on_downstream_connection_close(id, 1);
+    guest.proxy_on_upstream_connection_close(id, 1);
+    guest.proxy_on_done(id);
+    guest.proxy_on_log(id);
+    guest.proxy_on_delete(id);
+  }
+}
+
+const run = connection ? runConnections : runRequests;
+
 const n = Number(iterations);
 run(50000, 10); // warm-up: lets V8 tier up
 hostCalls = 0;
@@ -137,5 +176,6 @@ localResponses = 0;
 const start = process.hrtime.bigint();
 run(n, 100000);
 const ns = Number(process.hrtime.bigint() - start) / n;
-console.log(`${wasmPath.split('/').pop()}: ${ns.toFixed(0)} ns/request, ` +
-  `${(hostCalls / n).toFixed(1)} host calls/request, ${localResponses} local responses`);
+const unit = connection ? 'connection' : 'request';
+console.log(`${wasmPath.split('/').pop()}: ${ns.toFixed(0)} ns/${unit}, ` +
+  `${(hostCalls / n).toFixed(1)} host calls/${unit}, ${localResponses} local ${connection ? 'closes' : 'responses'}`);
