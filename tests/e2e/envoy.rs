@@ -114,6 +114,33 @@ impl Envoy {
         ports: Vec<u16>,
         netns: Arc<NetNs>,
     ) -> Result<Envoy, StartFailure> {
+        Envoy::launch_workers(bootstrap, ports, netns, 1)
+    }
+
+    /// Starts Envoy with `options` and `workers` worker threads, each
+    /// listener spreading its connections evenly over them (Envoy's exact
+    /// connection balance: without it the kernel may hand one worker all).
+    pub fn launch_with_workers(options: Options, workers: u32) -> Result<Envoy, StartFailure> {
+        let Options { filters, upstream, ports, hcm, netns } = options;
+        let bootstrap = |access_log: &Path| {
+            let mut config = Bootstrap { filters: &filters, upstream, access_log, ports: &ports, hcm: &hcm }.to_value();
+            if let Some(listeners) = config["static_resources"]["listeners"].as_array_mut() {
+                for listener in listeners {
+                    listener["connection_balance_config"] = serde_json::json!({"exact_balance": {}});
+                }
+            }
+            config
+        };
+        Envoy::launch_workers(bootstrap, ports.clone(), netns, workers)
+    }
+
+    /// [`Envoy::launch_bootstrap`] with `workers` worker threads.
+    fn launch_workers(
+        bootstrap: impl FnOnce(&Path) -> Value,
+        ports: Vec<u16>,
+        netns: Arc<NetNs>,
+        workers: u32,
+    ) -> Result<Envoy, StartFailure> {
         let envoy = install::envoy();
         let dir = tempfile::Builder::new()
             .prefix("warden-e2e-")
@@ -131,7 +158,7 @@ impl Envoy {
                     Command::new(envoy)
                         .arg("--config-path")
                         .arg(&paths.bootstrap)
-                        .args(["--concurrency", "1", "--disable-hot-restart"])
+                        .args(["--concurrency", &workers.to_string(), "--disable-hot-restart"])
                         .args(["--log-level", "info"])
                         .args(["--file-flush-interval-msec", FILE_FLUSH_MSEC])
                         .arg("--admin-address-path")

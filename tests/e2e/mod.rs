@@ -42,3 +42,4 @@ mod network_shapes;
 mod path_normalization;
 mod registry_only;
 mod shapes;
+mod workers;
