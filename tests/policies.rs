@@ -3,6 +3,9 @@
 //! `warden test` runs them, so a failing file is named in `cargo test`'s
 //! output. A new test file is a new test; no Rust to write.
 //! (`tests/e2e/example_policies.rs` runs the same cases in a real Envoy.)
+//! Each file runs twice: its cases sharing one VM, then each in a fresh
+//! VM, and both runs must agree case by case (no state carried over
+//! between streams).
 
 use std::fmt;
 use std::path::Path;
@@ -39,12 +42,38 @@ fn example_policy(path: &Path) -> datatest_stable::Result<()> {
         return Err(Failed(format!("{}: no cases", path.display())).into());
     }
     let failures: Vec<String> = run.cases().iter().filter(|c| !c.passed()).map(report::failure_block).collect();
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(Failed(format!("{} of {} cases failed:\n{}", failures.len(), run.cases().len(), failures.join("\n")))
-            .into())
+    if !failures.is_empty() {
+        return Err(Failed(format!(
+            "{} of {} cases failed:\n{}",
+            failures.len(),
+            run.cases().len(),
+            failures.join("\n")
+        ))
+        .into());
     }
+    // One VM serves every case above, as one Envoy worker serves every
+    // stream: nothing a case leaves behind in the VM may change another's
+    // outcome. The same cases, each in a fresh VM, must come out the same
+    // in every detail the filter shows (status, headers, record, what
+    // went upstream).
+    let isolated = runner::run_file(&host, path, &runner::Options { isolate: true, ..runner::Options::default() });
+    for (shared, fresh) in run.cases().iter().zip(isolated.cases()) {
+        if format!("{:?}", shared.actual) != format!("{:?}", fresh.actual) {
+            return Err(Failed(format!(
+                "{}: case '{}' came out differently after the cases before it in the same VM than in a fresh \
+                 VM:\n  shared VM: {:?}\n  fresh VM:  {:?}",
+                path.display(),
+                shared.name,
+                shared.actual,
+                fresh.actual
+            ))
+            .into());
+        }
+    }
+    if isolated.cases().len() != run.cases().len() {
+        return Err(Failed(format!("{}: the isolated run has {} cases", path.display(), isolated.cases().len())).into());
+    }
+    Ok(())
 }
 
 datatest_stable::harness! {
