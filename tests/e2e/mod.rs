@@ -41,5 +41,6 @@ mod invalid_policy;
 mod network_shapes;
 mod path_normalization;
 mod registry_only;
+mod reload;
 mod shapes;
 mod workers;
