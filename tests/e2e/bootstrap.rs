@@ -215,6 +215,21 @@ pub fn probe_with(module: &Path, allow_on_headers_stop_iteration: bool) -> Value
     filter
 }
 
+/// The faults test filter (`tests/filters/faults`), misbehaving as
+/// `fault` says on requests to `/fault`, with Envoy's `failure_policy`
+/// (`FAIL_CLOSED`, `FAIL_OPEN`, `FAIL_RELOAD`; `None`: left out).
+pub fn faults(module: &Path, fault: &str, failure_policy: Option<&str>) -> Value {
+    let mut filter = wasm(&module.display().to_string(), "faults", fault);
+    if let Some(policy) = failure_policy {
+        let config = &mut filter["typed_config"]["config"];
+        if let Some(map) = config.as_object_mut() {
+            map.remove("fail_open");
+        }
+        config["failure_policy"] = json!(policy);
+    }
+    filter
+}
+
 fn wasm(module: &str, name: &str, configuration: &str) -> Value {
     json!({
         "name": "envoy.filters.http.wasm",

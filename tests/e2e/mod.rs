@@ -36,6 +36,7 @@ mod authorization;
 mod connect;
 mod dlp;
 mod example_policies;
+mod failure_modes;
 mod header_hold;
 mod invalid_policy;
 mod network_shapes;
