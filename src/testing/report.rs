@@ -208,8 +208,20 @@ fn expected_lines(expect: &Expect, withhold: bool) -> Vec<(Field, String)> {
     if let Some(p) = &expect.policy {
         lines.push((Field::Policy, format!("policy {p}")));
     }
+    if let Some(r) = &expect.reason {
+        lines.push((Field::Reason, format!("reason {r}")));
+    }
+    if let Some(s) = &expect.service {
+        lines.push((Field::Service, format!("service {s}")));
+    }
     if let Some(f) = &expect.findings {
         lines.push((Field::Findings, format!("findings [{}]", f.join(", "))));
+    }
+    if let Some(d) = &expect.dry_run {
+        lines.push((Field::DryRun, format!("dryRun [{}]", d.join(", "))));
+    }
+    if let Some(a) = &expect.audit {
+        lines.push((Field::Audit, format!("audit [{}]", a.join(", "))));
     }
     if let Some(p) = &expect.forwarded_path {
         lines.push((Field::ForwardedPath, format!("forwarded path {}", path_shown(p, withhold))));
@@ -338,8 +350,20 @@ fn expect_json(e: &Expect, withhold: bool) -> Value {
         if let Some(p) = &e.policy {
             map.insert("policy".into(), json!(p));
         }
+        if let Some(r) = &e.reason {
+            map.insert("reason".into(), json!(r));
+        }
+        if let Some(s) = &e.service {
+            map.insert("service".into(), json!(s));
+        }
         if let Some(f) = &e.findings {
             map.insert("findings".into(), json!(f));
+        }
+        if let Some(d) = &e.dry_run {
+            map.insert("dryRun".into(), json!(d));
+        }
+        if let Some(a) = &e.audit {
+            map.insert("audit".into(), json!(a));
         }
         if let Some(p) = &e.forwarded_path {
             map.insert("forwardedPath".into(), json!(path_shown(p, withhold)));

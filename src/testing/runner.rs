@@ -184,6 +184,26 @@ impl Actual {
     pub fn findings(&self) -> BTreeSet<String> {
         self.parsed_record().map(|r| r.findings.into_iter().map(Cow::into_owned).collect()).unwrap_or_default()
     }
+
+    /// The record's `reason`.
+    pub fn reason(&self) -> Option<String> {
+        self.parsed_record().map(|r| r.reason.into_owned()).filter(|r| !r.is_empty())
+    }
+
+    /// The record's `service`.
+    pub fn service(&self) -> Option<String> {
+        self.parsed_record().and_then(|r| r.service).map(Cow::into_owned)
+    }
+
+    /// The record's `dryRun`, as a set.
+    pub fn dry_run(&self) -> BTreeSet<String> {
+        self.parsed_record().map(|r| r.dry_run.into_iter().map(Cow::into_owned).collect()).unwrap_or_default()
+    }
+
+    /// The record's `audit`, as a set.
+    pub fn audit(&self) -> BTreeSet<String> {
+        self.parsed_record().map(|r| r.audit.into_iter().map(Cow::into_owned).collect()).unwrap_or_default()
+    }
 }
 
 /// An expectation of a case.
@@ -197,8 +217,16 @@ pub enum Field {
     Status,
     /// `expect.policy`
     Policy,
+    /// `expect.reason`
+    Reason,
+    /// `expect.service`
+    Service,
     /// `expect.findings`
     Findings,
+    /// `expect.dryRun`
+    DryRun,
+    /// `expect.audit`
+    Audit,
     /// `expect.forwardedPath`
     ForwardedPath,
     /// `expect.forwardedBody`
@@ -214,6 +242,10 @@ impl Field {
             Field::Status => "status",
             Field::Policy => "policy",
             Field::Findings => "findings",
+            Field::Reason => "reason",
+            Field::Service => "service",
+            Field::DryRun => "dryRun",
+            Field::Audit => "audit",
             Field::ForwardedPath => "forwardedPath",
             Field::ForwardedBody => "forwardedBody",
         }
@@ -276,12 +308,24 @@ pub fn evaluate(expect: &Expect, actual: &Actual) -> Vec<Mismatch> {
             differ(Field::Policy, policy.clone(), got.unwrap_or_else(|| "none".into()));
         }
     }
-    if let Some(findings) = &expect.findings {
-        let want: BTreeSet<String> = findings.iter().cloned().collect();
-        let got = actual.findings();
+    for (field, want, got) in
+        [(Field::Reason, &expect.reason, actual.reason()), (Field::Service, &expect.service, actual.service())]
+    {
+        let Some(want) = want else { continue };
+        if got.as_deref() != Some(want.as_str()) {
+            differ(field, want.clone(), got.unwrap_or_else(|| "none".into()));
+        }
+    }
+    let list = |s: &BTreeSet<String>| format!("[{}]", s.iter().cloned().collect::<Vec<_>>().join(", "));
+    for (field, want, got) in [
+        (Field::Findings, &expect.findings, actual.findings()),
+        (Field::DryRun, &expect.dry_run, actual.dry_run()),
+        (Field::Audit, &expect.audit, actual.audit()),
+    ] {
+        let Some(want) = want else { continue };
+        let want: BTreeSet<String> = want.iter().cloned().collect();
         if want != got {
-            let list = |s: &BTreeSet<String>| format!("[{}]", s.iter().cloned().collect::<Vec<_>>().join(", "));
-            differ(Field::Findings, list(&want), list(&got));
+            differ(field, list(&want), list(&got));
         }
     }
     if let Some(path) = &expect.forwarded_path {
@@ -445,7 +489,7 @@ fn client_certificate(uris: &[String]) -> envoy::ClientCertificate {
 
 /// What a case sends, once at the gateway: [`request_for`] or
 /// [`tcp_connection_for`]. A connection case may expect only a decision
-/// and the deciding policy.
+/// and what its record holds (policy, reason, service, dryRun, audit).
 pub fn incoming_for(case: &Case, hcm: &envoy::Hcm) -> Result<Incoming, SpecError> {
     match case.sent()? {
         Sent::Request(spec) => request_for(&spec, hcm).map(Incoming::Request),
@@ -721,16 +765,23 @@ mod tests {
         let actual = Actual {
             decision: Some(Expected::Allow),
             status: 200,
-            record: Some(r#"{"decision":"allow","reason":"allow-policy","policy":"p","findings":["b","a"]}"#.into()),
+            record: Some(
+                r#"{"decision":"allow","reason":"allow-policy","policy":"p","service":"s","findings":["b","a"],"dryRun":["d"],"audit":["a1","a2"]}"#
+                    .into(),
+            ),
             forwarded_path: Some("/x".into()),
             forwarded_body: Some(b"body".to_vec()),
             ..Actual::default()
         };
         let ok = expect(
-            "{decision: allow, status: 200, policy: p, findings: [a, b, a], forwardedPath: /x, forwardedBody: body}",
+            "{decision: allow, status: 200, policy: p, reason: allow-policy, service: s, findings: [a, b, a], \
+             dryRun: [d], audit: [a2, a1], forwardedPath: /x, forwardedBody: body}",
         );
         assert!(evaluate(&ok, &actual).is_empty());
-        let bad = expect("{decision: deny, status: 403, policy: q, findings: [], forwardedPath: /y, forwardedBody: b}");
+        let bad = expect(
+            "{decision: deny, status: 403, policy: q, reason: deny-policy, service: t, findings: [], dryRun: [], \
+             audit: [a1], forwardedPath: /y, forwardedBody: b}",
+        );
         let fields: Vec<Field> = evaluate(&bad, &actual).iter().map(|m| m.field).collect();
         assert_eq!(
             fields,
@@ -738,7 +789,11 @@ mod tests {
                 Field::Decision,
                 Field::Status,
                 Field::Policy,
+                Field::Reason,
+                Field::Service,
                 Field::Findings,
+                Field::DryRun,
+                Field::Audit,
                 Field::ForwardedPath,
                 Field::ForwardedBody
             ]

@@ -9,6 +9,7 @@
 //! After an intended change of output: `INSTA_UPDATE=always cargo test
 //! --test main cli`, then review the `.snap` diff.
 
+mod habits;
 mod replay_log;
 
 use warden::cli::{self, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
