@@ -45,6 +45,16 @@ pub const WORKLOAD_PORT: u16 = 80;
 pub struct Options {
     /// A fresh VM per case instead of one per test file.
     pub isolate: bool,
+    /// Only the cases whose name, or `file: name` (the file as shown),
+    /// this matches; the others are counted in [`FileRun::filtered_out`].
+    pub only: Option<regex::Regex>,
+}
+
+impl Options {
+    /// Whether the case `name` of `file` (as shown) is to run.
+    pub fn selects(&self, file: &str, name: &str) -> bool {
+        self.only.as_ref().is_none_or(|re| re.is_match(name) || re.is_match(&format!("{file}: {name}")))
+    }
 }
 
 /// One test file's run.
@@ -61,6 +71,8 @@ pub struct FileRun {
     pub policy: Option<Policy>,
     /// The cases, or why the file could not be run (an input error).
     pub result: Result<Vec<CaseRun>, String>,
+    /// Cases left out by [`Options::only`].
+    pub filtered_out: usize,
 }
 
 impl FileRun {
@@ -576,15 +588,19 @@ pub fn run_file(host: &Host, file: &Path, options: &Options) -> FileRun {
         policy_files: Vec::new(),
         policy: None,
         result: Ok(Vec::new()),
+        filtered_out: 0,
     };
     let shown_file = crate::display::shown(file);
-    let tests = match testfile::load(file) {
+    let mut tests = match testfile::load(file) {
         Ok(t) => t,
         Err(e) => {
             run.result = Err(e.to_string());
             return run;
         }
     };
+    let given = tests.tests.len();
+    tests.tests.retain(|case| options.selects(&shown_file, &case.name));
+    run.filtered_out = given - tests.tests.len();
     let policy_files = match policy_paths(&tests, file) {
         Ok(p) => p,
         Err(e) => {

@@ -57,3 +57,81 @@ fn record_expectations_are_fields_of_the_test_file_format() {
     assert!(run.stderr.contains("unknown field `dry_run`"), "{}", run.stderr);
     assert!(run.stderr.contains("`reason`, `service`, `dryRun`, `audit`"), "{}", run.stderr);
 }
+
+// ----------------------------------------------------------- test --run
+
+#[test]
+fn run_selects_cases_by_name_or_file_and_name() {
+    let dirs = [fixture("failing"), fixture("coverage")];
+    let run = warden(&["test", "--run", "^wrong (status|policy)$", &dirs[0], &dirs[1]]);
+    assert_eq!(run.code, EXIT_FAILED);
+    let cases: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("ok ") || l.starts_with("FAIL ")).collect();
+    assert_eq!(
+        cases,
+        [
+            "FAIL tests/cli/fixtures/failing/failing.test.yaml › wrong status",
+            "FAIL tests/cli/fixtures/failing/failing.test.yaml › wrong policy",
+        ]
+    );
+    assert_eq!(run.stdout.lines().last(), Some("0 passed, 2 failed, 11 filtered out"));
+
+    // `FILE: NAME`, the file as shown.
+    let run = warden(&["test", "--run", "writes.test.yaml: ", &dirs[0], &dirs[1]]);
+    assert_eq!(run.code, EXIT_OK, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.stdout.lines().last(), Some("1 passed, 0 failed, 12 filtered out"));
+
+    let run = warden(&["test", "--format", "json", "--run", "passes", &dirs[0]]);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON document");
+    assert_eq!((doc["passed"].as_u64(), doc["filteredOut"].as_u64()), (Some(1), Some(8)));
+
+    // No filter, no count.
+    assert_eq!(warden(&["test", &dirs[1]]).stdout.lines().last(), Some("4 passed, 0 failed"));
+}
+
+#[test]
+fn run_matching_no_case_is_an_input_error() {
+    insta::assert_snapshot!(transcript(&["test", "--run", "no such case", &fixture("coverage")]));
+    let run = warden(&["test", "--run", "(", &fixture("coverage")]);
+    assert_eq!(run.code, EXIT_USAGE);
+    assert!(run.stderr.starts_with("error: --run: regex parse error"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+}
+
+// --------------------------------------------------- coverage threshold
+
+#[test]
+fn coverage_has_a_percentage_and_a_threshold() {
+    let dir = fixture("coverage");
+    // 9 items: 4 rules of enforced policies, 2 AUDIT or dry-run policies,
+    // 3 services; 3 untouched (see warden_test_coverage).
+    let run = warden(&["test", "--coverage", &dir]);
+    assert_eq!(run.code, EXIT_OK);
+    assert!(run.stdout.contains("policy.yaml (4 cases): 66.6% covered (6 of 9), 3 not touched\n"), "{}", run.stdout);
+    let below = warden(&["test", "--threshold", "66.7", &dir]);
+    assert_eq!(below.code, EXIT_FAILED, "below the threshold fails though every case passed");
+    assert!(below.stdout.contains("coverage:"), "--threshold implies --coverage");
+    assert_eq!(
+        below.stderr,
+        "error: coverage 66.6% is below the threshold of 66.7%: 6 of 9 rules, AUDIT and dry-run policies and \
+         services touched\n"
+    );
+    let at = warden(&["test", "--threshold", "66.6", &dir]);
+    assert_eq!(at.code, EXIT_OK, "{}", at.stderr);
+    assert!(at.stderr.is_empty());
+
+    // Failed cases still fail; input errors still win.
+    assert_eq!(warden(&["test", "--threshold", "0", &fixture("failing")]).code, EXIT_FAILED);
+    assert_eq!(warden(&["test", "--threshold", "0", &fixture("invalid-policy")]).code, EXIT_USAGE);
+    let bad = warden(&["test", "--threshold", "120", &dir]);
+    assert_eq!(bad.code, EXIT_USAGE);
+    assert!(bad.stderr.contains("120 is not a percentage (0-100)"), "{}", bad.stderr);
+
+    let run = warden(&["test", "--format", "json", "--threshold", "80", &dir, &fixture("failing")]);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON document");
+    assert_eq!(
+        doc["coverageTotal"],
+        serde_json::json!({"items": 12, "touched": 9, "percent": 75.0, "threshold": 80.0, "belowThreshold": true})
+    );
+    assert_eq!((doc["coverage"][0]["items"].as_u64(), doc["coverage"][0]["touched"].as_u64()), (Some(9), Some(6)));
+    assert_eq!(doc["coverage"][0]["percent"], 66.6);
+}
