@@ -135,3 +135,59 @@ fn coverage_has_a_percentage_and_a_threshold() {
     assert_eq!((doc["coverage"][0]["items"].as_u64(), doc["coverage"][0]["touched"].as_u64()), (Some(9), Some(6)));
     assert_eq!(doc["coverage"][0]["percent"], 66.6);
 }
+
+// ----------------------------------------------------- replay --fail-on
+
+#[test]
+fn replay_fail_on_turns_the_report_into_a_check() {
+    let policy = fixture("replay/policy.yaml");
+    let log = fixture("replay/access.log");
+    let replay = |extra: &[&str]| {
+        let mut args = vec!["replay", policy.as_str(), log.as_str(), "--principal-field", "downstream_peer_uri_san"];
+        args.extend_from_slice(extra);
+        warden(&args)
+    };
+    let report = replay(&[]);
+    assert_eq!(report.code, EXIT_OK, "a report by default: {}", report.stderr);
+    // The fixture log: 13 requests and 1 connection, of which 2 + 1
+    // denied, 3 unregistered, 2 bad requests, 1 DLP; 1 decision changed;
+    // shadow-deletes would refuse 2 requests and the connection.
+    let expected = [
+        ("refused", "9 lines would be refused"),
+        ("denied", "3 lines would be denied by an authorization policy"),
+        ("unregistered", "3 lines would be refused as unregistered"),
+        ("bad-request", "2 lines would be refused as bad requests"),
+        ("dlp", "1 line would be refused by DLP"),
+        ("changed", "1 line would be decided otherwise than the logged decision"),
+        ("dry-run", "3 lines (counted once per dry-run policy) would be refused by a dry-run policy"),
+    ];
+    for (what, message) in expected {
+        let run = replay(&["--fail-on", what]);
+        assert_eq!(run.code, EXIT_FAILED, "{what}");
+        assert_eq!(run.stderr, format!("error: --fail-on {what}: {message}\n"), "{what}");
+        assert_eq!(run.stdout, report.stdout, "the report is the same");
+    }
+    let run = replay(&["--fail-on", "dlp,changed", "--fail-on", "dlp"]);
+    assert_eq!(run.code, EXIT_FAILED);
+    assert_eq!(run.stderr.lines().count(), 2, "{}", run.stderr);
+
+    // Traffic the policy allows, as logged: nothing to fail on.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let allowed = dir.path().join("allowed.log");
+    let text = std::fs::read_to_string(&log).expect("the log");
+    std::fs::write(&allowed, text.lines().take(2).map(|l| format!("{l}\n")).collect::<String>()).expect("the log");
+    let run = warden(&[
+        "replay",
+        &policy,
+        allowed.to_str().expect("UTF-8"),
+        "--principal-field",
+        "downstream_peer_uri_san",
+        "--fail-on",
+        "refused,changed,dry-run",
+    ]);
+    assert_eq!(run.code, EXIT_OK, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("allow                                   2"), "{}", run.stdout);
+
+    let run = replay(&["--fail-on", "sometimes"]);
+    assert_eq!(run.code, EXIT_USAGE);
+}
