@@ -161,7 +161,15 @@ where
             };
             test::test(args, filter_wasm, streams)
         }
-        Command::Check(args) => check::check(&args.policies, args.deny_warnings, out, err),
+        Command::Check(args) => {
+            let streams = Streams {
+                out: &mut *out,
+                err: &mut *err,
+                paint_out: terminal.paint_out,
+                paint_err: terminal.paint_err,
+            };
+            check::check(&args, streams)
+        }
         Command::Explain(args) => explain::explain(args, filter_wasm, out),
         Command::Compile(args) => compile::compile_to(&args.policy, &args.output, out, err),
         Command::Wasm(args) => write(&args.output, filter_wasm, out),

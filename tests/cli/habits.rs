@@ -191,3 +191,115 @@ fn replay_fail_on_turns_the_report_into_a_check() {
     let run = replay(&["--fail-on", "sometimes"]);
     assert_eq!(run.code, EXIT_USAGE);
 }
+
+// ------------------------------------------ check --format, stable codes
+
+/// Every error class of `warden check`, from a file that has it, and the
+/// code it gets in each format.
+#[test]
+fn check_errors_have_a_stable_code_per_class() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("the file");
+        path.to_str().expect("UTF-8").to_owned()
+    };
+    let cases = [
+        (fixture("missing.yaml"), "E001", "unreadable", EXIT_USAGE),
+        (write("nested.yaml", &"[".repeat(100)), "E002", "input-limit", EXIT_USAGE),
+        (fixture("bad-input/yaml-syntax.yaml"), "E003", "syntax", EXIT_USAGE),
+        (fixture("bad-input/empty.yaml"), "E004", "not-a-policy", EXIT_USAGE),
+        (fixture("bad-input/istiooperator.yaml"), "E004", "not-a-policy", EXIT_USAGE),
+        (fixture("istio-import/custom.yaml"), "E005", "istio-resource", EXIT_USAGE),
+        (write("schema.yaml", "name: t\nservices:\n- name: a\n  hostz: [b.com]\n"), "E101", "schema", EXIT_FAILED),
+        (fixture("bad-input/istio-with-bad-setting.yaml"), "E101", "schema", EXIT_USAGE),
+        (fixture("invalid-policy/policy.yaml"), "E102", "bad-value", EXIT_FAILED),
+        (
+            write("reference.yaml", "name: t\nservices: [{name: a, hosts: [a.com]}]\nauthorization:\n- {name: p, services: [nope], rules: [{}]}\n"),
+            "E103",
+            "invalid-policy",
+            EXIT_FAILED,
+        ),
+    ];
+    for (file, code, name, exit) in &cases {
+        let human = warden(&["check", file]);
+        assert_eq!(human.code, *exit, "{file}");
+        let said = format!("{}{}", human.stdout, human.stderr);
+        assert!(said.starts_with(&format!("error[{code}]: ")), "{file}: {said}");
+
+        let json = warden(&["check", "--format", "json", file]);
+        assert_eq!(json.code, *exit, "{file}");
+        assert!(json.stderr.is_empty(), "{file}: {}", json.stderr);
+        let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("one JSON document");
+        let error = &doc["files"][0]["errors"][0];
+        assert_eq!((error["code"].as_str(), error["name"].as_str()), (Some(*code), Some(*name)), "{file}");
+        assert_eq!(doc["files"][0]["valid"], false);
+
+        let github = warden(&["check", "--format", "github", file]);
+        assert_eq!(github.code, *exit, "{file}");
+        assert!(github.stdout.starts_with("::error file="), "{file}: {}", github.stdout);
+        assert!(github.stdout.contains(&format!(",title={code} {name}::")), "{file}: {}", github.stdout);
+    }
+}
+
+#[test]
+fn check_json_has_every_warning_with_its_code_line_and_field() {
+    let lints = fixture("lints/lints.yaml");
+    let run = warden(&["check", "--format", "json", &lints, &fixture("passing/policy.json")]);
+    assert_eq!(run.code, EXIT_OK);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON document");
+    assert_eq!((doc["errors"].as_u64(), doc["warnings"].as_u64()), (Some(0), Some(12)));
+    let file = &doc["files"][0];
+    assert_eq!((file["valid"].as_bool(), file["services"].as_u64()), (Some(true), Some(3)));
+    let shadowed =
+        file["warnings"].as_array().expect("warnings").iter().find(|w| w["code"] == "W110").expect("the shadowed rule");
+    assert_eq!(
+        shadowed,
+        &serde_json::json!({
+            "severity": "warning", "code": "W110", "name": "shadowed-rule", "file": lints, "line": 20,
+            "column": null, "resource": null, "field": "authorization[1].rules[2]",
+            "message": "shadowed: identical to rules[0], so it never decides a request",
+        })
+    );
+    // The human report and the JSON document say the same.
+    let human = warden(&["check", &lints]);
+    let codes = |text: &str| -> Vec<String> {
+        text.lines().filter_map(|l| l.strip_prefix("warning[")).map(|l| l[..4].to_owned()).collect()
+    };
+    let json_codes: Vec<String> = file["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .map(|w| w["code"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(codes(&human.stdout), json_codes);
+    assert_eq!(doc["files"][1]["warnings"], serde_json::json!([]));
+}
+
+#[test]
+fn check_github_annotations() {
+    insta::assert_snapshot!(transcript(&[
+        "check",
+        "--format",
+        "github",
+        &fixture("lints/lints.yaml"),
+        &fixture("invalid-policy/policy.yaml"),
+        &fixture("bad-input/yaml-syntax.yaml"),
+    ]));
+    // --deny-warnings applies whatever the format.
+    let run = warden(&["check", "--format", "github", "--deny-warnings", &fixture("lints/lints.yaml")]);
+    assert_eq!(run.code, EXIT_FAILED);
+}
+
+/// Captured output is never coloured (colour needs a terminal).
+#[test]
+fn captured_output_is_plain() {
+    for args in [
+        vec!["check".to_owned(), fixture("lints/lints.yaml"), fixture("missing.yaml")],
+        vec!["test".to_owned(), fixture("failing")],
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = warden(&args);
+        assert!(!run.stdout.contains('\u{1b}') && !run.stderr.contains('\u{1b}'), "{args:?}");
+    }
+}

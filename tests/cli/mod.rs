@@ -221,7 +221,7 @@ fn warden_check_names_the_line_of_the_field() {
         std::fs::write(&path, text).unwrap();
         let run = warden(&["check", path.to_str().unwrap()]);
         assert_eq!(run.code, EXIT_FAILED, "{name}: {}", run.stderr);
-        assert!(run.stdout.starts_with("error: ") && run.stdout.ends_with(expected), "{name}: {}", run.stdout);
+        assert!(run.stdout.starts_with("error[E10") && run.stdout.ends_with(expected), "{name}: {}", run.stdout);
         assert!(!run.stdout.contains("column"), "{name}: {}", run.stdout);
     }
 }
