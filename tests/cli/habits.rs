@@ -303,3 +303,50 @@ fn captured_output_is_plain() {
         assert!(!run.stdout.contains('\u{1b}') && !run.stderr.contains('\u{1b}'), "{args:?}");
     }
 }
+
+// -------------------------------------------------------------- pre-commit
+
+/// The hooks of `.pre-commit-hooks.yaml` run commands the CLI takes, on
+/// the files they select: a hook that broke would fail every commit of
+/// every repository that uses it.
+#[test]
+fn pre_commit_hooks_run_warden_commands_that_work() {
+    let text = std::fs::read_to_string(".pre-commit-hooks.yaml").expect(".pre-commit-hooks.yaml");
+    let hooks: Vec<serde_json::Value> = serde_yaml_ng::from_str(&text).expect("a list of hooks");
+    let hook = |id: &str| hooks.iter().find(|h| h["id"] == id).unwrap_or_else(|| panic!("hook {id}"));
+    let entry = |id: &str| -> Vec<String> {
+        let entry = hook(id)["entry"].as_str().expect("entry");
+        let words: Vec<String> = entry.split_whitespace().map(str::to_owned).collect();
+        assert_eq!(words.first().map(String::as_str), Some("warden"), "{entry}");
+        words.into_iter().skip(1).collect()
+    };
+    let pattern = |id: &str, key: &str| hook(id)[key].as_str().map(|p| regex::Regex::new(p).expect("a regex"));
+    // What pre-commit passes a hook: `files` matches, `exclude` does not.
+    let selects = |id: &str, path: &str| {
+        pattern(id, "files").is_none_or(|f| f.is_match(path))
+            && pattern(id, "exclude").is_none_or(|e| !e.is_match(path))
+    };
+
+    // warden-check: the example policies are selected, their test files not.
+    for path in ["policies/multi-team/policy.yaml", "egress-policy.json", "policies/istio/x/policy.yml"] {
+        assert!(selects("warden-check", path), "{path}");
+    }
+    for path in ["policies/dlp/policy.test.yaml", "deploy/gateway.yaml", "policy.md"] {
+        assert!(!selects("warden-check", path), "{path}");
+    }
+    let mut args = entry("warden-check");
+    args.extend(["policies/multi-team/policy.yaml".to_owned(), "policies/dlp/policy.yaml".to_owned()]);
+    let run = warden(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(run.code, EXIT_OK, "{}{}", run.stdout, run.stderr);
+    let mut args = entry("warden-check");
+    args.push(fixture("lints/lints.yaml"));
+    assert_eq!(warden(&args.iter().map(String::as_str).collect::<Vec<_>>()).code, EXIT_FAILED, "warnings fail");
+
+    // warden-test: no file names, the directories as args.
+    assert_eq!(hook("warden-test")["pass_filenames"], false);
+    assert!(selects("warden-test", "policies/dlp/policy.test.yaml") && selects("warden-test", "a/policy.yaml"));
+    let mut args = entry("warden-test");
+    args.push(fixture("passing"));
+    let run = warden(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(run.code, EXIT_OK, "{}{}", run.stdout, run.stderr);
+}
