@@ -15,7 +15,8 @@
 //!   runs any filter as one Envoy worker would.
 //! - this crate: the `warden` commands ([`cli`]), built from the test-file
 //!   runner and reports ([`testing`]), [`explain`], [`replay`], the lints
-//!   ([`lint`]) and packaging ([`package`]).
+//!   ([`lint`]), what `check` reports with its codes ([`diagnostic`]) and
+//!   packaging ([`package`]).
 //!
 //! `docs/ARCHITECTURE.md` draws the layers and follows one request
 //! through them.
@@ -25,6 +26,7 @@ pub use warden_engine as engine;
 pub use warden_harness as harness;
 
 pub mod cli;
+pub mod diagnostic;
 pub mod display;
 pub mod explain;
 pub mod lint;

@@ -13,10 +13,102 @@ use warden_engine::document::{
 /// A policy that compiles but is probably wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lint {
+    /// Which lint: its stable code ([`Kind::code`]).
+    pub kind: Kind,
     /// The field, e.g. `authorization[0].rules[2]`.
     pub path: String,
     /// What is wrong and why it matters.
     pub message: String,
+}
+
+/// Each lint, with a stable code (`W101`) and name (`header-identity`) for
+/// tools and CI annotations: a code never changes meaning and is never
+/// reused. `docs/CLI.md` has the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// `identity[].header`: any client can set the header.
+    HeaderIdentity,
+    /// `identity[].xfcc`: only safe when the gateway writes the element.
+    XfccIdentity,
+    /// `ipBlocks` read from `source.address` with no `peerAddress` said.
+    PeerAddress,
+    /// No services under `REGISTRY_ONLY`: everything is refused.
+    NoServices,
+    /// A service host `*.` over a public suffix.
+    PublicSuffixService,
+    /// An ALLOW `operation.hosts` wildcard over a public suffix.
+    PublicSuffixAllow,
+    /// A DLP pattern with no literal to anchor it.
+    UnanchoredPattern,
+    /// A policy with no rules.
+    NoRules,
+    /// A rule after one that matches every request.
+    Unreachable,
+    /// A rule identical to an earlier one.
+    Shadowed,
+    /// ALLOW with `notPaths`.
+    AllowNotPaths,
+    /// DENY on `paths` under `pathNormalization: NONE`.
+    DenyPathsUnnormalized,
+    /// A method with lowercase letters.
+    LowercaseMethod,
+}
+
+impl Kind {
+    /// Every lint.
+    pub const ALL: [Kind; 13] = [
+        Kind::HeaderIdentity,
+        Kind::XfccIdentity,
+        Kind::PeerAddress,
+        Kind::NoServices,
+        Kind::PublicSuffixService,
+        Kind::PublicSuffixAllow,
+        Kind::UnanchoredPattern,
+        Kind::NoRules,
+        Kind::Unreachable,
+        Kind::Shadowed,
+        Kind::AllowNotPaths,
+        Kind::DenyPathsUnnormalized,
+        Kind::LowercaseMethod,
+    ];
+
+    /// The stable code: `W` and three digits.
+    pub fn code(self) -> &'static str {
+        match self {
+            Kind::HeaderIdentity => "W101",
+            Kind::XfccIdentity => "W102",
+            Kind::PeerAddress => "W103",
+            Kind::NoServices => "W104",
+            Kind::PublicSuffixService => "W105",
+            Kind::PublicSuffixAllow => "W106",
+            Kind::UnanchoredPattern => "W107",
+            Kind::NoRules => "W108",
+            Kind::Unreachable => "W109",
+            Kind::Shadowed => "W110",
+            Kind::AllowNotPaths => "W111",
+            Kind::DenyPathsUnnormalized => "W112",
+            Kind::LowercaseMethod => "W113",
+        }
+    }
+
+    /// The stable name, for people: `shadowed-rule`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::HeaderIdentity => "header-identity",
+            Kind::XfccIdentity => "xfcc-identity",
+            Kind::PeerAddress => "ip-blocks-peer-address",
+            Kind::NoServices => "no-services",
+            Kind::PublicSuffixService => "public-suffix-service",
+            Kind::PublicSuffixAllow => "public-suffix-allow",
+            Kind::UnanchoredPattern => "unanchored-dlp-pattern",
+            Kind::NoRules => "no-rules",
+            Kind::Unreachable => "unreachable-rule",
+            Kind::Shadowed => "shadowed-rule",
+            Kind::AllowNotPaths => "allow-not-paths",
+            Kind::DenyPathsUnnormalized => "deny-paths-not-normalized",
+            Kind::LowercaseMethod => "lowercase-method",
+        }
+    }
 }
 
 /// Whether `domain` (lowercase, no leading dot) is a public suffix of the
@@ -32,11 +124,12 @@ pub fn is_public_suffix(domain: &str) -> bool {
 /// (used to recognise identical rules).
 pub fn lint(doc: &Document, raw: &serde_json::Value) -> Vec<Lint> {
     let mut out = Vec::new();
-    let mut push = |path: String, message: String| out.push(Lint { path, message });
+    let mut push = |kind: Kind, path: String, message: String| out.push(Lint { kind, path, message });
 
     for (i, source) in doc.identity.iter().flatten().enumerate() {
         match source {
             IdentitySource::Header(name) => push(
+                Kind::HeaderIdentity,
                 format!("identity[{i}].header"),
                 format!(
                     "the principal is read from the request header '{name}', which any client can set: \
@@ -44,6 +137,7 @@ pub fn lint(doc: &Document, raw: &serde_json::Value) -> Vec<Lint> {
                 ),
             ),
             IdentitySource::Xfcc(_) => push(
+                Kind::XfccIdentity,
                 format!("identity[{i}].xfcc"),
                 "the principal is read from the last element of x-forwarded-client-cert: the gateway's \
                  Envoy must write that element itself (forward_client_cert_details APPEND_FORWARD or \
@@ -57,6 +151,7 @@ pub fn lint(doc: &Document, raw: &serde_json::Value) -> Vec<Lint> {
     if doc.peer_address.is_none() {
         if let Some(at) = first_ip_blocks(doc) {
             push(
+                Kind::PeerAddress,
                 at,
                 "ipBlocks is the direct peer's address, read from Envoy's source.address: Warden refuses \
                  requests it decides when Envoy took that from x-forwarded-for, but behind a PROXY-protocol \
@@ -71,6 +166,7 @@ pub fn lint(doc: &Document, raw: &serde_json::Value) -> Vec<Lint> {
 
     if doc.services.is_empty() && doc.outbound_traffic_policy == OutboundTrafficPolicy::RegistryOnly {
         push(
+            Kind::NoServices,
             "services".to_owned(),
             "no services under outboundTrafficPolicy REGISTRY_ONLY (the default): every request is refused as \
              unregistered (502); register the hosts workloads may reach, or set outboundTrafficPolicy: ALLOW_ANY"
@@ -85,6 +181,7 @@ pub fn lint(doc: &Document, raw: &serde_json::Value) -> Vec<Lint> {
                 let suffix = suffix.strip_suffix('.').unwrap_or(suffix);
                 if is_public_suffix(suffix) {
                     push(
+                        Kind::PublicSuffixService,
                         format!("services[{i}].hosts[{j}]"),
                         format!(
                             "'{host}' registers every domain under the public suffix '.{suffix}': \
@@ -100,6 +197,7 @@ pub fn lint(doc: &Document, raw: &serde_json::Value) -> Vec<Lint> {
         for (j, pattern) in dlp.patterns.iter().enumerate() {
             if warden_engine::dlp::custom_anchors(&pattern.regex).is_empty() {
                 push(
+                    Kind::UnanchoredPattern,
                     format!("dlp[{i}].patterns[{j}].regex"),
                     format!(
                         "'{}' contains no literal of two or more bytes every match must have, so it is run \
@@ -126,7 +224,7 @@ fn lint_policy(
     at: &str,
     raw_rules: &[serde_json::Value],
     doc: &Document,
-    push: &mut impl FnMut(String, String),
+    push: &mut impl FnMut(Kind, String, String),
 ) {
     if policy.rules.is_empty() {
         let scope = match &policy.services {
@@ -144,7 +242,7 @@ fn lint_policy(
             (Action::Deny, _) => "a DENY policy with no rules never matches: it refuses nothing".to_owned(),
             (Action::Audit, _) => "an AUDIT policy with no rules never matches: it records nothing".to_owned(),
         };
-        push(format!("{at}.rules"), message);
+        push(Kind::NoRules, format!("{at}.rules"), message);
         return;
     }
 
@@ -153,6 +251,7 @@ fn lint_policy(
         let rule_at = format!("{at}.rules[{j}]");
         if let Some(k) = always {
             push(
+                Kind::Unreachable,
                 rule_at,
                 format!("unreachable: rules[{k}] before it matches every request, so this rule never decides one"),
             );
@@ -160,7 +259,11 @@ fn lint_policy(
         }
         let raw = raw_rules.get(j);
         if let Some(k) = raw.and_then(|r| raw_rules.iter().take(j).position(|earlier| earlier == r)) {
-            push(rule_at.clone(), format!("shadowed: identical to rules[{k}], so it never decides a request"));
+            push(
+                Kind::Shadowed,
+                rule_at.clone(),
+                format!("shadowed: identical to rules[{k}], so it never decides a request"),
+            );
         }
         if matches_everything(rule) {
             always = Some(j);
@@ -169,12 +272,19 @@ fn lint_policy(
     }
 }
 
-fn lint_rule(policy: &AuthzPolicyDoc, rule: &RuleDoc, at: &str, doc: &Document, push: &mut impl FnMut(String, String)) {
+fn lint_rule(
+    policy: &AuthzPolicyDoc,
+    rule: &RuleDoc,
+    at: &str,
+    doc: &Document,
+    push: &mut impl FnMut(Kind, String, String),
+) {
     for (k, to) in rule.to.iter().flatten().enumerate() {
         let op = &to.operation;
         let op_at = format!("{at}.to[{k}].operation");
         if policy.action == Action::Allow && has(&op.not_paths) {
             push(
+                Kind::AllowNotPaths,
                 format!("{op_at}.notPaths"),
                 "ALLOW with notPaths allows every other path, including spellings the upstream reads \
                  differently (Istio documents this hazard): list the allowed paths instead"
@@ -183,6 +293,7 @@ fn lint_rule(policy: &AuthzPolicyDoc, rule: &RuleDoc, at: &str, doc: &Document, 
         }
         if policy.action == Action::Deny && has(&op.paths) && doc.path_normalization == PathNormalization::None {
             push(
+                Kind::DenyPathsUnnormalized,
                 format!("{op_at}.paths"),
                 "DENY on paths with pathNormalization: NONE is bypassed by equivalent spellings \
                  (//admin, /./admin, /%61dmin): use BASE or a stricter normalization"
@@ -193,6 +304,7 @@ fn lint_rule(policy: &AuthzPolicyDoc, rule: &RuleDoc, at: &str, doc: &Document, 
             for (m, method) in list.iter().flatten().enumerate() {
                 if method.bytes().any(|b| b.is_ascii_lowercase()) {
                     push(
+                        Kind::LowercaseMethod,
                         format!("{op_at}.{field}[{m}]"),
                         format!(
                             "'{method}' has lowercase letters and never matches: Warden refuses such methods \
@@ -209,6 +321,7 @@ fn lint_rule(policy: &AuthzPolicyDoc, rule: &RuleDoc, at: &str, doc: &Document, 
                 let domain = suffix.trim_start_matches('.');
                 if is_public_suffix(domain) {
                     push(
+                        Kind::PublicSuffixAllow,
                         format!("{op_at}.hosts[{h}]"),
                         format!(
                             "'{host}' allows every host under the public suffix '.{domain}' \

@@ -28,6 +28,9 @@ pub struct LoadError {
     pub field: Option<String>,
     /// What is wrong, naming the value as written.
     pub problem: String,
+    /// The compiler's kind of error, when the policy read did not compile
+    /// (boxed: it is rare, and keeps the error small to return).
+    pub kind: Option<Box<warden_engine::ErrorKind>>,
 }
 
 impl LoadError {
@@ -40,6 +43,7 @@ impl LoadError {
             resource: None,
             field: None,
             problem: problem.into(),
+            kind: None,
         }
     }
 
@@ -59,6 +63,12 @@ impl LoadError {
     /// The same, at this line.
     pub fn at_line(mut self, line: Option<usize>) -> LoadError {
         self.line = line.map(|l| u32::try_from(l).unwrap_or(u32::MAX));
+        self
+    }
+
+    /// The same, with the compiler's kind of error.
+    pub fn of_kind(mut self, kind: warden_engine::ErrorKind) -> LoadError {
+        self.kind = Some(Box::new(kind));
         self
     }
 

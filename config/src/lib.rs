@@ -104,15 +104,16 @@ fn convert(sources: &[istio::Source]) -> Result<(Vec<u8>, Vec<istio::Note>), Loa
     }
 }
 
-/// Why [`load_policy`] refused a policy.
+/// Why [`load_policy`] refused a policy (the error boxed: results stay
+/// small where a policy loads).
 #[derive(Debug)]
 pub enum PolicyLoadError {
     /// A file cannot be read, is not YAML or JSON, or is Istio input that
     /// cannot be converted.
-    Unreadable(LoadError),
+    Unreadable(Box<LoadError>),
     /// A `warden/v1` document that does not compile: the file, the line
-    /// where the field is and the field.
-    Invalid(LoadError),
+    /// where the field is, the field and the compiler's kind of error.
+    Invalid(Box<LoadError>),
 }
 
 impl std::fmt::Display for PolicyLoadError {
@@ -142,15 +143,17 @@ pub struct Loaded {
 /// filter configuration, the policy and the notes. An error names the
 /// file, the field and, where the field is written in the file, its line.
 pub fn load_policy(paths: &[PathBuf]) -> Result<Loaded, PolicyLoadError> {
-    let sources = read_sources(paths).map_err(PolicyLoadError::Unreadable)?;
-    let (config, notes) = convert(&sources).map_err(PolicyLoadError::Unreadable)?;
+    let unreadable = |e| PolicyLoadError::Unreadable(Box::new(e));
+    let sources = read_sources(paths).map_err(unreadable)?;
+    let (config, notes) = convert(&sources).map_err(unreadable)?;
     match warden_engine::compile::load(&config) {
         Ok(policy) => Ok(Loaded { config, policy, notes }),
-        Err(e) => Err(PolicyLoadError::Invalid(match sources.as_slice() {
+        Err(e) => Err(PolicyLoadError::Invalid(Box::new(match sources.as_slice() {
             [one] => invalid_in(one, &e),
             _ => LoadError::new(sources.first().map_or(Path::new(""), |s| s.file.as_path()), e.message())
-                .at_field(e.path),
-        })),
+                .at_field(e.path.clone())
+                .of_kind(e.kind),
+        }))),
     }
 }
 
@@ -160,13 +163,13 @@ pub fn load_policy(paths: &[PathBuf]) -> Result<Loaded, PolicyLoadError> {
 pub fn invalid(file: &Path, err: &PolicyError) -> LoadError {
     match istio::Source::read(file) {
         Ok(source) => invalid_in(&source, err),
-        Err(_) => LoadError::new(file, problem(err)).at_field(err.path.clone()),
+        Err(_) => LoadError::new(file, problem(err)).at_field(err.path.clone()).of_kind(err.kind.clone()),
     }
 }
 
 /// [`invalid`] on a source already read.
 fn invalid_in(source: &istio::Source, err: &PolicyError) -> LoadError {
-    located(source, &err.path, problem(err))
+    located(source, &err.path, problem(err)).of_kind(err.kind.clone())
 }
 
 /// What the compiler says is wrong, without the position its JSON reader

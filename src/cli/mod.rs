@@ -24,10 +24,12 @@ mod schema;
 mod test;
 mod wasm;
 mod wasmplugin;
+mod watch;
 
 pub use exit::{CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 pub use schema::policy_schema;
 
+use crate::display::Paint;
 use artifacts::write;
 
 use clap::{Parser, Subcommand};
@@ -92,8 +94,13 @@ where
     use std::io::IsTerminal;
     let stdout = io::stdout();
     let stderr = io::stderr();
-    let progress = stderr.is_terminal();
-    run_inner(args, filter_wasm, &mut stdout.lock(), &mut stderr.lock(), progress)
+    let no_color = std::env::var_os("NO_COLOR");
+    let terminal = Terminal {
+        progress: stderr.is_terminal(),
+        paint_out: Paint::for_stream(stdout.is_terminal(), no_color.as_deref()),
+        paint_err: Paint::for_stream(stderr.is_terminal(), no_color.as_deref()),
+    };
+    run_inner(args, filter_wasm, &mut stdout.lock(), &mut stderr.lock(), terminal)
 }
 
 /// Runs the CLI with `args` (program name first), writing what it prints
@@ -103,12 +110,35 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    run_inner(args, filter_wasm, out, err, false)
+    run_inner(args, filter_wasm, out, err, Terminal::default())
 }
 
-/// [`run_with`], and whether progress bars may be drawn on the process's
-/// stderr (only when it is a terminal; never for captured output).
-fn run_inner<I, T>(args: I, filter_wasm: &[u8], out: &mut dyn Write, err: &mut dyn Write, progress: bool) -> i32
+/// What the process's streams allow: progress bars on stderr, colour on
+/// each. All off for captured output ([`run_with`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct Terminal {
+    /// Progress bars may be drawn on stderr.
+    progress: bool,
+    /// Colour on stdout.
+    paint_out: Paint,
+    /// Colour on stderr.
+    paint_err: Paint,
+}
+
+/// Where a command writes, and in which colours.
+pub(super) struct Streams<'a> {
+    /// Standard output.
+    pub(super) out: &'a mut dyn Write,
+    /// Standard error.
+    pub(super) err: &'a mut dyn Write,
+    /// Colour on `out`.
+    pub(super) paint_out: Paint,
+    /// Colour on `err`.
+    pub(super) paint_err: Paint,
+}
+
+/// [`run_with`], with what the process's streams allow ([`Terminal`]).
+fn run_inner<I, T>(args: I, filter_wasm: &[u8], out: &mut dyn Write, err: &mut dyn Write, terminal: Terminal) -> i32
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -128,14 +158,30 @@ where
     };
     let mut notes = notes::Notes::new(cli.strict);
     let result = match cli.command {
-        Command::Test(args) => test::test(args, filter_wasm, &mut notes, out, err),
-        Command::Check(args) => check::check(&args, &mut notes, out, err),
+        Command::Test(args) => {
+            let streams = Streams {
+                out: &mut *out,
+                err: &mut *err,
+                paint_out: terminal.paint_out,
+                paint_err: terminal.paint_err,
+            };
+            test::test(args, filter_wasm, &mut notes, streams)
+        }
+        Command::Check(args) => {
+            let streams = Streams {
+                out: &mut *out,
+                err: &mut *err,
+                paint_out: terminal.paint_out,
+                paint_err: terminal.paint_err,
+            };
+            check::check(&args, &mut notes, streams)
+        }
         Command::Explain(args) => explain::explain(args, filter_wasm, &mut notes, out, err),
         Command::Compile(args) => compile::compile_to(&args.policy, &args.output, &mut notes, out, err),
         Command::Wasm(args) => write(&args.output, filter_wasm, out),
         Command::Oci(args) => oci::oci_image(args, filter_wasm, out),
         Command::Wasmplugin(args) => wasmplugin::wasmplugin_manifest(args, filter_wasm, &mut notes, out, err),
-        Command::Replay(args) => replay::replay_log(args, filter_wasm, &mut notes, out, err, progress),
+        Command::Replay(args) => replay::replay_log(args, filter_wasm, &mut notes, out, err, terminal.progress),
         Command::Schema(args) => schema::schema(args.output.as_deref(), out),
         Command::Import(args) => import::import(args, &mut notes, out, err),
     };
@@ -143,7 +189,7 @@ where
         Ok(code) => code,
         Err(e) => {
             if let CliError::Input(message) = &e {
-                let _ = writeln!(err, "error: {message}");
+                let _ = writeln!(err, "{}: {message}", terminal.paint_err.fail("error"));
             }
             e.exit_code()
         }

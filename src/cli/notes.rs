@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{self, Write};
-use warden_config::istio::{Note, Severity};
+use warden_config::istio::Note;
 
 /// Prints notes, each once per run.
 #[derive(Default)]
@@ -33,11 +33,6 @@ impl Notes {
         }
         Ok(refused(self.strict, notes))
     }
-}
-
-/// How many of `notes` are warnings.
-pub(super) fn warnings(notes: &[Note]) -> usize {
-    notes.iter().filter(|n| n.severity == Severity::Warning).count()
 }
 
 /// Whether `--strict` refuses a policy with these notes.

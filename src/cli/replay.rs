@@ -1,7 +1,7 @@
 //! `warden replay`: an Envoy access log against a policy.
 
 use super::artifacts::start_host;
-use super::exit::{CliError, Exit, EXIT_OK, EXIT_USAGE};
+use super::exit::{CliError, Exit, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use super::notes::Notes;
 use crate::display::shown;
 use crate::replay;
@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use warden_config::Loaded;
+use warden_engine::Outcome;
 
 pub(super) const ABOUT: &str = "\
 Replay an Envoy JSON access log against a policy: what it would allow, deny, and why.
@@ -46,7 +47,15 @@ and shown. A progress bar runs on stderr when it is a terminal.
   warden replay policy.yaml access.log --principal-field downstream_peer_uri_san
   kubectl logs -n istio-system deploy/istio-egressgateway | warden replay policy.yaml -
 
-Exit codes: 0 replayed (whatever the outcomes), 2 unreadable policy or log, invalid policy.";
+--fail-on makes it a check for CI: exit 1 when any request or connection would be refused
+(refused: any outcome but allow; or only denied, unregistered, bad-request, dlp), when any
+decision would change from the one logged (changed), or when a dry-run policy would refuse
+(dry-run). Several: --fail-on denied,changed.
+
+  warden replay policy.yaml access.log --fail-on changed
+
+Exit codes: 0 replayed (whatever the outcomes, unless --fail-on), 1 what --fail-on names
+happened, 2 unreadable policy or log, invalid policy.";
 
 /// `warden replay`.
 #[derive(Args)]
@@ -77,6 +86,67 @@ pub(super) struct ReplayArgs {
     /// Replay with this build of the filter instead of the one built into warden.
     #[arg(long, value_name = "FILE.wasm")]
     filter: Option<PathBuf>,
+    /// Exit 1 when the replay finds this (comma-separated, or repeated).
+    #[arg(long, value_enum, value_name = "WHAT", value_delimiter = ',')]
+    fail_on: Vec<FailOn>,
+}
+
+/// `--fail-on` of `warden replay`: what makes a replay fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(super) enum FailOn {
+    /// Any request or connection the policy would refuse (every outcome but allow).
+    Refused,
+    /// Refused by an authorization policy.
+    Denied,
+    /// Refused as unregistered.
+    Unregistered,
+    /// Refused as a bad request.
+    BadRequest,
+    /// Refused by DLP.
+    Dlp,
+    /// A decision that differs from the one logged (--decision-field).
+    Changed,
+    /// A dry-run policy that would refuse.
+    DryRun,
+}
+
+impl FailOn {
+    /// How many requests and connections of `report` this names, and
+    /// what they are, for the message.
+    fn count(self, report: &replay::Report) -> (u64, &'static str) {
+        let parts = [report.part(replay::Traffic::Request), report.part(replay::Traffic::Connection)];
+        let outcomes =
+            |kinds: &[Outcome]| -> u64 { parts.iter().flat_map(|p| kinds.iter().map(|k| p.tally(*k).count)).sum() };
+        match self {
+            FailOn::Refused => (
+                outcomes(&[Outcome::Denied, Outcome::Unregistered, Outcome::BadRequest, Outcome::DlpBlocked]),
+                "would be refused",
+            ),
+            FailOn::Denied => (outcomes(&[Outcome::Denied]), "would be denied by an authorization policy"),
+            FailOn::Unregistered => (outcomes(&[Outcome::Unregistered]), "would be refused as unregistered"),
+            FailOn::BadRequest => (outcomes(&[Outcome::BadRequest]), "would be refused as bad requests"),
+            FailOn::Dlp => (outcomes(&[Outcome::DlpBlocked]), "would be refused by DLP"),
+            FailOn::Changed => {
+                (parts.iter().map(|p| p.changes.changed()).sum(), "would be decided otherwise than the logged decision")
+            }
+            FailOn::DryRun => (
+                parts.iter().flat_map(|p| p.dry_run.values()).sum(),
+                "(counted once per dry-run policy) would be refused by a dry-run policy",
+            ),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            FailOn::Refused => "refused",
+            FailOn::Denied => "denied",
+            FailOn::Unregistered => "unregistered",
+            FailOn::BadRequest => "bad-request",
+            FailOn::Dlp => "dlp",
+            FailOn::Changed => "changed",
+            FailOn::DryRun => "dry-run",
+        }
+    }
 }
 
 /// `--engine` of `warden replay`.
@@ -220,5 +290,19 @@ pub(super) fn replay_log(
              and no request): is this an Envoy JSON access log?"
         )?;
     }
-    Ok(EXIT_OK)
+    let mut code = EXIT_OK;
+    let mut fail_on: Vec<FailOn> = Vec::new();
+    for what in args.fail_on {
+        if fail_on.contains(&what) {
+            continue;
+        }
+        fail_on.push(what);
+        let (count, happened) = what.count(&report);
+        if count > 0 {
+            let lines = if count == 1 { "line" } else { "lines" };
+            writeln!(err, "error: --fail-on {}: {count} {lines} {happened}", what.name())?;
+            code = EXIT_FAILED;
+        }
+    }
+    Ok(code)
 }

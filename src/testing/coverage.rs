@@ -6,6 +6,11 @@
 //! case (the record names it). The record does not say which rule of an
 //! AUDIT or dry-run policy matched, only the policy, so those are covered
 //! per policy: touched when a record lists them under `audit` or `dryRun`.
+//!
+//! The percentage covered counts the same things: each rule of an enforced
+//! ALLOW or DENY policy, each AUDIT or dry-run policy, and each service is
+//! one item; the percentage is the touched items over all items, per policy
+//! file and over every policy file of the run ([`Total`]).
 
 use crate::testing::runner::FileRun;
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,8 +25,62 @@ pub struct PolicyCoverage {
     pub policy_file: String,
     /// How many cases ran against it.
     pub cases: usize,
+    /// How many things a case can touch: the rules of enforced ALLOW and
+    /// DENY policies, the AUDIT and dry-run policies, the services.
+    pub items: usize,
     /// Untouched things, in document order.
     pub untouched: Vec<Untouched>,
+}
+
+impl PolicyCoverage {
+    /// The items touched and in all.
+    pub fn total(&self) -> Total {
+        Total { items: self.items, touched: self.items.saturating_sub(self.untouched.len()) }
+    }
+}
+
+/// Items touched out of items in all: one policy file, or a whole run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Total {
+    /// Rules of enforced ALLOW and DENY policies, AUDIT and dry-run
+    /// policies, and services.
+    pub items: usize,
+    /// Of those, touched by a case.
+    pub touched: usize,
+}
+
+impl Total {
+    /// Over several policy files.
+    pub fn of(coverage: &[PolicyCoverage]) -> Total {
+        coverage
+            .iter()
+            .map(PolicyCoverage::total)
+            .fold(Total::default(), |a, b| Total { items: a.items + b.items, touched: a.touched + b.touched })
+    }
+
+    /// The percentage touched, rounded down to a tenth (so a run never
+    /// shows the threshold it is below); 100 when there is nothing to
+    /// touch.
+    pub fn percent(&self) -> f64 {
+        if self.items == 0 {
+            return 100.0;
+        }
+        // Whole tenths of a percent, rounded down.
+        let tenths = self.touched.saturating_mul(1000) / self.items;
+        tenths as f64 / 10.0
+    }
+
+    /// Whether the exact share touched is below `threshold` percent.
+    pub fn below(&self, threshold: f64) -> bool {
+        self.items > 0 && (self.touched as f64) * 100.0 < threshold * self.items as f64
+    }
+}
+
+impl std::fmt::Display for Total {
+    /// `66.6% covered (6 of 9)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.1}% covered ({} of {})", self.percent(), self.touched, self.items)
+    }
 }
 
 /// One thing no case touched.
@@ -134,9 +193,24 @@ pub fn compute(runs: &[FileRun]) -> Vec<PolicyCoverage> {
         .into_iter()
         .map(|(key, shown, policy)| {
             let t = touched.remove(&key).unwrap_or_default();
-            PolicyCoverage { policy_file: shown, cases: t.cases, untouched: untouched(policy, &t) }
+            PolicyCoverage {
+                policy_file: shown,
+                cases: t.cases,
+                items: items(policy),
+                untouched: untouched(policy, &t),
+            }
         })
         .collect()
+}
+
+/// How many things of `policy` a case can touch (see [`untouched`]).
+fn items(policy: &Policy) -> usize {
+    let authz: usize = policy
+        .authz_policies()
+        .iter()
+        .map(|p| if p.dry_run || p.action == Action::Audit { 1 } else { p.rules.len() })
+        .sum();
+    authz + policy.registry().services().len()
 }
 
 fn untouched(policy: &Policy, t: &Touched) -> Vec<Untouched> {
@@ -165,4 +239,31 @@ fn untouched(policy: &Policy, t: &Touched) -> Vec<Untouched> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_percentage_rounds_down_and_the_threshold_is_exact() {
+        let t = Total { items: 3, touched: 2 };
+        assert_eq!(t.percent(), 66.6);
+        assert_eq!(t.to_string(), "66.6% covered (2 of 3)");
+        assert!(t.below(66.7) && !t.below(66.6));
+        assert!(Total { items: 1000, touched: 999 }.below(100.0));
+        assert_eq!(Total { items: 1000, touched: 999 }.percent(), 99.9);
+        assert_eq!(Total::default().percent(), 100.0, "nothing to touch");
+        assert!(!Total::default().below(100.0));
+        let files = [
+            PolicyCoverage { policy_file: "a".into(), cases: 1, items: 4, untouched: Vec::new() },
+            PolicyCoverage {
+                policy_file: "b".into(),
+                cases: 1,
+                items: 6,
+                untouched: vec![Untouched::Service { index: 0, name: "s".into() }; 3],
+            },
+        ];
+        assert_eq!(Total::of(&files), Total { items: 10, touched: 7 });
+    }
 }

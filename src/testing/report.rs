@@ -5,8 +5,8 @@
 //! Output is deterministic: no timings, and paths as given or relative to
 //! the current directory.
 
-use crate::display::{quoted, quoted_bytes, shown, WITHHELD};
-use crate::testing::coverage::PolicyCoverage;
+use crate::display::{quoted, quoted_bytes, shown, Paint, WITHHELD};
+use crate::testing::coverage::{PolicyCoverage, Total};
 use crate::testing::runner::{decision_word, CaseRun, Field, FileRun};
 use crate::testing::testfile::{ConnectionSpec, Expect, RequestSpec, Sent};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
@@ -23,6 +23,8 @@ pub struct Totals {
     pub failed: usize,
     /// Test files that could not be run (input errors).
     pub errors: usize,
+    /// Cases not run: `--run` did not select them.
+    pub filtered_out: usize,
 }
 
 impl Totals {
@@ -30,6 +32,7 @@ impl Totals {
     pub fn of(runs: &[FileRun]) -> Totals {
         let mut t = Totals::default();
         for run in runs {
+            t.filtered_out += run.filtered_out;
             match &run.result {
                 Ok(cases) => {
                     let failed = cases.iter().filter(|c| !c.passed()).count();
@@ -42,9 +45,13 @@ impl Totals {
         t
     }
 
-    /// The closing line: `N passed, M failed`.
+    /// The closing line: `N passed, M failed`, and `, K filtered out`
+    /// when `--run` left cases out.
     pub fn closing_line(&self) -> String {
-        format!("{} passed, {} failed", self.passed, self.failed)
+        match self.filtered_out {
+            0 => format!("{} passed, {} failed", self.passed, self.failed),
+            n => format!("{} passed, {} failed, {n} filtered out", self.passed, self.failed),
+        }
     }
 }
 
@@ -54,13 +61,13 @@ fn label(run: &FileRun, case: &CaseRun) -> String {
 }
 
 /// The human lines of one test file's cases (input errors are reported
-/// separately).
-pub fn human_file(out: &mut dyn Write, run: &FileRun) -> io::Result<()> {
+/// separately); `ok` and `FAIL` in colour when `paint` is on.
+pub fn human_file(out: &mut dyn Write, run: &FileRun, paint: Paint) -> io::Result<()> {
     for case in run.cases() {
         if case.passed() {
-            writeln!(out, "ok   {}", label(run, case))?;
+            writeln!(out, "{}   {}", paint.ok("ok"), label(run, case))?;
         } else {
-            writeln!(out, "FAIL {}", label(run, case))?;
+            writeln!(out, "{} {}", paint.fail("FAIL"), label(run, case))?;
             out.write_all(failure_block(case).as_bytes())?;
         }
     }
@@ -208,8 +215,20 @@ fn expected_lines(expect: &Expect, withhold: bool) -> Vec<(Field, String)> {
     if let Some(p) = &expect.policy {
         lines.push((Field::Policy, format!("policy {p}")));
     }
+    if let Some(r) = &expect.reason {
+        lines.push((Field::Reason, format!("reason {r}")));
+    }
+    if let Some(s) = &expect.service {
+        lines.push((Field::Service, format!("service {s}")));
+    }
     if let Some(f) = &expect.findings {
         lines.push((Field::Findings, format!("findings [{}]", f.join(", "))));
+    }
+    if let Some(d) = &expect.dry_run {
+        lines.push((Field::DryRun, format!("dryRun [{}]", d.join(", "))));
+    }
+    if let Some(a) = &expect.audit {
+        lines.push((Field::Audit, format!("audit [{}]", a.join(", "))));
     }
     if let Some(p) = &expect.forwarded_path {
         lines.push((Field::ForwardedPath, format!("forwarded path {}", path_shown(p, withhold))));
@@ -267,15 +286,19 @@ pub fn human_coverage(out: &mut dyn Write, coverage: &[PolicyCoverage]) -> io::R
     }
     for c in coverage {
         let cases = if c.cases == 1 { "1 case".to_owned() } else { format!("{} cases", c.cases) };
+        let total = c.total();
         if c.untouched.is_empty() {
-            writeln!(out, "  {} ({cases}): every rule and service was touched", c.policy_file)?;
+            writeln!(out, "  {} ({cases}): {total}, every rule and service was touched", c.policy_file)?;
             continue;
         }
-        writeln!(out, "  {} ({cases}): {} not touched", c.policy_file, c.untouched.len())?;
+        writeln!(out, "  {} ({cases}): {total}, {} not touched", c.policy_file, c.untouched.len())?;
         let width = c.untouched.iter().map(|u| u.path().len()).max().unwrap_or(0);
         for u in &c.untouched {
             writeln!(out, "    {:<width$}  {}", u.path(), u.describe())?;
         }
+    }
+    if coverage.len() > 1 {
+        writeln!(out, "  total: {}", Total::of(coverage))?;
     }
     Ok(())
 }
@@ -338,8 +361,20 @@ fn expect_json(e: &Expect, withhold: bool) -> Value {
         if let Some(p) = &e.policy {
             map.insert("policy".into(), json!(p));
         }
+        if let Some(r) = &e.reason {
+            map.insert("reason".into(), json!(r));
+        }
+        if let Some(s) = &e.service {
+            map.insert("service".into(), json!(s));
+        }
         if let Some(f) = &e.findings {
             map.insert("findings".into(), json!(f));
+        }
+        if let Some(d) = &e.dry_run {
+            map.insert("dryRun".into(), json!(d));
+        }
+        if let Some(a) = &e.audit {
+            map.insert("audit".into(), json!(a));
         }
         if let Some(p) = &e.forwarded_path {
             map.insert("forwardedPath".into(), json!(path_shown(p, withhold)));
@@ -393,9 +428,13 @@ fn coverage_json(coverage: &[PolicyCoverage]) -> Value {
         coverage
             .iter()
             .map(|c| {
+                let total = c.total();
                 json!({
                     "policyFile": c.policy_file,
                     "cases": c.cases,
+                    "items": total.items,
+                    "touched": total.touched,
+                    "percent": total.percent(),
                     "untouched": c.untouched.iter().map(|u| {
                         let mut v = json!({ "path": u.path(), "description": u.describe() });
                         if let Some(map) = v.as_object_mut() {
@@ -425,8 +464,10 @@ fn coverage_json(coverage: &[PolicyCoverage]) -> Value {
     )
 }
 
-/// The whole run as one JSON document.
-pub fn json_report(runs: &[FileRun], coverage: Option<&[PolicyCoverage]>) -> Value {
+/// The whole run as one JSON document; with coverage, `coverage` per
+/// policy file and `coverageTotal` (with `threshold` and `belowThreshold`
+/// when one is given).
+pub fn json_report(runs: &[FileRun], coverage: Option<&[PolicyCoverage]>, threshold: Option<f64>) -> Value {
     let totals = Totals::of(runs);
     let files: Vec<Value> = runs
         .iter()
@@ -443,10 +484,18 @@ pub fn json_report(runs: &[FileRun], coverage: Option<&[PolicyCoverage]>) -> Val
         "passed": totals.passed,
         "failed": totals.failed,
         "errors": totals.errors,
+        "filteredOut": totals.filtered_out,
         "files": files,
     });
     if let (Some(c), Some(map)) = (coverage, doc.as_object_mut()) {
         map.insert("coverage".into(), coverage_json(c));
+        let total = Total::of(c);
+        let mut sum = json!({ "items": total.items, "touched": total.touched, "percent": total.percent() });
+        if let (Some(t), Some(sum)) = (threshold, sum.as_object_mut()) {
+            sum.insert("threshold".into(), json!(t));
+            sum.insert("belowThreshold".into(), json!(total.below(t)));
+        }
+        map.insert("coverageTotal".into(), sum);
     }
     doc
 }

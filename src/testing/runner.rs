@@ -47,6 +47,16 @@ pub struct Options {
     pub isolate: bool,
     /// A policy whose reading noted anything is an input error (`--strict`).
     pub strict: bool,
+    /// Only the cases whose name, or `file: name` (the file as shown),
+    /// this matches; the others are counted in [`FileRun::filtered_out`].
+    pub only: Option<regex::Regex>,
+}
+
+impl Options {
+    /// Whether the case `name` of `file` (as shown) is to run.
+    pub fn selects(&self, file: &str, name: &str) -> bool {
+        self.only.as_ref().is_none_or(|re| re.is_match(name) || re.is_match(&format!("{file}: {name}")))
+    }
 }
 
 /// One test file's run.
@@ -65,6 +75,8 @@ pub struct FileRun {
     pub notes: Vec<warden_config::istio::Note>,
     /// The cases, or why the file could not be run (an input error).
     pub result: Result<Vec<CaseRun>, String>,
+    /// Cases left out by [`Options::only`].
+    pub filtered_out: usize,
 }
 
 impl FileRun {
@@ -188,6 +200,26 @@ impl Actual {
     pub fn findings(&self) -> BTreeSet<String> {
         self.parsed_record().map(|r| r.findings.into_iter().map(Cow::into_owned).collect()).unwrap_or_default()
     }
+
+    /// The record's `reason`.
+    pub fn reason(&self) -> Option<String> {
+        self.parsed_record().map(|r| r.reason.into_owned()).filter(|r| !r.is_empty())
+    }
+
+    /// The record's `service`.
+    pub fn service(&self) -> Option<String> {
+        self.parsed_record().and_then(|r| r.service).map(Cow::into_owned)
+    }
+
+    /// The record's `dryRun`, as a set.
+    pub fn dry_run(&self) -> BTreeSet<String> {
+        self.parsed_record().map(|r| r.dry_run.into_iter().map(Cow::into_owned).collect()).unwrap_or_default()
+    }
+
+    /// The record's `audit`, as a set.
+    pub fn audit(&self) -> BTreeSet<String> {
+        self.parsed_record().map(|r| r.audit.into_iter().map(Cow::into_owned).collect()).unwrap_or_default()
+    }
 }
 
 /// An expectation of a case.
@@ -201,8 +233,16 @@ pub enum Field {
     Status,
     /// `expect.policy`
     Policy,
+    /// `expect.reason`
+    Reason,
+    /// `expect.service`
+    Service,
     /// `expect.findings`
     Findings,
+    /// `expect.dryRun`
+    DryRun,
+    /// `expect.audit`
+    Audit,
     /// `expect.forwardedPath`
     ForwardedPath,
     /// `expect.forwardedBody`
@@ -218,6 +258,10 @@ impl Field {
             Field::Status => "status",
             Field::Policy => "policy",
             Field::Findings => "findings",
+            Field::Reason => "reason",
+            Field::Service => "service",
+            Field::DryRun => "dryRun",
+            Field::Audit => "audit",
             Field::ForwardedPath => "forwardedPath",
             Field::ForwardedBody => "forwardedBody",
         }
@@ -280,12 +324,24 @@ pub fn evaluate(expect: &Expect, actual: &Actual) -> Vec<Mismatch> {
             differ(Field::Policy, policy.clone(), got.unwrap_or_else(|| "none".into()));
         }
     }
-    if let Some(findings) = &expect.findings {
-        let want: BTreeSet<String> = findings.iter().cloned().collect();
-        let got = actual.findings();
+    for (field, want, got) in
+        [(Field::Reason, &expect.reason, actual.reason()), (Field::Service, &expect.service, actual.service())]
+    {
+        let Some(want) = want else { continue };
+        if got.as_deref() != Some(want.as_str()) {
+            differ(field, want.clone(), got.unwrap_or_else(|| "none".into()));
+        }
+    }
+    let list = |s: &BTreeSet<String>| format!("[{}]", s.iter().cloned().collect::<Vec<_>>().join(", "));
+    for (field, want, got) in [
+        (Field::Findings, &expect.findings, actual.findings()),
+        (Field::DryRun, &expect.dry_run, actual.dry_run()),
+        (Field::Audit, &expect.audit, actual.audit()),
+    ] {
+        let Some(want) = want else { continue };
+        let want: BTreeSet<String> = want.iter().cloned().collect();
         if want != got {
-            let list = |s: &BTreeSet<String>| format!("[{}]", s.iter().cloned().collect::<Vec<_>>().join(", "));
-            differ(Field::Findings, list(&want), list(&got));
+            differ(field, list(&want), list(&got));
         }
     }
     if let Some(path) = &expect.forwarded_path {
@@ -449,7 +505,7 @@ fn client_certificate(uris: &[String]) -> envoy::ClientCertificate {
 
 /// What a case sends, once at the gateway: [`request_for`] or
 /// [`tcp_connection_for`]. A connection case may expect only a decision
-/// and the deciding policy.
+/// and what its record holds (policy, reason, service, dryRun, audit).
 pub fn incoming_for(case: &Case, hcm: &envoy::Hcm) -> Result<Incoming, SpecError> {
     match case.sent()? {
         Sent::Request(spec) => request_for(&spec, hcm).map(Incoming::Request),
@@ -537,15 +593,19 @@ pub fn run_file(host: &Host, file: &Path, options: &Options) -> FileRun {
         policy: None,
         notes: Vec::new(),
         result: Ok(Vec::new()),
+        filtered_out: 0,
     };
     let shown_file = crate::display::shown(file);
-    let tests = match testfile::load(file) {
+    let mut tests = match testfile::load(file) {
         Ok(t) => t,
         Err(e) => {
             run.result = Err(e.to_string());
             return run;
         }
     };
+    let given = tests.tests.len();
+    tests.tests.retain(|case| options.selects(&shown_file, &case.name));
+    run.filtered_out = given - tests.tests.len();
     let policy_files = match policy_paths(&tests, file) {
         Ok(p) => p,
         Err(e) => {
@@ -731,16 +791,23 @@ mod tests {
         let actual = Actual {
             decision: Some(Expected::Allow),
             status: 200,
-            record: Some(r#"{"decision":"allow","reason":"allow-policy","policy":"p","findings":["b","a"]}"#.into()),
+            record: Some(
+                r#"{"decision":"allow","reason":"allow-policy","policy":"p","service":"s","findings":["b","a"],"dryRun":["d"],"audit":["a1","a2"]}"#
+                    .into(),
+            ),
             forwarded_path: Some("/x".into()),
             forwarded_body: Some(b"body".to_vec()),
             ..Actual::default()
         };
         let ok = expect(
-            "{decision: allow, status: 200, policy: p, findings: [a, b, a], forwardedPath: /x, forwardedBody: body}",
+            "{decision: allow, status: 200, policy: p, reason: allow-policy, service: s, findings: [a, b, a], \
+             dryRun: [d], audit: [a2, a1], forwardedPath: /x, forwardedBody: body}",
         );
         assert!(evaluate(&ok, &actual).is_empty());
-        let bad = expect("{decision: deny, status: 403, policy: q, findings: [], forwardedPath: /y, forwardedBody: b}");
+        let bad = expect(
+            "{decision: deny, status: 403, policy: q, reason: deny-policy, service: t, findings: [], dryRun: [], \
+             audit: [a1], forwardedPath: /y, forwardedBody: b}",
+        );
         let fields: Vec<Field> = evaluate(&bad, &actual).iter().map(|m| m.field).collect();
         assert_eq!(
             fields,
@@ -748,7 +815,11 @@ mod tests {
                 Field::Decision,
                 Field::Status,
                 Field::Policy,
+                Field::Reason,
+                Field::Service,
                 Field::Findings,
+                Field::DryRun,
+                Field::Audit,
                 Field::ForwardedPath,
                 Field::ForwardedBody
             ]

@@ -9,7 +9,7 @@
 //!     expect: {decision: deny, status: 403, policy: httpbin}
 //!   - name: TLS passthrough to an unregistered host is closed
 //!     connection: {sni: api.other.example, port: 443}
-//!     expect: {decision: deny}
+//!     expect: {decision: deny, reason: unregistered}
 //! ```
 
 use serde::Deserialize;
@@ -271,6 +271,22 @@ pub struct Expect {
     /// The exact set of DLP detector ids.
     #[serde(default)]
     pub findings: Option<Vec<String>>,
+    /// The decision record's `reason` (`allow-policy`, `deny-policy`,
+    /// `no-allow-match`, `unregistered`, `dlp-finding`, ...).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The decision record's `service`: the registry entry the request
+    /// or connection matched.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// The exact set of dry-run policies in the record's `dryRun` (those
+    /// that would have refused).
+    #[serde(default)]
+    pub dry_run: Option<Vec<String>>,
+    /// The exact set of policies in the record's `audit` (AUDIT policies
+    /// that matched, DLP policies that only recorded).
+    #[serde(default)]
+    pub audit: Option<Vec<String>>,
     /// The path the upstream received (normalized, with query). A Warden
     /// addition for normalization cases.
     #[serde(default)]

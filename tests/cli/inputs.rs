@@ -172,7 +172,7 @@ fn standard_input_is_a_policy_file() {
     assert_eq!(code, Some(EXIT_OK));
     assert!(
         stdout.contains(&format!(
-            "warning: <stdin>: WasmPlugin istio-system/warden selects istio=egressgateway, {WARNING}"
+            "warning[W201]: <stdin>: WasmPlugin istio-system/warden selects istio=egressgateway, {WARNING}"
         )),
         "{stdout}"
     );
@@ -186,7 +186,7 @@ fn standard_input_is_a_policy_file() {
     // Errors name it, with the line.
     let (code, stdout, _) = run(&["check", "-"], b"name: x\nservices: [{name: a, hosts: [a.com], ports: [99999]}]\n");
     assert_eq!(code, Some(EXIT_FAILED));
-    assert!(stdout.starts_with("error: <stdin>:2: "), "{stdout}");
+    assert!(stdout.starts_with("error[E102]: <stdin>:2: services[0].ports[0]: 99999 is not a port"), "{stdout}");
     let (code, _, stderr) = run(&["check", "--combine", "-", "-"], b"name: x\n");
     assert_eq!(code, Some(EXIT_USAGE));
     assert!(stderr.contains("standard input can be read only once"), "{stderr}");
@@ -203,18 +203,19 @@ fn errors_in_the_configmaps_mesh_string_name_the_files_line() {
     assert_eq!(run.code, EXIT_USAGE);
     assert!(
         run.stderr.starts_with(&format!(
-            "error: {dir}/bad-mode.yaml:12: mesh config: outboundTrafficPolicy.mode: unknown variant `REGISTRY-ONLY`"
+            "error[E005]: {dir}/bad-mode.yaml:12: mesh config: outboundTrafficPolicy.mode: unknown variant `REGISTRY-ONLY`"
         )),
         "{}",
         run.stderr
     );
     let run = check("bad-syntax.yaml");
-    assert_eq!(run.stderr, format!("error: {dir}/bad-syntax.yaml:10:31: document 1: data.mesh: not valid YAML: mapping values are not allowed in this context\n"));
+    assert_eq!(run.stderr, format!("error[E005]: {dir}/bad-syntax.yaml:10:31: document 1: data.mesh: not valid YAML: mapping values are not allowed in this context\n"));
     // A quoted string's lines are not the file's: the line of data.mesh.
     let run = check("bad-mode-quoted.yaml");
     assert!(
-        run.stderr
-            .starts_with(&format!("error: {dir}/bad-mode-quoted.yaml:6: mesh config: outboundTrafficPolicy.mode:")),
+        run.stderr.starts_with(&format!(
+            "error[E005]: {dir}/bad-mode-quoted.yaml:6: mesh config: outboundTrafficPolicy.mode:"
+        )),
         "{}",
         run.stderr
     );

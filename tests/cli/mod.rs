@@ -9,6 +9,7 @@
 //! After an intended change of output: `INSTA_UPDATE=always cargo test
 //! --test main cli`, then review the `.snap` diff.
 
+mod habits;
 mod inputs;
 mod replay_log;
 
@@ -221,7 +222,7 @@ fn warden_check_names_the_line_of_the_field() {
         std::fs::write(&path, text).unwrap();
         let run = warden(&["check", path.to_str().unwrap()]);
         assert_eq!(run.code, EXIT_FAILED, "{name}: {}", run.stderr);
-        assert!(run.stdout.starts_with("error: ") && run.stdout.ends_with(expected), "{name}: {}", run.stdout);
+        assert!(run.stdout.starts_with("error[E10") && run.stdout.ends_with(expected), "{name}: {}", run.stdout);
         assert!(!run.stdout.contains("column"), "{name}: {}", run.stdout);
     }
 }
@@ -479,8 +480,10 @@ fn istio_input_is_read_wherever_a_policy_file_is() {
         (run.code, run.stdout.lines().last()),
         (EXIT_OK, Some("tests/cli/fixtures/istio-import/mixed.yaml: ok (2 services, 3 authorization policies)"))
     );
-    // What the import noted comes first, as `warden import` prints it.
-    let notes: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("note: ")).collect();
+    // What the import noted comes first, as `warden import` prints it
+    // (with its code).
+    let notes: Vec<String> =
+        run.stdout.lines().filter_map(|l| l.strip_prefix("note[N001]: ")).map(|l| format!("note: {l}")).collect();
     assert_eq!(notes.len() + 1, run.stdout.lines().count(), "{}", run.stdout);
     assert_eq!(notes.join("\n") + "\n", warden(&["import", &mixed]).stderr);
     insta::assert_snapshot!(
