@@ -7,7 +7,7 @@
 //! decision and trail), `compile` (binary bundle), `wasm` (the filter
 //! module), `oci` (the module as an OCI image), `wasmplugin` (the Istio
 //! manifest), `replay` (an access log against a policy), `schema` (the
-//! policy's JSON Schema) and `import` (Istio resources to a policy). A
+//! JSON Schemas of policy and test files) and `import` (Istio resources to a policy). A
 //! command returns its exit code or a [`CliError`], which carries its own.
 //! See `docs/CLI.md`.
 
@@ -25,7 +25,7 @@ mod wasm;
 mod wasmplugin;
 
 pub use exit::{CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-pub use schema::policy_schema;
+pub use schema::{policy_schema, test_file_schema};
 
 use artifacts::write;
 
@@ -69,7 +69,7 @@ enum Command {
     /// Replay an Envoy JSON access log against a policy: what it would allow, deny, and why.
     #[command(long_about = replay::ABOUT)]
     Replay(replay::ReplayArgs),
-    /// Print the JSON Schema of a warden/v1 policy document, for editors.
+    /// Print the JSON Schema of a warden/v1 policy file or of a test file, for editors.
     #[command(long_about = schema::ABOUT)]
     Schema(schema::SchemaArgs),
     /// Convert Istio resources (ServiceEntry, AuthorizationPolicy, mesh config) into a warden/v1 policy.
@@ -130,7 +130,7 @@ where
         Command::Oci(args) => oci::oci_image(args, filter_wasm, out),
         Command::Wasmplugin(args) => wasmplugin::wasmplugin_manifest(args, filter_wasm, out, err),
         Command::Replay(args) => replay::replay_log(args, filter_wasm, out, err, progress),
-        Command::Schema(args) => schema::schema(args.output.as_deref(), out),
+        Command::Schema(args) => schema::schema(args.of, args.output.as_deref(), out),
         Command::Import(args) => import::import(args, out, err),
     };
     let code = match result {
