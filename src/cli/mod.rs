@@ -7,13 +7,15 @@
 //! decision and trail), `compile` (binary bundle), `wasm` (the filter
 //! module), `oci` (the module as an OCI image), `wasmplugin` (the Istio
 //! manifest), `replay` (an access log against a policy), `schema` (the
-//! JSON Schemas of policy and test files) and `import` (Istio resources to a policy). A
-//! command returns its exit code or a [`CliError`], which carries its own.
-//! See `docs/CLI.md`.
+//! JSON Schemas of policy and test files), `import` (Istio resources to a
+//! policy) and `completions` (shell completion scripts); `--version` names
+//! the commit and the filter module (`version`). A command returns its
+//! exit code or a [`CliError`], which carries its own. See `docs/CLI.md`.
 
 mod artifacts;
 mod check;
 mod compile;
+mod completions;
 mod exit;
 mod explain;
 mod import;
@@ -21,15 +23,17 @@ mod oci;
 mod replay;
 mod schema;
 mod test;
+mod version;
 mod wasm;
 mod wasmplugin;
 
 pub use exit::{CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 pub use schema::{policy_schema, test_file_schema};
+pub use version::GIT_COMMIT;
 
 use artifacts::write;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::ffi::OsString;
 use std::io::{self, Write};
 
@@ -75,6 +79,9 @@ enum Command {
     /// Convert Istio resources (ServiceEntry, AuthorizationPolicy, mesh config) into a warden/v1 policy.
     #[command(long_about = import::ABOUT)]
     Import(import::ImportArgs),
+    /// Print the shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(long_about = completions::ABOUT)]
+    Completions(completions::CompletionsArgs),
 }
 
 /// Runs the CLI with `args` (program name first), printing to stdout and
@@ -110,6 +117,10 @@ where
 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => {
+            let _ = out.write_all(version::version_text(filter_wasm).as_bytes());
+            return EXIT_OK;
+        }
         Err(e) => {
             let text = e.render().to_string();
             return if e.use_stderr() {
@@ -132,6 +143,7 @@ where
         Command::Replay(args) => replay::replay_log(args, filter_wasm, out, err, progress),
         Command::Schema(args) => schema::schema(args.of, args.output.as_deref(), out),
         Command::Import(args) => import::import(args, out, err),
+        Command::Completions(args) => completions::completions(args.shell, Cli::command(), out),
     };
     let code = match result {
         Ok(code) => code,

@@ -11,6 +11,7 @@
 
 mod replay_log;
 mod schema;
+mod version;
 
 use warden::cli::{self, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use warden::quick_junit::{NonSuccessKind, Report, TestCaseStatus};
