@@ -9,6 +9,7 @@
 //! After an intended change of output: `INSTA_UPDATE=always cargo test
 //! --test main cli`, then review the `.snap` diff.
 
+mod install;
 mod replay_log;
 mod schema;
 mod version;
