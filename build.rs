@@ -5,7 +5,7 @@
 //! the outer build's directory would deadlock on cargo's build lock.
 
 use std::env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 // The same cargo command (host flags and wrappers removed) the tests and
@@ -19,6 +19,7 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     println!("cargo:rerun-if-env-changed=WARDEN_FILTER_WASM");
+    println!("cargo:rustc-env=WARDEN_GIT_COMMIT={}", git_commit(&root));
 
     // An explicit artifact (e.g. the exact build that is deployed) wins.
     if let Some(path) = env::var_os("WARDEN_FILTER_WASM") {
@@ -79,6 +80,44 @@ fn ensure_wasm_target() {
         Ok(s) if s.success() => {}
         _ => fail("the wasm32-wasip1 target is missing and `rustup target add wasm32-wasip1` failed"),
     }
+}
+
+/// The commit the tree is checked out at, for `warden --version`:
+/// `WARDEN_GIT_COMMIT` when set (a container build has no `.git`), else
+/// `git rev-parse HEAD` when the package is the top of a git checkout;
+/// otherwise (a source tarball, no git) `unknown`, never a failed build.
+/// Uncommitted changes are not marked.
+fn git_commit(root: &Path) -> String {
+    println!("cargo:rerun-if-env-changed=WARDEN_GIT_COMMIT");
+    if let Some(commit) = env::var("WARDEN_GIT_COMMIT").ok().filter(|c| !c.trim().is_empty()) {
+        return commit.trim().to_owned();
+    }
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| s.trim().to_owned())
+    };
+    // Not the checkout of some other repository the tarball was unpacked in.
+    let top = git(&["rev-parse", "--show-toplevel"]).and_then(|t| PathBuf::from(t).canonicalize().ok());
+    if top.is_none() || top != root.canonicalize().ok() {
+        return "unknown".into();
+    }
+    // Built again when HEAD moves: HEAD, the branch it is on, packed refs.
+    // Only files that exist: cargo reruns the script every time for one
+    // that does not.
+    let branch = git(&["symbolic-ref", "-q", "HEAD"]);
+    for name in ["HEAD", "packed-refs"].into_iter().chain(branch.as_deref()) {
+        if let Some(path) = git(&["rev-parse", "--git-path", name]).map(|p| root.join(p)).filter(|p| p.is_file()) {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
+    }
+    git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into())
 }
 
 fn fail(message: &str) -> ! {

@@ -18,6 +18,10 @@ pub fn is_enveloped(value: &Value) -> bool {
     value.get("apiVersion").is_some()
 }
 
+/// The envelope's fields. Any other is an error, as everywhere in a
+/// policy: a misspelt `metadata` must not silently lose the policy's name.
+const FIELDS: [&str; 4] = ["apiVersion", "kind", "metadata", "spec"];
+
 /// Unwraps the `warden/v1` envelope of a document, if it has one.
 pub fn unwrap_envelope(value: Value) -> Result<Value, FieldError> {
     let Value::Object(mut map) = value else {
@@ -35,7 +39,21 @@ pub fn unwrap_envelope(value: Value) -> Result<Value, FieldError> {
             return Err(FieldError::at("kind", format!("expected EgressPolicy, found {}", other.unwrap_or("nothing"))))
         }
     }
-    let metadata_name = map.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str).map(str::to_owned);
+    if let Some(field) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(FieldError::at(
+            field.clone(),
+            "unknown field: the envelope has apiVersion, kind, metadata and spec (the policy goes under spec)",
+        ));
+    }
+    let metadata_name = match map.get("metadata") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(metadata)) => match metadata.get("name") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(name)) => Some(name.clone()),
+            Some(other) => return Err(FieldError::at("metadata.name", format!("expected a string, found {other}"))),
+        },
+        Some(_) => return Err(FieldError::at("metadata", "expected a mapping")),
+    };
     let Some(Value::Object(mut spec)) = map.remove("spec") else {
         return Err(FieldError::at("spec", "required, the warden/v1 policy document"));
     };

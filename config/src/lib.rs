@@ -243,6 +243,12 @@ mod tests {
         assert_eq!(bare, serde_json::json!({"name": "x"}));
         assert_eq!(parse("apiVersion: v1\nkind: ConfigMap\n").unwrap_err().path, "apiVersion");
         assert_eq!(parse("apiVersion: warden/v1\nkind: Other\nspec: {}\n").unwrap_err().path, "kind");
+        let envelope = |rest: &str| parse(&format!("apiVersion: warden/v1\nkind: EgressPolicy\n{rest}"));
+        assert_eq!(envelope("metdata: {name: a}\nspec: {}\n").unwrap_err().path, "metdata");
+        assert_eq!(envelope("metadata: {name: 7}\nspec: {}\n").unwrap_err().path, "metadata.name");
+        assert_eq!(envelope("metadata: [a]\nspec: {}\n").unwrap_err().path, "metadata");
+        assert_eq!(envelope("spec: {name: b}\n").unwrap(), serde_json::json!({"name": "b"}));
+        assert_eq!(envelope("metadata: {namespace: n, labels: {a: b}}\nspec: {}\n").unwrap(), serde_json::json!({}));
     }
 
     #[test]

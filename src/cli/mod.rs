@@ -7,13 +7,15 @@
 //! decision and trail), `compile` (binary bundle), `wasm` (the filter
 //! module), `oci` (the module as an OCI image), `wasmplugin` (the Istio
 //! manifest), `replay` (an access log against a policy), `schema` (the
-//! policy's JSON Schema) and `import` (Istio resources to a policy). A
-//! command returns its exit code or a [`CliError`], which carries its own.
-//! See `docs/CLI.md`.
+//! JSON Schemas of policy and test files), `import` (Istio resources to a
+//! policy) and `completions` (shell completion scripts); `--version` names
+//! the commit and the filter module (`version`). A command returns its
+//! exit code or a [`CliError`], which carries its own. See `docs/CLI.md`.
 
 mod artifacts;
 mod check;
 mod compile;
+mod completions;
 mod exit;
 mod explain;
 mod import;
@@ -22,17 +24,19 @@ mod oci;
 mod replay;
 mod schema;
 mod test;
+mod version;
 mod wasm;
 mod wasmplugin;
 mod watch;
 
 pub use exit::{CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-pub use schema::policy_schema;
+pub use schema::{policy_schema, test_file_schema};
+pub use version::GIT_COMMIT;
 
 use crate::display::Paint;
 use artifacts::write;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::ffi::OsString;
 use std::io::{self, Write};
 
@@ -76,12 +80,15 @@ enum Command {
     /// Replay an Envoy JSON access log against a policy: what it would allow, deny, and why.
     #[command(long_about = replay::ABOUT)]
     Replay(replay::ReplayArgs),
-    /// Print the JSON Schema of a warden/v1 policy document, for editors.
+    /// Print the JSON Schema of a warden/v1 policy file or of a test file, for editors.
     #[command(long_about = schema::ABOUT)]
     Schema(schema::SchemaArgs),
     /// Convert Istio resources (ServiceEntry, AuthorizationPolicy, mesh config) into a warden/v1 policy.
     #[command(long_about = import::ABOUT)]
     Import(import::ImportArgs),
+    /// Print the shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(long_about = completions::ABOUT)]
+    Completions(completions::CompletionsArgs),
 }
 
 /// Runs the CLI with `args` (program name first), printing to stdout and
@@ -145,6 +152,10 @@ where
 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => {
+            let _ = out.write_all(version::version_text(filter_wasm).as_bytes());
+            return EXIT_OK;
+        }
         Err(e) => {
             let text = e.render().to_string();
             return if e.use_stderr() {
@@ -182,8 +193,9 @@ where
         Command::Oci(args) => oci::oci_image(args, filter_wasm, out),
         Command::Wasmplugin(args) => wasmplugin::wasmplugin_manifest(args, filter_wasm, &mut notes, out, err),
         Command::Replay(args) => replay::replay_log(args, filter_wasm, &mut notes, out, err, terminal.progress),
-        Command::Schema(args) => schema::schema(args.output.as_deref(), out),
+        Command::Schema(args) => schema::schema(args.of, args.output.as_deref(), out),
         Command::Import(args) => import::import(args, &mut notes, out, err),
+        Command::Completions(args) => completions::completions(args.shell, Cli::command(), out),
     };
     let code = match result {
         Ok(code) => code,

@@ -44,7 +44,7 @@ use warden_harness::{Headers, Request};
 /// The defaults are an Istio egress gateway's (`use_remote_address`, no
 /// trusted proxies in front, `SANITIZE_SET` with subject, certificate, DNS
 /// and URI SANs).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Hcm {
     /// Envoy's `use_remote_address`: the peer is the client (and is
@@ -72,7 +72,7 @@ impl Default for Hcm {
 }
 
 /// Envoy's `forward_client_cert_details`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ForwardClientCert {
     /// Remove the client's `x-forwarded-client-cert` (Envoy's default).

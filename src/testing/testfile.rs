@@ -12,13 +12,14 @@
 //!     expect: {decision: deny, reason: unregistered}
 //! ```
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use warden_config::LoadError;
 
 /// A whole test file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestFile {
     /// The policy file(s), relative to the test file.
@@ -32,7 +33,7 @@ pub struct TestFile {
 }
 
 /// `policy:` is one file or a list (e.g. Istio YAML split over files).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum PolicyRef {
     /// `policy: httpbin.yaml`
@@ -54,8 +55,9 @@ impl PolicyRef {
 
 /// One case: a request (the HTTP filter) or a connection (the network
 /// filter), and what must happen to it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = case_rules)]
 pub struct Case {
     /// Shown in the report.
     pub name: String,
@@ -68,6 +70,35 @@ pub struct Case {
     pub connection: Option<ConnectionSpec>,
     /// What must happen.
     pub expect: Expect,
+}
+
+/// The schema of a field that is given, and not `null` (serde reads a
+/// `null` option as absent).
+fn given(field: &str) -> serde_json::Value {
+    serde_json::json!({"required": [field], "properties": {field: {"not": {"type": "null"}}}})
+}
+
+/// What [`Case::sent`] and the runner refuse, in the schema: exactly one of
+/// `request` and `connection`; a connection expects a decision and a
+/// policy only.
+fn case_rules(schema: &mut schemars::Schema) {
+    schema.insert("oneOf".into(), serde_json::json!([given("request"), given("connection")]));
+    let not_for_connections: serde_json::Map<String, serde_json::Value> =
+        NOT_FOR_CONNECTIONS.iter().map(|field| ((*field).to_owned(), serde_json::json!({"type": "null"}))).collect();
+    schema.insert("if".into(), given("connection"));
+    schema.insert("then".into(), serde_json::json!({"properties": {"expect": {"properties": not_for_connections}}}));
+}
+
+/// The expectations a connection cannot meet: it has no HTTP response, DLP
+/// or forwarded request.
+const NOT_FOR_CONNECTIONS: [&str; 4] = ["status", "findings", "forwardedPath", "forwardedBody"];
+
+/// What the runner refuses of a request, in the schema: more than one of
+/// `body`, `bodyChunks` and `bodyBase64`.
+fn one_body(schema: &mut schemars::Schema) {
+    let both = |a: &str, b: &str| serde_json::json!({"allOf": [given(a), given(b)]});
+    let two = [both("body", "bodyChunks"), both("body", "bodyBase64"), both("bodyChunks", "bodyBase64")];
+    schema.insert("not".into(), serde_json::json!({"anyOf": two}));
 }
 
 /// What a case sends: one of `request` and `connection`.
@@ -93,7 +124,7 @@ impl Case {
 
 /// The connection of a case: what Envoy's network filter chain knows of a
 /// connection to the gateway, and what the client sends first.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ConnectionSpec {
     /// The server name of the client's TLS ClientHello, as
@@ -103,6 +134,7 @@ pub struct ConnectionSpec {
     pub sni: Option<String>,
     /// The destination (listener) port. Required: a connection has no
     /// authority to take one from.
+    #[schemars(with = "u16")]
     pub port: Option<u16>,
     /// The peer certificate's URI SAN (`spiffe://` added if absent) when
     /// the gateway terminates mesh mTLS (Istio's `ISTIO_MUTUAL` egress
@@ -119,8 +151,9 @@ pub struct ConnectionSpec {
 }
 
 /// The request of a case.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(transform = one_body)]
 pub struct RequestSpec {
     /// The peer certificate's URI SAN (`spiffe://` added if absent), or a
     /// list for a certificate with several.
@@ -130,6 +163,7 @@ pub struct RequestSpec {
     #[serde(default = "default_method")]
     pub method: String,
     /// Required.
+    #[schemars(length(min = 1))]
     pub authority: String,
     /// Default `/`.
     #[serde(default = "default_path")]
@@ -164,7 +198,7 @@ pub struct RequestSpec {
 }
 
 /// One principal, or several (a certificate with several URI SANs).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Principal {
     /// `principal: cluster.local/ns/a/sa/b`
@@ -231,7 +265,7 @@ fn default_scheme() -> String {
 }
 
 /// Request headers in either form.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Headers {
     /// `{content-type: application/json}`
@@ -257,7 +291,7 @@ impl Headers {
 }
 
 /// The expected outcome.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Expect {
     /// Required.
@@ -298,7 +332,7 @@ pub struct Expect {
 
 /// `allow` or `deny`: every refusal (denied, unregistered, bad request,
 /// DLP) is a `deny`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Expected {
     /// The request reaches the upstream.
