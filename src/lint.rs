@@ -6,8 +6,8 @@
 //! longer knows about.
 
 use warden_engine::document::{
-    Action, AuthzPolicyDoc, Document, FromDoc, IdentitySource, OperationDoc, OutboundTrafficPolicy, PathNormalization,
-    RuleDoc, SourceDoc, ToDoc,
+    Action, AuthzPolicyDoc, DlpAction, Document, FromDoc, IdentitySource, OperationDoc, OutboundTrafficPolicy,
+    PathNormalization, RuleDoc, ScanTarget, SourceDoc, ToDoc,
 };
 
 /// A policy that compiles but is probably wrong.
@@ -52,11 +52,13 @@ pub enum Kind {
     DenyPathsUnnormalized,
     /// A method with lowercase letters.
     LowercaseMethod,
+    /// A held body (BLOCK, REDACT) larger than Envoy's default buffer.
+    BodyOverEnvoyBuffer,
 }
 
 impl Kind {
     /// Every lint.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::HeaderIdentity,
         Kind::XfccIdentity,
         Kind::PeerAddress,
@@ -70,6 +72,7 @@ impl Kind {
         Kind::AllowNotPaths,
         Kind::DenyPathsUnnormalized,
         Kind::LowercaseMethod,
+        Kind::BodyOverEnvoyBuffer,
     ];
 
     /// The stable code: `W` and three digits.
@@ -88,6 +91,7 @@ impl Kind {
             Kind::AllowNotPaths => "W111",
             Kind::DenyPathsUnnormalized => "W112",
             Kind::LowercaseMethod => "W113",
+            Kind::BodyOverEnvoyBuffer => "W114",
         }
     }
 
@@ -107,6 +111,7 @@ impl Kind {
             Kind::AllowNotPaths => "allow-not-paths",
             Kind::DenyPathsUnnormalized => "deny-paths-not-normalized",
             Kind::LowercaseMethod => "lowercase-method",
+            Kind::BodyOverEnvoyBuffer => "body-over-envoy-buffer",
         }
     }
 }
@@ -119,6 +124,10 @@ pub fn is_public_suffix(domain: &str) -> bool {
     psl::suffix(domain.as_bytes())
         .is_some_and(|s| s.is_known() && s.typ() == Some(psl::Type::Icann) && s.as_bytes() == domain.as_bytes())
 }
+
+/// Envoy's default `per_connection_buffer_limit_bytes` (listeners and
+/// clusters), which Istio's gateways keep: 1 MiB.
+const ENVOY_BUFFER_BYTES: u64 = 1 << 20;
 
 /// Lints a document that compiles. `raw` is the same document as JSON
 /// (used to recognise identical rules).
@@ -207,6 +216,23 @@ pub fn lint(doc: &Document, raw: &serde_json::Value) -> Vec<Lint> {
                     ),
                 );
             }
+        }
+    }
+
+    for (i, dlp) in doc.dlp.iter().enumerate() {
+        let holds = matches!(dlp.action, DlpAction::Block | DlpAction::Redact);
+        let body = dlp.scan.as_ref().is_none_or(|targets| targets.contains(&ScanTarget::Body));
+        match dlp.max_body_bytes {
+            Some(max) if holds && body && max > ENVOY_BUFFER_BYTES => push(
+                Kind::BodyOverEnvoyBuffer,
+                format!("dlp[{i}].maxBodyBytes"),
+                format!(
+                    "{max} bytes of body are held for scanning, more than Envoy buffers per connection by default \
+                     (per_connection_buffer_limit_bytes, 1 MiB; Istio's gateways too): raise the listener's and \
+                     the cluster's limit above it, or Envoy answers 413 before Warden has scanned the body"
+                ),
+            ),
+            _ => {}
         }
     }
 
@@ -413,6 +439,27 @@ mod tests {
     fn lint_paths(json: serde_json::Value) -> Vec<String> {
         let doc: Document = serde_json::from_value(json.clone()).unwrap();
         lint(&doc, &json).into_iter().map(|l| l.path).collect()
+    }
+
+    #[test]
+    fn held_bodies_over_envoys_default_buffer_are_flagged() {
+        let dlp = |policy: serde_json::Value| lints(serde_json::json!({"name": "x", "dlp": [policy]}));
+        let over = 2 * ENVOY_BUFFER_BYTES;
+        assert_eq!(
+            dlp(serde_json::json!({"name": "d", "detectors": ["email"], "maxBodyBytes": over})),
+            ["dlp[0].maxBodyBytes"]
+        );
+        let redact = serde_json::json!({"name": "d", "detectors": ["email"], "action": "REDACT", "maxBodyBytes": over});
+        assert_eq!(dlp(redact), ["dlp[0].maxBodyBytes"]);
+        // Not held (AUDIT), no body scanned, or within the buffer: nothing.
+        for quiet in [
+            serde_json::json!({"name": "d", "detectors": ["email"], "action": "AUDIT", "maxBodyBytes": over}),
+            serde_json::json!({"name": "d", "detectors": ["email"], "scan": ["headers", "query"], "maxBodyBytes": over}),
+            serde_json::json!({"name": "d", "detectors": ["email"], "maxBodyBytes": ENVOY_BUFFER_BYTES}),
+            serde_json::json!({"name": "d", "detectors": ["email"]}),
+        ] {
+            assert_eq!(dlp(quiet.clone()), Vec::<String>::new(), "{quiet}");
+        }
     }
 
     #[test]

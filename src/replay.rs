@@ -45,7 +45,7 @@
 //!
 //! let wasm = std::fs::read("warden.wasm").unwrap();
 //! let host = Host::new(&wasm, HostOptions::default()).unwrap();
-//! let (config, policy) = warden::testing::runner::load_policy(&[PathBuf::from("policy.yaml")]).unwrap();
+//! let config = warden::testing::runner::load_policy(&[PathBuf::from("policy.yaml")]).unwrap().config;
 //! let mut decider = Decider::filter(&host, &config).unwrap();
 //! let options = Options { principal: PrincipalSource::Field("downstream_peer_uri_san".into()), ..Options::default() };
 //! let log = std::io::BufReader::new(std::fs::File::open("access.log").unwrap());
