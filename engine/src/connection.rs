@@ -50,14 +50,13 @@ impl Policy {
     /// bytes the client sends, as Envoy's RBAC network filter does.
     pub fn connection_awaits_peer(&self, attrs: &dyn Attributes) -> bool {
         let from_certificate = self.identity.iter().any(|s| matches!(s, IdentitySource::PeerCertificate(_)));
-        if !from_certificate || attrs.property(property::PEER_CERTIFICATE).is_some_and(|c| !c.is_empty()) {
+        if !from_certificate {
             return false;
         }
-        // A connection Envoy does not decrypt never gets a peer
-        // certificate: decide it now.
-        if attrs.property(property::TLS_VERSION).is_none() {
-            return false;
-        }
+        // Whether the rules that apply need the caller at all, first: the
+        // server name and port are read to decide anyway, while the
+        // certificate and TLS properties below would be host calls spent
+        // on every passthrough connection for nothing.
         let host = attrs
             .property(property::SNI)
             .and_then(|b| String::from_utf8(b).ok())
@@ -66,7 +65,12 @@ impl Policy {
         let service = host.as_deref().zip(port).and_then(|(h, p)| self.registry.lookup(h, p));
         let required =
             service.and_then(|id| self.required_by_service.get(id as usize)).copied().unwrap_or(self.required_unscoped);
-        required.identity
+        if !required.identity || attrs.property(property::PEER_CERTIFICATE).is_some_and(|c| !c.is_empty()) {
+            return false;
+        }
+        // A connection Envoy does not decrypt never gets a peer
+        // certificate: decide it now.
+        attrs.property(property::TLS_VERSION).is_some()
     }
 
     fn decide_connection_traced<'p>(&'p self, attrs: &dyn Attributes, trace: Option<&mut Trace<'p>>) -> Decision<'p> {
