@@ -102,16 +102,30 @@ def log(message: str) -> None:
 # --------------------------------------------------------------------------
 
 
+# The size of the benchmark policy: `default` (100 services, 20
+# authorization policies) or `gateway` (1,000 services, 100 policies;
+# `--scale gateway`). The services and policies are the same kinds; only
+# their numbers grow.
+SCALES = {
+    "default": {"exact": 95, "team_allows": 12, "read_only_denies": 3},
+    "gateway": {"exact": 995, "team_allows": 80, "read_only_denies": 15},
+}
+POLICY_SCALE = "default"
+
+
 def bench_policy(port: int) -> dict:
-    """A realistic egress-gateway policy: 100 services, 20 authorization policies.
+    """A realistic egress-gateway policy: 100 services, 20 authorization policies
+    (with `--scale gateway`: 1,000 services, 100 authorization policies).
 
     Service ports are the gateway's listener `port`: the benchmarked request
     carries `Host: httpbin.org` without a port, so Warden takes the port from
     `destination.port`, which is the listener's. A gateway
     listening on 80 would list 80.
     """
+    scale = SCALES[POLICY_SCALE]
+    exact, teams, read_only = scale["exact"], scale["team_allows"], scale["read_only_denies"]
     services = [{"name": "httpbin.org", "hosts": ["httpbin.org", "*.httpbin.org"], "ports": [port]}]
-    services += [{"name": f"svc-{n}", "hosts": [f"svc-{n}.example.com"], "ports": [port]} for n in range(1, 96)]
+    services += [{"name": f"svc-{n}", "hosts": [f"svc-{n}.example.com"], "ports": [port]} for n in range(1, exact + 1)]
     services += [{"name": f"wild-{n}", "hosts": [f"*.wild-{n}.example.net"], "ports": [port]} for n in range(1, 5)]
 
     authorization = [
@@ -153,7 +167,7 @@ def bench_policy(port: int) -> dict:
                 }
             ],
         }
-        for n in range(1, 13)
+        for n in range(1, teams + 1)
     ]
     authorization += [
         {
@@ -162,7 +176,7 @@ def bench_policy(port: int) -> dict:
             "services": [f"svc-{n}"],
             "rules": [{"to": [{"operation": {"methods": ["PUT", "PATCH", "DELETE"]}}]}],
         }
-        for n in range(13, 16)
+        for n in range(teams + 1, teams + read_only + 1)
     ]
     authorization.append(
         {
@@ -663,11 +677,11 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
 
 
 def start_envoy(processes: Processes, envoy_bin: Path, name: str, config: dict, port: int, admin_port: int,
-                workdir: Path, cpu: str | None) -> Envoy:
+                workdir: Path, cpu: str | None, workers: int = 1) -> Envoy:
     config_path = workdir / f"{name}.json"
     config_path.write_text(json.dumps(config, indent=1))
     log_path = workdir / f"{name}.log"
-    command = pinned([str(envoy_bin), "-c", str(config_path), "--concurrency", "1", "--disable-hot-restart",
+    command = pinned([str(envoy_bin), "-c", str(config_path), "--concurrency", str(workers), "--disable-hot-restart",
                       "--log-level", "warning"], cpu)
     process = processes.start(command, log_path)
     return Envoy(name, port, admin_port, process, log_path)
@@ -718,24 +732,29 @@ class Probe:
     warden_decision: str | None = None  # expected x-warden-decision header
 
 
-PROBES = [
-    # Every configuration in the run must answer this one with 200.
-    Probe("the benchmarked request", "GET", BENCH_PATH, BENCH_HOST, SLEEP, {}),
-    Probe("sleep may not POST", "POST", "/post", BENCH_HOST, SLEEP, {"rbac": 403, "warden": 403}, "denied"),
-    Probe("no principal, not GET /get", "GET", "/headers", BENCH_HOST, None, {"rbac": 403, "warden": 403}, "denied"),
-    Probe("admin may POST", "POST", "/post", BENCH_HOST, ADMIN, {"rbac": 200, "warden": 200}),
-    Probe("wildcard host, admin", "GET", "/anything", "eu.httpbin.org", ADMIN, {"rbac": 200, "warden": 200}),
-    Probe("DENY beats ALLOW (admin paths)", "GET", "/admin/users", BENCH_HOST, ADMIN, {"rbac": 403, "warden": 403}, "denied"),
-    Probe("DENY by namespace", "GET", BENCH_PATH, BENCH_HOST, "cluster.local/ns/untrusted/sa/x",
-          {"rbac": 403, "warden": 403}, "denied"),
-    Probe("registered, no ALLOW policy", "DELETE", "/x", "svc-50.example.com", None, {"rbac": 200, "warden": 200}),
-    Probe("scoped ALLOW, wrong namespace", "GET", "/api/v1", "svc-3.example.com", SLEEP,
-          {"rbac": 403, "warden": 403}, "denied"),
-    Probe("scoped ALLOW, right namespace", "GET", "/api/v1", "svc-3.example.com", "cluster.local/ns/team-3/sa/app",
-          {"rbac": 200, "warden": 200}),
-    Probe("scoped DENY", "DELETE", "/x", "svc-14.example.com", None, {"rbac": 403, "warden": 403}, "denied"),
-    Probe("unregistered host", "GET", "/", "example.org", ADMIN, {"rbac": 403, "warden": 502}, "unregistered"),
-]
+def probes() -> list[Probe]:
+    """The checks before measuring, for the policy at POLICY_SCALE."""
+    scale = SCALES[POLICY_SCALE]
+    unscoped = f"svc-{scale['team_allows'] + scale['read_only_denies'] + 1}.example.com"
+    read_only = f"svc-{scale['team_allows'] + 1}.example.com"
+    return [
+        # Every configuration in the run must answer this one with 200.
+        Probe("the benchmarked request", "GET", BENCH_PATH, BENCH_HOST, SLEEP, {}),
+        Probe("sleep may not POST", "POST", "/post", BENCH_HOST, SLEEP, {"rbac": 403, "warden": 403}, "denied"),
+        Probe("no principal, not GET /get", "GET", "/headers", BENCH_HOST, None, {"rbac": 403, "warden": 403}, "denied"),
+        Probe("admin may POST", "POST", "/post", BENCH_HOST, ADMIN, {"rbac": 200, "warden": 200}),
+        Probe("wildcard host, admin", "GET", "/anything", "eu.httpbin.org", ADMIN, {"rbac": 200, "warden": 200}),
+        Probe("DENY beats ALLOW (admin paths)", "GET", "/admin/users", BENCH_HOST, ADMIN, {"rbac": 403, "warden": 403}, "denied"),
+        Probe("DENY by namespace", "GET", BENCH_PATH, BENCH_HOST, "cluster.local/ns/untrusted/sa/x",
+              {"rbac": 403, "warden": 403}, "denied"),
+        Probe("registered, no ALLOW policy", "DELETE", "/x", unscoped, None, {"rbac": 200, "warden": 200}),
+        Probe("scoped ALLOW, wrong namespace", "GET", "/api/v1", "svc-3.example.com", SLEEP,
+              {"rbac": 403, "warden": 403}, "denied"),
+        Probe("scoped ALLOW, right namespace", "GET", "/api/v1", "svc-3.example.com", "cluster.local/ns/team-3/sa/app",
+              {"rbac": 200, "warden": 200}),
+        Probe("scoped DENY", "DELETE", "/x", read_only, None, {"rbac": 403, "warden": 403}, "denied"),
+        Probe("unregistered host", "GET", "/", "example.org", ADMIN, {"rbac": 403, "warden": 502}, "unregistered"),
+    ]
 
 
 def check(envoys: dict[str, Envoy]) -> list[str]:
@@ -744,7 +763,7 @@ def check(envoys: dict[str, Envoy]) -> list[str]:
     status of an unregistered host)."""
     lines = []
     failures = []
-    for probe in PROBES:
+    for probe in probes():
         expectations = probe.expect or {kind: 200 for kind in envoys}
         for kind, expected in expectations.items():
             headers = {"Host": probe.host}
@@ -958,7 +977,8 @@ def render(summaries: dict[str, Summary], meta: dict, configs: list[Configuratio
         f"### Envoy benchmark, {meta['date']}",
         "",
         f"{meta['envoy_version']}; wrk -t{meta['wrk_threads']} -c{meta['wrk_connections']} -d{meta['duration_s']:g}s "
-        f"(warm-up {meta['warmup_s']:g}s); {rounds} round(s){', medians' if rounds > 1 else ''}; {meta['cpu_plan']}.",
+        f"(warm-up {meta['warmup_s']:g}s); {rounds} round(s){', medians' if rounds > 1 else ''}; {meta['cpu_plan']}; "
+        f"policy scale {meta['policy_scale']}; {meta['proxy_workers']} proxy worker(s).",
         "",
         "| Configuration | req/s | p50 | p99 | proxy CPU/req | req/s vs none | p50 vs none | p99 vs none |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -1036,6 +1056,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                              f"{NOISY_THRESHOLD * 100:.0f}%% of the machine, up to this many times (default 3)")
     parser.add_argument("--breakdown", action="store_true",
                         help="also measure the trivial filter making Warden's host calls without policy work")
+    parser.add_argument("--scale", choices=sorted(SCALES), default="default",
+                        help="the benchmark policy's size: default (100 services, 20 authorization policies) or "
+                             "gateway (1,000 services, 100 authorization policies)")
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="the proxy Envoys' worker threads (default 1); they share the proxy's CPU")
     parser.add_argument("--no-build", action="store_true", help="use the .wasm files already in target/wasm")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the Envoy configs and logs")
     parser.add_argument("--print-policy", type=int, metavar="PORT",
@@ -1048,12 +1073,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.warmup is None:
         args.warmup = 1.0 if args.quick else 3.0
     if (args.duration <= 0 or args.warmup < 0 or args.rounds < 1 or args.connections < 1 or args.threads < 1
-            or args.retries < 0 or args.wait_quiet < 0):
+            or args.retries < 0 or args.wait_quiet < 0 or args.concurrency < 1):
         parser.error("durations, rounds, connections and threads must be positive")
     return args
 
 
 def run(args: argparse.Namespace, processes: Processes, workdir: Path) -> int:
+    global POLICY_SCALE
+    POLICY_SCALE = args.scale
     envoy_bin = find_envoy()
     wrk = find_wrk()
     if not args.no_build:
@@ -1073,7 +1100,7 @@ def run(args: argparse.Namespace, processes: Processes, workdir: Path) -> int:
     for i, c in enumerate(configs):
         port, admin = ports[2 + 2 * i], ports[3 + 2 * i]
         envoys[c.kind] = start_envoy(processes, envoy_bin, c.kind, proxy_config(c.kind, port, admin, upstream_port),
-                                     port, admin, workdir, cpus.proxy)
+                                     port, admin, workdir, cpus.proxy, args.concurrency)
     for envoy in [upstream, *envoys.values()]:
         wait_ready(envoy)
     log("all Envoys ready; checking answers")
@@ -1121,6 +1148,8 @@ def run(args: argparse.Namespace, processes: Processes, workdir: Path) -> int:
         "duration_s": args.duration,
         "warmup_s": args.warmup,
         "rounds": args.rounds,
+        "policy_scale": args.scale,
+        "proxy_workers": args.concurrency,
         "cpu_plan": cpus.note,
         "redone_measurements": sum(m.attempts - 1 for m in measurements),
         "noisy_measurements": sum(m.foreign_cpu_share > NOISY_THRESHOLD for m in measurements),
@@ -1170,6 +1199,8 @@ def _cpu_model() -> str:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    global POLICY_SCALE
+    POLICY_SCALE = args.scale
     if args.print_policy is not None:
         print(json.dumps(bench_policy(args.print_policy)))
         return 0
