@@ -725,22 +725,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def build_warden() -> None:
-    for package in ("trivial-filter", "warden-filter"):
-        command = ["cargo", "build", "-p", package, "--lib", "--target", "wasm32-wasip1", "--profile", "wasm",
-                   "--target-dir", "target/wasm"]
-        log(" ".join(command))
-        try:
-            subprocess.run(command, cwd=REPO, check=True, timeout=1200)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as err:
-            raise BenchError(f"building {package} failed ({err})") from err
-
-
 def run(args: argparse.Namespace, processes, workdir: Path) -> int:
     envoy_bin = bench.find_envoy()
     wrk = bench.find_wrk()
     if not args.no_build:
-        build_warden()
+        bench.build_filters()
     for path in (WARDEN_WASM, TRIVIAL_WASM):
         if not path.exists():
             raise BenchError(f"{path} is missing: run without --no-build")

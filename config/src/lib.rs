@@ -157,17 +157,9 @@ pub fn load_policy(paths: &[PathBuf]) -> Result<Loaded, PolicyLoadError> {
     }
 }
 
-/// An error of the compiler on the policy in `file`, with the line of the
-/// field at fault. Positions the JSON reader gives refer to the JSON the
-/// file was converted to, not to the file, so they are left out.
-pub fn invalid(file: &Path, err: &PolicyError) -> LoadError {
-    match istio::Source::read(file) {
-        Ok(source) => invalid_in(&source, err),
-        Err(_) => LoadError::new(file, problem(err)).at_field(err.path.clone()).of_kind(err.kind.clone()),
-    }
-}
-
-/// [`invalid`] on a source already read.
+/// An error of the compiler on the policy read from `source`, with the
+/// line of the field at fault. Positions the JSON reader gives refer to the
+/// JSON the file was converted to, not to the file, so they are left out.
 fn invalid_in(source: &istio::Source, err: &PolicyError) -> LoadError {
     located(source, &err.path, problem(err)).of_kind(err.kind.clone())
 }
