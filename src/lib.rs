@@ -27,6 +27,7 @@ pub use warden_harness as harness;
 
 pub mod cli;
 pub mod diagnostic;
+pub mod diff;
 pub mod display;
 pub mod explain;
 pub mod lint;

@@ -40,7 +40,7 @@
 
 #![deny(missing_docs)]
 
-mod authz;
+pub mod authz;
 pub mod bundle;
 pub mod compile;
 mod connection;
@@ -49,7 +49,7 @@ pub mod dlp;
 pub mod document;
 mod error;
 pub mod identity;
-mod matcher;
+pub mod matcher;
 mod needs;
 pub mod normalize;
 mod policy;
@@ -62,4 +62,5 @@ pub use document::Document;
 pub use error::{ErrorKind, PolicyError, Problem, ValueError};
 pub use policy::{Policy, Processed, Response, Responses, Trace, TraceStep};
 pub use record::{Outcome, Reason};
+pub use registry::{Registry, Service, ServiceId};
 pub use request::{Attributes, FakeAttributes};

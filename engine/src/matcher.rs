@@ -98,6 +98,16 @@ impl HostMatch {
         Ok(HostMatch { raw, host, port })
     }
 
+    /// The host part, on the normalized host.
+    pub fn host_part(&self) -> &StringMatch {
+        &self.host
+    }
+
+    /// The port part, if the pattern names one.
+    pub fn port_part(&self) -> Option<u16> {
+        self.port
+    }
+
     /// Istio's reading: the `:authority` as sent, lowercased.
     pub fn matches_raw(&self, authority: &str) -> bool {
         self.raw.matches(authority)
@@ -463,6 +473,104 @@ impl IpBlock {
             },
         };
         v4 == self.v4 && bits & mask(self.prefix, max) == self.network
+    }
+}
+
+/// The pattern as written in a policy (Istio's syntax).
+impl std::fmt::Display for StringMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StringMatch::Exact(s) => f.write_str(s),
+            StringMatch::Prefix(s) => write!(f, "{s}*"),
+            StringMatch::Suffix(s) => write!(f, "*{s}"),
+            StringMatch::Presence => f.write_str("*"),
+        }
+    }
+}
+
+/// The pattern as written (lowercased).
+impl std::fmt::Display for HostMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.raw.fmt(f)
+    }
+}
+
+/// The field and value as written: `namespaces: payments`, ...
+impl std::fmt::Display for NameMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NameMatch::Principal(p) => write!(f, "principal {p}"),
+            NameMatch::Namespace(glob) => {
+                let text = glob.to_string();
+                let ns = text.strip_prefix("*/ns/").and_then(|t| t.strip_suffix("/*")).unwrap_or(&text);
+                write!(f, "namespace {ns}")
+            }
+            NameMatch::TrustDomain(TrustDomainMatch::Any) => f.write_str("trust domain *"),
+            NameMatch::TrustDomain(TrustDomainMatch::Exact(td)) => write!(f, "trust domain {td}"),
+            NameMatch::TrustDomain(TrustDomainMatch::Split { prefix, suffix }) => {
+                write!(f, "trust domain {prefix}*{suffix}")
+            }
+            NameMatch::ServiceAccount { namespace, name } => write!(f, "service account {namespace}/{name}"),
+        }
+    }
+}
+
+/// The glob with its `*`s.
+impl std::fmt::Display for Glob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.parts.join("*"))
+    }
+}
+
+impl Glob {
+    /// The literal pieces between the `*`s.
+    pub fn parts(&self) -> &[String] {
+        &self.parts
+    }
+}
+
+/// The pattern as written.
+impl std::fmt::Display for PathMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PathMatch::Plain(m) => m.fmt(f),
+            PathMatch::Template(parts) => parts.iter().try_for_each(|p| match p {
+                TemplatePart::Literal(l) => f.write_str(l),
+                TemplatePart::Segment => f.write_str("{*}"),
+                TemplatePart::Rest => f.write_str("{**}"),
+            }),
+        }
+    }
+}
+
+/// `203.0.113.0/24`, `2001:db8::/32`; a single address without `/n`.
+impl std::fmt::Display for IpBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (first, _) = self.range();
+        let max = if self.v4 { 32 } else { 128 };
+        if self.prefix == max {
+            write!(f, "{first}")
+        } else {
+            write!(f, "{first}/{}", self.prefix)
+        }
+    }
+}
+
+impl IpBlock {
+    /// The first and the last address of the block.
+    pub fn range(&self) -> (IpAddr, IpAddr) {
+        let (max, all) = if self.v4 { (32u8, u128::from(u32::MAX)) } else { (128u8, u128::MAX) };
+        let last = self.network | (all & !mask(self.prefix, max));
+        (self.address(self.network), self.address(last))
+    }
+
+    /// The address `bits` in this block's family.
+    pub fn address(&self, bits: u128) -> IpAddr {
+        if self.v4 {
+            IpAddr::V4(std::net::Ipv4Addr::from(u32::try_from(bits & u128::from(u32::MAX)).unwrap_or(0)))
+        } else {
+            IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
     }
 }
 

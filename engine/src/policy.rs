@@ -131,6 +131,59 @@ impl Policy {
         self.gateway_ports.iter().find(|(from, _)| *from == listener).map_or(listener, |&(_, to)| to)
     }
 
+    /// The authorization policies that apply to a request for `service`
+    /// (`None`: a host in no service), in evaluation order.
+    pub fn applicable_policies(&self, service: Option<ServiceId>) -> impl Iterator<Item = &AuthzPolicy> {
+        self.applicable(service)
+    }
+
+    /// Where the caller's identity is read, in order.
+    pub fn identity_sources(&self) -> &[IdentitySource] {
+        &self.identity
+    }
+
+    /// Where `ipBlocks` reads the direct peer.
+    pub fn peer_address(&self) -> &PeerAddress {
+        &self.peer_address
+    }
+
+    /// How paths are normalized before matching.
+    pub fn path_normalization(&self) -> PathNormalization {
+        self.normalization
+    }
+
+    /// Whether ambiguous paths (`%2F`, `\\`, ...) are refused as bad requests.
+    pub fn rejects_ambiguous_paths(&self) -> bool {
+        self.reject_ambiguous
+    }
+
+    /// Whether a request's host must equal its connection's SNI.
+    pub fn require_sni_match(&self) -> bool {
+        self.require_sni_match
+    }
+
+    /// Listener port → service port (`gatewayPorts`).
+    pub fn gateway_ports(&self) -> &[(u16, u16)] {
+        &self.gateway_ports
+    }
+
+    /// The settings that shape every decision besides the registry and the
+    /// policies, by name, each as text for comparison and display:
+    /// `outboundTrafficPolicy`, `identity`, `pathNormalization`, ...
+    pub fn settings(&self) -> Vec<(&'static str, String)> {
+        let text = |v: &dyn std::fmt::Debug| format!("{v:?}");
+        vec![
+            ("outboundTrafficPolicy", text(&self.outbound)),
+            ("identity", text(&self.identity)),
+            ("pathNormalization", text(&self.normalization)),
+            ("rejectAmbiguousPaths", text(&self.reject_ambiguous)),
+            ("requireSniMatch", text(&self.require_sni_match)),
+            ("gatewayPorts", text(&self.gateway_ports)),
+            ("peerAddress", text(&self.peer_address)),
+            ("responses", text(&self.responses)),
+        ]
+    }
+
     /// The DLP policies.
     pub fn dlp(&self) -> &DlpSet {
         &self.dlp

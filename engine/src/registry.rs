@@ -59,6 +59,14 @@ impl Registry {
         &self.services
     }
 
+    /// Every registered host with its service, wildcards as `*.suffix`, in
+    /// no particular order.
+    pub fn hosts(&self) -> impl Iterator<Item = (String, ServiceId)> + '_ {
+        let exact = self.exact.iter().flat_map(|(h, ids)| ids.iter().map(move |&id| (h.clone(), id)));
+        let wild = self.wildcard.iter().flat_map(|(h, ids)| ids.iter().map(move |&id| (format!("*.{h}"), id)));
+        exact.chain(wild)
+    }
+
     /// The service with this id.
     pub fn service(&self, id: ServiceId) -> Option<&Service> {
         self.services.get(id as usize)

@@ -16,6 +16,7 @@ mod artifacts;
 mod check;
 mod compile;
 mod completions;
+mod diff;
 mod exit;
 mod explain;
 mod import;
@@ -67,6 +68,9 @@ enum Command {
     /// Show how the compiled filter decides one request, and the trail of rules behind it.
     #[command(long_about = explain::ABOUT)]
     Explain(explain::ExplainArgs),
+    /// Every class of request whose decision a policy change changes, each with a witness request.
+    #[command(long_about = diff::ABOUT)]
+    Diff(diff::DiffArgs),
     /// Compile a policy into the binary bundle the filter also accepts.
     Compile(compile::CompileArgs),
     /// Write the filter module (warden.wasm) this CLI was built with.
@@ -188,6 +192,7 @@ where
             check::check(&args, &mut notes, streams)
         }
         Command::Explain(args) => explain::explain(args, filter_wasm, &mut notes, out, err),
+        Command::Diff(args) => diff::diff(&args, &mut notes, out, err),
         Command::Compile(args) => compile::compile_to(&args.policy, &args.output, &mut notes, out, err),
         Command::Wasm(args) => write(&args.output, filter_wasm, out),
         Command::Oci(args) => oci::oci_image(args, filter_wasm, out),

@@ -202,6 +202,17 @@ impl DlpSet {
         &self.spec.policies
     }
 
+    /// The DLP policies that apply to a request for `service` (`None`: a
+    /// host in no service), in document order.
+    pub fn applicable(&self, service: Option<u32>) -> Vec<&DlpPolicy> {
+        let scoped =
+            service.and_then(|id| self.spec.by_service.get(id as usize)).map(Vec::as_slice).unwrap_or_default();
+        let mut ids: Vec<u32> = self.spec.unscoped.iter().chain(scoped).copied().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.iter().filter_map(|&i| self.spec.policies.get(i as usize)).collect()
+    }
+
     /// Whether any DLP policy exists.
     pub fn is_empty(&self) -> bool {
         self.spec.policies.is_empty()

@@ -1,0 +1,298 @@
+//! `warden diff`'s reports: a [`warden_diff::Report`] for a terminal, a
+//! pull-request comment (markdown) or a program (JSON), each change with
+//! the `warden explain` command that reproduces its witness.
+
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+use warden_diff::{Change, DlpChange, FieldSet, Kind, Probe, Report, Verdict};
+use warden_engine::document::IdentitySource;
+use warden_engine::Policy;
+
+/// A verdict in words: `allow (allow-policy: stripe-refunds)`, `denied
+/// (no-allow-match)`, with dry-run and AUDIT records.
+pub fn verdict_text(v: &Verdict) -> String {
+    let mut s = format!("{} ({}", v.outcome, v.reason);
+    if let Some(p) = &v.policy {
+        let _ = write!(s, ": {p}");
+    }
+    s.push(')');
+    if !v.dry_run.is_empty() {
+        let _ = write!(s, ", dry-run would refuse: {}", v.dry_run.join(", "));
+    }
+    if !v.audit.is_empty() {
+        let _ = write!(s, ", audited by {}", v.audit.join(", "));
+    }
+    s
+}
+
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,+%".contains(&b));
+    if plain {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// The `warden explain` command that sends `probe` to `policy` (shown as
+/// `shown`), the caller's principal where the policy reads it.
+pub fn explain_command(shown: &str, probe: &Probe, policy: &Policy) -> String {
+    let mut args = vec!["warden".to_owned(), "explain".to_owned(), shell_word(shown)];
+    let mut push = |flag: &str, value: &str| {
+        args.push(flag.to_owned());
+        args.push(shell_word(value));
+    };
+    push("--method", &probe.method);
+    push("--authority", &probe.authority);
+    if let Some(path) = &probe.path {
+        push("--path", path);
+    }
+    push("--port", &probe.port.to_string());
+    if let Some(p) = &probe.principal {
+        let sources = policy.identity_sources();
+        if sources.is_empty() || sources.iter().any(|s| matches!(s, IdentitySource::PeerCertificate(_))) {
+            push("--principal", p);
+        }
+        for s in sources {
+            match s {
+                IdentitySource::Header(name) => push("--header", &format!("{name}={p}")),
+                IdentitySource::Xfcc(_) => push("--header", &format!("x-forwarded-client-cert=URI={p}")),
+                _ => {}
+            }
+        }
+    }
+    for (name, value) in &probe.headers {
+        push("--header", &format!("{name}={value}"));
+    }
+    if probe.source_ip != std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST) {
+        push("--source-ip", &probe.source_ip.to_string());
+    }
+    if let Some(sni) = &probe.sni {
+        push("--sni", sni);
+    }
+    args.join(" ")
+}
+
+fn kind_title(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Widens => "newly allowed",
+        Kind::Narrows => "newly refused",
+        Kind::Record => "decided differently",
+    }
+}
+
+fn service_text(c: &Change) -> String {
+    match &c.services {
+        (Some(a), Some(b)) if a == b => a.clone(),
+        (Some(a), Some(b)) => format!("{a} → {b}"),
+        (None, Some(b)) => format!("(none) → {b}"),
+        (Some(a), None) => format!("{a} → (none)"),
+        (None, None) => "(none: hosts in no service)".to_owned(),
+    }
+}
+
+fn destination_text(c: &Change, limit: usize) -> String {
+    if c.any_destination {
+        return "any host and port".to_owned();
+    }
+    let mut s = c.destinations.iter().take(limit).cloned().collect::<Vec<_>>().join(", ");
+    if c.destinations.len() > limit {
+        let _ = write!(s, " and {} more", c.destinations.len() - limit);
+    }
+    s
+}
+
+fn field_text(f: &FieldSet) -> String {
+    let classes = f
+        .classes
+        .iter()
+        .map(|c| match c.matches.as_slice() {
+            [only] if *only == c.example => only.clone(),
+            _ => format!("{} (e.g. {})", c.matches.join(" & "), c.example),
+        })
+        .collect::<Vec<_>>()
+        .join("; or ");
+    if f.except {
+        format!("any but: {classes}")
+    } else {
+        classes
+    }
+}
+
+fn dlp_text(d: &DlpChange) -> String {
+    let service = d.key.service.as_deref().unwrap_or("(hosts in no service)");
+    let word = |a: Option<&str>| a.unwrap_or("not scanned").to_owned();
+    format!("{service}: {} {}: {} → {}", d.key.place, d.key.detector, word(d.old), word(d.new))
+}
+
+/// Names to show the policies by, and the policies (for the witnesses'
+/// commands: the new one's identity sources).
+pub struct Inputs<'a> {
+    /// The old policy as given.
+    pub old: &'a str,
+    /// The new policy as given.
+    pub new: &'a str,
+    /// The new policy.
+    pub policy: &'a Policy,
+}
+
+fn summary(report: &Report) -> String {
+    let count = |k: Kind| report.changes.iter().filter(|c| c.kind == k).count();
+    let weakens = report.dlp.iter().filter(|d| d.weakens()).count();
+    format!(
+        "{} widen, {} narrow, {} change the record; DLP: {} weaken, {} other; {} settings changed",
+        count(Kind::Widens),
+        count(Kind::Narrows),
+        count(Kind::Record),
+        weakens,
+        report.dlp.len() - weakens,
+        report.settings.len()
+    )
+}
+
+/// The report for a terminal.
+pub fn human(report: &Report, inputs: &Inputs<'_>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "warden diff {} {}", inputs.old, inputs.new);
+    if !report.any() {
+        let _ = writeln!(s, "\nno change: every request is decided alike by both policies");
+    }
+    if !report.settings.is_empty() {
+        let _ = writeln!(s, "\nsettings");
+        for c in &report.settings {
+            let _ = writeln!(s, "  {}: {} → {}", c.name, c.old, c.new);
+        }
+    }
+    for c in &report.changes {
+        let _ = writeln!(s, "\n{} {}", c.kind.as_str().to_uppercase(), kind_title(c.kind));
+        let _ = writeln!(s, "  service      {}", service_text(c));
+        let _ = writeln!(s, "  destination  {}", destination_text(c, 6));
+        for f in &c.fields {
+            let _ = writeln!(s, "  {:<12} {}", f.field, field_text(f));
+        }
+        let _ = writeln!(s, "  before       {}", verdict_text(&c.old));
+        let _ = writeln!(s, "  after        {}", verdict_text(&c.new));
+        let _ = writeln!(s, "  witness      {}", explain_command(inputs.new, &c.witness, inputs.policy));
+    }
+    if !report.dlp.is_empty() {
+        let _ = writeln!(s, "\nDLP");
+        for d in &report.dlp {
+            let tag = if d.weakens() { "WEAKENS " } else { "        " };
+            let _ = writeln!(s, "  {tag}{}", dlp_text(d));
+        }
+    }
+    let st = &report.stats;
+    let _ = writeln!(
+        s,
+        "\n{} ({} destination classes, {} explored, {} requests decided, {} classes changed)",
+        summary(report),
+        st.destinations,
+        st.explored,
+        st.probes,
+        st.changed
+    );
+    s
+}
+
+fn md_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The report as markdown, for a pull-request comment.
+pub fn markdown(report: &Report, inputs: &Inputs<'_>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "### `warden diff {} {}`\n", inputs.old, inputs.new);
+    let _ = writeln!(s, "{}\n", summary(report));
+    if !report.any() {
+        let _ = writeln!(s, "No change: every request is decided alike by both policies.");
+        return s;
+    }
+    if !report.settings.is_empty() {
+        let _ = writeln!(s, "| setting | before | after |\n|---|---|---|");
+        for c in &report.settings {
+            let _ = writeln!(s, "| `{}` | `{}` | `{}` |", c.name, md_cell(&c.old), md_cell(&c.new));
+        }
+        s.push('\n');
+    }
+    if !report.changes.is_empty() {
+        let _ =
+            writeln!(s, "| change | service | destination | requests | before | after |\n|---|---|---|---|---|---|");
+        for c in &report.changes {
+            let fields: Vec<String> =
+                c.fields.iter().map(|f| format!("{}: {}", f.field, md_cell(&field_text(f)))).collect();
+            let fields = if fields.is_empty() { "any".to_owned() } else { fields.join("<br>") };
+            let mark = match c.kind {
+                Kind::Widens => "⚠️ widens",
+                Kind::Narrows => "narrows",
+                Kind::Record => "record",
+            };
+            let _ = writeln!(
+                s,
+                "| {mark} | {} | {} | {} | {} | {} |",
+                md_cell(&service_text(c)),
+                md_cell(&destination_text(c, 3)),
+                fields,
+                md_cell(&verdict_text(&c.old)),
+                md_cell(&verdict_text(&c.new))
+            );
+        }
+        s.push('\n');
+        let _ = writeln!(s, "<details><summary>Witnesses</summary>\n\n```sh");
+        for c in &report.changes {
+            let _ = writeln!(s, "{}", explain_command(inputs.new, &c.witness, inputs.policy));
+        }
+        let _ = writeln!(s, "```\n</details>\n");
+    }
+    if !report.dlp.is_empty() {
+        let _ = writeln!(s, "| DLP | service | place | detector | before | after |\n|---|---|---|---|---|---|");
+        for d in &report.dlp {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | `{}` | {} | {} |",
+                if d.weakens() { "⚠️ weakens" } else { "" },
+                md_cell(d.key.service.as_deref().unwrap_or("(no service)")),
+                d.key.place,
+                md_cell(&d.key.detector),
+                d.old.unwrap_or("—"),
+                d.new.unwrap_or("—")
+            );
+        }
+    }
+    s
+}
+
+/// The report as JSON.
+pub fn json(report: &Report, inputs: &Inputs<'_>) -> Value {
+    let changes: Vec<Value> = report
+        .changes
+        .iter()
+        .map(|c| {
+            let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("explain".into(), Value::String(explain_command(inputs.new, &c.witness, inputs.policy)));
+            }
+            v
+        })
+        .collect();
+    let dlp: Vec<Value> = report
+        .dlp
+        .iter()
+        .map(|d| {
+            let mut v = serde_json::to_value(d).unwrap_or(Value::Null);
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("weakens".into(), Value::Bool(d.weakens()));
+            }
+            v
+        })
+        .collect();
+    json!({
+        "old": inputs.old,
+        "new": inputs.new,
+        "widens": report.widens(),
+        "changed": report.any(),
+        "settings": report.settings,
+        "changes": changes,
+        "dlp": dlp,
+        "stats": report.stats,
+    })
+}
