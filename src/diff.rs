@@ -120,9 +120,19 @@ fn field_text(f: &FieldSet) -> String {
 }
 
 fn dlp_text(d: &DlpChange) -> String {
-    let service = d.key.service.as_deref().unwrap_or("(hosts in no service)");
+    let service = d.service.as_deref().unwrap_or("(hosts in no service)");
+    if d.places == ["body limit"] {
+        let word = |a: Option<&str>| a.unwrap_or("no such limit").to_owned();
+        let limits: Vec<String> = d.detectors.iter().map(|l| l.replace("maxBodyBytes ", "")).collect();
+        return format!(
+            "{service}: a body over maxBodyBytes {} bytes: {} → {}",
+            limits.join(" or "),
+            word(d.old),
+            word(d.new)
+        );
+    }
     let word = |a: Option<&str>| a.unwrap_or("not scanned").to_owned();
-    format!("{service}: {} {}: {} → {}", d.key.place, d.key.detector, word(d.old), word(d.new))
+    format!("{service}: {} in {}: {} → {}", d.detectors.join(", "), d.places.join(", "), word(d.old), word(d.new))
 }
 
 /// Names to show the policies by, and the policies (for the witnesses'
@@ -137,10 +147,11 @@ pub struct Inputs<'a> {
 }
 
 fn summary(report: &Report) -> String {
-    let count = |k: Kind| report.changes.iter().filter(|c| c.kind == k).count();
+    let groups = grouped(&report.changes);
+    let count = |k: Kind| groups.iter().filter(|g| g.first().is_some_and(|c| c.kind == k)).count();
     let weakens = report.dlp.iter().filter(|d| d.weakens()).count();
     format!(
-        "{} widen, {} narrow, {} change the record; DLP: {} weaken, {} other; {} settings changed",
+        "{} widen, {} narrow, {} change the record; DLP: {} weaken, {} other; {} settings",
         count(Kind::Widens),
         count(Kind::Narrows),
         count(Kind::Record),
@@ -150,8 +161,34 @@ fn summary(report: &Report) -> String {
     )
 }
 
-/// The report for a terminal.
-pub fn human(report: &Report, inputs: &Inputs<'_>) -> String {
+/// Changes with the same kind, services and verdicts, in report order.
+fn grouped(changes: &[Change]) -> Vec<Vec<&Change>> {
+    let mut groups: Vec<Vec<&Change>> = Vec::new();
+    for c in changes {
+        let same = |g: &Vec<&Change>| {
+            g.first().is_some_and(|f| f.kind == c.kind && f.services == c.services && f.old == c.old && f.new == c.new)
+        };
+        match groups.iter_mut().find(|g| same(g)) {
+            Some(g) => g.push(c),
+            None => groups.push(vec![c]),
+        }
+    }
+    groups
+}
+
+/// How many sets of requests the human report details per group: every
+/// widening one up to `limit`, one of each other group.
+fn shown_sets(kind: Kind, limit: usize) -> usize {
+    match kind {
+        Kind::Widens | Kind::Narrows => limit,
+        Kind::Record => 1,
+    }
+}
+
+/// The report for a terminal: changes grouped by kind, service and
+/// verdicts, each group with its first sets of requests (`limit` for
+/// widening and narrowing groups, one for the others) and their witnesses.
+pub fn human(report: &Report, inputs: &Inputs<'_>, limit: usize) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "warden diff {} {}", inputs.old, inputs.new);
     if !report.any() {
@@ -163,16 +200,33 @@ pub fn human(report: &Report, inputs: &Inputs<'_>) -> String {
             let _ = writeln!(s, "  {}: {} → {}", c.name, c.old, c.new);
         }
     }
-    for c in &report.changes {
-        let _ = writeln!(s, "\n{} {}", c.kind.as_str().to_uppercase(), kind_title(c.kind));
-        let _ = writeln!(s, "  service      {}", service_text(c));
-        let _ = writeln!(s, "  destination  {}", destination_text(c, 6));
-        for f in &c.fields {
-            let _ = writeln!(s, "  {:<12} {}", f.field, field_text(f));
+    let mut hidden = 0;
+    for group in grouped(&report.changes) {
+        let Some(first) = group.first() else { continue };
+        let _ =
+            writeln!(s, "\n{} {}: {}", first.kind.as_str().to_uppercase(), kind_title(first.kind), service_text(first));
+        let _ = writeln!(s, "  before  {}", verdict_text(&first.old));
+        let _ = writeln!(s, "  after   {}", verdict_text(&first.new));
+        let show = shown_sets(first.kind, limit);
+        for (i, c) in group.iter().take(show).enumerate() {
+            let _ = writeln!(
+                s,
+                "  requests{}",
+                if group.len() > 1 { format!(" ({} of {})", i + 1, group.len()) } else { String::new() }
+            );
+            let _ = writeln!(s, "    destination  {}", destination_text(c, 6));
+            for f in &c.fields {
+                let _ = writeln!(s, "    {:<12} {}", f.field, field_text(f));
+            }
+            if c.fields.is_empty() {
+                let _ = writeln!(s, "    {:<12} any request", "");
+            }
+            let _ = writeln!(s, "    witness      {}", explain_command(inputs.new, &c.witness, inputs.policy));
         }
-        let _ = writeln!(s, "  before       {}", verdict_text(&c.old));
-        let _ = writeln!(s, "  after        {}", verdict_text(&c.new));
-        let _ = writeln!(s, "  witness      {}", explain_command(inputs.new, &c.witness, inputs.policy));
+        if group.len() > show {
+            hidden += group.len() - show;
+            let _ = writeln!(s, "  and {} more sets of requests with the same change", group.len() - show);
+        }
     }
     if !report.dlp.is_empty() {
         let _ = writeln!(s, "\nDLP");
@@ -184,12 +238,14 @@ pub fn human(report: &Report, inputs: &Inputs<'_>) -> String {
     let st = &report.stats;
     let _ = writeln!(
         s,
-        "\n{} ({} destination classes, {} explored, {} requests decided, {} classes changed)",
+        "\n{} ({} sets of requests in {} groups{}; {} destination classes, {} explored, {} requests decided)",
         summary(report),
+        report.changes.len(),
+        grouped(&report.changes).len(),
+        if hidden > 0 { format!(", {hidden} not shown: --limit or --format json") } else { String::new() },
         st.destinations,
         st.explored,
         st.probes,
-        st.changed
     );
     s
 }
@@ -244,15 +300,15 @@ pub fn markdown(report: &Report, inputs: &Inputs<'_>) -> String {
         let _ = writeln!(s, "```\n</details>\n");
     }
     if !report.dlp.is_empty() {
-        let _ = writeln!(s, "| DLP | service | place | detector | before | after |\n|---|---|---|---|---|---|");
+        let _ = writeln!(s, "| DLP | service | places | detectors | before | after |\n|---|---|---|---|---|---|");
         for d in &report.dlp {
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | `{}` | {} | {} |",
                 if d.weakens() { "⚠️ weakens" } else { "" },
-                md_cell(d.key.service.as_deref().unwrap_or("(no service)")),
-                d.key.place,
-                md_cell(&d.key.detector),
+                md_cell(d.service.as_deref().unwrap_or("(no service)")),
+                d.places.join(", "),
+                md_cell(&d.detectors.join("`, `")),
                 d.old.unwrap_or("—"),
                 d.new.unwrap_or("—")
             );

@@ -23,13 +23,18 @@ pub struct DlpKey {
     pub detector: String,
 }
 
-/// One detector whose action changed.
+/// Detectors whose action changed the same way in the same places of one
+/// service's requests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DlpChange {
-    /// What changed.
-    #[serde(flatten)]
-    pub key: DlpKey,
-    /// The action before (`BLOCK`, `REDACT`, `AUDIT`; `None`: not scanned).
+    /// The service (`None`: hosts in no service).
+    pub service: Option<String>,
+    /// `headers`, `query`, `body`, or `body limit`.
+    pub places: Vec<&'static str>,
+    /// Built-in detector ids, `custom NAME /REGEX/`, or `maxBodyBytes N`.
+    pub detectors: Vec<String>,
+    /// The action before (`BLOCK`, `REDACT`, `AUDIT`; for `body limit`,
+    /// `BLOCK` or `ALLOW`; `None`: not scanned).
     pub old: Option<&'static str>,
     /// The action after.
     pub new: Option<&'static str>,
@@ -107,16 +112,31 @@ fn table(policy: &Policy) -> BTreeMap<DlpKey, &'static str> {
     out
 }
 
-/// Every (service, place, detector) whose action differs.
+type Actions = (Option<&'static str>, Option<&'static str>);
+
+/// Every (service, place, detector) whose action differs, grouped exactly:
+/// per service and pair of actions, the detectors that changed in the same
+/// places.
 pub(crate) fn diff(old: &Policy, new: &Policy) -> Vec<DlpChange> {
     let (a, b) = (table(old), table(new));
     let mut keys: Vec<&DlpKey> = a.keys().chain(b.keys()).collect();
     keys.sort();
     keys.dedup();
-    keys.into_iter()
-        .filter_map(|k| {
-            let (o, n) = (a.get(k).copied(), b.get(k).copied());
-            (o != n).then(|| DlpChange { key: k.clone(), old: o, new: n })
-        })
+    // (service, actions, detector) → places.
+    let mut places: BTreeMap<(Option<String>, Actions, String), Vec<&'static str>> = BTreeMap::new();
+    for k in keys {
+        let (o, n) = (a.get(k).copied(), b.get(k).copied());
+        if o != n {
+            places.entry((k.service.clone(), (o, n), k.detector.clone())).or_default().push(k.place);
+        }
+    }
+    // (service, actions, places) → detectors.
+    let mut groups: BTreeMap<(Option<String>, Actions, Vec<&'static str>), Vec<String>> = BTreeMap::new();
+    for ((service, actions, detector), p) in places {
+        groups.entry((service, actions, p)).or_default().push(detector);
+    }
+    groups
+        .into_iter()
+        .map(|((service, (old, new), places), detectors)| DlpChange { service, places, detectors, old, new })
         .collect()
 }

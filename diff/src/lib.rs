@@ -136,7 +136,7 @@ pub struct FieldSet {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClassText {
     /// The patterns the values match, `no principal`, `absent`, ... or
-    /// `none of the patterns`.
+    /// `any other` (none of the field's patterns).
     pub matches: Vec<String>,
     /// The representative value.
     pub example: String,

@@ -219,6 +219,9 @@ fn class_text(diff: &Diff<'_>, group: &Group, field: Field, c: &Candidate, host:
                 if bits.get(1) == Some(&true) {
                     m.push("the request's host".to_owned());
                 }
+                if m.is_empty() {
+                    m.push("a name other than the host".to_owned());
+                }
                 (s.clone(), m)
             }
         },
@@ -237,6 +240,6 @@ fn class_text(diff: &Diff<'_>, group: &Group, field: Field, c: &Candidate, host:
             }
         }
     };
-    let matches = if matches.is_empty() { vec!["none of the patterns".to_owned()] } else { matches };
+    let matches = if matches.is_empty() { vec!["any other".to_owned()] } else { matches };
     ClassText { matches, example }
 }

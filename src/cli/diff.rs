@@ -62,6 +62,10 @@ pub(super) struct DiffArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     format: Format,
+    /// The human report details this many sets of requests per widening or narrowing change
+    /// (one per other change); JSON and markdown list them all.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    limit: usize,
     /// Exit 1 when the change widens access (widen) or changes anything (any).
     #[arg(long, value_enum, value_name = "WHAT")]
     fail_on: Option<FailOn>,
@@ -173,7 +177,7 @@ pub(super) fn diff(args: &DiffArgs, notes: &mut Notes, out: &mut dyn Write, err:
     let report = warden_diff::diff(&old, &new);
     let inputs = Inputs { old: &old_input.shown, new: &new_input.shown, policy: &new };
     match args.format {
-        Format::Human => out.write_all(diff::human(&report, &inputs).as_bytes())?,
+        Format::Human => out.write_all(diff::human(&report, &inputs, args.limit).as_bytes())?,
         Format::Markdown => out.write_all(diff::markdown(&report, &inputs).as_bytes())?,
         Format::Json => {
             let text = serde_json::to_string_pretty(&diff::json(&report, &inputs)).unwrap_or_default();

@@ -9,6 +9,7 @@
 //! After an intended change of output: `INSTA_UPDATE=always cargo test
 //! --test main cli`, then review the `.snap` diff.
 
+mod diff;
 mod habits;
 mod inputs;
 mod install;
