@@ -131,7 +131,8 @@ pub(crate) fn diff(old: &Policy, new: &Policy) -> Vec<DlpChange> {
         }
     }
     // (service, actions, places) → detectors.
-    let mut groups: BTreeMap<(Option<String>, Actions, Vec<&'static str>), Vec<String>> = BTreeMap::new();
+    type Places = Vec<&'static str>;
+    let mut groups: BTreeMap<(Option<String>, Actions, Places), Vec<String>> = BTreeMap::new();
     for ((service, actions, detector), p) in places {
         groups.entry((service, actions, p)).or_default().push(detector);
     }
