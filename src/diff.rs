@@ -92,12 +92,12 @@ fn service_text(c: &Change) -> String {
 }
 
 fn destination_text(c: &Change, limit: usize) -> String {
-    if c.any_destination {
-        return "any host and port".to_owned();
-    }
     let mut s = c.destinations.iter().take(limit).cloned().collect::<Vec<_>>().join(", ");
     if c.destinations.len() > limit {
         let _ = write!(s, " and {} more", c.destinations.len() - limit);
+    }
+    if c.any_destination && c.destinations.len() > 1 {
+        s.push_str(" (every destination of the service)");
     }
     s
 }
@@ -119,8 +119,13 @@ fn field_text(f: &FieldSet) -> String {
     }
 }
 
+fn services_text(d: &DlpChange) -> String {
+    let names: Vec<&str> = d.services.iter().map(|s| s.as_deref().unwrap_or("(hosts in no service)")).collect();
+    names.join(", ")
+}
+
 fn dlp_text(d: &DlpChange) -> String {
-    let service = d.service.as_deref().unwrap_or("(hosts in no service)");
+    let service = services_text(d);
     if d.places == ["body limit"] {
         let word = |a: Option<&str>| a.unwrap_or("no such limit").to_owned();
         let limits: Vec<String> = d.detectors.iter().map(|l| l.replace("maxBodyBytes ", "")).collect();
@@ -300,13 +305,13 @@ pub fn markdown(report: &Report, inputs: &Inputs<'_>) -> String {
         let _ = writeln!(s, "```\n</details>\n");
     }
     if !report.dlp.is_empty() {
-        let _ = writeln!(s, "| DLP | service | places | detectors | before | after |\n|---|---|---|---|---|---|");
+        let _ = writeln!(s, "| DLP | services | places | detectors | before | after |\n|---|---|---|---|---|---|");
         for d in &report.dlp {
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | `{}` | {} | {} |",
                 if d.weakens() { "⚠️ weakens" } else { "" },
-                md_cell(d.service.as_deref().unwrap_or("(no service)")),
+                md_cell(&services_text(d)),
                 d.places.join(", "),
                 md_cell(&d.detectors.join("`, `")),
                 d.old.unwrap_or("—"),

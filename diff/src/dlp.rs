@@ -23,12 +23,12 @@ pub struct DlpKey {
     pub detector: String,
 }
 
-/// Detectors whose action changed the same way in the same places of one
-/// service's requests.
+/// Detectors whose action changed the same way in the same places of the
+/// requests to these services.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DlpChange {
-    /// The service (`None`: hosts in no service).
-    pub service: Option<String>,
+    /// The services (`None`: hosts in no service).
+    pub services: Vec<Option<String>>,
     /// `headers`, `query`, `body`, or `body limit`.
     pub places: Vec<&'static str>,
     /// Built-in detector ids, `custom NAME /REGEX/`, or `maxBodyBytes N`.
@@ -136,8 +136,13 @@ pub(crate) fn diff(old: &Policy, new: &Policy) -> Vec<DlpChange> {
     for ((service, actions, detector), p) in places {
         groups.entry((service, actions, p)).or_default().push(detector);
     }
-    groups
-        .into_iter()
-        .map(|((service, (old, new), places), detectors)| DlpChange { service, places, detectors, old, new })
-        .collect()
+    // (actions, places, detectors) → services.
+    let mut merged: Vec<DlpChange> = Vec::new();
+    for ((service, (old, new), places), detectors) in groups {
+        match merged.iter_mut().find(|c| c.old == old && c.new == new && c.places == places && c.detectors == detectors) {
+            Some(c) => c.services.push(service),
+            None => merged.push(DlpChange { services: vec![service], places, detectors, old, new }),
+        }
+    }
+    merged
 }

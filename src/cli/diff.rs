@@ -80,9 +80,10 @@ impl Drop for Scratch {
     }
 }
 
-/// A policy argument read from disk or from git.
-struct Input {
-    path: PathBuf,
+/// A policy argument read from disk or from git (`REV:PATH`, written to a
+/// scratch directory removed when the input is dropped).
+pub(super) struct Input {
+    pub(super) path: PathBuf,
     shown: String,
     /// For a revision: its files, written out, and the prefix to show
     /// instead of the scratch directory in messages.
@@ -116,7 +117,7 @@ fn revision(arg: &str) -> Option<(&str, &str)> {
     (!rev.is_empty()).then_some((rev, path))
 }
 
-fn input(arg: &str, which: &str) -> Result<Input, CliError> {
+pub(super) fn input(arg: &str, which: &str) -> Result<Input, CliError> {
     let Some((rev, path)) = revision(arg) else {
         return Ok(Input { path: PathBuf::from(arg), shown: arg.to_owned(), scratch: None });
     };

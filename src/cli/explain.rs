@@ -135,12 +135,21 @@ pub(super) fn parse_request_line(text: &str) -> Result<(String, Option<String>, 
 }
 
 pub(super) fn explain(
-    args: ExplainArgs,
+    mut args: ExplainArgs,
     wasm: &[u8],
     notes: &mut Notes,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Exit {
+    // `REV:PATH` (what `warden diff` prints for a policy from git) is read
+    // from git, as `warden diff` reads it.
+    let mut revisions = Vec::new();
+    for (i, p) in args.policy.iter_mut().enumerate() {
+        let Some(text) = p.to_str().map(str::to_owned) else { continue };
+        let input = super::diff::input(&text, &format!("explain-{i}"))?;
+        *p = input.path.clone();
+        revisions.push(input);
+    }
     if args.connection {
         return explain_connection(&args, wasm, notes, out, err);
     }
