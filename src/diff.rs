@@ -2,9 +2,10 @@
 //! pull-request comment (markdown) or a program (JSON), each change with
 //! the `warden explain` command that reproduces its witness.
 
+use crate::replay::{self, LineKind};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
-use warden_diff::{Change, DlpChange, FieldSet, Kind, Probe, Report, Verdict};
+use warden_diff::{Change, Diff, DlpChange, FieldSet, Kind, Probe, Report, Verdict};
 use warden_engine::document::IdentitySource;
 use warden_engine::Policy;
 
@@ -355,5 +356,152 @@ pub fn json(report: &Report, inputs: &Inputs<'_>) -> Value {
         "changes": changes,
         "dlp": dlp,
         "stats": report.stats,
+    })
+}
+
+/// How an access log's requests fall into a report's changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogCounts {
+    /// Request lines read.
+    pub requests: u64,
+    /// Lines that are no request (connections, incomplete, not JSON).
+    pub skipped: u64,
+    /// Requests whose decision the change changes.
+    pub changed: u64,
+    /// Per group of changes (as the human report groups them), its requests.
+    pub per_group: Vec<u64>,
+    /// Changed requests in no reported change: a bug in the diff, if ever
+    /// not 0.
+    pub unexplained: u64,
+}
+
+/// The request a log entry describes, as the diff's probes are made:
+/// the listener port from `downstream_local_address` (default 80), the
+/// caller from `downstream_remote_address`, `user-agent` and
+/// `x-forwarded-for` as headers.
+fn probe_of(entry: &replay::Entry<'_>, principal: Option<&str>) -> Option<Probe> {
+    let port = entry.local_address.as_deref().and_then(|a| a.rsplit_once(':')).and_then(|(_, p)| p.parse().ok());
+    let source_ip = entry
+        .remote_address
+        .as_deref()
+        .and_then(|a| a.parse::<std::net::SocketAddr>().map(|s| s.ip()).ok().or_else(|| a.parse().ok()))
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    let mut headers = Vec::new();
+    if let Some(ua) = &entry.user_agent {
+        headers.push(("user-agent".to_owned(), ua.to_string()));
+    }
+    if let Some(xff) = &entry.forwarded_for {
+        headers.push(("x-forwarded-for".to_owned(), xff.to_string()));
+    }
+    let method = entry.method.as_deref()?.to_owned();
+    Some(Probe {
+        path: (method != "CONNECT").then(|| entry.path.as_deref().unwrap_or("/").to_owned()),
+        method,
+        authority: entry.authority.as_deref()?.to_owned(),
+        port: port.unwrap_or(80),
+        principal: principal.map(warden_engine::request::spiffe_uri),
+        headers,
+        source_ip,
+        sni: entry.sni.as_deref().map(str::to_owned),
+    })
+}
+
+/// Reads an access log (one JSON object per line, as `warden replay`
+/// reads it) and counts its requests in each group of changes.
+pub fn count_log(
+    diff: &Diff<'_>,
+    report: &Report,
+    log: &mut dyn std::io::BufRead,
+    principal_field: Option<&str>,
+    principal: Option<&str>,
+) -> std::io::Result<LogCounts> {
+    let groups = grouped(&report.changes);
+    let options = replay::Options {
+        principal: match principal_field {
+            Some(f) => replay::PrincipalSource::Field(f.to_owned()),
+            None => replay::PrincipalSource::None,
+        },
+        decision_field: None,
+        examples: 0,
+    };
+    let mut counts = LogCounts { per_group: vec![0; groups.len()], ..LogCounts::default() };
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if log.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        let Some(entry) = replay::parse_entry(&line, &options) else {
+            counts.skipped += 1;
+            continue;
+        };
+        if entry.kind() != LineKind::Request {
+            counts.skipped += 1;
+            continue;
+        }
+        let who = entry.principal.as_deref().or(principal);
+        let Some(probe) = probe_of(&entry, who) else {
+            counts.skipped += 1;
+            continue;
+        };
+        counts.requests += 1;
+        let (old, new) = diff.decide(&probe);
+        if old == new {
+            continue;
+        }
+        counts.changed += 1;
+        let at = groups.iter().position(|g| g.first().is_some_and(|c| c.old == old && c.new == new));
+        match at.and_then(|i| counts.per_group.get_mut(i)) {
+            Some(n) => *n += 1,
+            None => counts.unexplained += 1,
+        }
+    }
+    Ok(counts)
+}
+
+/// The log's counts for a terminal.
+pub fn log_text(report: &Report, counts: &LogCounts, shown_log: &str) -> String {
+    let mut s = format!(
+        "\n{shown_log}: {} requests, {} decided differently by the new policy ({} lines skipped)\n",
+        counts.requests, counts.changed, counts.skipped
+    );
+    for (group, n) in grouped(&report.changes).iter().zip(&counts.per_group) {
+        let Some(first) = group.first() else { continue };
+        let _ = writeln!(
+            s,
+            "  {:>8}  {} {}: {} → {}",
+            n,
+            first.kind.as_str().to_uppercase(),
+            service_text(first),
+            verdict_text(&first.old),
+            verdict_text(&first.new)
+        );
+    }
+    if counts.unexplained > 0 {
+        let _ = writeln!(
+            s,
+            "  {:>8}  in no reported change (please report this: the diff missed them)",
+            counts.unexplained
+        );
+    }
+    s
+}
+
+/// The log's counts as JSON.
+pub fn log_json(report: &Report, counts: &LogCounts) -> Value {
+    let groups: Vec<Value> = grouped(&report.changes)
+        .iter()
+        .zip(&counts.per_group)
+        .filter_map(|(g, n)| {
+            let c = g.first()?;
+            Some(json!({"kind": c.kind, "services": c.services, "old": c.old, "new": c.new, "requests": n}))
+        })
+        .collect();
+    json!({
+        "requests": counts.requests,
+        "skipped": counts.skipped,
+        "changed": counts.changed,
+        "unexplained": counts.unexplained,
+        "groups": groups,
     })
 }

@@ -23,7 +23,8 @@ fn document(widen: bool) -> Value {
         .collect();
     let authorization: Vec<Value> = (0..POLICIES)
         .map(|p| {
-            let scoped: Vec<String> = (0..SERVICES / POLICIES).map(|k| format!("svc-{}", p * (SERVICES / POLICIES) + k)).collect();
+            let scoped: Vec<String> =
+                (0..SERVICES / POLICIES).map(|k| format!("svc-{}", p * (SERVICES / POLICIES) + k)).collect();
             let mut methods = vec!["GET", "POST"];
             if widen && p == POLICIES / 2 {
                 methods.push("DELETE");

@@ -133,8 +133,8 @@ pub enum Value<'a> {
     Identity(Option<&'a str>),
     /// The method.
     Method(&'a str),
-    /// The path as sent (no query), then under each policy's
-    /// normalization; `None` for a CONNECT.
+    /// The path as sent, then its path part (no query) under each
+    /// policy's normalization; `None` for a CONNECT.
     Path(Option<(&'a str, &'a str, &'a str)>),
     /// The caller's address.
     SourceIp(IpAddr),
@@ -158,7 +158,8 @@ pub fn bits(atoms: &Atoms, field: Field, value: Value<'_>) -> Vec<bool> {
             out
         }
         (Field::Path, Value::Path(p)) => {
-            let mut out = vec![p.is_some(), p.is_some_and(|(raw, _, _)| normalize::is_ambiguous(raw, raw))];
+            let ambiguous = |raw: &str| normalize::is_ambiguous(raw, normalize::split_path(raw).0);
+            let mut out = vec![p.is_some(), p.is_some_and(|(raw, _, _)| ambiguous(raw))];
             for (i, path) in [p.map(|p| p.1), p.map(|p| p.2)].into_iter().enumerate() {
                 if i == 1 && p.is_some_and(|(_, a, b)| a == b) {
                     break;

@@ -139,7 +139,8 @@ pub(crate) fn diff(old: &Policy, new: &Policy) -> Vec<DlpChange> {
     // (actions, places, detectors) → services.
     let mut merged: Vec<DlpChange> = Vec::new();
     for ((service, (old, new), places), detectors) in groups {
-        match merged.iter_mut().find(|c| c.old == old && c.new == new && c.places == places && c.detectors == detectors) {
+        match merged.iter_mut().find(|c| c.old == old && c.new == new && c.places == places && c.detectors == detectors)
+        {
             Some(c) => c.services.push(service),
             None => merged.push(DlpChange { services: vec![service], places, detectors, old, new }),
         }

@@ -18,7 +18,7 @@ pub struct Probe {
     pub method: String,
     /// `:authority` as sent.
     pub authority: String,
-    /// The path (normalized, no query); `None` for a CONNECT.
+    /// The path as sent (`:path`, query included); `None` for a CONNECT.
     pub path: Option<String>,
     /// The listener port the request arrives on.
     pub port: u16,

@@ -22,6 +22,10 @@ out):
   warden diff policies/old.yaml policies/new.yaml
   warden diff main:policies policies --format markdown > comment.md
   warden diff HEAD~1:egress.yaml egress.yaml --fail-on widen
+  warden diff old.yaml new.yaml --log access.log --principal-field downstream_peer_uri_san
+
+--log counts how many requests of an Envoy JSON access log (read as `warden replay` reads it)
+fall in each change: how much real traffic the change affects.
 
 The diff is exact, not sampled: the requests are cut into classes by every constant either
 policy mentions (hosts, ports, principals, namespaces, methods, paths, headers, addresses,
@@ -66,6 +70,16 @@ pub(super) struct DiffArgs {
     /// (one per other change); JSON and markdown list them all.
     #[arg(long, default_value_t = 3, value_name = "N")]
     limit: usize,
+    /// Count how many requests of this Envoy JSON access log (as `warden replay` reads it; .gz
+    /// too) each change affects.
+    #[arg(long, value_name = "ACCESS_LOG")]
+    log: Option<PathBuf>,
+    /// With --log: the field of each line that holds the caller's principal.
+    #[arg(long, value_name = "FIELD", requires = "log")]
+    principal_field: Option<String>,
+    /// With --log: the principal of every line without one.
+    #[arg(long, value_name = "PRINCIPAL", requires = "log")]
+    principal: Option<String>,
     /// Exit 1 when the change widens access (widen) or changes anything (any).
     #[arg(long, value_enum, value_name = "WHAT")]
     fail_on: Option<FailOn>,
@@ -175,13 +189,56 @@ pub(super) fn diff(args: &DiffArgs, notes: &mut Notes, out: &mut dyn Write, err:
     let (Some(old), Some(new)) = (load(&old_input)?, load(&new_input)?) else {
         return Ok(EXIT_USAGE);
     };
-    let report = warden_diff::diff(&old, &new);
+    let analysis = warden_diff::Diff::new(&old, &new);
+    let report = analysis.run(false).0;
     let inputs = Inputs { old: &old_input.shown, new: &new_input.shown, policy: &new };
+    let counts = match &args.log {
+        None => None,
+        Some(path) => {
+            let file = std::fs::File::open(path)
+                .map_err(|e| CliError::Input(format!("{}: cannot read: {e}", path.display())))?;
+            let gzipped = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+            let mut reader: Box<dyn std::io::BufRead> = if gzipped {
+                Box::new(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(file)))
+            } else {
+                Box::new(std::io::BufReader::new(file))
+            };
+            let counted = diff::count_log(
+                &analysis,
+                &report,
+                &mut reader,
+                args.principal_field.as_deref(),
+                args.principal.as_deref(),
+            )
+            .map_err(|e| CliError::Input(format!("{}: cannot read: {e}", path.display())))?;
+            if counted.requests == 0 {
+                return Err(CliError::Input(format!(
+                    "{}: no request lines (JSON access-log lines with authority, method and path)",
+                    path.display()
+                )));
+            }
+            Some((crate::display::shown(path), counted))
+        }
+    };
     match args.format {
-        Format::Human => out.write_all(diff::human(&report, &inputs, args.limit).as_bytes())?,
-        Format::Markdown => out.write_all(diff::markdown(&report, &inputs).as_bytes())?,
+        Format::Human => {
+            out.write_all(diff::human(&report, &inputs, args.limit).as_bytes())?;
+            if let Some((shown, c)) = &counts {
+                out.write_all(diff::log_text(&report, c, shown).as_bytes())?;
+            }
+        }
+        Format::Markdown => {
+            out.write_all(diff::markdown(&report, &inputs).as_bytes())?;
+            if let Some((shown, c)) = &counts {
+                writeln!(out, "\n```text{}```", diff::log_text(&report, c, shown))?;
+            }
+        }
         Format::Json => {
-            let text = serde_json::to_string_pretty(&diff::json(&report, &inputs)).unwrap_or_default();
+            let mut value = diff::json(&report, &inputs);
+            if let (Some((_, c)), Some(obj)) = (&counts, value.as_object_mut()) {
+                obj.insert("log".into(), diff::log_json(&report, c));
+            }
+            let text = serde_json::to_string_pretty(&value).unwrap_or_default();
             writeln!(out, "{text}")?;
         }
     }

@@ -289,3 +289,66 @@ fn a_git_revision_is_read_without_a_checkout() {
     assert_eq!(bad.status.code(), Some(EXIT_USAGE));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a git revision"));
 }
+
+/// `--log` counts the requests of an access log in each change; a request
+/// the change does not affect is counted as read only.
+#[test]
+fn a_log_counts_the_traffic_each_change_affects() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let new = edited(
+        dir.path(),
+        "new.yaml",
+        MULTI_TEAM,
+        &[(
+            "notPrincipals: [\"cluster.local/ns/payments/sa/treasury\"]",
+            "notPrincipals: [\"cluster.local/ns/payments/sa/treasury\", \"cluster.local/ns/payments/sa/payouts-bot\"]",
+        )],
+    );
+    let line = |method: &str, authority: &str, path: &str, principal: &str| {
+        format!(
+            r#"{{"authority":"{authority}","method":"{method}","path":"{path}","protocol":"HTTP/1.1","downstream_local_address":"10.0.0.1:443","downstream_remote_address":"10.1.2.3:40000","peer":"{principal}"}}"#
+        )
+    };
+    let log = [
+        line("POST", "api.stripe.com", "/v1/payouts", "spiffe://cluster.local/ns/payments/sa/payouts-bot"),
+        line("POST", "api.stripe.com", "/v1/transfers?x=1", "spiffe://cluster.local/ns/payments/sa/payouts-bot"),
+        line("POST", "api.stripe.com", "/v1/payouts", "spiffe://cluster.local/ns/payments/sa/payments-api"),
+        line("GET", "api.stripe.com", "/v1/balance", "spiffe://cluster.local/ns/payments/sa/payouts-bot"),
+        r#"{"downstream_local_address":"10.0.0.1:443","requested_server_name":"api.stripe.com"}"#.to_owned(),
+        "not json".to_owned(),
+    ]
+    .join("\n");
+    let log_path = dir.path().join("access.log");
+    std::fs::write(&log_path, log).expect("write");
+    let args = [
+        "diff",
+        MULTI_TEAM,
+        new.to_str().expect("UTF-8"),
+        "--log",
+        log_path.to_str().expect("UTF-8"),
+        "--principal-field",
+        "peer",
+    ];
+    let run = warden(&args);
+    assert_eq!(run.code, EXIT_OK, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("4 requests, 2 decided differently by the new policy (2 lines skipped)"),
+        "{}",
+        run.stdout
+    );
+    let json = warden(&[&args[..], &["--format", "json"]].concat());
+    let report: Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(report["log"]["changed"], 2);
+    assert_eq!(report["log"]["unexplained"], 0);
+    let widened: u64 = report["log"]["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .filter(|g| g["kind"] == "widens")
+        .map(|g| g["requests"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(widened, 2);
+    // An empty log is an input error, not "no change".
+    std::fs::write(&log_path, "").expect("write");
+    assert_eq!(warden(&args).code, EXIT_USAGE);
+}
