@@ -39,10 +39,26 @@ fn shell_word(s: &str) -> String {
 /// `shown`), the caller's principal where the policy reads it.
 pub fn explain_command(shown: &str, probe: &Probe, policy: &Policy) -> String {
     let mut args = vec!["warden".to_owned(), "explain".to_owned(), shell_word(shown)];
+    if probe.connection {
+        args.push("--connection".to_owned());
+    }
     let mut push = |flag: &str, value: &str| {
         args.push(flag.to_owned());
         args.push(shell_word(value));
     };
+    if probe.connection {
+        if let Some(sni) = &probe.sni {
+            push("--sni", sni);
+        }
+        push("--port", &probe.port.to_string());
+        if let Some(p) = &probe.principal {
+            push("--principal", p);
+        }
+        if probe.source_ip != std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST) {
+            push("--source-ip", &probe.source_ip.to_string());
+        }
+        return args.join(" ");
+    }
     push("--method", &probe.method);
     push("--authority", &probe.authority);
     if let Some(path) = &probe.path {
@@ -172,7 +188,13 @@ fn grouped(changes: &[Change]) -> Vec<Vec<&Change>> {
     let mut groups: Vec<Vec<&Change>> = Vec::new();
     for c in changes {
         let same = |g: &Vec<&Change>| {
-            g.first().is_some_and(|f| f.kind == c.kind && f.services == c.services && f.old == c.old && f.new == c.new)
+            g.first().is_some_and(|f| {
+                f.kind == c.kind
+                    && f.services == c.services
+                    && f.old == c.old
+                    && f.new == c.new
+                    && f.witness.connection == c.witness.connection
+            })
         };
         match groups.iter_mut().find(|g| same(g)) {
             Some(g) => g.push(c),
@@ -209,8 +231,14 @@ pub fn human(report: &Report, inputs: &Inputs<'_>, limit: usize) -> String {
     let mut hidden = 0;
     for group in grouped(&report.changes) {
         let Some(first) = group.first() else { continue };
-        let _ =
-            writeln!(s, "\n{} {}: {}", first.kind.as_str().to_uppercase(), kind_title(first.kind), service_text(first));
+        let what = if first.witness.connection { " (connections)" } else { "" };
+        let _ = writeln!(
+            s,
+            "\n{} {}{what}: {}",
+            first.kind.as_str().to_uppercase(),
+            kind_title(first.kind),
+            service_text(first)
+        );
         let _ = writeln!(s, "  before  {}", verdict_text(&first.old));
         let _ = writeln!(s, "  after   {}", verdict_text(&first.new));
         let show = shown_sets(first.kind, limit);
@@ -225,7 +253,8 @@ pub fn human(report: &Report, inputs: &Inputs<'_>, limit: usize) -> String {
                 let _ = writeln!(s, "    {:<12} {}", f.field, field_text(f));
             }
             if c.fields.is_empty() {
-                let _ = writeln!(s, "    {:<12} any request", "");
+                let who = if c.witness.connection { "any caller" } else { "any request" };
+                let _ = writeln!(s, "    {:<12} {who}", "");
             }
             let _ = writeln!(s, "    witness      {}", explain_command(inputs.new, &c.witness, inputs.policy));
         }
@@ -362,9 +391,9 @@ pub fn json(report: &Report, inputs: &Inputs<'_>) -> Value {
 /// How an access log's requests fall into a report's changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogCounts {
-    /// Request lines read.
+    /// Request and connection lines read.
     pub requests: u64,
-    /// Lines that are no request (connections, incomplete, not JSON).
+    /// Lines that are neither (incomplete, not JSON).
     pub skipped: u64,
     /// Requests whose decision the change changes.
     pub changed: u64,
@@ -393,8 +422,22 @@ fn probe_of(entry: &replay::Entry<'_>, principal: Option<&str>) -> Option<Probe>
     if let Some(xff) = &entry.forwarded_for {
         headers.push(("x-forwarded-for".to_owned(), xff.to_string()));
     }
+    if entry.kind() == LineKind::Connection {
+        return Some(Probe {
+            connection: true,
+            method: String::new(),
+            authority: String::new(),
+            path: None,
+            port: port?,
+            principal: principal.map(warden_engine::request::spiffe_uri),
+            headers: Vec::new(),
+            source_ip,
+            sni: entry.sni.as_deref().map(str::to_owned),
+        });
+    }
     let method = entry.method.as_deref()?.to_owned();
     Some(Probe {
+        connection: false,
         path: (method != "CONNECT").then(|| entry.path.as_deref().unwrap_or("/").to_owned()),
         method,
         authority: entry.authority.as_deref()?.to_owned(),
@@ -435,7 +478,7 @@ pub fn count_log(
             counts.skipped += 1;
             continue;
         };
-        if entry.kind() != LineKind::Request {
+        if entry.kind() == LineKind::Incomplete {
             counts.skipped += 1;
             continue;
         }
@@ -450,7 +493,9 @@ pub fn count_log(
             continue;
         }
         counts.changed += 1;
-        let at = groups.iter().position(|g| g.first().is_some_and(|c| c.old == old && c.new == new));
+        let at = groups.iter().position(|g| {
+            g.first().is_some_and(|c| c.old == old && c.new == new && c.witness.connection == probe.connection)
+        });
         match at.and_then(|i| counts.per_group.get_mut(i)) {
             Some(n) => *n += 1,
             None => counts.unexplained += 1,
@@ -462,7 +507,7 @@ pub fn count_log(
 /// The log's counts for a terminal.
 pub fn log_text(report: &Report, counts: &LogCounts, shown_log: &str) -> String {
     let mut s = format!(
-        "\n{shown_log}: {} requests, {} decided differently by the new policy ({} lines skipped)\n",
+        "\n{shown_log}: {} requests and connections, {} decided differently by the new policy ({} lines skipped)\n",
         counts.requests, counts.changed, counts.skipped
     );
     for (group, n) in grouped(&report.changes).iter().zip(&counts.per_group) {

@@ -45,6 +45,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 use std::net::IpAddr;
 use warden_engine::authz::{Check, Reading, Rule, Test};
+use warden_engine::document::Action;
 use warden_engine::matcher::StringMatch;
 use warden_engine::{normalize, Decision, Outcome, Policy, ServiceId};
 
@@ -244,8 +245,11 @@ pub struct DestKey {
     pub new: Option<ServiceId>,
     /// The atoms; empty for a malformed authority.
     pub bits: Vec<bool>,
-    /// The authority does not parse (both refuse it as a bad request).
+    /// The authority (or server name) does not parse (both refuse it as
+    /// a bad request).
     pub malformed: bool,
+    /// A connection's destination (server name and port), not a request's.
+    pub connection: bool,
 }
 
 /// A set of classes the diff decided with one probe: a destination class
@@ -355,7 +359,10 @@ impl<'p> Diff<'p> {
     pub fn dest_key(&self, authority: &str, listener: u16) -> (DestKey, String) {
         let lower = authority.to_ascii_lowercase();
         let Ok((host, authority_port)) = normalize::split_authority(&lower) else {
-            return (DestKey { old: None, new: None, bits: Vec::new(), malformed: true }, String::new());
+            return (
+                DestKey { old: None, new: None, bits: Vec::new(), malformed: true, connection: false },
+                String::new(),
+            );
         };
         let [(old, port_old, listener_old), (new, port_new, listener_new)] = self.policies().map(|policy| {
             let mapped = service_port(policy, listener);
@@ -374,7 +381,31 @@ impl<'p> Diff<'p> {
             bits.extend([p == port_old, p == listener_old, p == port_new, p == listener_new]);
         }
         bits.extend(self.dest_atoms.sni.iter().map(|m| m.matches(&host)));
-        (DestKey { old, new, bits, malformed: false }, host.into_owned())
+        (DestKey { old, new, bits, malformed: false, connection: false }, host.into_owned())
+    }
+
+    /// The destination class of a connection with server name `sni` on a
+    /// listener port, and the normalized server name.
+    pub fn connection_key(&self, sni: Option<&str>, listener: u16) -> (DestKey, String) {
+        let host = match sni.filter(|s| !s.is_empty()).map(normalize::server_name) {
+            None => None,
+            Some(Ok(h)) => Some(h.into_owned()),
+            Some(Err(_)) => {
+                let key = DestKey { old: None, new: None, bits: Vec::new(), malformed: true, connection: true };
+                return (key, String::new());
+            }
+        };
+        let [(old, port_old), (new, port_new)] = self.policies().map(|policy| {
+            let port = service_port(policy, listener);
+            (host.as_deref().and_then(|h| policy.registry().lookup(h, port)), port)
+        });
+        let mut bits = vec![host.is_some()];
+        for &p in &self.dest_atoms.ports {
+            bits.extend([p == port_old, p == port_new]);
+        }
+        let h = host.clone().unwrap_or_default();
+        bits.extend(self.dest_atoms.sni.iter().map(|m| host.is_some() && m.matches(&h)));
+        (DestKey { old, new, bits, malformed: false, connection: true }, h)
     }
 
     /// Whether every request to this destination class is decided alike.
@@ -392,7 +423,7 @@ impl<'p> Diff<'p> {
     }
 
     fn cached_atoms(&self, key: &DestKey) -> std::rc::Rc<Atoms> {
-        let pair = (key.old, key.new);
+        let pair = (key.old, key.new, key.connection);
         if let Some(a) = self.atoms_cache.borrow().get(&pair) {
             return a.clone();
         }
@@ -403,7 +434,11 @@ impl<'p> Diff<'p> {
 
     /// The class of `probe`.
     pub fn class_of(&self, probe: &Probe) -> ClassKey {
-        let (dest, host) = self.dest_key(&probe.authority, probe.port);
+        let (dest, host) = if probe.connection {
+            self.connection_key(probe.sni.as_deref(), probe.port)
+        } else {
+            self.dest_key(&probe.authority, probe.port)
+        };
         if self.unchanged(&dest) {
             return ClassKey { dest, fields: Vec::new() };
         }
@@ -416,8 +451,8 @@ impl<'p> Diff<'p> {
                 normalize::normalize_path(p, self.new.path_normalization()),
             )
         });
-        let fields = atoms
-            .fields(self.sni_matters)
+        let fields = self
+            .fields(&atoms, dest.connection)
             .into_iter()
             .map(|field| {
                 let value = match field {
@@ -437,10 +472,24 @@ impl<'p> Diff<'p> {
         ClassKey { dest, fields }
     }
 
-    /// Decides `probe` under both policies.
+    /// Decides `probe` under both policies (a connection as the network
+    /// filter does).
     pub fn decide(&self, probe: &Probe) -> (Verdict, Verdict) {
         let view = View::new(probe, &self.presentation);
+        if probe.connection {
+            return (Verdict::of(&self.old.decide_connection(&view)), Verdict::of(&self.new.decide_connection(&view)));
+        }
         (Verdict::of(&self.old.decide(&view)), Verdict::of(&self.new.decide(&view)))
+    }
+
+    /// The fields a destination's requests vary in: a connection has only
+    /// the caller (its server name and port are its destination).
+    fn fields(&self, atoms: &Atoms, connection: bool) -> Vec<Field> {
+        if connection {
+            vec![Field::Identity, Field::SourceIp]
+        } else {
+            atoms.fields(self.sni_matters)
+        }
     }
 
     /// Every destination class, one representative each.
@@ -494,7 +543,8 @@ impl<'p> Diff<'p> {
             }
         };
         // The plainest authority first: it represents its class.
-        for host in candidates::hosts(&pieces) {
+        let hosts = candidates::hosts(&pieces);
+        for host in &hosts {
             for &listener in &ports {
                 visit(host.clone(), listener);
                 visit(format!("{host}:{listener}"), listener);
@@ -506,6 +556,29 @@ impl<'p> Diff<'p> {
                     }
                 }
                 visit(format!("{host}."), listener);
+            }
+        }
+        // Connections: each server name, and none, on each listener port.
+        for sni in hosts.iter().map(Some).chain([None]) {
+            for &listener in &ports {
+                let (key, host) = self.connection_key(sni.map(String::as_str), listener);
+                match seen.get(&key) {
+                    Some(&i) => {
+                        if let Some(d) = out.get_mut(i).filter(|d: &&mut Dest| d.aliases.len() < MAX_ALIASES) {
+                            d.aliases.push((sni.cloned().unwrap_or_default(), listener));
+                        }
+                    }
+                    None => {
+                        seen.insert(key.clone(), out.len());
+                        out.push(Dest {
+                            authority: sni.cloned().unwrap_or_default(),
+                            host,
+                            port: listener,
+                            key,
+                            aliases: Vec::new(),
+                        });
+                    }
+                }
             }
         }
         out
@@ -523,7 +596,7 @@ impl<'p> Diff<'p> {
                 continue;
             }
             stats.explored += 1;
-            let pair = (d.key.old, d.key.new);
+            let pair = (d.key.old, d.key.new, d.key.connection);
             let group = groups.entry(pair).or_insert_with(|| {
                 order.push(pair);
                 self.group(&d.key)
@@ -565,7 +638,7 @@ impl<'p> Diff<'p> {
 
     fn group(&self, key: &DestKey) -> Group {
         let atoms = self.atoms(key);
-        let fields = atoms.fields(self.sni_matters);
+        let fields = self.fields(&atoms, key.connection);
         let candidates = fields.iter().map(|&f| self.candidates(&atoms, f)).collect();
         Group {
             normalization: (self.old.path_normalization(), self.new.path_normalization()),
@@ -629,7 +702,9 @@ impl<'p> Diff<'p> {
 
     /// The probe for a destination and one candidate index per field.
     fn probe(&self, group: &Group, dest: &Dest, idx: &[u32]) -> Probe {
+        let connection = dest.key.connection;
         let mut probe = Probe {
+            connection,
             method: "GET".to_owned(),
             authority: dest.authority.clone(),
             path: Some("/".to_owned()),
@@ -661,6 +736,12 @@ impl<'p> Diff<'p> {
         if probe.method == "CONNECT" {
             probe.path = None;
         }
+        if connection {
+            probe.method = String::new();
+            probe.authority = String::new();
+            probe.path = None;
+            probe.sni = (!dest.authority.is_empty()).then(|| dest.authority.clone());
+        }
         probe
     }
 
@@ -677,9 +758,15 @@ impl<'p> Diff<'p> {
             return;
         }
         let ctx = [self.context(self.old, dest, true), self.context(self.new, dest, false)];
-        let rules: [Vec<&Rule>; 2] = [
-            self.old.applicable_policies(dest.key.old).flat_map(|p| &p.rules).collect(),
-            self.new.applicable_policies(dest.key.new).flat_map(|p| &p.rules).collect(),
+        let rules: [Rules<'_>; 2] = [
+            self.old
+                .applicable_policies(dest.key.old)
+                .flat_map(|p| p.rules.iter().map(move |r| (r, p.action)))
+                .collect(),
+            self.new
+                .applicable_policies(dest.key.new)
+                .flat_map(|p| p.rules.iter().map(move |r| (r, p.action)))
+                .collect(),
         ];
         let mut assigned: Vec<Option<u32>> = vec![None; group.fields.len()];
         self.branch(group, dest, &ctx, &rules, &mut assigned, stats, found);
@@ -691,7 +778,7 @@ impl<'p> Diff<'p> {
         group: &Group,
         dest: &Dest,
         ctx: &[Context; 2],
-        rules: &[Vec<&Rule>; 2],
+        rules: &[Rules<'_>; 2],
         assigned: &mut Vec<Option<u32>>,
         stats: &mut Stats,
         found: &mut Found<'_>,
@@ -726,7 +813,7 @@ impl<'p> Diff<'p> {
         group: &Group,
         dest: &Dest,
         ctx: &[Context; 2],
-        rules: &[Vec<&Rule>; 2],
+        rules: &[Rules<'_>; 2],
         assigned: &[Option<u32>],
     ) -> Option<usize> {
         let open = |f: Field| group.fields.iter().position(|&g| g == f).filter(|&k| assigned.get(k) == Some(&None));
@@ -747,8 +834,8 @@ impl<'p> Diff<'p> {
         let look = Look { group, dest, assigned };
         for (side, list) in rules.iter().enumerate() {
             let Some(c) = ctx.get(side) else { continue };
-            for rule in list {
-                if rule_status(rule, c, &look).is_none() {
+            for &(rule, action) in list {
+                if rule_status(rule, action, c, &look).is_none() {
                     // The first open field one of its checks reads.
                     let from = rule.from.iter().flatten().flatten();
                     let to = rule.to.iter().flatten().flatten();
@@ -769,10 +856,29 @@ impl<'p> Diff<'p> {
     }
 
     fn context(&self, policy: &Policy, dest: &Dest, old: bool) -> Context {
+        let listener = service_port(policy, dest.port);
+        if dest.key.connection {
+            // A connection shows no headers: only a certificate or filter
+            // state can carry its caller's identity.
+            let identity = policy.identity_sources().iter().any(|s| {
+                matches!(
+                    s,
+                    warden_engine::document::IdentitySource::PeerCertificate(_)
+                        | warden_engine::document::IdentitySource::FilterState(_)
+                )
+            });
+            return Context { authority: dest.host.clone(), port: listener, listener, old, connection: true, identity };
+        }
         let lower = dest.authority.to_ascii_lowercase();
         let authority_port = normalize::split_authority(&lower).ok().and_then(|(_, p)| p);
-        let listener = service_port(policy, dest.port);
-        Context { authority: lower, port: authority_port.unwrap_or(listener), listener, old }
+        Context {
+            authority: lower,
+            port: authority_port.unwrap_or(listener),
+            listener,
+            old,
+            connection: false,
+            identity: true,
+        }
     }
 }
 
@@ -787,7 +893,15 @@ struct Context {
     listener: u16,
     /// The old policy (its paths are normalized its way).
     old: bool,
+    /// A connection: Istio's TCP semantics.
+    connection: bool,
+    /// Whether the policy sees the probe's principal (on a connection,
+    /// only through a certificate or filter state).
+    identity: bool,
 }
+
+/// The rules of the policies that apply, with their policy's action.
+type Rules<'p> = Vec<(&'p Rule, Action)>;
 
 /// The fields fixed so far.
 struct Look<'a> {
@@ -855,8 +969,18 @@ fn or3(values: impl Iterator<Item = Option<bool>>) -> Option<bool> {
     }
 }
 
-/// Whether the rule matches, if the fields fixed so far decide it.
-fn rule_status(rule: &Rule, c: &Context, look: &Look<'_>) -> Option<bool> {
+/// Whether the rule of a policy with `action` matches, if the fields fixed
+/// so far decide it. On a connection, Istio's TCP semantics, as the
+/// engine's `Rule::matches`: an ALLOW rule with an HTTP-only check never
+/// matches; in other rules those checks are ignored (`check_status`).
+fn rule_status(rule: &Rule, action: Action, c: &Context, look: &Look<'_>) -> Option<bool> {
+    if c.connection && action == Action::Allow {
+        let from = rule.from.iter().flatten().flatten();
+        let to = rule.to.iter().flatten().flatten();
+        if from.chain(to).chain(rule.when.iter()).any(|ch| http_only(&ch.test)) {
+            return Some(false);
+        }
+    }
     let alternatives = |alts: &Option<Vec<Vec<Check>>>| match alts {
         None => Some(true),
         Some(alts) => or3(alts.iter().map(|checks| and3(checks.iter().map(|ch| check_status(ch, c, look))))),
@@ -867,6 +991,23 @@ fn rule_status(rule: &Rule, c: &Context, look: &Look<'_>) -> Option<bool> {
     )
 }
 
+/// A check on the caller (identity, address) on a connection.
+fn check_status_caller(check: &Check, c: &Context, look: &Look<'_>) -> Option<bool> {
+    let hit = match &check.test {
+        Test::Identity(_) if !c.identity => false,
+        Test::Identity(patterns) => match look.value(Field::Identity)? {
+            Candidate::Principal(p) => p.as_deref().is_some_and(|p| patterns.iter().any(|m| m.matches(p))),
+            _ => return None,
+        },
+        Test::SourceIp(blocks) | Test::RemoteIp(blocks) => match look.value(Field::SourceIp)? {
+            Candidate::Ip(ip) => blocks.iter().any(|b| b.contains(*ip)),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(hit != check.negate)
+}
+
 fn combine(reading: Reading, istio: bool, warden: bool) -> bool {
     match reading {
         Reading::Both => istio && warden,
@@ -874,9 +1015,29 @@ fn combine(reading: Reading, istio: bool, warden: bool) -> bool {
     }
 }
 
+/// Whether a test reads what only HTTP has (Istio's generators refuse
+/// them on a TCP filter chain).
+fn http_only(test: &Test) -> bool {
+    matches!(test, Test::Host(..) | Test::Method(_) | Test::Path(_) | Test::Header(..))
+}
+
 /// A check's value, if the fields fixed so far decide it (as the engine's
-/// `Check::holds` computes it on a request).
+/// `Check::holds` computes it on a request, and on a connection, where an
+/// HTTP-only check is dropped).
 fn check_status(check: &Check, c: &Context, look: &Look<'_>) -> Option<bool> {
+    if c.connection {
+        return match &check.test {
+            t if http_only(t) => Some(true),
+            Test::Port(ports, reading) => {
+                Some(combine(*reading, ports.contains(&c.listener), ports.contains(&c.port)) != check.negate)
+            }
+            Test::Sni(patterns) => {
+                let sni = (!c.authority.is_empty()).then_some(c.authority.as_str());
+                Some(sni.is_some_and(|s| patterns.iter().any(|m| m.matches(s))) != check.negate)
+            }
+            _ => check_status_caller(check, c, look),
+        };
+    }
     let hit = match &check.test {
         Test::Host(patterns, reading) => combine(
             *reading,
@@ -928,8 +1089,9 @@ fn check_status(check: &Check, c: &Context, look: &Look<'_>) -> Option<bool> {
     Some(hit != check.negate)
 }
 
-/// The service of a destination under the old and the new policy.
-pub(crate) type Pair = (Option<ServiceId>, Option<ServiceId>);
+/// The service of a destination under the old and the new policy, and
+/// whether it is a connection's.
+pub(crate) type Pair = (Option<ServiceId>, Option<ServiceId>, bool);
 
 /// What [`Diff::explore`] calls for each box: its candidate index per
 /// field (`None`: any), the probe that decided it and the two verdicts.

@@ -123,8 +123,14 @@ fn describe(
         .iter()
         .filter_map(|&d| dests.get(d as usize))
         .map(|d| {
+            let connection = d.key.connection;
             let shown = |(authority, port): (&str, u16)| {
-                if authority.ends_with(&format!(":{port}")) {
+                if connection {
+                    match authority {
+                        "" => format!("no SNI on port {port}"),
+                        sni => format!("SNI {sni} on port {port}"),
+                    }
+                } else if authority.ends_with(&format!(":{port}")) {
                     authority.to_owned()
                 } else {
                     format!("{authority} on port {port}")

@@ -14,6 +14,9 @@ const CLIENT_PORT: u16 = 40000;
 /// One concrete request: what `warden explain` can be asked about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Probe {
+    /// A connection through the network filter (server name, port, the
+    /// caller), not an HTTP request: method, authority and path are empty.
+    pub connection: bool,
     /// The method.
     pub method: String,
     /// `:authority` as sent.
@@ -98,8 +101,11 @@ pub(crate) struct View<'a> {
 
 impl<'a> View<'a> {
     pub(crate) fn new(probe: &'a Probe, presentation: &'a Presentation) -> Self {
-        let identity_headers =
-            probe.principal.as_deref().map(|p| presentation.identity_header_values(p)).unwrap_or_default();
+        // A connection has no headers to carry an identity in.
+        let identity_headers = match probe.principal.as_deref() {
+            Some(p) if !probe.connection => presentation.identity_header_values(p),
+            _ => Vec::new(),
+        };
         View {
             probe,
             presentation,
@@ -121,6 +127,9 @@ impl<'a> View<'a> {
 
 impl Attributes for View<'_> {
     fn header(&self, name: &str) -> Option<&str> {
+        if self.probe.connection {
+            return None;
+        }
         if name.starts_with(':') {
             return self.pseudo(name);
         }
@@ -132,6 +141,9 @@ impl Attributes for View<'_> {
     }
 
     fn for_each_header(&self, visit: &mut dyn FnMut(&str, &str)) {
+        if self.probe.connection {
+            return;
+        }
         for name in [":method", ":authority", ":path", ":scheme"] {
             if let Some(v) = self.pseudo(name) {
                 visit(name, v);

@@ -1,6 +1,6 @@
 //! The diff's promise, tested on random policy pairs drawn from the whole
-//! rule vocabulary and random requests drawn from the same constants (and
-//! values near them): a request whose decision differs between the two
+//! rule vocabulary and random requests and connections drawn from the same
+//! constants (and values near them): a request whose decision differs between the two
 //! policies always falls in a class the diff found changed, every request
 //! falls in a class the diff enumerated (or at a destination it skipped
 //! because both policies treat it alike), each class is decided uniformly,
@@ -273,10 +273,26 @@ fn probe() -> impl Strategy<Value = Probe> {
         Some("evil.example.com"),
         Some("z.net"),
     ]);
-    (authorities, proptest::sample::select(vec![80u16, 443, 8443, 9000]), methods, paths, principals, teams, ips, snis)
-        .prop_map(|(authority, port, method, path, principal, team, ip, sni)| {
+    let shape = (authorities, proptest::sample::select(vec![80u16, 443, 8443, 9000]), methods, paths);
+    (shape, principals, teams, ips, snis, proptest::bool::weighted(0.25)).prop_map(
+        |((authority, port, method, path), principal, team, ip, sni, connection)| {
             let host = authority.split(':').next().unwrap_or(authority).trim_end_matches('.').to_ascii_lowercase();
+            if connection {
+                // A connection: its server name, port and caller only.
+                return Probe {
+                    connection: true,
+                    method: String::new(),
+                    authority: String::new(),
+                    path: None,
+                    port,
+                    principal: principal.map(str::to_owned),
+                    headers: Vec::new(),
+                    source_ip: ip.parse().unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+                    sni: sni.map(|s| if s == "=" { host.clone() } else { s.to_owned() }),
+                };
+            }
             Probe {
+                connection: false,
                 method: method.to_owned(),
                 authority: authority.to_owned(),
                 path: (method != "CONNECT").then(|| path.to_owned()),
@@ -286,7 +302,8 @@ fn probe() -> impl Strategy<Value = Probe> {
                 source_ip: ip.parse().unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
                 sni: sni.map(|s| if s == "=" { host.clone() } else { s.to_owned() }),
             }
-        })
+        },
+    )
 }
 
 proptest! {

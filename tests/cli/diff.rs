@@ -332,7 +332,7 @@ fn a_log_counts_the_traffic_each_change_affects() {
     let run = warden(&args);
     assert_eq!(run.code, EXIT_OK, "{}{}", run.stdout, run.stderr);
     assert!(
-        run.stdout.contains("4 requests, 2 decided differently by the new policy (2 lines skipped)"),
+        run.stdout.contains("5 requests and connections, 2 decided differently by the new policy (1 lines skipped)"),
         "{}",
         run.stdout
     );
