@@ -49,31 +49,30 @@ fn push<T: PartialEq + Clone>(list: &mut Vec<T>, items: &[T]) {
     }
 }
 
+/// Every test of every rule of `policies`.
+fn tests<'p>(policies: impl IntoIterator<Item = &'p AuthzPolicy>) -> impl Iterator<Item = &'p Test> {
+    policies.into_iter().flat_map(|p| &p.rules).flat_map(|r| r.checks()).map(|c| &c.test)
+}
+
 impl Atoms {
     /// The atoms of `policies`.
     pub fn of<'p>(policies: impl IntoIterator<Item = &'p AuthzPolicy>) -> Self {
         let mut a = Atoms::default();
-        for policy in policies {
-            for rule in &policy.rules {
-                let from = rule.from.iter().flatten().flatten();
-                let to = rule.to.iter().flatten().flatten();
-                for check in from.chain(to).chain(rule.when.iter()) {
-                    match &check.test {
-                        Test::Identity(p) => push(&mut a.names, p),
-                        Test::SourceIp(b) | Test::RemoteIp(b) => push(&mut a.ips, b),
-                        Test::Method(p) => push(&mut a.methods, p),
-                        Test::Path(p) => push(&mut a.paths, p),
-                        Test::Sni(p) => push(&mut a.snis, p),
-                        Test::Header(name, p) => {
-                            let name = name.to_ascii_lowercase();
-                            match a.headers.iter_mut().find(|(n, _)| *n == name) {
-                                Some((_, list)) => push(list, p),
-                                None => a.headers.push((name, p.clone())),
-                            }
-                        }
-                        Test::Host(..) | Test::Port(..) => {}
+        for test in tests(policies) {
+            match test {
+                Test::Identity(p) => push(&mut a.names, p),
+                Test::SourceIp(b) | Test::RemoteIp(b) => push(&mut a.ips, b),
+                Test::Method(p) => push(&mut a.methods, p),
+                Test::Path(p) => push(&mut a.paths, p),
+                Test::Sni(p) => push(&mut a.snis, p),
+                Test::Header(name, p) => {
+                    let name = name.to_ascii_lowercase();
+                    match a.headers.iter_mut().find(|(n, _)| *n == name) {
+                        Some((_, list)) => push(list, p),
+                        None => a.headers.push((name, p.clone())),
                     }
                 }
+                Test::Host(..) | Test::Port(..) => {}
             }
         }
         a.headers.sort_by(|x, y| x.0.cmp(&y.0));
@@ -108,18 +107,12 @@ impl DestAtoms {
     /// The destination atoms of `policies`.
     pub fn of<'p>(policies: impl IntoIterator<Item = &'p AuthzPolicy>) -> Self {
         let mut d = DestAtoms::default();
-        for policy in policies {
-            for rule in &policy.rules {
-                let from = rule.from.iter().flatten().flatten();
-                let to = rule.to.iter().flatten().flatten();
-                for check in from.chain(to).chain(rule.when.iter()) {
-                    match &check.test {
-                        Test::Host(h, _) => push(&mut d.hosts, h),
-                        Test::Port(p, _) => push(&mut d.ports, p),
-                        Test::Sni(p) => push(&mut d.sni, p),
-                        _ => {}
-                    }
-                }
+        for test in tests(policies) {
+            match test {
+                Test::Host(h, _) => push(&mut d.hosts, h),
+                Test::Port(p, _) => push(&mut d.ports, p),
+                Test::Sni(p) => push(&mut d.sni, p),
+                _ => {}
             }
         }
         d

@@ -836,10 +836,8 @@ impl<'p> Diff<'p> {
             let Some(c) = ctx.get(side) else { continue };
             for &(rule, action) in list {
                 if rule_status(rule, action, c, &look).is_none() {
-                    // The first open field one of its checks reads.
-                    let from = rule.from.iter().flatten().flatten();
-                    let to = rule.to.iter().flatten().flatten();
-                    for check in from.chain(to).chain(rule.when.iter()) {
+                    // The first open field one of its undecided checks reads.
+                    for check in rule.checks() {
                         if check_status(check, c, &look).is_some() {
                             continue;
                         }
@@ -953,20 +951,9 @@ fn and3(values: impl Iterator<Item = Option<bool>>) -> Option<bool> {
     }
 }
 
+/// Kleene's OR: not AND of the negations.
 fn or3(values: impl Iterator<Item = Option<bool>>) -> Option<bool> {
-    let mut unknown = false;
-    for v in values {
-        match v {
-            Some(true) => return Some(true),
-            None => unknown = true,
-            Some(false) => {}
-        }
-    }
-    if unknown {
-        None
-    } else {
-        Some(false)
-    }
+    and3(values.map(|v| v.map(|b| !b))).map(|b| !b)
 }
 
 /// Whether the rule of a policy with `action` matches, if the fields fixed
@@ -974,12 +961,8 @@ fn or3(values: impl Iterator<Item = Option<bool>>) -> Option<bool> {
 /// engine's `Rule::matches`: an ALLOW rule with an HTTP-only check never
 /// matches; in other rules those checks are ignored (`check_status`).
 fn rule_status(rule: &Rule, action: Action, c: &Context, look: &Look<'_>) -> Option<bool> {
-    if c.connection && action == Action::Allow {
-        let from = rule.from.iter().flatten().flatten();
-        let to = rule.to.iter().flatten().flatten();
-        if from.chain(to).chain(rule.when.iter()).any(|ch| http_only(&ch.test)) {
-            return Some(false);
-        }
+    if c.connection && action == Action::Allow && rule.checks().any(|ch| http_only(&ch.test)) {
+        return Some(false);
     }
     let alternatives = |alts: &Option<Vec<Vec<Check>>>| match alts {
         None => Some(true),

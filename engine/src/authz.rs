@@ -199,8 +199,8 @@ impl Rule {
         any_alternative(&self.from, req) && any_alternative(&self.to, req) && all(&self.when, req)
     }
 
-    /// Every check of the rule, for compile-time analysis.
-    pub(crate) fn checks(&self) -> impl Iterator<Item = &Check> {
+    /// Every check of the rule (`from`, `to`, then `when`), for analysis.
+    pub fn checks(&self) -> impl Iterator<Item = &Check> {
         let from = self.from.iter().flatten().flatten();
         let to = self.to.iter().flatten().flatten();
         from.chain(to).chain(self.when.iter())
