@@ -305,3 +305,103 @@ pub fn principals(patterns: &[NameMatch]) -> Vec<Option<String>> {
 pub fn hosts(pieces: &Pieces) -> Vec<String> {
     pieces.candidates("", same).into_iter().filter(|h| !h.is_empty() && !h.starts_with('.')).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The distinct truth-value vectors `values` give `patterns`.
+    fn classes<T>(values: &[T], test: impl Fn(&T) -> Vec<bool>) -> BTreeSet<Vec<bool>> {
+        values.iter().map(test).collect()
+    }
+
+    #[test]
+    fn string_pieces_meet_every_combination_of_prefix_suffix_and_exact() {
+        let patterns: Vec<StringMatch> =
+            ["GET", "PO*", "POST", "*T", "*ST", "*"].iter().map(|p| StringMatch::parse(p).unwrap()).collect();
+        let values = methods(&patterns);
+        let got = classes(&values, |v| patterns.iter().map(|p| p.matches(v)).collect());
+        // GET, POST exactly; PO… without T; PO…T not ST; PO…ST other than
+        // POST; …T not PO nor ST; …ST not PO; none of them.
+        for want in [
+            vec![true, false, false, true, false, true],
+            vec![false, true, true, true, true, true],
+            vec![false, true, false, false, false, true],
+            vec![false, true, false, true, false, true],
+            vec![false, true, false, true, true, true],
+            vec![false, false, false, true, false, true],
+            vec![false, false, false, true, true, true],
+            vec![false, false, false, false, false, true],
+        ] {
+            assert!(got.contains(&want), "{want:?} not met by {values:?}");
+        }
+    }
+
+    #[test]
+    fn paths_instantiate_templates_with_known_segments_and_an_ambiguous_form() {
+        let patterns: Vec<PathMatch> =
+            ["/v1/{*}/refunds", "/v1/abc*", "/files/{**}"].iter().map(|p| PathMatch::parse(p).unwrap()).collect();
+        let values = paths(&patterns, false);
+        let got = classes(&values, |v| patterns.iter().map(|p| p.matches(v)).collect());
+        // A template instance that also has the prefix: its segment is a
+        // piece of the other pattern.
+        assert!(got.contains(&vec![true, true, false]), "{values:?}");
+        assert!(got.contains(&vec![true, false, false]), "{values:?}");
+        assert!(got.contains(&vec![false, false, true]), "{values:?}");
+        assert!(got.contains(&vec![false, false, false]), "{values:?}");
+        assert!(values.iter().any(|v| v.contains("%2F")), "an ambiguous path: {values:?}");
+    }
+
+    #[test]
+    fn addresses_meet_every_cell_of_nested_blocks() {
+        let blocks: Vec<IpBlock> = ["10.0.0.0/8", "10.66.0.0/16", "10.66.1.7", "2001:db8::/32"]
+            .iter()
+            .map(|b| IpBlock::parse(b).unwrap())
+            .collect();
+        let values = addresses(&blocks);
+        let got = classes(&values, |ip| blocks.iter().map(|b| b.contains(*ip)).collect());
+        for want in [
+            vec![false, false, false, false],
+            vec![true, false, false, false],
+            vec![true, true, false, false],
+            vec![true, true, true, false],
+            vec![false, false, false, true],
+        ] {
+            assert!(got.contains(&want), "{want:?} not met by {values:?}");
+        }
+    }
+
+    #[test]
+    fn principals_combine_trust_domains_namespaces_and_service_accounts() {
+        let patterns = vec![
+            NameMatch::Principal(StringMatch::parse("cluster.local/ns/pay/*").unwrap()),
+            NameMatch::namespace("data"),
+            NameMatch::trust_domain("other.td").unwrap(),
+            NameMatch::service_account("data/etl").unwrap(),
+        ];
+        let values = principals(&patterns);
+        let got = classes(&values, |p| patterns.iter().map(|m| p.as_deref().is_some_and(|p| m.matches(p))).collect());
+        for want in [
+            vec![false, false, false, false],
+            vec![true, false, false, false],
+            vec![false, true, false, false],
+            vec![false, true, true, false],
+            vec![false, true, false, true],
+            vec![false, true, true, true],
+            vec![false, false, true, false],
+        ] {
+            assert!(got.contains(&want), "{want:?} not met by {values:?}");
+        }
+        assert!(values.contains(&None), "no principal is a class of its own");
+    }
+
+    #[test]
+    fn header_values_include_absent_and_empty() {
+        let patterns: Vec<StringMatch> = ["RF-*", "*"].iter().map(|p| StringMatch::parse(p).unwrap()).collect();
+        let values = header_values(&patterns);
+        assert!(values.contains(&None));
+        assert!(values.contains(&Some(String::new())));
+        assert!(values.iter().flatten().any(|v| v.starts_with("RF-")));
+    }
+}

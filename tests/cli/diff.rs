@@ -138,6 +138,23 @@ fn a_principal_wildcard_widened_opens_the_namespace() {
 
 #[test]
 fn a_deny_removed_lets_its_requests_through() {
+    let text = std::fs::read_to_string(MULTI_TEAM).expect("example");
+    let start = text.find("  # Only the treasury service account may move money out of Stripe.\n").expect("the DENY");
+    let end = text.find("  # Refunds at any PSP need a refund ticket").expect("the next policy");
+    let block = text.get(start..end).expect("the block");
+    let (_, report, code) = diff_of(MULTI_TEAM, &[(block, "")], "json");
+    assert_eq!(code, EXIT_OK);
+    let changes = report["changes"].as_array().expect("changes");
+    assert!(changes.iter().any(|c| c["kind"] == "widens"));
+    // Everything that changed was decided by the DENY before.
+    for c in changes {
+        assert_eq!(c["old"]["policy"], "stripe-money-movement", "{c}");
+        assert_ne!(c["new"]["policy"], "stripe-money-movement", "{c}");
+    }
+}
+
+#[test]
+fn a_deny_made_dry_run_lets_its_requests_through_and_records_them() {
     let (shown, report, _) = diff_of(
         MULTI_TEAM,
         &[(
@@ -209,11 +226,20 @@ fn identical_policies_differ_in_nothing() {
     let run = warden(&["diff", MULTI_TEAM, MULTI_TEAM, "--fail-on", "any"]);
     assert_eq!(run.code, EXIT_OK, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("no change"), "{}", run.stdout);
-    // Istio input and its conversion are the same policy.
     let json = warden(&["diff", MULTI_TEAM, MULTI_TEAM, "--format", "json"]);
     let report: Value = serde_json::from_str(&json.stdout).expect("JSON");
     assert_eq!(report["changed"], false);
     assert_eq!(report["stats"]["explored"], 0);
+    // Istio input and what `warden import` makes of it are the same policy.
+    let istio = "policies/istio/egress-gateway-sidecar";
+    let imported = warden(&["import", istio]);
+    assert_eq!(imported.code, EXIT_OK, "{}", imported.stderr);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let converted = dir.path().join("warden.yaml");
+    std::fs::write(&converted, imported.stdout).expect("write");
+    let run = warden(&["diff", istio, converted.to_str().expect("UTF-8"), "--fail-on", "any"]);
+    assert_eq!(run.code, EXIT_OK, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("no change"), "{}", run.stdout);
 }
 
 #[test]
