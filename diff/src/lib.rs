@@ -974,7 +974,8 @@ fn rule_status(rule: &Rule, action: Action, c: &Context, look: &Look<'_>) -> Opt
     )
 }
 
-/// A check on the caller (identity, address) on a connection.
+/// A check on the caller: its identity (where the policy can see it) and
+/// its address.
 fn check_status_caller(check: &Check, c: &Context, look: &Look<'_>) -> Option<bool> {
     let hit = match &check.test {
         Test::Identity(_) if !c.identity => false,
@@ -1028,14 +1029,7 @@ fn check_status(check: &Check, c: &Context, look: &Look<'_>) -> Option<bool> {
             patterns.iter().any(|m| m.matches_normalized(&look.dest.host, c.port)),
         ),
         Test::Port(ports, reading) => combine(*reading, ports.contains(&c.listener), ports.contains(&c.port)),
-        Test::Identity(patterns) => match look.value(Field::Identity)? {
-            Candidate::Principal(p) => p.as_deref().is_some_and(|p| patterns.iter().any(|m| m.matches(p))),
-            _ => return None,
-        },
-        Test::SourceIp(blocks) | Test::RemoteIp(blocks) => match look.value(Field::SourceIp)? {
-            Candidate::Ip(ip) => blocks.iter().any(|b| b.contains(*ip)),
-            _ => return None,
-        },
+        Test::Identity(_) | Test::SourceIp(_) | Test::RemoteIp(_) => return check_status_caller(check, c, look),
         Test::Method(patterns) => match look.value(Field::Method)? {
             Candidate::Method(m) => patterns.iter().any(|p| p.matches(m)),
             _ => return None,
