@@ -24,11 +24,14 @@ The mix (weights out of 100; every request on a keep-alive connection):
 Every few seconds it samples the gateway Envoy: its resident memory (VmRSS
 from /proc, which holds both VMs' linear memories and V8's heaps), Envoy's
 own allocator (server.memory_allocated, server.memory_heap_size), the
-filter's counters and V8's VM counts (wasm.envoy.wasm.runtime.v8.created /
+filter's own gauges (warden.vm_heap_bytes: bytes its allocators have out;
+warden.vm_memory_bytes: the VMs' linear memory; both summed over the VMs),
+the filter's counters and V8's VM counts (wasm.envoy.wasm.runtime.v8.created /
 active: a VM that crashed and was replaced shows as one more created).
 After a warm-up (the first 10% of requests) it fits a line to RSS against
-requests answered and reports the growth the line predicts over a million
-requests, against the spread of the samples around it.
+requests answered (and to the filter's heap and memory) and reports the
+growth the line predicts over a million requests, against the spread of the
+samples around it.
 
 Results: a summary on stdout, and with --output, bench-results/soak-<time>.json
 (the samples and the summary); with --plot FILE a PNG of memory over the run
@@ -347,16 +350,19 @@ def sample(gateway: bench.Envoy, tally: Tally, started: float) -> dict:
         "vms_active": s.get("wasm.envoy.wasm.runtime.v8.active", 0),
         "warden_requests": s.get("wasmcustom.warden.requests", 0),
         "config_errors": s.get("wasmcustom.warden.config_errors", 0),
+        "vm_heap_bytes": s.get("wasmcustom.warden.vm_heap_bytes", 0),
+        "vm_memory_bytes": s.get("wasmcustom.warden.vm_memory_bytes", 0),
     }
 
 
-def trend(samples: list[dict], total: int) -> dict:
-    """A least-squares line of RSS against requests answered, after the warm-up."""
+def trend(samples: list[dict], total: int, key: str = "rss_bytes") -> dict:
+    """A least-squares line of one memory figure (RSS by default) against
+    requests answered, after the warm-up."""
     kept = [s for s in samples if s["answered"] >= WARMUP_SHARE * total]
     if len(kept) < 3:
         return {"samples": len(kept)}
     xs = [s["answered"] for s in kept]
-    ys = [s["rss_bytes"] for s in kept]
+    ys = [s[key] for s in kept]
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     sxx = sum((x - mx) ** 2 for x in xs)
     slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx if sxx else 0.0
@@ -387,6 +393,8 @@ def plot(samples: list[dict], total: int, path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
     ax.plot(xs, [s["rss_bytes"] / 2**20 for s in samples], label="Envoy resident memory (RSS)")
     ax.plot(xs, [s["memory_allocated"] / 2**20 for s in samples], label="Envoy's own allocations (tcmalloc)")
+    ax.plot(xs, [s["vm_memory_bytes"] / 2**20 for s in samples], label="Warden VMs' linear memory (gauge)")
+    ax.plot(xs, [s["vm_heap_bytes"] / 2**20 for s in samples], label="Warden VMs' heap in use (gauge)")
     ax.axvline(WARMUP_SHARE * total / 1000, color="grey", linestyle=":", label="end of warm-up")
     ax.set_xlabel("requests answered (thousands)")
     ax.set_ylabel("MiB")
@@ -487,6 +495,8 @@ def run(args: argparse.Namespace, processes, workdir: Path) -> int:
         "config_errors": final["config_errors"],
         "panics_in_log": gateway.log_path.read_text(errors="replace").count("panicked"),
         "rss_trend": trend(samples, args.requests),
+        "vm_heap_trend": trend(samples, args.requests, "vm_heap_bytes"),
+        "vm_memory_trend": trend(samples, args.requests, "vm_memory_bytes"),
     }
     t = summary["rss_trend"]
     print(f"### Soak, {summary['date']}\n")
@@ -501,6 +511,13 @@ def run(args: argparse.Namespace, processes, workdir: Path) -> int:
               f"{t['slope_bytes_per_million_requests'] / 2**20:+.2f} MiB per million requests, samples spread "
               f"{t['residual_spread_bytes'] / 2**20:.2f} MiB around the line; over the second half of the run "
               f"{(t['rss_growth_second_half_bytes'] or 0) / 2**20:+.2f} MiB.")
+    for name, key in (("Warden's heap (all VMs)", "vm_heap_trend"), ("Warden's linear memory", "vm_memory_trend")):
+        v = summary[key]
+        if "slope_bytes_per_million_requests" in v:
+            print(f"{name} after warm-up {v['rss_after_warmup_bytes'] / 2**20:.2f} MiB, last "
+                  f"{v['rss_last_bytes'] / 2**20:.2f} MiB (min {v['rss_min_bytes'] / 2**20:.2f}, max "
+                  f"{v['rss_max_bytes'] / 2**20:.2f}); fitted growth {v['slope_bytes_per_million_requests'] / 2**20:+.2f} "
+                  f"MiB per million requests; over the second half {(v['rss_growth_second_half_bytes'] or 0) / 2**20:+.2f} MiB.")
     for line in tally.wrong_examples:
         print(f"  wrong: {line}")
     if args.output is not None:

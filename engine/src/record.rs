@@ -56,6 +56,11 @@ pub mod metric {
     pub const AUDIT: &str = "warden.audit";
     /// A configuration was refused (the filter then refuses everything).
     pub const CONFIG_ERRORS: &str = "warden.config_errors";
+    /// Gauge: bytes the filter VMs' allocators have out, summed over the
+    /// VMs (one per worker).
+    pub const VM_HEAP_BYTES: &str = "warden.vm_heap_bytes";
+    /// Gauge: the filter VMs' linear memory (it only grows), summed.
+    pub const VM_MEMORY_BYTES: &str = "warden.vm_memory_bytes";
     /// Refused by DLP.
     pub const DLP_BLOCKED: &str = "warden.dlp_blocked";
     /// Forwarded with DLP findings masked.

@@ -23,6 +23,7 @@ use warden_engine::{compile, Attributes, Decision, Outcome, Policy, Response};
 mod connection;
 mod header_map;
 mod hold;
+mod memory;
 use connection::WardenConnection;
 use header_map::HeaderMap;
 use hold::HeaderHold;
@@ -94,6 +95,8 @@ struct WardenRoot {
     hold: Rc<RefCell<HeaderHold>>,
     /// Loaded as a network filter: streams are connections.
     network: bool,
+    /// Counted among the VM's root contexts ([`memory`]).
+    counted: bool,
 }
 
 impl WardenRoot {
@@ -104,7 +107,14 @@ impl WardenRoot {
     }
 }
 
-impl Context for WardenRoot {}
+impl Context for WardenRoot {
+    fn on_done(&mut self) -> bool {
+        if std::mem::take(&mut self.counted) {
+            memory::root_done();
+        }
+        true
+    }
+}
 
 impl RootContext for WardenRoot {
     fn on_tick(&mut self) {
@@ -131,6 +141,8 @@ impl RootContext for WardenRoot {
 
     fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
         self.metrics = Metrics::define();
+        memory::root_started();
+        self.counted = true;
         self.read_mode();
         true
     }
@@ -138,6 +150,10 @@ impl RootContext for WardenRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         if self.metrics.requests.is_none() {
             self.metrics = Metrics::define();
+        }
+        if !self.counted {
+            memory::root_started();
+            self.counted = true;
         }
         self.read_mode();
         // A failed reconfiguration must not leave the previous policy in
@@ -159,6 +175,7 @@ impl RootContext for WardenRoot {
                     ),
                 );
                 self.policy = Some(Rc::new(policy));
+                memory::report_exact();
                 true
             }
             Err(err) => {
@@ -170,6 +187,7 @@ impl RootContext for WardenRoot {
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        memory::report();
         Some(Box::new(WardenStream {
             policy: self.policy.clone(),
             metrics: self.metrics,
@@ -183,6 +201,7 @@ impl RootContext for WardenRoot {
     }
 
     fn create_stream_context(&self, _context_id: u32) -> Option<Box<dyn StreamContext>> {
+        memory::report();
         Some(Box::new(WardenConnection::new(self.policy.clone(), self.metrics, self.certificates.clone())))
     }
 

@@ -155,6 +155,17 @@ fn two_workers_count_every_request_once_and_record_each_on_its_own() {
         assert_eq!(counter(&stats, kind.counter()), PER_KIND as u64, "{kind:?}: {stats:?}");
     }
 
+    // The filter's own memory, as gauges summed over the VMs (the two
+    // workers' and those on the main thread): every live VM reported at
+    // least the 2 MiB a VM holding this policy and its scanner needs
+    // (about 7 in the harness), in whole wasm pages, the heap within it.
+    let vms = envoy.admin("/stats?filter=wasm\\.envoy\\.wasm\\.runtime\\.v8\\.active").text();
+    let vms: u64 = vms.lines().find_map(|l| l.rsplit_once(": ")?.1.trim().parse().ok()).unwrap_or(0);
+    let (memory, heap) = (counter(&stats, "warden.vm_memory_bytes"), counter(&stats, "warden.vm_heap_bytes"));
+    assert!(vms >= 2, "one VM per worker at least: {vms}");
+    assert!(memory % 65536 == 0 && memory >= vms * (2 << 20), "{vms} VMs, {memory} bytes of memory: {stats:?}");
+    assert!(heap > 0 && heap < memory, "heap {heap}, memory {memory}: {stats:?}");
+
     // Each request's record is its own: the decision of its kind, the
     // findings only on the blocked ones.
     let log = envoy.access_log(total);
