@@ -400,7 +400,7 @@ def plot(samples: list[dict], total: int, path: Path, title: str) -> None:
     ax.set_ylabel("MiB")
     ax.set_ylim(bottom=0)
     ax.set_title(title, fontsize=10)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="center right", fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
