@@ -74,23 +74,41 @@ impl Policy {
     }
 
     fn decide_connection_traced<'p>(&'p self, attrs: &dyn Attributes, trace: Option<&mut Trace<'p>>) -> Decision<'p> {
-        let identity = identity::resolve(attrs, &self.identity, self.needs.subject);
-        let principal = match &identity {
-            Ok(Some(id)) => id.principal().map(str::to_owned),
-            _ => None,
-        };
-        let mut decision = match self.decide_connection_inner(attrs, identity, trace) {
+        let mut principal = None;
+        let mut decision = match self.decide_connection_inner(attrs, &mut principal, trace) {
             Ok(d) => d,
-            Err(bad) => Decision::refused(Outcome::BadRequest, Reason::BadRequest(bad), None),
+            Err(bad) => {
+                // Refused before the caller was read; the record names it.
+                let _ = self.connection_identity(attrs, Required::default(), &mut principal);
+                Decision::refused(Outcome::BadRequest, Reason::BadRequest(bad), None)
+            }
         };
         decision.principal = principal;
         decision
     }
 
+    /// The caller's identity, read once the service is known: whether a
+    /// certificate Envoy cannot show was presented matters only when the
+    /// rules read the caller (or another source could answer instead), so
+    /// that host call is saved on every other connection.
+    fn connection_identity(
+        &self,
+        attrs: &dyn Attributes,
+        required: Required,
+        principal: &mut Option<String>,
+    ) -> Result<Option<identity::Identity>, IdentityError> {
+        let tell_unreadable = required.identity || self.identity.len() > 1;
+        let identity = identity::resolve_checked(attrs, &self.identity, self.needs.subject, tell_unreadable);
+        if let Ok(Some(id)) = &identity {
+            *principal = id.principal().map(str::to_owned);
+        }
+        identity
+    }
+
     fn decide_connection_inner<'p>(
         &'p self,
         attrs: &dyn Attributes,
-        identity: Result<Option<identity::Identity>, IdentityError>,
+        principal: &mut Option<String>,
         trace: Option<&mut Trace<'p>>,
     ) -> Result<Decision<'p>, BadRequest> {
         let raw_sni = attrs.property(property::SNI).filter(|v| !v.is_empty());
@@ -110,13 +128,15 @@ impl Policy {
             t.port = port;
             t.service = service_name;
         }
+        let required: Required =
+            service.and_then(|id| self.required_by_service.get(id as usize)).copied().unwrap_or(self.required_unscoped);
         if service.is_none() && self.outbound == OutboundTrafficPolicy::RegistryOnly {
+            // The record still names the caller.
+            let _ = self.connection_identity(attrs, Required::default(), principal);
             let reason = if host.is_some() { Reason::Unregistered } else { Reason::NoServerName };
             return Ok(Decision::refused(Outcome::Unregistered, reason, None));
         }
-
-        let required: Required =
-            service.and_then(|id| self.required_by_service.get(id as usize)).copied().unwrap_or(self.required_unscoped);
+        let identity = self.connection_identity(attrs, required, principal);
         let unknown = |reason: Reason| {
             let mut d = Decision::refused(Outcome::Denied, reason, None);
             d.service = service_name;

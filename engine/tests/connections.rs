@@ -207,6 +207,66 @@ fn what_enforced_rules_need_and_cannot_read_refuses_the_connection() {
     assert_eq!((d.outcome, d.reason), (Outcome::Denied, Reason::UnknownAddress));
 }
 
+/// Counts the properties a decision reads: each is a host call in Envoy.
+struct Reads<'a> {
+    inner: &'a FakeAttributes,
+    paths: std::cell::RefCell<Vec<String>>,
+}
+
+impl<'a> Reads<'a> {
+    fn of(inner: &'a FakeAttributes) -> Self {
+        Reads { inner, paths: std::cell::RefCell::new(Vec::new()) }
+    }
+
+    fn read(&self, path: &[&str]) -> bool {
+        self.paths.borrow().contains(&path.join("."))
+    }
+}
+
+impl warden_engine::Attributes for Reads<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.inner.header(name)
+    }
+
+    fn for_each_header(&self, visit: &mut dyn FnMut(&str, &str)) {
+        self.inner.for_each_header(visit);
+    }
+
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        self.paths.borrow_mut().push(path.join("."));
+        self.inner.property(path)
+    }
+}
+
+/// Whether a certificate was presented that Envoy cannot show (its first
+/// URI SAN without the certificate) is asked only where it would change
+/// the decision: when the rules read the caller.
+#[test]
+fn an_unshown_certificate_is_asked_about_only_when_the_rules_need_the_caller() {
+    let uri_san = ["connection", "uri_san_peer_certificate"];
+    let unshown = tls().property(&uri_san, format!("spiffe://{ADMIN}"));
+
+    let p = allow(json!([{"from": [{"source": {"principals": [ADMIN]}}]}]));
+    let reads = Reads::of(&unshown);
+    let d = p.decide_connection(&reads);
+    assert_eq!((d.outcome, d.reason), (Outcome::Denied, Reason::UnverifiableIdentity));
+    assert!(reads.read(&uri_san), "{:?}", reads.paths.borrow());
+
+    // No rule reads the caller: the connection is decided without asking,
+    // as it would be if the answer were known (no identity either way).
+    let p = allow(json!([{"to": [{"operation": {"ports": ["443"]}}]}]));
+    let reads = Reads::of(&unshown);
+    let d = p.decide_connection(&reads);
+    assert_eq!((d.outcome, d.principal), (Outcome::Allow, None));
+    assert!(!reads.read(&uri_san), "{:?}", reads.paths.borrow());
+    assert!(reads.read(&["connection", "peer_certificate"]), "the record's principal is still looked for");
+
+    // A certificate Envoy shows names the caller in the record either way.
+    let shown = tls().peer_certificate(&[&format!("spiffe://{SLEEP}")], &[]);
+    let d = p.decide_connection(&shown);
+    assert_eq!((d.outcome, d.principal.as_deref()), (Outcome::Allow, Some(SLEEP)));
+}
+
 #[test]
 fn explain_shows_each_rule_under_tcp_semantics() {
     let p = allow(json!([

@@ -67,9 +67,23 @@ pub(crate) fn resolve(
     sources: &[IdentitySource],
     subject: bool,
 ) -> Result<Option<Identity>, IdentityError> {
+    resolve_checked(attrs, sources, subject, true)
+}
+
+/// [`resolve`]; with `tell_unreadable` false, a missing peer certificate is
+/// taken for none without asking Envoy whether one was presented that it
+/// could not show (a host call). The caller must only pass false where an
+/// unreadable certificate would count as no identity anyway: the peer
+/// certificate is the only source, and no enforced rule reads the caller.
+pub(crate) fn resolve_checked(
+    attrs: &dyn Attributes,
+    sources: &[IdentitySource],
+    subject: bool,
+    tell_unreadable: bool,
+) -> Result<Option<Identity>, IdentityError> {
     for source in sources {
         let found = match source {
-            IdentitySource::PeerCertificate(_) => peer_certificate(attrs, subject)?,
+            IdentitySource::PeerCertificate(_) => peer_certificate(attrs, subject, tell_unreadable)?,
             IdentitySource::FilterState(key) => property_text(attrs, &["filter_state", key.as_str()])
                 .filter(|v| !v.is_empty())
                 .map(|v| Identity { names: vec![v] }),
@@ -89,8 +103,15 @@ fn property_text(attrs: &dyn Attributes, path: &[&str]) -> Option<String> {
 
 /// Every URI SAN, every DNS SAN, then the subject, as Envoy's
 /// `authenticated` matcher tries them.
-fn peer_certificate(attrs: &dyn Attributes, subject: bool) -> Result<Option<Identity>, IdentityError> {
+fn peer_certificate(
+    attrs: &dyn Attributes,
+    subject: bool,
+    tell_unreadable: bool,
+) -> Result<Option<Identity>, IdentityError> {
     let Some(pem) = attrs.property(property::PEER_CERTIFICATE).filter(|p| !p.is_empty()) else {
+        if !tell_unreadable {
+            return Ok(None);
+        }
         // No certificate shown. If Envoy still reports a URI SAN, a
         // certificate was presented that Warden cannot read whole.
         return match attrs.property(property::PEER_URI_SAN) {
