@@ -489,10 +489,29 @@ BREAKDOWN = [
 ]
 
 
-def configurations(breakdown: bool) -> list[Configuration]:
-    if not breakdown:
-        return CONFIGURATIONS
-    return CONFIGURATIONS[:3] + BREAKDOWN + CONFIGURATIONS[3:]
+# `--host-calls`: the trivial filter making HOST_CALL_REPEAT host calls of one
+# kind per request; the difference to the trivial filter, divided by the
+# count, is what Envoy spends on one such call (entering and leaving the VM,
+# and for a call that returns data, calling back into the VM to allocate).
+HOST_CALL_REPEAT = 20
+HOST_CALL_STEPS = {
+    "calls-counter": f"metrics,repeat:{HOST_CALL_REPEAT // 2}",
+    "calls-property": f"destination-port,repeat:{HOST_CALL_REPEAT}",
+    "calls-missing": f"missing-property,repeat:{HOST_CALL_REPEAT}",
+    "calls-set": f"set-property,repeat:{HOST_CALL_REPEAT}",
+}
+HOST_CALLS = [
+    Configuration("calls-counter", f"wasm: {HOST_CALL_REPEAT} × increment_metric"),
+    Configuration("calls-property", f"wasm: {HOST_CALL_REPEAT} × get_property (destination.port, 8 bytes back)"),
+    Configuration("calls-missing", f"wasm: {HOST_CALL_REPEAT} × get_property of a missing property"),
+    Configuration("calls-set", f"wasm: {HOST_CALL_REPEAT} × set_property (a 150-byte record)"),
+]
+BREAKDOWN_STEPS.update(HOST_CALL_STEPS)
+
+
+def configurations(breakdown: bool, host_calls: bool = False) -> list[Configuration]:
+    extra = (BREAKDOWN if breakdown else []) + (HOST_CALLS if host_calls else [])
+    return CONFIGURATIONS[:3] + extra + CONFIGURATIONS[3:]
 
 
 # --------------------------------------------------------------------------
@@ -1025,6 +1044,11 @@ def render(summaries: dict[str, Summary], meta: dict, configs: list[Configuratio
             f"set_property + 2 counters {calls.cpu_us - reads.cpu_us:+.1f}; "
             f"policy work in the VM (decide, decision record) {warden.cpu_us - calls.cpu_us:+.1f}.",
         ]
+    if "calls-counter" in summaries:
+        per_call = ", ".join(
+            f"{c.label.split(' × ', 1)[1]} {(summaries[c.kind].cpu_us - trivial.cpu_us) / HOST_CALL_REPEAT:+.2f} µs"
+            for c in HOST_CALLS)
+        lines += ["", f"Proxy CPU per host call (medians, over the trivial filter, / {HOST_CALL_REPEAT}): {per_call}."]
     return "\n".join(lines)
 
 
@@ -1056,6 +1080,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                              f"{NOISY_THRESHOLD * 100:.0f}%% of the machine, up to this many times (default 3)")
     parser.add_argument("--breakdown", action="store_true",
                         help="also measure the trivial filter making Warden's host calls without policy work")
+    parser.add_argument("--host-calls", action="store_true",
+                        help=f"also measure the trivial filter making {HOST_CALL_REPEAT} host calls of each kind "
+                             "per request: Envoy's cost of one call")
     parser.add_argument("--scale", choices=sorted(SCALES), default="default",
                         help="the benchmark policy's size: default (100 services, 20 authorization policies) or "
                              "gateway (1,000 services, 100 authorization policies)")
@@ -1091,7 +1118,7 @@ def run(args: argparse.Namespace, processes: Processes, workdir: Path) -> int:
     cpus = CpuPlan.detect(args.upstream_cpu)
     log(f"Envoy {envoy_bin}; wrk {wrk}; {cpus.note}; work dir {workdir}")
 
-    configs = configurations(args.breakdown)
+    configs = configurations(args.breakdown, args.host_calls)
     ports = free_ports(2 + 2 * len(configs))
     upstream_port, upstream_admin = ports[0], ports[1]
     upstream = start_envoy(processes, envoy_bin, "upstream", upstream_config(upstream_port, upstream_admin),

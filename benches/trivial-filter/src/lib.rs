@@ -13,7 +13,13 @@
 //! - `headers`: read `:authority`, `:method`, `:path` and `x-warden-principal`;
 //! - `destination-port`: get the `destination.port` property;
 //! - `set-property`: set a ~150-byte filter-state value, as Warden's decision record;
-//! - `metrics`: increment two counters.
+//! - `metrics`: increment two counters;
+//! - `missing-property`: get a property Envoy does not have on a plaintext
+//!   connection (`connection.uri_san_peer_certificate`: "not found", no
+//!   data returned);
+//! - `repeat:N`: make each of the steps above N times per request
+//!   (`bench-envoy.py --host-calls`: the cost of one host call of each
+//!   kind, from the difference over the plain trivial filter).
 //!
 //! With the step `network` (alone) it is a network filter instead
 //! (`envoy.filters.network.wasm`; the baseline of
@@ -54,6 +60,9 @@ struct HostCalls {
     set_property: bool,
     /// Counter ids, when `metrics` was asked for.
     metrics: Option<(u32, u32)>,
+    missing_property: bool,
+    /// How many times each step is made.
+    repeat: u32,
     /// A network filter instead of an HTTP one.
     network: bool,
 }
@@ -71,13 +80,21 @@ impl RootContext for TrivialRoot {
         let config =
             hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX).ok().flatten().unwrap_or_default();
         let config = String::from_utf8_lossy(&config);
-        let mut calls = HostCalls::default();
+        let mut calls = HostCalls { repeat: 1, ..HostCalls::default() };
         for step in config.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             match step {
                 "headers" => calls.headers = true,
                 "destination-port" => calls.destination_port = true,
                 "set-property" => calls.set_property = true,
                 "network" => calls.network = true,
+                "missing-property" => calls.missing_property = true,
+                step if step.starts_with("repeat:") => match step["repeat:".len()..].parse() {
+                    Ok(n @ 1..=1000) => calls.repeat = n,
+                    _ => {
+                        let _ = hostcalls::log(LogLevel::Error, &format!("trivial-filter: bad step '{step}'"));
+                        return false;
+                    }
+                },
                 "metrics" => {
                     let counter = |name| hostcalls::define_metric(MetricType::Counter, name).ok();
                     calls.metrics = counter("trivial.requests").zip(counter("trivial.allowed"));
@@ -131,20 +148,26 @@ impl HttpContext for TrivialStream {
         // the host calls, not what is done with them.
         if !self.calls.headers {
             let _authority = self.get_http_request_header(READ_HEADER);
-            return Action::Continue;
         }
-        for name in WARDEN_HEADERS {
-            let _value = hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name);
-        }
-        if self.calls.destination_port {
-            let _port = hostcalls::get_property(vec!["destination", "port"]);
-        }
-        if self.calls.set_property {
-            let _ = hostcalls::set_property(vec!["trivial.decision"], Some(RECORD.as_bytes()));
-        }
-        if let Some((requests, allowed)) = self.calls.metrics {
-            let _ = hostcalls::increment_metric(requests, 1);
-            let _ = hostcalls::increment_metric(allowed, 1);
+        for _ in 0..self.calls.repeat {
+            if self.calls.headers {
+                for name in WARDEN_HEADERS {
+                    let _value = hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name);
+                }
+            }
+            if self.calls.destination_port {
+                let _port = hostcalls::get_property(vec!["destination", "port"]);
+            }
+            if self.calls.missing_property {
+                let _none = hostcalls::get_property(vec!["connection", "uri_san_peer_certificate"]);
+            }
+            if self.calls.set_property {
+                let _ = hostcalls::set_property(vec!["trivial.decision"], Some(RECORD.as_bytes()));
+            }
+            if let Some((requests, allowed)) = self.calls.metrics {
+                let _ = hostcalls::increment_metric(requests, 1);
+                let _ = hostcalls::increment_metric(allowed, 1);
+            }
         }
         Action::Continue
     }
