@@ -34,15 +34,24 @@ use warden_engine::{Attributes, Decision, Outcome, Policy};
 /// server name, port and certificate twice otherwise), headers none.
 struct Properties<'a> {
     envoy: EnvoyRequest<'a>,
-    read: RefCell<Vec<Read>>,
+    /// What Envoy returned for each of [`CACHED`], once read.
+    read: RefCell<[Option<Option<Vec<u8>>>; CACHED.len()]>,
 }
 
-/// A property path and what Envoy returned for it.
-type Read = (Vec<String>, Option<Vec<u8>>);
+/// The properties a connection's decision reads; any other is read
+/// each time it is asked for (a `filterState` identity or peer address).
+const CACHED: [&[&str]; 6] = [
+    property::SNI,
+    property::DESTINATION_PORT,
+    property::PEER_CERTIFICATE,
+    property::PEER_URI_SAN,
+    property::SOURCE_ADDRESS,
+    property::TLS_VERSION,
+];
 
 impl<'a> Properties<'a> {
     fn new(certificates: &'a RefCell<CertificateCache>) -> Self {
-        Properties { envoy: EnvoyRequest::connection(certificates), read: RefCell::new(Vec::new()) }
+        Properties { envoy: EnvoyRequest::connection(certificates), read: RefCell::new(Default::default()) }
     }
 }
 
@@ -58,13 +67,15 @@ impl Attributes for Properties<'_> {
     }
 
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
-        let same = |(p, _): &&Read| p.iter().map(String::as_str).eq(path.iter().copied());
-        if let Some((_, value)) = self.read.try_borrow().ok()?.iter().find(same) {
+        let Some(k) = CACHED.iter().position(|known| *known == path) else {
+            return self.envoy.property(path);
+        };
+        if let Some(Some(value)) = self.read.try_borrow().ok()?.get(k) {
             return value.clone();
         }
         let value = self.envoy.property(path);
-        if let Ok(mut read) = self.read.try_borrow_mut() {
-            read.push((path.iter().map(|s| (*s).to_owned()).collect(), value.clone()));
+        if let Some(slot) = self.read.try_borrow_mut().ok()?.get_mut(k) {
+            *slot = Some(value.clone());
         }
         value
     }
