@@ -324,11 +324,26 @@ fn piece(rng: &mut Rng, lines: &[String]) -> String {
             ])
             .to_string(),
         15 => format!(
-            "{}@{}.{}",
-            rng.pick(&["a", "john.doe", "x_y", "9"]),
-            rng.pick(&["example", "ex-ample", "a"]),
-            rng.pick(&["com", "io", "c", "png"])
+            "{}@{}{}",
+            rng.pick(&["a", "john.doe", "x_y", "9", "shop/orders"]),
+            rng.pick(&["example", "ex-ample", "a", "sha256", "x".repeat(63).as_str(), "y".repeat(64).as_str()]),
+            rng.pick(&[".com", ".io", ".c", ".png", ":", ":b2f8fa8a", "", "-.com"])
         ),
+        // Three groups of four where the pattern's 4-4-4 alternative may
+        // or may not see them: inside UUIDs, after a word, with mixed
+        // separators, between other groups.
+        16 if rng.below(2) == 0 => {
+            let n = verhoeff_complete(&format!("{}{}", rng.below(10), rng.digits(10)));
+            let (s1, s2) = (sep(rng), rng.pick(&[" ", "-", ":"]).to_string());
+            format!(
+                "{}{}{s1}{}{s2}{}{}",
+                rng.pick(&["", "GIFT-", "9ef4-", "4b67a6e0-", "1 ", "AB1-", "x"]),
+                &n[..4],
+                &n[4..8],
+                &n[8..],
+                rng.pick(&["", "f1fa8883", "-9", " 12", "-0045f1", "A", "\"", "_"])
+            )
+        }
         _ => rng
             .pick(&[
                 " ",

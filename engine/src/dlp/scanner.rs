@@ -1124,10 +1124,7 @@ impl Shape {
                 && aadhaar_word_before(data, run.start))
                 || (run.digits == 4 && dotted(data, run, b':', &[4, 4])))
                 .then(|| (run.range(), None)),
-            Shape::Aadhaar => (run.any_group(12..13)
-                || run.has(&[4, 4, 4])
-                || (run.last_group().is_none_or(|l| l == 4) && dotted(data, run, b':', &[4, 4])))
-            .then(|| (run.range(), None)),
+            Shape::Aadhaar => aadhaar_grouped(data, run),
             // \b[A-Z][A-Z] ?dd ?dd ?dd ?[A-D]\b: the six digits are the
             // whole run, between letters (or a space and a letter).
             Shape::Nino => {
@@ -1152,6 +1149,47 @@ impl Shape {
             Shape::Digits { min } => (run.digits >= *min).then(|| (run.range(), None)),
         }
     }
+}
+
+/// A grouped run's candidate for `in_aadhaar`. Its 4-4-4 alternative,
+/// `\b[2-9]ddd(?: dddd dddd|-dddd-dddd)` then `\b` (or a separator and a
+/// group the validator refuses): three groups of four, one kind of
+/// separator between them, the first digit 2-9, `\b` before (the run's
+/// start after a non-word byte, or a separator) and after (the run's end
+/// before a non-word byte, or a separator). Where no three groups can, the
+/// regex would find nothing: the fragments of UUIDs (`9ef4-4816-8657-0045f1fa`)
+/// that used to cost a regex run each. A run that is exactly such three
+/// groups is matched whole, as a plain card number is: only the validator
+/// is left (the other alternatives need twelve plain digits or colons).
+#[cold]
+#[inline(never)]
+fn aadhaar_grouped(data: &[u8], run: &Run) -> Option<Candidate> {
+    // Twelve plain digits after the word, and colon groups: the regex.
+    if run.any_group(12..13) || (run.last_group().is_none_or(|l| l == 4) && dotted(data, run, b':', &[4, 4])) {
+        return Some((run.range(), None));
+    }
+    let (lens, n) = run.lens();
+    if run.overflows() || lens.iter().take(n).any(|&l| l == u8::MAX) {
+        return Some((run.range(), None));
+    }
+    let mut start = run.start;
+    let mut possible = false;
+    for i in 0..n {
+        let window = lens.get(i..i + 3);
+        if window == Some(&[4, 4, 4][..])
+            && data.get(start + 4).is_some_and(|&sep| data.get(start + 9) == Some(&sep))
+            && data.get(start).is_some_and(|b| (b'2'..=b'9').contains(b))
+            && (i > 0 || !is_word(run.before(data, 1)))
+            && (i + 3 < n || !is_word(run.after(data, 0)))
+        {
+            if n == 3 {
+                return Some((run.range(), Some(Prediction { span: run.range(), certain: true })));
+            }
+            possible = true;
+        }
+        start += usize::from(lens.get(i).copied().unwrap_or(0)) + 1;
+    }
+    possible.then(|| (run.range(), None))
 }
 
 /// Whether the word Aadhaar can end within the twenty bytes before

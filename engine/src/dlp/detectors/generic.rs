@@ -269,11 +269,22 @@ pub fn precheck(id: &str) -> Option<fn(&[u8], usize) -> bool> {
         "generic_credential" => Some(|data, at| assignment_follows(data.get(at..).unwrap_or_default())),
         "phone_number" => Some(super::phone::may_start),
         "email" => Some(|data, at| {
-            // The local part ends right before the `@` and a domain label
-            // starts right after it.
+            // The local part ends right before the `@` (no part of the
+            // pattern before the domain has an `@` of its own), and a
+            // domain label of at most 63 bytes starts right after it and
+            // ends with a dot: `image@sha256:…` digests are not addresses.
             let local = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-');
+            let label = data
+                .get(at + 1..)
+                .unwrap_or_default()
+                .iter()
+                .take(64)
+                .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-')
+                .count();
             at.checked_sub(1).and_then(|k| data.get(k)).is_some_and(local)
                 && data.get(at + 1).is_some_and(u8::is_ascii_alphanumeric)
+                && label <= 63
+                && data.get(at + 1 + label) == Some(&b'.')
         }),
         _ => None,
     }
