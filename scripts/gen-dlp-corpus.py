@@ -2,7 +2,7 @@
 """Generate Warden's DLP negative corpus (engine/tests/data/dlp/corpus/).
 
 The corpus is realistic, digit-dense traffic that contains *no* sensitive data
-of any kind detected by the built-in catalogue (SPEC section 4.1): e-commerce API
+of any kind detected by the built-in catalogue (docs/POLICY.md, *The detector catalogue*): e-commerce API
 responses, telemetry events, base64 images, technical prose and form bodies.
 A test scans it with the default catalogue and counts findings (goal: 0).
 

@@ -85,7 +85,7 @@ fn source_example() {
     assert_eq!(outcome(&p, &get().principal("cluster.local/ns/dev/sa/admin").source_ip("10.0.0.1")), Outcome::Denied);
 }
 
-/// The SPEC's reference scenario 2: admin may do anything, others GET /get.
+/// The httpbin waypoint scenario: admin may do anything, others GET /get.
 #[test]
 fn httpbin_waypoint_scenario() {
     let p = policy(json!({
