@@ -40,6 +40,16 @@ pub(super) const MAILCHIMP_API_KEY: Detector = Detector {
     keep_last: 0,
 };
 
+pub(super) const BREVO_API_KEY: Detector = Detector {
+    id: "brevo_api_key",
+    group: Group::Messaging,
+    description: describe!("Brevo (formerly Sendinblue) API key (xkeysib-) or SMTP key (xsmtpsib-): 64 hex, -, 16 characters"),
+    anchor: Anchor::Literals(&["xkeysib-", "xsmtpsib-"]),
+    pattern: r"(?-u)\bx(?:key|smtp)sib-[\da-f]{64}-[A-Za-z\d]{16}\b",
+    validator: None,
+    keep_last: 0,
+};
+
 pub(super) const TELEGRAM_BOT_TOKEN: Detector = Detector {
     id: "telegram_bot_token",
     group: Group::Messaging,

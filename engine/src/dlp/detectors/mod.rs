@@ -735,6 +735,7 @@ pub static CATALOGUE: &[Detector] = &[
     messaging::TWILIO_KEY,
     messaging::MAILGUN_KEY,
     messaging::MAILCHIMP_API_KEY,
+    messaging::BREVO_API_KEY,
     messaging::TELEGRAM_BOT_TOKEN,
     messaging::DISCORD_WEBHOOK,
     messaging::DISCORD_TOKEN,
