@@ -141,8 +141,6 @@ impl RootContext for WardenRoot {
 
     fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
         self.metrics = Metrics::define();
-        memory::root_started();
-        self.counted = true;
         self.read_mode();
         true
     }
@@ -151,9 +149,9 @@ impl RootContext for WardenRoot {
         if self.metrics.requests.is_none() {
             self.metrics = Metrics::define();
         }
-        if !self.counted {
+        // Every root context is configured, once or more: counted once.
+        if !std::mem::replace(&mut self.counted, true) {
             memory::root_started();
-            self.counted = true;
         }
         self.read_mode();
         // A failed reconfiguration must not leave the previous policy in
