@@ -574,12 +574,16 @@ struct Prefilter {
     /// 64 Kibit: literals in lower-case words such as `secret` or `vault`
     /// are made of pairs common in text, so a pair alone confirms little);
     /// for three-byte literals, by the byte after or before the pair
-    /// (`after`, `before`: the pairs that start or end with it); or not at
-    /// all (`unconfirmed`: one- or two-byte literals).
+    /// (`after`, `before`: the pairs that start or end with it); a pair
+    /// ending with a two-byte literal's first byte, by the literal itself
+    /// one byte on (`two`: the two-byte literals as pairs); or not at all
+    /// (`unconfirmed`: one-byte literals, and two-byte ones at an even
+    /// offset, which are their own pair).
     after4: Box<[u64; 1024]>,
     before4: Box<[u64; 1024]>,
     after: Box<[u64; 1024]>,
     before: Box<[u64; 1024]>,
+    two: Box<[u64; 1024]>,
     unconfirmed: Box<[u64; 1024]>,
     /// (pair, literal, offset of the pair in the literal + 1), sorted.
     entries: Vec<(u16, u32, u32)>,
@@ -682,6 +686,7 @@ impl Prefilter {
         let mut before4 = Box::new([0u64; 1024]);
         let mut after = Box::new([0u64; 1024]);
         let mut before = Box::new([0u64; 1024]);
+        let mut two = Box::new([0u64; 1024]);
         let mut unconfirmed = Box::new([0u64; 1024]);
         for &(p, index, back) in &entries {
             set_bit(&mut marked, p);
@@ -705,6 +710,7 @@ impl Prefilter {
                         set_bit(&mut before, pair(other, byte(bytes, 0)));
                     }
                 }
+                None if bytes.len() == 2 => set_bit(&mut two, pair(byte(bytes, 0), byte(bytes, 1))),
                 _ => set_bit(&mut unconfirmed, p),
             }
         }
@@ -734,6 +740,7 @@ impl Prefilter {
             before4,
             after,
             before,
+            two,
             unconfirmed,
             entries,
             spans,
@@ -765,6 +772,7 @@ impl Prefilter {
         let pair_at = |k: usize| data.get(k..k + 2).map_or(0, |s| pair(byte(s, 0), byte(s, 1)));
         let four_at = |k: usize| data.get(k..k + 4).map(hash4);
         get_bit(&self.unconfirmed, p)
+            || get_bit(&self.two, pair_at(q + 1))
             || four_at(q).is_some_and(|h| get_bit(&self.after4, h))
             || q.checked_sub(2).and_then(four_at).is_some_and(|h| get_bit(&self.before4, h))
             || get_bit(&self.after, pair_at(q + 2))
@@ -848,8 +856,20 @@ fn byte_cost(b: u8) -> u32 {
     }
 }
 
+/// A rough frequency of the pair `a b`: the product of the bytes', times
+/// eight for the forty commonest letter pairs of English text (in either
+/// case): the letters of a keyword anchor such as `credential` or `linear`
+/// are all common, and the pairs they make are not equally so (`en`, `re`
+/// against `ti`, `ia`).
 fn pair_cost(a: u8, b: u8) -> u32 {
-    byte_cost(a) * byte_cost(b)
+    const COMMON: [&[u8; 2]; 40] = [
+        b"th", b"he", b"in", b"er", b"an", b"re", b"on", b"at", b"en", b"nd", b"ti", b"es", b"or", b"te",
+        b"of", b"ed", b"is", b"it", b"al", b"ar", b"st", b"to", b"nt", b"ng", b"se", b"ha", b"as", b"ou",
+        b"io", b"le", b"ve", b"co", b"me", b"de", b"hi", b"ri", b"ro", b"ic", b"ne", b"ea",
+    ];
+    let lower = [a.to_ascii_lowercase(), b.to_ascii_lowercase()];
+    let common = COMMON.iter().any(|c| **c == lower);
+    byte_cost(a) * byte_cost(b) * if common { 8 } else { 1 }
 }
 
 // ---------------------------------------------------------------- numeric runs
