@@ -18,9 +18,13 @@ the filter under test, then ``tcp_proxy`` to the upstream):
 server name and lets the connection through (benches/trivial-filter with
 ``network``, same V8 runtime): the cost of being a wasm network filter at all
 (the VM's context and Envoy's calls into it for every connection's opening,
-data and close); and ``warden-empty``: Warden with an empty ``ALLOW_ANY``
-policy, Warden's cost per connection without a registry or rules (its property
-reads, the record and counters on top).
+data and close); ``trivial-calls``: the same filter making, when a connection
+opens, the host calls Warden makes for the benchmarked one (the server name,
+``destination.port``, ``connection.peer_certificate`` which a passthrough
+connection does not have, ``source.address``, a filter-state record and two
+counters), without any of Warden's work inside the VM; and ``warden-empty``:
+Warden with an empty ``ALLOW_ANY`` policy, Warden's cost per connection without
+a registry or rules (its property reads, the record and counters on top).
 
 The gateway passes TLS through: it never decrypts. The upstream is a second
 Envoy that terminates TLS (a self-signed ECDSA certificate for ``localhost``,
@@ -380,8 +384,12 @@ def warden_network_filter(policy: dict) -> dict:
     }
 
 
-def trivial_network_filter() -> dict:
-    """The wasm floor: benches/trivial-filter as a network filter."""
+# Warden's host calls for the benchmarked connection (benches/trivial-filter's steps).
+WARDEN_CONNECTION_CALLS = "network,destination-port,missing-property,source-address,set-property,metrics"
+
+
+def trivial_network_filter(steps: str = "network") -> dict:
+    """The wasm floor: benches/trivial-filter as a network filter, making the calls `steps` name."""
     return {
         "name": "envoy.filters.network.wasm",
         "typed_config": {
@@ -392,7 +400,7 @@ def trivial_network_filter() -> dict:
                 "fail_open": False,
                 "vm_config": {"vm_id": "trivial", "runtime": "envoy.wasm.runtime.v8",
                               "code": {"local": {"filename": str(TRIVIAL_WASM)}}},
-                "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": "network"},
+                "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": steps},
             },
         },
     }
@@ -410,6 +418,8 @@ def gateway_config(kind: str, port: int, admin_port: int, upstream_port: int) ->
         filters = [warden_network_filter(EMPTY_POLICY)]
     elif kind == "trivial":
         filters = [trivial_network_filter()]
+    elif kind == "trivial-calls":
+        filters = [trivial_network_filter(WARDEN_CONNECTION_CALLS)]
     else:
         raise ValueError(kind)
     tcp_proxy = {
@@ -454,6 +464,7 @@ CONFIGURATIONS = [
 ]
 BREAKDOWN = [
     Configuration("trivial", "trivial wasm network filter"),
+    Configuration("trivial-calls", "trivial wasm + Warden's host calls"),
     Configuration("warden-empty", "Warden, empty ALLOW_ANY policy"),
 ]
 
@@ -647,6 +658,8 @@ def render(summaries: dict, meta: dict, configs: list[Configuration]) -> str:
             row("trivial wasm / RBAC", ratios(trivial, rbac)),
             row("Warden / trivial wasm", ratios(warden, trivial)),
         ]
+    if "trivial-calls" in summaries:
+        lines.append(row("Warden / trivial wasm + Warden's host calls", ratios(warden, summaries["trivial-calls"])))
     lines += [
         "",
         f"Goal, Warden's new connections/s ≥ {RBAC_RPS_GOAL} × native RBAC's: measured connections/s "
@@ -662,6 +675,8 @@ def render(summaries: dict, meta: dict, configs: list[Configuration]) -> str:
            if "warden-empty" in summaries else "")
         + (f"; the trivial wasm network filter {summaries['trivial'].cpu_us - base.cpu_us:+.1f} µs"
            if "trivial" in summaries else "")
+        + (f", with Warden's host calls {summaries['trivial-calls'].cpu_us - base.cpu_us:+.1f} µs"
+           if "trivial-calls" in summaries else "")
         + ".",
         f"Proxy Envoy busy: {', '.join(f'{c.kind} {summaries[c.kind].cpu_share:.0%}' for c in configs)} of one core"
         + ("" if saturated else
@@ -705,7 +720,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--tls-max", choices=["1.2", "1.3"], default="1.3",
                         help="the highest TLS version the upstream accepts (default 1.3)")
     parser.add_argument("--breakdown", action="store_true",
-                        help="also measure a trivial wasm network filter and Warden with an empty ALLOW_ANY policy")
+                        help="also measure a trivial wasm network filter (alone, and making Warden's host calls) "
+                             "and Warden with an empty ALLOW_ANY policy")
     parser.add_argument("--no-build", action="store_true", help="use the warden_filter.wasm already in target/wasm")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the Envoy configs and logs")
     parser.add_argument("--print-policy", type=int, metavar="PORT",

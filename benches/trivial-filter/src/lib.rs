@@ -21,13 +21,17 @@
 //!   (`bench-envoy.py --host-calls`: the cost of one host call of each
 //!   kind, from the difference over the plain trivial filter).
 //!
-//! With the step `network` (alone) it is a network filter instead
+//! With the step `network` it is a network filter instead
 //! (`envoy.filters.network.wasm`; the baseline of
 //! `scripts/bench-envoy-tls.py --breakdown`): on each new connection it
 //! reads the server name (`connection.requested_server_name`, the property
 //! Warden's decision starts from) and lets the connection through; Envoy
 //! still calls into the VM for the connection's context, its data and its
-//! close, as for any wasm network filter.
+//! close, as for any wasm network filter. The steps `destination-port`,
+//! `missing-property` (here `connection.peer_certificate`, which a
+//! passthrough connection does not have), `source-address`, `set-property`
+//! and `metrics` add those calls when the connection opens: all of them
+//! are the calls Warden makes for an allowed passthrough connection.
 //!
 //! Build it like the real filter:
 //!
@@ -61,6 +65,8 @@ struct HostCalls {
     /// Counter ids, when `metrics` was asked for.
     metrics: Option<(u32, u32)>,
     missing_property: bool,
+    /// `source.address` (network filter only).
+    source_address: bool,
     /// How many times each step is made.
     repeat: u32,
     /// A network filter instead of an HTTP one.
@@ -88,6 +94,7 @@ impl RootContext for TrivialRoot {
                 "set-property" => calls.set_property = true,
                 "network" => calls.network = true,
                 "missing-property" => calls.missing_property = true,
+                "source-address" => calls.source_address = true,
                 step if step.starts_with("repeat:") => match step["repeat:".len()..].parse() {
                     Ok(n @ 1..=1000) => calls.repeat = n,
                     _ => {
@@ -114,7 +121,7 @@ impl RootContext for TrivialRoot {
     }
 
     fn create_stream_context(&self, _context_id: u32) -> Option<Box<dyn StreamContext>> {
-        Some(Box::new(TrivialConnection))
+        Some(Box::new(TrivialConnection { calls: self.calls }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -122,15 +129,36 @@ impl RootContext for TrivialRoot {
     }
 }
 
-/// One connection: reads the server name when it opens, then lets every
-/// byte through (the SDK's default data callbacks continue).
-struct TrivialConnection;
+/// One connection: reads the server name when it opens (and makes the
+/// configured calls), then lets every byte through (the SDK's default data
+/// callbacks continue).
+struct TrivialConnection {
+    calls: HostCalls,
+}
 
 impl Context for TrivialConnection {}
 
 impl StreamContext for TrivialConnection {
     fn on_new_connection(&mut self) -> Action {
         let _server_name = hostcalls::get_property(vec!["connection", "requested_server_name"]);
+        for _ in 0..self.calls.repeat {
+            if self.calls.destination_port {
+                let _port = hostcalls::get_property(vec!["destination", "port"]);
+            }
+            if self.calls.missing_property {
+                let _none = hostcalls::get_property(vec!["connection", "peer_certificate"]);
+            }
+            if self.calls.source_address {
+                let _address = hostcalls::get_property(vec!["source", "address"]);
+            }
+            if self.calls.set_property {
+                let _ = hostcalls::set_property(vec!["trivial.decision"], Some(RECORD.as_bytes()));
+            }
+            if let Some((connections, allowed)) = self.calls.metrics {
+                let _ = hostcalls::increment_metric(connections, 1);
+                let _ = hostcalls::increment_metric(allowed, 1);
+            }
+        }
         Action::Continue
     }
 }
