@@ -153,6 +153,38 @@ fn redact_masks_the_same_length_and_keeps_a_cards_last_four() {
     assert_eq!(json_record(&out.record)["reason"], "dlp-unredactable");
 }
 
+/// The filter masks the body it reads back from the host; a body that does
+/// not come back whole (a shorter or longer read than what was scanned) is
+/// refused, never forwarded masked in part.
+#[test]
+fn a_body_that_does_not_come_back_whole_is_refused_not_masked_in_part() {
+    use warden_engine::dlp::BodyStep;
+    let p = with_dlp(json!([{"name": "mask", "detectors": ["credit_card"], "action": "REDACT"}]));
+    let body = format!(r#"{{"card": "{CARD}", "more": "{CARD}"}}"#);
+    let attrs = post("application/json");
+    let scan_of = || {
+        let mut decision = p.decide(&attrs);
+        let mut scan = decision.take_body().expect("a REDACT policy scans the body");
+        assert_eq!(scan.feed(p.dlp(), &body.as_bytes()[..20], false), BodyStep::Hold);
+        assert_eq!(scan.feed(p.dlp(), &body.as_bytes()[20..], true), BodyStep::Redact);
+        scan
+    };
+    let mut whole = body.clone().into_bytes();
+    let mut scan = scan_of();
+    assert!(scan.redact(p.dlp(), &mut whole));
+    assert_eq!(scan.outcome(), Outcome::Allow);
+    assert!(!String::from_utf8(whole).unwrap().contains(CARD));
+
+    for raw in [&body.as_bytes()[..20], &[body.as_bytes(), b" "].concat()[..]] {
+        let mut raw = raw.to_vec();
+        let mut scan = scan_of();
+        assert!(!scan.redact(p.dlp(), &mut raw), "a body of {} bytes for {} scanned", raw.len(), body.len());
+        assert_eq!(scan.outcome(), Outcome::DlpBlocked);
+        assert_eq!(json_record(&scan.record())["reason"], "dlp-unredactable");
+        assert_no_secret(&scan.record());
+    }
+}
+
 #[test]
 fn audit_forwards_unchanged_and_records_findings_and_policy() {
     let p = with_dlp(json!([{"name": "watch", "action": "AUDIT"}]));

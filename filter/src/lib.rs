@@ -334,13 +334,28 @@ impl WardenStream {
         }
     }
 
-    /// The body bytes not scanned yet: Envoy's buffer holds the whole body
-    /// while it is held (`StopIterationAndBuffer`), else only this chunk.
-    fn next_chunk(&mut self, body_size: usize, held: bool) -> Vec<u8> {
-        let from = if held { self.seen.min(body_size) } else { 0 };
-        let chunk = if body_size > from { request_body(from, body_size - from) } else { None };
-        self.seen = if held { body_size } else { 0 };
-        chunk.unwrap_or_default()
+    /// Scans the body bytes not scanned yet, [`BODY_PIECE`] bytes at a
+    /// time: Envoy's buffer holds the whole body while it is held
+    /// (`StopIterationAndBuffer`), else only this chunk, and a callback can
+    /// bring a whole body at once (after paused headers resume). Reading
+    /// it in pieces keeps the VM's copies of it (the bytes read, their
+    /// decoded text) to a piece each, whatever the body's size.
+    fn scan_new_bytes(&mut self, body_size: usize, held: bool, end_of_stream: bool) -> Action {
+        let mut at = if held { self.seen.min(body_size) } else { 0 };
+        loop {
+            let want = (body_size - at).min(BODY_PIECE);
+            let piece = if want > 0 { request_body(at, want).unwrap_or_default() } else { Vec::new() };
+            at += piece.len();
+            // The last piece: all of it read, or all the host would give.
+            let last = at >= body_size || piece.len() < want;
+            if held {
+                self.seen = at;
+            }
+            let action = self.scan_body(&piece, end_of_stream && last);
+            if last || self.body.is_none() {
+                return action;
+            }
+        }
     }
 
     /// Whether to pause the request headers until the held body is
@@ -385,13 +400,26 @@ impl WardenStream {
             }
             BodyStep::Forward | BodyStep::Block => self.finish_body(&policy, &scan),
             BodyStep::Redact => {
-                // The one copy of the body in the filter, masked in place.
-                let mut whole = request_body(0, usize::MAX).unwrap_or_default();
-                if scan.redact(policy.dlp(), &mut whole) {
-                    let _ = hostcalls::set_buffer(BufferType::HttpRequestBody, 0, whole.len(), &whole);
-                }
+                self.redact_body(&policy, &mut scan);
                 self.finish_body(&policy, &scan)
             }
+        }
+    }
+
+    /// Masks the held body in Envoy's buffer: copied into the VM a piece
+    /// at a time into one buffer of the body's size, masked in place and
+    /// written back. A body that does not come back whole is refused, not
+    /// masked in part (`BodyScan::redact`).
+    fn redact_body(&self, policy: &Policy, scan: &mut BodyScan) {
+        let mut whole = Vec::with_capacity(self.seen);
+        while let Some(piece) = request_body(whole.len(), BODY_PIECE) {
+            whole.extend_from_slice(&piece);
+            if piece.len() < BODY_PIECE {
+                break;
+            }
+        }
+        if scan.redact(policy.dlp(), &mut whole) {
+            let _ = hostcalls::set_buffer(BufferType::HttpRequestBody, 0, whole.len(), &whole);
         }
     }
 }
@@ -460,8 +488,7 @@ impl HttpContext for WardenStream {
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let Some(held) = self.body.as_ref().map(BodyScan::holds) else { return Action::Continue };
-        let chunk = self.next_chunk(body_size, held);
-        self.scan_body(&chunk, end_of_stream)
+        self.scan_new_bytes(body_size, held, end_of_stream)
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
@@ -469,6 +496,10 @@ impl HttpContext for WardenStream {
         self.scan_body(&[], true)
     }
 }
+
+/// How much of a request body is copied into the VM at a time, to be
+/// scanned or masked.
+const BODY_PIECE: usize = 1 << 20;
 
 /// A range of the request body (the SDK's accessor panics on unexpected
 /// host statuses).

@@ -15,8 +15,14 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use warden::harness::{self as host, Host, HostOptions};
+use warden::testing::envoy::Hcm;
+
+use super::bootstrap::{self, Bootstrap};
 use super::client::{Request, Response};
-use super::gateway::Gateway;
+use super::envoy::Envoy;
+use super::gateway::{self, Gateway, WORKLOAD_PORT};
+use super::upstream::Upstream;
 
 const CARD: &str = "4111 1111 1111 1111";
 const AWS_KEY: &str = "AKIAZ7VQ2XK4MHL3RWTN";
@@ -198,4 +204,113 @@ fn warden_test_report(format: &str) -> String {
     let code = warden::cli::run_with(args.iter().map(|s| s.to_string()), warden::FILTER_WASM, &mut out, &mut err);
     assert_eq!(code, warden::cli::EXIT_OK, "{}", String::from_utf8_lossy(&err));
     format!("{}{}", String::from_utf8_lossy(&out), String::from_utf8_lossy(&err))
+}
+
+/// A JSON event of `size` bytes whose one string holds a card number at
+/// each of `at` (offsets in the body), and the same body as REDACT must
+/// forward it: each card masked but its last four digits.
+fn event_with_cards(size: usize, at: &[usize]) -> (Vec<u8>, Vec<u8>) {
+    const HEAD: &[u8] = br#"{"log": ""#;
+    const TAIL: &[u8] = br#""}"#;
+    const MASKED: &[u8] = b"***************1111";
+    let filler = b"event ok; ";
+    let mut body: Vec<u8> = HEAD.to_vec();
+    while body.len() < size - TAIL.len() {
+        body.push(filler[body.len() % filler.len()]);
+    }
+    body.extend_from_slice(TAIL);
+    let mut masked = body.clone();
+    for &offset in at {
+        // A space on each side: the card is a number of its own.
+        body[offset - 1] = b' ';
+        body[offset + CARD.len()] = b' ';
+        body[offset..offset + CARD.len()].copy_from_slice(CARD.as_bytes());
+        masked[offset - 1] = b' ';
+        masked[offset + CARD.len()] = b' ';
+        masked[offset..offset + CARD.len()].copy_from_slice(MASKED);
+    }
+    (body, masked)
+}
+
+/// A gateway whose listener and cluster buffer up to `limit` bytes per
+/// connection (Envoy's default is 1 MiB), running `filter`.
+fn gateway_with_buffer_limit(filter: Value, limit: usize) -> Gateway {
+    let netns = gateway::namespace(&[]);
+    let upstream = netns.run(|| Upstream::start(200));
+    let (filters, upstream_addr) = (vec![filter], upstream.addr());
+    let envoy = Envoy::launch_bootstrap(
+        |access_log| {
+            let mut config = Bootstrap {
+                filters: &filters,
+                upstream: upstream_addr,
+                access_log,
+                ports: &[WORKLOAD_PORT],
+                hcm: &Hcm::default(),
+            }
+            .to_value();
+            for kind in ["listeners", "clusters"] {
+                for item in config["static_resources"][kind].as_array_mut().into_iter().flatten() {
+                    item["per_connection_buffer_limit_bytes"] = json!(limit);
+                }
+            }
+            config
+        },
+        vec![WORKLOAD_PORT],
+        netns,
+    )
+    .unwrap_or_else(|failure| panic!("{failure}"));
+    Gateway { envoy, upstream }
+}
+
+/// A REDACT body of several MiB: the filter reads it into the VM a piece
+/// (1 MiB) at a time, to scan it and to mask it. Cards before, across and
+/// after the pieces' boundaries are all masked in the body the upstream
+/// receives, in Envoy with and without `allow_on_headers_stop_iteration`
+/// (without it, Envoy hands the filter the whole body in one callback
+/// once the paused headers resume), and the harness forwards the same
+/// bytes.
+#[test]
+fn a_redacted_body_of_several_mib_is_masked_across_the_pieces_it_is_read_in() {
+    let size = 3 << 20;
+    let at = [100, (1 << 20) - 7, (2 << 20) + 3, size - 200];
+    let (body, masked) = event_with_cards(size, &at);
+    let policy = json!({
+        "name": "mask-large",
+        "outboundTrafficPolicy": "ALLOW_ANY",
+        "dlp": [{"name": "mask", "detectors": ["credit_card"], "action": "REDACT", "maxBodyBytes": 8 << 20}]
+    });
+    let request = Request::post("/v1/events")
+        .host("collect.analytics.example")
+        .header("content-type", "application/json")
+        .body(body.clone());
+    for allow_on_headers_stop_iteration in [true, false] {
+        let what = format!("allow_on_headers_stop_iteration {allow_on_headers_stop_iteration}");
+        let gateway =
+            gateway_with_buffer_limit(bootstrap::warden_with(&policy, allow_on_headers_stop_iteration), 16 << 20);
+        let response = gateway.send(&request);
+        assert_eq!(response.status, 200, "{what}: {}", response.text());
+        let received = gateway.upstream.received();
+        let [got] = received.as_slice() else { panic!("{what}: the upstream received {:?}", gateway.upstream.paths()) };
+        assert_eq!(got.body.len(), body.len(), "{what}: the length is kept");
+        assert!(got.body == masked, "{what}: the body upstream is not the masked body");
+        let lines = gateway.envoy.access_log(1);
+        let record: Value =
+            serde_json::from_str(lines[0]["warden"].as_str().expect("a decision record")).expect("JSON");
+        let offsets: Vec<Value> = at.iter().map(|&o| json!(o)).collect();
+        let found: Vec<Value> =
+            record["findingsAt"].as_array().into_iter().flatten().map(|f| f["offset"].clone()).collect();
+        assert_eq!(found, offsets, "{what}: each card found once, where it is in the decoded body: {record}");
+
+        let options = HostOptions { allow_on_headers_stop_iteration, ..HostOptions::default() };
+        let host = Host::new(warden::FILTER_WASM, options).unwrap_or_else(|e| panic!("{e}"));
+        let mut vm = host.vm(policy.to_string().as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let mut harness_request = host::Request::new("POST", "collect.analytics.example", "/v1/events")
+            .header("content-type", "application/json");
+        harness_request.body_chunks = body.chunks(64 << 10).map(<[u8]>::to_vec).collect();
+        let outcome = vm.run(&harness_request);
+        assert_eq!(outcome.fault, None, "{what}: harness: {:?}", outcome.logs);
+        assert_eq!(outcome.status, 200, "{what}: harness");
+        let forwarded = outcome.forwarded.map(|f| f.body).unwrap_or_default();
+        assert!(forwarded == masked, "{what}: the harness forwarded another body than Envoy");
+    }
 }

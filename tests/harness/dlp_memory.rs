@@ -266,12 +266,14 @@ fn the_filter_reports_its_memory_and_heap_as_gauges() {
     assert!(large_heap > empty_heap + (256 << 10), "2,000 services: heap {large_heap}; none: {empty_heap}");
 }
 
-/// Held bodies back to back: the allocator cannot always reuse the
-/// previous body's space (the chunks read while the next body streams land
-/// in it), so the VM's memory reaches about three bodies' worth, and then
-/// stays there however many follow. The bound the docs give per held body.
+/// Held bodies back to back, each with a finding to mask: the filter
+/// reads a body into the VM a piece (1 MiB) at a time, to scan it and to
+/// mask it, so a VM holds one body and a piece or two, whatever came
+/// before. (When it read a body that arrived in one callback whole, and
+/// then read it whole again to mask it, six 8 MiB bodies grew it by 8 and
+/// then 24 MiB.) The bound the docs give per held body.
 #[test]
-fn held_bodies_back_to_back_stay_within_three_bodies_of_memory() {
+fn held_bodies_back_to_back_stay_within_one_body_and_two_pieces_of_memory() {
     let host = host();
     let redact = policy("REDACT").replace(&format!(":{MAX_BODY}"), &format!(":{}", 16 << 20));
     let mut vm = host.vm(redact.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
@@ -286,6 +288,35 @@ fn held_bodies_back_to_back_stay_within_three_bodies_of_memory() {
     let shown: Vec<String> = after.iter().map(|&b| format!("{:.2}", mib(b))).collect();
     eprintln!("filter memory over six 8 MiB bodies held back to back: {} MiB over the warm VM", shown.join(", "));
     let peak = after.iter().copied().max().unwrap_or_default();
-    assert!(peak <= 3 * size + (1 << 20), "six held 8 MiB bodies grew the filter by {peak} bytes");
+    let piece = 1 << 20;
+    assert!(peak <= size + 2 * piece + (1 << 20), "six held 8 MiB bodies grew the filter by {peak} bytes");
     assert_eq!(after[2..].iter().max(), after[2..].iter().min(), "no growth after the second body: {shown:?}");
+}
+
+/// A body that arrives in one callback (as when paused headers resume) is
+/// read into the VM a piece (1 MiB) at a time: a secret across two pieces
+/// is still found, masked in place under REDACT and refused under BLOCK.
+#[test]
+fn a_secret_across_two_pieces_of_one_callbacks_body_is_found() {
+    let host = host();
+    let at = (1 << 20) - 7;
+    let whole: Vec<u8> = Body::new(3 << 20, &[(CARD, at)]).chunks.concat();
+    assert_eq!(&whole[at..at + CARD.len()], CARD.as_bytes());
+    let mut request = Request::new("POST", "api.example.com", "/v1/logs").header("content-type", "application/json");
+    request.body_chunks = vec![whole.clone()];
+    let limit = |p: String| p.replace(&format!(":{MAX_BODY}"), &format!(":{}", 16 << 20));
+
+    let mut vm = host.vm(limit(policy("REDACT")).as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    let (outcome, record) = forwarded(&mut vm, &request);
+    assert_eq!(record["findings"], json!(["credit_card"]), "{record}");
+    let body = &outcome.forwarded.as_ref().expect("forwarded").body;
+    assert_eq!(&body[at..at + CARD.len()], b"***************1111");
+    assert_eq!(body[..at], whole[..at]);
+    assert_eq!(body[at + CARD.len()..], whole[at + CARD.len()..]);
+
+    let mut vm = host.vm(limit(policy("BLOCK")).as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    let outcome = vm.run(&request);
+    assert_eq!(outcome.fault, None, "logs: {:?}", outcome.logs);
+    assert_eq!(outcome.status, 403);
+    assert!(outcome.forwarded.is_none(), "a blocked body is not forwarded");
 }

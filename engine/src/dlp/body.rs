@@ -172,9 +172,11 @@ impl BodyScan {
     /// each matched span becomes `*` of the same length in the bytes as
     /// sent (escapes included), keeping a card's last 4 characters. False
     /// when the body is compressed (a compressed body cannot be masked in
-    /// place): the request must then be refused, and the scan records it.
+    /// place), or when `raw` is not the body that was scanned (its length
+    /// differs: the host did not give the whole body back): the request
+    /// must then be refused, and the scan records it.
     pub fn redact(&mut self, dlp: &DlpSet, raw: &mut [u8]) -> bool {
-        if self.encoding != Encoding::Identity {
+        if self.encoding != Encoding::Identity || raw.len() as u64 != self.received {
             self.blocked = Some(Reason::DlpUnredactable);
             return false;
         }
