@@ -480,11 +480,11 @@ CONFIGURATIONS = [
 # `--breakdown`: the trivial filter making Warden's host calls (for an allowed
 # request) without any policy work; see benches/trivial-filter/src/lib.rs.
 BREAKDOWN_STEPS = {
-    "reads": "headers,destination-port",
-    "hostcalls": "headers,destination-port,set-property,metrics",
+    "reads": "header-map,missing-property,destination-port",
+    "hostcalls": "header-map,missing-property,destination-port,set-property,metrics",
 }
 BREAKDOWN = [
-    Configuration("reads", "wasm: Warden's reads only (4 headers, destination.port)"),
+    Configuration("reads", "wasm: Warden's reads only (header map, server name, destination.port)"),
     Configuration("hostcalls", "wasm: all Warden's host calls (+ set_property, 2 counters), no policy"),
 ]
 

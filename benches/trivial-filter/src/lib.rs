@@ -10,13 +10,14 @@
 //! configuration may list extra host calls to make, comma-separated, the same
 //! ones Warden makes for an allowed request, without any policy work:
 //!
-//! - `headers`: read `:authority`, `:method`, `:path` and `x-warden-principal`;
+//! - `header-map`: read all request headers in one call
+//!   (`proxy_get_header_map_pairs`, as Warden does) instead of `:authority`;
 //! - `destination-port`: get the `destination.port` property;
 //! - `set-property`: set a ~150-byte filter-state value, as Warden's decision record;
 //! - `metrics`: increment two counters;
 //! - `missing-property`: get a property Envoy does not have on a plaintext
-//!   connection (`connection.uri_san_peer_certificate`: "not found", no
-//!   data returned);
+//!   connection (`connection.requested_server_name`, which Warden reads to
+//!   compare with the Host: "not found", no data returned);
 //! - `repeat:N`: make each of the steps above N times per request
 //!   (`bench-envoy.py --host-calls`: the cost of one host call of each
 //!   kind, from the difference over the plain trivial filter).
@@ -50,16 +51,13 @@ proxy_wasm::main! {{
 
 /// The header the filter reads by default: the one Warden reads first, too.
 const READ_HEADER: &str = ":authority";
-/// The headers Warden reads for an allowed request (with the principal from
-/// a header, as in the benchmark policy).
-const WARDEN_HEADERS: [&str; 4] = [":authority", ":method", ":path", "x-warden-principal"];
 /// A filter-state value shaped like Warden's decision record.
 const RECORD: &str = r#"{"decision":"allow","reason":"allow-policy","policy":"httpbin","rule":1,"service":"httpbin.org","principal":"cluster.local/ns/default/sa/sleep","findings":[],"dryRun":[],"audit":[]}"#;
 
 /// Which host calls each request makes, beyond reading [`READ_HEADER`].
 #[derive(Debug, Clone, Copy, Default)]
 struct HostCalls {
-    headers: bool,
+    header_map: bool,
     destination_port: bool,
     set_property: bool,
     /// Counter ids, when `metrics` was asked for.
@@ -89,7 +87,7 @@ impl RootContext for TrivialRoot {
         let mut calls = HostCalls { repeat: 1, ..HostCalls::default() };
         for step in config.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             match step {
-                "headers" => calls.headers = true,
+                "header-map" => calls.header_map = true,
                 "destination-port" => calls.destination_port = true,
                 "set-property" => calls.set_property = true,
                 "network" => calls.network = true,
@@ -174,20 +172,18 @@ impl HttpContext for TrivialStream {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         // Values are fetched (copied into the VM) and dropped: the point is
         // the host calls, not what is done with them.
-        if !self.calls.headers {
+        if !self.calls.header_map {
             let _authority = self.get_http_request_header(READ_HEADER);
         }
         for _ in 0..self.calls.repeat {
-            if self.calls.headers {
-                for name in WARDEN_HEADERS {
-                    let _value = hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name);
-                }
+            if self.calls.header_map {
+                let _headers = request_header_map();
             }
             if self.calls.destination_port {
                 let _port = hostcalls::get_property(vec!["destination", "port"]);
             }
             if self.calls.missing_property {
-                let _none = hostcalls::get_property(vec!["connection", "uri_san_peer_certificate"]);
+                let _none = hostcalls::get_property(vec!["connection", "requested_server_name"]);
             }
             if self.calls.set_property {
                 let _ = hostcalls::set_property(vec!["trivial.decision"], Some(RECORD.as_bytes()));
@@ -198,5 +194,26 @@ impl HttpContext for TrivialStream {
             }
         }
         Action::Continue
+    }
+}
+
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_get_header_map_pairs(map_type: MapType, return_data: *mut *mut u8, return_size: *mut usize) -> u32;
+}
+
+/// All request headers in their ABI encoding, read the way Warden reads
+/// them (the SDK's `get_map` would also build two strings per header).
+fn request_header_map() -> Vec<u8> {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the host writes a pointer to a buffer it allocated through
+    // this module's `proxy_on_memory_allocate` (a `Vec<u8>` of capacity
+    // `size`), which is taken ownership of exactly once.
+    unsafe {
+        if proxy_get_header_map_pairs(MapType::HttpRequestHeaders, &mut data, &mut size) != 0 || data.is_null() {
+            return Vec::new();
+        }
+        Vec::from_raw_parts(data, size, size)
     }
 }
