@@ -185,6 +185,31 @@ fn a_body_that_does_not_come_back_whole_is_refused_not_masked_in_part() {
     }
 }
 
+/// A body the filter cannot read from the host: a held one is refused
+/// whatever `onOversize` says, one only audited goes on marked unscanned.
+#[test]
+fn a_body_that_cannot_be_read_is_refused_when_held_and_marked_unscanned_otherwise() {
+    use warden_engine::dlp::BodyStep;
+    let body = br#"{"note": "nothing to find here"}"#;
+    for (action, step, outcome) in
+        [("REDACT", BodyStep::Block, Outcome::DlpBlocked), ("AUDIT", BodyStep::Forward, Outcome::Allow)]
+    {
+        let p = with_dlp(json!([{"name": "p", "detectors": ["credit_card"], "action": action, "onOversize": "ALLOW"}]));
+        let mut decision = p.decide(&post("application/json"));
+        let mut scan = decision.take_body().expect("the body is scanned");
+        scan.feed(p.dlp(), &body[..10], false);
+        scan.unreadable();
+        assert_eq!(scan.feed(p.dlp(), &[], true), step, "{action}");
+        assert_eq!(scan.outcome(), outcome, "{action}");
+        let record = json_record(&scan.record());
+        if outcome == Outcome::DlpBlocked {
+            assert_eq!(record["reason"], "dlp-unscannable", "{record}");
+        } else {
+            assert_eq!(record["bodyUnscanned"], json!(true), "{record}");
+        }
+    }
+}
+
 #[test]
 fn audit_forwards_unchanged_and_records_findings_and_policy() {
     let p = with_dlp(json!([{"name": "watch", "action": "AUDIT"}]));

@@ -346,8 +346,14 @@ impl WardenStream {
             let want = (body_size - at).min(BODY_PIECE);
             let piece = if want > 0 { request_body(at, want).unwrap_or_default() } else { Vec::new() };
             at += piece.len();
-            // The last piece: all of it read, or all the host would give.
+            // The last piece: all of it read, or all the host would give
+            // (a failed read refuses a held body: nothing goes on unscanned).
             let last = at >= body_size || piece.len() < want;
+            if piece.len() < want {
+                if let Some(scan) = self.body.as_mut() {
+                    scan.unreadable();
+                }
+            }
             if held {
                 self.seen = at;
             }

@@ -235,6 +235,20 @@ impl BodyScan {
         self.unscanned || self.findings.iter().any(|f| f.action == DlpAction::Audit)
     }
 
+    /// Bytes of the body could not be read from the host. A held body is
+    /// refused (`dlp-unscannable`) whatever `onOversize` says: a failed
+    /// read must not let a body go on unscanned. One not held goes on,
+    /// recorded as unscanned.
+    pub fn unreadable(&mut self) {
+        if self.hold && self.blocked.is_none() {
+            self.stopped = true;
+            self.stream = StreamState::new();
+            self.blocked = Some(Reason::DlpUnscannable);
+        } else {
+            self.unscannable();
+        }
+    }
+
     /// The body cannot be scanned whole.
     fn unscannable(&mut self) {
         if self.stopped {
