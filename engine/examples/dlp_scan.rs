@@ -6,7 +6,7 @@
 //!
 //! ```sh
 //! cargo run -p warden-engine --features internals --release --example dlp_scan -- \
-//!     [--input clean|digits] [--reps N] [--only ID...] [--without ID...]
+//!     [--input clean|digits] [--reps N] [--no-simd] [--only ID...] [--without ID...]
 //! ```
 //!
 //! The inputs are the bytes of `benches/support/inputs.rs`: the negative
@@ -15,6 +15,7 @@
 
 use std::path::Path;
 use std::time::Instant;
+use warden_engine::dlp::classes;
 use warden_engine::dlp::scanner::Scanner;
 use warden_engine::dlp::CATALOGUE;
 
@@ -42,9 +43,11 @@ fn run() -> Result<(), String> {
     let (mut input, mut reps, mut only, mut without) = (None, 20usize, Vec::new(), Vec::new());
     let mut args = std::env::args().skip(1);
     let mut list: Option<bool> = None;
+    let mut simd = classes::SIMD;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--input" => input = args.next(),
+            "--no-simd" => simd = false,
             "--reps" => reps = args.next().and_then(|n| n.parse().ok()).ok_or("--reps takes a number")?,
             "--only" => list = Some(true),
             "--without" => list = Some(false),
@@ -63,6 +66,7 @@ fn run() -> Result<(), String> {
         .filter(|d| (only.is_empty() || only.iter().any(|o| o == d.id)) && !without.iter().any(|w| w == d.id))
         .collect();
     let scanner = Scanner::new(&chosen, Vec::new()).map_err(|e| e.to_string())?;
+    let scanner = if simd { scanner } else { scanner.scalar() };
     let inputs = [("clean", corpus()?), ("digits", digits::digit_dense(1 << 20))];
     for (name, data) in inputs.iter().filter(|(n, _)| input.as_deref().is_none_or(|i| i == *n)) {
         let mut best = f64::MAX;
@@ -73,7 +77,12 @@ fn run() -> Result<(), String> {
             best = best.min(start.elapsed().as_secs_f64());
         }
         let mib = data.len() as f64 / (1 << 20) as f64;
-        println!("{name}: {:.0} MiB/s best of {reps} ({found} findings, {} detectors)", mib / best, chosen.len());
+        let digits = if simd { "SIMD" } else { "no SIMD" };
+        println!(
+            "{name}: {:.0} MiB/s best of {reps} ({found} findings, {} detectors, {digits})",
+            mib / best,
+            chosen.len()
+        );
     }
     Ok(())
 }

@@ -392,6 +392,7 @@ fn sample_lines() -> Vec<String> {
 #[test]
 fn generated_text_equals_the_reference() {
     let s = scanner();
+    let scalar = scanner().scalar();
     let lines = sample_lines();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut seen = std::collections::BTreeSet::new();
@@ -401,6 +402,7 @@ fn generated_text_equals_the_reference() {
         let want = reference(data);
         seen.extend(want.iter().map(|(id, _, _)| id.clone()));
         assert_eq!(fast(&s, &s.scan(data)), want, "round {round}: {text:?}");
+        assert_eq!(fast(&scalar, &scalar.scan(data)), want, "round {round}, without SIMD: {text:?}");
         if round % 5 == 0 {
             let cut = rng.below(data.len() + 1);
             let mut stream = Stream::new(&s);
@@ -422,6 +424,72 @@ fn generated_text_equals_the_reference() {
         "generic_credential",
     ] {
         assert!(seen.contains(id), "no {id} finding in the generated text: {seen:?}");
+    }
+}
+
+/// The digits of a block, with the target's SIMD and without: the same
+/// mask for every byte value at every place, and for random blocks.
+#[test]
+fn simd_and_scalar_digits_agree() {
+    use warden_engine::dlp::classes::{digits, digits_scalar};
+    let mut rng = Rng(0x5eed);
+    for place in 0..16 {
+        for value in 0..=255u8 {
+            let mut block = [b'7'; 16];
+            block[place] = value;
+            let lo = u64::from_le_bytes(block[..8].try_into().unwrap());
+            let hi = u64::from_le_bytes(block[8..].try_into().unwrap());
+            let want = !(u16::from(!value.is_ascii_digit()) << place);
+            assert_eq!(digits_scalar(lo, hi), want, "byte {value:#04x} at {place}");
+            assert_eq!(digits(lo, hi), want, "byte {value:#04x} at {place}");
+        }
+    }
+    for _ in 0..100_000 {
+        let (lo, hi) = (rng.next(), rng.next());
+        // Half the bytes from around the digits, where a range test errs.
+        let near = |w: u64| w & 0x0f0f_0f0f_0f0f_0f0f | 0x3030_3030_3030_3030;
+        let (lo, hi) = if rng.below(2) == 0 { (near(lo), hi) } else { (lo, near(hi)) };
+        assert_eq!(digits(lo, hi), digits_scalar(lo, hi), "{lo:#018x} {hi:#018x}");
+    }
+}
+
+/// Numbers of every numeric detector at every offset of a block and across
+/// blocks, after and before digits, capitals, spaces and letters: numeric
+/// runs are found from sixteen-byte blocks and the blocks on each side,
+/// SIMD or not.
+#[test]
+fn numbers_at_every_offset_equal_the_reference() {
+    let s = scanner();
+    let scalar = scanner().scalar();
+    let numbers = [
+        "4111 1111 1111 1111",
+        "4111111111111111",
+        "GB82 WEST 1234 5698 7654 32",
+        "GB82WEST12345698765432",
+        "AB 12 34 56 C",
+        "AB123456C",
+        "078-05-1120",
+        "078.05.1120",
+        "11010519491231002X",
+        "+86 138 1234 5678",
+        "2345 6789 0124",
+        "12 34",
+    ];
+    let fillers = ["", "x", "AB", "Q ", "12", "1 ", " ", "-", "ZZ1", "é"];
+    for number in numbers {
+        let mut found = 0;
+        for before in fillers {
+            for after in fillers {
+                for offset in 0..34 {
+                    let text = format!("{}{before}{number}{after} 99", "a".repeat(offset));
+                    let want = reference(text.as_bytes());
+                    found += want.len();
+                    assert_eq!(fast(&s, &s.scan(text.as_bytes())), want, "{text:?}");
+                    assert_eq!(fast(&scalar, &scalar.scan(text.as_bytes())), want, "without SIMD: {text:?}");
+                }
+            }
+        }
+        assert!(number == "12 34" || found > 100, "{number} must be found: {found} findings");
     }
 }
 

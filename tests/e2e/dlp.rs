@@ -314,3 +314,26 @@ fn a_redacted_body_of_several_mib_is_masked_across_the_pieces_it_is_read_in() {
         assert!(forwarded == masked, "{what}: the harness forwarded another body than Envoy");
     }
 }
+
+/// In Envoy's V8 the scanner finds digits with wasm SIMD128: numbers of
+/// every numeric detector at every offset of a sixteen-byte block reach
+/// the upstream masked exactly where the reference scan finds them, as in
+/// the harness (`harness::dlp_blocks`).
+#[test]
+fn numbers_at_every_offset_are_masked_in_envoy_as_in_the_harness() {
+    use crate::harness::dlp_blocks::{assert_masked_as_the_reference, numbers_body, redact_policy};
+    let body = numbers_body();
+    let policy = redact_policy();
+    let gateway = gateway_with_buffer_limit(bootstrap::warden_with(&policy, true), 8 << 20);
+    let request = Request::post("/v1/notes")
+        .host("collect.analytics.example")
+        .header("content-type", "text/plain")
+        .body(body.clone());
+    let response = gateway.send(&request);
+    assert_eq!(response.status, 200, "{}", response.text());
+    let received = gateway.upstream.received();
+    let [got] = received.as_slice() else { panic!("the upstream received {:?}", gateway.upstream.paths()) };
+    let lines = gateway.envoy.access_log(1);
+    let record: Value = serde_json::from_str(lines[0]["warden"].as_str().expect("a decision record")).expect("JSON");
+    assert_masked_as_the_reference(&body, &got.body, &record);
+}

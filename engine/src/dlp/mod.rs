@@ -43,7 +43,7 @@ macro_rules! internals {
     )*};
 }
 
-internals!(decode, detectors, scanner, validators);
+internals!(classes, decode, detectors, scanner, validators);
 
 pub use body::{BodyScan, BodyStep};
 pub use custom::{compile_custom, CUSTOM_DFA_SIZE_LIMIT, CUSTOM_NEST_LIMIT, CUSTOM_SIZE_LIMIT};

@@ -44,6 +44,7 @@
 
 use super::detectors::{self, Anchor, Detector};
 use super::error::BuildError;
+use super::classes;
 use super::validators;
 use regex::bytes::Regex;
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
@@ -178,6 +179,9 @@ pub struct Scanner {
     /// Per detector: whether its findings give way to an overlapping
     /// finding of a detector that does not (see [`Scanner::drop_yielding`]).
     yields: Vec<bool>,
+    /// Find digits without SIMD ([`Scanner::scalar`]).
+    #[cfg(feature = "internals")]
+    scalar: bool,
 }
 
 /// Detectors reaching farther than this (a PEM key, a JWT) whose matches
@@ -242,12 +246,12 @@ impl Scanner {
             separated |= u64::from(matches!(shape, Shape::Ssn | Shape::Aadhaar)) << k;
         }
         let generic = shapes.iter().any(|s| matches!(s, Shape::Digits { .. }));
-        let digits = match (numeric.is_empty(), generic) {
+        let runs = match (numeric.is_empty(), generic) {
             (true, _) => None,
-            (false, true) => Some(DigitPairs::AnyDigit),
-            (false, false) => Some(DigitPairs::TwoDigits { capitals: codes != 0 }),
+            (false, true) => Some(Runs::AnyDigit),
+            (false, false) => Some(Runs::Shaped),
         };
-        let prefilter = Prefilter::new(literals, digits);
+        let prefilter = Prefilter::new(literals, runs);
         let window = detectors.iter().map(|d| d.reach).max().unwrap_or(DEFAULT_WINDOW);
         let long: Vec<bool> =
             detectors.iter().map(|d| matches!(d.kind, Kind::Literal) && d.back == 0 && d.reach > LONG_REACH).collect();
@@ -266,7 +270,18 @@ impl Scanner {
             long,
             short_window,
             yields,
+            #[cfg(feature = "internals")]
+            scalar: false,
         })
+    }
+
+    /// The same scanner finding digits without SIMD
+    /// ([`classes::digits_scalar`]): the reference the SIMD path is held
+    /// to, and the baseline it is measured against.
+    #[cfg(feature = "internals")]
+    pub fn scalar(mut self) -> Scanner {
+        self.scalar = true;
+        self
     }
 
     /// Drops the findings of detectors that give way
@@ -337,51 +352,68 @@ impl Scanner {
     /// The table loop: literal occurrences are collected, numeric runs are
     /// checked as they are found.
     fn pass(&self, data: &[u8], state: &mut State) {
+        #[cfg(feature = "internals")]
+        if self.scalar {
+            return self.pass_with(data, state, classes::digits_scalar);
+        }
+        self.pass_with(data, state, classes::digits);
+    }
+
+    /// [`Scanner::pass`] with `digits` finding the blocks' digits.
+    #[inline(always)]
+    fn pass_with(&self, data: &[u8], state: &mut State, digits: impl Fn(u64, u64) -> u16) {
         let pf = &self.prefilter;
-        let mut i = 0;
-        while i < data.len() {
-            // Sixteen bytes a step: eight pairs.
+        let any_digit = matches!(pf.runs, Some(Runs::AnyDigit));
+        let numeric = pf.runs.is_some();
+        let at = |i: usize| {
             let words = [word_at(data, i), word_at(data, i + 8)];
+            (words, if numeric { u64::from(digits(words[0], words[1])) } else { 0 })
+        };
+        let before = |i: usize| move |k: usize, n: usize| (i + k).checked_sub(n).and_then(|p| data.get(p)).copied().unwrap_or(0);
+        let mut i = 0;
+        let (mut words, first) = at(0);
+        // The digits of the block before, this one and the next (bits
+        // 0-15, 16-31, 32-47).
+        let mut window = first << 16;
+        while i < data.len() {
+            // Sixteen bytes a step: where numeric runs start (any byte),
+            // and the eight pairs at even offsets in the literal table.
+            let (next_words, next) = at(i + 16);
+            window |= next << 32;
+            let mut runs = classes::run_starts(window, any_digit, before(i)) & !below(state.run_done, i);
             let mut bits = pf.test(words[0]) | pf.test(words[1]) << 4;
-            if bits == 0 {
-                i += 16;
-                continue;
+            while runs != 0 {
+                let run = Run::at(data, i + runs.trailing_zeros() as usize);
+                state.run_done = run.end;
+                self.on_run(data, &run, state);
+                runs &= !below(state.run_done, i);
             }
             while bits != 0 {
                 let j = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 let q = i + 2 * j;
                 let pair = (words.get(j / 4).copied().unwrap_or(0) >> (16 * (j % 4))) as u16;
-                if pf.digits {
-                    let [first, second] = pair.to_le_bytes();
-                    let digit = if first.is_ascii_digit() {
-                        Some(q)
-                    } else if second.is_ascii_digit() {
-                        Some(q + 1)
-                    } else {
-                        None
-                    };
-                    if let Some(d) = digit.filter(|&d| d >= state.run_done) {
-                        let run = Run::at(data, d);
-                        state.run_done = run.end;
-                        self.on_run(data, &run, state);
-                    }
-                }
-                if get_bit(&pf.literal, pair) && pf.confirmed(data, q, pair) {
+                if pf.confirmed(data, q, pair) {
                     pf.occurrences(data, q, pair, &mut state.occurrences);
                 }
             }
             i += 16;
-            if pf.skip_runs {
-                // Pairs inside a run are digits, spaces and dashes: no
-                // literal pair is made of those alone.
-                i = i.max(state.run_done & !1);
+            words = next_words;
+            window >>= 16;
+            // Pairs inside a run are digits, spaces and dashes: no literal
+            // pair is made of those alone, so the loop jumps over it.
+            if pf.skip_runs && state.run_done > i + 1 {
+                i = state.run_done & !1;
+                let (w, cur) = at(i);
+                words = w;
+                window = at(i - 16).1 | cur << 16;
             }
         }
     }
 
     /// Hands a numeric run to every numeric detector whose shape allows a
     /// match in it.
+    #[inline(always)]
     fn on_run(&self, data: &[u8], run: &Run, state: &mut State) {
         let table = if run.groups == 1 { &self.plain } else { &self.grouped };
         let mut todo = table.get(run.digits.min(63)).copied().unwrap_or(0);
@@ -509,6 +541,15 @@ struct State {
     run_done: usize,
 }
 
+/// Bits `k` of a block at `i` with `i + k < end`: its bytes before `end`.
+#[inline(always)]
+fn below(end: usize, i: usize) -> u64 {
+    match end.saturating_sub(i) {
+        n @ 0..=63 => (1u64 << n) - 1,
+        _ => u64::MAX,
+    }
+}
+
 /// The eight bytes at `i`, little-endian, zero-padded past the end.
 #[inline(always)]
 fn word_at(data: &[u8], i: usize) -> u64 {
@@ -544,29 +585,20 @@ fn is_word(b: Option<u8>) -> bool {
 
 // ---------------------------------------------------------------- prefilter
 
-/// Which byte pairs lead to numeric runs.
+/// Where numeric runs are read ([`classes::run_starts`]).
 #[derive(Clone, Copy)]
-enum DigitPairs {
-    /// A digit followed by anything: every run with two consecutive
-    /// digits has one at an even offset (what [`Anchor::Digits`]
-    /// promises).
+enum Runs {
+    /// At every digit: a custom numeric detector ([`Anchor::Digits`]
+    /// promises only digits).
     AnyDigit,
-    /// Two digits: enough for the built-in shapes, whose matches all have
-    /// a group of three digits or more, or two adjacent groups of two
-    /// (`AB 12 34 56 C`), so one pair at an even offset is two digits.
-    /// With `capitals`, also a capital letter and a digit: a code's
-    /// second letter and first check digit (`GB82WEST...` at an odd
-    /// offset).
-    TwoDigits { capitals: bool },
+    /// Where the built-in shapes' matches can be: three digits in a row,
+    /// or two after two capitals (and a space).
+    Shaped,
 }
 
 /// The byte-pair table and the literal anchors behind it.
 struct Prefilter {
-    /// Pairs that need a look: literal pairs, and pairs starting with a
-    /// digit when there are numeric detectors. Indexed by the pair as a
-    /// little-endian `u16`.
-    marked: Box<[u64; 1024]>,
-    /// Literal pairs only.
+    /// Pairs of literals: indexed by the pair as a little-endian `u16`.
     literal: Box<[u64; 1024]>,
     /// A literal pair is looked up only when confirmed by the four bytes
     /// from it (`after4`) or the four ending with it (`before4`), which
@@ -594,17 +626,17 @@ struct Prefilter {
     spans: Vec<(u16, u32, u32)>,
     /// Distinct literals and the detectors they anchor.
     literals: Vec<(Vec<u8>, Vec<usize>)>,
-    /// Whether numeric runs are read.
-    digits: bool,
+    /// Whether and where numeric runs are read.
+    runs: Option<Runs>,
     /// Whether the loop may jump over a numeric run (no literal pair is
     /// made of digits, spaces and dashes alone).
     skip_runs: bool,
 }
 
 impl Prefilter {
-    /// `digits`: how numeric runs are found, if there are numeric
+    /// `runs`: where numeric runs are read, if there are numeric
     /// detectors.
-    fn new(anchors: Vec<(Vec<u8>, usize)>, digits: Option<DigitPairs>) -> Prefilter {
+    fn new(anchors: Vec<(Vec<u8>, usize)>, runs: Option<Runs>) -> Prefilter {
         let mut literals: Vec<(Vec<u8>, Vec<usize>)> = Vec::new();
         for (bytes, owner) in anchors {
             match literals.iter_mut().find(|(b, _)| *b == bytes) {
@@ -680,7 +712,6 @@ impl Prefilter {
                 slot = (slot + 1) & mask;
             }
         }
-        let mut marked = Box::new([0u64; 1024]);
         let mut literal = Box::new([0u64; 1024]);
         let mut after4 = Box::new([0u64; 1024]);
         let mut before4 = Box::new([0u64; 1024]);
@@ -689,7 +720,6 @@ impl Prefilter {
         let mut two = Box::new([0u64; 1024]);
         let mut unconfirmed = Box::new([0u64; 1024]);
         for &(p, index, back) in &entries {
-            set_bit(&mut marked, p);
             set_bit(&mut literal, p);
             let bytes = literals.get(index as usize).map_or(&[][..], |(b, _)| b.as_slice());
             // The pair sits at `back - 1` in the literal.
@@ -714,27 +744,7 @@ impl Prefilter {
                 _ => set_bit(&mut unconfirmed, p),
             }
         }
-        let mut digit_pairs = |first: &dyn Fn(u8) -> bool, second: &dyn Fn(u8) -> bool| {
-            for a in 0..=255u8 {
-                for b in 0..=255u8 {
-                    if first(a) && second(b) {
-                        set_bit(&mut marked, pair(a, b));
-                    }
-                }
-            }
-        };
-        match digits {
-            None => {}
-            Some(DigitPairs::AnyDigit) => digit_pairs(&|a| a.is_ascii_digit(), &|_| true),
-            Some(DigitPairs::TwoDigits { capitals }) => {
-                digit_pairs(&|a| a.is_ascii_digit(), &|b| b.is_ascii_digit());
-                if capitals {
-                    digit_pairs(&|a| a.is_ascii_uppercase(), &|b| b.is_ascii_digit());
-                }
-            }
-        }
         Prefilter {
-            marked,
             literal,
             after4,
             before4,
@@ -745,22 +755,22 @@ impl Prefilter {
             entries,
             spans,
             literals,
-            digits: digits.is_some(),
+            runs,
             skip_runs,
         }
     }
 
     /// Whether the loop has anything to look for.
     fn active(&self) -> bool {
-        self.digits || !self.entries.is_empty()
+        self.runs.is_some() || !self.entries.is_empty()
     }
 
-    /// Bit `j` set: the pair at offset `2j` of `word` is marked.
+    /// Bit `j` set: the pair at offset `2j` of `word` is a literal's.
     #[inline(always)]
     fn test(&self, word: u64) -> u64 {
         let bit = |x: u64| {
             let x = (x & 0xFFFF) as usize;
-            self.marked.get(x >> 6).map_or(0, |w| (w >> (x & 63)) & 1)
+            self.literal.get(x >> 6).map_or(0, |w| (w >> (x & 63)) & 1)
         };
         bit(word) | bit(word >> 16) << 1 | bit(word >> 32) << 2 | bit(word >> 48) << 3
     }

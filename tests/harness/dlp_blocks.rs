@@ -1,0 +1,93 @@
+//! The compiled filter's scanner finds digits sixteen bytes at a time with
+//! wasm SIMD128: numbers of every numeric detector at every offset of a
+//! block, and across blocks, are masked exactly where the reference scan
+//! (every pattern over the whole body, natively) finds them, and nowhere
+//! else. `e2e::dlp` sends the same body through Envoy.
+
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use warden::harness::{Host, HostOptions, Request};
+use warden_engine::dlp::reference_scan;
+
+/// A REDACT policy of the whole catalogue for [`numbers_body`].
+pub(crate) fn redact_policy() -> Value {
+    json!({
+        "name": "blocks",
+        "outboundTrafficPolicy": "ALLOW_ANY",
+        "dlp": [{"name": "mask", "action": "REDACT", "maxBodyBytes": 4 << 20}]
+    })
+}
+
+/// Lines of numbers of the numeric detectors (and a near miss) after 0 to
+/// 16 bytes of padding, between digits, capitals, spaces and letters.
+pub(crate) fn numbers_body() -> Vec<u8> {
+    let numbers = [
+        "4111 1111 1111 1111",
+        "5555555555554444",
+        "GB82 WEST 1234 5698 7654 32",
+        "AB 12 34 56 C",
+        "AB123456C",
+        "078-05-1120",
+        "078.05.1120",
+        "11010519491231002X",
+        "2345 6789 0124",
+        "12 34",
+    ];
+    let fillers = ["", "x", "AB", "Q ", "12", "1 ", " ", "ZZ1"];
+    let mut body = Vec::new();
+    for number in numbers {
+        for before in fillers {
+            for after in fillers {
+                for offset in 0..17 {
+                    body.extend(format!("{}{before}{number}{after} 99\n", "a".repeat(offset)).into_bytes());
+                }
+            }
+        }
+    }
+    body
+}
+
+/// `masked` is `body` with every reference finding masked and nothing
+/// else changed, and `record` lists the reference's detectors.
+pub(crate) fn assert_masked_as_the_reference(body: &[u8], masked: &[u8], record: &Value) {
+    let want = reference_scan(body);
+    let ids: BTreeSet<&str> = want.iter().map(|f| f.id).collect();
+    assert!(ids.len() >= 6, "the body must hold findings of the numeric detectors: {ids:?}");
+    let found: BTreeSet<&str> =
+        record["findings"].as_array().expect("findings").iter().filter_map(Value::as_str).collect();
+    assert_eq!(found, ids, "{record}");
+    assert_eq!(masked.len(), body.len());
+    let mut covered = vec![false; body.len()];
+    for f in &want {
+        covered[f.start..f.end].iter_mut().for_each(|c| *c = true);
+        let line = body[..f.start].iter().rposition(|&b| b == b'\n').map_or(0, |n| n + 1);
+        assert!(
+            masked[f.start..f.end] != body[f.start..f.end],
+            "{} not masked in {:?}",
+            f.id,
+            String::from_utf8_lossy(&body[line..f.end + 4])
+        );
+    }
+    for (at, (a, b)) in body.iter().zip(masked).enumerate() {
+        assert!(
+            a == b || covered[at],
+            "byte {at} changed outside every finding: {:?}",
+            String::from_utf8_lossy(&masked[at.saturating_sub(30)..at + 10])
+        );
+    }
+}
+
+#[test]
+fn numbers_at_every_offset_are_masked_where_the_reference_finds_them() {
+    let body = numbers_body();
+    let host = Host::new(warden::FILTER_WASM, HostOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let mut vm = host.vm(redact_policy().to_string().as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    let mut request = Request::new("POST", "api.example.com", "/v1/notes").header("content-type", "text/plain");
+    request.body_chunks = body.chunks(64 << 10).map(<[u8]>::to_vec).collect();
+    let outcome = vm.run(&request);
+    assert_eq!(outcome.status, 200, "logs: {:?}", outcome.logs);
+    let record: Value =
+        serde_json::from_str(&outcome.filter_state_str("wasm.warden.decision").expect("a record")).expect("JSON");
+    let masked = &outcome.forwarded.as_ref().expect("forwarded").body;
+    assert_masked_as_the_reference(&body, masked, &record);
+}
