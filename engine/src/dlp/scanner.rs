@@ -2,21 +2,25 @@
 //! data, streaming over body chunks.
 //!
 //! Detectors are found by their anchors, never by running each pattern
-//! over the whole input. One loop reads the data sixteen bytes at a time
-//! and looks up the eight byte pairs at even offsets in a 64 Kibit table;
-//! a pair is marked when it
+//! over the whole input. One loop reads the data sixteen bytes at a time:
 //!
-//! - belongs to a literal anchor ("AKIA", "ghp_", "-----BEGIN ", "@", ...):
-//!   each literal of three bytes or more marks two overlapping pairs chosen
-//!   to be rare in text, one of which always falls at an even offset, and
-//!   shorter ones mark every pair they can be part of; a marked pair is
-//!   looked up only if the literal's next (or previous) pair is there too;
-//! - is two digits (or, for an IBAN at an odd offset, a capital and a
-//!   digit): the numeric run around it (digits in groups separated by
-//!   single spaces or dashes) is read once, the loop jumps over it, and
-//!   each numeric detector whose shape allows a match with that many digits
-//!   looks at it (group lengths, the bytes around it); an IBAN is a run
-//!   right after two capital letters that form a listed country code.
+//! - it looks up the eight byte pairs at even offsets in a 64 Kibit table
+//!   of the pairs of literal anchors ("AKIA", "ghp_", "-----BEGIN ", "@",
+//!   ...): each literal of three bytes or more marks two overlapping pairs
+//!   chosen to be rare in text, one of which always falls at an even
+//!   offset, and shorter ones mark every pair they can be part of; a
+//!   marked pair is looked up only if the literal's next (or previous)
+//!   pair is there too;
+//! - it finds the block's digits with one SIMD compare (SSE2, wasm
+//!   SIMD128; [`classes`] has the scalar path) and reads a numeric run
+//!   (digits in groups separated by single spaces or dashes) where a
+//!   built-in shape can match: three digits in a row, or a group of two
+//!   after two capital letters (an IBAN's check digits, a National
+//!   Insurance number); [`classes::run_starts`]. The run is read once, the
+//!   loop jumps over it, and each numeric detector whose shape allows a
+//!   match with that many digits looks at it (group lengths, the bytes
+//!   around it); an IBAN is a run right after two capital letters that
+//!   form a listed country code.
 //!
 //! Clean text costs that one table loop. A candidate that passes the cheap
 //! checks is handed to its detector's regex, over the smallest window a
