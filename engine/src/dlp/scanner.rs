@@ -8,9 +8,9 @@
 //!   of the pairs of literal anchors ("AKIA", "ghp_", "-----BEGIN ", "@",
 //!   ...): each literal of three bytes or more marks two overlapping pairs
 //!   chosen to be rare in text, one of which always falls at an even
-//!   offset, and shorter ones mark every pair they can be part of; a
-//!   marked pair is looked up only if the literal's next (or previous)
-//!   pair is there too;
+//!   offset, and shorter ones mark every pair they can be part of; the
+//!   literals of a marked pair are compared with the data eight bytes at
+//!   a time;
 //! - it finds the block's digits with one SIMD compare (SSE2, wasm
 //!   SIMD128; [`classes`] has the scalar path) and reads a numeric run
 //!   (digits in groups separated by single spaces or dashes) where a
@@ -397,9 +397,7 @@ impl Scanner {
                 bits &= bits - 1;
                 let q = i + 2 * j;
                 let pair = (words.get(j / 4).copied().unwrap_or(0) >> (16 * (j % 4))) as u16;
-                if pf.confirmed(data, q, pair) {
-                    pf.occurrences(data, q, pair, &mut state.occurrences);
-                }
+                pf.occurrences(data, q, pair, &mut state.occurrences);
             }
             i += 16;
             words = next_words;
@@ -604,29 +602,14 @@ enum Runs {
 struct Prefilter {
     /// Pairs of literals: indexed by the pair as a little-endian `u16`.
     literal: Box<[u64; 1024]>,
-    /// A literal pair is looked up only when confirmed by the four bytes
-    /// from it (`after4`) or the four ending with it (`before4`), which
-    /// must be four bytes of a literal of four bytes or more (hashed into
-    /// 64 Kibit: literals in lower-case words such as `secret` or `vault`
-    /// are made of pairs common in text, so a pair alone confirms little);
-    /// for three-byte literals, by the byte after or before the pair
-    /// (`after`, `before`: the pairs that start or end with it); a pair
-    /// ending with a two-byte literal's first byte, by the literal itself
-    /// one byte on (`two`: the two-byte literals as pairs); or not at all
-    /// (`unconfirmed`: one-byte literals, and two-byte ones at an even
-    /// offset, which are their own pair).
-    after4: Box<[u64; 1024]>,
-    before4: Box<[u64; 1024]>,
-    after: Box<[u64; 1024]>,
-    before: Box<[u64; 1024]>,
-    two: Box<[u64; 1024]>,
-    unconfirmed: Box<[u64; 1024]>,
-    /// (pair, literal, offset of the pair in the literal + 1), sorted.
-    entries: Vec<(u16, u32, u32)>,
-    /// Where each pair's entries are in `entries`: an open-addressing
-    /// table by pair (a hash lookup instead of a binary search over
-    /// thousands of entries: one- and two-byte literals mark 256 or 512
-    /// pairs each). Slots hold (pair, from, to); `to == 0` is empty.
+    /// The literals a pair can belong to, by pair: where the literal
+    /// starts, which literal, and its first eight bytes, so that a pair's
+    /// probes are compared a word at a time.
+    probes: Vec<Probe>,
+    /// Where each pair's probes are in `probes`: an open-addressing table
+    /// by pair (a hash lookup instead of a binary search over thousands
+    /// of probes: one- and two-byte literals mark 256 or 512 pairs each).
+    /// Slots hold (pair, from, to); `to == 0` is empty.
     spans: Vec<(u16, u32, u32)>,
     /// Distinct literals and the detectors they anchor.
     literals: Vec<(Vec<u8>, Vec<usize>)>,
@@ -652,6 +635,7 @@ impl Prefilter {
                 None => literals.push((bytes, vec![owner])),
             }
         }
+        // (pair, literal, offset of the pair's second byte in the literal).
         let mut entries = Vec::new();
         let mut skip_runs = true;
         for (index, (bytes, _)) in literals.iter().enumerate() {
@@ -717,48 +701,23 @@ impl Prefilter {
             }
         }
         let mut literal = Box::new([0u64; 1024]);
-        let mut after4 = Box::new([0u64; 1024]);
-        let mut before4 = Box::new([0u64; 1024]);
-        let mut after = Box::new([0u64; 1024]);
-        let mut before = Box::new([0u64; 1024]);
-        let mut two = Box::new([0u64; 1024]);
-        let mut unconfirmed = Box::new([0u64; 1024]);
-        for &(p, index, back) in &entries {
+        for &(p, _, _) in &entries {
             set_bit(&mut literal, p);
-            let bytes = literals.get(index as usize).map_or(&[][..], |(b, _)| b.as_slice());
-            // The pair sits at `back - 1` in the literal.
-            let at = (back as usize).checked_sub(1);
-            match at {
-                Some(at) if at + 4 <= bytes.len() => {
-                    set_bit(&mut after4, hash4(bytes.get(at..at + 4).unwrap_or_default()))
-                }
-                Some(at) if at >= 2 => set_bit(&mut before4, hash4(bytes.get(at - 2..at + 2).unwrap_or_default())),
-                // Three-byte literals: the byte after or before the pair.
-                Some(at) if at + 3 == bytes.len() => {
-                    for other in 0..=255u8 {
-                        set_bit(&mut after, pair(byte(bytes, at + 2), other));
-                    }
-                }
-                Some(1) => {
-                    for other in 0..=255u8 {
-                        set_bit(&mut before, pair(other, byte(bytes, 0)));
-                    }
-                }
-                None if bytes.len() == 2 => set_bit(&mut two, pair(byte(bytes, 0), byte(bytes, 1))),
-                _ => set_bit(&mut unconfirmed, p),
-            }
         }
+        let probes = entries
+            .iter()
+            .map(|&(_, literal, back)| {
+                let bytes = literals.get(literal as usize).map_or(&[][..], |(b, _)| b.as_slice());
+                let n = bytes.len().min(8);
+                let mask = if n == 8 { u64::MAX } else { (1u64 << (8 * n)) - 1 };
+                Probe { back: back as usize, literal: literal as usize, print: word_at(bytes, 0) & mask, mask }
+            })
+            .collect();
         Prefilter {
             literal,
-            after4,
-            before4,
-            after,
-            before,
-            two,
-            unconfirmed,
-            entries,
             spans,
             literals,
+            probes,
             runs,
             skip_runs,
         }
@@ -766,7 +725,7 @@ impl Prefilter {
 
     /// Whether the loop has anything to look for.
     fn active(&self) -> bool {
-        self.runs.is_some() || !self.entries.is_empty()
+        self.runs.is_some() || !self.probes.is_empty()
     }
 
     /// Bit `j` set: the pair at offset `2j` of `word` is a literal's.
@@ -777,20 +736,6 @@ impl Prefilter {
             self.literal.get(x >> 6).map_or(0, |w| (w >> (x & 63)) & 1)
         };
         bit(word) | bit(word >> 16) << 1 | bit(word >> 32) << 2 | bit(word >> 48) << 3
-    }
-
-    /// Whether the literal pair at `q` is worth a look: the pair two bytes
-    /// after or before it is one of a literal too.
-    #[cold]
-    fn confirmed(&self, data: &[u8], q: usize, p: u16) -> bool {
-        let pair_at = |k: usize| data.get(k..k + 2).map_or(0, |s| pair(byte(s, 0), byte(s, 1)));
-        let four_at = |k: usize| data.get(k..k + 4).map(hash4);
-        get_bit(&self.unconfirmed, p)
-            || get_bit(&self.two, pair_at(q + 1))
-            || four_at(q).is_some_and(|h| get_bit(&self.after4, h))
-            || q.checked_sub(2).and_then(four_at).is_some_and(|h| get_bit(&self.before4, h))
-            || get_bit(&self.after, pair_at(q + 2))
-            || q.checked_sub(2).is_some_and(|k| get_bit(&self.before, pair_at(k)))
     }
 
     /// The literal occurrences the pair at `q` belongs to.
@@ -804,29 +749,35 @@ impl Prefilter {
                 _ => return,
             }
         };
-        for &(_, index, back) in self.entries.get(from as usize..to as usize).unwrap_or_default() {
-            let Some(start) = (q + 1).checked_sub(back as usize) else { continue };
-            let Some((bytes, owners)) = self.literals.get(index as usize) else { continue };
+        for probe in self.probes.get(from as usize..to as usize).unwrap_or_default() {
+            let Some(start) = (q + 1).checked_sub(probe.back) else { continue };
+            // The literal's first eight bytes, a word at a time: most
+            // entries of a common pair belong to other literals.
+            if (word_at(data, start) ^ probe.print) & probe.mask != 0 {
+                continue;
+            }
+            let Some((bytes, owners)) = self.literals.get(probe.literal) else { continue };
             let end = start + bytes.len();
-            // The first byte before the whole literal: most entries of a
-            // common pair belong to other literals.
-            if data.get(start) == bytes.first() && data.get(start..end) == Some(bytes.as_slice()) {
+            if end <= data.len() && (bytes.len() <= 8 || data.get(start..end) == Some(bytes.as_slice())) {
                 out.extend(owners.iter().map(|&o| (o, start, end)));
             }
         }
     }
 }
 
+/// One literal a pair can belong to ([`Prefilter::probes`]).
+struct Probe {
+    /// The pair's second byte's offset in the literal.
+    back: usize,
+    /// Index in [`Prefilter::literals`].
+    literal: usize,
+    print: u64,
+    mask: u64,
+}
+
 /// A pair hashed for the `spans` table.
 fn hash_pair(p: u16) -> u16 {
     (u32::from(p).wrapping_mul(0x9E37_79B1) >> 16) as u16
-}
-
-/// Four bytes hashed to 16 bits (multiplicative hashing): an index into
-/// the 64 Kibit confirmation tables.
-fn hash4(bytes: &[u8]) -> u16 {
-    let word = u32::from_le_bytes([byte(bytes, 0), byte(bytes, 1), byte(bytes, 2), byte(bytes, 3)]);
-    (word.wrapping_mul(0x9E37_79B1) >> 16) as u16
 }
 
 fn pair(first: u8, second: u8) -> u16 {
@@ -835,11 +786,6 @@ fn pair(first: u8, second: u8) -> u16 {
 
 fn byte(bytes: &[u8], k: usize) -> u8 {
     bytes.get(k).copied().unwrap_or(0)
-}
-
-fn get_bit(table: &[u64; 1024], p: u16) -> bool {
-    let x = usize::from(p);
-    table.get(x >> 6).is_some_and(|w| (w >> (x & 63)) & 1 == 1)
 }
 
 fn set_bit(table: &mut [u64; 1024], p: u16) {
