@@ -141,9 +141,10 @@ fn brand(p6: u32, len: usize) -> Option<CardBrand> {
 }
 
 /// `credit_card`: a major brand's prefix and length, and the Luhn check.
-/// The scanner calls it for every 13- to 19-digit number it sees, so the
-/// Luhn sum comes first, in one pass from the right (it rejects nine
-/// numbers in ten), and the brand only after.
+/// The scanner calls it for every 13- to 19-digit number it sees, so a
+/// plain number's first digit and length come first, then the Luhn sum
+/// eight digits at a time (it rejects nine numbers in ten), and the brand
+/// only after.
 pub fn credit_card(m: &[u8]) -> bool {
     // One pass from the right: the group lengths (one run, or the groups
     // cards are printed in: a group before them, which the pattern takes
@@ -151,8 +152,13 @@ pub fn credit_card(m: &[u8]) -> bool {
     // the right doubled and its digits summed. The scanner calls this for
     // every plain run of 13 to 19 digits: it is the hot path on numeric
     // JSON.
-    if let Some(sum) = luhn_sum_plain(m) {
-        return m.len() >= 13 && sum % 10 == 0 && brand(prefix(m, 6), m.len()).is_some();
+    if let Some(words) = plain_words(m) {
+        // Most long numbers in JSON (timestamps, ids) cannot be a card:
+        // their first digit and length say so before the sum.
+        let n = m.len();
+        return m.first().is_some_and(|&d| card_length(d, n))
+            && luhn_sum_words(words) % 10 == 0
+            && brand(prefix(m, 6), n).is_some();
     }
     const DOUBLED: [u32; 10] = [0, 2, 4, 6, 8, 1, 3, 5, 7, 9];
     let mut groups = [0usize; 5];
@@ -186,30 +192,61 @@ pub fn credit_card(m: &[u8]) -> bool {
         && brand(prefix(m, 6), len).is_some()
 }
 
-/// The Luhn sum of `m` when it is 16 ASCII digits or fewer (a plain card
-/// number up to 16 digits, most of what the scanner hands
-/// [`credit_card`]), eight digits at a time: the digits in odd places
-/// from the right are doubled, less 9 where the double has two digits (a
-/// digit of 5 or more). `None` for anything else.
-fn luhn_sum_plain(m: &[u8]) -> Option<u32> {
+/// Per first digit, bit `n - 13` set when some brand has cards of `n`
+/// digits starting with it ([`brand`]; a unit test derives it from there).
+/// No card starts with 0 or 7, and 1, 8 and 9 start cards of one length.
+const CARD_LENGTHS: [u8; 10] = [0, 0b000_0100, 0b111_1000, 0b111_1110, 0b100_1001, 0b111_1111, 0b111_1111, 0, 0b000_1000, 0b000_1000];
+
+/// Whether a card of `n` digits can start with the digit `first`.
+fn card_length(first: u8, n: usize) -> bool {
+    let bits = CARD_LENGTHS.get(usize::from(first.wrapping_sub(b'0'))).copied().unwrap_or(0);
+    (13..=19).contains(&n) && bits >> (n - 13) & 1 == 1
+}
+
+/// `m` when it is 8 to 24 ASCII digits, right-aligned in three
+/// little-endian words of digit values (zeros before it), read eight bytes
+/// at a time; `None` for anything else. Plain numbers are most of what the
+/// scanner hands [`credit_card`].
+fn plain_words(m: &[u8]) -> Option<[u64; 3]> {
     const ONES: u64 = 0x0101_0101_0101_0101;
-    // Bytes 0, 2, 4, 6 of a word: odd places from the right once the
-    // number is right-aligned in sixteen bytes.
-    const DOUBLED: u64 = 0x00FF_00FF_00FF_00FF;
+    const ZEROS: u64 = ONES * 0x30;
     let n = m.len();
-    if n > 16 {
+    if !(8..=24).contains(&n) {
         return None;
     }
-    let mut buf = [b'0'; 16];
-    buf.get_mut(16 - n..)?.copy_from_slice(m);
-    let mut sum = 0;
-    for half in buf.chunks_exact(8) {
-        let w = u64::from_le_bytes(<[u8; 8]>::try_from(half).ok()?);
+    let load = |end: usize| m.get(end.wrapping_sub(8)..end).and_then(|s| <[u8; 8]>::try_from(s).ok()).map(u64::from_le_bytes);
+    let mut words = [ZEROS; 3];
+    for (k, word) in words.iter_mut().rev().enumerate() {
+        // The eight bytes ending `8k` bytes before the end; before the
+        // start, `0`s.
+        *word = match n.checked_sub(8 * k) {
+            Some(end) if end >= 8 => load(end)?,
+            Some(end) if end > 0 => {
+                let pad = 8 * (8 - end);
+                load(8)? << pad | ZEROS & ((1 << pad) - 1)
+            }
+            _ => ZEROS,
+        };
         // Every byte 0x30..=0x39: high nibble 3, and still 3 after adding 6.
-        if w & (ONES * 0xF0) != ONES * 0x30 || (w + ONES * 6) & (ONES * 0xF0) != ONES * 0x30 {
+        let w = *word;
+        if w & (ONES * 0xF0) != ZEROS || (w + ONES * 6) & (ONES * 0xF0) != ZEROS {
             return None;
         }
-        let d = w - ONES * 0x30;
+        *word = w - ZEROS;
+    }
+    Some(words)
+}
+
+/// The Luhn sum of a number in [`plain_words`]' form, eight digits at a
+/// time: the digits in odd places from the right are doubled, less 9
+/// where the double has two digits (a digit of 5 or more).
+fn luhn_sum_words(words: [u64; 3]) -> u32 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    // Bytes 0, 2, 4, 6 of a word: odd places from the right once the
+    // number is right-aligned in 24 bytes.
+    const DOUBLED: u64 = 0x00FF_00FF_00FF_00FF;
+    let mut sum = 0;
+    for d in words {
         let (doubled, plain) = (d & DOUBLED, d & !DOUBLED);
         // 1 in the lanes whose doubled digit is 5 or more (no carry: 9 + 0x7B < 0x100).
         let big = ((doubled + ONES * 0x7B) & (ONES * 0x80)) >> 7 & DOUBLED;
@@ -217,7 +254,7 @@ fn luhn_sum_plain(m: &[u8]) -> Option<u32> {
         // Eight lanes of at most 9: their sum fits the top byte.
         sum += (lanes.wrapping_mul(ONES) >> 56) as u32;
     }
-    Some(sum)
+    sum
 }
 
 // ---------------------------------------------------------------- IBAN
@@ -807,4 +844,19 @@ pub fn basic_auth(m: &[u8]) -> bool {
         && decoded.iter().skip(1).any(|b| *b == b':')
         && !decoded.iter().any(|b| b.is_ascii_control())
         && printable * 10 >= decoded.len() * 9
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_lengths_are_the_brands() {
+        for first in 0..10u32 {
+            for n in 13..=19 {
+                let any = (first * 100_000..(first + 1) * 100_000).any(|p6| brand(p6, n).is_some());
+                assert_eq!(card_length(b'0' + first as u8, n), any, "first digit {first}, {n} digits");
+            }
+        }
+    }
 }
