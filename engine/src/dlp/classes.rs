@@ -49,17 +49,23 @@ pub fn digits_scalar(lo: u64, hi: u64) -> u16 {
 }
 
 /// The digits among the eight bytes of `word`, bit `k` for byte `k`: the
-/// high bit of each byte of `high` is set for a digit (exact per byte: no
-/// carry or borrow crosses bytes), then gathered into the top byte.
+/// high bits of [`digit_bytes`] gathered into the top byte.
 #[inline(always)]
 fn word_digits(word: u64) -> u8 {
+    ((digit_bytes(word) >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8
+}
+
+/// The high bit of each byte of `word` (little-endian) that is an ASCII
+/// digit, and no other bit (exact per byte: no carry or borrow crosses
+/// bytes).
+#[inline(always)]
+pub fn digit_bytes(word: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let low = word & (ONES * 0x7f);
     let at_most_9 = (ONES * (127 + 0x3a)).wrapping_sub(low);
     let at_least_0 = low + ONES * (127 - 0x2f);
-    let high = at_most_9 & !word & at_least_0 & HIGH;
-    ((high >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8
+    at_most_9 & !word & at_least_0 & HIGH
 }
 
 /// Where a numeric run worth reading has two digits, in the block whose

@@ -566,17 +566,11 @@ fn word_at(data: &[u8], i: usize) -> u64 {
 }
 
 /// How many of the bytes of `word` (little-endian), from the first, are
-/// ASCII digits: the high bit of each byte of `digits` is set for a digit
-/// (exact per byte: no carry or borrow crosses bytes).
+/// ASCII digits.
 #[inline(always)]
 fn leading_digits(word: u64) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let low = word & (ONES * 0x7f);
-    let at_most_9 = (ONES * (127 + 0x3a)).wrapping_sub(low);
-    let at_least_0 = low + ONES * (127 - 0x2f);
-    let digits = at_most_9 & !word & at_least_0 & HIGH;
-    ((!digits & HIGH).trailing_zeros() / 8) as usize
+    ((!classes::digit_bytes(word) & HIGH).trailing_zeros() / 8) as usize
 }
 
 /// Whether `b` is a regex word byte (`\b` is between a word byte and
