@@ -6,7 +6,8 @@
 #   FUZZ_SECONDS=60 scripts/fuzz.sh normalize identity
 #
 # Needs `cargo install cargo-fuzz`. Runs on the stable toolchain without a
-# sanitizer (-s none): the code is safe Rust, so what the fuzzer looks for
+# sanitizer (-s none): the code is safe Rust (the DLP scanner's SSE2
+# intrinsics read no memory), so what the fuzzer looks for
 # is panics (overflow checks are on), failed properties, hangs (-timeout)
 # and runaway memory (-rss_limit_mb). The corpus grows in fuzz/corpus/
 # (not committed); the small seeds in fuzz/seeds/ are. A finding is saved

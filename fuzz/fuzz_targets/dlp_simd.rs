@@ -1,0 +1,32 @@
+//! The DLP scanner with the target's SIMD digit masks and without: on any
+//! bytes, the same findings, and exactly those of the reference scan
+//! (every catalogue pattern over the whole input).
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use std::sync::OnceLock;
+use warden_engine::dlp::scanner::Scanner;
+use warden_engine::dlp::{reference_scan, CATALOGUE};
+
+/// The whole catalogue, with and without SIMD, built once.
+fn scanners() -> &'static (Scanner, Scanner) {
+    static SCANNERS: OnceLock<(Scanner, Scanner)> = OnceLock::new();
+    SCANNERS.get_or_init(|| {
+        let all: Vec<_> = CATALOGUE.iter().collect();
+        let build = || Scanner::new(&all, Vec::new()).expect("the catalogue compiles");
+        (build(), build().scalar())
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let (simd, scalar) = scanners();
+    let hits = simd.scan(data);
+    assert_eq!(hits, scalar.scan(data), "SIMD and scalar digits disagree");
+    let mut found: Vec<(&str, usize, usize)> =
+        hits.iter().map(|h| (simd.detectors()[h.detector].id.as_str(), h.span.start, h.span.end)).collect();
+    found.sort_unstable();
+    let mut want: Vec<(&str, usize, usize)> = reference_scan(data).into_iter().map(|f| (f.id, f.start, f.end)).collect();
+    want.sort_unstable();
+    assert_eq!(found, want, "the scanner and the reference scan disagree");
+});
