@@ -68,6 +68,19 @@ pub fn digit_bytes(word: u64) -> u64 {
     at_most_9 & !word & at_least_0 & HIGH
 }
 
+/// A superset of [`run_starts`], from the digits alone: two digits that
+/// start three in a row, or two with no digit before them (the capitals
+/// are looked at only there).
+#[inline(always)]
+pub fn run_candidates(digits: u64, any_digit: bool) -> u64 {
+    let cur = (digits >> 16) & 0xFFFF;
+    if any_digit {
+        return cur;
+    }
+    let two = cur & (digits >> 17);
+    two & ((digits >> 18) | !(digits >> 15))
+}
+
 /// Where a numeric run worth reading has two digits, in the block whose
 /// digits are bits 16–31 of `digits` (bits 0–15: the block before, 32–47:
 /// the block after), bit `k` for byte `k`: two digits that start three in
