@@ -493,6 +493,35 @@ fn numbers_at_every_offset_equal_the_reference() {
     }
 }
 
+/// Aadhaar numbers grouped 4-4-4 inside longer grouped runs, with letters,
+/// digits and colons before and after: the scanner looks for their matches
+/// within three bytes of the run (the pattern takes up to three letters or
+/// digits before a digit group in, and after), and over the pattern's whole
+/// reach when a colon is next to the run.
+#[test]
+fn grouped_aadhaar_numbers_among_letters_digits_and_colons_equal_the_reference() {
+    let s = scanner();
+    let scalar = scanner().scalar();
+    let valid = verhoeff_complete("23456789012");
+    let (a, b, c) = (&valid[..4], &valid[4..8], &valid[8..]);
+    let numbers = [format!("{a} {b} {c}"), format!("{a}-{b}-{c}"), format!("{a}:{b}:{c}")];
+    let before = ["", "1 ", "A1 ", "AB1 ", "ABC1 ", "ABCD1 ", "x1 ", "12-", "9876 ", "1:", "ab:", "2345:6789:", ":"];
+    let after = ["", " 1", " 1A", " 1AB", " 1ABC", " 1ABCD", "-12", " 9876", ":1", ":12:34", ":", " x"];
+    let mut found = 0;
+    for number in &numbers {
+        for b in before {
+            for a in after {
+                let text = format!("id {b}{number}{a} end");
+                let want = reference(text.as_bytes());
+                found += want.len();
+                assert_eq!(fast(&s, &s.scan(text.as_bytes())), want, "{text:?}");
+                assert_eq!(fast(&scalar, &scalar.scan(text.as_bytes())), want, "without SIMD: {text:?}");
+            }
+        }
+    }
+    assert!(found > 50, "{found} findings");
+}
+
 /// A numeric detector the scanner has no built-in shape for is found at
 /// every run of two or more digits.
 #[test]

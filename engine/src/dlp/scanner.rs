@@ -420,7 +420,8 @@ impl Scanner {
         let before = |k: usize, n: usize| (i + k).checked_sub(n).and_then(|p| data.get(p)).copied().unwrap_or(0);
         let mut runs = classes::run_starts(window, any_digit, before) & !below(state.run_done, i);
         while runs != 0 {
-            let run = Run::at(data, i + runs.trailing_zeros() as usize);
+            let k = runs.trailing_zeros() as usize;
+            let run = Run::plain(data, i, k, window).unwrap_or_else(|| Run::at(data, i + k));
             state.run_done = run.end;
             self.on_run(data, &run, state);
             runs &= !below(state.run_done, i);
@@ -636,9 +637,12 @@ struct Prefilter {
     /// Pairs of literals: indexed by the pair as a little-endian `u16`,
     /// one byte each (1: a literal's), so that a pair costs a load.
     literal: Box<[u8; 65536]>,
-    /// The pairs of literals of one or two bytes: a hit on one of those is
-    /// looked up as it is.
-    short: Box<[u64; 1024]>,
+    /// The pairs of one-byte literals (the byte and any other): a hit on
+    /// one of those is looked up as it is.
+    single: Box<[u64; 1024]>,
+    /// Two-byte literals: a hit is kept when the pair is one, or when the
+    /// pair one byte on is (the literal at an odd offset).
+    double: Box<[u64; 1024]>,
     /// The three bytes around each longer literal's two pairs
     /// ([`triple_slot`]): a hit on a pair whose three bytes around are no
     /// literal's is dropped before its probes are looked up.
@@ -679,7 +683,8 @@ impl Prefilter {
         // (pair, literal, offset of the pair's second byte in the literal).
         let mut entries = Vec::new();
         let mut skip_runs = true;
-        let mut short = Box::new([0u64; 1024]);
+        let mut single = Box::new([0u64; 1024]);
+        let mut double = Box::new([0u64; 1024]);
         let mut triples = Box::new([0u64; 1024]);
         for (index, (bytes, _)) in literals.iter().enumerate() {
             let index = index as u32;
@@ -691,8 +696,8 @@ impl Prefilter {
                     for other in 0..=255u8 {
                         entries.push((pair(*b, other), index, 1));
                         entries.push((pair(other, *b), index, 0));
-                        set_bit(&mut short, pair(*b, other));
-                        set_bit(&mut short, pair(other, *b));
+                        set_bit(&mut single, pair(*b, other));
+                        set_bit(&mut single, pair(other, *b));
                     }
                     skip_runs &= !in_run(*b);
                 }
@@ -700,10 +705,9 @@ impl Prefilter {
                 // odd one the pair ending with the first byte.
                 [a, b] => {
                     entries.push((pair(*a, *b), index, 1));
-                    set_bit(&mut short, pair(*a, *b));
+                    set_bit(&mut double, pair(*a, *b));
                     for other in 0..=255u8 {
                         entries.push((pair(other, *a), index, 0));
-                        set_bit(&mut short, pair(other, *a));
                     }
                     skip_runs &= !in_run(*a);
                 }
@@ -767,7 +771,8 @@ impl Prefilter {
             .collect();
         Prefilter {
             literal,
-            short,
+            single,
+            double,
             triples,
             spans,
             literals,
@@ -790,10 +795,11 @@ impl Prefilter {
     }
 
     /// Of the pairs of `bits` (bit `j`: the pair at `i + 2j`), those that
-    /// can be part of a literal occurrence: a short literal's pair, or a
-    /// pair whose three bytes around (the pair and the byte after it, or
-    /// the byte before it and the pair) are a longer literal's three bytes
-    /// at its pairs. Near the data's ends every hit is kept.
+    /// can be part of a literal occurrence: a pair with a one-byte
+    /// literal, a two-byte literal at the pair or one byte on, or a pair
+    /// whose three bytes around (the pair and the byte after it, or the
+    /// byte before it and the pair) are a longer literal's three bytes at
+    /// its pairs. Near the data's ends every hit is kept.
     #[inline(always)]
     fn confirm(&self, data: &[u8], i: usize, words: [u64; 2], bits: u64) -> u64 {
         let mut kept = 0;
@@ -806,7 +812,9 @@ impl Prefilter {
             let keep = match q.checked_sub(1).and_then(|p| data.get(p..q + 3)).and_then(|s| <[u8; 4]>::try_from(s).ok()) {
                 Some(around) => {
                     let around = u32::from_le_bytes(around);
-                    bit_at(&self.short, pair)
+                    bit_at(&self.single, pair)
+                        | bit_at(&self.double, pair)
+                        | bit_at(&self.double, ((around >> 16) & 0xFFFF) as usize)
                         | bit_at(&self.triples, triple_slot(around >> 8, false))
                         | bit_at(&self.triples, triple_slot(around & 0xFF_FFFF, true))
                 }
@@ -981,6 +989,31 @@ impl Run {
         run.push_group(group);
         run.end = at;
         run
+    }
+
+    /// [`Run::at`] for the digit at `i + k` when the block's digits
+    /// (`window`, as in [`Scanner::block`]) show a plain run: no digit
+    /// right before it, its end within the window, and no separator
+    /// between it and another digit on either side. Most runs in JSON are
+    /// (prices, ids, years).
+    #[inline(always)]
+    fn plain(data: &[u8], i: usize, k: usize, window: u64) -> Option<Run> {
+        if (window >> (15 + k)) & 1 != 0 {
+            return None;
+        }
+        let digits = (!(window >> (16 + k))).trailing_zeros() as usize;
+        if k + digits >= 32 {
+            return None;
+        }
+        let (start, end) = (i + k, i + k + digits);
+        let separated = |sep: Option<&u8>, digit: Option<&u8>| {
+            matches!(sep, Some(b' ' | b'-')) && digit.is_some_and(u8::is_ascii_digit)
+        };
+        let before = |n: usize| start.checked_sub(n).and_then(|p| data.get(p));
+        if separated(before(1), before(2)) || separated(data.get(end), data.get(end + 1)) {
+            return None;
+        }
+        Some(Run { start, end, digits, groups: 1, lens: digits as u64, dashes: false })
     }
 
     fn push_group(&mut self, len: usize) {
