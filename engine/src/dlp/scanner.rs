@@ -637,12 +637,9 @@ struct Prefilter {
     /// Pairs of literals: indexed by the pair as a little-endian `u16`,
     /// one byte each (1: a literal's), so that a pair costs a load.
     literal: Box<[u8; 65536]>,
-    /// The pairs of one-byte literals (the byte and any other): a hit on
-    /// one of those is looked up as it is.
-    single: Box<[u64; 1024]>,
-    /// Two-byte literals: a hit is kept when the pair is one, or when the
-    /// pair one byte on is (the literal at an odd offset).
-    double: Box<[u64; 1024]>,
+    /// What each marked pair is part of ([`KEEP`], [`BEFORE_TWO`],
+    /// [`TWO`], [`LONG`]): read only for a hit, by [`Prefilter::confirm`].
+    kinds: Box<[u8; 65536]>,
     /// The three bytes around each longer literal's two pairs
     /// ([`triple_slot`]): a hit on a pair whose three bytes around are no
     /// literal's is dropped before its probes are looked up.
@@ -683,8 +680,12 @@ impl Prefilter {
         // (pair, literal, offset of the pair's second byte in the literal).
         let mut entries = Vec::new();
         let mut skip_runs = true;
-        let mut single = Box::new([0u64; 1024]);
-        let mut double = Box::new([0u64; 1024]);
+        let mut kinds = Box::new([0u8; 65536]);
+        let mut mark = |p: u16, kind: u8| {
+            if let Some(slot) = kinds.get_mut(usize::from(p)) {
+                *slot |= kind;
+            }
+        };
         let mut triples = Box::new([0u64; 1024]);
         for (index, (bytes, _)) in literals.iter().enumerate() {
             let index = index as u32;
@@ -696,8 +697,8 @@ impl Prefilter {
                     for other in 0..=255u8 {
                         entries.push((pair(*b, other), index, 1));
                         entries.push((pair(other, *b), index, 0));
-                        set_bit(&mut single, pair(*b, other));
-                        set_bit(&mut single, pair(other, *b));
+                        mark(pair(*b, other), KEEP);
+                        mark(pair(other, *b), KEEP);
                     }
                     skip_runs &= !in_run(*b);
                 }
@@ -705,9 +706,10 @@ impl Prefilter {
                 // odd one the pair ending with the first byte.
                 [a, b] => {
                     entries.push((pair(*a, *b), index, 1));
-                    set_bit(&mut double, pair(*a, *b));
+                    mark(pair(*a, *b), KEEP | TWO);
                     for other in 0..=255u8 {
                         entries.push((pair(other, *a), index, 0));
+                        mark(pair(other, *a), BEFORE_TWO);
                     }
                     skip_runs &= !in_run(*a);
                 }
@@ -727,6 +729,8 @@ impl Prefilter {
                     let (x, y, z) = (byte(bytes, k), byte(bytes, k + 1), byte(bytes, k + 2));
                     entries.push((pair(x, y), index, k as u32 + 1));
                     entries.push((pair(y, z), index, k as u32 + 2));
+                    mark(pair(x, y), LONG);
+                    mark(pair(y, z), LONG);
                     let xyz = u32::from_le_bytes([x, y, z, 0]);
                     set_slot(&mut triples, triple_slot(xyz, false));
                     set_slot(&mut triples, triple_slot(xyz, true));
@@ -771,8 +775,7 @@ impl Prefilter {
             .collect();
         Prefilter {
             literal,
-            single,
-            double,
+            kinds,
             triples,
             spans,
             literals,
@@ -809,14 +812,18 @@ impl Prefilter {
             rest &= rest - 1;
             let pair = usize::from((words.get(j / 4).copied().unwrap_or(0) >> (16 * (j % 4))) as u16);
             let q = i + 2 * j;
-            let keep = match q.checked_sub(1).and_then(|p| data.get(p..q + 3)).and_then(|s| <[u8; 4]>::try_from(s).ok()) {
+            let kind = self.kinds.get(pair).copied().unwrap_or(KEEP);
+            let around = q.checked_sub(1).and_then(|p| data.get(p..q + 3)).and_then(|s| <[u8; 4]>::try_from(s).ok());
+            let keep = match around.map(u32::from_le_bytes) {
+                _ if kind & KEEP != 0 => 1,
                 Some(around) => {
-                    let around = u32::from_le_bytes(around);
-                    bit_at(&self.single, pair)
-                        | bit_at(&self.double, pair)
-                        | bit_at(&self.double, ((around >> 16) & 0xFFFF) as usize)
-                        | bit_at(&self.triples, triple_slot(around >> 8, false))
-                        | bit_at(&self.triples, triple_slot(around & 0xFF_FFFF, true))
+                    let two = kind & BEFORE_TWO != 0
+                        && self.kinds.get(((around >> 16) & 0xFFFF) as usize).is_some_and(|k| k & TWO != 0);
+                    let long = kind & LONG != 0
+                        && (bit_at(&self.triples, triple_slot(around >> 8, false))
+                            | bit_at(&self.triples, triple_slot(around & 0xFF_FFFF, true)))
+                            != 0;
+                    u64::from(two || long)
                 }
                 None => 1,
             };
@@ -875,6 +882,18 @@ fn byte(bytes: &[u8], k: usize) -> u8 {
     bytes.get(k).copied().unwrap_or(0)
 }
 
+/// [`Prefilter::kinds`]: a pair with a one-byte literal's byte, or a
+/// two-byte literal: every hit is looked up.
+const KEEP: u8 = 1;
+/// A pair ending with a two-byte literal's first byte: looked up when the
+/// pair one byte on is a two-byte literal ([`TWO`]).
+const BEFORE_TWO: u8 = 2;
+/// A two-byte literal.
+const TWO: u8 = 4;
+/// One of a longer literal's two pairs: looked up when the three bytes
+/// around are that literal's ([`Prefilter::triples`]).
+const LONG: u8 = 8;
+
 /// Where three bytes (little-endian, the top byte zero) are in
 /// [`Prefilter::triples`]: hashed, and `second` (the pair is the triple's
 /// second and third byte) in the upper half.
@@ -889,13 +908,6 @@ fn bit_at(table: &[u64; 1024], x: usize) -> u64 {
 }
 
 fn set_slot(table: &mut [u64; 1024], x: usize) {
-    if let Some(w) = table.get_mut(x >> 6) {
-        *w |= 1 << (x & 63);
-    }
-}
-
-fn set_bit(table: &mut [u64; 1024], p: u16) {
-    let x = usize::from(p);
     if let Some(w) = table.get_mut(x >> 6) {
         *w |= 1 << (x & 63);
     }
