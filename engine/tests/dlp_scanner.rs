@@ -461,9 +461,14 @@ fn simd_and_scalar_digits_agree() {
 fn numbers_at_every_offset_equal_the_reference() {
     let s = scanner();
     let scalar = scanner().scalar();
+    let aadhaar = format!("Aadhaar {}", verhoeff_complete("23456789012"));
     let numbers = [
         "4111 1111 1111 1111",
         "4111111111111111",
+        // Thirteen digits, and twelve after the word: whole numbers that
+        // are one group of a grouped run when digits follow after a space.
+        "4222222222222",
+        &aadhaar,
         "GB82 WEST 1234 5698 7654 32",
         "GB82WEST12345698765432",
         "AB 12 34 56 C",

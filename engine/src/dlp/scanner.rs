@@ -165,6 +165,11 @@ pub struct Scanner {
     /// (`grouped`) with that many digits.
     plain: [u64; 64],
     grouped: [u64; 64],
+    /// By group length (31: 31 or more), bit `k` set when `numeric[k]`'s
+    /// shape allows a match in a grouped run with a group that long
+    /// ([`Shape::grouped_with`]): a grouped run goes to the shapes of its
+    /// group lengths.
+    by_group: [u64; 32],
     /// Bits of `numeric` that are codes (looked at only after capitals).
     codes: u64,
     /// Bits of `numeric` whose plain runs of 3 or 4 digits are only the
@@ -241,10 +246,14 @@ impl Scanner {
         }
         let shapes: Vec<&Shape> = numeric.iter().filter_map(|&i| detectors.get(i)).filter_map(|d| d.shape()).collect();
         let (mut plain, mut grouped, mut codes, mut separated) = ([0u64; 64], [0u64; 64], 0u64, 0u64);
+        let mut by_group = [0u64; 32];
         for (k, shape) in shapes.iter().enumerate() {
             for (n, (p, g)) in plain.iter_mut().zip(grouped.iter_mut()).enumerate() {
                 *p |= u64::from(shape.plain_digits(n)) << k;
-                *g |= u64::from(shape.min_digits().is_none_or(|min| n >= min)) << k;
+                *g |= u64::from(shape.grouped_digits(n)) << k;
+            }
+            for (n, g) in by_group.iter_mut().enumerate() {
+                *g |= u64::from(shape.grouped_with(n)) << k;
             }
             codes |= u64::from(matches!(shape, Shape::Code(_))) << k;
             separated |= u64::from(matches!(shape, Shape::Ssn | Shape::Aadhaar)) << k;
@@ -267,6 +276,7 @@ impl Scanner {
             numeric,
             plain,
             grouped,
+            by_group,
             codes,
             separated,
             whole,
@@ -441,6 +451,14 @@ impl Scanner {
     fn on_run(&self, data: &[u8], run: &Run, state: &mut State) {
         let table = if run.groups == 1 { &self.plain } else { &self.grouped };
         let mut todo = table.get(run.digits.min(63)).copied().unwrap_or(0);
+        if run.groups > 1 {
+            let (mut lengths, mut allowed) = (run.seen, 0);
+            while lengths != 0 {
+                allowed |= self.by_group.get(lengths.trailing_zeros() as usize).copied().unwrap_or(0);
+                lengths &= lengths - 1;
+            }
+            todo &= allowed;
+        }
         if todo & self.codes != 0 && !run.after_capitals(data) {
             todo &= !self.codes;
         }
@@ -961,6 +979,11 @@ struct Run {
     /// The lengths of the first [`MAX_GROUPS`] groups, one byte each
     /// (saturating), little-endian.
     lens: u64,
+    /// Bit `n` set: some group has `n` digits (31: 31 or more); every
+    /// group, however many. Kept for grouped runs only.
+    seen: u32,
+    /// How many groups have four digits (grouped runs only).
+    fours: usize,
     dashes: bool,
 }
 
@@ -977,7 +1000,7 @@ impl Run {
                 _ => break,
             }
         }
-        let mut run = Run { start, end: start, digits: 0, groups: 0, lens: 0, dashes: false };
+        let mut run = Run { start, end: start, digits: 0, groups: 0, lens: 0, seen: 0, fours: 0, dashes: false };
         let mut at = start;
         let mut group = 0usize;
         loop {
@@ -1025,10 +1048,12 @@ impl Run {
         if separated(before(1), before(2)) || separated(data.get(end), data.get(end + 1)) {
             return None;
         }
-        Some(Run { start, end, digits, groups: 1, lens: digits as u64, dashes: false })
+        Some(Run { start, end, digits, groups: 1, lens: digits as u64, seen: 0, fours: 0, dashes: false })
     }
 
     fn push_group(&mut self, len: usize) {
+        self.seen |= 1 << len.min(31);
+        self.fours += usize::from(len == 4);
         if self.groups < MAX_GROUPS {
             self.lens |= (len.min(255) as u64) << (8 * self.groups);
         }
@@ -1163,6 +1188,35 @@ impl Shape {
         }
     }
 
+    /// Whether a grouped run of `n` digits can hold a match: at least
+    /// [`Shape::min_digits`]; a National Insurance number's digits are
+    /// the whole run, between letters.
+    fn grouped_digits(&self, n: usize) -> bool {
+        match self {
+            Shape::Nino => n == 6,
+            _ => self.min_digits().is_none_or(|min| n >= min),
+        }
+    }
+
+    /// Whether a grouped run with a group of `n` digits (31: or more) can
+    /// hold a match, as far as that group tells: the shapes' grouped
+    /// matches all have a group of one of these lengths (a card's 4-4-4-4,
+    /// 4-6-4 and 4-6-5 and plain 13-19; an SSN's 3-2-4 and dotted first
+    /// group of three; a resident id's 18, or 17 and `X`; a mobile's
+    /// x-4-4 and plain 11, 13, 15; Aadhaar's 4-4-4, colon groups of four
+    /// and plain 12). A grouped run none of whose groups is listed goes
+    /// to none of them.
+    fn grouped_with(&self, n: usize) -> bool {
+        match self {
+            Shape::Card => n == 4 || (13..=19).contains(&n),
+            Shape::Ssn => n == 3,
+            Shape::ResidentId => n == 17 || n == 18,
+            Shape::Mobile => matches!(n, 4 | 11 | 13 | 15),
+            Shape::Aadhaar => n == 4 || n == 12,
+            Shape::Nino | Shape::Code(_) | Shape::Digits { .. } => true,
+        }
+    }
+
     /// Fewest digits in a run a match can start in (codes: checked
     /// separately); a dotted SSN or colon-grouped Aadhaar number starts in
     /// the run of its first group.
@@ -1255,6 +1309,9 @@ impl Shape {
                 && aadhaar_word_before(data, run.start))
                 || (run.digits == 4 && dotted(data, run, b':', &[4, 4])))
                 .then(|| (run.range(), None)),
+            // Three groups of four, a group of twelve, or colon groups
+            // after the run: else nothing can be found.
+            Shape::Aadhaar if run.fours < 3 && run.seen & 1 << 12 == 0 && run.after(data, 0) != Some(b':') => None,
             Shape::Aadhaar => aadhaar_grouped(data, run),
             // \b[A-Z][A-Z] ?dd ?dd ?dd ?[A-D]\b: the six digits are the
             // whole run, between letters (or a space and a letter).
