@@ -4,23 +4,27 @@
 //! Detectors are found by their anchors, never by running each pattern
 //! over the whole input. One loop reads the data sixteen bytes at a time:
 //!
-//! - it looks up the eight byte pairs at even offsets in a 64 Kibit table
-//!   of the pairs of literal anchors ("AKIA", "ghp_", "-----BEGIN ", "@",
-//!   ...): each literal of three bytes or more marks two overlapping pairs
-//!   chosen to be rare in text, one of which always falls at an even
-//!   offset, and shorter ones mark every pair they can be part of; the
-//!   literals of a marked pair are compared with the data eight bytes at
-//!   a time;
+//! - it looks up the eight byte pairs at even offsets in a 64 KiB table
+//!   (a byte per pair) of the pairs of literal anchors ("AKIA", "ghp_",
+//!   "-----BEGIN ", "@", ...): each literal of three bytes or more marks
+//!   two overlapping pairs chosen to be rare in text, one of which always
+//!   falls at an even offset, and shorter ones mark every pair they can be
+//!   part of. Keyword anchors are made of pairs common in text, so a hit
+//!   is kept only if the three bytes around it are the literal's three
+//!   bytes at its pairs (a hashed table), or one byte on is a two-byte
+//!   literal ([`Prefilter::confirm`]); the literals of a kept pair are
+//!   compared with the data eight bytes at a time;
 //! - it finds the block's digits with one SIMD compare (SSE2, wasm
 //!   SIMD128; [`classes`] has the scalar path) and reads a numeric run
 //!   (digits in groups separated by single spaces or dashes) where a
 //!   built-in shape can match: three digits in a row, or a group of two
 //!   after two capital letters (an IBAN's check digits, a National
-//!   Insurance number); [`classes::run_starts`]. The run is read once, the
-//!   loop jumps over it, and each numeric detector whose shape allows a
-//!   match with that many digits looks at it (group lengths, the bytes
-//!   around it); an IBAN is a run right after two capital letters that
-//!   form a listed country code.
+//!   Insurance number); [`classes::run_starts`]. The run is read once (a
+//!   plain one from the digit mask), the loop jumps over it, and each
+//!   numeric detector whose shape allows a match with that many digits,
+//!   and in a grouped run with those group lengths, looks at it (group
+//!   lengths, the bytes around it); an IBAN is a run right after two
+//!   capital letters that form a listed country code.
 //!
 //! Clean text costs that one table loop. A candidate that passes the cheap
 //! checks is handed to its detector's regex, over the smallest window a

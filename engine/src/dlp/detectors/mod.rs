@@ -214,7 +214,7 @@ impl Detector {
     }
 
     /// Whether matches that look like placeholders or published examples
-    /// ([`validators::placeholder`]) are passed over: vendor credentials
+    /// (`validators::placeholder`) are passed over: vendor credentials
     /// only. Personal and payment data (a test card number is still a
     /// card number) and the generic detectors (a PEM body has runs of
     /// `A`; a URL's `example.com` host says nothing of its password) are
