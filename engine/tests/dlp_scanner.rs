@@ -462,6 +462,7 @@ fn numbers_at_every_offset_equal_the_reference() {
     let s = scanner();
     let scalar = scanner().scalar();
     let aadhaar = format!("Aadhaar {}", verhoeff_complete("23456789012"));
+    let aadhaar_touching = format!("aadhaar{}", verhoeff_complete("23456789012"));
     let numbers = [
         "4111 1111 1111 1111",
         "4111111111111111",
@@ -469,6 +470,8 @@ fn numbers_at_every_offset_equal_the_reference() {
         // are one group of a grouped run when digits follow after a space.
         "4222222222222",
         &aadhaar,
+        // The word may touch the number: no `\b` between them.
+        &aadhaar_touching,
         "GB82 WEST 1234 5698 7654 32",
         "GB82WEST12345698765432",
         "AB 12 34 56 C",

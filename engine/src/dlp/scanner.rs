@@ -1307,8 +1307,10 @@ impl Shape {
                 grouped.then(|| (run.range(), None))
             }
             // aadhaar…[2-9]11 digits (the word before a plain run), or 4-4-4.
+            // No `\b` before the twelve digits: the word may touch them
+            // (`aadhaar234567890123`).
             Shape::Aadhaar if plain => ((run.digits == 12
-                && run.bounded(data)
+                && !is_word(run.after(data, 0))
                 && run.digit_in(data, 0, b'2'..=b'9')
                 && aadhaar_word_before(data, run.start))
                 || (run.digits == 4 && dotted(data, run, b':', &[4, 4])))
