@@ -376,6 +376,27 @@ fn dlp_survives_the_bundle() {
     assert_eq!(q.process(&req, body).outcome, Outcome::DlpBlocked);
 }
 
+/// A finding that gives way to an overlapping one (`generic_credential`
+/// around an e-mail address) does so whatever the chunks: the address is
+/// final before the assignment around it, which ends further on, and a
+/// chunk can end between the two.
+#[test]
+fn a_finding_gives_way_whatever_the_chunks() {
+    let p = with_dlp(json!([{"name": "mask", "action": "REDACT"}]));
+    let filler = "lorem ipsum ".repeat(100);
+    let body = format!("{filler}pwd=U11@l2.IC/STOR {filler}");
+    let bytes = body.as_bytes();
+    let whole = p.process(&post("text/plain"), &[bytes]);
+    let masked = String::from_utf8(whole.forwarded_body.clone().unwrap()).unwrap();
+    assert!(masked.contains("pwd=*********/STOR"), "the address alone is masked: {masked}");
+    assert_eq!(json_record(&whole.record)["findings"], json!(["email"]), "{}", whole.record);
+    for cut in 1..bytes.len() {
+        let out = p.process(&post("text/plain"), &[&bytes[..cut], &bytes[cut..]]);
+        assert_eq!(out.record, whole.record, "cut at {cut}");
+        assert_eq!(out.forwarded_body, whole.forwarded_body, "cut at {cut}");
+    }
+}
+
 /// Long detectors (PEM keys, JWTs) next to short ones and anchors in the
 /// middle of their match (the `@` of an address), far apart in a body much
 /// longer than the scan window, cut around every secret: the findings

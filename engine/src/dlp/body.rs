@@ -309,12 +309,36 @@ impl BodyScan {
 
     /// Scans decoded text; the stream state carries what a match across
     /// chunks needs.
+    ///
+    /// A finding of a detector that yields gives way to an overlapping
+    /// finding of one that does not, as in one pass over the whole body,
+    /// whichever chunk each was final in: the stream can report an e-mail
+    /// address a chunk before the `pwd=` assignment around it (the
+    /// assignment ends further on), so the new findings are weighed with
+    /// those already made, and an earlier one that gives way to a new one
+    /// is taken back.
     fn scan(&mut self, dlp: &DlpSet, text: &[u8], end: bool) {
         let Some(group) = dlp.group(self.group) else { return };
-        let mut hits = self.stream.feed(&group.scanner, text, end);
-        group.scanner.drop_yielding(&mut hits, |h| (h.detector, h.start, h.end));
-        for hit in hits {
-            self.found(dlp, hit.detector, hit.start, hit.end);
+        let hits = self.stream.feed(&group.scanner, text, end);
+        let Some(from) = hits.iter().map(|h| h.start).min() else { return };
+        // (detector, start, end, index among the findings already made).
+        let mut weighed: Vec<(usize, u64, u64, Option<usize>)> = self
+            .order
+            .iter()
+            .enumerate()
+            .filter(|(_, &(_, stop, _))| stop > from)
+            .map(|(k, &(start, stop, detector))| (detector, start, stop, Some(k)))
+            .chain(hits.iter().map(|h| (h.detector, h.start, h.end, None)))
+            .collect();
+        let before: Vec<usize> = weighed.iter().filter_map(|w| w.3).collect();
+        group.scanner.drop_yielding(&mut weighed, |w| (w.0, w.1, w.2));
+        let kept: Vec<usize> = weighed.iter().filter_map(|w| w.3).collect();
+        for &k in before.iter().rev().filter(|k| !kept.contains(k)) {
+            self.order.remove(k);
+            self.findings.remove(k);
+        }
+        for (detector, start, stop, _) in weighed.into_iter().filter(|w| w.3.is_none()) {
+            self.found(dlp, detector, start, stop);
         }
     }
 
