@@ -530,6 +530,36 @@ fn grouped_aadhaar_numbers_among_letters_digits_and_colons_equal_the_reference()
     assert!(found > 50, "{found} findings");
 }
 
+/// Long stretches of anchors that come to nothing (`a@b.` again and
+/// again), then a real secret at every alignment: a search that finds
+/// nothing tells the later anchors where no match can start, and only
+/// there (a match the search's end cut short is still found).
+#[test]
+fn stretches_of_anchors_that_come_to_nothing_then_a_secret() {
+    let s = scanner();
+    // Anchors that pass their precheck, in the pattern's alphabet, that
+    // match nothing; as many as make twice a match's length and more.
+    let cases =
+        [("a@b.", "email", 250..330), ("-1Q~", "azure_ad_client_secret", 0..40), ("0-us", "mailchimp_api_key", 0..60)];
+    for (junk, id, befores) in cases {
+        let mut found = 0;
+        // One address is enough: the reference scan of these bodies is
+        // slow in a debug build.
+        for secret in positives(id).into_iter().take(if id == "email" { 1 } else { usize::MAX }) {
+            for before in befores.clone() {
+                // No byte outside the pattern's alphabet from the first
+                // anchor on: the searches go on for twice the longest match.
+                let text =
+                    format!("{}{}{secret}{}", "x".repeat(before % 7), junk.repeat(before), junk.repeat(befores.end));
+                let want = reference(text.as_bytes());
+                found += want.iter().filter(|w| w.0 == id).count();
+                assert_eq!(fast(&s, &s.scan(text.as_bytes())), want, "{id}: {text:?}");
+            }
+        }
+        assert!(found > 40, "{id}: {found} findings");
+    }
+}
+
 /// A numeric detector the scanner has no built-in shape for is found at
 /// every run of two or more digits.
 #[test]

@@ -79,6 +79,8 @@ pub struct Compiled {
     reach: usize,
     /// How far before its anchor a match may start (0: at the anchor).
     back: usize,
+    /// `reach` is the pattern's longest match (not [`DEFAULT_WINDOW`]).
+    bounded: bool,
     /// Every byte a match can contain.
     alphabet: ByteSet,
     /// Bytes every match contains (checked before running the regex).
@@ -500,6 +502,7 @@ impl Scanner {
         hits: &mut Vec<Hit>,
     ) {
         let Some(d) = self.detectors.get(i) else { return };
+        let near = matches!(hint, Some(Hint::Near(_)));
         let (back, reach) = match hint {
             Some(Hint::Near(n)) => (d.back.min(n), d.reach.min(n)),
             _ => (d.back, d.reach),
@@ -547,9 +550,25 @@ impl Scanner {
             }
             return;
         }
+        // Searched on past the window while the pattern's alphabet goes on
+        // (up to twice its longest match), a search that finds nothing
+        // also shows where no match can start: every match starting
+        // before `clear` would lie in the hay, with the byte after it. The
+        // later candidates of a stretch of them (a body of `a@b.a@b.…`)
+        // then start there instead of searching the same bytes again,
+        // which keeps the scan linear. (A match not found there is none:
+        // a later candidate's window starts no earlier than this one's.)
+        let far = if d.bounded && !near { region.end + d.alphabet.run_after(data, region.end, 2 * d.reach) } else { hi };
+        let clear = if far < region.end + 2 * d.reach { far } else { far - d.reach };
+        let Some(hay) = data.get(..(far.max(hi) + 1).min(data.len())) else { return };
         let mut at = from;
         while at < region.end {
-            let Some(m) = d.regex.find_at(hay, at) else { break };
+            let Some(m) = d.regex.find_at(hay, at) else {
+                if d.bounded && !near {
+                    *next = (*next).max(clear);
+                }
+                break;
+            };
             if m.start() >= region.end {
                 break;
             }
@@ -1615,7 +1634,8 @@ fn starts_at_anchor(d: &Detector) -> bool {
 fn compile_builtin(d: &Detector) -> Result<(Compiled, Vec<Vec<u8>>), BuildError> {
     let (regex, anchored) = builtin_regexes(d)?;
     let hir = parse(d.pattern, true).ok_or(BuildError::Detector)?;
-    let reach = hir.properties().maximum_len().unwrap_or(DEFAULT_WINDOW);
+    let longest = hir.properties().maximum_len();
+    let reach = longest.unwrap_or(DEFAULT_WINDOW);
     let mut set = ByteSet([false; 256]);
     alphabet(&hir, &mut set);
     let back = if anchored.is_some() { 0 } else { reach };
@@ -1636,6 +1656,7 @@ fn compile_builtin(d: &Detector) -> Result<(Compiled, Vec<Vec<u8>>), BuildError>
         keep_last: d.keep_last,
         reach,
         back,
+        bounded: longest.is_some(),
         alphabet: set,
         required: required(&hir),
         kind,
@@ -1652,7 +1673,8 @@ fn compile_custom_detector(name: String, regex: Regex, anchors: &[Vec<u8>]) -> C
     let hirs: Vec<Option<Hir>> = vec![parse(regex.as_str(), false), parse(regex.as_str(), true)];
     let longest =
         hirs.iter().map(|h| h.as_ref().and_then(|h| h.properties().maximum_len())).collect::<Option<Vec<_>>>();
-    let reach = longest.and_then(|l| l.into_iter().max()).unwrap_or(DEFAULT_WINDOW);
+    let longest = longest.and_then(|l| l.into_iter().max());
+    let reach = longest.unwrap_or(DEFAULT_WINDOW);
     let refs: Vec<&[u8]> = anchors.iter().map(Vec::as_slice).collect();
     let prefixed = hirs.iter().all(|h| h.as_ref().is_some_and(|h| starts_with_anchor(h, &refs)));
     let kind = if anchors.is_empty() { Kind::Whole } else { Kind::Literal };
@@ -1665,6 +1687,7 @@ fn compile_custom_detector(name: String, regex: Regex, anchors: &[Vec<u8>]) -> C
         keep_last: 0,
         reach,
         back: if prefixed { 0 } else { reach },
+        bounded: longest.is_some(),
         alphabet: ByteSet::all(),
         required: Vec::new(),
         kind,
