@@ -560,6 +560,55 @@ fn stretches_of_anchors_that_come_to_nothing_then_a_secret() {
     }
 }
 
+/// Long stretches of a long detector's anchors that come to nothing
+/// (`eyJ.eyJ.…`: all in the pattern's alphabet, as far as its longest
+/// match and farther), then a real one, then more: what one candidate
+/// learned of the data around it (how far the alphabet goes, where the
+/// pattern's required bytes are) serves the next ones, and is only used
+/// where it holds.
+#[test]
+fn stretches_of_a_long_detectors_anchors_then_a_secret() {
+    let s = scanner();
+    let cases = [
+        ("eyJ.", "jwt"),
+        ("eyJa.", "jwt"),
+        ("eyJ-.", "jwt"),
+        // Nine bytes after the anchor: one short of a header.
+        ("eyJabcdefghi.", "jwt"),
+        // Matches of the pattern, which the validator refuses.
+        ("eyJabcdefghij.", "jwt"),
+        ("-----BEGIN ", "private_key"),
+        ("-----BEGIN RSA PRIVATE KEY-----\n", "private_key"),
+    ];
+    for (junk, id) in cases {
+        // The detector's own matches (the reference scan's, for this
+        // detector alone: all of it is slow over these bodies in a debug
+        // build).
+        let d = detector(id).unwrap();
+        let regex = d.compile().unwrap();
+        let reference = |data: &[u8]| -> Vec<(String, usize, usize)> {
+            regex
+                .find_iter(data)
+                .filter(|m| d.validates(m.as_bytes()))
+                .map(|m| (id.to_owned(), m.start(), m.end()))
+                .collect()
+        };
+        let mut found = 0;
+        let secret = positives(id).into_iter().next().unwrap();
+        for before in [0, 1, 2, 5, 300, 2101, 2999] {
+            for after in [0, 3, 2500] {
+                let text = format!("{}{}{secret}{}", "x".repeat(before % 7), junk.repeat(before), junk.repeat(after));
+                let want = reference(text.as_bytes());
+                found += want.len();
+                let got: Vec<_> = fast(&s, &s.scan(text.as_bytes())).into_iter().filter(|h| h.0 == id).collect();
+                assert_eq!(got, want, "{id}: {junk:?} x {before}, the secret, {junk:?} x {after}");
+            }
+        }
+        // The secret alone is found at least.
+        assert!(found >= 7, "{id}: {junk:?}: {found} findings");
+    }
+}
+
 /// A numeric detector the scanner has no built-in shape for is found at
 /// every run of two or more digits.
 #[test]

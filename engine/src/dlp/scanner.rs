@@ -347,7 +347,7 @@ impl Scanner {
     /// end) they were looked for at.
     fn scan_with_anchors(&self, data: &[u8]) -> (Vec<Hit>, Vec<(usize, usize, usize)>) {
         let mut state =
-            State { hits: Vec::new(), occurrences: Vec::new(), next: vec![0; self.detectors.len()], run_done: 0 };
+            State { hits: Vec::new(), occurrences: Vec::new(), next: vec![Cursor::default(); self.detectors.len()], run_done: 0 };
         if self.prefilter.active() {
             self.pass(data, &mut state);
         }
@@ -498,9 +498,10 @@ impl Scanner {
         data: &[u8],
         region: Range<usize>,
         hint: Option<Hint>,
-        next: &mut usize,
+        cursor: &mut Cursor,
         hits: &mut Vec<Hit>,
     ) {
+        let next = &mut cursor.next;
         let Some(d) = self.detectors.get(i) else { return };
         let near = matches!(hint, Some(Hint::Near(_)));
         let (back, reach) = match hint {
@@ -523,14 +524,17 @@ impl Scanner {
             return;
         }
         // The window: alphabet bytes around the region, within reach.
-        let lo = region.start - d.alphabet.run_before(data, region.start, back);
-        let hi = region.end + d.alphabet.run_after(data, region.end, reach);
+        let known = &mut cursor.known;
+        let lo = region.start - known.before(&d.alphabet, data, region.start, back);
+        if data.get(region.clone()).is_some_and(|r| r.iter().all(|&b| d.alphabet.contains(b))) {
+            known.join(region.start, region.end);
+        }
+        let hi = region.end + known.after(&d.alphabet, data, region.end, reach);
         let from = lo.max(*next);
         if from >= region.end || (d.back == 0 && from > region.start) {
             return;
         }
-        let Some(window) = data.get(from..hi) else { return };
-        if !d.required.iter().all(|b| window.contains(b)) {
+        if !cursor.required.all_in(&d.required, data, from..hi) {
             return;
         }
         let hay_end = (hi + 1).min(data.len());
@@ -558,7 +562,8 @@ impl Scanner {
         // then start there instead of searching the same bytes again,
         // which keeps the scan linear. (A match not found there is none:
         // a later candidate's window starts no earlier than this one's.)
-        let far = if d.bounded && !near { region.end + d.alphabet.run_after(data, region.end, 2 * d.reach) } else { hi };
+        let far =
+            if d.bounded && !near { region.end + cursor.known.after(&d.alphabet, data, region.end, 2 * d.reach) } else { hi };
         let clear = if far < region.end + 2 * d.reach { far } else { far - d.reach };
         let Some(hay) = data.get(..(far.max(hi) + 1).min(data.len())) else { return };
         let mut at = from;
@@ -605,10 +610,121 @@ struct State {
     hits: Vec<Hit>,
     /// Literal anchor occurrences: (detector, start, end).
     occurrences: Vec<(usize, usize, usize)>,
-    /// Per detector, where its last match ended.
-    next: Vec<usize>,
+    /// Per detector, where its last match ended and what its earlier
+    /// candidates learned of the data.
+    next: Vec<Cursor>,
     /// End of the last numeric run read.
     run_done: usize,
+}
+
+/// What a detector's earlier candidates in one scan established, so that
+/// a stretch of candidates (a crafted body of `eyJ.eyJ.…`, whose alphabet
+/// run reaches as far as the longest token) reads the data around them
+/// once, not once per candidate.
+#[derive(Clone, Default)]
+struct Cursor {
+    /// Where its last match ended: a later match starts there or after.
+    next: usize,
+    /// A stretch of alphabet bytes.
+    known: Known,
+    /// Where the pattern's required bytes were looked for.
+    required: Required,
+}
+
+/// `data[start..end]` are all bytes of a detector's alphabet; `exact_start`:
+/// the byte before `start` is not (or `start` is 0), `exact_end`: the byte
+/// at `end` is not (or the data ends there).
+#[derive(Clone, Default)]
+struct Known {
+    start: usize,
+    end: usize,
+    exact_start: bool,
+    exact_end: bool,
+}
+
+impl Known {
+    /// [`ByteSet::run_before`], from what is known where it can.
+    fn before(&mut self, set: &ByteSet, data: &[u8], at: usize, limit: usize) -> usize {
+        if !(self.start..=self.end).contains(&at) {
+            let n = set.run_before(data, at, limit);
+            *self = Known { start: at - n, end: at, exact_start: n < limit, exact_end: false };
+            return n;
+        }
+        if at - self.start < limit && !self.exact_start {
+            let n = set.run_before(data, self.start, limit - (at - self.start));
+            self.exact_start = n < limit - (at - self.start);
+            self.start -= n;
+        }
+        (at - self.start).min(limit)
+    }
+
+    /// [`ByteSet::run_after`], from what is known where it can.
+    fn after(&mut self, set: &ByteSet, data: &[u8], at: usize, limit: usize) -> usize {
+        if !(self.start..=self.end).contains(&at) {
+            let n = set.run_after(data, at, limit);
+            *self = Known { start: at, end: at + n, exact_start: false, exact_end: n < limit };
+            return n;
+        }
+        if self.end - at < limit && !self.exact_end {
+            let n = set.run_after(data, self.end, limit - (self.end - at));
+            self.exact_end = n < limit - (self.end - at);
+            self.end += n;
+        }
+        (self.end - at).min(limit)
+    }
+
+    /// Adds `data[at..to]`, alphabet bytes, where `at` was just passed to
+    /// [`Known::before`] (so it lies in the stretch). The stretch's end
+    /// was not exact if it moves: the byte there is one of them.
+    fn join(&mut self, at: usize, to: usize) {
+        if (self.start..=self.end).contains(&at) && self.end < to {
+            self.end = to;
+        }
+    }
+}
+
+/// Per required byte of a detector's pattern ([`Compiled::required`]),
+/// where it was looked for: `data[from..to]` does not hold it and,
+/// `found`, `data[to]` is it.
+#[derive(Clone, Default)]
+struct Required(Vec<(usize, usize, bool)>);
+
+impl Required {
+    /// Whether `data[window]` holds every byte of `bytes`.
+    fn all_in(&mut self, bytes: &[u8], data: &[u8], window: Range<usize>) -> bool {
+        let Some(hay) = data.get(window.clone()) else { return false };
+        // Short windows are looked at directly; the record is for long
+        // ones, which a stretch of candidates shares.
+        if hay.len() <= 256 {
+            return bytes.iter().all(|b| hay.contains(b));
+        }
+        if self.0.len() != bytes.len() {
+            self.0 = vec![(0, 0, false); bytes.len()];
+        }
+        for (&b, seen) in bytes.iter().zip(self.0.iter_mut()) {
+            let (from, to, found) = *seen;
+            let known = (from..=to).contains(&window.start);
+            if known && found {
+                if to >= window.end {
+                    return false;
+                }
+                continue;
+            }
+            let start = if known { to } else { window.start };
+            if known && to >= window.end {
+                return false;
+            }
+            let rest = data.get(start..window.end).unwrap_or_default();
+            *seen = match rest.iter().position(|&x| x == b) {
+                Some(p) => (if known { from } else { window.start }, start + p, true),
+                None => (if known { from } else { window.start }, window.end, false),
+            };
+            if !seen.2 {
+                return false;
+            }
+        }
+        true
+    }
 }
 
 /// Bits `k` of a block at `i` with `i + k < end`: its bytes before `end`.
@@ -1900,5 +2016,85 @@ impl<'s> Stream<'s> {
     /// the longest reach).
     pub fn retained(&self) -> usize {
         self.state.retained()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small xorshift generator: the same cases on every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+    }
+
+    /// Data of `a`, `b` and `.`, in stretches of all lengths.
+    fn data(rng: &mut Rng, len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len);
+        while out.len() < len {
+            let byte = [b'a', b'b', b'.'][rng.below(3)];
+            let n = [1, 3, 40, 300, 900][rng.below(5)];
+            out.extend(std::iter::repeat_n(byte, n.min(len - out.len())));
+        }
+        out
+    }
+
+    /// What a detector's candidates learn of the alphabet around them
+    /// answers every question as looking again would: candidates in
+    /// order, as the scanner takes them, and anywhere.
+    #[test]
+    fn a_known_stretch_answers_as_looking_again_would() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut set = ByteSet([false; 256]);
+        set.insert_range(b'a', b'b');
+        for round in 0..300 {
+            let data = data(&mut rng, 4000);
+            let mut known = Known::default();
+            let mut at = 0;
+            for _ in 0..200 {
+                at = if round % 2 == 0 { (at + rng.below(60)).min(data.len() - 1) } else { rng.below(data.len()) };
+                let len = 1 + rng.below(4);
+                let end = (at + len).min(data.len());
+                let (back, reach) = (rng.below(1200), rng.below(1200));
+                let want_before = set.run_before(&data, at, back);
+                assert_eq!(known.before(&set, &data, at, back), want_before, "round {round}: before {at}");
+                if data[at..end].iter().all(|&b| set.contains(b)) {
+                    known.join(at, end);
+                }
+                let want_after = set.run_after(&data, end, reach);
+                assert_eq!(known.after(&set, &data, end, reach), want_after, "round {round}: after {end}");
+                let far = 2 * reach;
+                assert_eq!(known.after(&set, &data, end, far), set.run_after(&data, end, far), "round {round}");
+            }
+        }
+    }
+
+    /// Where a detector's required bytes were looked for answers whether a
+    /// window holds them as looking again would.
+    #[test]
+    fn required_bytes_are_answered_as_looking_again_would() {
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        let required = [b'.', b'b'];
+        let mut answers = [0usize; 2];
+        for round in 0..300 {
+            let data = data(&mut rng, 4000);
+            let mut seen = Required::default();
+            let mut start = 0;
+            for _ in 0..200 {
+                start = if round % 2 == 0 { (start + rng.below(60)).min(data.len()) } else { rng.below(data.len()) };
+                let end = (start + rng.below(1500)).min(data.len());
+                let want = required.iter().all(|b| data[start..end].contains(b));
+                answers[usize::from(want)] += 1;
+                assert_eq!(seen.all_in(&required, &data, start..end), want, "round {round}: {start}..{end}");
+            }
+        }
+        assert!(answers.iter().all(|&n| n > 5000), "{answers:?}");
     }
 }
