@@ -609,6 +609,49 @@ fn stretches_of_a_long_detectors_anchors_then_a_secret() {
     }
 }
 
+/// A numeric run as long as a body (`12 12 …`, `1234 1234 …`) with a
+/// number in it at every offset around where one regex search's slice of
+/// the data ends and the next begins: the same findings as searching the
+/// whole run at once.
+#[test]
+fn numbers_in_a_run_longer_than_a_search_slice_equal_the_reference() {
+    let s = scanner();
+    let ids = ["us_ssn", "in_aadhaar", "cn_mobile", "credit_card"];
+    let detectors: Vec<_> =
+        ids.iter().map(|id| (id, detector(id).unwrap(), detector(id).unwrap().compile().unwrap())).collect();
+    let reference = |data: &[u8]| -> Vec<(String, usize, usize)> {
+        let mut all = Vec::new();
+        for (id, d, regex) in &detectors {
+            let found = regex.find_iter(data).filter(|m| d.validates(m.as_bytes()));
+            all.extend(found.map(|m| (id.to_string(), m.start(), m.end())));
+        }
+        all.sort();
+        all
+    };
+    let aadhaar = verhoeff_complete("23456789012");
+    // Grouped 4-4-4 inside a longer grouped number it is not one; with
+    // colons it is (the run ends at the first).
+    let aadhaar = format!("{}:{}:{}", &aadhaar[..4], &aadhaar[4..8], &aadhaar[8..]);
+    let numbers = ["123-45-6789".to_owned(), aadhaar, "138 0013 8000".to_owned(), "4111 1111 1111 1111".to_owned()];
+    let mut found = [0usize; 4];
+    for (k, number) in numbers.iter().enumerate() {
+        for filler in ["12 ", "1234 "] {
+            // The first slice ends 4096 bytes after the run's start.
+            for at in (4000..4140).step_by(7) {
+                let groups = at / filler.len();
+                let text = format!("x {}{number} {}", filler.repeat(groups), filler.repeat(400));
+                let want = reference(text.as_bytes());
+                found[k] += want.len();
+                let got: Vec<_> =
+                    fast(&s, &s.scan(text.as_bytes())).into_iter().filter(|h| ids.contains(&h.0.as_str())).collect();
+                assert_eq!(got, want, "{number} after {groups} of {filler:?}");
+            }
+        }
+    }
+    // Each number is found after `12 12 …` at least.
+    assert!(found.iter().all(|&n| n >= 20), "{found:?}");
+}
+
 /// A numeric detector the scanner has no built-in shape for is found at
 /// every run of two or more digits.
 #[test]

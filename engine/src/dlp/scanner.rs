@@ -568,23 +568,55 @@ impl Scanner {
         let Some(hay) = data.get(..(far.max(hi) + 1).min(data.len())) else { return };
         let mut at = from;
         while at < region.end {
-            let Some(m) = d.regex.find_at(hay, at) else {
+            let Some(m) = d.find_at(hay, at) else {
                 if d.bounded && !near {
                     *next = (*next).max(clear);
                 }
                 break;
             };
-            if m.start() >= region.end {
+            if m.start >= region.end {
                 break;
             }
-            *next = m.end();
-            d.record(i, data, m.start()..m.end(), hits);
-            at = m.end().max(m.start() + 1);
+            *next = m.end;
+            at = m.end.max(m.start + 1);
+            d.record(i, data, m, hits);
         }
     }
 }
 
+/// How much of the data one regex search reads at a time
+/// ([`Compiled::find_at`]).
+const SLICE: usize = 4096;
+
 impl Compiled {
+    /// The pattern's first match in `hay` from `at` on, as
+    /// `regex.find_at(hay, at)` finds it, but searched a slice of the hay
+    /// at a time. A region can be as long as the body (a crafted body is
+    /// one numeric run, `123-45-6789 123-45-6789 …`), and over a long
+    /// haystack the regex crate (built without its DFAs, as in the filter)
+    /// runs its PikeVM instead of its bounded backtracker, several times
+    /// slower. Whether and how a match of a bounded pattern starts at `s`
+    /// depends on `hay[s - 1..=s + reach]` only, so a slice ending at `end`
+    /// settles every start before `end - reach`: its match is the whole
+    /// hay's if it starts there, and if it does not, no match does.
+    fn find_at(&self, hay: &[u8], at: usize) -> Option<Range<usize>> {
+        self.find_by_slices(hay, at, SLICE)
+    }
+
+    /// [`Compiled::find_at`] with slices of `slice` bytes (at least four
+    /// times the longest match).
+    fn find_by_slices(&self, hay: &[u8], mut at: usize, slice: usize) -> Option<Range<usize>> {
+        let step = slice.max(4 * self.reach);
+        while self.bounded && hay.len() > at + step {
+            let end = at + step;
+            match hay.get(..end).and_then(|slice| self.regex.find_at(slice, at)) {
+                Some(m) if m.start() + self.reach < end => return Some(m.range()),
+                _ => at = end - self.reach,
+            }
+        }
+        self.regex.find_at(hay, at).map(|m| m.range())
+    }
+
     fn shape(&self) -> Option<&Shape> {
         match &self.kind {
             Kind::Numeric(shape) => Some(shape),
@@ -2073,6 +2105,48 @@ mod tests {
                 let far = 2 * reach;
                 assert_eq!(known.after(&set, &data, end, far), set.run_after(&data, end, far), "round {round}");
             }
+        }
+    }
+
+    /// A search a slice of the data at a time finds what one search over
+    /// all of it finds, wherever it starts: patterns with alternatives of
+    /// different lengths, word boundaries and an end-of-text anchor, over
+    /// data where matches and near-misses run across the slices' ends
+    /// (slices as short as the patterns allow, so that every way a match
+    /// can meet a slice's end comes up).
+    #[test]
+    fn a_search_by_slices_finds_what_one_search_finds() {
+        let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+        let patterns = [
+            r"(?-u)\b(?:ab{0,2}c|ab{0,3})\b",
+            r"(?-u)\b(?:a[ab]{0,30}c|a[ab]{0,12})\b",
+            r"(?:ab|a)(?:b{2,50}c)?",
+            r"b{3,100}c?$",
+            r"c[ab ]{1,3}c",
+        ];
+        for pattern in patterns {
+            let regex = Regex::new(pattern).unwrap();
+            let d = compile_custom_detector(pattern.to_owned(), regex.clone(), &[]);
+            assert!(d.bounded, "{pattern}");
+            let mut matches = 0;
+            for _ in 0..40 {
+                let len = 500 + rng.below(500);
+                let mut hay = Vec::with_capacity(len + 4);
+                while hay.len() < len {
+                    let byte = [b'a', b'b', b'c', b' '][rng.below(4)];
+                    hay.extend(std::iter::repeat_n(byte, [1, 1, 2, 3, 5, 20][rng.below(6)]));
+                }
+                hay.extend_from_slice(b"bbbb");
+                for _ in 0..20 {
+                    let at = rng.below(hay.len());
+                    let want = regex.find_at(&hay, at).map(|m| m.range());
+                    matches += usize::from(want.is_some());
+                    for slice in [0, 1 + rng.below(64), SLICE] {
+                        assert_eq!(d.find_by_slices(&hay, at, slice), want, "{pattern} from {at}, slices of {slice}");
+                    }
+                }
+            }
+            assert!(matches > 100, "{pattern}: {matches}");
         }
     }
 
