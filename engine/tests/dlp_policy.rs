@@ -490,3 +490,82 @@ fn an_unknown_detector_name_lists_the_groups_and_ids() {
     assert!(err.contains("dlp[0].detectors[1]"), "{err}");
     assert!(err.contains("unknown detector 'clouds' (groups: payment, pii, cloud,"), "{err}");
 }
+
+/// A finding that gives way, under a BLOCK policy, to one of another
+/// detector under AUDIT: the assignment `pwd=Zq7x9Kp2-4111…` is a card
+/// number, and the body goes on, however it is cut (the assignment ends
+/// first and is final a chunk before the card can be). Alone, the same
+/// assignment blocks the body in every cut, and before its end when the
+/// body goes on long enough.
+#[test]
+fn a_block_that_gives_way_waits_for_what_it_gives_way_to() {
+    use warden_engine::dlp::BodyStep;
+    let p = with_dlp(json!([
+        {"name": "creds", "detectors": ["generic_credential"], "action": "BLOCK"},
+        {"name": "cards", "detectors": ["credit_card"], "action": "AUDIT"}
+    ]));
+    let filler = "lorem ipsum ".repeat(100);
+    let body = format!("{filler}pwd=Zq7x9Kp2-{CARD} {filler}");
+    let bytes = body.as_bytes();
+    let whole = p.process(&post("text/plain"), &[bytes]);
+    assert_eq!(whole.outcome, Outcome::Allow, "{}", whole.record);
+    assert_eq!(json_record(&whole.record)["findings"], json!(["credit_card"]), "{}", whole.record);
+    for cut in 1..bytes.len() {
+        let out = p.process(&post("text/plain"), &[&bytes[..cut], &bytes[cut..]]);
+        assert_eq!(out.record, whole.record, "cut at {cut}");
+        assert_eq!(out.forwarded_body.as_deref(), Some(bytes), "cut at {cut}");
+    }
+
+    let long = "lorem ipsum ".repeat(8000);
+    let body = format!("{filler}pwd=Zq7x9Kp2-Xy {long}");
+    let bytes = body.as_bytes();
+    let whole = p.process(&post("text/plain"), &[bytes]);
+    assert_eq!(whole.outcome, Outcome::DlpBlocked, "{}", whole.record);
+    assert_eq!(json_record(&whole.record)["policy"], "creds", "{}", whole.record);
+    for cut in (1..4000).step_by(3) {
+        let out = p.process(&post("text/plain"), &[&bytes[..cut], &bytes[cut..]]);
+        assert_eq!(out.record, whole.record, "cut at {cut}");
+        assert_eq!(out.forwarded_body, None, "cut at {cut}");
+    }
+    let mut decision = p.decide(&post("text/plain"));
+    let mut scan = decision.take_body().expect("a BLOCK policy scans the body");
+    // The end of the body never comes: settled on the way.
+    let steps: Vec<_> = bytes.chunks(4096).map(|chunk| scan.feed(p.dlp(), chunk, false)).collect();
+    assert_eq!(steps.last(), Some(&BodyStep::Block), "blocked before the body ends: {steps:?}");
+    assert_eq!(scan.record(), whole.record);
+
+    // With a JWT detector beside it, what could take the finding back
+    // reaches far; the body outgrows `maxBodyBytes` first, and goes on
+    // unscanned per `onOversize: ALLOW`: the finding already made blocks.
+    let p = with_dlp(json!([
+        {"name": "creds", "detectors": ["generic_credential"], "action": "BLOCK", "maxBodyBytes": 4096, "onOversize": "ALLOW"},
+        {"name": "tokens", "detectors": ["jwt", "credit_card"], "action": "AUDIT"}
+    ]));
+    let out = p.process(&post("text/plain"), &bytes.chunks(1024).collect::<Vec<_>>());
+    assert_eq!(out.outcome, Outcome::DlpBlocked, "{}", out.record);
+    assert_eq!(json_record(&out.record)["policy"], "creds", "{}", out.record);
+    let clean = format!("{filler}{long}");
+    let out = p.process(&post("text/plain"), &clean.as_bytes().chunks(1024).collect::<Vec<_>>());
+    assert_eq!(out.outcome, Outcome::Allow, "{}", out.record);
+    assert_eq!(json_record(&out.record)["bodyUnscanned"], json!(true), "{}", out.record);
+}
+
+/// Two BLOCK policies with findings in one body: the record names the
+/// policy of the first finding in the body, whether the body comes in one
+/// piece or in chunks.
+#[test]
+fn a_body_blocked_by_two_policies_names_the_first_finding_s() {
+    let p = with_dlp(json!([
+        {"name": "keys", "detectors": ["aws_access_key_id"], "action": "BLOCK"},
+        {"name": "cards", "detectors": ["credit_card"], "action": "BLOCK"}
+    ]));
+    let body = format!(r#"{{"card": "{CARD}", "key": "{AWS}"}}"#);
+    let bytes = body.as_bytes();
+    for cut in 1..bytes.len() {
+        let out = p.process(&post("application/json"), &[&bytes[..cut], &bytes[cut..]]);
+        assert_eq!(out.outcome, Outcome::DlpBlocked, "cut at {cut}");
+        assert_eq!(json_record(&out.record)["policy"], "cards", "cut at {cut}: {}", out.record);
+    }
+    let whole = p.process(&post("application/json"), &[bytes]);
+    assert_eq!(json_record(&whole.record)["policy"], "cards", "{}", whole.record);
+}

@@ -25,7 +25,7 @@
 use super::decode::{self, Encoding, Inflater, TextDecoder, View};
 use super::finding::{mask, Finding, Location, Place};
 use super::policy::{BodyStart, DlpSet};
-use super::scanner::StreamState;
+use super::scanner::{StreamHit, StreamState};
 use crate::document::{DlpAction, OnOversize};
 use crate::record::{Outcome, Reason, RecordBase};
 
@@ -71,6 +71,13 @@ pub struct BodyScan {
     findings: Vec<Finding>,
     /// Each finding's (start, end, detector), the order of `findings`.
     order: Vec<(u64, u64, usize)>,
+    /// BLOCK findings of detectors that give way, not acted on yet: a
+    /// finding of another detector that overlaps one (and takes it back)
+    /// can be final later in the stream, so the body is blocked for one
+    /// only when none can come any more ([`BodyScan::settle`]).
+    pending: Vec<(u64, u64, usize)>,
+    /// The BLOCK finding the body was blocked for.
+    blocked_by: Option<(u64, u64, usize)>,
     /// The body could not be scanned whole (too big, unknown encoding,
     /// corrupt compression) and went on per `onOversize: ALLOW`.
     unscanned: bool,
@@ -111,6 +118,8 @@ impl BodyScan {
             received: 0,
             findings: Vec::new(),
             order: Vec::new(),
+            pending: Vec::new(),
+            blocked_by: None,
             unscanned: false,
             stopped: false,
             blocked: None,
@@ -254,8 +263,16 @@ impl BodyScan {
         if self.stopped {
             return;
         }
+        // A BLOCK finding already made stands: what could have taken it
+        // back will not be seen.
+        if self.hold {
+            self.settle(u64::MAX);
+        }
         self.stopped = true;
         self.stream = StreamState::new();
+        if self.blocked.is_some() {
+            return;
+        }
         if self.hold && self.on_oversize == OnOversize::Block {
             self.blocked = Some(Reason::DlpUnscannable);
         } else {
@@ -320,6 +337,15 @@ impl BodyScan {
     fn scan(&mut self, dlp: &DlpSet, text: &[u8], end: bool) {
         let Some(group) = dlp.group(self.group) else { return };
         let hits = self.stream.feed(&group.scanner, text, end);
+        let settled = if end { u64::MAX } else { self.stream.seen().saturating_sub(2 * group.scanner.window() as u64) };
+        self.weigh(dlp, &hits);
+        self.settle(settled);
+    }
+
+    /// Weighs a chunk's findings with those already made and keeps those
+    /// that stand ([`BodyScan::scan`]).
+    fn weigh(&mut self, dlp: &DlpSet, hits: &[StreamHit]) {
+        let Some(group) = dlp.group(self.group) else { return };
         let Some(from) = hits.iter().map(|h| h.start).min() else { return };
         // (detector, start, end, index among the findings already made).
         let mut weighed: Vec<(usize, u64, u64, Option<usize>)> = self
@@ -342,6 +368,33 @@ impl BodyScan {
         }
     }
 
+    /// Blocks for the first pending finding (see [`BodyScan::pending`])
+    /// still kept that ends before `settled`: every finding that overlaps
+    /// it has been reported by then (a finding is reported at the latest
+    /// once the stream is its longest match past its start, and twice the
+    /// longest reach past its end). Those taken back are forgotten.
+    fn settle(&mut self, settled: u64) {
+        let order = &self.order;
+        self.pending.retain(|key| order.binary_search(key).is_ok());
+        let Some(&key) = self.pending.iter().filter(|&&(_, stop, _)| stop < settled).min() else { return };
+        let Ok(at) = self.order.binary_search(&key) else { return };
+        let Some(policy) = self.findings.get(at).map(|f| f.policy.clone()) else { return };
+        self.block_for(key, policy);
+    }
+
+    /// Blocks the body for the BLOCK finding `key` of `policy`. Of those
+    /// acted on, the record names the policy of the first in the body.
+    fn block_for(&mut self, key: (u64, u64, usize), policy: String) {
+        if self.blocked_by.is_some_and(|first| first <= key) {
+            return;
+        }
+        self.blocked_by = Some(key);
+        self.blocked = Some(Reason::DlpFinding);
+        self.base.policy = Some(policy);
+        self.base.rule = None;
+        self.stopped = true;
+    }
+
     fn found(&mut self, dlp: &DlpSet, detector: usize, start: u64, stop: u64) {
         let Some(group) = dlp.group(self.group) else { return };
         let Some(mut finding) = dlp.finding(group, detector, Place::Body, Location::Body(start)) else { return };
@@ -349,13 +402,12 @@ impl BodyScan {
             // Not held: nothing can be blocked or masked any more.
             finding.action = DlpAction::Audit;
         }
-        if finding.action == DlpAction::Block {
-            self.blocked = Some(Reason::DlpFinding);
-            self.base.policy = Some(finding.policy.clone());
-            self.base.rule = None;
-            self.stopped = true;
-        }
         let key = (start, stop, detector);
+        if finding.action == DlpAction::Block && group.scanner.gives_way(detector) {
+            self.pending.push(key);
+        } else if finding.action == DlpAction::Block {
+            self.block_for(key, finding.policy.clone());
+        }
         let at = self.order.partition_point(|k| *k <= key);
         self.order.insert(at, key);
         self.findings.insert(at, finding);

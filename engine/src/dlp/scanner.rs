@@ -324,6 +324,12 @@ impl Scanner {
         });
     }
 
+    /// Whether detector `i`'s findings give way to overlapping ones of
+    /// detectors that do not ([`Scanner::drop_yielding`]).
+    pub fn gives_way(&self, i: usize) -> bool {
+        self.yields.get(i).copied().unwrap_or(false)
+    }
+
     /// The compiled detectors, by index.
     pub fn detectors(&self) -> &[Compiled] {
         &self.detectors
@@ -2018,6 +2024,11 @@ impl StreamState {
     /// Bytes kept between chunks.
     pub fn retained(&self) -> usize {
         self.carry.len()
+    }
+
+    /// Bytes fed so far: the stream's end, as an offset.
+    pub fn seen(&self) -> u64 {
+        self.carry_start + self.carry.len() as u64
     }
 }
 
