@@ -359,7 +359,8 @@ impl BodyScan {
         let before: Vec<usize> = weighed.iter().filter_map(|w| w.3).collect();
         group.scanner.drop_yielding(&mut weighed, |w| (w.0, w.1, w.2));
         let kept: Vec<usize> = weighed.iter().filter_map(|w| w.3).collect();
-        for &k in before.iter().rev().filter(|k| !kept.contains(k)) {
+        // Both in increasing order (`retain` keeps the order).
+        for &k in before.iter().rev().filter(|k| kept.binary_search(k).is_err()) {
             self.order.remove(k);
             self.findings.remove(k);
         }
