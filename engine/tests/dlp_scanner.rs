@@ -652,6 +652,76 @@ fn numbers_in_a_run_longer_than_a_search_slice_equal_the_reference() {
     assert!(found.iter().all(|&n| n >= 20), "{found:?}");
 }
 
+/// The vendor detectors found by a keyword assigned a value
+/// (`SENTRY_AUTH_TOKEN = "…"`): a keyword is looked at only with an
+/// assignment sign close enough after it, so the assignment is put as far
+/// from the keyword as the pattern allows (20 identifier bytes, Go's
+/// ` string`, an escaped quote, 4 blanks) and one byte farther, with every
+/// operator, after prose mentions of the keyword: the same findings as the
+/// detector's regex over the text.
+#[test]
+fn keywords_assigned_at_every_distance_equal_the_reference() {
+    let s = scanner();
+    let keyed = [
+        "cohere_api_key",
+        "heroku_api_key",
+        "datadog_api_key",
+        "sentry_token",
+        "twilio_key",
+        "mailgun_key",
+        "plaid_token",
+        "vault_token",
+        "linear_api_key",
+        "snyk_token",
+    ];
+    let ops = ["=", ":", "=>", "?=", ".=", ":=", ":::=", ">", "\", \""];
+    for id in keyed {
+        let d = detector(id).unwrap();
+        let regex = d.compile().unwrap();
+        let Anchor::Literals(words) = d.anchor else { panic!("{id}") };
+        let keyword = words.iter().copied().find(|w| w.chars().all(|c| c.is_ascii_lowercase())).unwrap();
+        // A value the detector takes after its keyword: the end of the
+        // first sample's match that starts with a keyword.
+        let keywords: Vec<&str> = words.iter().copied().filter(|w| w.to_lowercase() == keyword).collect();
+        let m = positives(id)
+            .iter()
+            .filter_map(|p| regex.find(p.as_bytes()).map(|m| m.as_bytes().to_vec()))
+            .find(|m| keywords.iter().any(|k| m.starts_with(k.as_bytes())))
+            .unwrap_or_else(|| panic!("{id}: no sample starts with its keyword"));
+        let at = m.iter().rposition(|b| b" \t\"'`=:>,\\".contains(b)).map_or(0, |i| i + 1);
+        let value = String::from_utf8(m[at..].to_vec()).unwrap();
+        let mut found = 0;
+        for tail in [0, 1, 19, 20, 21] {
+            for typed in ["", " string"] {
+                for quote in ["", "\\\"", "'"] {
+                    for blanks in [0, 4, 5] {
+                        for op in ops {
+                            // Not `xxxx`: four of a byte make a placeholder.
+                            let name = format!("{keyword}{}{typed}{quote}", &"_Ab3_Cd4_Ef5_Gh6_Ij7_Kl8"[..tail]);
+                            // The call form's operator ends with the value's quote.
+                            let close = if op.ends_with('"') { "" } else { "\"" };
+                            let text = format!(
+                                "{keyword} is {keyword}. {name}{}{op}{close}{value}\" {keyword}",
+                                " ".repeat(blanks)
+                            );
+                            let data = text.as_bytes();
+                            let want: Vec<_> = regex
+                                .find_iter(data)
+                                .filter(|m| d.validates(m.as_bytes()))
+                                .map(|m| (id.to_owned(), m.start(), m.end()))
+                                .collect();
+                            found += want.len();
+                            let got: Vec<_> = fast(&s, &s.scan(data)).into_iter().filter(|h| h.0 == id).collect();
+                            assert_eq!(got, want, "{text}");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(found > 50, "{id}: {found}");
+    }
+}
+
 /// A numeric detector the scanner has no built-in shape for is found at
 /// every run of two or more digits.
 #[test]

@@ -50,7 +50,7 @@
 //! arrives; memory is bounded by that, not by the body, and each chunk is
 //! rescanned with a few hundred bytes before it, not with 25 KB.
 
-use super::detectors::{self, Anchor, Detector};
+use super::detectors::{self, keyed, Anchor, Detector};
 use super::error::BuildError;
 use super::classes;
 use super::validators;
@@ -91,6 +91,11 @@ pub struct Compiled {
     /// A necessary condition at an anchor occurrence for any match to
     /// contain it ([`detectors::generic::precheck`]).
     precheck: Option<fn(&[u8], usize) -> bool>,
+    /// Anchors that are a vendor keyword of a `keyed!` alternation (the
+    /// only place the pattern starts with them): a match starts at one
+    /// only with an assignment sign within a few bytes after it
+    /// ([`keyed::assignment_near`]).
+    keywords: Vec<Vec<u8>>,
 }
 
 /// `\A(?s-u:.)(?:PAT)`: the pattern anchored one byte after the start,
@@ -540,6 +545,12 @@ impl Scanner {
             }
         }
         if d.precheck.is_some_and(|precheck| !precheck(data, region.start)) {
+            return;
+        }
+        if !d.keywords.is_empty()
+            && data.get(region.clone()).is_some_and(|r| d.keywords.iter().any(|k| k == r))
+            && !keyed::assignment_near(data.get(region.end..).unwrap_or_default())
+        {
             return;
         }
         // The window: alphabet bytes around the region, within reach.
@@ -1829,8 +1840,29 @@ fn compile_builtin(d: &Detector) -> Result<(Compiled, Vec<Vec<u8>>), BuildError>
         kind,
         yields: detectors::generic::yields(d.id),
         precheck: detectors::generic::precheck(d.id),
+        keywords: if back == 0 { keyed_anchors(d) } else { Vec::new() },
     };
     Ok((compiled, words))
+}
+
+/// The anchors of `d` that are keywords of its `keyed!` alternations
+/// ([`Compiled::keywords`]), if the pattern starts with them nowhere else:
+/// a keyword's text appears in the pattern only in those alternations, and
+/// no other anchor is a prefix of a keyword or starts with one. Otherwise
+/// none (the check is skipped).
+fn keyed_anchors(d: &Detector) -> Vec<Vec<u8>> {
+    let Anchor::Literals(anchors) = d.anchor else { return Vec::new() };
+    let words = keyed::keywords(d.pattern);
+    let listed = |k: &str| words.iter().map(|w| w.matches(k).count()).sum::<usize>();
+    let alone = words.iter().all(|k| d.pattern.matches(k).count() == listed(k));
+    let apart = anchors
+        .iter()
+        .filter(|a| !words.contains(a))
+        .all(|a| words.iter().all(|k| !a.starts_with(k) && !k.starts_with(a)));
+    if !alone || !apart {
+        return Vec::new();
+    }
+    anchors.iter().filter(|a| words.contains(a)).map(|a| a.as_bytes().to_vec()).collect()
 }
 
 /// A custom pattern. Its regex was built elsewhere (with or without
@@ -1860,6 +1892,7 @@ fn compile_custom_detector(name: String, regex: Regex, anchors: &[Vec<u8>]) -> C
         kind,
         yields: false,
         precheck: None,
+        keywords: Vec::new(),
     }
 }
 
@@ -2171,6 +2204,53 @@ mod tests {
                 }
             }
             assert!(matches > 100, "{pattern}: {matches}");
+        }
+    }
+
+    /// The vendor detectors whose keyword anchors are checked for an
+    /// assignment before their regex runs: every `keyed!` detector whose
+    /// matches start at its anchor, with its keywords that are anchors.
+    #[test]
+    fn keyword_anchors_of_the_keyed_detectors() {
+        let all: Vec<_> = detectors::CATALOGUE.iter().collect();
+        let scanner = Scanner::new(&all, Vec::new()).unwrap();
+        let mut checked = 0;
+        for (d, c) in all.iter().zip(scanner.detectors()) {
+            if keyed::keywords(d.pattern).is_empty() {
+                assert!(c.keywords.is_empty(), "{}", d.id);
+                continue;
+            }
+            assert_eq!(c.keywords.is_empty(), c.back != 0, "{}: {:?}", d.id, c.keywords);
+            checked += usize::from(!c.keywords.is_empty());
+        }
+        assert!(checked >= 17, "{checked}");
+        let sentry = scanner.detectors().iter().find(|c| c.id == "sentry_token").unwrap();
+        assert_eq!(sentry.keywords, [&b"sentry"[..], b"Sentry", b"SENTRY"]);
+    }
+
+    /// A keyword is checked for an assignment only where the `keyed!`
+    /// alternation is the one way the pattern starts with it.
+    #[test]
+    fn a_keyword_the_pattern_starts_with_elsewhere_is_not_checked() {
+        let detector = |anchors: &'static [&'static str], pattern: String| Detector {
+            id: "test_keyed",
+            group: detectors::Group::Generic,
+            description: "Test: a keyed detector",
+            anchor: Anchor::Literals(anchors),
+            pattern: Box::leak(pattern.into_boxed_str()),
+            validator: None,
+            keep_last: 0,
+        };
+        let tail = keyed::TAIL;
+        let alone = detector(&["sentry", "Sentry", "sntryu_"], format!("(?-u)(?:sntryu_[a-f]{{8}}|(?:sentry|Sentry{tail}[a-f]{{8}})"));
+        assert_eq!(keyed_anchors(&alone), [&b"sentry"[..], b"Sentry"]);
+        // Another alternation starts with the keyword.
+        let twice = detector(&["sentry"], format!("(?-u)(?:sentry_[a-f]{{8}}|(?:sentry{tail}[a-f]{{8}})"));
+        assert!(keyed_anchors(&twice).is_empty());
+        // Another anchor is a prefix of a keyword, or starts with one.
+        for anchors in [&["sentry", "sent"][..], &["sentry", "sentry_"][..]] {
+            let prefix = detector(anchors, format!("(?-u)(?:{}[a-f]{{8}}|(?:sentry{tail}[a-f]{{8}})", anchors[1]));
+            assert!(keyed_anchors(&prefix).is_empty(), "{anchors:?}");
         }
     }
 

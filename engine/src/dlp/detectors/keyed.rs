@@ -17,13 +17,49 @@
 /// the assignment up to the value's first byte (opening quote included).
 macro_rules! keyed {
     ($kw:literal) => {
+        concat!("(?:", $kw, keyed_tail!())
+    };
+}
+
+/// What follows the keyword alternation in [`keyed!`]: the end of its
+/// group, the identifier tail and the assignment. The scanner finds the
+/// keywords of a pattern by it ([`keywords`]).
+macro_rules! keyed_tail {
+    () => {
         concat!(
-            "(?:",
-            $kw,
             r#")[\w.-]{0,20}?(?: string)?(?:\\?["'`]?\s{0,4}(?:=>|\?=|\.=|:{1,3}=|[=:>])\s{0,5}\\?["'`]?"#,
             r#"|\\?["']\s{0,2},\s{0,4}\\?["'])"#,
         )
     };
+}
+
+/// [`keyed_tail!`] as a string.
+pub(crate) const TAIL: &str = keyed_tail!();
+
+/// The keywords of the [`keyed!`] alternations in `pattern`.
+pub fn keywords(pattern: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = pattern;
+    while let Some(at) = rest.find(TAIL) {
+        let head = rest.get(..at).unwrap_or_default();
+        if let Some(group) = head.rfind("(?:").and_then(|open| head.get(open + 3..)) {
+            out.extend(group.split('|'));
+        }
+        rest = rest.get(at + TAIL.len()..).unwrap_or_default();
+    }
+    out
+}
+
+/// How many bytes after a keyword the assignment of [`keyed!`] shows one
+/// of `=`, `:`, `>` or `,` at the latest: 20 identifier bytes, ` string`,
+/// a backslash, a quote and 4 blanks before the operator, whose first two
+/// bytes (`?=`, `.=`) hold one.
+pub const ASSIGNMENT_WITHIN: usize = 20 + 7 + 1 + 1 + 4 + 2;
+
+/// Whether the bytes after a keyword (`after`) can hold a [`keyed!`]
+/// assignment: a necessary condition, checked before the regex runs.
+pub fn assignment_near(after: &[u8]) -> bool {
+    after.iter().take(ASSIGNMENT_WITHIN).any(|b| matches!(b, b'=' | b':' | b'>' | b','))
 }
 
 /// The value of a keyword-anchored match: what follows the last quote,

@@ -56,7 +56,7 @@ macro_rules! describe {
 
 // Vendor detectors, one file per group; `keyed` holds what they share.
 #[macro_use]
-mod keyed;
+pub(crate) mod keyed;
 mod ai;
 mod cloud_more;
 mod commerce;
