@@ -74,7 +74,8 @@ pub struct BodyScan {
     /// BLOCK findings of detectors that give way, not acted on yet: a
     /// finding of another detector that overlaps one (and takes it back)
     /// can be final later in the stream, so the body is blocked for one
-    /// only when none can come any more ([`BodyScan::settle`]).
+    /// only when none can come any more ([`BodyScan::settle`]). Those
+    /// taken back are no longer in `order`.
     pending: Vec<(u64, u64, usize)>,
     /// The BLOCK finding the body was blocked for.
     blocked_by: Option<(u64, u64, usize)>,
@@ -373,25 +374,27 @@ impl BodyScan {
     /// still kept that ends before `settled`: every finding that overlaps
     /// it has been reported by then (a finding is reported at the latest
     /// once the stream is its longest match past its start, and twice the
-    /// longest reach past its end). Those taken back are forgotten.
+    /// longest reach past its end). Those taken back are passed over.
     fn settle(&mut self, settled: u64) {
         let order = &self.order;
-        self.pending.retain(|key| order.binary_search(key).is_ok());
-        let Some(&key) = self.pending.iter().filter(|&&(_, stop, _)| stop < settled).min() else { return };
-        let Ok(at) = self.order.binary_search(&key) else { return };
-        let Some(policy) = self.findings.get(at).map(|f| f.policy.clone()) else { return };
-        self.block_for(key, policy);
+        let first =
+            self.pending.iter().filter(|key| key.1 < settled).filter_map(|key| order.binary_search(key).ok()).min();
+        if let Some(at) = first {
+            self.block_for(at);
+        }
     }
 
-    /// Blocks the body for the BLOCK finding `key` of `policy`. Of those
-    /// acted on, the record names the policy of the first in the body.
-    fn block_for(&mut self, key: (u64, u64, usize), policy: String) {
+    /// Blocks the body for the BLOCK finding at `at` in `findings`. Of
+    /// those acted on, the record names the policy of the first in the
+    /// body.
+    fn block_for(&mut self, at: usize) {
+        let (Some(&key), Some(finding)) = (self.order.get(at), self.findings.get(at)) else { return };
         if self.blocked_by.is_some_and(|first| first <= key) {
             return;
         }
         self.blocked_by = Some(key);
         self.blocked = Some(Reason::DlpFinding);
-        self.base.policy = Some(policy);
+        self.base.policy = Some(finding.policy.clone());
         self.base.rule = None;
         self.stopped = true;
     }
@@ -404,13 +407,14 @@ impl BodyScan {
             finding.action = DlpAction::Audit;
         }
         let key = (start, stop, detector);
-        if finding.action == DlpAction::Block && group.scanner.gives_way(detector) {
-            self.pending.push(key);
-        } else if finding.action == DlpAction::Block {
-            self.block_for(key, finding.policy.clone());
-        }
+        let block = finding.action == DlpAction::Block;
         let at = self.order.partition_point(|k| *k <= key);
         self.order.insert(at, key);
         self.findings.insert(at, finding);
+        if block && group.scanner.gives_way(detector) {
+            self.pending.push(key);
+        } else if block {
+            self.block_for(at);
+        }
     }
 }

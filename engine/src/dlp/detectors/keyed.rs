@@ -41,8 +41,11 @@ pub fn keywords(pattern: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = pattern;
     while let Some(at) = rest.find(TAIL) {
+        // The group opens at the last `(?:` before the tail (keywords are
+        // plain words: no parenthesis in them).
         let head = rest.get(..at).unwrap_or_default();
-        if let Some(group) = head.rfind("(?:").and_then(|open| head.get(open + 3..)) {
+        let open = head.bytes().rposition(|b| b == b'(').unwrap_or(0);
+        if let Some(group) = head.get(open..).and_then(|g| g.strip_prefix("(?:")) {
             out.extend(group.split('|'));
         }
         rest = rest.get(at + TAIL.len()..).unwrap_or_default();
