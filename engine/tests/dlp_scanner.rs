@@ -722,6 +722,56 @@ fn keywords_assigned_at_every_distance_equal_the_reference() {
     }
 }
 
+/// Detectors whose matches start with `\b` at their anchor are not
+/// looked at where a word byte comes before an anchor (`glsa_glsa_…`):
+/// every detector's samples after every kind of byte, and after its own
+/// anchors glued together, find what its regex finds (a pattern with an
+/// alternative that does not start with `\b`, such as a vendor keyword's
+/// assignment, is looked at everywhere). A test detector whose `\b`
+/// comes before a `+` matches only after a word byte.
+#[test]
+fn anchors_after_word_bytes_equal_the_reference() {
+    static PLUS: Detector = Detector {
+        id: "test_plus",
+        group: warden_engine::dlp::Group::Generic,
+        description: "Test: a word boundary before a non-word anchor",
+        anchor: Anchor::Literals(&["+1"]),
+        pattern: r"(?-u)\b\+1[0-9]{3}",
+        validator: None,
+        keep_last: 0,
+    };
+    let s = scanner();
+    let plus = Scanner::new(&[&PLUS], Vec::new()).unwrap();
+    let mut checked = 0;
+    for (d, s) in CATALOGUE.iter().map(|d| (d, &s)).chain([(&PLUS, &plus)]) {
+        let Anchor::Literals(words) = d.anchor else { continue };
+        let regex = d.compile().unwrap();
+        let samples = if d.id == "test_plus" { vec!["a+1234".to_owned()] } else { positives(d.id) };
+        let glued: String = words.iter().map(|w| w.to_string()).collect();
+        let mut found = 0;
+        for sample in samples.iter().take(6) {
+            let Some(m) = regex.find(sample.as_bytes()).map(|m| m.as_bytes().to_vec()) else { continue };
+            for before in ["", "a", "Z", "_", "0", " ", "-", ".", "\"", "é", "\u{80}", &glued] {
+                let mut text = before.as_bytes().to_vec();
+                text.extend_from_slice(&m);
+                text.extend_from_slice(b" ");
+                text.extend_from_slice(glued.as_bytes());
+                let want: Vec<_> = regex
+                    .find_iter(&text)
+                    .filter(|m| d.validates(m.as_bytes()))
+                    .map(|m| (d.id.to_owned(), m.start(), m.end()))
+                    .collect();
+                found += want.len();
+                let got: Vec<_> = fast(s, &s.scan(&text)).into_iter().filter(|h| h.0 == d.id).collect();
+                assert_eq!(got, want, "{}: {:?}", d.id, String::from_utf8_lossy(&text));
+            }
+        }
+        assert!(found >= 5, "{}: {found}", d.id);
+        checked += 1;
+    }
+    assert!(checked > 60, "{checked}");
+}
+
 /// A numeric detector the scanner has no built-in shape for is found at
 /// every run of two or more digits.
 #[test]

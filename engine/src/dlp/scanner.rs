@@ -56,7 +56,7 @@ use super::classes;
 use super::validators;
 use regex::bytes::Regex;
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
-use regex_syntax::hir::{Class, Hir, HirKind};
+use regex_syntax::hir::{Class, Hir, HirKind, Look};
 use std::ops::Range;
 use std::sync::OnceLock;
 
@@ -96,6 +96,9 @@ pub struct Compiled {
     /// only with an assignment sign within a few bytes after it
     /// ([`keyed::assignment_near`]).
     keywords: Vec<Vec<u8>>,
+    /// Every match starts with an ASCII `\b` at a word byte (its anchor):
+    /// none starts at an occurrence with a word byte before it.
+    word_start: bool,
 }
 
 /// `\A(?s-u:.)(?:PAT)`: the pattern anchored one byte after the start,
@@ -566,6 +569,9 @@ impl Scanner {
             }
         }
         if d.precheck.is_some_and(|precheck| !precheck(data, region.start)) {
+            return;
+        }
+        if d.word_start && is_word(region.start.checked_sub(1).and_then(|p| data.get(p)).copied()) {
             return;
         }
         if !d.keywords.is_empty()
@@ -1838,6 +1844,7 @@ fn compile_builtin(d: &Detector) -> Result<(Compiled, Vec<Vec<u8>>), BuildError>
     let mut set = ByteSet([false; 256]);
     alphabet(&hir, &mut set);
     let back = if anchored.is_some() { 0 } else { reach };
+    let literal = matches!(d.anchor, Anchor::Literals(_));
     let (kind, words) = match &d.anchor {
         Anchor::Literals(words) => (Kind::Literal, words.iter().map(|w| w.as_bytes().to_vec()).collect()),
         Anchor::Digits { min, .. } => {
@@ -1862,8 +1869,20 @@ fn compile_builtin(d: &Detector) -> Result<(Compiled, Vec<Vec<u8>>), BuildError>
         yields: detectors::generic::yields(d.id),
         precheck: detectors::generic::precheck(d.id),
         keywords: if back == 0 { keyed_anchors(d) } else { Vec::new() },
+        word_start: literal && back == 0 && starts_with_boundary(&hir) && words.iter().all(|w| is_word(w.first().copied())),
     };
     Ok((compiled, words))
+}
+
+/// Whether every match of `hir` starts with an ASCII word boundary.
+fn starts_with_boundary(hir: &Hir) -> bool {
+    match hir.kind() {
+        HirKind::Look(Look::WordAscii) => true,
+        HirKind::Concat(subs) => subs.first().is_some_and(starts_with_boundary),
+        HirKind::Capture(cap) => starts_with_boundary(&cap.sub),
+        HirKind::Alternation(subs) => subs.iter().all(starts_with_boundary),
+        _ => false,
+    }
 }
 
 /// The anchors of `d` that are keywords of its `keyed!` alternations
@@ -1905,6 +1924,7 @@ fn compile_custom_detector(name: String, regex: Regex, anchors: &[Vec<u8>]) -> C
         yields: false,
         precheck: None,
         keywords: Vec::new(),
+        word_start: false,
     }
 }
 
