@@ -412,7 +412,7 @@ impl Scanner {
                 hits.extend(d.regex.find_iter(data).map(|m| Hit { detector: i, span: m.start()..m.end() }));
             }
         }
-        hits.sort_by_key(|h| (h.span.start, h.span.end, h.detector));
+        hits.sort_unstable_by_key(|h| (h.span.start, h.span.end, h.detector));
         hits.dedup();
         (hits, occurrences)
     }
@@ -2093,7 +2093,7 @@ impl StreamState {
             }
         }
         self.reported_to = self.reported_to.max(absolute(limit));
-        out.sort_by_key(|h| (h.start, h.end, h.detector));
+        out.sort_unstable_by_key(|h| (h.start, h.end, h.detector));
         self.carry = buffer.split_off(keep_from.min(len));
         self.carry_start = absolute(keep_from.min(len));
         out
