@@ -110,6 +110,18 @@ fn the_negative_corpus_is_clean_whole_and_in_chunks() {
     assert!(bytes >= 1 << 20, "the corpus must be at least 1 MiB, is {bytes}");
 }
 
+/// One detector's findings by its own regex and validator: what the
+/// reference scan finds for it, without running the whole catalogue (slow
+/// over long bodies in a debug build).
+fn own_findings(d: &Detector, regex: &Regex, data: &[u8]) -> Vec<(String, usize, usize)> {
+    regex.find_iter(data).filter(|m| d.validates(m.as_bytes())).map(|m| (d.id.to_owned(), m.start(), m.end())).collect()
+}
+
+/// The scanner's findings of detector `id` in `data`.
+fn fast_for(s: &Scanner, id: &str, data: &[u8]) -> Vec<(String, usize, usize)> {
+    fast(s, &s.scan(data)).into_iter().filter(|h| h.0 == id).collect()
+}
+
 /// The findings of one detector alone, by the reference scan.
 fn reference_for(id: &str, data: &[u8]) -> Vec<(String, usize, usize)> {
     reference(data).into_iter().filter(|(i, _, _)| i == id).collect()
@@ -581,27 +593,20 @@ fn stretches_of_a_long_detectors_anchors_then_a_secret() {
         ("-----BEGIN RSA PRIVATE KEY-----\n", "private_key"),
     ];
     for (junk, id) in cases {
-        // The detector's own matches (the reference scan's, for this
-        // detector alone: all of it is slow over these bodies in a debug
-        // build).
         let d = detector(id).unwrap();
         let regex = d.compile().unwrap();
-        let reference = |data: &[u8]| -> Vec<(String, usize, usize)> {
-            regex
-                .find_iter(data)
-                .filter(|m| d.validates(m.as_bytes()))
-                .map(|m| (id.to_owned(), m.start(), m.end()))
-                .collect()
-        };
         let mut found = 0;
         let secret = positives(id).into_iter().next().unwrap();
         for before in [0, 1, 2, 5, 300, 2101, 2999] {
             for after in [0, 3, 2500] {
                 let text = format!("{}{}{secret}{}", "x".repeat(before % 7), junk.repeat(before), junk.repeat(after));
-                let want = reference(text.as_bytes());
+                let want = own_findings(d, &regex, text.as_bytes());
                 found += want.len();
-                let got: Vec<_> = fast(&s, &s.scan(text.as_bytes())).into_iter().filter(|h| h.0 == id).collect();
-                assert_eq!(got, want, "{id}: {junk:?} x {before}, the secret, {junk:?} x {after}");
+                assert_eq!(
+                    fast_for(&s, id, text.as_bytes()),
+                    want,
+                    "{id}: {junk:?} x {before}, the secret, {junk:?} x {after}"
+                );
             }
         }
         // The secret alone is found at least.
@@ -618,13 +623,9 @@ fn numbers_in_a_run_longer_than_a_search_slice_equal_the_reference() {
     let s = scanner();
     let ids = ["us_ssn", "in_aadhaar", "cn_mobile", "credit_card"];
     let detectors: Vec<_> =
-        ids.iter().map(|id| (id, detector(id).unwrap(), detector(id).unwrap().compile().unwrap())).collect();
+        ids.iter().map(|id| (detector(id).unwrap(), detector(id).unwrap().compile().unwrap())).collect();
     let reference = |data: &[u8]| -> Vec<(String, usize, usize)> {
-        let mut all = Vec::new();
-        for (id, d, regex) in &detectors {
-            let found = regex.find_iter(data).filter(|m| d.validates(m.as_bytes()));
-            all.extend(found.map(|m| (id.to_string(), m.start(), m.end())));
-        }
+        let mut all: Vec<_> = detectors.iter().flat_map(|(d, regex)| own_findings(d, regex, data)).collect();
         all.sort();
         all
     };
@@ -704,15 +705,9 @@ fn keywords_assigned_at_every_distance_equal_the_reference() {
                                 "{keyword} is {keyword}. {name}{}{op}{close}{value}\" {keyword}",
                                 " ".repeat(blanks)
                             );
-                            let data = text.as_bytes();
-                            let want: Vec<_> = regex
-                                .find_iter(data)
-                                .filter(|m| d.validates(m.as_bytes()))
-                                .map(|m| (id.to_owned(), m.start(), m.end()))
-                                .collect();
+                            let want = own_findings(d, &regex, text.as_bytes());
                             found += want.len();
-                            let got: Vec<_> = fast(&s, &s.scan(data)).into_iter().filter(|h| h.0 == id).collect();
-                            assert_eq!(got, want, "{text}");
+                            assert_eq!(fast_for(&s, id, text.as_bytes()), want, "{text}");
                         }
                     }
                 }
@@ -756,14 +751,9 @@ fn anchors_after_word_bytes_equal_the_reference() {
                 text.extend_from_slice(&m);
                 text.extend_from_slice(b" ");
                 text.extend_from_slice(glued.as_bytes());
-                let want: Vec<_> = regex
-                    .find_iter(&text)
-                    .filter(|m| d.validates(m.as_bytes()))
-                    .map(|m| (d.id.to_owned(), m.start(), m.end()))
-                    .collect();
+                let want = own_findings(d, &regex, &text);
                 found += want.len();
-                let got: Vec<_> = fast(s, &s.scan(&text)).into_iter().filter(|h| h.0 == d.id).collect();
-                assert_eq!(got, want, "{}: {:?}", d.id, String::from_utf8_lossy(&text));
+                assert_eq!(fast_for(s, d.id, &text), want, "{}: {:?}", d.id, String::from_utf8_lossy(&text));
             }
         }
         assert!(found >= 5, "{}: {found}", d.id);
