@@ -717,6 +717,70 @@ fn keywords_assigned_at_every_distance_equal_the_reference() {
     }
 }
 
+/// `generic_credential` runs its regex at a credential name only when an
+/// assignment and a value of eight bytes or more follow: names with every
+/// form of assignment the pattern takes and some it does not (`.`, `+`,
+/// four signs, five blanks, nine after `>`), then values one byte either
+/// side of the shortest, and values that start with a byte no value starts
+/// with, find what the detector's regex finds (and the forms that are
+/// assignments do find something).
+#[test]
+fn credential_names_with_every_assignment_and_value_length_equal_the_reference() {
+    let s = scanner();
+    let d = detector("generic_credential").unwrap();
+    let regex = d.compile().unwrap();
+    let names = ["password", "DB_PASSWORD", "_PASSWD", "apiKey", "Token", "csrf_token"];
+    let assignments = [
+        "=",
+        ":",
+        ": ",
+        "=>",
+        ":=",
+        ".=",
+        "?=",
+        "+=",
+        "?:=",
+        "...=",
+        "....=",
+        ".",
+        "+",
+        "?",
+        ".:",
+        "\\\":\\\"",
+        "\": \"",
+        "\"=",
+        "'='",
+        "    =    ",
+        "     =",
+        "=     ",
+        ">",
+        "> \n\t\r ",
+        ">        ",
+        ">         ",
+        "\">\"",
+        " ",
+        // The longest the pattern takes, and one more blank.
+        "\\\"    ...=    \\\"",
+        "\\\"    ...=     \\\"",
+    ];
+    let values =
+        ["Zq7x9Kp", "Zq7x9Kp2", "Zq7x9Kp2w", "Zq7x9Kp2w4Ld8Rt", ".Zq7x9Kp2w", "=Zq7x9Kp2", "+Zq7x9Kp2w", "Zq7x9+./:=?"];
+    let mut found = 0;
+    for name in names {
+        for assignment in assignments {
+            for value in values {
+                for after in ["", "\"", " ", ",x=1"] {
+                    let text = format!("{name} {name}{assignment}{value}{after} {name}");
+                    let want = own_findings(d, &regex, text.as_bytes());
+                    found += want.len();
+                    assert_eq!(fast_for(&s, "generic_credential", text.as_bytes()), want, "{text:?}");
+                }
+            }
+        }
+    }
+    assert!(found > 500, "{found}");
+}
+
 /// Detectors whose matches start with `\b` at their anchor are not
 /// looked at where a word byte comes before an anchor (`glsa_glsa_…`):
 /// every detector's samples after every kind of byte, and after its own
