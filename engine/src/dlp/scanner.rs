@@ -106,25 +106,24 @@ pub struct Compiled {
 /// sees that byte. (A candidate at offset 0 uses the pattern itself.)
 /// Compiled on first use, once per process: most detectors never see a
 /// candidate, and compiling them all would double a scanner's build time.
+type AnchoredRegex = regex_automata::meta::Regex;
+
 struct Anchored {
     pattern: &'static str,
-    cell: Cell,
-}
-
-/// Where an anchored variant is kept: shared by every scanner of a
-/// catalogue detector, or owned by the scanner for another detector.
-enum Cell {
-    Shared(&'static OnceLock<Option<Regex>>),
-    Own(OnceLock<Option<Regex>>),
+    /// Shared by every scanner of the catalogue detector.
+    cell: &'static OnceLock<Option<AnchoredRegex>>,
 }
 
 impl Anchored {
-    fn regex(&self) -> Option<&Regex> {
-        let cell = match &self.cell {
-            Cell::Shared(cell) => cell,
-            Cell::Own(cell) => cell,
-        };
-        cell.get_or_init(|| Regex::new(&format!(r"\A(?s-u:.)(?:{})", self.pattern)).ok()).as_ref()
+    fn regex(&self) -> Option<&AnchoredRegex> {
+        self.cell.get_or_init(|| {
+            regex_automata::meta::Builder::new()
+                .configure(regex_automata::meta::Config::new().backtrack(false).utf8_empty(false))
+                .syntax(regex_automata::util::syntax::Config::new().utf8(false))
+                .build(&format!(r"\A(?s-u:.)(?:{})", self.pattern))
+                .ok()
+        })
+        .as_ref()
     }
 }
 
@@ -1804,21 +1803,23 @@ fn parse(pattern: &str, unicode: bool) -> Option<Hir> {
 /// A catalogue detector's regex (compiled once per process) and, if its
 /// matches start at its anchor, its anchored variant (compiled on first
 /// use, also once per process). A detector that is not the catalogue's
-/// own gets its own.
+/// own (a test's) gets its own regex and no anchored variant: its
+/// candidates are searched as other detectors' are.
 fn builtin_regexes(d: &Detector) -> Result<(Regex, Option<Anchored>), BuildError> {
-    type Cache = Vec<(Option<Regex>, OnceLock<Option<Regex>>)>;
+    type Cache = Vec<(Option<Regex>, OnceLock<Option<AnchoredRegex>>)>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
     let compile = |d: &Detector| d.compile().ok();
     let index = detectors::CATALOGUE.iter().position(|c| std::ptr::eq(c, d));
     let cache = CACHE.get_or_init(|| detectors::CATALOGUE.iter().map(|d| (compile(d), OnceLock::new())).collect());
     let (regex, cell) = match index.and_then(|i| cache.get(i)) {
-        Some((regex, cell)) => (regex.clone(), Cell::Shared(cell)),
-        None => (compile(d), Cell::Own(OnceLock::new())),
+        Some((regex, cell)) => (regex.clone(), Some(cell)),
+        None => (compile(d), None),
     };
     let Some(regex) = regex else {
         return Err(BuildError::Detector);
     };
-    Ok((regex, starts_at_anchor(d).then_some(Anchored { pattern: d.pattern, cell })))
+    let anchored = cell.filter(|_| starts_at_anchor(d)).map(|cell| Anchored { pattern: d.pattern, cell });
+    Ok((regex, anchored))
 }
 
 /// Whether every match of a catalogue detector starts at its anchor: the
