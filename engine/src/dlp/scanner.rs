@@ -659,15 +659,25 @@ impl Compiled {
         self.find_by_slices(hay, at, SLICE)
     }
 
-    /// [`Compiled::find_at`] with slices of `slice` bytes (at least four
-    /// times the longest match).
+    /// [`Compiled::find_at`] with slices of up to `slice` bytes (at least
+    /// four times the longest match). The first slice is four times the
+    /// longest match, and each slice that finds nothing doubles the next:
+    /// the bounded backtracker clears a visited set as large as its NFA
+    /// times the slice before each search, and where matches follow each
+    /// other (a run of `1234 1234 …`, where every four groups are a card
+    /// number's shape that its checksum refuses) a search per match
+    /// cleared it for 4 KiB.
     fn find_by_slices(&self, hay: &[u8], mut at: usize, slice: usize) -> Option<Range<usize>> {
-        let step = slice.max(4 * self.reach);
+        let mut step = (4 * self.reach).max(64);
+        let most = slice.max(step);
         while self.bounded && hay.len() > at + step {
             let end = at + step;
             match hay.get(..end).and_then(|slice| self.regex.find_at(slice, at)) {
                 Some(m) if m.start() + self.reach < end => return Some(m.range()),
-                _ => at = end - self.reach,
+                _ => {
+                    at = end - self.reach;
+                    step = (2 * step).min(most);
+                }
             }
         }
         self.regex.find_at(hay, at).map(|m| m.range())
