@@ -465,6 +465,49 @@ fn simd_and_scalar_digits_agree() {
     }
 }
 
+/// The bytes of a block equal to one of two, with the target's SIMD and
+/// without, and the search the body decoder finds escapes with: the same
+/// as a byte-at-a-time search for every byte value at every place, at
+/// every length and offset (the last partial block), and in random text.
+#[test]
+fn simd_and_scalar_searches_for_two_bytes_agree() {
+    use warden_engine::dlp::classes::{either, either_scalar, find_either};
+    let mut rng = Rng(0x0e5c_a9e5);
+    for (a, b) in [(b'\\', b'\\'), (b'%', b'+'), (0x00, 0xff), (0x7f, 0x80)] {
+        for place in 0..16 {
+            for value in 0..=255u8 {
+                let mut block = [b'a'; 16];
+                block[place] = value;
+                let lo = u64::from_le_bytes(block[..8].try_into().unwrap());
+                let hi = u64::from_le_bytes(block[8..].try_into().unwrap());
+                let want = if value == a || value == b { 1u16 << place } else { 0 };
+                assert_eq!(either_scalar(lo, hi, a, b), want, "{value:#04x} at {place}");
+                assert_eq!(either(lo, hi, a, b), want, "{value:#04x} at {place}");
+            }
+        }
+        for _ in 0..20_000 {
+            let (lo, hi) = (rng.next(), rng.next());
+            // Half the bytes near the two searched for, where a test errs.
+            let near = |w: u64| w & 0x0101_0101_0101_0101 ^ (0x0101_0101_0101_0101 * u64::from(a));
+            let (lo, hi) = if rng.below(2) == 0 { (near(lo), hi) } else { (lo, near(hi)) };
+            assert_eq!(either(lo, hi, a, b), either_scalar(lo, hi, a, b), "{lo:#018x} {hi:#018x}");
+        }
+        for len in 0..40 {
+            for at in 0..=len {
+                let mut text = vec![b'x'; len];
+                if at < len {
+                    text[at] = b;
+                }
+                if at + 1 < len {
+                    text[at + 1] = a;
+                }
+                let want = text.iter().position(|&c| c == a || c == b).unwrap_or(len);
+                assert_eq!(find_either(&text, a, b), want, "{len} {at}");
+            }
+        }
+    }
+}
+
 /// Numbers of every numeric detector at every offset of a block and across
 /// blocks, after and before digits, capitals, spaces and letters: numeric
 /// runs are found from sixteen-byte blocks and the blocks on each side,

@@ -91,3 +91,52 @@ fn numbers_at_every_offset_are_masked_where_the_reference_finds_them() {
     let masked = &outcome.forwarded.as_ref().expect("forwarded").body;
     assert_masked_as_the_reference(&body, masked, &record);
 }
+
+/// The compiled filter finds the next escape of a JSON or form body sixteen
+/// bytes at a time with wasm SIMD128: a card number whose first digit is
+/// escaped (`\u0034`, `%34`), or a JSON string with an escaped quote
+/// before it, is blocked wherever in a block the escape falls, and in one
+/// chunk or cut right after the escape's first byte; the same text whose
+/// escape is not one (`\\u0034`: an escaped backslash) or makes a letter
+/// goes through.
+#[test]
+fn escapes_at_every_offset_are_decoded_before_the_scan() {
+    let options = HostOptions { allow_on_headers_stop_iteration: true, ..HostOptions::default() };
+    let host = Host::new(warden::FILTER_WASM, options).unwrap_or_else(|e| panic!("{e}"));
+    let policy = json!({
+        "name": "escapes",
+        "outboundTrafficPolicy": "ALLOW_ANY",
+        "dlp": [{"name": "cards", "action": "BLOCK", "detectors": ["credit_card"]}]
+    });
+    let mut vm = host.vm(policy.to_string().as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    let cases = [
+        ("application/json", r#"{"n": "PAD\u0034111 1111 1111 1111"}"#, 403),
+        ("application/json", r#"{"n": "PAD\"\t4111 1111 1111 1111"}"#, 403),
+        ("application/json", r#"{"n": "PAD\\u0034111 1111 1111 1111"}"#, 200),
+        ("application/json", r#"{"n": "PAD\u0041111 1111 1111 1111"}"#, 200),
+        ("application/x-www-form-urlencoded", "n=PAD%34111+1111+1111+1111", 403),
+        ("application/x-www-form-urlencoded", "n=PAD%41111+1111+1111+1111", 200),
+    ];
+    for (content_type, template, want) in cases {
+        for offset in 0..33 {
+            let body = template.replace("PAD", &".".repeat(offset)).into_bytes();
+            let escape = body.iter().position(|&b| b == b'\\' || b == b'%').expect("an escape");
+            for cut in [None, Some(escape + 1)] {
+                let mut request =
+                    Request::new("POST", "api.example.com", "/v1/pay").header("content-type", content_type);
+                request.body_chunks = match cut {
+                    None => vec![body.clone()],
+                    Some(cut) => vec![body[..cut].to_vec(), body[cut..].to_vec()],
+                };
+                let outcome = vm.run(&request);
+                assert_eq!(
+                    outcome.status,
+                    want,
+                    "{content_type} {:?} cut at {cut:?}: logs {:?}",
+                    String::from_utf8_lossy(&body),
+                    outcome.logs
+                );
+            }
+        }
+    }
+}

@@ -52,6 +52,7 @@
 //! assert_eq!(plain, b"ssn=078-05-1120");
 //! ```
 
+use super::classes;
 use flate2::{Crc, Decompress, FlushDecompress, Status};
 
 /// How a body's text is decoded before scanning.
@@ -344,12 +345,12 @@ fn unless_more(end_of_stream: bool, token: Token) -> Token {
     }
 }
 
-/// Whether `byte` may start an escape in `view`.
-fn starts_escape(view: View, byte: u8) -> bool {
+/// The bytes that may start an escape in `view` (none when raw).
+fn escape_bytes(view: View) -> Option<(u8, u8)> {
     match view {
-        View::Raw => false,
-        View::Json => byte == b'\\',
-        View::Form => byte == b'%' || byte == b'+',
+        View::Raw => None,
+        View::Json => Some((b'\\', b'\\')),
+        View::Form => Some((b'%', b'+')),
     }
 }
 
@@ -360,7 +361,7 @@ fn starts_escape(view: View, byte: u8) -> bool {
 fn decode_slice<S: Sink>(view: View, text: &[u8], base: usize, end_of_stream: bool, sink: &mut S) -> usize {
     let mut at = 0;
     while let Some(rest) = text.get(at..).filter(|rest| !rest.is_empty()) {
-        let plain = rest.iter().position(|&b| starts_escape(view, b)).unwrap_or(rest.len());
+        let plain = escape_bytes(view).map_or(rest.len(), |(a, b)| classes::find_either(rest, a, b));
         if plain > 0 {
             sink.literal(rest.get(..plain).unwrap_or_default(), base + at);
             at += plain;
