@@ -439,6 +439,13 @@ fn generated_text_equals_the_reference() {
     }
 }
 
+/// A block of `fill` with `value` at `place`, as two little-endian words.
+fn block_with(fill: u8, place: usize, value: u8) -> (u64, u64) {
+    let mut block = [fill; 16];
+    block[place] = value;
+    (u64::from_le_bytes(block[..8].try_into().unwrap()), u64::from_le_bytes(block[8..].try_into().unwrap()))
+}
+
 /// The digits of a block, with the target's SIMD and without: the same
 /// mask for every byte value at every place, and for random blocks.
 #[test]
@@ -447,10 +454,7 @@ fn simd_and_scalar_digits_agree() {
     let mut rng = Rng(0x5eed);
     for place in 0..16 {
         for value in 0..=255u8 {
-            let mut block = [b'7'; 16];
-            block[place] = value;
-            let lo = u64::from_le_bytes(block[..8].try_into().unwrap());
-            let hi = u64::from_le_bytes(block[8..].try_into().unwrap());
+            let (lo, hi) = block_with(b'7', place, value);
             let want = !(u16::from(!value.is_ascii_digit()) << place);
             assert_eq!(digits_scalar(lo, hi), want, "byte {value:#04x} at {place}");
             assert_eq!(digits(lo, hi), want, "byte {value:#04x} at {place}");
@@ -476,10 +480,7 @@ fn simd_and_scalar_searches_for_two_bytes_agree() {
     for (a, b) in [(b'\\', b'\\'), (b'%', b'+'), (0x00, 0xff), (0x7f, 0x80)] {
         for place in 0..16 {
             for value in 0..=255u8 {
-                let mut block = [b'a'; 16];
-                block[place] = value;
-                let lo = u64::from_le_bytes(block[..8].try_into().unwrap());
-                let hi = u64::from_le_bytes(block[8..].try_into().unwrap());
+                let (lo, hi) = block_with(b'a', place, value);
                 let want = if value == a || value == b { 1u16 << place } else { 0 };
                 assert_eq!(either_scalar(lo, hi, a, b), want, "{value:#04x} at {place}");
                 assert_eq!(either(lo, hi, a, b), want, "{value:#04x} at {place}");
