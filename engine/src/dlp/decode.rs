@@ -207,12 +207,17 @@ impl TextDecoder {
 /// [`TextDecoder`] produces for the same view. Positions are expected in
 /// ascending order; others are answered too, at the cost of a sort.
 pub fn raw_offsets(view: View, raw: &[u8], positions: &[u64]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..positions.len()).collect();
     if !positions.is_sorted() {
-        order.sort_unstable_by_key(|&i| positions.get(i).copied().unwrap_or(u64::MAX));
+        // Answered in order, then looked up (a sort of the positions
+        // themselves: the filter sorts offsets this way already, and a sort
+        // of indices by position would be code of its own in the filter).
+        let mut sorted = positions.to_vec();
+        sorted.sort_unstable();
+        let found = raw_offsets(view, raw, &sorted);
+        let at = |p: &u64| sorted.binary_search(p).ok().and_then(|i| found.get(i)).copied().unwrap_or(raw.len());
+        return positions.iter().map(at).collect();
     }
-    let mut sink =
-        OffsetSink { positions, order: &order, next: 0, decoded: 0, found: vec![raw.len(); positions.len()] };
+    let mut sink = OffsetSink { positions, next: 0, decoded: 0, found: vec![raw.len(); positions.len()] };
     decode_slice(view, raw, 0, true, &mut sink);
     sink.found
 }
@@ -266,10 +271,9 @@ impl Sink for MapSink {
 
 /// Answers [`raw_offsets`] as the text is decoded, without a full map.
 struct OffsetSink<'a> {
+    /// In ascending order.
     positions: &'a [u64],
-    /// Indices into `positions`, in ascending order of position.
-    order: &'a [usize],
-    /// How many of `order` are answered.
+    /// How many of `positions` are answered.
     next: usize,
     /// Decoded bytes so far.
     decoded: u64,
@@ -281,13 +285,12 @@ impl OffsetSink<'_> {
     /// `k` bytes in mapping to `raw_at(k)`.
     fn advance(&mut self, len: usize, raw_at: impl Fn(usize) -> usize) {
         let end = self.decoded + len as u64;
-        while let Some(&index) = self.order.get(self.next) {
-            let Some(&position) = self.positions.get(index) else { break };
+        while let Some(&position) = self.positions.get(self.next) {
             if position >= end {
                 break;
             }
             let k = usize::try_from(position.saturating_sub(self.decoded)).unwrap_or(0);
-            if let Some(slot) = self.found.get_mut(index) {
+            if let Some(slot) = self.found.get_mut(self.next) {
                 *slot = raw_at(k);
             }
             self.next += 1;

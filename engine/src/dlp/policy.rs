@@ -163,6 +163,15 @@ impl Default for DlpSet {
     }
 }
 
+/// Policy ids, sorted and distinct: sorted as `u64`s, the sort the scan
+/// has, so that the filter carries no sort of its own for them.
+fn sorted_ids<'a>(ids: impl Iterator<Item = &'a u32>) -> Vec<u32> {
+    let mut wide: Vec<u64> = ids.map(|&i| u64::from(i)).collect();
+    wide.sort_unstable();
+    wide.dedup();
+    wide.into_iter().filter_map(|i| u32::try_from(i).ok()).collect()
+}
+
 impl DlpSet {
     /// Compiles the scanners. Patterns were validated by the compiler with
     /// field paths; a failure here means a damaged bundle.
@@ -188,9 +197,7 @@ impl DlpSet {
         };
         groups.unscoped = group_for(spec.unscoped.clone(), &mut groups)?;
         for scoped in &spec.by_service {
-            let mut set: Vec<u32> = spec.unscoped.iter().chain(scoped).copied().collect();
-            set.sort_unstable();
-            set.dedup();
+            let set = sorted_ids(spec.unscoped.iter().chain(scoped));
             let id = group_for(set, &mut groups)?;
             groups.by_service.push(id);
         }
@@ -207,10 +214,10 @@ impl DlpSet {
     pub fn applicable(&self, service: Option<u32>) -> Vec<&DlpPolicy> {
         let scoped =
             service.and_then(|id| self.spec.by_service.get(id as usize)).map(Vec::as_slice).unwrap_or_default();
-        let mut ids: Vec<u32> = self.spec.unscoped.iter().chain(scoped).copied().collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids.iter().filter_map(|&i| self.spec.policies.get(i as usize)).collect()
+        sorted_ids(self.spec.unscoped.iter().chain(scoped))
+            .iter()
+            .filter_map(|&i| self.spec.policies.get(i as usize))
+            .collect()
     }
 
     /// Whether any DLP policy exists.

@@ -932,8 +932,14 @@ impl Prefilter {
                 None => literals.push((bytes, vec![owner])),
             }
         }
-        // (pair, literal, offset of the pair's second byte in the literal).
-        let mut entries = Vec::new();
+        // (pair, literal, offset of the pair's second byte in the literal),
+        // packed in a `u64` (16, 32 and 16 bits: the pair's place is
+        // chosen among a literal's first 60,000 bytes) so that sorting them
+        // is the sort the scan already has, not code of its own.
+        let mut entries: Vec<u64> = Vec::new();
+        let entry = |p: u16, literal: u32, back: usize| {
+            u64::from(p) << 48 | u64::from(literal) << 16 | u64::from(u16::try_from(back).unwrap_or(u16::MAX))
+        };
         let mut skip_runs = true;
         let mut kinds = Box::new([0u8; 65536]);
         let mut mark = |p: u16, kind: u8| {
@@ -950,8 +956,8 @@ impl Prefilter {
                 // odd offset the second.
                 [b] => {
                     for other in 0..=255u8 {
-                        entries.push((pair(*b, other), index, 1));
-                        entries.push((pair(other, *b), index, 0));
+                        entries.push(entry(pair(*b, other), index, 1));
+                        entries.push(entry(pair(other, *b), index, 0));
                         mark(pair(*b, other), KEEP);
                         mark(pair(other, *b), KEEP);
                     }
@@ -960,10 +966,10 @@ impl Prefilter {
                 // Two bytes: the pair itself at an even offset, or at an
                 // odd one the pair ending with the first byte.
                 [a, b] => {
-                    entries.push((pair(*a, *b), index, 1));
+                    entries.push(entry(pair(*a, *b), index, 1));
                     mark(pair(*a, *b), KEEP | TWO);
                     for other in 0..=255u8 {
-                        entries.push((pair(other, *a), index, 0));
+                        entries.push(entry(pair(other, *a), index, 0));
                         mark(pair(other, *a), BEFORE_TWO);
                     }
                     skip_runs &= !in_run(*a);
@@ -972,7 +978,7 @@ impl Prefilter {
                 // wherever the literal starts, one of them is at an even
                 // offset.
                 _ => {
-                    let k = (0..bytes.len() - 2)
+                    let k = (0..(bytes.len() - 2).min(60_000))
                         .min_by_key(|&k| {
                             let (x, y, z) = (byte(bytes, k), byte(bytes, k + 1), byte(bytes, k + 2));
                             // A pair a numeric run could contain would stop
@@ -982,8 +988,8 @@ impl Prefilter {
                         })
                         .unwrap_or(0);
                     let (x, y, z) = (byte(bytes, k), byte(bytes, k + 1), byte(bytes, k + 2));
-                    entries.push((pair(x, y), index, k as u32 + 1));
-                    entries.push((pair(y, z), index, k as u32 + 2));
+                    entries.push(entry(pair(x, y), index, k + 1));
+                    entries.push(entry(pair(y, z), index, k + 2));
                     mark(pair(x, y), LONG);
                     mark(pair(y, z), LONG);
                     let xyz = u32::from_le_bytes([x, y, z, 0]);
@@ -995,10 +1001,11 @@ impl Prefilter {
         }
         entries.sort_unstable();
         entries.dedup();
-        let distinct = entries.windows(2).filter(|w| w.first().map(|e| e.0) != w.get(1).map(|e| e.0)).count() + 1;
+        let pair_of = |e: u64| (e >> 48) as u16;
+        let distinct = entries.windows(2).filter(|w| w.first().map(|&e| pair_of(e)) != w.get(1).map(|&e| pair_of(e))).count() + 1;
         let mut spans = vec![(0u16, 0u32, 0u32); (2 * distinct).next_power_of_two()];
         let mask = spans.len() - 1;
-        for (k, &(p, _, _)) in entries.iter().enumerate() {
+        for (k, p) in entries.iter().map(|&e| pair_of(e)).enumerate() {
             let mut slot = usize::from(hash_pair(p)) & mask;
             // Entries are sorted: a pair's entries are consecutive.
             while let Some(span) = spans.get_mut(slot) {
@@ -1014,18 +1021,19 @@ impl Prefilter {
             }
         }
         let mut literal = Box::new([0u8; 65536]);
-        for &(p, _, _) in &entries {
+        for p in entries.iter().map(|&e| pair_of(e)) {
             if let Some(slot) = literal.get_mut(usize::from(p)) {
                 *slot = 1;
             }
         }
         let probes = entries
             .iter()
-            .map(|&(_, literal, back)| {
-                let bytes = literals.get(literal as usize).map_or(&[][..], |(b, _)| b.as_slice());
+            .map(|&e| {
+                let (literal, back) = ((e >> 16) as u32 as usize, (e & 0xFFFF) as usize);
+                let bytes = literals.get(literal).map_or(&[][..], |(b, _)| b.as_slice());
                 let n = bytes.len().min(8);
                 let mask = if n == 8 { u64::MAX } else { (1u64 << (8 * n)) - 1 };
-                Probe { back: back as usize, literal: literal as usize, print: word_at(bytes, 0) & mask, mask }
+                Probe { back, literal, print: word_at(bytes, 0) & mask, mask }
             })
             .collect();
         Prefilter {
@@ -1753,7 +1761,7 @@ fn alphabet(hir: &Hir, set: &mut ByteSet) {
 
 /// Bytes every match of `hir` contains.
 fn required(hir: &Hir) -> Vec<u8> {
-    let mut out: Vec<u8> = match hir.kind() {
+    let bytes: Vec<u8> = match hir.kind() {
         HirKind::Empty | HirKind::Look(_) => Vec::new(),
         HirKind::Literal(lit) => lit.0.to_vec(),
         HirKind::Class(Class::Bytes(class)) => match class.ranges() {
@@ -1777,9 +1785,14 @@ fn required(hir: &Hir) -> Vec<u8> {
             common.unwrap_or_default()
         }
     };
-    out.sort_unstable();
-    out.dedup();
-    out
+    // Sorted and distinct, by a table (no sort of bytes in the filter).
+    let mut seen = [false; 256];
+    for b in bytes {
+        if let Some(slot) = seen.get_mut(usize::from(b)) {
+            *slot = true;
+        }
+    }
+    (0..=255u8).filter(|&b| seen.get(usize::from(b)).copied().unwrap_or(false)).collect()
 }
 
 /// Whether every match of `hir` starts with one of `anchors`.
