@@ -825,6 +825,62 @@ fn credential_names_with_every_assignment_and_value_length_equal_the_reference()
     assert!(found > 500, "{found}");
 }
 
+/// `iban` runs its regex at a country code only where the country's length
+/// holds the electronic or the printed form with no word byte after it:
+/// valid IBANs of every country, electronic and printed (spaces, dashes,
+/// both), one character short and long, followed by each kind of byte,
+/// and codes repeated (`GB82 GB82 …`), find what the detector's regex
+/// finds (and the valid ones are found).
+#[test]
+fn iban_codes_with_every_length_and_ending_equal_the_reference() {
+    let s = scanner();
+    let d = detector("iban").unwrap();
+    let regex = d.compile().unwrap();
+    let Anchor::CodeAndDigits(countries) = d.anchor else { panic!("iban is anchored on country codes") };
+    let mut rng = Rng(0x1ba4);
+    let mut found = 0;
+    for country in countries {
+        let &(_, len) = warden_engine::dlp::validators::IBAN_LENGTHS
+            .iter()
+            .find(|(c, _)| c == country)
+            .unwrap_or_else(|| panic!("{country} has no length"));
+        for delta in [0i32, -1, 1] {
+            let value = iban(&mut rng, country, (len as i32 + delta) as usize);
+            let printed = |sep: &dyn Fn(usize) -> char| {
+                let mut out = value[..4].to_owned();
+                for (k, chunk) in value.as_bytes()[4..].chunks(4).enumerate() {
+                    out.push(sep(k));
+                    out.push_str(std::str::from_utf8(chunk).unwrap());
+                }
+                out
+            };
+            for form in
+                [value.clone(), printed(&|_| ' '), printed(&|_| '-'), printed(&|k| if k % 2 == 0 { ' ' } else { '-' })]
+            {
+                for after in ["", " ", ".", "A", "a", "_", "7", "-", "\"", " AB"] {
+                    let text = format!("IBAN: {form}{after} x {country}12 {country}12{after}");
+                    let want = own_findings(d, &regex, text.as_bytes());
+                    found += want.len();
+                    assert_eq!(fast_for(&s, "iban", text.as_bytes()), want, "{text:?}");
+                }
+            }
+        }
+    }
+    for unit in ["GB82 ", "GB82-", "DE89 3704 ", "GB82 WEST "] {
+        let text = unit.repeat(300);
+        assert_eq!(fast_for(&s, "iban", text.as_bytes()), own_findings(d, &regex, text.as_bytes()), "{unit:?}");
+    }
+    assert!(found > 4 * countries.len(), "{found}");
+    // And the check itself passes such codes over, so the regex does not
+    // run there: no word byte may follow the country's length.
+    use warden_engine::dlp::validators::iban_may_match;
+    assert!(iban_may_match(b"GB82WEST12345698765432", 0));
+    assert!(iban_may_match(b"GB82 WEST 1234 5698 7654 32.", 0));
+    for crafted in ["GB82WEST12345698765432a", "GB82 WEST 1234 5698 7654 32_", "GB82 GB82 GB82 GB82 GB82 GB82 "] {
+        assert!(!iban_may_match(crafted.as_bytes(), 0), "{crafted}");
+    }
+}
+
 /// Detectors whose matches start with `\b` at their anchor are not
 /// looked at where a word byte comes before an anchor (`glsa_glsa_…`):
 /// every detector's samples after every kind of byte, and after its own

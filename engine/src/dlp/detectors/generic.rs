@@ -268,6 +268,7 @@ pub fn precheck(id: &str) -> Option<fn(&[u8], usize) -> bool> {
     match id {
         "generic_credential" => Some(|data, at| assignment_follows(data.get(at..).unwrap_or_default())),
         "phone_number" => Some(super::phone::may_start),
+        "iban" => Some(crate::dlp::validators::iban_may_match),
         "email" => Some(|data, at| {
             // The local part ends right before the `@` (no part of the
             // pattern before the domain has an `@` of its own), and a
