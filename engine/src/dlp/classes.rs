@@ -52,7 +52,14 @@ pub fn digits_scalar(lo: u64, hi: u64) -> u16 {
 /// high bits of [`digit_bytes`] gathered into the top byte.
 #[inline(always)]
 fn word_digits(word: u64) -> u8 {
-    ((digit_bytes(word) >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8
+    gather(digit_bytes(word))
+}
+
+/// The high bits of the eight bytes of `high` (little-endian) as a byte,
+/// bit `k` for byte `k`.
+#[inline(always)]
+fn gather(high: u64) -> u8 {
+    ((high >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8
 }
 
 /// The high bit of each byte of `word` (little-endian) that is an ASCII
@@ -169,8 +176,8 @@ pub fn either(lo: u64, hi: u64, a: u8, b: u8) -> u16 {
 /// [`either`] without SIMD.
 #[inline(always)]
 pub fn either_scalar(lo: u64, hi: u64, a: u8, b: u8) -> u16 {
-    let word = |w: u64| ((equal_bytes(w, a) | equal_bytes(w, b)) >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56;
-    (word(lo) | word(hi) << 8) as u16
+    let word = |w: u64| u16::from(gather(equal_bytes(w, a) | equal_bytes(w, b)));
+    word(lo) | word(hi) << 8
 }
 
 /// The high bit of each byte of `word` equal to `b`, and no other bit

@@ -873,7 +873,7 @@ fn leading_digits(word: u64) -> usize {
 
 /// Whether `b` is a regex word byte (`\b` is between a word byte and
 /// anything else).
-fn is_word(b: Option<u8>) -> bool {
+pub(crate) fn is_word(b: Option<u8>) -> bool {
     b.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 

@@ -366,7 +366,7 @@ pub fn iban_may_match(data: &[u8], at: usize) -> bool {
     let Some(&(_, len)) = IBAN_LENGTHS.iter().find(|(c, _)| Some(c.as_bytes()) == code) else { return false };
     let rest = data.get(at + 4..).unwrap_or_default();
     let char = |k: usize| rest.get(k).is_some_and(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-    let ends = |k: usize| !rest.get(k).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
+    let ends = |k: usize| !super::scanner::is_word(rest.get(k).copied());
     let bban = len.saturating_sub(4);
     if (0..bban).all(char) && ends(bban) {
         return true;
