@@ -6,7 +6,7 @@
 # compiling anchored regexes on first use) are left out: the count is the
 # difference between 3 scans and 1, halved.
 #
-#   scripts/dlp-scan-cost.sh [clean|digits] [--no-simd] [--only ID... | --without ID...]
+#   scripts/dlp-scan-cost.sh [clean|digits|form] [--no-simd] [--only ID... | --without ID...]
 #
 # Needs valgrind. Builds engine/examples/dlp_scan.rs in release.
 set -euo pipefail

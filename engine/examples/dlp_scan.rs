@@ -6,12 +6,14 @@
 //!
 //! ```sh
 //! cargo run -p warden-engine --features internals --release --example dlp_scan -- \
-//!     [--input clean|digits] [--reps N] [--no-simd] [--only ID...] [--without ID...]
+//!     [--input clean|digits|form] [--reps N] [--no-simd] [--only ID...] [--without ID...]
 //! ```
 //!
 //! The inputs are the bytes of `benches/support/inputs.rs`: the negative
 //! corpus's orders, logs and base64 images (0.92 MiB), and 1 MiB of JSON of
-//! long numeric ids and timestamps.
+//! long numeric ids and timestamps. `form` is the corpus's form bodies
+//! (98 KiB of `application/x-www-form-urlencoded`, a body a line, not
+//! decoded).
 
 use std::path::Path;
 use std::time::Instant;
@@ -30,6 +32,12 @@ fn corpus() -> Result<Vec<u8>, String> {
     }
     data.truncate(1 << 20);
     Ok(data)
+}
+
+/// The negative corpus's form bodies (`csrf_token=…&…`), 98 KiB.
+fn form() -> Result<Vec<u8>, String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dlp/corpus/form.txt");
+    std::fs::read(&path).map_err(|e| format!("form.txt: {e}"))
 }
 
 fn main() {
@@ -67,7 +75,7 @@ fn run() -> Result<(), String> {
         .collect();
     let scanner = Scanner::new(&chosen, Vec::new()).map_err(|e| e.to_string())?;
     let scanner = if simd { scanner } else { scanner.scalar() };
-    let inputs = [("clean", corpus()?), ("digits", digits::digit_dense(1 << 20))];
+    let inputs = [("clean", corpus()?), ("digits", digits::digit_dense(1 << 20)), ("form", form()?)];
     for (name, data) in inputs.iter().filter(|(n, _)| input.as_deref().is_none_or(|i| i == *n)) {
         let mut best = f64::MAX;
         let mut found = 0;

@@ -825,6 +825,127 @@ fn credential_names_with_every_assignment_and_value_length_equal_the_reference()
     assert!(found > 500, "{found}");
 }
 
+/// `generic_credential`'s match at a key word is read from the bytes
+/// (`credential_end`), not by its regex: at every offset of generated text
+/// made of names that overlap (`csrf_token` and `_token`, `secret` and
+/// `secret_key`, `credential` and `credentials`, lower case after a word
+/// byte), every byte an assignment is made of, and values of every length
+/// around the shortest and the longest, it ends the match where the regex
+/// anchored there does, or finds none where the regex finds none.
+#[test]
+fn credential_ends_read_from_the_bytes_equal_the_anchored_regex() {
+    use warden_engine::dlp::detectors::credential_end;
+    let d = detector("generic_credential").unwrap();
+    let at_start = Regex::new(&format!(r"\A(?:{})", d.pattern)).unwrap();
+    let after_one = Regex::new(&format!(r"\A(?s-u:.)(?:{})", d.pattern)).unwrap();
+    let names = [
+        "password",
+        "Password",
+        "PASSWORD",
+        "passwords",
+        "pass",
+        "PASS",
+        "pwd",
+        "xpassword",
+        "DB_PASSWORD",
+        "_PASSWD",
+        "secret",
+        "secret_key",
+        "secretKey",
+        "secret-key",
+        "SecretKey",
+        "clientSecret",
+        "token",
+        "Token",
+        "_token",
+        "csrf_token",
+        "csrfToken",
+        "CSRF-TOKEN",
+        "nextPageToken",
+        "page_token",
+        "credential",
+        "credentials",
+        "CREDENTIALS",
+        "_credentials",
+        "api_key",
+        "x-api-key",
+        "APIKey",
+        "ApiKey",
+        "accessKey",
+        "private_key",
+        "authtoken",
+    ];
+    let signs =
+        ["\\", "\"", "'", "`", ">", " ", "  ", "\t", "\n", "\r", "\x0b", "\x0c", ":", "?", ".", "+", "=", "=>", "::"];
+    let assignments = [
+        "=",
+        ":",
+        ": ",
+        "\":\"",
+        "\": \"",
+        "=>",
+        ":=",
+        "?:=",
+        ">",
+        "> \n",
+        "\\\":\\\"",
+        "    =    ",
+        "\t\t\t\t=\t\t\t\t",
+        "     =",
+        "'='",
+        ">        ",
+        ">         ",
+        ">\x0b\x0c\r\n\t   ",
+    ];
+    let value = |rng: &mut Rng, n: usize| -> String {
+        const BYTES: &[u8] = b"aZ09!#$%*/@^_|~-+./:=?";
+        (0..n).map(|_| *rng.pick(BYTES) as char).collect()
+    };
+    let mut rng = Rng(0xc4ed);
+    let (mut checked, mut found) = (0, 0);
+    for _ in 0..10_000 {
+        let mut text = String::new();
+        for _ in 0..1 + rng.below(4) {
+            match rng.below(6) {
+                0 => text.push_str(rng.pick::<&str>(&names)),
+                // A name, an assignment, a value.
+                1 => {
+                    text.push_str(rng.pick::<&str>(&names));
+                    if rng.below(2) == 0 {
+                        text.push_str(rng.pick::<&str>(&assignments));
+                    }
+                    for _ in 0..rng.below(3) {
+                        text.push_str(rng.pick::<&str>(&signs));
+                    }
+                    let n = *rng.pick(&[6, 7, 8, 9, 30, 128, 129, 130]);
+                    text.push_str(&value(&mut rng, n));
+                }
+                2 => {
+                    for _ in 0..rng.below(6) {
+                        text.push_str(rng.pick::<&str>(&signs));
+                    }
+                }
+                3 => {
+                    let n = *rng.pick(&[1, 6, 7, 8, 9, 20, 127, 128, 129, 130, 140]);
+                    text.push_str(&value(&mut rng, n));
+                }
+                _ => text.push_str(rng.pick::<&str>(&[" ", "&", ",", "\"", "}", "x", "_", "\u{ff}"])),
+            }
+        }
+        let hay = text.as_bytes();
+        for at in 0..hay.len() {
+            let want = match at.checked_sub(1) {
+                None => at_start.find(hay).map(|m| m.end()),
+                Some(before) => after_one.find(&hay[before..]).map(|m| before + m.end()),
+            };
+            assert_eq!(credential_end(hay, at), want, "at {at} of {text:?}");
+            checked += 1;
+            found += usize::from(want.is_some());
+        }
+    }
+    assert!(found > 800 && checked > 500_000, "{found} of {checked}");
+}
+
 /// `iban` runs its regex at a country code only where the country's length
 /// holds the electronic or the printed form with no word byte after it:
 /// valid IBANs of every country, electronic and printed (spaces, dashes,

@@ -115,6 +115,9 @@ struct Anchored {
     pattern: &'static str,
     /// Shared by every scanner of the catalogue detector.
     cell: &'static OnceLock<Option<AnchoredRegex>>,
+    /// The match's end read from the bytes instead, where the detector
+    /// has such a reader ([`detectors::generic::anchored_end`]).
+    end: Option<detectors::generic::EndAt>,
 }
 
 impl Anchored {
@@ -600,9 +603,10 @@ impl Scanner {
         let Some(hay) = data.get(..hay_end) else { return };
         if let (Some(anchored), 0) = (&d.anchored, d.back) {
             // The match starts at the region or not at all.
-            let found = match region.start.checked_sub(1) {
-                None => d.regex.find(hay).filter(|m| m.start() == 0).map(|m| m.end()),
-                Some(before) => match anchored.regex() {
+            let found = match (anchored.end, region.start.checked_sub(1)) {
+                (Some(end), _) => end(hay, region.start),
+                (None, None) => d.regex.find(hay).filter(|m| m.start() == 0).map(|m| m.end()),
+                (None, Some(before)) => match anchored.regex() {
                     Some(regex) => hay.get(before..).and_then(|h| regex.find(h)).map(|m| before + m.end()),
                     None => d.regex.find_at(hay, region.start).filter(|m| m.start() == region.start).map(|m| m.end()),
                 },
@@ -1844,7 +1848,11 @@ fn builtin_regexes(d: &Detector) -> Result<(Regex, Option<Anchored>), BuildError
     let Some(regex) = regex else {
         return Err(BuildError::Detector);
     };
-    let anchored = cell.filter(|_| starts_at_anchor(d)).map(|cell| Anchored { pattern: d.pattern, cell });
+    let anchored = cell.filter(|_| starts_at_anchor(d)).map(|cell| Anchored {
+        pattern: d.pattern,
+        cell,
+        end: detectors::generic::anchored_end(d.id),
+    });
     Ok((regex, anchored))
 }
 

@@ -4,8 +4,9 @@
 //! The match runs from the credential word of the key name (or the `_`
 //! before it: `DB[_PASSWORD=...]`) to the end of the value, quotes
 //! excluded, as for the other key/value detectors, so redacting it keeps
-//! JSON valid; it starts at its anchor, so the scanner runs one anchored
-//! regex per key word it meets, never a search around it. A key name
+//! JSON valid; it starts at its anchor, so the scanner reads one match
+//! at each key word it meets, from the bytes ([`credential_end`], held to
+//! the pattern by a test), never a search around it. A key name
 //! is credential-ish when it *ends* with one of these words (so
 //! `token_type`, `passwordPolicy`, `secretKeyRef` and `max_tokens` are not):
 //!
@@ -57,12 +58,12 @@ use super::{validators, Anchor, Detector, Group};
 macro_rules! segment_words {
     () => {
         concat!(
-            r"(?:password|passwd|pwd|secret|secret_key|secret-key|secretkey|secretKey|token",
+            r"password|passwd|pwd|secret|secret_key|secret-key|secretkey|secretKey|token",
             r"|accesstoken|authtoken|apitoken|api_key|api-key|apikey|apiKey|access_key|access-key|accesskey",
             r"|accessKey|private_key|private-key|privatekey|privateKey|credentials?",
             r"|PASSWORD|PASSWD|PWD|PASS|SECRET|SECRET_KEY|SECRET-KEY|SECRETKEY|TOKEN|ACCESSTOKEN|AUTHTOKEN",
             r"|APITOKEN|API_KEY|API-KEY|APIKEY|ACCESS_KEY|ACCESS-KEY|ACCESSKEY|PRIVATE_KEY|PRIVATE-KEY",
-            r"|PRIVATEKEY|CREDENTIALS?)",
+            r"|PRIVATEKEY|CREDENTIALS?",
         )
     };
 }
@@ -71,9 +72,9 @@ macro_rules! segment_words {
 macro_rules! underscore_words {
     () => {
         concat!(
-            r"_(?:password|passwd|pwd|secret|secret_key|secretKey|token|api_key|apikey|apiKey|access_key",
+            r"password|passwd|pwd|secret|secret_key|secretKey|token|api_key|apikey|apiKey|access_key",
             r"|accessKey|private_key|privateKey|credentials?|PASSWORD|PASSWD|PWD|PASS|SECRET|SECRET_KEY|TOKEN",
-            r"|API_KEY|APIKEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?)",
+            r"|API_KEY|APIKEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?",
         )
     };
 }
@@ -82,7 +83,7 @@ macro_rules! underscore_words {
 /// (`clientSecret`, `ETSYToken`).
 macro_rules! capital_words {
     () => {
-        r"(?:Password|Passwd|Pwd|Secret|SecretKey|Token|ApiKey|APIKey|AccessKey|PrivateKey|Credentials?)"
+        r"Password|Passwd|Pwd|Secret|SecretKey|Token|ApiKey|APIKey|AccessKey|PrivateKey|Credentials?"
     };
 }
 
@@ -92,12 +93,12 @@ macro_rules! capital_words {
 macro_rules! not_credentials {
     () => {
         concat!(
-            r"(?:page_token|pageToken|PageToken|PAGE_TOKEN|next_token|nextToken|NextToken|NEXT_TOKEN",
+            r"page_token|pageToken|PageToken|PAGE_TOKEN|next_token|nextToken|NextToken|NEXT_TOKEN",
             r"|continuation_token|continuationToken|ContinuationToken|sync_token|syncToken|SyncToken",
             r"|csrf_token|csrf-token|csrfToken|CsrfToken|CSRFToken|CSRF_TOKEN|CSRF-TOKEN",
             r"|xsrf_token|xsrf-token|xsrfToken|XsrfToken|XSRFToken|XSRF_TOKEN|XSRF-TOKEN",
             r"|authenticity_token|idempotency_token|idempotencyToken|IdempotencyToken",
-            r"|public_token|publicToken|PublicToken|captcha_token|captchaToken)",
+            r"|public_token|publicToken|PublicToken|captcha_token|captchaToken",
         )
     };
 }
@@ -232,15 +233,15 @@ pub(super) const GENERIC_CREDENTIAL: Detector = Detector {
     ]),
     pattern: concat!(
         // The name, from its credential word to its end.
-        r"(?-u)(?:\b",
+        r"(?-u)(?:\b(?:",
         segment_words!(),
-        r"|",
+        r")|_(?:",
         underscore_words!(),
-        r"|",
+        r")|(?:",
         capital_words!(),
-        r"|",
+        r")|(?:",
         not_credentials!(),
-        r")",
+        r"))",
         // The assignment.
         r#"\\?["'`]?(?:>\s{0,8}|[ \t]{0,4}(?:[:?.+]{0,3}=|=>|:)[ \t]{0,4})\\?["'`]?"#,
         // The value, one byte longer than the longest accepted.
@@ -291,6 +292,20 @@ pub fn precheck(id: &str) -> Option<fn(&[u8], usize) -> bool> {
     }
 }
 
+/// The end of a match that starts at a candidate (the data, the
+/// candidate's offset), if one does.
+pub type EndAt = fn(&[u8], usize) -> Option<usize>;
+
+/// The end of the catalogue detector `id`'s match that starts at a
+/// candidate (`data`, the candidate's offset), read from the bytes where
+/// that is far cheaper than the anchored regex ([`credential_end`]).
+pub fn anchored_end(id: &str) -> Option<EndAt> {
+    match id {
+        "generic_credential" => Some(credential_end),
+        _ => None,
+    }
+}
+
 /// A necessary condition for a `generic_credential` match at `at` (the
 /// bytes from its anchor on), cheap enough to run at every key word the
 /// scanner meets before it looks for the value: the word runs to the end
@@ -329,6 +344,149 @@ pub fn assignment_follows(at: &[u8]) -> bool {
     let signs = operator.iter().take(3).take_while(|b| matches!(b, b':' | b'?' | b'.' | b'+')).count();
     let assigned = matches!(operator.first(), Some(b':' | b'=')) || (signs > 0 && operator.get(signs) == Some(&b'='));
     assigned && value_follows(after)
+}
+
+/// The end of the `generic_credential` match that starts at `at` in `hay`,
+/// if one does: what the detector's regex, anchored there, finds, read
+/// from the bytes directly (the names in the pattern's order, then the
+/// one way on [`assignment_and_value`] has).
+/// The regex costs ~40,000 instructions a run on the PikeVM (the name
+/// alternation is ~130 literals, the value a repetition of 128), and every
+/// `csrf_token=…` of a form body ran it; this costs a few hundred. A test
+/// holds the two to each other at every offset of generated text.
+pub fn credential_end(hay: &[u8], at: usize) -> Option<usize> {
+    let names = credential_names();
+    let first = usize::from(*hay.get(at)?);
+    let from = usize::from(names.starts.get(first).copied().unwrap_or(0));
+    let to = usize::from(names.starts.get(first + 1).copied().unwrap_or(0));
+    let boundary = !crate::dlp::scanner::is_word(at.checked_sub(1).and_then(|p| hay.get(p)).copied());
+    let rest = hay.get(at..).unwrap_or_default();
+    for &(kind, word) in names.list.get(from..to).unwrap_or_default() {
+        let name_len = match kind {
+            NameKind::Segment if boundary && rest.starts_with(word) => word.len(),
+            NameKind::Underscore if rest.first() == Some(&b'_') && rest.get(1..).is_some_and(|r| r.starts_with(word)) => {
+                1 + word.len()
+            }
+            NameKind::Anywhere if rest.starts_with(word) => word.len(),
+            _ => continue,
+        };
+        if let Some(end) = assignment_and_value(hay, at + name_len) {
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// How a name of the pattern is written: a segment word after `\b`, a
+/// word after `_`, or anywhere (capitalised words, names of tokens that
+/// are not credentials).
+#[derive(Clone, Copy)]
+enum NameKind {
+    Segment,
+    Underscore,
+    Anywhere,
+}
+
+/// The pattern's names in its order, `s?` spelled both ways (with the
+/// `s` first, as the greedy `?` tries), grouped by the first byte they
+/// are written with.
+struct Names {
+    list: Vec<(NameKind, &'static [u8])>,
+    /// Where the names starting with each byte begin in `list`.
+    starts: [u16; 257],
+}
+
+fn credential_names() -> &'static Names {
+    static NAMES: std::sync::OnceLock<Names> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut all: Vec<(NameKind, &'static [u8])> = Vec::new();
+        let groups: [(NameKind, &'static str); 4] = [
+            (NameKind::Segment, segment_words!()),
+            (NameKind::Underscore, underscore_words!()),
+            (NameKind::Anywhere, capital_words!()),
+            (NameKind::Anywhere, not_credentials!()),
+        ];
+        for (kind, words) in groups {
+            for word in words.split('|') {
+                // `credentials?`: with its last letter, then without.
+                match word.strip_suffix('?') {
+                    Some(longer) => {
+                        all.push((kind, longer.as_bytes()));
+                        all.push((kind, longer.as_bytes().split_last().map_or(&[][..], |(_, stem)| stem)));
+                    }
+                    None => all.push((kind, word.as_bytes())),
+                }
+            }
+        }
+        let first = |&(kind, word): &(NameKind, &[u8])| match kind {
+            NameKind::Underscore => Some(b'_'),
+            _ => word.first().copied(),
+        };
+        let mut list = Vec::with_capacity(all.len());
+        let mut starts = [0u16; 257];
+        for (b, start) in (0..=255u8).zip(starts.iter_mut()) {
+            *start = u16::try_from(list.len()).unwrap_or(u16::MAX);
+            list.extend(all.iter().filter(|n| first(n) == Some(b)));
+        }
+        if let Some(end) = starts.last_mut() {
+            *end = u16::try_from(list.len()).unwrap_or(u16::MAX);
+        }
+        Names { list, starts }
+    })
+}
+
+/// The rest of the pattern after a name ending at `p`:
+/// `\\?["'`]?(?:>\s{0,8}|[ \t]{0,4}(?:[:?.+]{0,3}=|=>|:)[ \t]{0,4})\\?["'`]?`
+/// and the value, `[A-Za-z0-9!#$%*/@^_|~-]` and 7 to 128 more of those or
+/// `+./:=?`: the value's end. Every choice the regex has here has one way
+/// on at most: an optional byte left out leaves that byte for a part that
+/// cannot take it, blanks (or spaces after `>`) are not what follows them,
+/// and of `[:?.+]{0,3}=`, `=>` and `:` one at most reaches a value (nor
+/// does a name end where a longer one goes on: names are letters, `_` and
+/// `-`, none of which can start an assignment). So the one way found is
+/// the regex's.
+fn assignment_and_value(hay: &[u8], p: usize) -> Option<usize> {
+    let p = past(hay, p, |b| b == b'\\');
+    let p = past(hay, p, is_quote);
+    let assigned = if hay.get(p) == Some(&b'>') {
+        p + 1 + run(hay, p + 1, 8, |b| b.is_ascii_whitespace() || b == 0x0b)
+    } else {
+        let q = p + run(hay, p, 4, is_blank);
+        let signs = run(hay, q, 3, |b| matches!(b, b':' | b'?' | b'.' | b'+'));
+        let operator_end = if hay.get(q..q + 2) == Some(b"=>".as_slice()) {
+            q + 2
+        } else if hay.get(q + signs) == Some(&b'=') {
+            q + signs + 1
+        } else if hay.get(q) == Some(&b':') {
+            q + 1
+        } else {
+            return None;
+        };
+        operator_end + run(hay, operator_end, 4, is_blank)
+    };
+    let p = past(hay, assigned, |b| b == b'\\');
+    let p = past(hay, p, is_quote);
+    let starts = hay.get(p).is_some_and(|&b| VALUE_BYTES.get(usize::from(b)) == Some(&FIRST));
+    let more = run(hay, p + 1, MAX_VALUE, |b| VALUE_BYTES.get(usize::from(b)).is_some_and(|c| c & (FIRST | MORE) != 0));
+    (starts && more >= 7).then_some(p + 1 + more)
+}
+
+/// Past an optional byte (`x?`) at `p`.
+fn past(hay: &[u8], p: usize, is: impl Fn(u8) -> bool) -> usize {
+    p + usize::from(hay.get(p).is_some_and(|&b| is(b)))
+}
+
+/// How many bytes from `p` on are `is`, up to `most`.
+fn run(hay: &[u8], p: usize, most: usize, is: impl Fn(u8) -> bool) -> usize {
+    hay.get(p..).unwrap_or_default().iter().take(most).take_while(|&&b| is(b)).count()
+}
+
+fn is_quote(b: u8) -> bool {
+    matches!(b, b'"' | b'\'' | b'`')
+}
+
+fn is_blank(b: u8) -> bool {
+    b == b' ' || b == b'\t'
 }
 
 /// Whether the bytes after a name (`after`) reach a value the pattern

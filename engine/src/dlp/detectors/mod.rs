@@ -33,6 +33,9 @@
 pub(crate) mod generic;
 mod phone;
 
+#[cfg(feature = "internals")]
+pub use generic::credential_end;
+
 use super::validators;
 use regex::bytes::Regex;
 use std::sync::OnceLock;
