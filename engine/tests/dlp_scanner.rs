@@ -825,6 +825,47 @@ fn credential_names_with_every_assignment_and_value_length_equal_the_reference()
     assert!(found > 500, "{found}");
 }
 
+/// `password_in_url` runs its regex at a `://` only where the userinfo the
+/// pattern needs follows it: users and passwords one byte either side of
+/// their bounds, every byte that ends either part placed in each, a `:` in
+/// the password, every kind of first byte of the host, and schemes of every
+/// length around the pattern's, find what the detector's regex finds (and
+/// the URLs with a password are found).
+#[test]
+fn urls_with_every_userinfo_length_and_ending_equal_the_reference() {
+    let s = scanner();
+    let d = detector("password_in_url").unwrap();
+    let regex = d.compile().unwrap();
+    let users = ["", "u", "deploy", &"u".repeat(63), &"u".repeat(64), &"u".repeat(65)];
+    let passwords = ["", "p", "Zq7x9Kp2w4", "Zq7x:9Kp2w4", &"p".repeat(127), &"p".repeat(128), &"p".repeat(129)];
+    let enders = ["", " ", "\t", "\x0b", "\n", "@", "/", "?", "#", "[", "]", "\"", "'", "<", ">", "\\", ":"];
+    let hosts = ["db.example.com", "[::1]", "-x.example", ".x", "", "x"];
+    let mut found = 0;
+    for scheme in ["https", "s", "postgres+ssl", &"s".repeat(31), &"s".repeat(32)] {
+        for user in users {
+            for password in passwords {
+                for host in hosts {
+                    let text = format!("x {scheme}://{user}:{password}@{host}/path y");
+                    let want = own_findings(d, &regex, text.as_bytes());
+                    found += want.len();
+                    assert_eq!(fast_for(&s, "password_in_url", text.as_bytes()), want, "{text:?}");
+                }
+            }
+        }
+    }
+    for ender in enders {
+        for (user, password) in
+            [(format!("de{ender}ploy"), "Zq7x9Kp2w4".to_owned()), ("deploy".to_owned(), format!("Zq7x{ender}9Kp2w4"))]
+        {
+            let text = format!("x https://{user}:{password}@db.example.com/ y https://a:b@c");
+            let want = own_findings(d, &regex, text.as_bytes());
+            found += want.len();
+            assert_eq!(fast_for(&s, "password_in_url", text.as_bytes()), want, "{text:?}");
+        }
+    }
+    assert!(found > 150, "{found}");
+}
+
 /// `generic_credential`'s match at a key word is read from the bytes
 /// (`credential_end`), not by its regex: at every offset of generated text
 /// made of names that overlap (`csrf_token` and `_token`, `secret` and
