@@ -6,7 +6,9 @@
 //
 // Inputs (the same bytes as benches/dlp.rs and benches/dlp_filter.rs): the
 // DLP negative corpus's clean JSON (orders.json + events.jsonl +
-// images.json, ~0.92 MiB) and 1 MiB of digit-dense JSON.
+// images.json, ~0.92 MiB) and 1 MiB of digit-dense JSON; and the corpus's
+// form bodies (form.txt, 98 KiB) as one application/x-www-form-urlencoded
+// body.
 //
 // Every filter gets the same plugin configuration: a Warden policy with one
 // AUDIT DLP policy of the whole catalogue (the body streams, nothing held).
@@ -92,11 +94,15 @@ function encodeMap(pairs) {
   return bytes;
 }
 
-const HEADERS = [
-  [':authority', 'api.example.com'], [':path', '/v1/upload'], [':method', 'POST'], [':scheme', 'http'],
-  ['content-type', 'application/json'], ['user-agent', 'bench'], ['x-request-id', '0f8c3a1e-5a7e-4a43-9d6c-3e9b6b0a1f22'],
-];
-const headerMap = encodeMap(HEADERS);
+/** The request's headers, with the input's content type (the filter decodes the body by it). */
+function headersFor(contentType) {
+  return [
+    [':authority', 'api.example.com'], [':path', '/v1/upload'], [':method', 'POST'], [':scheme', 'http'],
+    ['content-type', contentType], ['user-agent', 'bench'], ['x-request-id', '0f8c3a1e-5a7e-4a43-9d6c-3e9b6b0a1f22'],
+  ];
+}
+let HEADERS = headersFor('application/json');
+let headerMap = encodeMap(HEADERS);
 const destinationPort = new Uint8Array(8);
 new DataView(destinationPort.buffer).setUint32(0, 80, true);
 
@@ -214,7 +220,17 @@ function measure(vm, chunks, bytes) {
   return { mibs: (bytes * runs) / s / (1 << 20), msPerBody: (s * 1000) / runs, runs };
 }
 
-const inputs = [['clean JSON', cleanJson()], ['digit-dense', digitDense(1 << 20)]];
+/** The negative corpus's form bodies (a body a line), sent as one form body. */
+function forms() {
+  return fs.readFileSync(path.join(__dirname, '..', 'engine', 'tests', 'data', 'dlp', 'corpus', 'form.txt'));
+}
+
+const JSON_TYPE = 'application/json';
+const inputs = [
+  ['clean JSON', cleanJson(), JSON_TYPE],
+  ['digit-dense', digitDense(1 << 20), JSON_TYPE],
+  ['form bodies', forms(), 'application/x-www-form-urlencoded'],
+];
 const dlpConfig = Buffer.from(DLP_POLICY);
 const vms = [
   { label: `${filters[0].label} (no DLP)`, vm: startVm(filters[0].path, Buffer.from(NO_DLP_POLICY)) },
@@ -222,7 +238,9 @@ const vms = [
 ];
 const baseline = vms[2];
 console.log(`V8 ${process.versions.v8}, ${chunkSize >> 10} KiB chunks, >= ${seconds} s per measurement`);
-for (const [name, data] of inputs) {
+for (const [name, data, contentType] of inputs) {
+  HEADERS = headersFor(contentType);
+  headerMap = encodeMap(HEADERS);
   const chunks = [];
   for (let at = 0; at < data.length; at += chunkSize) chunks.push(new Uint8Array(data.subarray(at, at + chunkSize)));
   console.log(`\n${name}: ${data.length} bytes in ${chunks.length} chunks`);
