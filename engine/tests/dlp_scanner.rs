@@ -701,9 +701,10 @@ fn numbers_in_a_run_longer_than_a_search_slice_equal_the_reference() {
 /// (`SENTRY_AUTH_TOKEN = "…"`): a keyword is looked at only with an
 /// assignment sign close enough after it, so the assignment is put as far
 /// from the keyword as the pattern allows (20 identifier bytes, Go's
-/// ` string`, an escaped quote, 4 blanks) and one byte farther, with every
-/// operator, after prose mentions of the keyword: the same findings as the
-/// detector's regex over the text.
+/// ` string`, an escaped quote, 4 blanks of every kind) and one byte
+/// farther, with every operator, after identifier bytes with and without
+/// `.` and `-`, after prose and YAML-value mentions of the keyword: the
+/// same findings as the detector's regex over the text.
 #[test]
 fn keywords_assigned_at_every_distance_equal_the_reference() {
     let s = scanner();
@@ -736,18 +737,19 @@ fn keywords_assigned_at_every_distance_equal_the_reference() {
         let at = m.iter().rposition(|b| b" \t\"'`=:>,\\".contains(b)).map_or(0, |i| i + 1);
         let value = String::from_utf8(m[at..].to_vec()).unwrap();
         let mut found = 0;
-        for tail in [0, 1, 19, 20, 21] {
+        for (tail, identifier) in [0, 1, 19, 20, 21].into_iter().flat_map(|t| {
+            // Not `xxxx`: four of a byte make a placeholder.
+            [(t, "_Ab3_Cd4_Ef5_Gh6_Ij7_Kl8"), (t, "-Ab3.Cd4-Ef5.Gh6-Ij7.Kl8")]
+        }) {
             for typed in ["", " string"] {
                 for quote in ["", "\\\"", "'"] {
-                    for blanks in [0, 4, 5] {
+                    for blanks in ["", "    ", "     ", "\t\n", "\x0b\x0c\r\n", "\t\t\t\t\t"] {
                         for op in ops {
-                            // Not `xxxx`: four of a byte make a placeholder.
-                            let name = format!("{keyword}{}{typed}{quote}", &"_Ab3_Cd4_Ef5_Gh6_Ij7_Kl8"[..tail]);
+                            let name = format!("{keyword}{}{typed}{quote}", &identifier[..tail]);
                             // The call form's operator ends with the value's quote.
                             let close = if op.ends_with('"') { "" } else { "\"" };
                             let text = format!(
-                                "{keyword} is {keyword}. {name}{}{op}{close}{value}\" {keyword}",
-                                " ".repeat(blanks)
+                                "{keyword} is {keyword}. name: {keyword}-agent\n  v: 1 {name}{blanks}{op}{close}{value}\" {keyword}",
                             );
                             let want = own_findings(d, &regex, text.as_bytes());
                             found += want.len();

@@ -94,7 +94,7 @@ pub struct Compiled {
     /// Anchors that are a vendor keyword of a `keyed!` alternation (the
     /// only place the pattern starts with them): a match starts at one
     /// only with an assignment sign within a few bytes after it
-    /// ([`keyed::assignment_near`]).
+    /// ([`keyed::tail_may_follow`]).
     keywords: Vec<Vec<u8>>,
     /// Every match starts with an ASCII `\b` at a word byte (its anchor):
     /// none starts at an occurrence with a word byte before it.
@@ -581,7 +581,7 @@ impl Scanner {
         }
         if !d.keywords.is_empty()
             && data.get(region.clone()).is_some_and(|r| d.keywords.iter().any(|k| k == r))
-            && !keyed::assignment_near(data.get(region.end..).unwrap_or_default())
+            && !keyed::tail_may_follow(data.get(region.end..).unwrap_or_default())
         {
             return;
         }

@@ -53,16 +53,43 @@ pub fn keywords(pattern: &str) -> Vec<&str> {
     out
 }
 
-/// How many bytes after a keyword the assignment of [`keyed!`] shows one
-/// of `=`, `:`, `>` or `,` at the latest: 20 identifier bytes, ` string`,
-/// a backslash, a quote and 4 blanks before the operator, whose first two
-/// bytes (`?=`, `.=`) hold one.
-pub const ASSIGNMENT_WITHIN: usize = 20 + 7 + 1 + 1 + 4 + 2;
-
-/// Whether the bytes after a keyword (`after`) can hold a [`keyed!`]
-/// assignment: a necessary condition, checked before the regex runs.
-pub fn assignment_near(after: &[u8]) -> bool {
-    after.iter().take(ASSIGNMENT_WITHIN).any(|b| matches!(b, b'=' | b':' | b'>' | b','))
+/// Whether the bytes after a keyword (`after`) can start a [`keyed!`]
+/// tail: a necessary condition, checked before the regex runs. The
+/// identifier tail (`[\w.-]{0,20}?`) ends where the assignment starts, and
+/// of its bytes only `.` (of `.=`) can start one, so it ends at a `.=`
+/// or at the first byte that is not an identifier's, within 20 bytes.
+/// Then, after Go's ` string` or not, an optional backslash and quote, up
+/// to four blanks (`\s`) and an operator's first byte (`=`, `?`, `.`,
+/// `:`, `>`), or the call form's quote, blanks and comma. A vendor's name
+/// as a value (`name: newrelic-infra-agent`, `image: sentry:24`) or in
+/// prose fails it within a few bytes; before, a sign anywhere in the next
+/// 35 bytes (the next YAML line's `:`) sent every one to the regex. Bytes
+/// outside ASCII pass (every keyed pattern is ASCII-only, `(?-u)`; this
+/// leaves that to the regex).
+pub fn tail_may_follow(after: &[u8]) -> bool {
+    let head = after.get(..after.len().min(40)).unwrap_or_default();
+    if !head.is_ascii() {
+        return true;
+    }
+    let ident = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
+    let run = head.iter().take(21).take_while(|b| ident(b)).count();
+    if head.windows(2).take(21).any(|w| w == b".=") {
+        return true;
+    }
+    if run > 20 {
+        return false;
+    }
+    let rest = head.get(run..).unwrap_or_default();
+    let assignment = |rest: &[u8]| {
+        let rest = rest.strip_prefix(b"\\").unwrap_or(rest);
+        let rest = match rest.first() {
+            Some(b'"' | b'\'' | b'`') => rest.get(1..).unwrap_or_default(),
+            _ => rest,
+        };
+        let blanks = rest.iter().take(4).take_while(|b| b.is_ascii_whitespace() || **b == 0x0b).count();
+        matches!(rest.get(blanks), Some(b'=' | b'?' | b'.' | b':' | b'>' | b','))
+    };
+    assignment(rest) || rest.strip_prefix(b" string").is_some_and(assignment)
 }
 
 /// The value of a keyword-anchored match: what follows the last quote,
