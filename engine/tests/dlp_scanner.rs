@@ -697,6 +697,67 @@ fn numbers_in_a_run_longer_than_a_search_slice_equal_the_reference() {
     assert!(found.iter().all(|&n| n >= 20), "{found:?}");
 }
 
+/// A grouped run of more groups than the scanner records one by one
+/// (`123-45-6789 123-45-6789 …`, `1234 1234 …`) is judged by what it
+/// keeps of every group: the lengths seen, groups of four in a row, the
+/// last two, a mobile number's grouping. Runs of 9 to 40 groups of every
+/// length, with valid numbers of each grouped shape deep inside (cards
+/// 4-4-4-4 and 4-6-5, Aadhaar 4-4-4, SSNs, mobiles 3-4-4, resident ids
+/// of 18 and 17 + `X`), random separators, and endings that complete a
+/// shape after the run (colon groups, a dotted SSN, `X`): the same findings
+/// as the reference scan, with SIMD and without.
+#[test]
+fn numbers_deep_in_runs_of_many_groups_equal_the_reference() {
+    let s = scanner();
+    let scalar = scanner().scalar();
+    let mut rng = Rng(0x6e0c);
+    let mut found = 0;
+    for _ in 0..3000 {
+        let mut groups: Vec<String> = Vec::new();
+        while groups.len() < 9 + rng.below(32) {
+            match rng.below(9) {
+                0 => {
+                    let card = luhn_complete(&format!("4{}", rng.digits(14)));
+                    groups.extend([&card[..4], &card[4..8], &card[8..12], &card[12..]].map(str::to_owned));
+                }
+                1 => {
+                    let amex = luhn_complete(&format!("37{}", rng.digits(12)));
+                    groups.extend([&amex[..4], &amex[4..10], &amex[10..]].map(str::to_owned));
+                }
+                2 => {
+                    let aadhaar = verhoeff_complete(&format!("{}{}", 2 + rng.below(8), rng.digits(10)));
+                    groups.extend([&aadhaar[..4], &aadhaar[4..8], &aadhaar[8..]].map(str::to_owned));
+                }
+                3 => groups.extend([format!("{:03}", 1 + rng.below(665)), "45".to_owned(), rng.digits(3) + "7"]),
+                4 => groups.extend([format!("1{}{}", 3 + rng.below(7), rng.below(10)), rng.digits(4), rng.digits(4)]),
+                5 => {
+                    let id = gb11643_complete(&format!("11010519{}", rng.digits(9)));
+                    groups.push(if id.ends_with('X') { id[..17].to_owned() } else { id });
+                }
+                _ => {
+                    let n = *rng.pick(&[1, 2, 3, 4, 4, 4, 5, 6, 7, 11, 12, 13, 17, 18]);
+                    groups.push(rng.digits(n));
+                }
+            }
+        }
+        let mut run = String::new();
+        for (k, group) in groups.iter().enumerate() {
+            if k > 0 {
+                run.push(*rng.pick(&[' ', '-']));
+            }
+            run.push_str(group);
+        }
+        let before = *rng.pick(&["", " ", "a", "+86 ", "x-"]);
+        let after = rng.pick(&[" ", "", "x", ":2345:6789", ".45.6789", "X", "X ", "-"]).to_string();
+        let text = format!("{before}{run}{after} 99");
+        let want = reference(text.as_bytes());
+        found += want.len();
+        assert_eq!(fast(&s, &s.scan(text.as_bytes())), want, "{text:?}");
+        assert_eq!(fast(&scalar, &scalar.scan(text.as_bytes())), want, "without SIMD: {text:?}");
+    }
+    assert!(found > 3000, "{found}");
+}
+
 /// The vendor detectors found by a keyword assigned a value
 /// (`SENTRY_AUTH_TOKEN = "…"`): a keyword is looked at only with an
 /// assignment sign close enough after it, so the assignment is put as far

@@ -1234,8 +1234,15 @@ struct Run {
     /// Bit `n` set: some group has `n` digits (31: 31 or more); every
     /// group, however many. Kept for grouped runs only.
     seen: u32,
-    /// How many groups have four digits (grouped runs only).
-    fours: usize,
+    /// The most groups of four digits in a row, and how many end the run
+    /// so far (grouped runs only).
+    most_fours: u8,
+    fours: u8,
+    /// The lengths of the last group and the one before (saturating).
+    last: [u8; 2],
+    /// Some group of 3, 5 or 7 digits is followed by two groups of four
+    /// (a mobile number's grouping; grouped runs only).
+    mobile: bool,
     dashes: bool,
 }
 
@@ -1252,7 +1259,19 @@ impl Run {
                 _ => break,
             }
         }
-        let mut run = Run { start, end: start, digits: 0, groups: 0, lens: 0, seen: 0, fours: 0, dashes: false };
+        let mut run = Run {
+            start,
+            end: start,
+            digits: 0,
+            groups: 0,
+            lens: 0,
+            seen: 0,
+            most_fours: 0,
+            fours: 0,
+            last: [0; 2],
+            mobile: false,
+            dashes: false,
+        };
         let mut at = start;
         let mut group = 0usize;
         loop {
@@ -1300,12 +1319,28 @@ impl Run {
         if separated(before(1), before(2)) || separated(data.get(end), data.get(end + 1)) {
             return None;
         }
-        Some(Run { start, end, digits, groups: 1, lens: digits as u64, seen: 0, fours: 0, dashes: false })
+        Some(Run {
+            start,
+            end,
+            digits,
+            groups: 1,
+            lens: digits as u64,
+            seen: 0,
+            most_fours: 0,
+            fours: 0,
+            last: [digits as u8, 0],
+            mobile: false,
+            dashes: false,
+        })
     }
 
     fn push_group(&mut self, len: usize) {
         self.seen |= 1 << len.min(31);
-        self.fours += usize::from(len == 4);
+        let four = len == 4;
+        self.mobile |= four && self.last[0] == 4 && matches!(self.last[1], 3 | 5 | 7);
+        self.fours = if four { self.fours.saturating_add(1) } else { 0 };
+        self.most_fours = self.most_fours.max(self.fours);
+        self.last = [len.min(255) as u8, self.last[0]];
         if self.groups < MAX_GROUPS {
             self.lens |= (len.min(255) as u64) << (8 * self.groups);
         }
@@ -1313,7 +1348,9 @@ impl Run {
         self.digits += len;
     }
 
-    /// More groups than recorded: every shape test says yes.
+    /// More groups than recorded: the shape tests read what is kept of
+    /// every group instead (the lengths seen, fours in a row, the last
+    /// two, a mobile number's grouping).
     fn overflows(&self) -> bool {
         self.groups > MAX_GROUPS
     }
@@ -1325,24 +1362,32 @@ impl Run {
 
     /// Some group's length is in `range`.
     fn any_group(&self, range: Range<u8>) -> bool {
+        if self.overflows() {
+            return range.into_iter().any(|l| self.seen & 1 << l.min(31) != 0);
+        }
         let (lens, n) = self.lens();
-        self.overflows() || lens.iter().take(n).any(|l| range.contains(l))
+        lens.iter().take(n).any(|l| range.contains(l))
     }
 
     /// Consecutive groups have exactly these lengths.
+    /// (Of a run with more groups than recorded: groups of four that
+    /// many in a row, or some group of each length, which every match of
+    /// the shape needs.)
     fn has(&self, shape: &[u8]) -> bool {
+        if self.overflows() {
+            return if shape.iter().all(|&l| l == 4) {
+                usize::from(self.most_fours) >= shape.len()
+            } else {
+                shape.iter().all(|&l| self.seen & 1 << l.min(31) != 0)
+            };
+        }
         let (lens, n) = self.lens();
-        self.overflows() || lens.get(..n).unwrap_or_default().windows(shape.len()).any(|w| w == shape)
+        lens.get(..n).unwrap_or_default().windows(shape.len()).any(|w| w == shape)
     }
 
-    /// The length of the last group, when recorded.
+    /// The length of the last group.
     fn last_group(&self) -> Option<u8> {
-        let (lens, n) = self.lens();
-        if self.overflows() {
-            None
-        } else {
-            n.checked_sub(1).and_then(|k| lens.get(k)).copied()
-        }
+        (self.groups > 0).then_some(self.last[0])
     }
 
     fn range(&self) -> Range<usize> {
@@ -1549,9 +1594,11 @@ impl Shape {
             Shape::Mobile => {
                 let (lens, n) = run.lens();
                 let lens = lens.get(..n).unwrap_or_default();
-                let grouped = run.overflows()
-                    || lens.windows(3).any(|w| matches!(w, [3 | 5 | 7, 4, 4]))
-                    || lens.iter().any(|l| matches!(l, 11 | 13 | 15));
+                let grouped = if run.overflows() {
+                    run.mobile || run.seen & (1 << 11 | 1 << 13 | 1 << 15) != 0
+                } else {
+                    lens.windows(3).any(|w| matches!(w, [3 | 5 | 7, 4, 4])) || lens.iter().any(|l| matches!(l, 11 | 13 | 15))
+                };
                 grouped.then(|| (run.range(), None))
             }
             // aadhaar…[2-9]11 digits (the word before a plain run), or 4-4-4.
@@ -1563,9 +1610,9 @@ impl Shape {
                 && aadhaar_word_before(data, run.start))
                 || (run.digits == 4 && dotted(data, run, b':', &[4, 4])))
                 .then(|| (run.range(), None)),
-            // Three groups of four, a group of twelve, or colon groups
-            // after the run: else nothing can be found.
-            Shape::Aadhaar if run.fours < 3 && run.seen & 1 << 12 == 0 && run.after(data, 0) != Some(b':') => None,
+            // Three groups of four in a row, a group of twelve, or colon
+            // groups after the run: else nothing can be found.
+            Shape::Aadhaar if run.most_fours < 3 && run.seen & 1 << 12 == 0 && run.after(data, 0) != Some(b':') => None,
             Shape::Aadhaar => aadhaar_grouped(data, run),
             // \b[A-Z][A-Z] ?dd ?dd ?dd ?[A-D]\b: the six digits are the
             // whole run, between letters (or a space and a letter).
