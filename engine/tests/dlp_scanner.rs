@@ -122,6 +122,15 @@ fn fast_for(s: &Scanner, id: &str, data: &[u8]) -> Vec<(String, usize, usize)> {
     fast(s, &s.scan(data)).into_iter().filter(|h| h.0 == id).collect()
 }
 
+/// Asserts that the scanner (`s`) and its scalar build (`scalar`) find in
+/// `text` what the reference scan finds, and returns how many that is.
+fn both_as_the_reference(s: &Scanner, scalar: &Scanner, text: &str) -> usize {
+    let want = reference(text.as_bytes());
+    assert_eq!(fast(s, &s.scan(text.as_bytes())), want, "{text:?}");
+    assert_eq!(fast(scalar, &scalar.scan(text.as_bytes())), want, "without SIMD: {text:?}");
+    want.len()
+}
+
 /// Asserts that the scanner finds in `text` what detector `d`'s regex
 /// (`regex`) and validator find, and returns how many that is.
 fn same_as_the_regex(s: &Scanner, d: &Detector, regex: &Regex, text: &str) -> usize {
@@ -554,10 +563,7 @@ fn numbers_at_every_offset_equal_the_reference() {
             for after in fillers {
                 for offset in 0..34 {
                     let text = format!("{}{before}{number}{after} 99", "a".repeat(offset));
-                    let want = reference(text.as_bytes());
-                    found += want.len();
-                    assert_eq!(fast(&s, &s.scan(text.as_bytes())), want, "{text:?}");
-                    assert_eq!(fast(&scalar, &scalar.scan(text.as_bytes())), want, "without SIMD: {text:?}");
+                    found += both_as_the_reference(&s, &scalar, &text);
                 }
             }
         }
@@ -584,10 +590,7 @@ fn grouped_aadhaar_numbers_among_letters_digits_and_colons_equal_the_reference()
         for b in before {
             for a in after {
                 let text = format!("id {b}{number}{a} end");
-                let want = reference(text.as_bytes());
-                found += want.len();
-                assert_eq!(fast(&s, &s.scan(text.as_bytes())), want, "{text:?}");
-                assert_eq!(fast(&scalar, &scalar.scan(text.as_bytes())), want, "without SIMD: {text:?}");
+                found += both_as_the_reference(&s, &scalar, &text);
             }
         }
     }
@@ -758,10 +761,7 @@ fn numbers_deep_in_runs_of_many_groups_equal_the_reference() {
         let before = *rng.pick(&["", " ", "a", "+86 ", "x-"]);
         let after = rng.pick(&[" ", "", "x", ":2345:6789", ".45.6789", "X", "X ", "-"]).to_string();
         let text = format!("{before}{run}{after} 99");
-        let want = reference(text.as_bytes());
-        found += want.len();
-        assert_eq!(fast(&s, &s.scan(text.as_bytes())), want, "{text:?}");
-        assert_eq!(fast(&scalar, &scalar.scan(text.as_bytes())), want, "without SIMD: {text:?}");
+        found += both_as_the_reference(&s, &scalar, &text);
     }
     assert!(found > 3000, "{found}");
 }
