@@ -830,8 +830,9 @@ fn keywords_assigned_at_every_distance_equal_the_reference() {
     }
 }
 
-/// `generic_credential` runs its regex at a credential name only when an
-/// assignment and a value of eight bytes or more follow: names with every
+/// `generic_credential` reads its match at a credential name from the
+/// bytes, and finds one only when an assignment and a value of eight
+/// bytes or more follow: names with every
 /// form of assignment the pattern takes and some it does not (`.`, `+`,
 /// four signs, five blanks, nine after `>`), then values one byte either
 /// side of the shortest, and values that start with a byte no value starts

@@ -263,11 +263,11 @@ pub fn yields(id: &str) -> bool {
 /// offset) before it builds a window and runs the detector's regex
 /// there: false only where no match can contain that occurrence of the
 /// anchor. For the detectors whose anchors meet most text that comes to
-/// nothing: key words in prose, `+5` in base64, `@` in handles and
-/// decorators.
+/// nothing: `+5` in base64, `@` in handles and decorators, URLs without
+/// a password, country codes. (`generic_credential` needs none: its match
+/// at a key word is read from the bytes, [`credential_end`], as cheaply.)
 pub fn precheck(id: &str) -> Option<fn(&[u8], usize) -> bool> {
     match id {
-        "generic_credential" => Some(|data, at| assignment_follows(data.get(at..).unwrap_or_default())),
         "phone_number" => Some(super::phone::may_start),
         "iban" => Some(crate::dlp::validators::iban_may_match),
         "password_in_url" => Some(userinfo_follows),
@@ -334,46 +334,6 @@ pub fn anchored_end(id: &str) -> Option<EndAt> {
         "generic_credential" => Some(credential_end),
         _ => None,
     }
-}
-
-/// A necessary condition for a `generic_credential` match at `at` (the
-/// bytes from its anchor on), cheap enough to run at every key word the
-/// scanner meets before it looks for the value: the word runs to the end
-/// of the name (names are letters, `_` and `-`) and an assignment follows
-/// (after an optional `\` and quote: `>`, or up to four spaces or tabs
-/// and the pattern's operator: `:`, `=`, or up to three of `:?.+` and
-/// `=`), then a value of eight bytes or more ([`value_follows`]). Prose
-/// (`the token is`) and names the word is only part of (`token_type`
-/// still passes: the regex decides) are most of the key words in real
-/// payloads; a crafted body of names with nothing assigned
-/// (`_PASSWD._PASSWD.…`, `pwd=x pwd=x …`) costs no regex run either.
-pub fn assignment_follows(at: &[u8]) -> bool {
-    let name = at.iter().take(MAX_NAME + 1).take_while(|&&b| b.is_ascii_alphabetic() || b == b'_' || b == b'-').count();
-    if name > MAX_NAME {
-        return false;
-    }
-    let after = at.get(name..).unwrap_or_default();
-    let mut rest = after;
-    if let [b'\\', tail @ ..] = rest {
-        rest = tail;
-    }
-    if let [b'"' | b'\'' | b'`', tail @ ..] = rest {
-        rest = tail;
-    }
-    if let [b'>', ..] = rest {
-        return value_follows(after);
-    }
-    let blanks = rest.iter().take(5).take_while(|&&b| b == b' ' || b == b'\t').count();
-    if blanks > 4 {
-        return false;
-    }
-    // `:`, `=`, `=>`, or up to three of `:?.+` and then `=` (`.=`, `?:=`):
-    // a name followed by a dot or a plus alone (`DB_PASSWORD.length`,
-    // `token+1`) is assigned nothing.
-    let operator = rest.get(blanks..).unwrap_or_default();
-    let signs = operator.iter().take(3).take_while(|b| matches!(b, b':' | b'?' | b'.' | b'+')).count();
-    let assigned = matches!(operator.first(), Some(b':' | b'=')) || (signs > 0 && operator.get(signs) == Some(&b'='));
-    assigned && value_follows(after)
 }
 
 /// The end of the `generic_credential` match that starts at `at` in `hay`,
@@ -519,42 +479,10 @@ fn is_blank(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
-/// Whether the bytes after a name (`after`) reach a value the pattern
-/// takes: the assignment is made of signs, blanks, a backslash and quotes
-/// (at most [`MAX_ASSIGNMENT`] bytes), none of which can start a value, so
-/// the value starts at the first other byte, with a byte that can start it
-/// and seven more that can go on (`password=x` is assigned too little).
-fn value_follows(after: &[u8]) -> bool {
-    // Bytes of the value seen so far.
-    let mut value = 0;
-    for (k, b) in after.iter().enumerate() {
-        let class = VALUE_BYTES.get(usize::from(*b)).copied().unwrap_or(0);
-        let fits = match value {
-            0 if class & ASSIGNMENT != 0 => {
-                if k < MAX_ASSIGNMENT {
-                    continue;
-                }
-                false
-            }
-            0 => class == FIRST,
-            _ => class & (FIRST | MORE) != 0,
-        };
-        if !fits {
-            return false;
-        }
-        value += 1;
-        if value == 8 {
-            return true;
-        }
-    }
-    false
-}
-
-/// What a byte can be around a `generic_credential` value, by byte
-/// ([`value_follows`]): part of the assignment, a value's first byte (and
-/// any other), or a value's byte after the first only (also an
-/// assignment's). Built at compile time, where an index out of bounds
-/// would fail the build.
+/// What a byte can be in a `generic_credential` value, by byte
+/// ([`assignment_and_value`]): a value's first byte (and any other), or a
+/// value's byte after the first only. Built at compile time, where an
+/// index out of bounds would fail the build.
 #[allow(clippy::indexing_slicing)]
 static VALUE_BYTES: [u8; 256] = {
     let mut table = [0u8; 256];
@@ -565,9 +493,7 @@ static VALUE_BYTES: [u8; 256] = {
         table[b] = if c.is_ascii_alphanumeric() || first {
             FIRST
         } else if matches!(c, b'+' | b'.' | b':' | b'=' | b'?') {
-            MORE | ASSIGNMENT
-        } else if matches!(c, b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c | b'\\' | b'"' | b'\'' | b'`' | b'>') {
-            ASSIGNMENT
+            MORE
         } else {
             0
         };
@@ -575,21 +501,10 @@ static VALUE_BYTES: [u8; 256] = {
     }
     table
 };
-/// [`VALUE_BYTES`]: a byte an assignment can have (`=`, a blank, a quote).
-const ASSIGNMENT: u8 = 1;
 /// [`VALUE_BYTES`]: a byte a value can start with (and have anywhere).
 const FIRST: u8 = 2;
 /// [`VALUE_BYTES`]: a byte a value can have after its first (`+./:=?`).
 const MORE: u8 = 4;
-
-/// The longest assignment between a name and its value: a backslash and a
-/// quote, four blanks, `:?.+` three times and `=`, four blanks, a
-/// backslash and a quote (the `>` form is shorter: eight blanks).
-const MAX_ASSIGNMENT: usize = 2 + 4 + 4 + 4 + 2;
-
-/// The longest name a match starts with (`continuation_token`,
-/// `authenticity_token`).
-const MAX_NAME: usize = 18;
 
 /// How the names of tokens that are not credentials start (see
 /// `not_credentials!`).
