@@ -1591,16 +1591,8 @@ impl Shape {
                     && run.digit_in(data, lead + 1, b'3'..=b'9'))
                 .then(|| (run.range(), None))
             }
-            Shape::Mobile => {
-                let (lens, n) = run.lens();
-                let lens = lens.get(..n).unwrap_or_default();
-                let grouped = if run.overflows() {
-                    run.mobile || run.seen & (1 << 11 | 1 << 13 | 1 << 15) != 0
-                } else {
-                    lens.windows(3).any(|w| matches!(w, [3 | 5 | 7, 4, 4])) || lens.iter().any(|l| matches!(l, 11 | 13 | 15))
-                };
-                grouped.then(|| (run.range(), None))
-            }
+            // x-4-4 (`run.mobile`, kept over every group), or 11, 13, 15.
+            Shape::Mobile => (run.mobile || run.seen & (1 << 11 | 1 << 13 | 1 << 15) != 0).then(|| (run.range(), None)),
             // aadhaar…[2-9]11 digits (the word before a plain run), or 4-4-4.
             // No `\b` before the twelve digits: the word may touch them
             // (`aadhaar234567890123`).
