@@ -553,6 +553,8 @@ fn numbers_at_every_offset_equal_the_reference() {
         "078.05.1120",
         "11010519491231002X",
         "+86 138 1234 5678",
+        // The word may touch the number: no `\b` between them.
+        "phone_no13812345678",
         "2345 6789 0124",
         "12 34",
     ];

@@ -1574,7 +1574,7 @@ impl Shape {
                 (run.any_group(18..19) || (last_is_17 && matches!(run.after(data, 0), Some(b'X' | b'x'))))
                     .then(|| (run.range(), None))
             }
-            // (?:\+86[ -]?|\b(?:0086|86)[ -]?|\b)1[3-9]x(?:[0-9]{8}|[ -][0-9]{4}[ -][0-9]{4})\b
+            // (?:\+86[ -]?|\+|\b(?:0086|86)[ -]?|\bphone…|\b)1[3-9]x(?:[0-9]{8}|[ -][0-9]{4}[ -][0-9]{4})\b
             Shape::Mobile if plain => {
                 let prefix = match run.digits {
                     // Plain, eleven digits need a `+` or a word before
@@ -1585,8 +1585,12 @@ impl Shape {
                     _ => false,
                 };
                 let lead = run.digits.saturating_sub(11);
+                // `\b` after the number; before it only for `86` and
+                // `0086`: after a `+` or the word, nothing asks for one
+                // (`phone_no13812345678` is a match).
+                let bounded = if run.digits == 11 { !is_word(run.after(data, 0)) } else { run.bounded(data) };
                 (prefix
-                    && run.bounded(data)
+                    && bounded
                     && run.digit_in(data, lead, b'1'..=b'1')
                     && run.digit_in(data, lead + 1, b'3'..=b'9'))
                 .then(|| (run.range(), None))
