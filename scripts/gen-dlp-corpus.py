@@ -171,7 +171,9 @@ B64_40_RE = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"
 B64_40_ANY_RE = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])")
 HEX40_RE = re.compile(r"(?<![0-9A-Fa-f])[0-9a-f]{40}(?![0-9A-Fa-f])")
 AWS_CONTEXT_RE = re.compile(r"aws|secret", re.I)
-AZURE_RE = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{86}==")
+# A Subresource Integrity hash (`sha512-` and 88 base64 characters, as in npm
+# lockfiles) is the one 88-character base64 string the corpus may hold.
+AZURE_RE = re.compile(r"(?<![A-Za-z0-9+/])(?<!sha512-)[A-Za-z0-9+/]{86}==")
 AZURE_ANY_RE = re.compile(r"[A-Za-z0-9+/]{86}==")
 
 PREFIX_RES = [
@@ -1113,6 +1115,244 @@ def build_form(rng, target):
 
 
 # ---------------------------------------------------------------------------
+# manifests.yaml
+# ---------------------------------------------------------------------------
+# Kubernetes manifests, Helm values, Istio resources and CI workflows, as a
+# GitOps controller or a CI runner sends them to an API: vendor names as
+# values (agents, images, hosts), credential names whose values are
+# references (secretKeyRef, ${{ secrets.X }}, Helm templates), image digests,
+# cloud account ids in ARNs.
+
+AGENTS = [  # name, image, env pairs (plain values only)
+    ("datadog-agent", "gcr.io/datadoghq/agent", [("DD_SITE", "datadoghq.eu"), ("DD_LOGS_ENABLED", "true"),
+                                                 ("DD_APM_NON_LOCAL_TRAFFIC", "true"), ("DD_CLUSTER_NAME", "shop-prod")]),
+    ("newrelic-infra", "newrelic/infrastructure-k8s", [("NRIA_CLUSTER_NAME", "shop-prod"), ("NRIA_VERBOSE", "0"),
+                                                       ("NRIA_PASSTHROUGH_ENVIRONMENT", "KUBERNETES_SERVICE_HOST")]),
+    ("grafana-agent", "grafana/agent", [("AGENT_MODE", "flow"), ("GRAFANA_CLOUD_STACK", "shopprod"),
+                                        ("HOSTNAME", "$(NODE_NAME)")]),
+    ("fluent-bit", "cr.fluentbit.io/fluent/fluent-bit", [("FLB_LOG_LEVEL", "info"), ("SPLUNK_HOST", "http-inputs-shop.splunkcloud.com")]),
+    ("sentry-relay", "getsentry/relay", [("RELAY_MODE", "managed"), ("RELAY_UPSTREAM_URL", "https://sentry.io/")]),
+    ("otel-collector", "otel/opentelemetry-collector-contrib", [("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=prod"),
+                                                                ("GOMEMLIMIT", "1600MiB")]),
+]
+AGENT_SECRETS = {"datadog-agent": ("DD_API_KEY", "DD_APP_KEY"), "newrelic-infra": ("NEW_RELIC_LICENSE_KEY",),
+                 "grafana-agent": ("GRAFANA_API_KEY",), "sentry-relay": ("SENTRY_DSN",)}
+SECRET_REFS = [  # env name, secret, key
+    ("DD_API_KEY", "datadog-secret", "api-key"), ("DD_APP_KEY", "datadog-secret", "app-key"),
+    ("NEW_RELIC_LICENSE_KEY", "newrelic-license", "license"), ("SENTRY_DSN", "sentry", "dsn"),
+    ("DATABASE_PASSWORD", "orders-db-credentials", "password"), ("STRIPE_SECRET_KEY", "payments-stripe", "secret-key"),
+    ("TWILIO_AUTH_TOKEN", "notifications-twilio", "auth-token"), ("SLACK_BOT_TOKEN", "ops-slack", "bot-token"),
+    ("VAULT_TOKEN", "vault-agent-token", "token"), ("JIRA_API_TOKEN", "ops-jira", "api-token"),
+    ("GRAFANA_API_KEY", "grafana-cloud", "api-key"), ("AWS_SECRET_ACCESS_KEY", "s3-exports", "secret-access-key"),
+    ("OPENAI_API_KEY", "recommendations-llm", "api-key"), ("REDIS_PASSWORD", "cache-auth", "password"),
+]
+CI_SECRETS = ["NPM_TOKEN", "GITHUB_TOKEN", "SENTRY_AUTH_TOKEN", "DD_API_KEY", "DOCKERHUB_PASSWORD",
+              "CODECOV_TOKEN", "SLACK_WEBHOOK_URL", "AWS_SECRET_ACCESS_KEY"]
+EXTERNAL_HOSTS = ["api.stripe.com", "api.twilio.com", "api.sendgrid.com", "hooks.example-partner.net",
+                  "api.openai.com", "sentry.io", "api.datadoghq.eu", "login.microsoftonline.com",
+                  "sqs.eu-west-1.amazonaws.com", "storage.googleapis.com", "api.linear.app", "shop.atlassian.net"]
+
+
+def _digest(rng) -> str:
+    return "sha256:" + hexs(rng, 64)
+
+
+def _image(rng, repo) -> str:
+    tag = f"{rng.randint(1, 9)}.{rng.randint(0, 40)}.{rng.randint(0, 20)}"
+    return rng.choice([f"{repo}:{tag}", f"{repo}@{_digest(rng)}", f"{repo}:{tag}@{_digest(rng)}"])
+
+
+def _labels(app, indent, rng):
+    pad = " " * indent
+    return (f"{pad}app.kubernetes.io/name: {app}\n{pad}app.kubernetes.io/part-of: shop\n"
+            f"{pad}app.kubernetes.io/version: \"{rng.randint(1, 9)}.{rng.randint(0, 30)}.{rng.randint(0, 20)}\"\n")
+
+
+def _env(rng, pairs, refs, indent):
+    pad = " " * indent
+    out = []
+    for k, v in pairs:
+        out.append(f"{pad}- name: {k}\n{pad}  value: \"{v}\"\n")
+    for k, secret, key in refs:
+        if rng.random() < 0.5:
+            out.append(f"{pad}- name: {k}\n{pad}  valueFrom:\n{pad}    secretKeyRef:\n{pad}      name: {secret}\n{pad}      key: {key}\n")
+        else:
+            out.append(f"{pad}- name: {k}\n{pad}  valueFrom: {{secretKeyRef: {{name: {secret}, key: {key}}}}}\n")
+    return "".join(out)
+
+
+def _deployment(rng):
+    svc = rng.choice(SERVICES)
+    refs = rng.sample(SECRET_REFS, rng.randint(1, 4))
+    pairs = [("LOG_LEVEL", rng.choice(["info", "debug", "warn"])), ("REGION", rng.choice(REGIONS)),
+             ("HTTP_TIMEOUT_MS", str(rng.choice([800, 1500, 3000, 10000]))),
+             ("UPSTREAM_URL", f"https://{rng.choice(EXTERNAL_HOSTS)}/v{rng.randint(1, 3)}")]
+    role = f"arn:aws:iam::{_d(rng, 12)}:role/{svc}-{rng.choice(REGIONS)}"
+    vault = ""
+    if rng.random() < 0.4:
+        vault = (f"    vault.hashicorp.com/agent-inject: \"true\"\n"
+                 f"    vault.hashicorp.com/agent-inject-secret-db: \"secret/data/shop/{svc}-db\"\n"
+                 f"    vault.hashicorp.com/agent-inject-token: \"{rng.choice(['true', 'false'])}\"\n"
+                 f"    vault.hashicorp.com/role: \"{svc}\"\n")
+    return (f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {svc}\n  namespace: shop\n  labels:\n"
+            + _labels(svc, 4, rng)
+            + f"  annotations:\n    deployment.kubernetes.io/revision: \"{rng.randint(1, 400)}\"\n"
+            f"    eks.amazonaws.com/role-arn: {role}\n" + vault
+            + f"spec:\n  replicas: {rng.randint(2, 24)}\n  revisionHistoryLimit: 10\n  selector:\n    matchLabels:\n"
+            f"      app.kubernetes.io/name: {svc}\n  template:\n    metadata:\n      annotations:\n"
+            f"        prometheus.io/scrape: \"true\"\n        prometheus.io/port: \"{rng.choice([8080, 9090, 9102])}\"\n"
+            f"        ad.datadoghq.com/{svc}.logs: '[{{\"source\":\"java\",\"service\":\"{svc}\"}}]'\n"
+            f"        checksum/config: {hexs(rng, 64)}\n"
+            f"    spec:\n      serviceAccountName: {svc}\n      containers:\n        - name: {svc}\n"
+            f"          image: {_image(rng, f'registry.example.com/shop/{svc}')}\n"
+            f"          imagePullPolicy: IfNotPresent\n          ports:\n            - containerPort: 8080\n              name: http\n"
+            f"          env:\n" + _env(rng, pairs, refs, 12)
+            + f"          resources:\n            requests: {{cpu: {rng.choice(['100m', '250m', '500m'])}, memory: {rng.choice(['256Mi', '512Mi', '1Gi'])}}}\n"
+            f"            limits: {{memory: {rng.choice(['512Mi', '1Gi', '2Gi'])}}}\n"
+            f"          readinessProbe:\n            httpGet: {{path: /readyz, port: http}}\n            periodSeconds: {rng.choice([5, 10])}\n")
+
+
+def _daemonset(rng):
+    name, repo, pairs = rng.choice(AGENTS)
+    refs = [r for r in SECRET_REFS if r[0] in AGENT_SECRETS.get(name, ())]
+    return (f"apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: {name}\n  namespace: observability\n  labels:\n"
+            + _labels(name, 4, rng)
+            + f"spec:\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: {name}\n  template:\n    spec:\n"
+            f"      serviceAccountName: {name}\n      tolerations:\n        - operator: Exists\n      containers:\n"
+            f"        - name: agent\n          image: {_image(rng, repo)}\n          env:\n"
+            + _env(rng, pairs + [("NODE_NAME", "$(NODE_NAME)")], refs, 12)
+            + f"          volumeMounts:\n            - {{name: varlog, mountPath: /var/log, readOnly: true}}\n"
+            f"            - {{name: {name}-config, mountPath: /etc/{name}}}\n")
+
+
+def _configmap(rng):
+    svc = rng.choice(SERVICES)
+    host = rng.choice(EXTERNAL_HOSTS)
+    return (f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {svc}-config\n  namespace: shop\ndata:\n"
+            f"  application.yaml: |\n    server:\n      port: 8080\n      shutdown: graceful\n"
+            f"    http:\n      client:\n        base-url: https://{host}\n        connect-timeout: {rng.choice([500, 1000, 2000])}ms\n"
+            f"        max-connections: {rng.choice([50, 100, 200])}\n"
+            f"    auth:\n      token-ttl: {rng.choice(['15m', '1h', '12h'])}\n      password-min-length: {rng.choice([10, 12, 14])}\n"
+            f"      session-secret-rotation: {rng.choice(['24h', '7d'])}\n      jwks-url: https://auth.example.com/.well-known/jwks.json\n"
+            f"    features:\n      new-checkout: {rng.choice(['true', 'false'])}\n      recommendations-model: {rng.choice(['v3', 'v4-llm'])}\n"
+            f"    integrations:\n      sentry:\n        environment: production\n        traces-sample-rate: {rng.choice(['0.05', '0.1', '0.2'])}\n"
+            f"      datadog:\n        site: datadoghq.eu\n        service: {svc}\n      jira:\n        base-url: https://shop.atlassian.net\n"
+            f"        project: {rng.choice(['OPS', 'SHOP', 'PAY'])}\n      vault:\n        address: https://vault.internal.example.com:8200\n"
+            f"        auth-path: kubernetes\n        role: {svc}\n")
+
+
+def _service_entry(rng):
+    host = rng.choice(EXTERNAL_HOSTS)
+    name = host.replace(".", "-")
+    return (f"apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: {name}\n  namespace: istio-egress\n"
+            f"spec:\n  hosts:\n    - {host}\n  ports:\n    - number: 443\n      name: tls\n      protocol: TLS\n"
+            f"  resolution: DNS\n  location: MESH_EXTERNAL\n")
+
+
+def _helm_values(rng):
+    svc = rng.choice(SERVICES)
+    return (f"# values-{rng.choice(['prod', 'staging'])}.yaml for {svc}\nimage:\n  repository: registry.example.com/shop/{svc}\n"
+            f"  tag: \"{rng.randint(1, 9)}.{rng.randint(0, 40)}.{rng.randint(0, 20)}\"\n  digest: {_digest(rng)}\n"
+            f"postgresql:\n  enabled: false\n  auth:\n    existingSecret: {svc}-db-credentials\n"
+            f"    secretKeys:\n      adminPasswordKey: postgres-password\n      userPasswordKey: password\n"
+            f"    password: \"{{{{ .Values.global.postgresql.auth.password }}}}\"\n"
+            f"redis:\n  auth:\n    enabled: true\n    existingSecret: cache-auth\n    existingSecretPasswordKey: password\n"
+            f"ingress:\n  enabled: true\n  className: istio\n  hosts:\n    - host: {svc}.shop.example.com\n      paths: [{{path: /, pathType: Prefix}}]\n"
+            f"  tls:\n    - secretName: tls-{svc}-shop-example-com\n      hosts: [{svc}.shop.example.com]\n"
+            f"autoscaling:\n  minReplicas: {rng.randint(2, 4)}\n  maxReplicas: {rng.randint(8, 40)}\n  targetCPUUtilizationPercentage: {rng.choice([60, 70, 80])}\n")
+
+
+def _workflow(rng):
+    svc = rng.choice(SERVICES)
+    secrets = rng.sample(CI_SECRETS, 3)
+    env = "".join(f"      {s}: ${{{{ secrets.{s} }}}}\n" for s in secrets)
+    return (f"name: release-{svc}\non:\n  push:\n    tags: ['v*']\npermissions:\n  contents: read\n  id-token: write\n"
+            f"jobs:\n  release:\n    runs-on: ubuntu-24.04\n    env:\n" + env
+            + f"    steps:\n      - uses: actions/checkout@v4\n      - uses: actions/setup-node@v4\n        with:\n"
+            f"          node-version: {rng.choice([18, 20, 22])}\n          registry-url: https://registry.npmjs.org\n"
+            f"      - run: npm ci && npm test\n      - run: npm publish --provenance\n        env:\n"
+            f"          NODE_AUTH_TOKEN: ${{{{ secrets.NPM_TOKEN }}}}\n"
+            f"      - uses: docker/login-action@v3\n        with:\n          username: shopbot\n"
+            f"          password: ${{{{ secrets.DOCKERHUB_PASSWORD }}}}\n"
+            f"      - uses: aws-actions/configure-aws-credentials@v4\n        with:\n"
+            f"          role-to-assume: arn:aws:iam::{_d(rng, 12)}:role/release-{svc}\n          aws-region: {rng.choice(REGIONS)}\n")
+
+
+def gen_manifest(rng):
+    kind = rng.choices([_deployment, _daemonset, _configmap, _service_entry, _helm_values, _workflow],
+                       [30, 12, 18, 12, 14, 14])[0]
+    return kind(rng)
+
+
+def build_manifests(rng, target):
+    docs, size = [], 0
+    while size < target:
+        _, text = keep(rng, gen_manifest, lambda s: s, "text", "manifest")
+        docs.append(text)
+        size += len(text) + 4
+    return "---\n".join(docs)
+
+
+# ---------------------------------------------------------------------------
+# package-lock.json
+# ---------------------------------------------------------------------------
+# An npm lockfile (v3): package names (vendor SDKs among them), registry
+# URLs, Subresource Integrity hashes (sha512-<88 base64>), licences,
+# dependency ranges. The URLs carry no user info.
+
+PACKAGES = ["express", "react", "react-dom", "lodash", "axios", "zod", "pino", "undici", "ws", "uuid", "dotenv",
+            "jsonwebtoken", "passport", "passport-jwt", "bcryptjs", "helmet", "cors", "cookie-parser", "semver",
+            "debug", "ms", "minimatch", "glob", "yaml", "commander", "chalk", "esbuild", "typescript", "vitest",
+            "newrelic", "dd-trace", "stripe", "twilio", "openai", "node-vault", "jira-client", "prom-client",
+            "@sentry/node", "@sentry/core", "@datadog/browser-rum", "@aws-sdk/client-s3", "@aws-sdk/client-sqs",
+            "@aws-sdk/credential-providers", "@slack/web-api", "@linear/sdk", "@grafana/faro-web-sdk",
+            "@octokit/rest", "@octokit/auth-token", "@opentelemetry/api", "@opentelemetry/sdk-node",
+            "@azure/identity", "@azure/storage-blob", "@google-cloud/storage", "@babel/core", "@babel/parser",
+            "@types/node", "@types/express", "@typescript-eslint/parser", "@vitejs/plugin-react", "@hapi/boom"]
+LICENSES = ["MIT", "MIT", "MIT", "Apache-2.0", "ISC", "BSD-3-Clause", "BSD-2-Clause", "MIT OR Apache-2.0"]
+
+
+def _version(rng) -> str:
+    return f"{rng.randint(0, 24)}.{rng.randint(0, 40)}.{rng.randint(0, 30)}"
+
+
+def gen_package(rng):
+    name = rng.choice(PACKAGES)
+    nested = rng.random() < 0.3
+    path = f"node_modules/{rng.choice(PACKAGES)}/node_modules/{name}" if nested else f"node_modules/{name}"
+    version = _version(rng)
+    base = name.rsplit("/", 1)[-1]
+    entry = {"version": version,
+             "resolved": f"https://registry.npmjs.org/{name}/-/{base}-{version}.tgz",
+             "integrity": "sha512-" + base64.b64encode(rng.getrandbits(512).to_bytes(64, "little")).decode(),
+             "license": rng.choice(LICENSES)}
+    if rng.random() < 0.15:
+        entry["dev"] = True
+    deps = rng.sample(PACKAGES, rng.choice([0, 0, 1, 2, 3, 5]))
+    if deps:
+        entry["dependencies"] = {d: rng.choice(["^", "~", ">=", ""]) + _version(rng) for d in deps}
+    if rng.random() < 0.3:
+        entry["engines"] = {"node": f">={rng.choice([14, 16, 18, 20])}"}
+    if rng.random() < 0.1:
+        entry["funding"] = {"url": f"https://github.com/sponsors/{base.strip('@')}"}
+    return path, entry
+
+
+def build_lockfile(rng, target):
+    packages = {"": {"name": "shop-web", "version": "3.14.0", "license": "UNLICENSED",
+                     "dependencies": {p: "^" + _version(rng) for p in rng.sample(PACKAGES, 24)}}}
+    size = 0
+    while size < target:
+        (path, entry), text = keep(rng, gen_package, lambda r: json.dumps({r[0]: r[1]}, indent=2), "json", "package")
+        if path in packages:
+            continue
+        packages[path] = entry
+        size += len(text)
+    lock = {"name": "shop-web", "version": "3.14.0", "lockfileVersion": 3, "requires": True, "packages": packages}
+    return json.dumps(lock, indent=2) + "\n"
+
+
+# ---------------------------------------------------------------------------
 # README.md
 # ---------------------------------------------------------------------------
 
@@ -1135,6 +1375,8 @@ the committed files without regenerating them.
 | `images.json` | base64 PNG (valid, uncompressed-deflate noise) and JPEG-like blobs, some as `data:` URIs |
 | `prose.md` | English release notes, support tickets and product copy full of versions, years, prices, order numbers, long ids, hashes |
 | `form.txt` | `application/x-www-form-urlencoded` bodies, one per line (cart, checkout, search, review, address, return forms) |
+| `manifests.yaml` | Kubernetes Deployments, DaemonSets of monitoring agents, ConfigMaps, Istio ServiceEntries, Helm values and CI workflows: vendor names as values, credential names whose values are references (`secretKeyRef`, `${{ secrets.X }}`, Helm templates), image digests, AWS account ids in ARNs |
+| `package-lock.json` | an npm lockfile (v3): registry URLs, `sha512-` integrity hashes, vendor SDK package names, dependency ranges |
 
 ## Clean by construction
 
@@ -1181,6 +1423,11 @@ Detectors must stay silent on these:
 - `RF` creditor references, which are mod-97 valid but not IBANs;
 - phone numbers in fictional ranges, in national format ((415) 555-01xx, 020 7946 0xxx, ...): E.164 numbers with a + are `phone_number` findings;
 - 40-character lowercase hex (SHA-1, git commits), 64-character SHA-256;
+- `sha512-` Subresource Integrity hashes (88 base64 characters ending `==`,
+  the one such string allowed: the checks refuse any other);
+- credential names assigned references, not values (`valueFrom:
+  secretKeyRef`, `${{ secrets.NPM_TOKEN }}`, `{{ .Values.password }}`) and
+  vendor names as values (`image: newrelic/infrastructure-k8s`);
 - `risk-scoring-<hash>-<id>` host names (an "s", a "k" and a dash inside a
   word, then 20+ characters), "disk-usage", "task-runner" and "Basic plan" in
   ordinary text.
@@ -1193,7 +1440,8 @@ Detectors must stay silent on these:
 
 FILES = [  # name, kind (for decoded views)
     ("orders.json", "json"), ("events.jsonl", "jsonl"), ("images.json", "json"),
-    ("prose.md", "text"), ("form.txt", "form"), ("README.md", "text"),
+    ("prose.md", "text"), ("form.txt", "form"), ("manifests.yaml", "text"), ("package-lock.json", "json"),
+    ("README.md", "text"),
 ]
 
 
@@ -1240,7 +1488,8 @@ def self_test() -> None:
             raise SystemExit(f"checker self-test failed: {text!r} should be {want}, got {got}")
     for text in ["4111 1111 1111 1112", "GB82WEST12345698765433", "RF05 7188 3004 12",
                  "1710498000123", "+1 (415) 555-0132", "2024-03-15", "AB1234567", "@jdoe", "pkg@1.2.3",
-                 "https://example.com/a@b", "task-runner", "basic plan", "a" * 40]:
+                 "https://example.com/a@b", "task-runner", "basic plan", "a" * 40,
+                 '"integrity": "sha512-' + "Ab1+" * 21 + 'Ab=="']:
         got = chk.violations(text)
         if got and not (text == "https://example.com/a@b" and got == ["email"]):
             raise SystemExit(f"checker self-test failed: {text!r} should be clean, got {got}")
@@ -1292,6 +1541,8 @@ def main() -> int:
         "images.json": build_images(random.Random(rng.getrandbits(64)), 26),
         "prose.md": build_prose(random.Random(rng.getrandbits(64)), 170_000),
         "form.txt": build_form(random.Random(rng.getrandbits(64)), 100_000),
+        "manifests.yaml": build_manifests(random.Random(rng.getrandbits(64)), 150_000),
+        "package-lock.json": build_lockfile(random.Random(rng.getrandbits(64)), 250_000),
         "README.md": README,
     }
     if not CHK.clean(README, "text"):

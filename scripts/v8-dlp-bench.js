@@ -6,9 +6,11 @@
 //
 // Inputs (the same bytes as benches/dlp.rs and benches/dlp_filter.rs): the
 // DLP negative corpus's clean JSON (orders.json + events.jsonl +
-// images.json, ~0.92 MiB) and 1 MiB of digit-dense JSON; and the corpus's
-// form bodies (form.txt, 98 KiB) as one application/x-www-form-urlencoded
-// body.
+// images.json, ~0.92 MiB) and 1 MiB of digit-dense JSON; and three more
+// kinds of payload from the corpus, each as one body: its form bodies
+// (form.txt, 98 KiB, application/x-www-form-urlencoded), its Kubernetes
+// manifests (manifests.yaml, 148 KiB, application/yaml) and its npm
+// lockfile (package-lock.json, 257 KiB, application/json).
 //
 // Every filter gets the same plugin configuration: a Warden policy with one
 // AUDIT DLP policy of the whole catalogue (the body streams, nothing held).
@@ -220,16 +222,18 @@ function measure(vm, chunks, bytes) {
   return { mibs: (bytes * runs) / s / (1 << 20), msPerBody: (s * 1000) / runs, runs };
 }
 
-/** The negative corpus's form bodies (a body a line), sent as one form body. */
-function forms() {
-  return fs.readFileSync(path.join(__dirname, '..', 'engine', 'tests', 'data', 'dlp', 'corpus', 'form.txt'));
+/** One file of the negative corpus, sent whole as one body. */
+function corpusFile(name) {
+  return fs.readFileSync(path.join(__dirname, '..', 'engine', 'tests', 'data', 'dlp', 'corpus', name));
 }
 
 const JSON_TYPE = 'application/json';
 const inputs = [
   ['clean JSON', cleanJson(), JSON_TYPE],
   ['digit-dense', digitDense(1 << 20), JSON_TYPE],
-  ['form bodies', forms(), 'application/x-www-form-urlencoded'],
+  ['form bodies', corpusFile('form.txt'), 'application/x-www-form-urlencoded'],
+  ['YAML manifests', corpusFile('manifests.yaml'), 'application/yaml'],
+  ['npm lockfile', corpusFile('package-lock.json'), JSON_TYPE],
 ];
 const dlpConfig = Buffer.from(DLP_POLICY);
 const vms = [

@@ -6,14 +6,17 @@
 //!
 //! ```sh
 //! cargo run -p warden-engine --features internals --release --example dlp_scan -- \
-//!     [--input clean|digits|form] [--reps N] [--no-simd] [--only ID...] [--without ID...]
+//!     [--input clean|digits|form|manifests|lockfile] [--reps N] [--no-simd] [--only ID...] [--without ID...]
 //! ```
 //!
 //! The inputs are the bytes of `benches/support/inputs.rs`: the negative
 //! corpus's orders, logs and base64 images (0.92 MiB), and 1 MiB of JSON of
-//! long numeric ids and timestamps. `form` is the corpus's form bodies
+//! long numeric ids and timestamps. The other three are payloads of other
+//! kinds from the corpus, each scanned whole: `form` its form bodies
 //! (98 KiB of `application/x-www-form-urlencoded`, a body a line, not
-//! decoded).
+//! decoded), `manifests` its Kubernetes manifests, Helm values and CI
+//! workflows (148 KiB of YAML), `lockfile` its npm lockfile (257 KiB of
+//! JSON, a URL and an integrity hash every few lines).
 
 use std::path::Path;
 use std::time::Instant;
@@ -34,10 +37,11 @@ fn corpus() -> Result<Vec<u8>, String> {
     Ok(data)
 }
 
-/// The negative corpus's form bodies (`csrf_token=…&…`), 98 KiB.
-fn form() -> Result<Vec<u8>, String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dlp/corpus/form.txt");
-    std::fs::read(&path).map_err(|e| format!("form.txt: {e}"))
+/// One file of the negative corpus: `form.txt` (`csrf_token=…&…`),
+/// `manifests.yaml`, `package-lock.json`.
+fn corpus_file(name: &str) -> Result<Vec<u8>, String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dlp/corpus").join(name);
+    std::fs::read(&path).map_err(|e| format!("{name}: {e}"))
 }
 
 fn main() {
@@ -75,7 +79,13 @@ fn run() -> Result<(), String> {
         .collect();
     let scanner = Scanner::new(&chosen, Vec::new()).map_err(|e| e.to_string())?;
     let scanner = if simd { scanner } else { scanner.scalar() };
-    let inputs = [("clean", corpus()?), ("digits", digits::digit_dense(1 << 20)), ("form", form()?)];
+    let inputs = [
+        ("clean", corpus()?),
+        ("digits", digits::digit_dense(1 << 20)),
+        ("form", corpus_file("form.txt")?),
+        ("manifests", corpus_file("manifests.yaml")?),
+        ("lockfile", corpus_file("package-lock.json")?),
+    ];
     for (name, data) in inputs.iter().filter(|(n, _)| input.as_deref().is_none_or(|i| i == *n)) {
         let mut best = f64::MAX;
         let mut found = 0;
