@@ -6,7 +6,7 @@
 # compiling anchored regexes on first use) are left out: the count is the
 # difference between 3 scans and 1, halved.
 #
-#   scripts/dlp-scan-cost.sh [clean|digits|form] [--no-simd] [--only ID... | --without ID...]
+#   scripts/dlp-scan-cost.sh [clean|digits|form|manifests|lockfile] [--no-simd] [--only ID... | --without ID...]
 #
 # Needs valgrind. Builds engine/examples/dlp_scan.rs in release.
 set -euo pipefail
@@ -16,7 +16,7 @@ shift || true
 cargo build -q -p warden-engine --features internals --release --example dlp_scan
 bin=target/release/examples/dlp_scan
 count() {
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null --toggle-collect='*Scanner*scan*' \
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null --toggle-collect='*Scanner::scan_with_anchors' \
         "$bin" --input "$input" --reps "$@" 2>&1 | awk '/Collected/ {print $4}'
 }
 one=$(count 1 "$@")
