@@ -396,7 +396,7 @@ impl Scanner {
         self.scan_with_anchors(data).0
     }
 
-    /// The findings, and the literal anchor occurrences (detector, start,
+    /// The findings, and the literal anchor occurrences (start, detector,
     /// end) they were looked for at.
     fn scan_with_anchors(&self, data: &[u8]) -> (Vec<Hit>, Vec<(usize, usize, usize)>) {
         let mut state =
@@ -407,7 +407,10 @@ impl Scanner {
         let State { mut hits, mut occurrences, mut next, .. } = state;
         occurrences.sort_unstable();
         occurrences.dedup();
-        for &(i, start, end) in &occurrences {
+        // In body order: each detector's in the order of their starts,
+        // which its cursor needs, and nearly the order the table loop
+        // found them in, which the sort is quick on.
+        for &(start, i, end) in &occurrences {
             if let Some(next) = next.get_mut(i) {
                 self.verify(i, data, start..end, None, next, &mut hits);
             }
@@ -585,6 +588,18 @@ impl Scanner {
         {
             return;
         }
+        if let (Some(Anchored { end: Some(end), .. }), 0) = (&d.anchored, d.back) {
+            // The match starts at the region or not at all, and its end is
+            // read from the bytes, which stops where the pattern's bytes
+            // do: no window to bound, no required bytes to look for first.
+            if *next <= region.start {
+                if let Some(end) = end(data, region.start) {
+                    *next = end;
+                    d.record(i, data, region.start..end, hits);
+                }
+            }
+            return;
+        }
         // The window: alphabet bytes around the region, within reach.
         let known = &mut cursor.known;
         let lo = region.start - known.before(&d.alphabet, data, region.start, back);
@@ -603,10 +618,9 @@ impl Scanner {
         let Some(hay) = data.get(..hay_end) else { return };
         if let (Some(anchored), 0) = (&d.anchored, d.back) {
             // The match starts at the region or not at all.
-            let found = match (anchored.end, region.start.checked_sub(1)) {
-                (Some(end), _) => end(hay, region.start),
-                (None, None) => d.regex.find(hay).filter(|m| m.start() == 0).map(|m| m.end()),
-                (None, Some(before)) => match anchored.regex() {
+            let found = match region.start.checked_sub(1) {
+                None => d.regex.find(hay).filter(|m| m.start() == 0).map(|m| m.end()),
+                Some(before) => match anchored.regex() {
                     Some(regex) => hay.get(before..).and_then(|h| regex.find(h)).map(|m| before + m.end()),
                     None => d.regex.find_at(hay, region.start).filter(|m| m.start() == region.start).map(|m| m.end()),
                 },
@@ -713,7 +727,7 @@ impl Compiled {
 /// Per-scan state.
 struct State {
     hits: Vec<Hit>,
-    /// Literal anchor occurrences: (detector, start, end).
+    /// Literal anchor occurrences: (start, detector, end).
     occurrences: Vec<(usize, usize, usize)>,
     /// Per detector, where its last match ended and what its earlier
     /// candidates learned of the data.
@@ -856,7 +870,7 @@ fn block_at(data: &[u8], i: usize) -> [u64; 2] {
 
 /// The eight bytes at `i`, little-endian, zero-padded past the end.
 #[inline(always)]
-fn word_at(data: &[u8], i: usize) -> u64 {
+pub(crate) fn word_at(data: &[u8], i: usize) -> u64 {
     if let Some(bytes) = data.get(i..i + 8).and_then(|s| <[u8; 8]>::try_from(s).ok()) {
         return u64::from_le_bytes(bytes);
     }
@@ -1123,7 +1137,7 @@ impl Prefilter {
             let Some((bytes, owners)) = self.literals.get(probe.literal) else { continue };
             let end = start + bytes.len();
             if end <= data.len() && (bytes.len() <= 8 || data.get(start..end) == Some(bytes.as_slice())) {
-                out.extend(owners.iter().map(|&o| (o, start, end)));
+                out.extend(owners.iter().map(|&o| (start, o, end)));
             }
         }
     }
@@ -2162,7 +2176,7 @@ impl StreamState {
             }
         }
         if !end_of_stream {
-            for &(i, start, _) in &anchors {
+            for &(start, i, _) in &anchors {
                 let open = scanner.long.get(i).copied().unwrap_or(false)
                     && start + scanner.detectors.get(i).map_or(0, |d| d.reach) >= len;
                 if open {
