@@ -936,9 +936,10 @@ fn urls_with_every_userinfo_length_and_ending_equal_the_reference() {
 /// (`credential_end`), not by its regex: at every offset of generated text
 /// made of names that overlap (`csrf_token` and `_token`, `secret` and
 /// `secret_key`, `credential` and `credentials`, lower case after a word
-/// byte), every byte an assignment is made of, and values of every length
-/// around the shortest and the longest, it ends the match where the regex
-/// anchored there does, or finds none where the regex finds none.
+/// byte, and each with one byte changed anywhere in it), every byte an
+/// assignment is made of, and values of every length around the shortest
+/// and the longest, it ends the match where the regex anchored there does,
+/// or finds none where the regex finds none.
 #[test]
 fn credential_ends_read_from_the_bytes_equal_the_anchored_regex() {
     use warden_engine::dlp::detectors::credential_end;
@@ -1008,16 +1009,27 @@ fn credential_ends_read_from_the_bytes_equal_the_anchored_regex() {
         const BYTES: &[u8] = b"aZ09!#$%*/@^_|~-+./:=?";
         (0..n).map(|_| *rng.pick(BYTES) as char).collect()
     };
+    // A name, one time in three with one byte changed (names are compared
+    // eight bytes at a time, then the rest).
+    let name = |rng: &mut Rng| -> String {
+        let mut name = rng.pick::<&str>(&names).as_bytes().to_vec();
+        if rng.below(3) == 0 {
+            let k = rng.below(name.len());
+            let other = *rng.pick(b"aAzZ_-x0");
+            name[k] = if other == name[k] { b'q' } else { other };
+        }
+        String::from_utf8(name).unwrap()
+    };
     let mut rng = Rng(0xc4ed);
     let (mut checked, mut found) = (0, 0);
     for _ in 0..10_000 {
         let mut text = String::new();
         for _ in 0..1 + rng.below(4) {
             match rng.below(6) {
-                0 => text.push_str(rng.pick::<&str>(&names)),
+                0 => text.push_str(&name(&mut rng)),
                 // A name, an assignment, a value.
                 1 => {
-                    text.push_str(rng.pick::<&str>(&names));
+                    text.push_str(&name(&mut rng));
                     if rng.below(2) == 0 {
                         text.push_str(rng.pick::<&str>(&assignments));
                     }
@@ -1050,7 +1062,7 @@ fn credential_ends_read_from_the_bytes_equal_the_anchored_regex() {
             found += usize::from(want.is_some());
         }
     }
-    assert!(found > 800 && checked > 500_000, "{found} of {checked}");
+    assert!(found > 450 && checked > 500_000, "{found} of {checked}");
 }
 
 /// `iban` runs its regex at a country code only where the country's length

@@ -277,17 +277,16 @@ pub fn precheck(id: &str) -> Option<fn(&[u8], usize) -> bool> {
             // domain label of at most 63 bytes starts right after it and
             // ends with a dot: `image@sha256:…` digests are not addresses.
             let local = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-');
-            let label = data
-                .get(at + 1..)
-                .unwrap_or_default()
-                .iter()
-                .take(64)
-                .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-')
-                .count();
+            let label = || {
+                let rest = data.get(at + 1..).unwrap_or_default();
+                rest.iter().take(64).take_while(|b| b.is_ascii_alphanumeric() || **b == b'-').count()
+            };
             at.checked_sub(1).and_then(|k| data.get(k)).is_some_and(local)
                 && data.get(at + 1).is_some_and(u8::is_ascii_alphanumeric)
-                && label <= 63
-                && data.get(at + 1 + label) == Some(&b'.')
+                && {
+                    let label = label();
+                    label <= 63 && data.get(at + 1 + label) == Some(&b'.')
+                }
         }),
         _ => None,
     }
@@ -350,21 +349,43 @@ pub fn credential_end(hay: &[u8], at: usize) -> Option<usize> {
     let from = usize::from(names.starts.get(first).copied().unwrap_or(0));
     let to = usize::from(names.starts.get(first + 1).copied().unwrap_or(0));
     let boundary = !crate::dlp::scanner::is_word(at.checked_sub(1).and_then(|p| hay.get(p)).copied());
-    let rest = hay.get(at..).unwrap_or_default();
-    for &(kind, word) in names.list.get(from..to).unwrap_or_default() {
-        let name_len = match kind {
-            NameKind::Segment if boundary && rest.starts_with(word) => word.len(),
-            NameKind::Underscore if rest.first() == Some(&b'_') && rest.get(1..).is_some_and(|r| r.starts_with(word)) => {
-                1 + word.len()
-            }
-            NameKind::Anywhere if rest.starts_with(word) => word.len(),
-            _ => continue,
-        };
-        if let Some(end) = assignment_and_value(hay, at + name_len) {
+    let head = crate::dlp::scanner::word_at(hay, at);
+    let after_head = hay.get(at + 8..).unwrap_or_default();
+    for name in names.list.get(from..to).unwrap_or_default() {
+        let written = (head ^ name.head) & name.mask == 0 && after_head.starts_with(name.tail);
+        if !written || matches!(name.kind, NameKind::Segment) && !boundary {
+            continue;
+        }
+        if let Some(end) = assignment_and_value(hay, at + name.len) {
             return Some(end);
         }
     }
     None
+}
+
+/// One of the pattern's names as it is written (a word after `_` with
+/// its `_`): its first eight bytes compared at once (`head`, the bytes
+/// under `mask`, little-endian), then the bytes after them (`tail`).
+struct Name {
+    kind: NameKind,
+    len: usize,
+    head: u64,
+    mask: u64,
+    tail: &'static [u8],
+}
+
+impl Name {
+    fn new(kind: NameKind, word: &'static [u8]) -> Name {
+        let underscore = matches!(kind, NameKind::Underscore);
+        let prefix = usize::from(underscore);
+        let len = prefix + word.len();
+        let (mut head, mut mask) = if underscore { (u64::from(b'_'), 0xff) } else { (0, 0) };
+        for (k, &b) in word.iter().take(8 - prefix).enumerate() {
+            head |= u64::from(b) << (8 * (k + prefix));
+            mask |= 0xff << (8 * (k + prefix));
+        }
+        Name { kind, len, head, mask, tail: word.get(8 - prefix..).unwrap_or_default() }
+    }
 }
 
 /// How a name of the pattern is written: a segment word after `\b`, a
@@ -381,7 +402,7 @@ enum NameKind {
 /// `s` first, as the greedy `?` tries), grouped by the first byte they
 /// are written with.
 struct Names {
-    list: Vec<(NameKind, &'static [u8])>,
+    list: Vec<Name>,
     /// Where the names starting with each byte begin in `list`.
     starts: [u16; 257],
 }
@@ -416,7 +437,7 @@ fn credential_names() -> &'static Names {
         let mut starts = [0u16; 257];
         for (b, start) in (0..=255u8).zip(starts.iter_mut()) {
             *start = u16::try_from(list.len()).unwrap_or(u16::MAX);
-            list.extend(all.iter().filter(|n| first(n) == Some(b)));
+            list.extend(all.iter().filter(|n| first(n) == Some(b)).map(|&(kind, word)| Name::new(kind, word)));
         }
         if let Some(end) = starts.last_mut() {
             *end = u16::try_from(list.len()).unwrap_or(u16::MAX);
