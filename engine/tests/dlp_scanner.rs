@@ -774,7 +774,8 @@ fn numbers_deep_in_runs_of_many_groups_equal_the_reference() {
 /// from the keyword as the pattern allows (20 identifier bytes, Go's
 /// ` string`, an escaped quote, 4 blanks of every kind) and one byte
 /// farther, with every operator, after identifier bytes with and without
-/// `.` and `-`, after prose and YAML-value mentions of the keyword: the
+/// `.` and `-`, after prose and YAML-value mentions of the keyword, and
+/// with what may and may not come between the operator and the value: the
 /// same findings as the detector's regex over the text.
 #[test]
 fn keywords_assigned_at_every_distance_equal_the_reference() {
@@ -826,6 +827,40 @@ fn keywords_assigned_at_every_distance_equal_the_reference() {
                         }
                     }
                 }
+            }
+        }
+        // Between the operator and the value: blanks up to the five the
+        // pattern takes and one more, a backslash, each quote, and bytes
+        // no value starts with (`"twilio": "^5.3.0"`, a nested map); the
+        // call form with blanks up to the four it takes and one more.
+        let between = [
+            "",
+            "\"",
+            " ",
+            "     ",
+            "      ",
+            "\t\n\x0b\x0c\r",
+            "     \"",
+            "      \"",
+            "     \\\"",
+            "\\\"",
+            " \\'",
+            "`",
+            "\\",
+        ];
+        let not_values = ["^", "{", "[\"", "\" ", "<", "$", "."];
+        // The longest way to the value: 20 identifier bytes, ` string`,
+        // an escaped quote, four blanks, `:::=`, five blanks, a quote.
+        for identifier in ["", "_Ab3", "-Ab3.Cd4", "_Ab3_Cd4_Ef5_Gh6_Ij7 string\\\"\t\t\t\t"] {
+            for op in ops.iter().filter(|op| !op.ends_with('"')) {
+                for before in between.iter().chain(&not_values) {
+                    let text = format!("{keyword}{identifier}{op}{before}{value}\" {keyword}");
+                    found += same_as_the_regex(&s, d, &regex, &text);
+                }
+            }
+            for call in ["\",\"", "\", '", "\"\t,    \"", "\",     \"", "\", \\\"", "\", ", "\", \"^"] {
+                let text = format!("{keyword}{identifier}{call}{value}\" {keyword}");
+                found += same_as_the_regex(&s, d, &regex, &text);
             }
         }
         assert!(found > 50, "{id}: {found}");

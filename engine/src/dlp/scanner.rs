@@ -2352,6 +2352,50 @@ mod tests {
         assert_eq!(sentry.keywords, [&b"sentry"[..], b"Sentry", b"SENTRY"]);
     }
 
+    /// Every `keyed!` pattern's value starts with a byte
+    /// [`keyed::starts_value`] takes: the keyword guard reads the value's
+    /// first byte with it ([`keyed::tail_may_follow`]). The value is the
+    /// pattern after the tail, to its end (with whatever follows the
+    /// value in the pattern: more first bytes, never fewer).
+    #[test]
+    fn keyed_values_start_with_a_byte_the_guard_takes() {
+        /// The bytes a match of `hir` can start with; true if it can be
+        /// empty (or start with a look-around only).
+        fn first_bytes(hir: &Hir, set: &mut ByteSet) -> bool {
+            match hir.kind() {
+                HirKind::Empty | HirKind::Look(_) => true,
+                HirKind::Literal(lit) => {
+                    set.insert_range(lit.0[0], lit.0[0]);
+                    false
+                }
+                HirKind::Class(_) => {
+                    alphabet(hir, set);
+                    false
+                }
+                HirKind::Repetition(rep) => first_bytes(&rep.sub, set) || rep.min == 0,
+                HirKind::Capture(cap) => first_bytes(&cap.sub, set),
+                HirKind::Concat(subs) => subs.iter().all(|sub| first_bytes(sub, set)),
+                HirKind::Alternation(subs) => subs.iter().fold(false, |empty, sub| first_bytes(sub, set) | empty),
+            }
+        }
+        let mut checked = 0;
+        for d in detectors::CATALOGUE {
+            let mut rest = d.pattern;
+            while let Some(at) = rest.find(keyed::TAIL) {
+                rest = &rest[at + keyed::TAIL.len()..];
+                // Groups opened before the keyword close in the rest.
+                let hir = (0..4).find_map(|n| parse(&format!("(?-u){}{rest}", "(?:".repeat(n)), false)).unwrap();
+                let mut first = ByteSet([false; 256]);
+                assert!(!first_bytes(&hir, &mut first), "{}: the value can be empty", d.id);
+                for b in (0..=255u8).filter(|&b| first.contains(b)) {
+                    assert!(keyed::starts_value(Some(b)), "{}: a value can start with {:?}", d.id, b as char);
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 17, "{checked}");
+    }
+
     /// Every catalogue pattern starts with a keyword of its `keyed!`
     /// alternations only there: the keyword's text appears in the pattern
     /// only in those alternations, and no other anchor of the detector is a

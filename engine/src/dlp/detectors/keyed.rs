@@ -54,20 +54,23 @@ pub fn keywords(pattern: &str) -> Vec<&str> {
 }
 
 /// Whether the bytes after a keyword (`after`) can start a [`keyed!`]
-/// tail: a necessary condition, checked before the regex runs. The
-/// identifier tail (`[\w.-]{0,20}?`) ends where the assignment starts, and
-/// of its bytes only `.` (of `.=`) can start one, so it ends at a `.=`
-/// or at the first byte that is not an identifier's, within 20 bytes.
-/// Then, after Go's ` string` or not, an optional backslash and quote, up
-/// to four blanks (`\s`) and an operator's first byte (`=`, `?`, `.`,
-/// `:`, `>`), or the call form's quote, blanks and comma. A vendor's name
-/// as a value (`name: newrelic-infra-agent`, `image: sentry:24`) or in
-/// prose fails it within a few bytes; before, a sign anywhere in the next
-/// 35 bytes (the next YAML line's `:`) sent every one to the regex. Bytes
+/// tail and its value: a necessary condition, checked before the regex
+/// runs. The identifier tail (`[\w.-]{0,20}?`) ends where the assignment
+/// starts, and of its bytes only `.` (of `.=`) can start one, so it ends at
+/// a `.=` or at the first byte that is not an identifier's, within 20
+/// bytes. Then, after Go's ` string` or not, an optional backslash and
+/// quote, up to four blanks (`\s`) and an operator, or the call form's
+/// quote, blanks and comma; and after it the value's first byte
+/// ([`value_follows`]). A vendor's name as a value (`name:
+/// newrelic-infra-agent`, `image: sentry:24`) or in prose fails it within
+/// a few bytes, and so does a name that is a key of something else than a
+/// key (`"twilio": "^5.3.0"`, `datadog:` and a nested YAML map). Bytes
 /// outside ASCII pass (every keyed pattern is ASCII-only, `(?-u)`; this
 /// leaves that to the regex).
 pub fn tail_may_follow(after: &[u8]) -> bool {
-    let head = after.get(..after.len().min(40)).unwrap_or_default();
+    // 20 identifier bytes, ` string`, `\"`, 4 blanks, `:::=`, 5 blanks,
+    // `\"` and the value's first byte fit.
+    let head = after.get(..after.len().min(64)).unwrap_or_default();
     if !head.is_ascii() {
         return true;
     }
@@ -86,10 +89,56 @@ pub fn tail_may_follow(after: &[u8]) -> bool {
             Some(b'"' | b'\'' | b'`') => rest.get(1..).unwrap_or_default(),
             _ => rest,
         };
-        let blanks = rest.iter().take(4).take_while(|b| b.is_ascii_whitespace() || **b == 0x0b).count();
-        matches!(rest.get(blanks), Some(b'=' | b'?' | b'.' | b':' | b'>' | b','))
+        let blanks = rest.iter().take(4).take_while(|b| is_space(**b)).count();
+        let op = rest.get(blanks..).unwrap_or_default();
+        let after = |n: usize| value_follows(op.get(n..).unwrap_or_default());
+        match op {
+            // `=`, `=>`, `>`; `?=`, `.=`; `:`, `:=`, `::=`, `:::=`.
+            [b'=', ..] => after(1) || after(2) && op.get(1) == Some(&b'>'),
+            [b'>', ..] => after(1),
+            [b'?' | b'.', b'=', ..] => after(2),
+            [b':', ..] => {
+                let colons = op.iter().take(3).take_while(|&&b| b == b':').count();
+                after(1) || op.get(colons) == Some(&b'=') && after(colons + 1)
+            }
+            // The call form: `\s{0,4}\\?["']` and the value.
+            [b',', more @ ..] => {
+                let blanks = more.iter().take(5).take_while(|b| is_space(**b)).count();
+                let quoted = more.get(blanks..).unwrap_or_default();
+                let quoted = quoted.strip_prefix(b"\\").unwrap_or(quoted);
+                blanks <= 4 && matches!(quoted.first(), Some(b'"' | b'\'')) && starts_value(quoted.get(1).copied())
+            }
+            _ => false,
+        }
     };
     assignment(rest) || rest.strip_prefix(b" string").is_some_and(assignment)
+}
+
+/// Whether a value can follow an operator, as `\s{0,5}\\?["'`]?` and the
+/// value do in [`keyed_tail!`]: no value starts with a blank, a
+/// backslash or a quote (a test holds every keyed pattern to
+/// [`starts_value`]), so the blanks, the backslash and the quote are
+/// all there is before it, and the byte after them starts the value.
+fn value_follows(rest: &[u8]) -> bool {
+    let blanks = rest.iter().take(6).take_while(|b| is_space(**b)).count();
+    let rest = rest.get(blanks..).unwrap_or_default();
+    let rest = rest.strip_prefix(b"\\").unwrap_or(rest);
+    let rest = match rest.first() {
+        Some(b'"' | b'\'' | b'`') => rest.get(1..).unwrap_or_default(),
+        _ => rest,
+    };
+    blanks <= 5 && starts_value(rest.first().copied())
+}
+
+/// Whether `b` can be a keyed value's first byte: every [`keyed!`]
+/// pattern's value starts with a word byte or `-`.
+pub(crate) fn starts_value(b: Option<u8>) -> bool {
+    b.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// `\s` of an ASCII pattern.
+fn is_space(b: u8) -> bool {
+    b.is_ascii_whitespace() || b == 0x0b
 }
 
 /// The value of a keyword-anchored match: what follows the last quote,
