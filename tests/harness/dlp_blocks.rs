@@ -140,3 +140,53 @@ fn escapes_at_every_offset_are_decoded_before_the_scan() {
         }
     }
 }
+
+/// The DLP negative corpus (`engine/tests/data/dlp/corpus`: API responses,
+/// logs, base64 images, prose, form bodies, Kubernetes manifests, an npm
+/// lockfile) sent through the compiled filter as the bodies they are, with
+/// an AUDIT policy of the whole catalogue: no finding, with the JSON and
+/// form bodies decoded as the filter decodes them (the engine's corpus test
+/// scans the raw bytes). The same manifests with a Datadog key assigned in
+/// them are found, so the policy does scan these bodies.
+#[test]
+fn the_negative_corpus_raises_no_finding_through_the_filter() {
+    let host = Host::new(warden::FILTER_WASM, HostOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let policy = json!({
+        "name": "corpus",
+        "outboundTrafficPolicy": "ALLOW_ANY",
+        "dlp": [{"name": "audit", "action": "AUDIT", "maxBodyBytes": 4 << 20}]
+    });
+    let mut vm = host.vm(policy.to_string().as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/engine/tests/data/dlp/corpus");
+    let mut findings = |body: &[u8], content_type: &str| -> Vec<Value> {
+        let mut request = Request::new("POST", "api.example.com", "/v1/upload").header("content-type", content_type);
+        request.body_chunks = body.chunks(64 << 10).map(<[u8]>::to_vec).collect();
+        let outcome = vm.run(&request);
+        assert_eq!(outcome.status, 200, "logs: {:?}", outcome.logs);
+        assert_eq!(outcome.forwarded.as_ref().expect("forwarded").body, body);
+        let record: Value =
+            serde_json::from_str(&outcome.filter_state_str("wasm.warden.decision").expect("a record")).expect("JSON");
+        record["findings"].as_array().expect("findings").clone()
+    };
+    let files = [
+        ("orders.json", "application/json"),
+        ("events.jsonl", "application/x-ndjson"),
+        ("images.json", "application/json"),
+        ("prose.md", "text/markdown"),
+        ("form.txt", "application/x-www-form-urlencoded"),
+        ("manifests.yaml", "application/yaml"),
+        ("package-lock.json", "application/json"),
+    ];
+    let mut bytes = 0;
+    for (name, content_type) in files {
+        let body = std::fs::read(format!("{dir}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"));
+        bytes += body.len();
+        assert_eq!(findings(&body, content_type), Vec::<Value>::new(), "{name}");
+    }
+    let listed = std::fs::read_dir(dir).expect("the corpus").count();
+    assert_eq!(listed, files.len() + 1, "every corpus file but the README is sent");
+    assert!(bytes > 1 << 20, "{bytes}");
+    let mut planted = std::fs::read(format!("{dir}/manifests.yaml")).expect("manifests");
+    planted.extend_from_slice(b"---\nenv:\n  DD_API_KEY: 3f9c2a7d1b8e4f60a5c9d2e7b1f4a8c3\n");
+    assert_eq!(findings(&planted, "application/yaml"), vec![json!("datadog_api_key")]);
+}
