@@ -63,8 +63,8 @@ pub fn keywords(pattern: &str) -> Vec<&str> {
 /// quote, blanks and comma; and after it the value's first byte
 /// ([`value_follows`]). A vendor's name as a value (`name:
 /// newrelic-infra-agent`, `image: sentry:24`) or in prose fails it within
-/// a few bytes, and so does a name that is a key of something else than a
-/// key (`"twilio": "^5.3.0"`, `datadog:` and a nested YAML map). Bytes
+/// a few bytes, and so does a name that keys something else than a value
+/// (`"twilio": "^5.3.0"`, `datadog:` above a nested YAML map). Bytes
 /// outside ASCII pass (every keyed pattern is ASCII-only, `(?-u)`; this
 /// leaves that to the regex).
 pub fn tail_may_follow(after: &[u8]) -> bool {
