@@ -352,8 +352,14 @@ pub fn credential_end(hay: &[u8], at: usize) -> Option<usize> {
     let head = crate::dlp::scanner::word_at(hay, at);
     let after_head = hay.get(at + 8..).unwrap_or_default();
     for name in names.list.get(from..to).unwrap_or_default() {
-        let written = (head ^ name.head) & name.mask == 0 && after_head.starts_with(name.tail);
-        if !written || matches!(name.kind, NameKind::Segment) && !boundary {
+        if matches!(name.kind, NameKind::Segment) && !boundary {
+            continue;
+        }
+        // Most names fit in their head: no call to compare an empty tail
+        // (a `bcmp` call each made a body of `_PASSWD.` 2.6 times slower
+        // than a `starts_with` per name had, with half the instructions).
+        let written = (head ^ name.head) & name.mask == 0 && (name.tail.is_empty() || after_head.starts_with(name.tail));
+        if !written {
             continue;
         }
         if let Some(end) = assignment_and_value(hay, at + name.len) {
