@@ -1105,13 +1105,18 @@ def gen_form(rng):
     return "&".join(f"{ENC(k)}={ENC(v)}" for k, v in f)
 
 
-def build_form(rng, target):
-    lines, size = [], 0
+def records(rng, gen, kind: str, label: str, target: int, sep: str) -> list[str]:
+    """Clean records of `gen` until they and their separators reach `target` characters."""
+    out, size = [], 0
     while size < target:
-        _, text = keep(rng, gen_form, lambda s: s, "form", "form body")
-        lines.append(text)
-        size += len(text) + 1
-    return "\n".join(lines) + "\n"
+        _, text = keep(rng, gen, lambda s: s, kind, label)
+        out.append(text)
+        size += len(text) + len(sep)
+    return out
+
+
+def build_form(rng, target):
+    return "\n".join(records(rng, gen_form, "form", "form body", target, "\n")) + "\n"
 
 
 # ---------------------------------------------------------------------------
@@ -1285,12 +1290,7 @@ def gen_manifest(rng):
 
 
 def build_manifests(rng, target):
-    docs, size = [], 0
-    while size < target:
-        _, text = keep(rng, gen_manifest, lambda s: s, "text", "manifest")
-        docs.append(text)
-        size += len(text) + 4
-    return "---\n".join(docs)
+    return "---\n".join(records(rng, gen_manifest, "text", "manifest", target, "---\n"))
 
 
 # ---------------------------------------------------------------------------
