@@ -775,8 +775,9 @@ fn numbers_deep_in_runs_of_many_groups_equal_the_reference() {
 /// ` string`, an escaped quote, 4 blanks of every kind) and one byte
 /// farther, with every operator, after identifier bytes with and without
 /// `.` and `-`, after prose and YAML-value mentions of the keyword, and
-/// with what may and may not come between the operator and the value: the
-/// same findings as the detector's regex over the text.
+/// with what may and may not come between the operator and the value, and
+/// values one byte short or with a byte they cannot hold: the same
+/// findings as the detector's regex over the text.
 #[test]
 fn keywords_assigned_at_every_distance_equal_the_reference() {
     let s = scanner();
@@ -855,6 +856,13 @@ fn keywords_assigned_at_every_distance_equal_the_reference() {
             for op in ops.iter().filter(|op| !op.ends_with('"')) {
                 for before in between.iter().chain(&not_values) {
                     let text = format!("{keyword}{identifier}{op}{before}{value}\" {keyword}");
+                    found += same_as_the_regex(&s, d, &regex, &text);
+                }
+                // The value one byte short, and with a byte it cannot hold.
+                let short = &value[..value.len() - 1];
+                let broken = format!("{}!{}", &value[..5], &value[6..]);
+                for value in [short, &broken] {
+                    let text = format!("{keyword}{identifier}{op}\"{value}\" {keyword}");
                     found += same_as_the_regex(&s, d, &regex, &text);
                 }
             }

@@ -96,6 +96,9 @@ pub struct Compiled {
     /// only with an assignment sign within a few bytes after it
     /// ([`keyed::tail_may_follow`]).
     keywords: Vec<Vec<u8>>,
+    /// What the value of the `keyed!` alternations is made of, for the
+    /// keyword guard.
+    keyed_value: Option<KeyedValue>,
     /// Every match starts with an ASCII `\b` at a word byte (its anchor):
     /// none starts at an occurrence with a word byte before it.
     word_start: bool,
@@ -584,7 +587,7 @@ impl Scanner {
         }
         if !d.keywords.is_empty()
             && data.get(region.clone()).is_some_and(|r| d.keywords.iter().any(|k| k == r))
-            && !keyed::tail_may_follow(data.get(region.end..).unwrap_or_default())
+            && !keyed::tail_may_follow(data.get(region.end..).unwrap_or_default(), |v| d.value_may_start(v))
         {
             return;
         }
@@ -702,6 +705,14 @@ impl Compiled {
             }
         }
         self.regex.find_at(hay, at).map(|m| m.range())
+    }
+
+    /// Whether a `keyed!` value can start at `v`'s first byte: its
+    /// fewest bytes follow, all of its alphabet.
+    fn value_may_start(&self, v: &[u8]) -> bool {
+        self.keyed_value.as_ref().is_none_or(|value| {
+            v.get(..value.min).is_some_and(|first| first.iter().all(|&b| value.alphabet.contains(b)))
+        })
     }
 
     fn shape(&self) -> Option<&Shape> {
@@ -1961,6 +1972,7 @@ fn compile_builtin(d: &Detector) -> Result<(Compiled, Vec<Vec<u8>>), BuildError>
         yields: detectors::generic::yields(d.id),
         precheck: detectors::generic::precheck(d.id),
         keywords: if back == 0 { keyed_anchors(d) } else { Vec::new() },
+        keyed_value: if back == 0 { keyed_value(d.pattern) } else { None },
         word_start: literal && back == 0 && starts_with_boundary(&hir) && words.iter().all(|w| is_word(w.first().copied())),
     };
     Ok((compiled, words))
@@ -1975,6 +1987,31 @@ fn starts_with_boundary(hir: &Hir) -> bool {
         HirKind::Alternation(subs) => subs.iter().all(starts_with_boundary),
         _ => false,
     }
+}
+
+/// What a `keyed!` value is made of: every byte it can contain, and its
+/// fewest bytes.
+struct KeyedValue {
+    alphabet: ByteSet,
+    min: usize,
+}
+
+/// The value of `pattern`'s `keyed!` alternations, read from the pattern
+/// after each tail to its end (with whatever follows the value there: more
+/// bytes, fewer at least as few), if the pattern is ASCII-only (`(?-u)`,
+/// as every keyed pattern of the catalogue is: its classes are bytes).
+fn keyed_value(pattern: &str) -> Option<KeyedValue> {
+    let mut rest = pattern.strip_prefix("(?-u)")?;
+    let mut value: Option<KeyedValue> = None;
+    while let Some(at) = rest.find(keyed::TAIL) {
+        rest = rest.get(at + keyed::TAIL.len()..).unwrap_or_default();
+        // Groups opened before the keyword close in the rest.
+        let hir = (0..4).find_map(|n| parse(&format!("(?-u){}{rest}", "(?:".repeat(n)), false))?;
+        let value = value.get_or_insert(KeyedValue { alphabet: ByteSet([false; 256]), min: usize::MAX });
+        alphabet(&hir, &mut value.alphabet);
+        value.min = value.min.min(hir.properties().minimum_len().unwrap_or(0));
+    }
+    value
 }
 
 /// The anchors of `d` that are keywords of its `keyed!` alternations
@@ -2016,6 +2053,7 @@ fn compile_custom_detector(name: String, regex: Regex, anchors: &[Vec<u8>]) -> C
         yields: false,
         precheck: None,
         keywords: Vec::new(),
+        keyed_value: None,
         word_start: false,
     }
 }
@@ -2391,6 +2429,11 @@ mod tests {
                     assert!(keyed::starts_value(Some(b)), "{}: a value can start with {:?}", d.id, b as char);
                 }
                 checked += 1;
+            }
+            if d.pattern.contains(keyed::TAIL) {
+                // The guard reads the value's fewest bytes too.
+                let value = keyed_value(d.pattern).unwrap_or_else(|| panic!("{}: no value read", d.id));
+                assert!(value.min >= 20 && !value.alphabet.contains(b' '), "{}: {}", d.id, value.min);
             }
         }
         assert!(checked >= 17, "{checked}");

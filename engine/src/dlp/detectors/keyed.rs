@@ -67,7 +67,13 @@ pub fn keywords(pattern: &str) -> Vec<&str> {
 /// (`"twilio": "^5.3.0"`, `datadog:` above a nested YAML map). Bytes
 /// outside ASCII pass (every keyed pattern is ASCII-only, `(?-u)`; this
 /// leaves that to the regex).
-pub fn tail_may_follow(after: &[u8]) -> bool {
+///
+/// `value` is asked about the bytes from the value's first one on: the
+/// detector's own necessary condition on its value ([`Compiled`]'s: its
+/// fewest bytes, all of its alphabet).
+///
+/// [`Compiled`]: crate::dlp::scanner::Compiled
+pub fn tail_may_follow(after: &[u8], value: impl Fn(&[u8]) -> bool) -> bool {
     // 20 identifier bytes, ` string`, `\"`, 4 blanks, `:::=`, 5 blanks,
     // `\"` and the value's first byte fit.
     let head = after.get(..after.len().min(64)).unwrap_or_default();
@@ -82,7 +88,7 @@ pub fn tail_may_follow(after: &[u8]) -> bool {
     if run > 20 {
         return false;
     }
-    let rest = head.get(run..).unwrap_or_default();
+    let rest = after.get(run..).unwrap_or_default();
     let assignment = |rest: &[u8]| {
         let rest = rest.strip_prefix(b"\\").unwrap_or(rest);
         let rest = match rest.first() {
@@ -91,7 +97,7 @@ pub fn tail_may_follow(after: &[u8]) -> bool {
         };
         let blanks = rest.iter().take(4).take_while(|b| is_space(**b)).count();
         let op = rest.get(blanks..).unwrap_or_default();
-        let after = |n: usize| value_follows(op.get(n..).unwrap_or_default());
+        let after = |n: usize| value_follows(op.get(n..).unwrap_or_default(), &value);
         match op {
             // `=`, `=>`, `>`; `?=`, `.=`; `:`, `:=`, `::=`, `:::=`.
             [b'=', ..] => after(1) || after(2) && op.get(1) == Some(&b'>'),
@@ -106,7 +112,11 @@ pub fn tail_may_follow(after: &[u8]) -> bool {
                 let blanks = more.iter().take(5).take_while(|b| is_space(**b)).count();
                 let quoted = more.get(blanks..).unwrap_or_default();
                 let quoted = quoted.strip_prefix(b"\\").unwrap_or(quoted);
-                blanks <= 4 && matches!(quoted.first(), Some(b'"' | b'\'')) && starts_value(quoted.get(1).copied())
+                let starts = quoted.get(1..).unwrap_or_default();
+                blanks <= 4
+                    && matches!(quoted.first(), Some(b'"' | b'\''))
+                    && starts_value(starts.first().copied())
+                    && value(starts)
             }
             _ => false,
         }
@@ -119,7 +129,7 @@ pub fn tail_may_follow(after: &[u8]) -> bool {
 /// backslash or a quote (a test holds every keyed pattern to
 /// [`starts_value`]), so the blanks, the backslash and the quote are
 /// all there is before it, and the byte after them starts the value.
-fn value_follows(rest: &[u8]) -> bool {
+fn value_follows(rest: &[u8], value: impl Fn(&[u8]) -> bool) -> bool {
     let blanks = rest.iter().take(6).take_while(|b| is_space(**b)).count();
     let rest = rest.get(blanks..).unwrap_or_default();
     let rest = rest.strip_prefix(b"\\").unwrap_or(rest);
@@ -127,7 +137,7 @@ fn value_follows(rest: &[u8]) -> bool {
         Some(b'"' | b'\'' | b'`') => rest.get(1..).unwrap_or_default(),
         _ => rest,
     };
-    blanks <= 5 && starts_value(rest.first().copied())
+    blanks <= 5 && starts_value(rest.first().copied()) && value(rest)
 }
 
 /// Whether `b` can be a keyed value's first byte: every [`keyed!`]
