@@ -1416,3 +1416,30 @@ fn a_stream_keeps_an_open_key_and_little_else() {
     assert_eq!(fast(&s, &hits), want);
     assert!(want.iter().any(|f| f.0 == "private_key"));
 }
+
+/// A literal anchor inside a longer one of the same detector (`secret` in
+/// `client_secret`) can be found at its pair before the longer one is at
+/// its own, which may lie further in: the longer one starts first, and a
+/// detector's candidates are verified in the order of their starts. Every
+/// such pair of anchors of the catalogue, each assigned values of several
+/// kinds: the same findings as the reference scan.
+#[test]
+fn anchors_inside_longer_anchors_equal_the_reference() {
+    let s = scanner();
+    let scalar = scanner().scalar();
+    let values =
+        ["=Zq7x9Kp2wLmQ", "\": \"a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6\"", ": 0123456789ABCDEFGHIJabcdefghij0123456789"];
+    let (mut pairs, mut found) = (0, 0);
+    for d in CATALOGUE {
+        let Anchor::Literals(literals) = d.anchor else { continue };
+        for outer in literals {
+            for inner in literals.iter().filter(|inner| inner.len() < outer.len() && outer[1..].contains(**inner)) {
+                pairs += 1;
+                for value in values {
+                    found += both_as_the_reference(&s, &scalar, &format!("{outer}{value} x{outer}{inner}{value}"));
+                }
+            }
+        }
+    }
+    assert!(pairs > 30 && found > 30, "{pairs} pairs, {found} findings");
+}
