@@ -1997,9 +1997,11 @@ struct KeyedValue {
 }
 
 /// The value of `pattern`'s `keyed!` alternations, read from the pattern
-/// after each tail to its end (with whatever follows the value there: more
-/// bytes, fewer at least as few), if the pattern is ASCII-only (`(?-u)`,
-/// as every keyed pattern of the catalogue is: its classes are bytes).
+/// after each tail to its end, if the pattern is ASCII-only (`(?-u)`, as
+/// every keyed pattern of the catalogue is: its classes are bytes). What
+/// follows the value there (a `\b`, the rest of a group, other
+/// alternatives) only adds bytes to the alphabet, and the fewest bytes
+/// read are never more than a match has from its value's first byte on.
 fn keyed_value(pattern: &str) -> Option<KeyedValue> {
     let mut rest = pattern.strip_prefix("(?-u)")?;
     let mut value: Option<KeyedValue> = None;
