@@ -879,6 +879,15 @@ fn block_at(data: &[u8], i: usize) -> [u64; 2] {
     }
 }
 
+/// The first eight bytes of `bytes` (fewer if it is shorter), little-endian,
+/// and the mask of those bytes: `(word_at(data, i) ^ head) & mask == 0` where
+/// `data` at `i` starts with them.
+pub(crate) fn head_and_mask(bytes: &[u8]) -> (u64, u64) {
+    let n = bytes.len().min(8);
+    let mask = if n == 8 { u64::MAX } else { (1u64 << (8 * n)) - 1 };
+    (word_at(bytes, 0) & mask, mask)
+}
+
 /// The eight bytes at `i`, little-endian, zero-padded past the end.
 #[inline(always)]
 pub(crate) fn word_at(data: &[u8], i: usize) -> u64 {
@@ -1063,9 +1072,8 @@ impl Prefilter {
             .map(|&e| {
                 let (literal, back) = ((e >> 16) as u32 as usize, (e & 0xFFFF) as usize);
                 let bytes = literals.get(literal).map_or(&[][..], |(b, _)| b.as_slice());
-                let n = bytes.len().min(8);
-                let mask = if n == 8 { u64::MAX } else { (1u64 << (8 * n)) - 1 };
-                Probe { back, literal, print: word_at(bytes, 0) & mask, mask }
+                let (print, mask) = head_and_mask(bytes);
+                Probe { back, literal, print, mask }
             })
             .collect();
         Prefilter {
@@ -2003,17 +2011,27 @@ struct KeyedValue {
 /// alternatives) only adds bytes to the alphabet, and the fewest bytes
 /// read are never more than a match has from its value's first byte on.
 fn keyed_value(pattern: &str) -> Option<KeyedValue> {
-    let mut rest = pattern.strip_prefix("(?-u)")?;
+    let hirs = keyed_value_hirs(pattern.strip_prefix("(?-u)")?)?;
     let mut value: Option<KeyedValue> = None;
-    while let Some(at) = rest.find(keyed::TAIL) {
-        rest = rest.get(at + keyed::TAIL.len()..).unwrap_or_default();
-        // Groups opened before the keyword close in the rest.
-        let hir = (0..4).find_map(|n| parse(&format!("(?-u){}{rest}", "(?:".repeat(n)), false))?;
+    for hir in hirs {
         let value = value.get_or_insert(KeyedValue { alphabet: ByteSet([false; 256]), min: usize::MAX });
         alphabet(&hir, &mut value.alphabet);
         value.min = value.min.min(hir.properties().minimum_len().unwrap_or(0));
     }
     value
+}
+
+/// `pattern` after each `keyed!` tail, to its end, parsed ASCII-only
+/// (groups opened before the keyword close in it); `None` if one does not
+/// parse.
+fn keyed_value_hirs(pattern: &str) -> Option<Vec<Hir>> {
+    let mut rest = pattern;
+    let mut hirs = Vec::new();
+    while let Some(at) = rest.find(keyed::TAIL) {
+        rest = rest.get(at + keyed::TAIL.len()..).unwrap_or_default();
+        hirs.push((0..4).find_map(|n| parse(&format!("(?-u){}{rest}", "(?:".repeat(n)), false))?);
+    }
+    Some(hirs)
 }
 
 /// The anchors of `d` that are keywords of its `keyed!` alternations
@@ -2420,11 +2438,7 @@ mod tests {
         }
         let mut checked = 0;
         for d in detectors::CATALOGUE {
-            let mut rest = d.pattern;
-            while let Some(at) = rest.find(keyed::TAIL) {
-                rest = &rest[at + keyed::TAIL.len()..];
-                // Groups opened before the keyword close in the rest.
-                let hir = (0..4).find_map(|n| parse(&format!("(?-u){}{rest}", "(?:".repeat(n)), false)).unwrap();
+            for hir in keyed_value_hirs(d.pattern).unwrap_or_else(|| panic!("{}: a value does not parse", d.id)) {
                 let mut first = ByteSet([false; 256]);
                 assert!(!first_bytes(&hir, &mut first), "{}: the value can be empty", d.id);
                 for b in (0..=255u8).filter(|&b| first.contains(b)) {

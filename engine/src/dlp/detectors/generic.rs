@@ -382,15 +382,13 @@ struct Name {
 
 impl Name {
     fn new(kind: NameKind, word: &'static [u8]) -> Name {
-        let underscore = matches!(kind, NameKind::Underscore);
-        let prefix = usize::from(underscore);
-        let len = prefix + word.len();
-        let (mut head, mut mask) = if underscore { (u64::from(b'_'), 0xff) } else { (0, 0) };
-        for (k, &b) in word.iter().take(8 - prefix).enumerate() {
-            head |= u64::from(b) << (8 * (k + prefix));
-            mask |= 0xff << (8 * (k + prefix));
-        }
-        Name { kind, len, head, mask, tail: word.get(8 - prefix..).unwrap_or_default() }
+        let (head, mask) = crate::dlp::scanner::head_and_mask(word);
+        let (prefix, head, mask) = match kind {
+            // `_` and the word's first seven bytes.
+            NameKind::Underscore => (1, head << 8 | u64::from(b'_'), mask << 8 | 0xff),
+            _ => (0, head, mask),
+        };
+        Name { kind, len: prefix + word.len(), head, mask, tail: word.get(8 - prefix..).unwrap_or_default() }
     }
 }
 
