@@ -55,7 +55,8 @@ decision would change from the one logged (changed), or when a dry-run policy wo
   warden replay policy.yaml access.log --fail-on changed
 
 Exit codes: 0 replayed (whatever the outcomes, unless --fail-on), 1 what --fail-on names
-happened, 2 unreadable policy or log, invalid policy.";
+happened, 2 unreadable policy or log, invalid policy, or a log with no request or connection
+line (empty, or not an Envoy JSON access log).";
 
 /// `warden replay`.
 #[derive(Args)]
@@ -283,12 +284,22 @@ pub(super) fn replay_log(
             writeln!(out)?;
         }
     }
+    // Nothing replayed is no evidence about the policy: an empty log (a
+    // `kubectl logs` of the wrong pod, an access log not enabled) or a file
+    // of something else must not pass a `--fail-on` check. The report
+    // above says what was skipped and why.
     if report.requests == 0 && report.connections.count == 0 {
-        writeln!(
-            err,
-            "note: no line had authority, method and path, nor was a connection (a downstream_local_address \
-             and no request): is this an Envoy JSON access log?"
-        )?;
+        let why = match (report.lines, report.skipped()) {
+            (0, _) => "the log is empty".to_owned(),
+            (_, 0) => "the log has only blank lines".to_owned(),
+            (_, n) => format!(
+                "{n} {} skipped: no line had authority, method and path, nor was a connection (a \
+                 downstream_local_address and no request). Is this an Envoy JSON access log?",
+                if n == 1 { "line" } else { "lines" }
+            ),
+        };
+        writeln!(err, "error: {}: nothing to replay: {why}", context.access_log)?;
+        return Ok(EXIT_USAGE);
     }
     let mut code = EXIT_OK;
     let mut fail_on: Vec<FailOn> = Vec::new();

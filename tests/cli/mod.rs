@@ -905,11 +905,24 @@ fn warden_replay_reads_gzip_and_reports_input_errors() {
     assert!(run.stderr.contains("invalid policy"), "{}", run.stderr);
     let run = warden(&["replay", REPLAY_POLICY, REPLAY_LOG, "--principal", "a", "--principal-field", "b"]);
     assert_eq!(run.code, EXIT_USAGE, "one principal source");
-    // Not an access log: a report of nothing, and a note.
-    let run = warden(&["replay", REPLAY_POLICY, REPLAY_POLICY]);
-    assert_eq!(run.code, EXIT_OK);
-    assert!(run.stdout.contains("requests                                0\n"), "{}", run.stdout);
-    assert!(run.stderr.starts_with("note: no line had authority, method and path"), "{}", run.stderr);
+    // Not an access log: the report says what was skipped, and nothing
+    // replayed is an input error, even for a check that found nothing.
+    for fail_on in [&[][..], &["--fail-on", "refused,changed"]] {
+        let run = warden(&[&["replay", REPLAY_POLICY, REPLAY_POLICY][..], fail_on].concat());
+        assert_eq!(run.code, EXIT_USAGE, "{}", run.stderr);
+        assert!(run.stdout.contains("requests                                0\n"), "{}", run.stdout);
+        let skipped = run.stdout.lines().find_map(|l| l.strip_prefix("skipped")).expect("a skipped row");
+        let skipped: u64 = skipped.split_whitespace().next().and_then(|n| n.parse().ok()).expect("a count");
+        assert!(skipped > 10, "every non-blank line of the policy: {}", run.stdout);
+        let error = format!("error: {REPLAY_POLICY}: nothing to replay: {skipped} lines skipped: no line had");
+        assert!(run.stderr.starts_with(&error), "{}", run.stderr);
+    }
+    // An empty log (the wrong pod's, a gateway without access logs).
+    let empty = dir.path().join("empty.log");
+    std::fs::write(&empty, "").expect("a file");
+    let run = warden(&["replay", REPLAY_POLICY, empty.to_str().expect("UTF-8 path"), "--fail-on", "refused"]);
+    assert_eq!(run.code, EXIT_USAGE, "{}", run.stderr);
+    assert!(run.stderr.ends_with("empty.log: nothing to replay: the log is empty\n"), "{}", run.stderr);
 }
 
 /// A log of at least 100,000 lines is replayed
