@@ -109,7 +109,8 @@ pub(super) fn wasmplugin_manifest(
     };
     // Istio's agent fetches modules over these schemes only; a url without
     // one is an OCI image reference.
-    if let Some((scheme, _)) = args.url.split_once("://") {
+    let (scheme, rest) = args.url.split_once("://").map_or((None, args.url.as_str()), |(s, r)| (Some(s), r));
+    if let Some(scheme) = scheme {
         if !["oci", "https", "http", "file"].iter().any(|s| scheme.eq_ignore_ascii_case(s)) {
             return Err(CliError::Input(format!(
                 "--url {}: Istio fetches a module only from oci:// (the default when there is no scheme), \
@@ -117,6 +118,17 @@ pub(super) fn wasmplugin_manifest(
                 args.url
             )));
         }
+    }
+    // And it must name a module: a registry or host (a path for file://),
+    // nothing a YAML reader or the agent would read otherwise.
+    let file = scheme.is_some_and(|s| s.eq_ignore_ascii_case("file"));
+    let names_nothing = if file { rest.is_empty() } else { rest.split('/').next().is_none_or(str::is_empty) };
+    if names_nothing || args.url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(CliError::Input(format!(
+            "--url '{}': names no module: give oci://REGISTRY/IMAGE:TAG (or REGISTRY/IMAGE:TAG), \
+             https://HOST/PATH or file:///PATH",
+            args.url.escape_debug()
+        )));
     }
     // Never ship a policy the filter would refuse.
     let Loaded { config, policy: compiled, notes: mut noted } = match warden_config::load_policy(&args.policy) {

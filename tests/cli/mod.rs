@@ -1061,6 +1061,23 @@ fn wasmplugin_refuses_what_istio_or_kubernetes_would() {
         let run = warden(&["wasmplugin", policy, "--url", url, "--selector", "istio=egressgateway"]);
         assert_eq!(run.code, EXIT_OK, "{url}: {}", run.stderr);
     }
+    // A url that names no module, or that YAML and the agent would read
+    // as something else, writes no manifest.
+    for url in [
+        "",
+        "oci://",
+        "oci:///warden:1",
+        "https:///w.wasm",
+        "file://",
+        "/warden:1",
+        "r.example/w:1 ",
+        "r.example/w\n:1",
+    ] {
+        let run = warden(&["wasmplugin", policy, "--url", url, "--selector", "istio=egressgateway"]);
+        assert_eq!(run.code, EXIT_USAGE, "{url:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{url:?}: no manifest");
+        assert!(run.stderr.contains("names no module: give oci://REGISTRY/IMAGE:TAG"), "{url:?}: {}", run.stderr);
+    }
     insta::assert_snapshot!(
         "wasmplugin_settings_only",
         plugin(&fixture("bad-input/settings-only.yaml"), "oci://r/w:1")
