@@ -126,6 +126,49 @@ fn gzip_and_deflate_bodies_are_inflated_for_scanning() {
     assert_eq!(json_record(&out.record)["bodyUnscanned"], json!(true));
 }
 
+/// A header the body is read by, sent twice: the upstream may read the
+/// body by either line (or by the list Envoy joins them into), so Warden
+/// reads it by the whole list. A form type after `text/plain` would have
+/// hidden a percent-encoded key from a scan of the raw bytes; a `gzip`
+/// after `identity`, a compressed one.
+#[test]
+fn a_body_type_or_coding_sent_twice_is_read_by_every_line() {
+    use std::io::Write;
+    let p = with_dlp(json!([{"name": "keys", "detectors": ["aws_access_key_id"]}]));
+    let encoded: String = AWS.bytes().map(|b| format!("%{b:02X}")).collect();
+    let form = format!("id=1&key={encoded}");
+    let unscannable = |out: &warden_engine::Processed| {
+        (out.outcome, json_record(&out.record)["reason"].clone()) == (Outcome::DlpBlocked, json!("dlp-unscannable"))
+    };
+    // One line each way: the form is decoded, the raw bytes hide nothing
+    // (so the two-line cases below are refused for the listing alone).
+    let out = p.process(&post("application/x-www-form-urlencoded"), &[form.as_bytes()]);
+    assert_eq!(json_record(&out.record)["findings"], json!(["aws_access_key_id"]));
+    let out = p.process(&post("text/plain"), &[form.as_bytes()]);
+    assert_eq!(out.outcome, Outcome::Allow, "{}", out.record);
+    for types in
+        [["text/plain", "application/x-www-form-urlencoded"], ["application/x-www-form-urlencoded", "text/plain"]]
+    {
+        let req = post(types[0]).add_header("content-type", types[1]);
+        let out = p.process(&req, &[form.as_bytes()]);
+        assert!(unscannable(&out), "{types:?}: {}", out.record);
+        // Joined by Envoy into one value: the same.
+        let out = p.process(&post(&types.join(",")), &[form.as_bytes()]);
+        assert!(unscannable(&out), "{types:?} joined: {}", out.record);
+    }
+
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(format!("key={AWS}").as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    for codings in [["identity", "gzip"], ["gzip", "identity"], ["gzip", "gzip"]] {
+        let req = post("text/plain").header("content-encoding", codings[0]).add_header("content-encoding", codings[1]);
+        let out = p.process(&req, &[&gz]);
+        assert!(unscannable(&out), "{codings:?}: {}", out.record);
+    }
+    let out = p.process(&post("text/plain").header("content-encoding", "gzip"), &[&gz]);
+    assert_eq!(json_record(&out.record)["findings"], json!(["aws_access_key_id"]));
+}
+
 #[test]
 fn redact_masks_the_same_length_and_keeps_a_cards_last_four() {
     let p = with_dlp(json!([{"name": "mask", "detectors": ["credit_card", "aws_access_key_id"], "action": "REDACT"}]));

@@ -19,8 +19,9 @@
 //! is inflated (up to `maxBodyBytes` of output; other encodings, corrupt or
 //! larger data are *unscannable* and handled like oversize bodies), then
 //! JSON escapes or form encoding are decoded per `content-type` (see
-//! [`View::for_body`]). Offsets in findings are offsets in that decoded
-//! text.
+//! [`View::for_body`]; a content-type that lists several types, as Envoy
+//! joins repeated lines, is unscannable too). Offsets in findings are
+//! offsets in that decoded text.
 
 use super::decode::{self, Encoding, Inflater, TextDecoder, View};
 use super::finding::{mask, Finding, Location, Place};
@@ -312,7 +313,9 @@ impl BodyScan {
             if blank && !end && self.lead.len() < MAX_LEAD {
                 return true;
             }
-            let view = View::for_body(self.content_type.as_deref(), &self.lead);
+            // A content-type listing several types: the upstream's reading
+            // cannot be known, so neither can what to scan.
+            let Some(view) = View::for_body(self.content_type.as_deref(), &self.lead) else { return false };
             self.view = Some(view);
             let mut decoder = TextDecoder::new(view);
             decoder.feed(&std::mem::take(&mut self.lead), end, text);

@@ -21,7 +21,8 @@
 //! // A JSON body hiding a space behind an escape, split mid-escape.
 //! let raw = br#"{"card": "4111\u00201111 1111 1111"}"#;
 //! let view = View::for_body(Some("application/json; charset=utf-8"), raw);
-//! assert_eq!(view, View::Json);
+//! assert_eq!(view, Some(View::Json));
+//! let view = View::Json;
 //! let mut text = TextDecoder::new(view);
 //! let mut decoded = Vec::new();
 //! text.feed(&raw[..18], false, &mut decoded); // ends with `\u00`
@@ -74,7 +75,20 @@ impl View {
     /// the first non-whitespace byte of `first_bytes` (after a UTF-8 byte
     /// order mark, if any) is `{` or `[` → `Json` (a mislabeled JSON body
     /// is still decoded); else `Raw`.
-    pub fn for_body(content_type: Option<&str>, first_bytes: &[u8]) -> View {
+    ///
+    /// `None` when the content-type lists several media types
+    /// ([`lists_types`]: repeated `content-type` lines, which Envoy joins
+    /// with `,`): which one the upstream reads the body by cannot be known
+    /// (`text/plain` here, a form there, and `%41KIA…` is a key), so the
+    /// body is unscannable.
+    pub fn for_body(content_type: Option<&str>, first_bytes: &[u8]) -> Option<View> {
+        if content_type.is_some_and(lists_types) {
+            return None;
+        }
+        Some(Self::for_one_type(content_type, first_bytes))
+    }
+
+    fn for_one_type(content_type: Option<&str>, first_bytes: &[u8]) -> View {
         if let Some(content_type) = content_type {
             let essence = content_type.split(';').next().unwrap_or_default().trim();
             if essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
@@ -98,6 +112,25 @@ impl View {
             _ => View::Raw,
         }
     }
+}
+
+/// Whether a content-type value is a list: a `,` outside a quoted string.
+/// One media type has none (its parameters are tokens or quoted strings,
+/// RFC 9110), so a comma means lines joined (`text/plain,application/json`)
+/// or a value written to be read two ways.
+pub fn lists_types(content_type: &str) -> bool {
+    let mut quoted = false;
+    let mut escaped = false;
+    for b in content_type.bytes() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            b',' if !quoted => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// The longest escape, in raw bytes: a surrogate pair `\uD83D\uDE00`.
@@ -1062,7 +1095,7 @@ mod tests {
 
     #[test]
     fn view_from_content_type() {
-        let v = View::for_body;
+        let v = |t, b| View::for_body(t, b).expect("one media type");
         assert_eq!(v(Some("application/x-www-form-urlencoded"), b"{"), View::Form);
         assert_eq!(v(Some("Application/X-WWW-Form-URLEncoded; charset=UTF-8"), b""), View::Form);
         assert_eq!(v(Some("application/json"), b""), View::Json);
@@ -1079,6 +1112,29 @@ mod tests {
         assert_eq!(v(None, b"a=1"), View::Raw);
         assert_eq!(v(Some("multipart/form-data; boundary=x"), b"--x"), View::Raw);
         assert_eq!(v(Some(""), b"{"), View::Json);
+        assert_eq!(v(Some("multipart/form-data; boundary=\"a,b\""), b"--a,b"), View::Raw);
+        assert_eq!(v(Some("text/plain; x=\"a\\\",b\""), b"{"), View::Json);
+    }
+
+    /// Repeated content-type lines, as Envoy joins them, or a list in one:
+    /// the upstream may read the body by any of them.
+    #[test]
+    fn a_content_type_that_lists_types_has_no_view() {
+        for listed in [
+            "text/plain,application/x-www-form-urlencoded",
+            "text/plain, application/json",
+            "application/json,",
+            ",application/json",
+            "text/plain; charset=utf-8,application/x-www-form-urlencoded",
+            "text/plain; x=\"a\",application/json",
+            "text/plain; x=\"a\\\"\",application/json",
+        ] {
+            assert!(lists_types(listed), "{listed}");
+            assert_eq!(View::for_body(Some(listed), b"{}"), None, "{listed}");
+        }
+        for one in ["application/json", "multipart/form-data; boundary=\"a,b\"", "text/plain; x=\"a\\\",\"", ""] {
+            assert!(!lists_types(one), "{one}");
+        }
     }
 
     #[test]
