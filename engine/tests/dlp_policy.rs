@@ -169,6 +169,49 @@ fn a_body_type_or_coding_sent_twice_is_read_by_every_line() {
     assert_eq!(json_record(&out.record)["findings"], json!(["aws_access_key_id"]));
 }
 
+/// A body in UTF-16 or UTF-32 (said by its charset, its byte order mark,
+/// or, to a JSON reader, by its zero bytes) has no `AKIA…` in its bytes:
+/// it is unscannable, not scanned and let through.
+#[test]
+fn text_whose_ascii_is_not_ascii_bytes_is_unscannable() {
+    let p = with_dlp(json!([{"name": "keys", "detectors": ["aws_access_key_id"]}]));
+    let text = format!(r#"{{"key": "{AWS}"}}"#);
+    let le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    let le32: Vec<u8> = text.chars().flat_map(|c| u32::from(c).to_le_bytes()).collect();
+    let bom = |b: &[u8], mark: &[u8]| [mark, b].concat();
+    let unscannable = |req: &FakeAttributes, body: &[u8]| {
+        // Fed whole, and a byte at a time (the zero bytes come later).
+        for chunks in [vec![body], body.chunks(1).collect()] {
+            let out = p.process(req, &chunks);
+            let reason = json_record(&out.record)["reason"].clone();
+            assert_eq!((out.outcome, reason), (Outcome::DlpBlocked, json!("dlp-unscannable")), "{req:?} {body:?}");
+        }
+    };
+    unscannable(&post("application/json; charset=utf-16le"), &le);
+    unscannable(&post("application/json; charset=\"UTF-16\""), &bom(&be, b"\xFE\xFF"));
+    unscannable(&post("text/plain; charset=utf-32"), &le32);
+    unscannable(&post("text/plain"), &bom(&le, b"\xFF\xFE"));
+    unscannable(&post("application/octet-stream"), &bom(&be, b"\xFE\xFF"));
+    unscannable(&post("application/json"), &le);
+    unscannable(&post("application/json"), &be);
+    unscannable(&post("text/plain"), &le);
+    unscannable(&post("application/json"), &le32);
+    // The same text in an ASCII charset is scanned, whatever it is called.
+    for label in [
+        "application/json; charset=utf-8",
+        "text/plain; charset=ISO-8859-1",
+        "application/json; charset=\"windows-1252\"",
+    ] {
+        let out = p.process(&post(label), &[text.as_bytes()]);
+        assert_eq!(json_record(&out.record)["findings"], json!(["aws_access_key_id"]), "{label}");
+    }
+    let lenient = with_dlp(json!([{"name": "keys", "detectors": ["aws_access_key_id"], "onOversize": "ALLOW"}]));
+    let out = lenient.process(&post("application/json"), &[&le]);
+    assert_eq!(out.outcome, Outcome::Allow);
+    assert_eq!(json_record(&out.record)["bodyUnscanned"], json!(true));
+}
+
 #[test]
 fn redact_masks_the_same_length_and_keeps_a_cards_last_four() {
     let p = with_dlp(json!([{"name": "mask", "detectors": ["credit_card", "aws_access_key_id"], "action": "REDACT"}]));

@@ -20,8 +20,9 @@
 //! larger data are *unscannable* and handled like oversize bodies), then
 //! JSON escapes or form encoding are decoded per `content-type` (see
 //! [`View::for_body`]; a content-type that lists several types, as Envoy
-//! joins repeated lines, is unscannable too). Offsets in findings are
-//! offsets in that decoded text.
+//! joins repeated lines, and text in UTF-16, UTF-32 or another charset
+//! whose ASCII is not ASCII bytes are unscannable too). Offsets in
+//! findings are offsets in that decoded text.
 
 use super::decode::{self, Encoding, Inflater, TextDecoder, View};
 use super::finding::{mask, Finding, Location, Place};
@@ -310,7 +311,7 @@ impl BodyScan {
             // may open with whitespace split from its `{`).
             self.lead.extend_from_slice(plain);
             let blank = self.lead.iter().all(u8::is_ascii_whitespace);
-            if blank && !end && self.lead.len() < MAX_LEAD {
+            if (blank || self.lead.len() < decode::MIN_LEAD) && !end && self.lead.len() < MAX_LEAD {
                 return true;
             }
             // A content-type listing several types: the upstream's reading

@@ -76,16 +76,31 @@ impl View {
     /// order mark, if any) is `{` or `[` → `Json` (a mislabeled JSON body
     /// is still decoded); else `Raw`.
     ///
-    /// `None` when the content-type lists several media types
-    /// ([`lists_types`]: repeated `content-type` lines, which Envoy joins
-    /// with `,`): which one the upstream reads the body by cannot be known
-    /// (`text/plain` here, a form there, and `%41KIA…` is a key), so the
-    /// body is unscannable.
+    /// `None` when the body is unscannable, because how the upstream reads
+    /// it cannot be known or its characters are not the bytes the
+    /// detectors look for:
+    ///
+    /// - the content-type lists several media types ([`lists_types`]:
+    ///   repeated `content-type` lines, which Envoy joins with `,`):
+    ///   `text/plain` here, a form there, and `%41KIA…` is a key;
+    /// - its charset is not one in which ASCII is ASCII
+    ///   ([`ascii_charset`]: `utf-16`, `utf-7`, EBCDIC, or unknown);
+    /// - the body opens with a UTF-16 or UTF-32 byte order mark, or (to be
+    ///   decoded as JSON or a form) with a zero byte among its first
+    ///   [`MIN_LEAD`] bytes, where a JSON reader detects UTF-16 or UTF-32
+    ///   without a mark (`{\0"\0`).
     pub fn for_body(content_type: Option<&str>, first_bytes: &[u8]) -> Option<View> {
-        if content_type.is_some_and(lists_types) {
+        if content_type.is_some_and(|t| lists_types(t) || !ascii_charset(t)) {
             return None;
         }
-        Some(Self::for_one_type(content_type, first_bytes))
+        if first_bytes.starts_with(b"\xFE\xFF") || first_bytes.starts_with(b"\xFF\xFE") {
+            return None;
+        }
+        let view = Self::for_one_type(content_type, first_bytes);
+        if view != View::Raw && first_bytes.iter().take(MIN_LEAD).any(|&b| b == 0) {
+            return None;
+        }
+        Some(view)
     }
 
     fn for_one_type(content_type: Option<&str>, first_bytes: &[u8]) -> View {
@@ -114,10 +129,54 @@ impl View {
     }
 }
 
+/// How many of a body's first bytes [`View::for_body`] needs to see (fewer
+/// only when the body is shorter): enough for a UTF-16 or UTF-32 body's
+/// zero bytes.
+pub const MIN_LEAD: usize = 4;
+
+/// Whether the `charset` parameters of a content-type (none: yes) name a
+/// charset in which every ASCII character is its ASCII byte, so that what
+/// the detectors look for is in the bytes: UTF-8, US-ASCII, the ISO 8859
+/// and Windows single-byte sets, KOI8, and the East Asian multibyte sets
+/// (Shift_JIS, EUC-JP, EUC-KR, GBK, GB 18030, Big5). Any other, UTF-16 and
+/// UTF-32 and UTF-7 and EBCDIC among them, or a name not known here, is
+/// not: the key in `A\0K\0I\0A\0…` is not `AKIA…` to a scanner of bytes.
+#[inline(never)]
+pub fn ascii_charset(content_type: &str) -> bool {
+    content_type.as_bytes().split(|&b| b == b';').skip(1).all(|param| {
+        let Some(eq) = param.iter().position(|&b| b == b'=') else { return true };
+        let (name, value) = param.split_at(eq);
+        if !name.trim_ascii().eq_ignore_ascii_case(b"charset") {
+            return true;
+        }
+        let value = value.get(1..).unwrap_or_default().trim_ascii();
+        let value = value.strip_prefix(b"\"").and_then(|v| v.strip_suffix(b"\"")).unwrap_or(value).trim_ascii();
+        ASCII_CHARSETS.split(|&b| b == b' ').any(|known| written(value, known))
+    })
+}
+
+/// Whether `value` is `name` (lowercase) written in any case, with `_` for
+/// any `-`.
+fn written(value: &[u8], name: &[u8]) -> bool {
+    value.len() == name.len()
+        && value.iter().zip(name).all(|(&v, &n)| v.to_ascii_lowercase() == n || (v == b'_' && n == b'-'))
+}
+
+/// The charsets of [`ascii_charset`] (lowercase), one string: a list of
+/// strings, or numbers parsed after a prefix, cost kilobytes of code.
+static ASCII_CHARSETS: &[u8] = b"utf-8 utf8 us-ascii ascii latin1 latin-1 l1 koi8-r koi8-u shift-jis sjis windows-31j cp932 \
+    euc-jp euc-kr gbk gb2312 gb18030 big5 iso-8859-1 iso-8859-2 iso-8859-3 iso-8859-4 iso-8859-5 \
+    iso-8859-6 iso-8859-7 iso-8859-8 iso-8859-9 iso-8859-10 iso-8859-11 iso-8859-13 iso-8859-14 \
+    iso-8859-15 iso-8859-16 iso8859-1 iso8859-2 iso8859-3 iso8859-4 iso8859-5 iso8859-6 iso8859-7 \
+    iso8859-8 iso8859-9 iso8859-10 iso8859-11 iso8859-13 iso8859-14 iso8859-15 iso8859-16 \
+    windows-1250 windows-1251 windows-1252 windows-1253 windows-1254 windows-1255 windows-1256 \
+    windows-1257 windows-1258 cp1250 cp1251 cp1252 cp1253 cp1254 cp1255 cp1256 cp1257 cp1258";
+
 /// Whether a content-type value is a list: a `,` outside a quoted string.
 /// One media type has none (its parameters are tokens or quoted strings,
 /// RFC 9110), so a comma means lines joined (`text/plain,application/json`)
 /// or a value written to be read two ways.
+#[inline(never)]
 pub fn lists_types(content_type: &str) -> bool {
     let mut quoted = false;
     let mut escaped = false;
@@ -1114,6 +1173,37 @@ mod tests {
         assert_eq!(v(Some(""), b"{"), View::Json);
         assert_eq!(v(Some("multipart/form-data; boundary=\"a,b\""), b"--a,b"), View::Raw);
         assert_eq!(v(Some("text/plain; x=\"a\\\",b\""), b"{"), View::Json);
+    }
+
+    /// Text whose ASCII is not ASCII bytes (a charset, a byte order mark,
+    /// a JSON reader's guess from zero bytes) cannot be scanned as bytes.
+    #[test]
+    fn text_that_is_not_ascii_bytes_has_no_view() {
+        for charset in ["utf-16", "UTF-16LE", "\"utf-16be\"", "utf-32", "UCS-2", "utf-7", "IBM037", "cp500", "x-unknown", ""] {
+            let t = format!("application/json; charset={charset}");
+            assert!(!ascii_charset(&t), "{t}");
+            assert_eq!(View::for_body(Some(&t), b"{}"), None, "{t}");
+        }
+        for charset in ["utf-8", "UTF-8", " \"utf-8\" ", "us-ascii", "ISO-8859-1", "iso_8859-15", "windows-1252", "Shift_JIS", "gb18030"] {
+            let t = format!("text/plain; format=flowed; charset={charset}");
+            assert!(ascii_charset(&t), "{t}");
+            assert_eq!(View::for_body(Some(&t), b"{}"), Some(View::Json), "{t}");
+        }
+        assert!(!ascii_charset("text/plain; charset=utf-8; charset=utf-16"));
+        assert!(ascii_charset("text/plain; charset"));
+        for bom in [&b"\xFF\xFE{\0"[..], b"\xFE\xFF\0{", b"\xFF\xFE\0\0{\0\0\0", b"\xFF\xFEhello"] {
+            assert_eq!(View::for_body(None, bom), None, "{bom:?}");
+            assert_eq!(View::for_body(Some("text/plain"), bom), None, "{bom:?}");
+        }
+        // UTF-16 and UTF-32 without a mark, to be read as JSON or a form.
+        for wide in [&b"{\0\"\0"[..], b" \0{\0", b"{\0\0\0", b"\0\0\0{"] {
+            assert_eq!(View::for_body(Some("application/json"), wide), None, "{wide:?}");
+            assert_eq!(View::for_body(Some("application/x-www-form-urlencoded"), wide), None, "{wide:?}");
+        }
+        assert_eq!(View::for_body(None, b"{\0\"\0"), None);
+        // Binary bodies have zero bytes: scanned as they are.
+        assert_eq!(View::for_body(Some("application/octet-stream"), b"\0\0\x01\0"), Some(View::Raw));
+        assert_eq!(View::for_body(Some("application/json"), b"{\"a\":\0}"), Some(View::Json));
     }
 
     /// Repeated content-type lines, as Envoy joins them, or a list in one:
