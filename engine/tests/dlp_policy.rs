@@ -197,6 +197,12 @@ fn text_whose_ascii_is_not_ascii_bytes_is_unscannable() {
     unscannable(&post("application/json"), &be);
     unscannable(&post("text/plain"), &le);
     unscannable(&post("application/json"), &le32);
+    // Whatever the label (readers such as Python's `json` detect the
+    // encoding and ignore the type), blanks first or not.
+    let blanks: Vec<u8> = format!(" \r\n {text}").encode_utf16().flat_map(u16::to_le_bytes).collect();
+    unscannable(&post("text/plain"), &be);
+    unscannable(&post("application/octet-stream"), &blanks);
+    unscannable(&FakeAttributes::request("POST", "httpbin.org", "/post"), &blanks);
     // The same text in an ASCII charset is scanned, whatever it is called.
     for label in [
         "application/json; charset=utf-8",
@@ -206,6 +212,13 @@ fn text_whose_ascii_is_not_ascii_bytes_is_unscannable() {
         let out = p.process(&post(label), &[text.as_bytes()]);
         assert_eq!(json_record(&out.record)["findings"], json!(["aws_access_key_id"]), "{label}");
     }
+    // Binary data that opens with zero bytes is scanned as it is: a gRPC
+    // frame of 2,600 bytes (`00 00 00 0a 28`) holding the key.
+    let mut frame = vec![0, 0, 0, 0x0a, 0x28, 0x0a, 20];
+    frame.extend_from_slice(AWS.as_bytes());
+    frame.resize(5 + 0x0a28, b' ');
+    let out = p.process(&post("application/grpc"), &frame.chunks(1).collect::<Vec<_>>());
+    assert_eq!(json_record(&out.record)["findings"], json!(["aws_access_key_id"]), "{}", out.record);
     let lenient = with_dlp(json!([{"name": "keys", "detectors": ["aws_access_key_id"], "onOversize": "ALLOW"}]));
     let out = lenient.process(&post("application/json"), &[&le]);
     assert_eq!(out.outcome, Outcome::Allow);

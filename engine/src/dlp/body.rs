@@ -310,8 +310,7 @@ impl BodyScan {
             // The view is chosen on the first non-blank bytes (a JSON body
             // may open with whitespace split from its `{`).
             self.lead.extend_from_slice(plain);
-            let blank = self.lead.iter().all(u8::is_ascii_whitespace);
-            if (blank || self.lead.len() < decode::MIN_LEAD) && !end && self.lead.len() < MAX_LEAD {
+            if decode::lead_undecided(&self.lead) && !end && self.lead.len() < MAX_LEAD {
                 return true;
             }
             // A content-type listing several types: the upstream's reading

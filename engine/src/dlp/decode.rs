@@ -88,12 +88,17 @@ impl View {
     /// - the body opens with a UTF-16 or UTF-32 byte order mark, or (to be
     ///   decoded as JSON or a form) with a zero byte among its first
     ///   [`MIN_LEAD`] bytes, where a JSON reader detects UTF-16 or UTF-32
-    ///   without a mark (`{\0"\0`).
+    ///   without a mark (`{\0"\0`); or, whatever its type, it reads as
+    ///   JSON in UTF-16 or UTF-32 ([`opens_wide_json`]), which readers that
+    ///   ignore the type and detect the encoding (Python's `json`,
+    ///   Jackson) decode.
+    ///
+    /// `first_bytes`: at least what [`lead_undecided`] waits for.
     pub fn for_body(content_type: Option<&str>, first_bytes: &[u8]) -> Option<View> {
         if content_type.is_some_and(|t| lists_types(t) || !ascii_charset(t)) {
             return None;
         }
-        if first_bytes.starts_with(b"\xFE\xFF") || first_bytes.starts_with(b"\xFF\xFE") {
+        if first_bytes.starts_with(b"\xFE\xFF") || first_bytes.starts_with(b"\xFF\xFE") || opens_wide_json(first_bytes) {
             return None;
         }
         let view = Self::for_one_type(content_type, first_bytes);
@@ -133,6 +138,39 @@ impl View {
 /// only when the body is shorter): enough for a UTF-16 or UTF-32 body's
 /// zero bytes.
 pub const MIN_LEAD: usize = 4;
+
+/// Whether a body's first bytes are too few to choose its [`View`]: up to
+/// the first byte that is neither a blank nor zero (JSON may open with
+/// blanks, in UTF-16 or UTF-32 too, before its `{`), and [`MIN_LEAD`]
+/// bytes from there, so that the unit that byte is part of is whole.
+pub fn lead_undecided(lead: &[u8]) -> bool {
+    lead.iter()
+        .position(|&b| !b.is_ascii_whitespace() && b != 0)
+        .is_none_or(|first| lead.len() < first + MIN_LEAD)
+}
+
+/// Whether `bytes`, read as UTF-16 or UTF-32 in either byte order, are
+/// blanks and then `{` or `[`: JSON that a reader detecting the encoding
+/// from zero bytes decodes, though it holds no ASCII text a scanner of
+/// bytes can see. Binary data that opens with zero bytes (a gRPC frame's
+/// `00 00 00 0A`, an MP4 box) does not go on as such text.
+pub fn opens_wide_json(bytes: &[u8]) -> bool {
+    [(2, false), (2, true), (4, false), (4, true)].into_iter().any(|(width, big_endian)| {
+        for unit in bytes.chunks_exact(width) {
+            let split = if big_endian { unit.split_last() } else { unit.split_first() };
+            let Some((&ascii, rest)) = split else { return false };
+            if rest.iter().any(|&b| b != 0) {
+                return false;
+            }
+            match ascii {
+                b' ' | b'\t' | b'\r' | b'\n' => continue,
+                b'{' | b'[' => return true,
+                _ => return false,
+            }
+        }
+        false
+    })
+}
 
 /// Whether the `charset` parameters of a content-type (none: yes) name a
 /// charset in which every ASCII character is its ASCII byte, so that what
@@ -1201,6 +1239,37 @@ mod tests {
             assert_eq!(View::for_body(Some("application/x-www-form-urlencoded"), wide), None, "{wide:?}");
         }
         assert_eq!(View::for_body(None, b"{\0\"\0"), None);
+        // JSON in UTF-16 or UTF-32 whatever the label, blanks first or not.
+        for wide in [
+            &b" \0 \0{\0\"\0"[..],
+            b"\0{\0\"",
+            b"\0 \0\n\0[\0\"",
+            b"\n\0\0\0[\0\0\0",
+            b"\0\0\0 \0\0\0{",
+        ] {
+            assert!(opens_wide_json(wide), "{wide:?}");
+            assert_eq!(View::for_body(Some("text/plain"), wide), None, "{wide:?}");
+            assert_eq!(View::for_body(None, wide), None, "{wide:?}");
+        }
+        // Binary data with zero bytes, and wide text that is not JSON.
+        for binary in [
+            &b"\0\0\0\n\x08\x01\x12\x03"[..],
+            b"\0\0\0\0 \x08",
+            b"\0\0\0\x18ftypmp42",
+            b"\n\0\x12\x03abc",
+            b"\x1f\x8b\x08\0\0\0",
+            b"\x89PNG\r\n\x1a\n",
+            b"H\0e\0l\0l\0",
+            b" \0 \0",
+        ] {
+            assert!(!opens_wide_json(binary), "{binary:?}");
+            assert_eq!(View::for_body(Some("application/octet-stream"), binary), Some(View::Raw), "{binary:?}");
+        }
+        assert!(lead_undecided(b"{\0\""));
+        assert!(lead_undecided(b" \0 \0\r\0\n\0"));
+        assert!(lead_undecided(b" \0{\0\""));
+        assert!(!lead_undecided(b" \0{\0\"\0"));
+        assert!(!lead_undecided(b"{\"a\""));
         // Binary bodies have zero bytes: scanned as they are.
         assert_eq!(View::for_body(Some("application/octet-stream"), b"\0\0\x01\0"), Some(View::Raw));
         assert_eq!(View::for_body(Some("application/json"), b"{\"a\":\0}"), Some(View::Json));
