@@ -366,11 +366,36 @@ fn piece(rng: &mut Rng, lines: &[String]) -> String {
             let (s1, s2) = (sep(rng), rng.pick(&[" ", "-", ":"]).to_string());
             format!(
                 "{}{}{s1}{}{s2}{}{}",
-                rng.pick(&["", "GIFT-", "9ef4-", "4b67a6e0-", "1 ", "AB1-", "x"]),
+                rng.pick(&[
+                    "",
+                    "GIFT-",
+                    "9ef4-",
+                    "4b67a6e0-",
+                    "1c2f4b2e-",
+                    "deadbeef-",
+                    "x4b67a6e0-",
+                    "1 ",
+                    "AB1-",
+                    "x"
+                ]),
                 &n[..4],
                 &n[4..8],
                 &n[8..],
-                rng.pick(&["", "f1fa8883", "-9", " 12", "-0045f1", "A", "\"", "_"])
+                rng.pick(&[
+                    "",
+                    "f1fa8883",
+                    "-9",
+                    " 12",
+                    "-0045f1",
+                    "-f1fa88830b2a",
+                    "-8f1fa8883b2a",
+                    "-abcdefabcdef",
+                    "-f1fa88830b2a9",
+                    "-f1fa",
+                    "A",
+                    "\"",
+                    "_",
+                ])
             )
         }
         _ => rng

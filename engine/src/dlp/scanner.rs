@@ -1676,9 +1676,11 @@ impl Shape {
 /// start after a non-word byte, or a separator) and after (the run's end
 /// before a non-word byte, or a separator). Where no three groups can, the
 /// regex would find nothing: the fragments of UUIDs (`9ef4-4816-8657-0045f1fa`)
-/// that used to cost a regex run each. A run that is exactly such three
-/// groups is matched whole, as a plain card number is: only the validator
-/// is left (the other alternatives need twelve plain digits or colons).
+/// that used to cost a regex run each. Where three groups can, the regex
+/// decides, near the run: even a run that is exactly those groups may be
+/// the middle of a UUID, whose first and last groups the pattern takes in
+/// to be refused (the run alone cannot tell; matching such runs whole, as
+/// before, found an Aadhaar number in one `x-request-id` in 2,800).
 #[cold]
 #[inline(never)]
 fn aadhaar_grouped(data: &[u8], run: &Run) -> Option<Candidate> {
@@ -1700,9 +1702,6 @@ fn aadhaar_grouped(data: &[u8], run: &Run) -> Option<Candidate> {
             && (i > 0 || !is_word(run.before(data, 1)))
             && (i + 3 < n || !is_word(run.after(data, 0)))
         {
-            if n == 3 {
-                return Some((run.range(), Some(Hint::Span { span: run.range(), certain: true })));
-            }
             possible = true;
         }
         start += usize::from(lens.get(i).copied().unwrap_or(0)) + 1;
@@ -1716,9 +1715,10 @@ fn aadhaar_grouped(data: &[u8], run: &Run) -> Option<Candidate> {
 }
 
 /// How far before or after a grouped run a 4-4-4 Aadhaar match can reach
-/// (`\b[0-9A-Z]{0,3}[0-9][ -]` before the first group, `[ -][0-9][0-9A-Z]{0,3}\b`
-/// after the last).
-const AADHAAR_NEAR: usize = 3;
+/// (`\b[0-9A-Z]{0,3}[0-9][ -]` or a UUID's `[0-9A-Fa-f]{8}-` before the
+/// first group, `[ -][0-9][0-9A-Z]{0,3}\b` or `-[0-9A-Fa-f]{12}\b` after the
+/// last).
+const AADHAAR_NEAR: usize = 13;
 
 /// Whether the word Aadhaar can end within the twenty bytes before
 /// `start`, as `in_aadhaar`'s pattern requires before twelve plain

@@ -500,8 +500,9 @@ pub fn verhoeff(m: &[u8]) -> bool {
 
 /// `in_aadhaar`: 12 digits, the first not 0 or 1 (UIDAI never issues
 /// those), and the Verhoeff check digit; no digit group of a longer
-/// grouped number before or after them (the pattern takes one in), and
-/// after the word Aadhaar, the 12 digits in one run ending the match.
+/// grouped number, nor a UUID's first or last group, before or after them
+/// (the pattern takes one in), and after the word Aadhaar, the 12 digits
+/// in one run ending the match.
 pub fn in_aadhaar(m: &[u8]) -> bool {
     let keyword = m.first().is_some_and(u8::is_ascii_alphabetic);
     let run_at_end = m.iter().rev().take_while(|b| b.is_ascii_digit()).count();
@@ -511,7 +512,11 @@ pub fn in_aadhaar(m: &[u8]) -> bool {
     let shape = if keyword {
         run_at_end == 12
     } else {
-        m.first().is_some_and(u8::is_ascii_digit) && (colons == 0 || colons == 2) && !m.ends_with(b":")
+        // A group taken in before starts with a digit or a letter (the
+        // keyword case), one after adds digits or ends with a letter.
+        m.first().is_some_and(u8::is_ascii_digit)
+            && m.last().is_some_and(u8::is_ascii_digit)
+            && (colons == 0 || colons == 2)
     };
     shape && digits(m).count() == 12 && digits(m).next().is_some_and(|d| d >= 2) && verhoeff(m)
 }
