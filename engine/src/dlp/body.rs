@@ -313,8 +313,9 @@ impl BodyScan {
             if decode::lead_undecided(&self.lead) && !end && self.lead.len() < MAX_LEAD {
                 return true;
             }
-            // A content-type listing several types: the upstream's reading
-            // cannot be known, so neither can what to scan.
+            // Unscannable when the upstream's reading cannot be known (a
+            // content-type listing several types) or the text's ASCII is
+            // not ASCII bytes (a charset, UTF-16 or UTF-32): see `for_body`.
             let Some(view) = View::for_body(self.content_type.as_deref(), &self.lead) else { return false };
             self.view = Some(view);
             let mut decoder = TextDecoder::new(view);
