@@ -225,6 +225,37 @@ fn text_whose_ascii_is_not_ascii_bytes_is_unscannable() {
     assert_eq!(json_record(&out.record)["bodyUnscanned"], json!(true));
 }
 
+/// A tracer's ids in their headers are random digits and hex: a 19-digit
+/// Datadog id passes a card's checks about one time in a hundred, so they
+/// are not scanned in their protocol's exact format; anything else in the
+/// same header is.
+#[test]
+fn trace_ids_in_their_headers_are_not_cards() {
+    let p = with_dlp(json!([{"name": "cards", "detectors": ["credit_card", "aws_access_key_id"]}]));
+    // A Visa-shaped, Luhn-valid 19-digit number, and the same as hex ids.
+    let id = "4582661622865954733";
+    assert_eq!(p.process(&post("text/plain").header("x-card", id), &[]).outcome, Outcome::DlpBlocked);
+    for (name, value) in [
+        ("x-datadog-trace-id", id.to_owned()),
+        ("x-datadog-parent-id", id.to_owned()),
+        ("x-b3-spanid", id[..16].to_owned()),
+        ("traceparent", format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{}-01", &id[..16])),
+        ("x-cloud-trace-context", format!("105445aa7843bc8bf206b12000100000/{id};o=1")),
+    ] {
+        let out = p.process(&post("text/plain").header(name, &value), &[]);
+        assert_eq!(out.outcome, Outcome::Allow, "{name}: {value}: {}", out.record);
+    }
+    for (name, value) in [
+        ("x-datadog-trace-id", "4111 1111 1111 1111".to_owned()),
+        ("x-datadog-trace-id", format!("{id} ")),
+        ("x-b3-spanid", id.to_owned()),
+        ("x-datadog-trace-id", "AKIAZ7VQ2XK4MHL3RWTN".to_owned()),
+    ] {
+        let out = p.process(&post("text/plain").header(name, &value), &[]);
+        assert_eq!(out.outcome, Outcome::DlpBlocked, "{name}: {value:?}: {}", out.record);
+    }
+}
+
 #[test]
 fn redact_masks_the_same_length_and_keeps_a_cards_last_four() {
     let p = with_dlp(json!([{"name": "mask", "detectors": ["credit_card", "aws_access_key_id"], "action": "REDACT"}]));

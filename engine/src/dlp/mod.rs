@@ -29,6 +29,7 @@ mod custom;
 mod error;
 pub(crate) mod finding;
 pub(crate) mod policy;
+pub(crate) mod trace;
 
 // The scanner's parts, public with the `internals` feature only: for the
 // engine's own tests, the benchmarks and the fuzz targets, not for users

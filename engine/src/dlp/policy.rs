@@ -257,7 +257,10 @@ impl DlpSet {
         if group.headers {
             let mut edits = Vec::new();
             attrs.for_each_header(&mut |name, value| {
-                if name.starts_with(':') {
+                // Pseudo-headers are the query's; a trace-context header
+                // that is exactly its ids holds nothing but random digits
+                // and hex (see `trace`).
+                if name.starts_with(':') || super::trace::is_trace_id(name, value) {
                     return;
                 }
                 // The header as one line, `name: value`, so that a value
