@@ -37,6 +37,24 @@ pub trait Attributes {
         });
         hit
     }
+
+    /// Every line of header `name` joined with `,`, as Envoy joins the
+    /// lines of the headers it knows: a header read as the list its lines
+    /// make, whatever the host did with them (`None`: absent).
+    fn joined_header(&self, name: &str) -> Option<String> {
+        let mut joined: Option<String> = None;
+        self.any_header_value(name, &mut |v| {
+            match joined.as_mut() {
+                Some(j) => {
+                    j.push(',');
+                    j.push_str(v);
+                }
+                None => joined = Some(v.to_owned()),
+            }
+            false
+        });
+        joined
+    }
 }
 
 /// Envoy's property paths, in one place.

@@ -179,7 +179,6 @@ pub fn opens_wide_json(bytes: &[u8]) -> bool {
 /// (Shift_JIS, EUC-JP, EUC-KR, GBK, GB 18030, Big5). Any other, UTF-16 and
 /// UTF-32 and UTF-7 and EBCDIC among them, or a name not known here, is
 /// not: the key in `A\0K\0I\0A\0…` is not `AKIA…` to a scanner of bytes.
-#[inline(never)]
 pub fn ascii_charset(content_type: &str) -> bool {
     content_type.as_bytes().split(|&b| b == b';').skip(1).all(|param| {
         let Some(eq) = param.iter().position(|&b| b == b'=') else { return true };
@@ -214,7 +213,6 @@ static ASCII_CHARSETS: &[u8] = b"utf-8 utf8 us-ascii ascii latin1 latin-1 l1 koi
 /// One media type has none (its parameters are tokens or quoted strings,
 /// RFC 9110), so a comma means lines joined (`text/plain,application/json`)
 /// or a value written to be read two ways.
-#[inline(never)]
 pub fn lists_types(content_type: &str) -> bool {
     let mut quoted = false;
     let mut escaped = false;

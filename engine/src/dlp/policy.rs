@@ -331,8 +331,10 @@ impl DlpSet {
                 hold: plan.hold,
                 limit: plan.limit,
                 on_oversize: plan.on_oversize,
-                content_type: every_line(attrs, "content-type"),
-                encoding: Encoding::from_header(every_line(attrs, "content-encoding").as_deref()),
+                // Every line: a second `gzip` or form type cannot hide
+                // behind the first.
+                content_type: attrs.joined_header("content-type"),
+                encoding: Encoding::from_header(attrs.joined_header("content-encoding").as_deref()),
             });
         }
         out
@@ -427,25 +429,4 @@ pub(crate) struct BodyStart {
     pub(crate) content_type: Option<String>,
     /// The request's `content-encoding`.
     pub(crate) encoding: Encoding,
-}
-
-/// Every line of header `name`, joined with `,` as Envoy joins the lines
-/// of the headers it knows (`content-type` and `content-encoding` among
-/// them): the body is read by the whole list whatever the host did with
-/// the lines, so a second line (`gzip` after `identity`, a form type after
-/// `text/plain`) cannot hide behind the first.
-fn every_line(attrs: &dyn Attributes, name: &str) -> Option<String> {
-    let mut joined: Option<String> = None;
-    attrs.for_each_header(&mut |n, v| {
-        if n == name {
-            match joined.as_mut() {
-                Some(j) => {
-                    j.push(',');
-                    j.push_str(v);
-                }
-                None => joined = Some(v.to_owned()),
-            }
-        }
-    });
-    joined
 }

@@ -59,9 +59,9 @@ enum Field {
 }
 use Field::{Decimal, Hex, Sampled};
 
-/// Whether `value` is exactly `format`'s fields, separated by `sep`.
-/// (Out of line, and one loop over the bytes: iterator adaptors inlined
-/// at each format cost the filter 2 KB.)
+/// Whether `value` is exactly `format`'s fields, separated by `sep`, in
+/// one pass over the bytes. Out of line: inlined at each of the formats
+/// it made the filter 3.2 KB larger.
 #[inline(never)]
 fn fields(value: &[u8], sep: u8, format: &[Field]) -> bool {
     let mut fields = format.iter();

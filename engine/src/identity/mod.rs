@@ -132,19 +132,7 @@ fn peer_certificate(
 
 fn xfcc_identity(attrs: &dyn Attributes) -> Result<Option<Identity>, IdentityError> {
     // Several header lines are one list, as Envoy joins them.
-    let mut joined = String::new();
-    let mut count = 0;
-    attrs.any_header_value(xfcc::HEADER, &mut |v| {
-        if count > 0 {
-            joined.push(',');
-        }
-        joined.push_str(v);
-        count += 1;
-        false
-    });
-    if count == 0 {
-        return Ok(None);
-    }
+    let Some(joined) = attrs.joined_header(xfcc::HEADER) else { return Ok(None) };
     let elements = xfcc::parse(&joined).map_err(|_| IdentityError::MalformedXfcc)?;
     let names: Vec<String> = xfcc::nearest_uris(&elements).into_iter().map(str::to_owned).collect();
     Ok((!names.is_empty()).then_some(Identity { names }))
