@@ -130,7 +130,7 @@ impl<'p> Decision<'p> {
             dry_run: &self.dry_run,
             audit: &self.audit,
             findings: &self.findings,
-            more_findings: &[],
+            more_findings: [&[], &[]],
             unscanned: false,
         };
         fields.write()

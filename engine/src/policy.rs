@@ -584,6 +584,8 @@ pub struct Processed {
     pub forward_path: Option<String>,
     /// Headers replaced before forwarding (REDACT).
     pub header_edits: Vec<(String, String)>,
+    /// Trailers replaced before forwarding (REDACT).
+    pub trailer_edits: Vec<(String, String)>,
     /// The body forwarded upstream; `None` when the request was refused.
     pub forwarded_body: Option<Vec<u8>>,
 }
@@ -592,28 +594,53 @@ impl Policy {
     /// Decides a request and runs its body (in chunks, as they would
     /// arrive) through DLP.
     pub fn process(&self, attrs: &dyn Attributes, body: &[&[u8]]) -> Processed {
+        self.process_with_trailers(attrs, body, &[])
+    }
+
+    /// [`Policy::process`] for a request that ends with trailers (name,
+    /// value), scanned as the filter scans them after the body.
+    pub fn process_with_trailers(
+        &self,
+        attrs: &dyn Attributes,
+        body: &[&[u8]],
+        trailers: &[(&str, &str)],
+    ) -> Processed {
         let mut decision = self.decide(attrs);
         let mut out = Processed {
             outcome: decision.outcome,
             record: decision.record(),
             forward_path: decision.forward_path.clone(),
             header_edits: decision.header_edits.clone(),
+            trailer_edits: Vec::new(),
             forwarded_body: None,
         };
         if !decision.is_allowed() {
             return out;
         }
         let chunks: Vec<&[u8]> = body.iter().copied().filter(|c| !c.is_empty()).collect();
-        let Some(mut scan) = (if chunks.is_empty() { None } else { decision.take_body() }) else {
+        let ends_stream = chunks.is_empty() && trailers.is_empty();
+        let Some(mut scan) = (if ends_stream { None } else { decision.take_body() }) else {
             out.forwarded_body = Some(body.concat());
             return out;
         };
         let mut forwarded = Vec::new();
         let mut held = Vec::new();
-        for (i, chunk) in chunks.iter().enumerate() {
-            let end = i + 1 == chunks.len();
+        // Each chunk, then (with trailers) the trailers and the end of the
+        // stream on its own, as Envoy calls the filter.
+        let last = if trailers.is_empty() { chunks.len().saturating_sub(1) } else { chunks.len() };
+        for i in 0..=last {
+            let chunk = chunks.get(i).copied().unwrap_or_default();
+            let end = i == last;
+            if end && !trailers.is_empty() {
+                out.trailer_edits = scan.trailers(&self.dlp, &mut |visit| {
+                    for (name, value) in trailers {
+                        visit(name, value);
+                    }
+                });
+            }
             held.extend_from_slice(chunk);
-            match scan.feed(&self.dlp, chunk, end) {
+            let bytes = if scan.reads_body() { chunk } else { &[] };
+            match scan.feed(&self.dlp, bytes, end) {
                 crate::dlp::body::BodyStep::Hold => {}
                 crate::dlp::body::BodyStep::Forward => forwarded.append(&mut held),
                 crate::dlp::body::BodyStep::Block => {

@@ -187,11 +187,12 @@ pub(crate) struct RecordBase {
 }
 
 impl RecordBase {
-    /// The record with the body's outcome and findings.
-    pub(crate) fn record(&self, outcome: Outcome, reason: Reason, body: &[Finding], unscanned: bool) -> String {
+    /// The record with the body's outcome and findings (the body's, then
+    /// the trailers').
+    pub(crate) fn record(&self, outcome: Outcome, reason: Reason, later: [&[Finding]; 2], unscanned: bool) -> String {
         let refused = outcome != Outcome::Allow;
         let mut audit: Vec<&str> = self.audit.iter().map(String::as_str).collect();
-        for f in self.findings.iter().chain(body) {
+        for f in self.findings.iter().chain(later.into_iter().flatten()) {
             if f.action == DlpAction::Audit && !audit.contains(&f.policy.as_str()) {
                 audit.push(&f.policy);
             }
@@ -207,7 +208,7 @@ impl RecordBase {
             dry_run: &dry_run,
             audit: &audit,
             findings: &self.findings,
-            more_findings: body,
+            more_findings: later,
             unscanned,
         }
         .write()
@@ -225,7 +226,8 @@ pub(crate) struct RecordFields<'a> {
     pub(crate) dry_run: &'a [&'a str],
     pub(crate) audit: &'a [&'a str],
     pub(crate) findings: &'a [Finding],
-    pub(crate) more_findings: &'a [Finding],
+    /// Found after the headers: in the body, then in the trailers.
+    pub(crate) more_findings: [&'a [Finding]; 2],
     pub(crate) unscanned: bool,
 }
 
@@ -248,7 +250,7 @@ impl RecordFields<'_> {
         out.push_str(",\"principal\":");
         push_opt_str(&mut out, self.principal);
         out.push_str(",\"findings\":");
-        let all = || self.findings.iter().chain(self.more_findings);
+        let all = || self.findings.iter().chain(self.more_findings.into_iter().flatten());
         let mut ids: Vec<&str> = Vec::new();
         for f in all() {
             if !ids.contains(&f.detector.as_str()) {
@@ -275,6 +277,11 @@ impl RecordFields<'_> {
                         push_json_str(&mut out, name);
                     }
                     Location::HeaderName => out.push_str("\"header-name\""),
+                    Location::Trailer(name) => {
+                        out.push_str("\"trailer\",\"name\":");
+                        push_json_str(&mut out, name);
+                    }
+                    Location::TrailerName => out.push_str("\"trailer-name\""),
                     Location::Path => out.push_str("\"path\""),
                     Location::Query => out.push_str("\"query\""),
                     Location::Body(offset) => {
@@ -401,10 +408,11 @@ pub struct FindingAt<'a> {
     /// The detector's id.
     #[serde(borrow)]
     pub id: Cow<'a, str>,
-    /// `header`, `header-name`, `path`, `query` or `body`.
+    /// `header`, `header-name`, `trailer`, `trailer-name`, `path`,
+    /// `query` or `body`.
     #[serde(rename = "in", borrow)]
     pub place: Cow<'a, str>,
-    /// The header's name, for `header`.
+    /// The header's or trailer's name, for `header` and `trailer`.
     #[serde(borrow, default)]
     pub name: Option<Cow<'a, str>>,
     /// The offset in the decoded body, for `body`.

@@ -5,6 +5,10 @@ use crate::document::PeerAddress;
 use crate::identity::x509;
 use std::net::IpAddr;
 
+/// Visits header lines (name, value) in order: how a request's trailers,
+/// which arrive after the decision, reach DLP.
+pub type HeaderLines<'a> = dyn FnMut(&mut dyn FnMut(&str, &str)) + 'a;
+
 /// The engine's only view of the host. The filter implements it with
 /// proxy-wasm host calls; tests use [`FakeAttributes`].
 pub trait Attributes {

@@ -735,3 +735,35 @@ fn groups_partition_the_catalogue() {
     }
     assert_eq!(seen, CATALOGUE.len());
 }
+
+/// Every positive sample that can be a header value is found the same in
+/// a trailer as in a header: the same findings with the same actions,
+/// reported in the trailer, and the same masked value.
+#[test]
+fn a_trailer_is_scanned_as_a_header_is() {
+    use serde_json::{json, Value};
+    use warden_engine::FakeAttributes;
+    let p = crate::policy(json!({
+        "name": "t",
+        "outboundTrafficPolicy": "ALLOW_ANY",
+        "dlp": [{"name": "mask", "action": "REDACT", "scan": ["headers"]}]
+    }));
+    let request = || FakeAttributes::request("POST", "api.example.com", "/upload");
+    let mut compared = 0;
+    for (id, file) in data_files() {
+        for sample in &file.positives {
+            let Ok(value) = std::str::from_utf8(&sample.text) else { continue };
+            if value.is_empty() || value.trim() != value || value.contains(['\n', '\r', '\0']) {
+                continue;
+            }
+            let as_header = p.process(&request().header("x-v", value), &[b"x"]);
+            let as_trailer = p.process_with_trailers(&request(), &[b"x"], &[("x-v", value)]);
+            let at = |record: &str| -> Value { serde_json::from_str::<Value>(record).unwrap()["findingsAt"].clone() };
+            let want = at(&as_header.record).to_string().replace(r#""in":"header""#, r#""in":"trailer""#);
+            assert_eq!(at(&as_trailer.record).to_string(), want, "{id}:{}: {value}", sample.line);
+            assert_eq!(as_trailer.trailer_edits, as_header.header_edits, "{id}:{}", sample.line);
+            compared += 1;
+        }
+    }
+    assert!(compared > 300, "compared only {compared} samples");
+}

@@ -699,3 +699,102 @@ fn a_body_blocked_by_two_policies_names_the_first_finding_s() {
     let whole = p.process(&post("application/json"), &[bytes]);
     assert_eq!(json_record(&whole.record)["policy"], "cards", "{}", whole.record);
 }
+
+/// Trailers (header lines sent after the body) are scanned by the policies
+/// that scan headers, whether or not any scans the body: a BLOCK finding
+/// refuses the request at its end, REDACT masks the trailer's value.
+#[test]
+fn trailers_are_scanned_where_headers_are() {
+    let headers_only = |action: &str| {
+        with_dlp(json!([{"name": "keys", "detectors": ["aws_access_key_id"], "action": action, "scan": ["headers"]}]))
+    };
+    let key = [("x-checksum", "sha256=abc"), ("x-api-key", AWS)];
+    let at =
+        |action: &str| json!([{"id": "aws_access_key_id", "in": "trailer", "name": "x-api-key", "action": action}]);
+
+    let block = headers_only("BLOCK");
+    for body in [&[b"hello".as_slice()][..], &[]] {
+        let out = block.process_with_trailers(&post("text/plain"), body, &key);
+        assert_eq!(out.outcome, Outcome::DlpBlocked, "{body:?}");
+        assert_eq!(out.forwarded_body, None);
+        let record = json_record(&out.record);
+        assert_eq!((&record["reason"], &record["policy"]), (&json!("dlp-finding"), &json!("keys")));
+        assert_eq!(record["findingsAt"], at("BLOCK"));
+        assert_eq!(out.trailer_edits, vec![("x-api-key".to_owned(), "*".repeat(20))], "masked for the access log");
+        assert_no_secret(&out.record);
+    }
+    let clean = block.process_with_trailers(&post("text/plain"), &[b"hello"], &[("x-checksum", "sha256=abc")]);
+    assert_eq!((clean.outcome, clean.forwarded_body.as_deref()), (Outcome::Allow, Some(b"hello".as_slice())));
+    assert!(clean.trailer_edits.is_empty());
+    // In a trailer's name.
+    let out = block.process_with_trailers(&post("text/plain"), &[b"x"], &[(&format!("x-{AWS}").to_lowercase(), "1")]);
+    assert_eq!(out.outcome, Outcome::Allow, "names arrive lowercased and a key id is upper case");
+    let custom =
+        with_dlp(json!([{"name": "n", "patterns": [{"name": "tok", "regex": "tok-[0-9]{6}"}], "action": "BLOCK"}]));
+    let out = custom.process_with_trailers(&post("text/plain"), &[b"x"], &[("x-tok-123456", "1")]);
+    assert_eq!(json_record(&out.record)["findingsAt"], json!([{"id": "tok", "in": "trailer-name", "action": "BLOCK"}]));
+
+    let redact = headers_only("REDACT").process_with_trailers(&post("text/plain"), &[b"hello"], &key);
+    assert_eq!(redact.outcome, Outcome::Allow);
+    assert_eq!(redact.forwarded_body.as_deref(), Some(b"hello".as_slice()));
+    assert_eq!(redact.trailer_edits, vec![("x-api-key".to_owned(), "*".repeat(20))]);
+    assert_eq!(json_record(&redact.record)["findingsAt"], at("REDACT"));
+
+    let audit = headers_only("AUDIT").process_with_trailers(&post("text/plain"), &[b"hello"], &key);
+    assert_eq!((audit.outcome, audit.trailer_edits.len()), (Outcome::Allow, 0));
+    assert_eq!(json_record(&audit.record)["audit"], json!(["keys"]));
+    assert_eq!(json_record(&audit.record)["findingsAt"], at("AUDIT"));
+
+    // A policy that scans only the body does not read trailers.
+    let body_only = with_dlp(json!([{"name": "b", "detectors": ["aws_access_key_id"], "scan": ["body"]}]));
+    assert_eq!(body_only.process_with_trailers(&post("text/plain"), &[b"hello"], &key).outcome, Outcome::Allow);
+}
+
+/// With the body held, its findings come first: a body blocked for its own
+/// finding names that policy, and the trailers' findings follow the
+/// body's in the record; a trailer masked while the body is masked too.
+#[test]
+fn trailers_follow_a_held_body() {
+    let p = with_dlp(json!([
+        {"name": "cards", "detectors": ["credit_card"], "action": "BLOCK", "scan": ["body"]},
+        {"name": "keys", "detectors": ["aws_access_key_id"], "action": "BLOCK", "scan": ["headers"]}
+    ]));
+    let body = format!("card {CARD}");
+    let trailer = [("x-api-key", AWS)];
+    let out = p.process_with_trailers(&post("text/plain"), &[body.as_bytes()], &trailer);
+    assert_eq!(out.outcome, Outcome::DlpBlocked);
+    let record = json_record(&out.record);
+    assert_eq!(record["policy"], "cards", "the body's finding comes first");
+    assert_eq!(record["findings"], json!(["credit_card", "aws_access_key_id"]));
+    let out = p.process_with_trailers(&post("text/plain"), &[b"no card here"], &trailer);
+    assert_eq!((out.outcome, json_record(&out.record)["policy"].clone()), (Outcome::DlpBlocked, json!("keys")));
+
+    let mask =
+        with_dlp(json!([{"name": "mask", "detectors": ["credit_card", "aws_access_key_id"], "action": "REDACT"}]));
+    let out = mask.process_with_trailers(&post("text/plain"), &[body.as_bytes()], &trailer);
+    assert_eq!(out.outcome, Outcome::Allow);
+    assert_eq!(out.forwarded_body.as_deref(), Some(b"card ***************1111".as_slice()));
+    assert_eq!(out.trailer_edits, vec![("x-api-key".to_owned(), "*".repeat(20))]);
+    assert_no_secret(&out.record);
+}
+
+/// A request counted when its body is done counts what its headers had
+/// too: an AUDIT finding in a header, or a REDACT one, with a body (and
+/// trailers) still to come.
+#[test]
+fn a_body_scan_counts_what_the_headers_found() {
+    use warden_engine::dlp::BodyStep;
+    let p = with_dlp(json!([
+        {"name": "record-mail", "detectors": ["email"], "scan": ["headers"], "action": "AUDIT"},
+        {"name": "mask-keys", "detectors": ["aws_access_key_id"], "scan": ["headers"], "action": "REDACT"},
+        {"name": "cards", "detectors": ["credit_card"], "scan": ["body"], "action": "BLOCK"}
+    ]));
+    for (header, audited, redacted) in
+        [(("x-by", "jane@example.com"), true, false), (("x-key", AWS), false, true), (("x-n", "1"), false, false)]
+    {
+        let mut decision = p.decide(&post("text/plain").header(header.0, header.1));
+        let mut scan = decision.take_body().expect("a body policy and a headers policy apply");
+        assert_eq!(scan.feed(p.dlp(), b"no card", true), BodyStep::Forward);
+        assert_eq!((scan.audited(), scan.redacted()), (audited, redacted), "{header:?}");
+    }
+}

@@ -219,7 +219,7 @@ struct EnvoyRequest<'a> {
 
 impl<'a> EnvoyRequest<'a> {
     fn fetch(certificates: &'a RefCell<CertificateCache>) -> Self {
-        EnvoyRequest { headers: request_headers(), certificates }
+        EnvoyRequest { headers: header_map(MapType::HttpRequestHeaders), certificates }
     }
 
     /// A connection's view: properties only, no headers.
@@ -258,17 +258,18 @@ extern "C" {
     fn proxy_get_header_map_pairs(map_type: MapType, return_data: *mut *mut u8, return_size: *mut usize) -> u32;
 }
 
-/// All request headers. The SDK's `get_map` panics on a status it does not
-/// expect and on non-UTF-8 names, and allocates two strings per header;
-/// this reads the same ABI call and indexes the buffer defensively.
-fn request_headers() -> HeaderMap {
+/// All request headers, or trailers. The SDK's `get_map` panics on a
+/// status it does not expect and on non-UTF-8 names, and allocates two
+/// strings per header; this reads the same ABI call and indexes the buffer
+/// defensively.
+fn header_map(map_type: MapType) -> HeaderMap {
     let mut data: *mut u8 = std::ptr::null_mut();
     let mut size: usize = 0;
     // SAFETY: the host writes a pointer to a buffer it allocated through
     // this module's `proxy_on_memory_allocate` (a `Vec<u8>` of capacity
     // `size`), which we take ownership of exactly once.
     let bytes = unsafe {
-        if proxy_get_header_map_pairs(MapType::HttpRequestHeaders, &mut data, &mut size) != 0 || data.is_null() {
+        if proxy_get_header_map_pairs(map_type, &mut data, &mut size) != 0 || data.is_null() {
             return HeaderMap::default();
         }
         Vec::from_raw_parts(data, size, size)
@@ -493,12 +494,28 @@ impl HttpContext for WardenStream {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some(held) = self.body.as_ref().map(BodyScan::holds) else { return Action::Continue };
+        let Some(scan) = self.body.as_ref() else { return Action::Continue };
+        if !scan.reads_body() {
+            // No policy scans the body, or its scan is over: only the end
+            // of the stream (and trailers) still count.
+            return self.scan_body(&[], end_of_stream);
+        }
+        let held = scan.holds();
         self.scan_new_bytes(body_size, held, end_of_stream)
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
-        // Trailers end the body.
+        // Trailers are scanned as headers are, then end the body. They can
+        // still be changed here; a BLOCK finding in them refuses the
+        // request, so they never go upstream (a body not held, and headers
+        // not held with it, have gone already: see docs/POLICY.md).
+        if let (Some(policy), Some(scan)) = (self.policy.as_deref(), self.body.as_mut()) {
+            let trailers = header_map(MapType::HttpRequestTrailers);
+            let edits = scan.trailers(policy.dlp(), &mut |visit| trailers.for_each(visit));
+            for (name, value) in &edits {
+                let _ = hostcalls::set_map_value(MapType::HttpRequestTrailers, name, Some(value));
+            }
+        }
         self.scan_body(&[], true)
     }
 }

@@ -676,7 +676,8 @@ impl Vm {
         let _ = body_paused;
         forwarded_body.append(&mut self.store.data_mut().stream.request_body);
         let headers = std::mem::take(&mut self.store.data_mut().stream.request_headers);
-        outcome.forwarded = Some(Forwarded { headers, body: forwarded_body });
+        let trailers = std::mem::take(&mut self.store.data_mut().stream.request_trailers);
+        outcome.forwarded = Some(Forwarded { headers, body: forwarded_body, trailers });
 
         self.response_phase(context, &request.upstream, outcome)
     }

@@ -149,12 +149,20 @@ pub struct Forwarded {
     pub headers: Headers,
     /// The body after the filter's changes, all chunks.
     pub body: Vec<u8>,
+    /// The trailers after the filter's changes (none when the request had
+    /// none).
+    pub trailers: Headers,
 }
 
 impl Forwarded {
     /// A header's value, as text.
     pub fn header(&self, name: &str) -> Option<String> {
         self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    }
+
+    /// A trailer's value, as text.
+    pub fn trailer(&self, name: &str) -> Option<String> {
+        self.trailers.iter().find(|(n, _)| n == name).map(|(_, v)| String::from_utf8_lossy(v).into_owned())
     }
 }
 

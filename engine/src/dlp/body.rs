@@ -30,6 +30,7 @@ use super::policy::{BodyStart, DlpSet};
 use super::scanner::{StreamHit, StreamState};
 use crate::document::{DlpAction, OnOversize};
 use crate::record::{Outcome, Reason, RecordBase};
+use crate::request::HeaderLines;
 
 /// Most leading blank bytes kept before choosing how to decode a body.
 const MAX_LEAD: usize = 4096;
@@ -51,6 +52,8 @@ pub enum BodyStep {
 /// The state of one request body's scan.
 pub struct BodyScan {
     group: u32,
+    /// Whether the trailers are scanned (a policy scans headers).
+    scan_trailers: bool,
     /// Whether the body is held until scanned.
     hold: bool,
     /// `maxBodyBytes`: the most bytes held, and the most decoded.
@@ -81,6 +84,8 @@ pub struct BodyScan {
     pending: Vec<(u64, u64, usize)>,
     /// The BLOCK finding the body was blocked for.
     blocked_by: Option<(u64, u64, usize)>,
+    /// Findings in the trailers, after the body's.
+    trailer_findings: Vec<Finding>,
     /// The body could not be scanned whole (too big, unknown encoding,
     /// corrupt compression) and went on per `onOversize: ALLOW`.
     unscanned: bool,
@@ -105,9 +110,10 @@ impl std::fmt::Debug for BodyScan {
 
 impl BodyScan {
     pub(crate) fn new(start: BodyStart) -> BodyScan {
-        let BodyStart { group, hold, limit, on_oversize, content_type, encoding } = start;
+        let BodyStart { group, scan_body, scan_trailers, hold, limit, on_oversize, content_type, encoding } = start;
         BodyScan {
             group,
+            scan_trailers,
             hold,
             limit,
             on_oversize,
@@ -123,8 +129,10 @@ impl BodyScan {
             order: Vec::new(),
             pending: Vec::new(),
             blocked_by: None,
+            trailer_findings: Vec::new(),
             unscanned: false,
-            stopped: false,
+            // Nothing of a body no policy scans is looked at.
+            stopped: !scan_body,
             blocked: None,
             base: RecordBase::default(),
         }
@@ -134,6 +142,14 @@ impl BodyScan {
     /// the scan says otherwise.
     pub fn holds(&self) -> bool {
         self.hold
+    }
+
+    /// Whether the filter must pass the next chunk's bytes to
+    /// [`BodyScan::feed`]: false when no policy scans the body, or the scan
+    /// has stopped (the body is blocked, or goes on unscanned); an empty
+    /// chunk then carries `end_of_stream`.
+    pub fn reads_body(&self) -> bool {
+        !self.stopped
     }
 
     /// Findings so far in the body.
@@ -162,6 +178,16 @@ impl BodyScan {
                 self.unscannable();
             } else {
                 self.scan(dlp, &text, end_of_stream);
+            }
+        }
+        if end_of_stream && self.blocked.is_none() {
+            // A BLOCK finding in the trailers, acted on once the body has
+            // been scanned to its end (a body finding comes first).
+            if let Some(f) = self.trailer_findings.iter().find(|f| f.action == DlpAction::Block) {
+                self.blocked = Some(Reason::DlpFinding);
+                self.base.policy = Some(f.policy.clone());
+                self.base.rule = None;
+                self.stopped = true;
             }
         }
         if self.blocked.is_some() {
@@ -217,14 +243,31 @@ impl BodyScan {
         true
     }
 
+    /// Scans the request's trailers (headers sent after the body) with
+    /// the policies that scan headers, before the last [`BodyScan::feed`]
+    /// (`end_of_stream`), which acts on a BLOCK finding in them. Returns
+    /// the trailers to replace, name and masked value (REDACT, and BLOCK
+    /// too, as for headers). Nothing once the body is blocked.
+    ///
+    /// `for_each` visits every trailer, in order.
+    pub fn trailers(&mut self, dlp: &DlpSet, for_each: &mut HeaderLines<'_>) -> Vec<(String, String)> {
+        if !self.scan_trailers || self.blocked.is_some() {
+            return Vec::new();
+        }
+        let Some(group) = dlp.group(self.group) else { return Vec::new() };
+        let (findings, edits) = dlp.scan_header_lines(group, true, for_each);
+        self.trailer_findings.extend(findings);
+        edits
+    }
+
     /// The decision record once the body is done (or blocked): the header
-    /// decision with the body's findings added.
+    /// decision with the body's and the trailers' findings added.
     pub fn record(&self) -> String {
         let (outcome, reason) = match self.blocked {
             Some(reason) => (Outcome::DlpBlocked, reason),
             None => (Outcome::Allow, self.base.reason),
         };
-        self.base.record(outcome, reason, &self.findings, self.unscanned)
+        self.base.record(outcome, reason, [&self.findings, &self.trailer_findings], self.unscanned)
     }
 
     /// The outcome once the body is done.
@@ -238,13 +281,29 @@ impl BodyScan {
 
     /// Whether any finding (headers or body) was redacted.
     pub fn redacted(&self) -> bool {
-        self.blocked.is_none() && self.base.findings.iter().chain(&self.findings).any(|f| f.action == DlpAction::Redact)
+        self.blocked.is_none()
+            && self
+                .base
+                .findings
+                .iter()
+                .chain(&self.findings)
+                .chain(&self.trailer_findings)
+                .any(|f| f.action == DlpAction::Redact)
     }
 
-    /// Whether any finding was recorded as AUDIT, or the body went on
-    /// unscanned.
+    /// Whether anything was recorded for audit: an AUDIT policy matched at
+    /// the headers, any finding (headers, body, trailers) was only
+    /// recorded, or the body went on unscanned.
     pub fn audited(&self) -> bool {
-        self.unscanned || self.findings.iter().any(|f| f.action == DlpAction::Audit)
+        self.unscanned
+            || !self.base.audit.is_empty()
+            || self
+                .base
+                .findings
+                .iter()
+                .chain(&self.findings)
+                .chain(&self.trailer_findings)
+                .any(|f| f.action == DlpAction::Audit)
     }
 
     /// Bytes of the body could not be read from the host. A held body is

@@ -22,6 +22,11 @@ pub enum Location {
     Header(String),
     /// In a header's name (the name is not repeated: it holds the secret).
     HeaderName,
+    /// In the value of this request trailer (a header sent after the
+    /// body), which the policies that scan headers scan too.
+    Trailer(String),
+    /// In a trailer's name.
+    TrailerName,
     /// In the request path.
     Path,
     /// In the query string (offset into the decoded query).

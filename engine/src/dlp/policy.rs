@@ -20,7 +20,7 @@ use super::finding::{mask, Finding, Location, Place};
 use super::scanner::{self, Hit, Scanner};
 use crate::document::{DlpAction, OnOversize};
 use crate::registry::ServiceId;
-use crate::request::Attributes;
+use crate::request::{Attributes, HeaderLines};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -255,51 +255,8 @@ impl DlpSet {
         let Some(group_id) = self.group_id(service) else { return out };
         let Some(group) = self.group(group_id) else { return out };
         if group.headers {
-            let mut edits = Vec::new();
-            attrs.for_each_header(&mut |name, value| {
-                // Pseudo-headers are the query's; a trace-context header
-                // that is exactly its ids holds nothing but random digits
-                // and hex (see `trace`).
-                if name.starts_with(':') || super::trace::is_trace_id(name, value) {
-                    return;
-                }
-                // The header as one line, `name: value`, so that a value
-                // is seen with the name it is assigned to (`x-api-key:
-                // ...` for `generic_credential`). A finding within the
-                // name is the name's; any other is the value's, and
-                // masking covers its part in the value.
-                let line = [name.as_bytes(), b": ", value.as_bytes()].concat();
-                let value_at = name.len() + 2;
-                let mut hits = group.scanner.scan(&line);
-                group.scanner.drop_yielding(&mut hits, |h| (h.detector, h.span.start as u64, h.span.end as u64));
-                let mut spans = Vec::new();
-                for hit in hits {
-                    let location = if hit.span.end <= name.len() {
-                        Location::HeaderName
-                    } else {
-                        Location::Header(name.to_owned())
-                    };
-                    let in_value = matches!(location, Location::Header(_));
-                    if let Some(f) = self.finding(group, hit.detector, Place::Headers, location) {
-                        // BLOCK masks too: Envoy's access log reads the
-                        // request headers of a refused request.
-                        if in_value && f.action != DlpAction::Audit {
-                            let keep = self.keep_last(group, &hit);
-                            let start = hit.span.start.saturating_sub(value_at);
-                            let end = hit.span.end.saturating_sub(value_at).saturating_sub(keep);
-                            spans.push(start..end);
-                        }
-                        out.findings.push(f);
-                    }
-                }
-                if !spans.is_empty() {
-                    let mut masked = value.as_bytes().to_vec();
-                    for span in spans {
-                        mask(&mut masked, span.start, span.end);
-                    }
-                    edits.push((name.to_owned(), String::from_utf8_lossy(&masked).into_owned()));
-                }
-            });
+            let (findings, edits) = self.scan_header_lines(group, false, &mut |visit| attrs.for_each_header(visit));
+            out.findings = findings;
             out.header_edits = edits;
         }
 
@@ -325,12 +282,17 @@ impl DlpSet {
             out.target_edit = masked.map(|m| String::from_utf8_lossy(&m).into_owned());
         }
 
-        if let Some(plan) = group.body.filter(|_| body_expected) {
+        // A body that follows may end with trailers, scanned where the
+        // headers are: the body scan carries the request to its end.
+        let plan = group.body.filter(|_| body_expected);
+        if plan.is_some() || (group.headers && body_expected) {
             out.body = Some(BodyStart {
                 group: group_id,
-                hold: plan.hold,
-                limit: plan.limit,
-                on_oversize: plan.on_oversize,
+                scan_body: plan.is_some(),
+                scan_trailers: group.headers,
+                hold: plan.is_some_and(|p| p.hold),
+                limit: plan.map_or(DEFAULT_MAX_BODY_BYTES, |p| p.limit),
+                on_oversize: plan.map_or(OnOversize::Allow, |p| p.on_oversize),
                 // Every line: a second `gzip` or form type cannot hide
                 // behind the first.
                 content_type: attrs.joined_header("content-type"),
@@ -338,6 +300,62 @@ impl DlpSet {
             });
         }
         out
+    }
+
+    /// Scans header lines (the request's headers, or its trailers):
+    /// each as one line `name: value`, so that a value is seen with the
+    /// name it is assigned to (`x-api-key: ...` for `generic_credential`).
+    /// A finding within the name is the name's; any other is the value's,
+    /// and masking covers its part in the value. Returns the findings and
+    /// the lines to replace (name and masked value): REDACT, and BLOCK
+    /// too, as Envoy's access log reads the headers of a refused request.
+    pub(crate) fn scan_header_lines(
+        &self,
+        group: &Group,
+        trailers: bool,
+        for_each: &mut HeaderLines<'_>,
+    ) -> (Vec<Finding>, Vec<(String, String)>) {
+        let mut findings = Vec::new();
+        let mut edits = Vec::new();
+        for_each(&mut |name, value| {
+            // Pseudo-headers are the query's; a trace-context header that
+            // is exactly its ids holds nothing but random digits and hex
+            // (see `trace`).
+            if name.starts_with(':') || super::trace::is_trace_id(name, value) {
+                return;
+            }
+            let line = [name.as_bytes(), b": ", value.as_bytes()].concat();
+            let value_at = name.len() + 2;
+            let mut hits = group.scanner.scan(&line);
+            group.scanner.drop_yielding(&mut hits, |h| (h.detector, h.span.start as u64, h.span.end as u64));
+            let mut spans = Vec::new();
+            for hit in hits {
+                let in_value = hit.span.end > name.len();
+                let location = match (trailers, in_value) {
+                    (false, false) => Location::HeaderName,
+                    (false, true) => Location::Header(name.to_owned()),
+                    (true, false) => Location::TrailerName,
+                    (true, true) => Location::Trailer(name.to_owned()),
+                };
+                if let Some(f) = self.finding(group, hit.detector, Place::Headers, location) {
+                    if in_value && f.action != DlpAction::Audit {
+                        let keep = self.keep_last(group, &hit);
+                        let start = hit.span.start.saturating_sub(value_at);
+                        let end = hit.span.end.saturating_sub(value_at).saturating_sub(keep);
+                        spans.push(start..end);
+                    }
+                    findings.push(f);
+                }
+            }
+            if !spans.is_empty() {
+                let mut masked = value.as_bytes().to_vec();
+                for span in spans {
+                    mask(&mut masked, span.start, span.end);
+                }
+                edits.push((name.to_owned(), String::from_utf8_lossy(&masked).into_owned()));
+            }
+        });
+        (findings, edits)
     }
 
     /// The finding for a hit in `place`, if a policy enabling its detector
@@ -419,6 +437,10 @@ pub(crate) struct RequestScan {
 pub(crate) struct BodyStart {
     /// The scanner group of the request's service.
     pub(crate) group: u32,
+    /// Whether a policy scans the body (else only its trailers are).
+    pub(crate) scan_body: bool,
+    /// Whether a policy scans the headers, and so the trailers.
+    pub(crate) scan_trailers: bool,
     /// Whether the body is held until scanned (BLOCK, REDACT).
     pub(crate) hold: bool,
     /// The most bytes held or decoded.
