@@ -178,6 +178,7 @@ pub(super) fn explain(
         body: None,
         body_chunks: None,
         body_base64: None,
+        trailers: Headers::default(),
         source_ip: args.source_ip.clone(),
         port: args.port,
         sni: args.sni.clone(),

@@ -22,6 +22,10 @@
 //!   `source.address` from `x-forwarded-for` when it trusts it (then with
 //!   port 0).
 //!
+//! Trailers after a chunked body (which Envoy's HTTP/1.1 codec passes on
+//! only with `enable_trailers`) are handed over lowercased and trimmed,
+//! one entry per line: none are joined.
+//!
 //! A `CONNECT host:port` (a forward-proxy tunnel) is handed over as
 //! `:authority` (the request target, as sent), `:method` and `:scheme`,
 //! with no `:path`; `Host` lines are dropped. The codec answers itself
@@ -141,6 +145,8 @@ pub struct Wire {
     /// The body, chunk by chunk as it arrives; for `CONNECT`, the tunnel's
     /// bytes, read by read.
     pub body: Vec<Vec<u8>>,
+    /// Trailer lines after a chunked body, names as sent.
+    pub trailers: Vec<(String, String)>,
 }
 
 /// Envoy answers the request itself, before any filter runs.
@@ -329,7 +335,15 @@ pub fn request(wire: &Wire, connection: &Connection, hcm: &Hcm) -> Result<Reques
     } else {
         wire.body.clone()
     };
-    let mut request = Request { headers: all, body_chunks, ..Request::default() };
+    // Trailers (with `enable_trailers`; an HTTP/2 client's always come):
+    // names lowercased, values trimmed, one entry per line, even for the
+    // names Envoy joins among headers (measured: `e2e::shapes`).
+    let trailers = wire
+        .trailers
+        .iter()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.trim_matches([' ', '\t']).as_bytes().to_vec()))
+        .collect();
+    let mut request = Request { headers: all, body_chunks, trailers, ..Request::default() };
     let source = if remote == peer { peer.to_string() } else { SocketAddr::new(remote.ip(), 0).to_string() };
     request = request
         .property(property::SOURCE_ADDRESS, source)
@@ -588,7 +602,13 @@ mod tests {
 
     fn connect(target: &str, headers: &[(&str, &str)]) -> Wire {
         let headers = headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
-        Wire { method: "CONNECT".into(), target: target.into(), headers, body: vec![b"tunnel".to_vec()] }
+        Wire {
+            method: "CONNECT".into(),
+            target: target.into(),
+            headers,
+            body: vec![b"tunnel".to_vec()],
+            trailers: Vec::new(),
+        }
     }
 
     #[test]

@@ -181,6 +181,9 @@ pub fn request_lines(spec: &RequestSpec, withhold: bool) -> Vec<String> {
         if spec.body.is_some() || spec.body_chunks.is_some() || spec.body_base64.is_some() {
             lines.push(format!("body {WITHHELD}"));
         }
+        for (name, _) in spec.trailers.pairs() {
+            lines.push(format!("trailer {name}: {WITHHELD}"));
+        }
         return lines;
     }
     let mut lines = vec![format!("{} {}://{}{}", spec.method, spec.scheme, spec.authority, spec.path)];
@@ -202,6 +205,9 @@ pub fn request_lines(spec: &RequestSpec, withhold: bool) -> Vec<String> {
     }
     if let Some(b64) = &spec.body_base64 {
         lines.push(format!("body base64 {b64}"));
+    }
+    for (name, value) in spec.trailers.pairs() {
+        lines.push(format!("trailer {name}: {value}"));
     }
     lines
 }
@@ -312,6 +318,7 @@ fn request_json(spec: &RequestSpec, withhold: bool) -> Value {
     });
     if withhold {
         let headers: Vec<(String, &str)> = spec.headers.pairs().into_iter().map(|(n, _)| (n, WITHHELD)).collect();
+        let trailers: Vec<(String, &str)> = spec.trailers.pairs().into_iter().map(|(n, _)| (n, WITHHELD)).collect();
         if let Some(map) = r.as_object_mut() {
             if let Some(p) = &spec.principal {
                 map.insert("principal".into(), json!(p));
@@ -321,6 +328,9 @@ fn request_json(spec: &RequestSpec, withhold: bool) -> Value {
             }
             if spec.body.is_some() || spec.body_chunks.is_some() || spec.body_base64.is_some() {
                 map.insert("body".into(), json!(WITHHELD));
+            }
+            if !trailers.is_empty() {
+                map.insert("trailers".into(), json!(trailers));
             }
         }
         return r;
@@ -348,6 +358,10 @@ fn request_json(spec: &RequestSpec, withhold: bool) -> Value {
     }
     if let Some(b) = &spec.body_base64 {
         set("bodyBase64", json!(b));
+    }
+    let trailers = spec.trailers.pairs();
+    if !trailers.is_empty() {
+        set("trailers", json!(trailers));
     }
     r
 }
@@ -551,7 +565,7 @@ mod tests {
     fn case_with_record(record: Option<&str>) -> CaseRun {
         CaseRun {
             name: "c".into(),
-            sent: Sent::Request(serde_yaml_ng::from_str("{method: GET, authority: h, path: /}").unwrap()),
+            sent: Sent::Request(Box::new(serde_yaml_ng::from_str("{method: GET, authority: h, path: /}").unwrap())),
             expect: serde_yaml_ng::from_str("{decision: allow}").unwrap(),
             actual: Actual { record: record.map(str::to_owned), ..Actual::default() },
             mismatches: Vec::new(),

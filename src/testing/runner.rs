@@ -416,7 +416,8 @@ impl Arrival {
 /// authority`, the case's headers in order (a `host` among them is a
 /// second Host line), a `content-length` as an HTTP/1.1 client sends it
 /// (for a body, and for POST, PUT and PATCH) or `transfer-encoding:
-/// chunked` for a body in several chunks, and `connection: close`. A
+/// chunked` for a body in several chunks or one with trailers (sent after
+/// the last chunk), and `connection: close`. A
 /// `CONNECT` is written as a forward-proxy client opens a tunnel:
 /// `CONNECT authority HTTP/1.1` (the path is not sent), `Host: authority`
 /// and the case's headers, nothing else; its body is the tunnel's bytes,
@@ -427,15 +428,28 @@ pub fn wire_for(spec: &RequestSpec) -> Result<envoy::Wire, SpecError> {
         return Err(SpecError::NoAuthority);
     }
     let body = body_chunks(spec)?;
+    let trailers = spec.trailers.pairs();
     let mut headers = vec![("Host".to_owned(), spec.authority.clone())];
     let pairs = spec.headers.pairs();
     headers.extend(pairs.iter().cloned());
     if spec.method == "CONNECT" {
-        return Ok(envoy::Wire { method: spec.method.clone(), target: spec.authority.clone(), headers, body });
+        if !trailers.is_empty() {
+            return Err(SpecError::NoTrailersHere("a CONNECT has no body for trailers to follow"));
+        }
+        return Ok(envoy::Wire {
+            method: spec.method.clone(),
+            target: spec.authority.clone(),
+            headers,
+            body,
+            trailers,
+        });
     }
     let has = |name: &str| pairs.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
     let length: usize = body.iter().map(Vec::len).sum();
-    if body.len() > 1 {
+    if !trailers.is_empty() && has("content-length") {
+        return Err(SpecError::NoTrailersHere("trailers follow a chunked body, not one of a content-length"));
+    }
+    if body.len() > 1 || !trailers.is_empty() {
         if !has("transfer-encoding") {
             headers.push(("transfer-encoding".into(), "chunked".into()));
         }
@@ -443,7 +457,7 @@ pub fn wire_for(spec: &RequestSpec) -> Result<envoy::Wire, SpecError> {
         headers.push(("content-length".into(), length.to_string()));
     }
     headers.push(("connection".into(), "close".into()));
-    Ok(envoy::Wire { method: spec.method.clone(), target: spec.path.clone(), headers, body })
+    Ok(envoy::Wire { method: spec.method.clone(), target: spec.path.clone(), headers, body, trailers })
 }
 
 /// The ephemeral port the harness gives every client.

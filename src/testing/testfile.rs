@@ -105,7 +105,7 @@ fn one_body(schema: &mut schemars::Schema) {
 #[derive(Debug, Clone)]
 pub enum Sent {
     /// An HTTP request.
-    Request(RequestSpec),
+    Request(Box<RequestSpec>),
     /// A connection.
     Connection(ConnectionSpec),
 }
@@ -115,7 +115,7 @@ impl Case {
     /// or neither.
     pub fn sent(&self) -> Result<Sent, SpecError> {
         match (&self.request, &self.connection) {
-            (Some(r), None) => Ok(Sent::Request(r.clone())),
+            (Some(r), None) => Ok(Sent::Request(Box::new(r.clone()))),
             (None, Some(c)) => Ok(Sent::Connection(c.clone())),
             _ => Err(SpecError::RequestOrConnection),
         }
@@ -183,6 +183,10 @@ pub struct RequestSpec {
     /// The body, base64-encoded (binary bodies).
     #[serde(default)]
     pub body_base64: Option<String>,
+    /// Trailers: header lines sent after the body (a map, or a list of
+    /// `[name, value]` pairs). The body is then sent chunked.
+    #[serde(default)]
+    pub trailers: Headers,
     /// The downstream address.
     #[serde(default)]
     pub source_ip: Option<String>,
@@ -390,6 +394,9 @@ pub enum SpecError {
     /// An expectation a connection cannot meet (`status`, `findings`,
     /// `forwardedPath`, `forwardedBody`): its name.
     NotForConnections(&'static str),
+    /// `trailers` where they cannot be sent: on a `CONNECT`, or with a
+    /// `content-length` header (trailers follow a chunked body only).
+    NoTrailersHere(&'static str),
 }
 
 impl SpecError {
@@ -403,6 +410,7 @@ impl SpecError {
             SpecError::RequestOrConnection => "request and connection",
             SpecError::NoPort => "port",
             SpecError::NotForConnections(field) => field,
+            SpecError::NoTrailersHere(_) => "trailers",
         }
     }
 }
@@ -420,6 +428,7 @@ impl std::fmt::Display for SpecError {
             SpecError::NotForConnections(_) => {
                 f.write_str("a connection has no HTTP response, DLP or forwarded request to compare")
             }
+            SpecError::NoTrailersHere(why) => f.write_str(why),
         }
     }
 }

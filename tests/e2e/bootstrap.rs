@@ -3,8 +3,10 @@
 //! told apart by `tls_inspector`, as an Istio port in PERMISSIVE mode),
 //! whose HTTP connection managers run the Warden wasm filter and then the
 //! router; one static cluster (the recording upstream); an admin endpoint.
-//! The gateway is also a forward proxy: a `CONNECT host:port` is routed to
-//! the cluster, Envoy ends it and relays the tunnel's bytes over TCP.
+//! HTTP/1.1 trailers are enabled from client to upstream (an HTTP/2
+//! client's always reach the filter). The gateway is also a forward
+//! proxy: a `CONNECT host:port` is routed to the cluster, Envoy ends it
+//! and relays the tunnel's bytes over TCP.
 //! The HCM's settings are the harness's [`Hcm`], so Envoy and the harness
 //! model of it are configured from one value. Envoy runs in the test's own
 //! network namespace (see `netns`): the listeners are on the real ports.
@@ -70,6 +72,13 @@ impl Bootstrap<'_> {
                     "name": "upstream",
                     "type": "STATIC",
                     "connect_timeout": "2s",
+                    // Request trailers go on to the HTTP/1.1 upstream.
+                    "typed_extension_protocol_options": {
+                        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                            "explicit_http_config": {"http_protocol_options": {"enable_trailers": true}},
+                        },
+                    },
                     "load_assignment": {
                         "cluster_name": "upstream",
                         "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
@@ -95,6 +104,8 @@ impl Bootstrap<'_> {
             "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
             "stat_prefix": listener_name(port),
             "codec_type": "AUTO",
+            // HTTP/1.1 trailers reach the filters (HTTP/2 ones always do).
+            "http_protocol_options": {"enable_trailers": true},
             "normalize_path": false,
             "merge_slashes": false,
             "path_with_escaped_slashes_action": "KEEP_UNCHANGED",

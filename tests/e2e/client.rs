@@ -36,6 +36,8 @@ pub struct Request {
     /// Sent with `transfer-encoding: chunked`, one write per chunk with a
     /// pause between them, instead of `body`.
     chunks: Option<(Vec<Vec<u8>>, Duration)>,
+    /// Trailer lines after the last chunk (chunked bodies only).
+    trailers: Vec<(String, String)>,
     /// The header lines are sent exactly as given: no `content-length`,
     /// `transfer-encoding` or `connection` added.
     raw: bool,
@@ -50,6 +52,7 @@ impl Request {
             headers: Vec::new(),
             body: Vec::new(),
             chunks: None,
+            trailers: Vec::new(),
             raw: false,
         }
     }
@@ -92,6 +95,13 @@ impl Request {
     /// them as separate reads.
     pub fn chunked(mut self, chunks: Vec<Vec<u8>>, pause: Duration) -> Request {
         self.chunks = Some((chunks, pause));
+        self
+    }
+
+    /// Sends these trailer lines after the last chunk (with
+    /// [`Request::chunked`]).
+    pub fn trailers(mut self, trailers: Vec<(String, String)>) -> Request {
+        self.trailers = trailers;
         self
     }
 
@@ -331,7 +341,12 @@ fn exchange<S: Read + Write>(mut stream: S, request: &Request) -> io::Result<Res
                 stream.flush()?;
                 std::thread::sleep(*pause);
             }
-            stream.write_all(b"0\r\n\r\n")?;
+            let mut end = b"0\r\n".to_vec();
+            for (name, value) in &request.trailers {
+                end.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+            }
+            end.extend_from_slice(b"\r\n");
+            stream.write_all(&end)?;
             stream.flush()
         };
         let _ = send();

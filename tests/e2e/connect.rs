@@ -153,6 +153,7 @@ fn wire(request: &Request, tunnel: &[u8]) -> Wire {
         target: request.target().to_owned(),
         headers,
         body: if tunnel.is_empty() { Vec::new() } else { vec![tunnel.to_vec()] },
+        trailers: Vec::new(),
     }
 }
 

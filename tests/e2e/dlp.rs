@@ -337,3 +337,79 @@ fn numbers_at_every_offset_are_masked_in_envoy_as_in_the_harness() {
     let record: Value = serde_json::from_str(lines[0]["warden"].as_str().expect("a decision record")).expect("JSON");
     assert_masked_as_the_reference(&body, &got.body, &record);
 }
+
+/// Trailers under policies that scan only headers: the body is not held,
+/// so the headers and body go ahead while they stream, and the trailers
+/// are scanned when they arrive. A key in a trailer refuses the request
+/// there: the upstream is cut off (it never receives a whole request, nor
+/// the trailer); an e-mail address in a trailer reaches the upstream
+/// masked, and clean trailers unchanged. The harness agrees on the status
+/// and on the trailers forwarded.
+#[test]
+fn a_secret_in_a_trailer_never_reaches_the_upstream() {
+    let policy = json!({
+        "name": "trailers",
+        "outboundTrafficPolicy": "ALLOW_ANY",
+        "dlp": [
+            {"name": "keys", "detectors": ["aws_access_key_id"], "scan": ["headers"], "action": "BLOCK"},
+            {"name": "mask", "detectors": ["email"], "scan": ["headers"], "action": "REDACT"}
+        ]
+    });
+    let gateway = Gateway::launch(vec![bootstrap::warden(&policy)], &[WORKLOAD_PORT], Hcm::default(), &[], 200);
+    let host = Host::new(warden::FILTER_WASM, HostOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let mut vm = host.vm(policy.to_string().as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect()
+    };
+    let mut send = |trailers: &[(&str, &str)]| {
+        let request = Request::post("/v1/upload")
+            .host("files.example.com")
+            .chunked(vec![b"part one, ".to_vec(), b"part two".to_vec()], Duration::from_millis(100))
+            .trailers(pairs(trailers));
+        (gateway.send(&request), {
+            let mut r = host::Request::new("POST", "files.example.com", "/v1/upload")
+                .chunk(b"part one, ".to_vec())
+                .chunk(b"part two".to_vec());
+            r.trailers = pairs(trailers).into_iter().map(|(n, v)| (n, v.into_bytes())).collect();
+            vm.run(&r)
+        })
+    };
+
+    let (response, harness) = send(&[("x-checksum", "sha256=9f86d081"), ("x-upload-key", AWS_KEY)]);
+    assert_dlp_refusal(&response, "a key in a trailer");
+    assert_eq!(harness.status, 403, "the harness refuses it too");
+    assert!(harness.forwarded.is_none());
+    // The headers went ahead (the body was not held): the upstream saw the
+    // request start, then its cut; never the whole request or the trailer.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while gateway.upstream.incomplete().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(gateway.upstream.received().is_empty(), "{:?}", gateway.upstream.paths());
+    assert_eq!(gateway.upstream.incomplete().len(), 1, "the request was cut off upstream");
+
+    let (response, harness) = send(&[("x-checksum", "sha256=9f86d081"), ("x-uploaded-by", EMAIL)]);
+    assert_eq!(response.status, 200, "{}", response.text());
+    let received = gateway.upstream.received();
+    let [got] = received.as_slice() else { panic!("the upstream received {:?}", gateway.upstream.paths()) };
+    let masked = pairs(&[("x-checksum", "sha256=9f86d081"), ("x-uploaded-by", &"*".repeat(EMAIL.len()))]);
+    assert_eq!(got.trailers, masked, "the address is masked in the trailer upstream");
+    assert_eq!(got.body, b"part one, part two");
+    let forwarded = harness.forwarded.expect("the harness forwards it");
+    assert_eq!(forwarded.trailer("x-uploaded-by").as_deref(), Some("*".repeat(EMAIL.len()).as_str()));
+    assert_eq!(forwarded.trailer("x-checksum").as_deref(), Some("sha256=9f86d081"));
+
+    let lines = gateway.envoy.access_log(2);
+    let records: Vec<Value> =
+        lines.iter().map(|l| serde_json::from_str(l["warden"].as_str().expect("a record")).expect("JSON")).collect();
+    assert_eq!(
+        records[0]["findingsAt"],
+        json!([{"id": "aws_access_key_id", "in": "trailer", "name": "x-upload-key", "action": "BLOCK"}])
+    );
+    assert_eq!(
+        records[1]["findingsAt"],
+        json!([{"id": "email", "in": "trailer", "name": "x-uploaded-by", "action": "REDACT"}])
+    );
+    let everything = format!("{}\n{}", gateway.envoy.log(), serde_json::to_string(&lines).unwrap_or_default());
+    assert!(!everything.contains(AWS_KEY) && !everything.contains(EMAIL), "a secret in the logs");
+}

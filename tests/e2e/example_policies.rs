@@ -32,6 +32,7 @@ use super::client::{Request, Response, Tls};
 use super::gateway::{Gateway, WORKLOAD_PORT};
 use super::pki::{Identity, Pki};
 use super::tls_gateway::TlsGateway;
+use super::upstream::Received;
 
 fn policies_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")
@@ -59,8 +60,9 @@ fn example_policy_test_files_pass_in_envoy_and_the_harness_and_engine_agree() {
 /// What Envoy did with one case.
 struct EnvoyResult {
     response: Response,
-    /// Path and body of each request the upstream received for this case.
-    upstream: Vec<(String, Vec<u8>)>,
+    /// Path, body and trailers of each request the upstream received for
+    /// this case.
+    upstream: Vec<Received>,
     /// A CONNECT: allowed, Envoy connects to the upstream and answers 200
     /// itself; the tunnel's bytes are not an HTTP request the recording
     /// upstream can log (`e2e::connect` checks them with an echo upstream).
@@ -104,12 +106,7 @@ fn run_file(root: &Path, file: &Path, harness: &Host, failures: &mut Vec<String>
         let identity = identity(spec);
         let response = send(&gateway, case, spec, identity.as_ref());
         let received = gateway.upstream.received();
-        let upstream = received
-            .get(seen_upstream..)
-            .unwrap_or_default()
-            .iter()
-            .map(|r| (r.path.clone(), r.body.clone()))
-            .collect();
+        let upstream = received.get(seen_upstream..).unwrap_or_default().to_vec();
         seen_upstream = received.len();
         let envoy = EnvoyResult { response, upstream, tunnel: spec.method == "CONNECT" };
 
@@ -208,12 +205,12 @@ fn expectations(case: &Case, envoy: &EnvoyResult, envoy_answers: bool) -> Vec<St
             problems.push(format!("expected status {expected}, got {status}"));
         }
     }
-    if let (Some(path), Some((got, _))) = (&case.expect.forwarded_path, envoy.upstream.first()) {
+    if let (Some(path), Some(Received { path: got, .. })) = (&case.expect.forwarded_path, envoy.upstream.first()) {
         if got != path {
             problems.push(format!("expected the upstream to receive {path}, it received {got}"));
         }
     }
-    if let (Some(body), Some((_, got))) = (&case.expect.forwarded_body, envoy.upstream.first()) {
+    if let (Some(body), Some(Received { body: got, .. })) = (&case.expect.forwarded_body, envoy.upstream.first()) {
         if got != body.as_bytes() {
             problems.push(format!(
                 "expected the upstream to receive body {body:?}, it received {:?}",
@@ -249,13 +246,20 @@ fn harness_agreement(envoy: &EnvoyResult, harness: &host::Outcome) -> Vec<String
             problems.push("the response bodies differ".to_owned());
         }
     }
-    if let (Some((path, body)), Some(forwarded)) = (envoy.upstream.first(), &harness.forwarded) {
+    if let (Some(Received { path, body, trailers, .. }), Some(forwarded)) = (envoy.upstream.first(), &harness.forwarded)
+    {
         let harness_path = forwarded.header(":path").unwrap_or_default();
         if *path != harness_path {
             problems.push(format!("forwarded path: Envoy {path}, the harness {harness_path}"));
         }
         if *body != forwarded.body {
             problems.push("forwarded bodies differ".to_owned());
+        }
+        let sent: Vec<(String, String)> = trailers.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.clone())).collect();
+        let modelled: Vec<(String, String)> =
+            forwarded.trailers.iter().map(|(n, v)| (n.clone(), String::from_utf8_lossy(v).into_owned())).collect();
+        if sent != modelled {
+            problems.push(format!("forwarded trailers: Envoy {sent:?}, the harness {modelled:?}"));
         }
     }
     problems
@@ -281,12 +285,15 @@ fn engine_agreement(
 ) -> (Vec<String>, String) {
     let mut problems = Vec::new();
     let chunks: Vec<&[u8]> = request.body_chunks.iter().map(Vec::as_slice).collect();
-    let native = engine.process(&RequestAttributes(request), &chunks);
+    let trailers: Vec<(String, String)> =
+        request.trailers.iter().map(|(n, v)| (n.clone(), String::from_utf8_lossy(v).into_owned())).collect();
+    let trailers: Vec<(&str, &str)> = trailers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let native = engine.process_with_trailers(&RequestAttributes(request), &chunks, &trailers);
     let allowed = native.outcome == warden::engine::Outcome::Allow;
     if allowed != envoy.allowed() {
         problems.push(format!("the native engine decided {:?}, Envoy {}", native.outcome, verdict(envoy.allowed())));
     }
-    if let Some((path, body)) = envoy.upstream.first() {
+    if let Some(Received { path, body, .. }) = envoy.upstream.first() {
         let native_path = native.forward_path.clone().unwrap_or_else(|| spec.path.clone());
         if *path != native_path {
             problems.push(format!("the native engine forwards {native_path}, Envoy forwarded {path}"));
@@ -323,9 +330,10 @@ fn send(gateway: &Gateway, case: &Case, spec: &RequestSpec, identity: Option<&Id
     let wire = runner::wire_for(spec).unwrap_or_else(|e| panic!("{}: {e}", case.name));
     let connection = runner::connection_for(spec).unwrap_or_else(|e| panic!("{}: {e}", case.name));
     let mut request = Request::raw(&wire.method, &wire.target, wire.headers.clone());
-    if wire.body.len() > 1 {
+    if wire.body.len() > 1 || !wire.trailers.is_empty() {
         // Separate reads at the gateway: the filter sees each chunk.
-        request = request.chunked(wire.body.clone(), std::time::Duration::from_millis(50));
+        request =
+            request.chunked(wire.body.clone(), std::time::Duration::from_millis(50)).trailers(wire.trailers.clone());
     } else if let Some(body) = wire.body.first() {
         request = request.body(body.clone());
     }

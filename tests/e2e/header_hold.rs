@@ -52,6 +52,8 @@ struct Case {
     /// between them; else one body with `content-length`.
     chunked: bool,
     chunks: Vec<Vec<u8>>,
+    /// Trailer lines after the (chunked) body.
+    trailers: Vec<(String, String)>,
     /// The body the upstream must receive; `None`: refused by DLP.
     forwarded: Option<Vec<u8>>,
 }
@@ -65,8 +67,16 @@ impl Case {
             gzip: false,
             chunked: chunks.len() > 1,
             chunks: chunks.iter().map(|c| c.as_bytes().to_vec()).collect(),
+            trailers: Vec::new(),
             forwarded: None,
         }
+    }
+
+    /// Ends the body (then chunked) with this trailer line.
+    fn trailer(mut self, name: &str, value: &str) -> Case {
+        self.trailers.push((name.to_owned(), value.to_owned()));
+        self.chunked = true;
+        self
     }
 
     fn chunked(mut self) -> Case {
@@ -95,7 +105,13 @@ impl Case {
             headers.push(("content-length".into(), length.to_string()));
         }
         headers.push(("connection".into(), "close".into()));
-        Wire { method: "POST".into(), target: "/post".into(), headers, body: self.chunks.clone() }
+        Wire {
+            method: "POST".into(),
+            target: "/post".into(),
+            headers,
+            body: self.chunks.clone(),
+            trailers: self.trailers.clone(),
+        }
     }
 
     fn request(&self) -> Request {
@@ -103,7 +119,7 @@ impl Case {
         let request = Request::raw(&wire.method, &wire.target, wire.headers);
         if self.chunked {
             // Separate reads at the gateway: the filter sees each chunk.
-            request.chunked(self.chunks.clone(), Duration::from_millis(150))
+            request.chunked(self.chunks.clone(), Duration::from_millis(150)).trailers(self.trailers.clone())
         } else {
             request.body(self.chunks.concat())
         }
@@ -175,6 +191,12 @@ fn blocked_cases() -> Vec<Case> {
             &[leaked(format!("token {GITHUB_TOKEN}"))],
         )
         .chunked(),
+        // Trailers are scanned as headers, once the held body is done.
+        Case::blocked("clean JSON, an AWS key in a trailer", "httpbin.org", json, &[r#"{"order": 1031}"#])
+            .trailer("x-checksum", "sha256=9f86d081")
+            .trailer("x-upload-key", AWS_KEY),
+        Case::blocked("clean form in two chunks, a card in a trailer", "httpbin.org", form, &["a=1", "&b=2"])
+            .trailer("x-card", CARD),
     ]
 }
 
@@ -190,6 +212,9 @@ fn forwarded_cases() -> Vec<Case> {
             .forwarding(r#"{"order": 1029}"#),
         Case::blocked("clean JSON split across chunks", "httpbin.org", json, &[r#"{"order": "#, r#"1030}"#])
             .forwarding(r#"{"order": 1030}"#),
+        Case::blocked("clean JSON with a clean trailer", "httpbin.org", json, &[r#"{"order": 1032}"#])
+            .trailer("x-checksum", "sha256=9f86d081")
+            .forwarding(r#"{"order": 1032}"#),
         Case::blocked("event redacted, content-length", "collect.analytics.example", json, &[event]).forwarding(masked),
         Case::blocked(
             "form redacted, split across chunks",
@@ -266,6 +291,7 @@ fn assert_forwarded_intact(gateway: &Gateway, vm: &mut host::Vm, cases: &[Case])
             panic!("{}: the upstream received {:?}", case.name, gateway.upstream.paths())
         };
         assert_eq!(Some(&got.body), case.forwarded.as_ref(), "{}: the body upstream", case.name);
+        assert_eq!(got.trailers, case.trailers, "{}: the trailers upstream", case.name);
         assert_harness_agrees(vm, case, response.status, true);
     }
 }

@@ -48,6 +48,9 @@ impl Headers {
     }
 }
 
+/// Trailer lines after a chunked body: name as sent, value trimmed.
+pub type Trailers = Vec<(String, String)>;
+
 /// How a message body is delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BodyFraming {
@@ -107,8 +110,14 @@ impl<R: Read> MessageReader<R> {
 
     /// Reads a body delimited as `framing` says.
     pub fn read_body(&mut self, framing: BodyFraming) -> io::Result<Vec<u8>> {
+        Ok(self.read_body_and_trailers(framing)?.0)
+    }
+
+    /// Reads a body delimited as `framing` says, and the trailer lines
+    /// after a chunked one (name and value as sent, the value trimmed).
+    pub fn read_body_and_trailers(&mut self, framing: BodyFraming) -> io::Result<(Vec<u8>, Trailers)> {
         match framing {
-            BodyFraming::Length(len) => self.take(len),
+            BodyFraming::Length(len) => Ok((self.take(len)?, Vec::new())),
             BodyFraming::Chunked => self.read_chunked(),
             BodyFraming::UntilClose => {
                 while self.fill()? > 0 {
@@ -116,12 +125,12 @@ impl<R: Read> MessageReader<R> {
                         return Err(invalid(format!("body longer than {MAX_BODY} bytes")));
                     }
                 }
-                Ok(std::mem::take(&mut self.buf))
+                Ok((std::mem::take(&mut self.buf), Vec::new()))
             }
         }
     }
 
-    fn read_chunked(&mut self) -> io::Result<Vec<u8>> {
+    fn read_chunked(&mut self) -> io::Result<(Vec<u8>, Trailers)> {
         let mut body = Vec::new();
         loop {
             let line = self.read_line()?;
@@ -132,8 +141,16 @@ impl<R: Read> MessageReader<R> {
                 .ok_or_else(|| invalid(format!("bad chunk size line {:?}", String::from_utf8_lossy(&line))))?;
             if size == 0 {
                 // Trailers, if any, end with an empty line.
-                while !self.read_line()?.is_empty() {}
-                return Ok(body);
+                let mut trailers = Vec::new();
+                loop {
+                    let line = self.read_line()?;
+                    if line.is_empty() {
+                        return Ok((body, trailers));
+                    }
+                    let line = String::from_utf8_lossy(&line).into_owned();
+                    let (name, value) = line.split_once(':').ok_or_else(|| invalid(format!("bad trailer {line:?}")))?;
+                    trailers.push((name.to_owned(), value.trim().to_owned()));
+                }
             }
             if body.len() + size > MAX_BODY {
                 return Err(invalid(format!("body longer than {MAX_BODY} bytes")));

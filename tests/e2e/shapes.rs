@@ -24,6 +24,7 @@ use warden::testing::envoy::{self, ClientCertificate, Connection, ForwardClientC
 use super::bootstrap;
 use super::client::{Request, Tls};
 use super::gateway::Gateway;
+use super::http1::Trailers;
 use super::pki::{Pki, ADMIN, SLEEP};
 use crate::harness::filters::{self, Filter, Target};
 
@@ -34,7 +35,7 @@ fn wire(method: &str, target: &str, headers: &[(&str, &str)]) -> Wire {
     let mut headers: Vec<(String, String)> = headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
     headers.push(("x-probe".into(), "dump".into()));
     headers.push(("connection".into(), "close".into()));
-    Wire { method: method.into(), target: target.into(), headers, body: Vec::new() }
+    Wire { method: method.into(), target: target.into(), headers, body: Vec::new(), trailers: Vec::new() }
 }
 
 fn requests() -> Vec<(&'static str, Wire)> {
@@ -205,7 +206,7 @@ fn parse_dump(body: &[u8]) -> Dump {
     for line in text.lines() {
         let (kind, rest) = line.split_once(' ').expect("dump line");
         match (kind, rest.split_once('=')) {
-            ("h", Some((n, v))) => dump.headers.push((unhex(n), unhex(v))),
+            ("h" | "t", Some((n, v))) => dump.headers.push((unhex(n), unhex(v))),
             ("p", Some((p, v))) => {
                 dump.properties.insert(p.to_owned(), Some(unhex(v)));
             }
@@ -349,4 +350,68 @@ fn the_harness_hands_the_filter_what_envoy_hands_it() {
     }
     assert!(compared >= 100, "compared only {compared} requests");
     assert!(problems.is_empty(), "{} of {compared} requests differ:\n{}", problems.len(), problems.join("\n"));
+}
+
+/// Trailers after a chunked body reach the filter as the harness hands
+/// them over (Envoy with `enable_trailers`, as the test gateways run): the
+/// probe answers with the trailers it was handed, in Envoy and in the
+/// harness, and the two must be equal, for repeated names, names Envoy
+/// joins among headers, mixed case and padded values, with and without a
+/// body before them.
+#[test]
+fn trailers_reach_the_filter_as_the_harness_hands_them() {
+    let probe = filters::path(Filter::Probe, Target::Wasip1);
+    let host = Host::new(&std::fs::read(&probe).expect("the probe"), HostOptions::default()).expect("probe host");
+    let gw = Gateway::launch(vec![bootstrap::probe(&probe)], &[80], Hcm::default(), &[], 200);
+    let mut vm = host.vm(b"").expect("probe VM");
+    let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect()
+    };
+    let cases: Vec<(&str, Vec<Vec<u8>>, Trailers)> = vec![
+        ("one trailer", vec![b"abc".to_vec()], pairs(&[("x-checksum", "sha256=1")])),
+        ("no body", Vec::new(), pairs(&[("x-checksum", "sha256=1")])),
+        (
+            "repeated, joined and padded",
+            vec![b"ab".to_vec(), b"c".to_vec()],
+            pairs(&[
+                ("X-Api-Key", "first"),
+                ("x-api-key", "second"),
+                ("User-Agent", "u1"),
+                ("user-agent", "u2"),
+                ("Authorization", "Bearer x"),
+                ("authorization", "Bearer y"),
+                ("x-space", "  padded \t"),
+                ("x-empty", ""),
+                ("grpc-status", "0"),
+            ]),
+        ),
+    ];
+    let mut problems = Vec::new();
+    for (name, body, trailers) in cases {
+        let headers = pairs(&[("Host", "a.example"), ("Transfer-Encoding", "chunked"), ("x-probe", "dump-trailers")]);
+        let mut request = Wire { method: "POST".into(), target: "/post".into(), headers, body, trailers };
+        let raw = Request::raw(&request.method, &request.target, request.headers.clone())
+            .chunked(request.body.clone(), std::time::Duration::ZERO)
+            .trailers(request.trailers.clone());
+        let response = gw.envoy.plain(80).send(&raw).unwrap_or_else(|e| panic!("{name}: {e}"));
+        request.headers.push(("connection".into(), "close".into()));
+        let connection = Connection {
+            source: SocketAddr::new([127, 0, 0, 1].into(), 40000),
+            listener: SocketAddr::from(([127, 0, 0, 1], 80)),
+            tls: None,
+            sni: None,
+            node: FAR.parse().unwrap(),
+        };
+        let model = envoy::request(&request, &connection, &Hcm::default()).expect("the filter runs");
+        let outcome = vm.run(&model);
+        let (Some(_), Some(local)) = (response.header("x-probe-dump"), outcome.local_response) else {
+            problems.push(format!("{name}: the probe did not answer in both (Envoy: {})", response.status));
+            continue;
+        };
+        let (in_envoy, in_harness) = (parse_dump(&response.body), parse_dump(&local.body));
+        if in_envoy != in_harness {
+            problems.push(format!("{name}:\n    envoy   {:?}\n    harness {:?}", in_envoy.headers, in_harness.headers));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -31,6 +31,8 @@ pub struct Received {
     pub headers: Headers,
     /// The body, de-chunked.
     pub body: Vec<u8>,
+    /// The trailer lines after a chunked body, names as received.
+    pub trailers: Vec<(String, String)>,
 }
 
 /// A running upstream; stops accepting when dropped.
@@ -127,12 +129,13 @@ fn serve(
         let method = request.method.unwrap_or_default().to_owned();
         let path = request.path.unwrap_or_default().to_owned();
         let headers = Headers::from_parsed(request.headers);
-        let body = match reader.read_body(headers.body_framing(false)?) {
-            Ok(body) => body,
+        let (body, trailers) = match reader.read_body_and_trailers(headers.body_framing(false)?) {
+            Ok(read) => read,
             Err(e) => {
                 // The proxy gave up on the request mid-body (a refusal
                 // after the headers went on): keep what arrived of it.
-                lock(incomplete).push(Received { method, path, headers, body: reader.buffered().to_vec() });
+                let body = reader.buffered().to_vec();
+                lock(incomplete).push(Received { method, path, headers, body, trailers: Vec::new() });
                 return Err(e);
             }
         };
@@ -140,7 +143,7 @@ fn serve(
         let head_only = method == "HEAD";
         // Record before answering: once the client has its response, the
         // request is in the log.
-        lock(log).push(Received { method, path, headers, body });
+        lock(log).push(Received { method, path, headers, body, trailers });
         writer.write_all(&response(status, head_only, close))?;
         if close {
             break;

@@ -4,7 +4,8 @@
 //! The request header `x-probe` lists operations, comma-separated (see
 //! [`ProbeStream::probe`]). Each operation reports what it saw as request
 //! headers `x-r-NAME: VALUE`, which the test reads from the forwarded
-//! request; a few answer locally or pause instead.
+//! request; a few answer locally or pause instead (`dump` with the headers
+//! it was handed, `dump-trailers` with the trailers once they arrive).
 //!
 //! Plugin configuration, `key: value` lines:
 //!
@@ -142,6 +143,8 @@ struct ProbeStream {
     response_body: bool,
     response_local: bool,
     lifecycle: bool,
+    /// Answer with the request trailers when they arrive.
+    dump_trailers: bool,
 }
 
 /// Reports a value as request header `x-r-NAME`.
@@ -180,6 +183,7 @@ impl ProbeStream {
             }
             "headers" => self.headers(),
             "dump" => return Some(self.dump()),
+            "dump-trailers" => self.dump_trailers = true,
             "replace-headers" => self.set_http_request_headers(vec![
                 (":method", "PUT"),
                 (":scheme", "http"),
@@ -482,6 +486,21 @@ impl HttpContext for ProbeStream {
             self.resume_http_request();
         }
         Action::Continue
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        if !self.dump_trailers {
+            return Action::Continue;
+        }
+        // Every trailer pair in map order, `t NAME=HEX`, as `dump` does
+        // headers.
+        let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let mut out = String::new();
+        for (name, value) in self.get_http_request_trailers_bytes() {
+            out.push_str(&format!("t {}={}\n", hex(name.as_bytes()), hex(&value)));
+        }
+        self.send_http_response(200, vec![("x-probe-dump", "1")], Some(out.as_bytes()));
+        Action::Pause
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
