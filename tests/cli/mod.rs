@@ -231,6 +231,40 @@ fn warden_check_names_the_line_of_the_field() {
     }
 }
 
+/// Trailers follow a chunked body: a case that gives them where they
+/// cannot be sent is an input error naming the case and the field.
+#[test]
+fn warden_test_refuses_trailers_that_cannot_be_sent() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    std::fs::write(dir.path().join("policy.yaml"), "name: t\noutboundTrafficPolicy: ALLOW_ANY\n").unwrap();
+    let cases = [
+        (
+            "{method: CONNECT, authority: 'a.com:443', trailers: {x-a: b}}",
+            "request.trailers: a CONNECT has no body for trailers to follow",
+        ),
+        (
+            "{method: POST, authority: a.com, headers: {Content-Length: '1'}, body: x, trailers: {x-a: b}}",
+            "request.trailers: trailers follow a chunked body, not one of a content-length",
+        ),
+    ];
+    for (request, expected) in cases {
+        let file = dir.path().join("t.test.yaml");
+        let text = format!(
+            "policy: policy.yaml\ntests:\n  - name: c\n    request: {request}\n    expect: {{decision: allow}}\n"
+        );
+        std::fs::write(&file, text).unwrap();
+        let run = warden(&["test", file.to_str().unwrap()]);
+        assert_eq!(run.code, EXIT_USAGE, "{request}: {}", run.stderr);
+        assert!(run.stderr.contains(&format!("tests[0] (c): {expected}")), "{request}: {}", run.stderr);
+    }
+    // Where they can: a body, or none, sent chunked with them.
+    let file = dir.path().join("t.test.yaml");
+    let text = "policy: policy.yaml\ntests:\n  - name: c\n    request: {method: POST, authority: a.com, trailers: {x-a: b}}\n    expect: {decision: allow}\n";
+    std::fs::write(&file, text).unwrap();
+    let run = warden(&["test", file.to_str().unwrap()]);
+    assert_eq!(run.code, EXIT_OK, "{}", run.stderr);
+}
+
 #[test]
 fn warden_check_example_policies_are_clean() {
     let policies: Vec<String> = std::fs::read_dir("policies")
