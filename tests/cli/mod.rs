@@ -280,6 +280,35 @@ fn warden_check_example_policies_are_clean() {
     assert_eq!(run.code, EXIT_OK, "{}{}", run.stdout, run.stderr);
 }
 
+/// Each example's README shows the command that runs its test cases and
+/// the count it prints: the count must be what the command prints now.
+#[test]
+fn example_readmes_show_the_counts_their_tests_give() {
+    let mut readmes = vec![std::path::PathBuf::from("policies/README.md")];
+    for entry in walkdir::WalkDir::new("policies").into_iter().flatten() {
+        if entry.file_name() == "README.md" && entry.depth() > 0 {
+            readmes.push(entry.into_path());
+        }
+    }
+    let mut checked = 0;
+    for readme in readmes {
+        let text = std::fs::read_to_string(&readme).unwrap();
+        let mut target: Option<&str> = None;
+        for line in text.lines() {
+            if let Some(rest) = line.split_once("-- test ").map(|(_, r)| r) {
+                target = rest.split_whitespace().next();
+            } else if let (Some(dir), true) = (target, line.ends_with(" failed") && line.contains(" passed, ")) {
+                let run = warden(&["test", dir]);
+                let last = run.stdout.lines().last().unwrap_or_default().to_owned();
+                assert_eq!(last, line, "{}: `warden test {dir}` prints another count", readme.display());
+                target = None;
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 10, "only {checked} counts found in the READMEs");
+}
+
 // ---------------------------------------------------------- warden explain
 
 #[test]
