@@ -1,6 +1,8 @@
 //! DLP over a body that arrives in pieces: whatever the chunk boundaries,
 //! the scan finds exactly what one pass over the whole body finds (the
 //! same detectors at the same offsets), and REDACT forwards the same bytes.
+//! And the same text as a trailer is scanned as it is as a header: the same
+//! findings, reported in the trailer, and the same masked value.
 
 #![no_main]
 
@@ -21,6 +23,16 @@ fn policy(action: &str) -> Policy {
             "dlp": [{{"name": "all", "action": "{action}", "scan": ["body"], "onOversize": "ALLOW"}}]}}"#
     );
     compile::load(doc.as_bytes()).expect("the fuzz policy compiles")
+}
+
+/// REDACT of the whole catalogue in headers (and so trailers).
+fn headers_policy() -> &'static Policy {
+    static POLICY: OnceLock<Policy> = OnceLock::new();
+    POLICY.get_or_init(|| {
+        let doc = r#"{"name": "h", "outboundTrafficPolicy": "ALLOW_ANY",
+            "dlp": [{"name": "all", "action": "REDACT", "scan": ["headers"]}]}"#;
+        compile::load(doc.as_bytes()).expect("the fuzz policy compiles")
+    })
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -48,4 +60,21 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(whole.record, pieces.record, "{action}: {} chunks", chunks.len());
         assert_eq!(whole.forwarded_body, pieces.forwarded_body, "{action}: {} chunks", chunks.len());
     }
+
+    // The body's text (a line of it) as a header and as a trailer.
+    let text = String::from_utf8_lossy(body);
+    let Some(value) = text.lines().next().map(str::trim).filter(|v| !v.is_empty() && !v.contains('\0')) else {
+        return;
+    };
+    let p = headers_policy();
+    let plain = || FakeAttributes::request("POST", "api.example.com", "/");
+    let as_header = p.process(&plain().header("x-t", value), &[b"x"]);
+    let as_trailer = p.process_with_trailers(&plain(), &[b"x"], &[("x-t", value)]);
+    let at = |record: &str| {
+        let v: serde_json::Value = serde_json::from_str(record).expect("a record is JSON");
+        v["findingsAt"].to_string()
+    };
+    let want = at(&as_header.record).replace(r#""in":"header""#, r#""in":"trailer""#);
+    assert_eq!(at(&as_trailer.record), want, "{value:?}");
+    assert_eq!(as_trailer.trailer_edits, as_header.header_edits, "{value:?}");
 });
