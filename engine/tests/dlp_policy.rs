@@ -793,8 +793,22 @@ fn a_body_scan_counts_what_the_headers_found() {
         [(("x-by", "jane@example.com"), true, false), (("x-key", AWS), false, true), (("x-n", "1"), false, false)]
     {
         let mut decision = p.decide(&post("text/plain").header(header.0, header.1));
+        let at_headers = decision.record();
         let mut scan = decision.take_body().expect("a body policy and a headers policy apply");
         assert_eq!(scan.feed(p.dlp(), b"no card", true), BodyStep::Forward);
         assert_eq!((scan.audited(), scan.redacted()), (audited, redacted), "{header:?}");
+        // Nothing found after the headers: the record set then stands (the
+        // filter does not write it again), and it is the final one.
+        assert!(!scan.record_changed());
+        assert_eq!(scan.record(), at_headers, "{header:?}");
     }
+    let mut decision = p.decide(&post("text/plain").header("x-by", "jane@example.com"));
+    let mut scan = decision.take_body().expect("a body scan");
+    assert_eq!(scan.feed(p.dlp(), format!("card {CARD}").as_bytes(), true), BodyStep::Block);
+    assert!(scan.record_changed());
+    let mut decision = p.decide(&post("text/plain"));
+    let mut scan = decision.take_body().expect("a body scan");
+    let _ = scan.trailers(p.dlp(), &mut |visit| visit("x-by", "jane@example.com"));
+    assert_eq!(scan.feed(p.dlp(), b"", true), BodyStep::Forward);
+    assert!(scan.record_changed(), "an AUDIT finding in a trailer is recorded");
 }

@@ -322,10 +322,15 @@ impl WardenStream {
 
     /// The body scan is over: record it, count it, and refuse if it says so.
     fn finish_body(&mut self, policy: &Policy, scan: &BodyScan) -> Action {
-        let record = scan.record();
-        let _ = hostcalls::set_property(vec![FILTER_STATE_PROPERTY], Some(record.as_bytes()));
         let outcome = scan.outcome();
         self.count(outcome, scan.redacted(), scan.audited());
+        // The record set at the headers stands unless the body or the
+        // trailers added to it.
+        if !scan.record_changed() {
+            return Action::Continue;
+        }
+        let record = scan.record();
+        let _ = hostcalls::set_property(vec![FILTER_STATE_PROPERTY], Some(record.as_bytes()));
         match policy.response_for_outcome(outcome) {
             Some(response) => {
                 log(LogLevel::Info, &format!("warden: {} request body {record}", outcome.as_str()));
@@ -498,7 +503,7 @@ impl HttpContext for WardenStream {
         if !scan.reads_body() {
             // No policy scans the body, or its scan is over: only the end
             // of the stream (and trailers) still count.
-            return self.scan_body(&[], end_of_stream);
+            return if end_of_stream { self.scan_body(&[], true) } else { Action::Continue };
         }
         let held = scan.holds();
         self.scan_new_bytes(body_size, held, end_of_stream)

@@ -270,6 +270,14 @@ impl BodyScan {
         self.base.record(outcome, reason, [&self.findings, &self.trailer_findings], self.unscanned)
     }
 
+    /// Whether [`BodyScan::record`] says more than the header decision's
+    /// record did: a finding in the body or the trailers, a refusal, or a
+    /// body that went on unscanned. When not, the filter need not write
+    /// the record again.
+    pub fn record_changed(&self) -> bool {
+        self.blocked.is_some() || self.unscanned || !self.findings.is_empty() || !self.trailer_findings.is_empty()
+    }
+
     /// The outcome once the body is done.
     pub fn outcome(&self) -> Outcome {
         if self.blocked.is_some() {
