@@ -287,31 +287,22 @@ impl BodyScan {
         }
     }
 
-    /// Whether any finding (headers or body) was redacted.
+    /// Whether any finding (headers, body or trailers) was redacted.
     pub fn redacted(&self) -> bool {
-        self.blocked.is_none()
-            && self
-                .base
-                .findings
-                .iter()
-                .chain(&self.findings)
-                .chain(&self.trailer_findings)
-                .any(|f| f.action == DlpAction::Redact)
+        self.blocked.is_none() && self.any_finding(DlpAction::Redact)
     }
 
     /// Whether anything was recorded for audit: an AUDIT policy matched at
     /// the headers, any finding (headers, body, trailers) was only
     /// recorded, or the body went on unscanned.
     pub fn audited(&self) -> bool {
-        self.unscanned
-            || !self.base.audit.is_empty()
-            || self
-                .base
-                .findings
-                .iter()
-                .chain(&self.findings)
-                .chain(&self.trailer_findings)
-                .any(|f| f.action == DlpAction::Audit)
+        self.unscanned || !self.base.audit.is_empty() || self.any_finding(DlpAction::Audit)
+    }
+
+    /// Whether any finding of the request (headers, body, trailers) did
+    /// `action`.
+    fn any_finding(&self, action: DlpAction) -> bool {
+        self.base.findings.iter().chain(&self.findings).chain(&self.trailer_findings).any(|f| f.action == action)
     }
 
     /// Bytes of the body could not be read from the host. A held body is
