@@ -19,6 +19,7 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
+use super::h2;
 use super::http1::{BodyFraming, Headers, MessageReader};
 use super::netns::NetNs;
 use super::pki::{Identity, Pki};
@@ -263,6 +264,12 @@ impl<'a> Dial<'a> {
     /// Sends `request` on a new connection and reads the response.
     pub fn send(&self, request: &Request) -> io::Result<Response> {
         exchange(self.open()?, request)
+    }
+
+    /// Sends `request` as HTTP/2 (prior knowledge, so on a plain
+    /// connection) on a new connection; see [`h2::exchange`].
+    pub fn send_h2c(&self, request: &h2::H2Request<'_>) -> io::Result<h2::Ending> {
+        h2::exchange(self.open()?, request)
     }
 
     /// Sends `request` (a `CONNECT`, with any tunnel bytes as its body) on

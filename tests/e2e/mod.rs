@@ -1,6 +1,6 @@
 //! End-to-end tests: the compiled filter (`warden::FILTER_WASM_PATH`) in a
-//! real Envoy, real HTTP/1.1 from a raw client, and a recording upstream
-//! behind it.
+//! real Envoy, real HTTP/1.1 from a raw client (and HTTP/2 from a minimal
+//! one, [`h2`], for request trailers), and a recording upstream behind it.
 //!
 //! ```text
 //! cargo test --test main e2e
@@ -22,6 +22,7 @@ mod client;
 mod echo;
 mod envoy;
 mod gateway;
+mod h2;
 mod http1;
 mod install;
 mod netns;
