@@ -812,3 +812,28 @@ fn a_body_scan_counts_what_the_headers_found() {
     assert_eq!(scan.feed(p.dlp(), b"", true), BodyStep::Forward);
     assert!(scan.record_changed(), "an AUDIT finding in a trailer is recorded");
 }
+
+/// A name that came on several lines is replaced whole, each line masked
+/// or as it came, in order: replacing the name alone would leave one line
+/// (the masked one) and lose the clean ones.
+#[test]
+fn a_masked_line_of_a_repeated_name_keeps_the_others() {
+    let p = with_dlp(json!([{"name": "mask", "detectors": ["aws_access_key_id"], "action": "REDACT"}]));
+    let stars = "*".repeat(AWS.len());
+    let req = FakeAttributes::get("httpbin.org", "/get")
+        .add_header("x-k", "first")
+        .add_header("x-other", AWS)
+        .add_header("x-k", AWS)
+        .add_header("x-k", "last");
+    let d = p.decide(&req);
+    let edits: Vec<(&str, &str)> = d.header_edits.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    // In the order they came; the filter replaces each name at its first
+    // entry and adds the others, so each name's lines keep their order.
+    assert_eq!(edits, [("x-k", "first"), ("x-other", stars.as_str()), ("x-k", stars.as_str()), ("x-k", "last")]);
+    // A name on one line: that line only.
+    let d = p.decide(&FakeAttributes::get("httpbin.org", "/get").header("x-k", AWS).header("x-n", "1"));
+    assert_eq!(d.header_edits, vec![("x-k".to_owned(), stars.clone())]);
+    // Trailers alike.
+    let out = p.process_with_trailers(&post("text/plain"), &[b"x"], &[("x-t", "clean"), ("x-t", AWS)]);
+    assert_eq!(out.trailer_edits, vec![("x-t".to_owned(), "clean".to_owned()), ("x-t".to_owned(), stars)]);
+}

@@ -462,9 +462,7 @@ impl HttpContext for WardenStream {
             if let Some(path) = &decision.forward_path {
                 let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, ":path", Some(path));
             }
-            for (name, value) in &decision.header_edits {
-                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
-            }
+            replace_lines(MapType::HttpRequestHeaders, &decision.header_edits);
         }
         if let Some(response) = policy.response_for(&decision) {
             self.count(decision.outcome, false, decision.audited());
@@ -517,11 +515,23 @@ impl HttpContext for WardenStream {
         if let (Some(policy), Some(scan)) = (self.policy.as_deref(), self.body.as_mut()) {
             let trailers = header_map(MapType::HttpRequestTrailers);
             let edits = scan.trailers(policy.dlp(), &mut |visit| trailers.for_each(visit));
-            for (name, value) in &edits {
-                let _ = hostcalls::set_map_value(MapType::HttpRequestTrailers, name, Some(value));
-            }
+            replace_lines(MapType::HttpRequestTrailers, &edits);
         }
         self.scan_body(&[], true)
+    }
+}
+
+/// Replaces header (or trailer) lines with DLP's edits: the lines of a
+/// name are replaced by its entries, in order (replacing a name leaves one
+/// line of it; the rest are added after it).
+fn replace_lines(map: MapType, edits: &[(String, String)]) {
+    for (i, (name, value)) in edits.iter().enumerate() {
+        let first = edits.iter().position(|(n, _)| n == name) == Some(i);
+        let _ = if first {
+            hostcalls::set_map_value(map, name, Some(value))
+        } else {
+            hostcalls::add_map_value(map, name, value)
+        };
     }
 }
 

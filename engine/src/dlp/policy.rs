@@ -309,6 +309,10 @@ impl DlpSet {
     /// and masking covers its part in the value. Returns the findings and
     /// the lines to replace (name and masked value): REDACT, and BLOCK
     /// too, as Envoy's access log reads the headers of a refused request.
+    /// A name that came on several lines is replaced whole: every line of
+    /// it, masked or not, in the order the lines came, so that replacing
+    /// the name at its first entry (which leaves one line) and adding the
+    /// rest keeps its clean lines.
     pub(crate) fn scan_header_lines(
         &self,
         group: &Group,
@@ -316,8 +320,11 @@ impl DlpSet {
         for_each: &mut HeaderLines<'_>,
     ) -> (Vec<Finding>, Vec<(String, String)>) {
         let mut findings = Vec::new();
-        let mut edits = Vec::new();
+        // (line number, name, masked value) of each line to mask.
+        let mut masked_lines: Vec<(usize, String, String)> = Vec::new();
+        let mut number = 0;
         for_each(&mut |name, value| {
+            number += 1;
             // Pseudo-headers are the query's; a trace-context header that
             // is exactly its ids holds nothing but random digits and hex
             // (see `trace`).
@@ -352,7 +359,22 @@ impl DlpSet {
                 for span in spans {
                     mask(&mut masked, span.start, span.end);
                 }
-                edits.push((name.to_owned(), String::from_utf8_lossy(&masked).into_owned()));
+                masked_lines.push((number, name.to_owned(), String::from_utf8_lossy(&masked).into_owned()));
+            }
+        });
+        if masked_lines.is_empty() {
+            return (findings, Vec::new());
+        }
+        // Every line of the names masked, masked or as they came, in order
+        // (a second pass, only for a request with something to mask).
+        let mut edits: Vec<(String, String)> = Vec::new();
+        let mut number = 0;
+        for_each(&mut |name, value| {
+            number += 1;
+            if let Some((_, _, masked)) = masked_lines.iter().find(|(at, _, _)| *at == number) {
+                edits.push((name.to_owned(), masked.clone()));
+            } else if masked_lines.iter().any(|(_, n, _)| n == name) {
+                edits.push((name.to_owned(), value.to_owned()));
             }
         });
         (findings, edits)
