@@ -236,16 +236,11 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> R<()> {
             let key = read_string(&mut c, "proxy_replace_header_map_value", kp, kl)?.to_ascii_lowercase();
             let value = read(&mut c, "proxy_replace_header_map_value", vp, vl)?;
             let Some(map) = c.data_mut().map_mut(kind) else { return Ok(status::BAD_ARGUMENT) };
-            match map.iter().position(|(n, _)| *n == key) {
-                Some(i) => {
-                    if let Some(slot) = map.get_mut(i) {
-                        slot.1 = value;
-                    }
-                    let mut seen = false;
-                    map.retain(|(n, _)| *n != key || !std::mem::replace(&mut seen, true));
-                }
-                None => map.push((key, value)),
-            }
+            // Envoy's `setCopy`: every line of the name goes, and one is
+            // added where an added line goes (measured for other names than
+            // pseudo-headers: `e2e::shapes`).
+            map.retain(|(n, _)| *n != key);
+            insert_line(map, key, value);
             Ok(status::OK)
         },
     )?;
@@ -256,7 +251,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> R<()> {
             let key = read_string(&mut c, "proxy_add_header_map_value", kp, kl)?.to_ascii_lowercase();
             let value = read(&mut c, "proxy_add_header_map_value", vp, vl)?;
             let Some(map) = c.data_mut().map_mut(kind) else { return Ok(status::BAD_ARGUMENT) };
-            map.push((key, value));
+            insert_line(map, key, value);
             Ok(status::OK)
         },
     )?;
@@ -576,6 +571,17 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> R<()> {
     })?;
     linker.func_wrap("env", "proxy_clear_route_cache", |_c: Ctx<'_>| -> u32 { status::OK })?;
     Ok(())
+}
+
+/// Adds a line as Envoy's header map does: a pseudo-header after the other
+/// pseudo-headers (its header list keeps them in front), any other name at
+/// the end.
+fn insert_line(map: &mut crate::Headers, key: String, value: Vec<u8>) {
+    let at = if key.starts_with(':') { map.iter().position(|(n, _)| !n.starts_with(':')) } else { None };
+    match at {
+        Some(at) => map.insert(at, (key, value)),
+        None => map.push((key, value)),
+    }
 }
 
 #[cfg(test)]

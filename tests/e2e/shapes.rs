@@ -415,3 +415,60 @@ fn trailers_reach_the_filter_as_the_harness_hands_them() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// A filter's changes to the request headers land where Envoy puts them:
+/// the probe's `headers` op replaces a name that came on two lines, sets a
+/// new one, adds one, removes two; the headers the upstream receives from
+/// Envoy and those the harness forwards must be the same lines in the
+/// same order (Envoy's own additions aside).
+#[test]
+fn header_map_changes_land_where_envoy_puts_them() {
+    let probe = filters::path(Filter::Probe, Target::Wasip1);
+    let host = Host::new(&std::fs::read(&probe).expect("the probe"), HostOptions::default()).expect("probe host");
+    let gw = Gateway::launch(vec![bootstrap::probe(&probe)], &[80], Hcm::default(), &[], 200);
+    let mut vm = host.vm(b"").expect("probe VM");
+    let lines = [
+        ("Host", "a.example"),
+        ("x-probe", "headers"),
+        ("x-replace", "a"),
+        ("x-dup", "first"),
+        ("x-replace", "b"),
+        ("x-dup", "second"),
+        ("x-remove", "gone"),
+        ("x-remove-too", "gone"),
+        ("x-last", "z"),
+        ("connection", "close"),
+    ];
+    let headers: Vec<(String, String)> = lines.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
+    let response = gw.envoy.plain(80).send(&Request::raw("GET", "/orig", headers.clone())).expect("a response");
+    assert_eq!(response.status, 200, "{}", response.text());
+    let ours = |name: &str| {
+        ["x-probe", "x-replace", "x-dup", "x-remove", "x-remove-too", "x-last", "x-set", "x-multi"].contains(&name)
+    };
+    let received = gw.upstream.received();
+    let in_envoy: Vec<(String, String)> = received[0]
+        .headers
+        .0
+        .iter()
+        .filter(|(n, _)| ours(n))
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+        .collect();
+
+    let wire = Wire { method: "GET".into(), target: "/orig".into(), headers, body: Vec::new(), trailers: Vec::new() };
+    let connection = Connection {
+        source: SocketAddr::new([127, 0, 0, 1].into(), 40000),
+        listener: SocketAddr::from(([127, 0, 0, 1], 80)),
+        tls: None,
+        sni: None,
+        node: FAR.parse().unwrap(),
+    };
+    let model = envoy::request(&wire, &connection, &Hcm::default()).expect("the filter runs");
+    let forwarded = vm.run(&model).forwarded.expect("the harness forwards it");
+    let in_harness: Vec<(String, String)> = forwarded
+        .headers
+        .iter()
+        .filter(|(n, _)| ours(n))
+        .map(|(n, v)| (n.clone(), String::from_utf8_lossy(v).into_owned()))
+        .collect();
+    assert_eq!(in_harness, in_envoy);
+}
