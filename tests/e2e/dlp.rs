@@ -338,6 +338,19 @@ fn numbers_at_every_offset_are_masked_in_envoy_as_in_the_harness() {
     assert_masked_as_the_reference(&body, &got.body, &record);
 }
 
+/// Keys blocked and e-mail addresses masked, in headers (and so trailers)
+/// only: no body is held.
+fn headers_only_policy() -> Value {
+    json!({
+        "name": "trailers",
+        "outboundTrafficPolicy": "ALLOW_ANY",
+        "dlp": [
+            {"name": "keys", "detectors": ["aws_access_key_id"], "scan": ["headers"], "action": "BLOCK"},
+            {"name": "mask", "detectors": ["email"], "scan": ["headers"], "action": "REDACT"}
+        ]
+    })
+}
+
 /// Trailers under policies that scan only headers: the body is not held,
 /// so the headers and body go ahead while they stream, and the trailers
 /// are scanned when they arrive. A key in a trailer refuses the request
@@ -347,14 +360,7 @@ fn numbers_at_every_offset_are_masked_in_envoy_as_in_the_harness() {
 /// and on the trailers forwarded.
 #[test]
 fn a_secret_in_a_trailer_never_reaches_the_upstream() {
-    let policy = json!({
-        "name": "trailers",
-        "outboundTrafficPolicy": "ALLOW_ANY",
-        "dlp": [
-            {"name": "keys", "detectors": ["aws_access_key_id"], "scan": ["headers"], "action": "BLOCK"},
-            {"name": "mask", "detectors": ["email"], "scan": ["headers"], "action": "REDACT"}
-        ]
-    });
+    let policy = headers_only_policy();
     let gateway = Gateway::launch(vec![bootstrap::warden(&policy)], &[WORKLOAD_PORT], Hcm::default(), &[], 200);
     let host = Host::new(warden::FILTER_WASM, HostOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     let mut vm = host.vm(policy.to_string().as_bytes()).unwrap_or_else(|e| panic!("{e}"));
@@ -427,14 +433,7 @@ fn a_secret_in_a_trailer_never_reaches_the_upstream() {
 #[test]
 fn http2_trailers_are_scanned_as_http1_ones() {
     use super::h2::{Ending, H2Request};
-    let policy = json!({
-        "name": "trailers",
-        "outboundTrafficPolicy": "ALLOW_ANY",
-        "dlp": [
-            {"name": "keys", "detectors": ["aws_access_key_id"], "scan": ["headers"], "action": "BLOCK"},
-            {"name": "mask", "detectors": ["email"], "scan": ["headers"], "action": "REDACT"}
-        ]
-    });
+    let policy = headers_only_policy();
     let gateway = Gateway::launch(vec![bootstrap::warden(&policy)], &[WORKLOAD_PORT], Hcm::default(), &[], 200);
     let headers =
         [(":method", "POST"), (":scheme", "http"), (":authority", "files.example.com"), (":path", "/v1/upload")];

@@ -352,6 +352,18 @@ fn the_harness_hands_the_filter_what_envoy_hands_it() {
     assert!(problems.is_empty(), "{} of {compared} requests differ:\n{}", problems.len(), problems.join("\n"));
 }
 
+/// A plain connection from 127.0.0.1 to port 80, as the tests below make
+/// it.
+fn plain_connection() -> Connection {
+    Connection {
+        source: SocketAddr::new([127, 0, 0, 1].into(), 40000),
+        listener: SocketAddr::from(([127, 0, 0, 1], 80)),
+        tls: None,
+        sni: None,
+        node: FAR.parse().unwrap_or_else(|e| panic!("{FAR}: {e}")),
+    }
+}
+
 /// Trailers after a chunked body reach the filter as the harness hands
 /// them over (Envoy with `enable_trailers`, as the test gateways run): the
 /// probe answers with the trailers it was handed, in Envoy and in the
@@ -395,13 +407,7 @@ fn trailers_reach_the_filter_as_the_harness_hands_them() {
             .trailers(request.trailers.clone());
         let response = gw.envoy.plain(80).send(&raw).unwrap_or_else(|e| panic!("{name}: {e}"));
         request.headers.push(("connection".into(), "close".into()));
-        let connection = Connection {
-            source: SocketAddr::new([127, 0, 0, 1].into(), 40000),
-            listener: SocketAddr::from(([127, 0, 0, 1], 80)),
-            tls: None,
-            sni: None,
-            node: FAR.parse().unwrap(),
-        };
+        let connection = plain_connection();
         let model = envoy::request(&request, &connection, &Hcm::default()).expect("the filter runs");
         let outcome = vm.run(&model);
         let (Some(_), Some(local)) = (response.header("x-probe-dump"), outcome.local_response) else {
@@ -455,13 +461,7 @@ fn header_map_changes_land_where_envoy_puts_them() {
         .collect();
 
     let wire = Wire { method: "GET".into(), target: "/orig".into(), headers, body: Vec::new(), trailers: Vec::new() };
-    let connection = Connection {
-        source: SocketAddr::new([127, 0, 0, 1].into(), 40000),
-        listener: SocketAddr::from(([127, 0, 0, 1], 80)),
-        tls: None,
-        sni: None,
-        node: FAR.parse().unwrap(),
-    };
+    let connection = plain_connection();
     let model = envoy::request(&wire, &connection, &Hcm::default()).expect("the filter runs");
     let forwarded = vm.run(&model).forwarded.expect("the harness forwards it");
     let in_harness: Vec<(String, String)> = forwarded
