@@ -294,9 +294,12 @@ impl DlpSet {
                 limit: plan.map_or(DEFAULT_MAX_BODY_BYTES, |p| p.limit),
                 on_oversize: plan.map_or(OnOversize::Allow, |p| p.on_oversize),
                 // Every line: a second `gzip` or form type cannot hide
-                // behind the first.
-                content_type: attrs.joined_header("content-type"),
-                encoding: Encoding::from_header(attrs.joined_header("content-encoding").as_deref()),
+                // behind the first. Not read for a body no policy scans.
+                content_type: plan.and_then(|_| attrs.joined_header("content-type")),
+                encoding: match plan {
+                    Some(_) => Encoding::from_header(attrs.joined_header("content-encoding").as_deref()),
+                    None => Encoding::Identity,
+                },
             });
         }
         out
