@@ -234,13 +234,18 @@ fn trace_ids_in_their_headers_are_not_cards() {
     let p = with_dlp(json!([{"name": "cards", "detectors": ["credit_card", "aws_access_key_id"]}]));
     // A Visa-shaped, Luhn-valid 19-digit number, and the same as hex ids.
     let id = "4582661622865954733";
-    assert_eq!(p.process(&post("text/plain").header("x-card", id), &[]).outcome, Outcome::DlpBlocked);
+    // An all-digit X-Ray parent id that passes Visa's checks.
+    let card16 = "4582661622865951";
+    for card in [id, card16] {
+        assert_eq!(p.process(&post("text/plain").header("x-card", card), &[]).outcome, Outcome::DlpBlocked);
+    }
     for (name, value) in [
         ("x-datadog-trace-id", id.to_owned()),
         ("x-datadog-parent-id", id.to_owned()),
         ("x-b3-spanid", id[..16].to_owned()),
         ("traceparent", format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{}-01", &id[..16])),
         ("x-cloud-trace-context", format!("105445aa7843bc8bf206b12000100000/{id};o=1")),
+        ("x-amzn-trace-id", format!("Root=1-5759e988-bd862e3fe1be46a994272793;Parent={card16};Sampled=1")),
     ] {
         let out = p.process(&post("text/plain").header(name, &value), &[]);
         assert_eq!(out.outcome, Outcome::Allow, "{name}: {value}: {}", out.record);
@@ -250,6 +255,11 @@ fn trace_ids_in_their_headers_are_not_cards() {
         ("x-datadog-trace-id", format!("{id} ")),
         ("x-b3-spanid", id.to_owned()),
         ("x-datadog-trace-id", "AKIAZ7VQ2XK4MHL3RWTN".to_owned()),
+        ("x-amzn-trace-id", format!("Root=1-5759e988-bd862e3fe1be46a994272793;Parent={card16};Sampled=1;")),
+        (
+            "x-amzn-trace-id",
+            format!("Root=1-5759e988-bd862e3fe1be46a994272793;Parent={card16};Note=AKIAZ7VQ2XK4MHL3RWTN"),
+        ),
     ] {
         let out = p.process(&post("text/plain").header(name, &value), &[]);
         assert_eq!(out.outcome, Outcome::DlpBlocked, "{name}: {value:?}: {}", out.record);

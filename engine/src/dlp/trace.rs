@@ -43,8 +43,37 @@ pub fn is_trace_id(name: &str, value: &str) -> bool {
         "sentry-trace" => {
             fields(v, b'-', &[Hex(32, 32), Hex(16, 16)]) || fields(v, b'-', &[Hex(32, 32), Hex(16, 16), Sampled])
         }
+        "x-amzn-trace-id" => xray(v),
         _ => false,
     }
+}
+
+/// AWS X-Ray's `X-Amzn-Trace-Id`: `;`-separated `Key=value` fields, each
+/// at most once, in any order, `Root` among them: `Root` and `Self` (a
+/// load balancer's own id) are `1-` then the time in 8 hex digits and 24
+/// random ones, `Parent` 16 hex digits, `Sampled` `0`, `1` or `?`, and
+/// `Lineage` `|`-separated 8-hex-digit hashes with a `:` counter.
+fn xray(value: &[u8]) -> bool {
+    let id = |v: &[u8]| v.starts_with(b"1-") && fields(v.get(2..).unwrap_or_default(), b'-', &[Hex(8, 8), Hex(24, 24)]);
+    let mut seen = 0u8;
+    for field in value.split(|&b| b == b';') {
+        let Some(at) = field.iter().position(|&b| b == b'=') else { return false };
+        let (key, v) = field.split_at(at);
+        let v = v.get(1..).unwrap_or_default();
+        let (bit, ok) = match key {
+            b"Root" => (1, id(v)),
+            b"Self" => (2, id(v)),
+            b"Parent" => (4, fields(v, b'-', &[Hex(16, 16)])),
+            b"Sampled" => (8, matches!(v, b"0" | b"1" | b"?")),
+            b"Lineage" => (16, v.split(|&b| b == b'|').all(|item| fields(item, b':', &[Hex(8, 8), Decimal(1, 10)]))),
+            _ => return false,
+        };
+        if !ok || seen & bit != 0 {
+            return false;
+        }
+        seen |= bit;
+    }
+    seen & 1 != 0
 }
 
 /// One field of an id format.
@@ -122,6 +151,17 @@ mod tests {
             ("uber-trace-id", "4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7:0:1"),
             ("sentry-trace", "771a43a4192642f0b136d5159a501700-a1a2a3a4a5a6a7a8-1"),
             ("sentry-trace", "771a43a4192642f0b136d5159a501700-4582661622865954"),
+            ("x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793"),
+            ("x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=4582661622865951;Sampled=1"),
+            (
+                "x-amzn-trace-id",
+                "Root=1-46105bdf-04c13a9504458ebc539f5fba;Parent=240a548a42a88af4;Sampled=0;Lineage=12326a9d:0",
+            ),
+            (
+                "x-amzn-trace-id",
+                "Self=1-67891234-12456789abcdef012345678a;Root=1-67891233-abcdef012345678912345678;Sampled=?",
+            ),
+            ("x-amzn-trace-id", "Root=1-67891233-abcdef012345678912345678;Lineage=a87bd80c:1|68fd508a:5"),
         ] {
             assert!(is_trace_id(name, value), "{name}: {value}");
         }
@@ -150,6 +190,16 @@ mod tests {
             ("uber-trace-id", "4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7:0"),
             ("sentry-trace", "771a43a4192642f0b136d5159a501700"),
             ("x-request-id", "4582661622865954733"),
+            ("x-amzn-trace-id", "Parent=4582661622865951;Sampled=1"),
+            ("x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Root=1-5759e988-bd862e3fe1be46a994272793"),
+            ("x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=4582661622865951;"),
+            ("x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793; Parent=4582661622865951"),
+            ("x-amzn-trace-id", "Root=2-5759e988-bd862e3fe1be46a994272793"),
+            ("x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a99427279"),
+            ("x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=4582661622865951;Sampled=2"),
+            ("x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Secret=AKIAZ7VQ2XK4MHL3RWTN"),
+            ("x-amzn-trace-id", "root=1-5759e988-bd862e3fe1be46a994272793"),
+            ("x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Lineage=12326a9d"),
         ] {
             assert!(!is_trace_id(name, value), "{name}: {value}");
         }
