@@ -134,38 +134,64 @@ mod tests {
 
     #[test]
     fn ids_in_their_protocols_format_are_trace_ids() {
-        for (name, value) in [
-            ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-            ("x-b3-traceid", "80f198ee56343ba864fe8b2a57d3eff7"),
-            ("x-b3-traceid", "4582661622865954"),
-            ("x-b3-spanid", "4582661622865954"),
-            ("x-b3-parentspanid", "05e3ac9a4f6e3b90"),
-            ("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1"),
-            ("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"),
-            ("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-d-05e3ac9a4f6e3b90"),
-            ("x-datadog-trace-id", "4582661622865954733"),
-            ("x-datadog-parent-id", "18446744073709551615"),
-            ("x-datadog-parent-id", "7"),
-            ("x-cloud-trace-context", "105445aa7843bc8bf206b12000100000/4582661622865954733;o=1"),
-            ("x-cloud-trace-context", "105445aa7843bc8bf206b12000100000/1"),
-            ("uber-trace-id", "4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7:0:1"),
-            ("sentry-trace", "771a43a4192642f0b136d5159a501700-a1a2a3a4a5a6a7a8-1"),
-            ("sentry-trace", "771a43a4192642f0b136d5159a501700-4582661622865954"),
-            ("x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793"),
-            ("x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=4582661622865951;Sampled=1"),
-            (
-                "x-amzn-trace-id",
-                "Root=1-46105bdf-04c13a9504458ebc539f5fba;Parent=240a548a42a88af4;Sampled=0;Lineage=12326a9d:0",
-            ),
-            (
-                "x-amzn-trace-id",
-                "Self=1-67891234-12456789abcdef012345678a;Root=1-67891233-abcdef012345678912345678;Sampled=?",
-            ),
-            ("x-amzn-trace-id", "Root=1-67891233-abcdef012345678912345678;Lineage=a87bd80c:1|68fd508a:5"),
-        ] {
+        for (name, value) in VALID {
             assert!(is_trace_id(name, value), "{name}: {value}");
         }
     }
+
+    /// A byte none of the formats has (a space, an upper-case hex digit, a
+    /// `+`), anywhere in a valid value, or a byte dropped from it, makes it
+    /// a value to scan: the formats are exact.
+    #[test]
+    fn one_byte_off_is_not_a_trace_id() {
+        for (name, value) in VALID {
+            for at in 0..=value.len() {
+                for b in [" ", "A", "+"] {
+                    let changed = format!("{}{b}{}", &value[..at], &value[at..]);
+                    assert!(!is_trace_id(name, &changed), "{name}: {changed}");
+                }
+            }
+            for at in 0..value.len() {
+                let shorter = format!("{}{}", &value[..at], &value[at + 1..]);
+                // Dropping a digit of a variable-length field or a lone
+                // flag can leave another valid value; never a separator.
+                if !shorter.is_empty() && value.as_bytes()[at].is_ascii_alphanumeric() {
+                    continue;
+                }
+                assert!(!is_trace_id(name, &shorter), "{name}: {shorter}");
+            }
+        }
+    }
+
+    const VALID: [(&str, &str); 21] = [
+        ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        ("x-b3-traceid", "80f198ee56343ba864fe8b2a57d3eff7"),
+        ("x-b3-traceid", "4582661622865954"),
+        ("x-b3-spanid", "4582661622865954"),
+        ("x-b3-parentspanid", "05e3ac9a4f6e3b90"),
+        ("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1"),
+        ("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"),
+        ("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-d-05e3ac9a4f6e3b90"),
+        ("x-datadog-trace-id", "4582661622865954733"),
+        ("x-datadog-parent-id", "18446744073709551615"),
+        ("x-datadog-parent-id", "7"),
+        ("x-cloud-trace-context", "105445aa7843bc8bf206b12000100000/4582661622865954733;o=1"),
+        ("x-cloud-trace-context", "105445aa7843bc8bf206b12000100000/1"),
+        ("uber-trace-id", "4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7:0:1"),
+        ("sentry-trace", "771a43a4192642f0b136d5159a501700-a1a2a3a4a5a6a7a8-1"),
+        ("sentry-trace", "771a43a4192642f0b136d5159a501700-4582661622865954"),
+        ("x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793"),
+        ("x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=4582661622865951;Sampled=1"),
+        (
+            "x-amzn-trace-id",
+            "Root=1-46105bdf-04c13a9504458ebc539f5fba;Parent=240a548a42a88af4;Sampled=0;Lineage=12326a9d:0",
+        ),
+        (
+            "x-amzn-trace-id",
+            "Self=1-67891234-12456789abcdef012345678a;Root=1-67891233-abcdef012345678912345678;Sampled=?",
+        ),
+        ("x-amzn-trace-id", "Root=1-67891233-abcdef012345678912345678;Lineage=a87bd80c:1|68fd508a:5"),
+    ];
 
     /// Anything but the exact format is scanned: other headers, other
     /// separators and spaces, upper case, a field too long or too many.
