@@ -246,6 +246,7 @@ fn trace_ids_in_their_headers_are_not_cards() {
         ("traceparent", format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{}-01", &id[..16])),
         ("x-cloud-trace-context", format!("105445aa7843bc8bf206b12000100000/{id};o=1")),
         ("x-amzn-trace-id", format!("Root=1-5759e988-bd862e3fe1be46a994272793;Parent={card16};Sampled=1")),
+        ("tracestate", format!("dd=s:1;p:{card16};t.dm:-0")),
     ] {
         let out = p.process(&post("text/plain").header(name, &value), &[]);
         assert_eq!(out.outcome, Outcome::Allow, "{name}: {value}: {}", out.record);
@@ -260,6 +261,8 @@ fn trace_ids_in_their_headers_are_not_cards() {
             "x-amzn-trace-id",
             format!("Root=1-5759e988-bd862e3fe1be46a994272793;Parent={card16};Note=AKIAZ7VQ2XK4MHL3RWTN"),
         ),
+        ("tracestate", format!("dd=s:1;p:{card16},rojo=00f067aa0ba902b7")),
+        ("tracestate", format!("dd=s:1;t.usr.id:{card16}")),
     ] {
         let out = p.process(&post("text/plain").header(name, &value), &[]);
         assert_eq!(out.outcome, Outcome::DlpBlocked, "{name}: {value:?}: {}", out.record);

@@ -7,7 +7,9 @@
 //! about one time in a hundred, so a gateway blocking card numbers in
 //! headers refused about one request in fifty carrying Datadog's two ids.
 //! A header of one of these protocols whose value is exactly its id format
-//! (nothing but the ids, separators and flags the protocol defines) holds
+//! (nothing but the ids, separators and flags the protocol defines; for
+//! W3C's `tracestate`, Datadog's member alone, whose `p` is its span id in
+//! hex) holds
 //! no text but those random ids and is not scanned. Any other value of the
 //! same header (a space, a letter out of place, one byte too many) is
 //! scanned as every header is.
@@ -44,8 +46,29 @@ pub fn is_trace_id(name: &str, value: &str) -> bool {
             fields(v, b'-', &[Hex(32, 32), Hex(16, 16)]) || fields(v, b'-', &[Hex(32, 32), Hex(16, 16), Sampled])
         }
         "x-amzn-trace-id" => xray(v),
+        // W3C Trace Context's vendor list, when it is Datadog's member
+        // alone (other vendors' values are theirs to define).
+        "tracestate" => v.strip_prefix(b"dd=").is_some_and(datadog_state),
         _ => false,
     }
+}
+
+/// `;`-separated `key<kv>value` fields, each key at most once: the keys
+/// seen (the bits `field` gives them), or `None` when a field has no
+/// `kv`, a key comes twice or `field` refuses one (an unknown key, a
+/// value out of its format).
+fn keyed(value: &[u8], kv: u8, field: impl Fn(&[u8], &[u8]) -> Option<u8>) -> Option<u8> {
+    let mut seen = 0u8;
+    for item in value.split(|&b| b == b';') {
+        let at = item.iter().position(|&b| b == kv)?;
+        let (key, v) = item.split_at(at);
+        let bit = field(key, v.get(1..).unwrap_or_default())?;
+        if seen & bit != 0 {
+            return None;
+        }
+        seen |= bit;
+    }
+    Some(seen)
 }
 
 /// AWS X-Ray's `X-Amzn-Trace-Id`: `;`-separated `Key=value` fields, each
@@ -55,25 +78,41 @@ pub fn is_trace_id(name: &str, value: &str) -> bool {
 /// `Lineage` `|`-separated 8-hex-digit hashes with a `:` counter.
 fn xray(value: &[u8]) -> bool {
     let id = |v: &[u8]| v.starts_with(b"1-") && fields(v.get(2..).unwrap_or_default(), b'-', &[Hex(8, 8), Hex(24, 24)]);
-    let mut seen = 0u8;
-    for field in value.split(|&b| b == b';') {
-        let Some(at) = field.iter().position(|&b| b == b'=') else { return false };
-        let (key, v) = field.split_at(at);
-        let v = v.get(1..).unwrap_or_default();
+    let seen = keyed(value, b'=', |key, v| {
         let (bit, ok) = match key {
             b"Root" => (1, id(v)),
             b"Self" => (2, id(v)),
             b"Parent" => (4, fields(v, b'-', &[Hex(16, 16)])),
             b"Sampled" => (8, matches!(v, b"0" | b"1" | b"?")),
             b"Lineage" => (16, v.split(|&b| b == b'|').all(|item| fields(item, b':', &[Hex(8, 8), Decimal(1, 10)]))),
-            _ => return false,
+            _ => return None,
         };
-        if !ok || seen & bit != 0 {
-            return false;
-        }
-        seen |= bit;
-    }
-    seen & 1 != 0
+        ok.then_some(bit)
+    });
+    seen.is_some_and(|seen| seen & 1 != 0)
+}
+
+/// Datadog's `tracestate` member after `dd=`: `;`-separated `key:value`
+/// fields, each at most once, in any order: `s` the sampling priority (a
+/// small integer), `p` the parent span id (16 hex digits), `o` the
+/// origin (`rum`, `synthetics-browser`: lowercase letters and dashes),
+/// `t.dm` the sampling mechanism (`-` and digits) and `t.tid` the trace
+/// id's upper half (16 hex digits). Other propagated tags (`t.usr.id`)
+/// carry the application's values: the member is then scanned.
+fn datadog_state(value: &[u8]) -> bool {
+    let seen = keyed(value, b':', |key, v| {
+        let signed = |v: &[u8], max| fields(v.strip_prefix(b"-").unwrap_or(v), b'-', &[Decimal(1, max)]);
+        let (bit, ok) = match key {
+            b"s" => (1, signed(v, 2)),
+            b"p" => (2, fields(v, b'-', &[Hex(16, 16)])),
+            b"o" => (4, (1..=32).contains(&v.len()) && v.iter().all(|&b| b.is_ascii_lowercase() || b == b'-')),
+            b"t.dm" => (8, v.starts_with(b"-") && signed(v, 3)),
+            b"t.tid" => (16, fields(v, b'-', &[Hex(16, 16)])),
+            _ => return None,
+        };
+        ok.then_some(bit)
+    });
+    seen.is_some_and(|seen| seen != 0)
 }
 
 /// One field of an id format.
@@ -137,6 +176,11 @@ mod tests {
         for (name, value) in VALID {
             assert!(is_trace_id(name, value), "{name}: {value}");
         }
+        // A negative sampling priority and an origin with a dash: not in
+        // `VALID`, whose separators may not be dropped, as that sign and
+        // dash may.
+        assert!(is_trace_id("tracestate", "dd=s:-1;p:4582661622865951"));
+        assert!(is_trace_id("tracestate", "dd=o:synthetics-browser;s:1"));
     }
 
     /// A byte none of the formats has (a space, an upper-case hex digit, a
@@ -163,7 +207,7 @@ mod tests {
         }
     }
 
-    const VALID: [(&str, &str); 21] = [
+    const VALID: [(&str, &str); 24] = [
         ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
         ("x-b3-traceid", "80f198ee56343ba864fe8b2a57d3eff7"),
         ("x-b3-traceid", "4582661622865954"),
@@ -191,6 +235,9 @@ mod tests {
             "Self=1-67891234-12456789abcdef012345678a;Root=1-67891233-abcdef012345678912345678;Sampled=?",
         ),
         ("x-amzn-trace-id", "Root=1-67891233-abcdef012345678912345678;Lineage=a87bd80c:1|68fd508a:5"),
+        ("tracestate", "dd=s:0;p:3f16008187974cbe;t.tid:69c890a400000000"),
+        ("tracestate", "dd=s:1;p:4582661622865951;o:rum;t.dm:-4"),
+        ("tracestate", "dd=t.dm:-0;s:2"),
     ];
 
     /// Anything but the exact format is scanned: other headers, other
@@ -226,6 +273,20 @@ mod tests {
             ("x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Secret=AKIAZ7VQ2XK4MHL3RWTN"),
             ("x-amzn-trace-id", "root=1-5759e988-bd862e3fe1be46a994272793"),
             ("x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Lineage=12326a9d"),
+            ("tracestate", "dd=s:1;p:4582661622865951,rojo=00f067aa0ba902b7"),
+            ("tracestate", "rojo=00f067aa0ba902b7,dd=s:1;p:4582661622865951"),
+            ("tracestate", "rojo=4582661622865951"),
+            ("tracestate", "dd=s:1;p:4582661622865951;t.usr.id:4111111111111111"),
+            ("tracestate", "dd=s:1;p:45826616228659510"),
+            ("tracestate", "dd=s:1;p:4582661622865951;"),
+            ("tracestate", "dd=s:1;s:1"),
+            ("tracestate", "dd=s:100"),
+            ("tracestate", "dd=t.dm:4"),
+            ("tracestate", "dd=o:AKIAZ7VQ2XK4MHL3RWTN"),
+            ("tracestate", "dd=o:"),
+            ("tracestate", "dd="),
+            ("tracestate", " dd=s:1"),
+            ("tracestate", "dd=s=1"),
         ] {
             assert!(!is_trace_id(name, value), "{name}: {value}");
         }
