@@ -9,10 +9,9 @@
 //! A header of one of these protocols whose value is exactly its id format
 //! (nothing but the ids, separators and flags the protocol defines; for
 //! W3C's `tracestate`, Datadog's member alone, whose `p` is its span id in
-//! hex) holds
-//! no text but those random ids and is not scanned. Any other value of the
-//! same header (a space, a letter out of place, one byte too many) is
-//! scanned as every header is.
+//! hex) holds no text but those random ids and is not scanned. Any other
+//! value of the same header (a space, a letter out of place, one byte too
+//! many) is scanned as every header is.
 
 /// Whether header `name` (lowercase) is a trace-context header whose
 /// `value` is exactly its protocol's format.
