@@ -18,8 +18,9 @@
 pub fn is_trace_id(name: &str, value: &str) -> bool {
     let v = value.as_bytes();
     match name {
-        // W3C Trace Context: version-traceid-parentid-flags.
-        "traceparent" => fields(v, b'-', &[Hex(2, 2), Hex(32, 32), Hex(16, 16), Hex(2, 2)]),
+        // W3C Trace Context: version-traceid-parentid-flags (Elastic APM's
+        // agents send it under their own name too).
+        "traceparent" | "elastic-apm-traceparent" => fields(v, b'-', &[Hex(2, 2), Hex(32, 32), Hex(16, 16), Hex(2, 2)]),
         // Zipkin B3, one header per field or all in `b3`.
         "x-b3-traceid" => fields(v, b'-', &[Hex(16, 32)]),
         "x-b3-spanid" | "x-b3-parentspanid" => fields(v, b'-', &[Hex(16, 16)]),
@@ -206,8 +207,9 @@ mod tests {
         }
     }
 
-    const VALID: [(&str, &str); 24] = [
+    const VALID: [(&str, &str); 25] = [
         ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        ("elastic-apm-traceparent", "00-0af7651916cd43dd8448eb211c80319c-4582661622865951-01"),
         ("x-b3-traceid", "80f198ee56343ba864fe8b2a57d3eff7"),
         ("x-b3-traceid", "4582661622865954"),
         ("x-b3-spanid", "4582661622865954"),
@@ -272,6 +274,7 @@ mod tests {
             ("x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Secret=AKIAZ7VQ2XK4MHL3RWTN"),
             ("x-amzn-trace-id", "root=1-5759e988-bd862e3fe1be46a994272793"),
             ("x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Lineage=12326a9d"),
+            ("elastic-apm-traceparent", "00-0af7651916cd43dd8448eb211c80319c-4582661622865951-01-"),
             ("tracestate", "dd=s:1;p:4582661622865951,rojo=00f067aa0ba902b7"),
             ("tracestate", "rojo=00f067aa0ba902b7,dd=s:1;p:4582661622865951"),
             ("tracestate", "rojo=4582661622865951"),
