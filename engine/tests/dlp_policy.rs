@@ -248,6 +248,7 @@ fn trace_ids_in_their_headers_are_not_cards() {
         ("x-amzn-trace-id", format!("Root=1-5759e988-bd862e3fe1be46a994272793;Parent={card16};Sampled=1")),
         ("tracestate", format!("dd=s:1;p:{card16};t.dm:-0")),
         ("elastic-apm-traceparent", format!("00-0af7651916cd43dd8448eb211c80319c-{card16}-01")),
+        ("x-instana-s", card16.to_owned()),
     ] {
         let out = p.process(&post("text/plain").header(name, &value), &[]);
         assert_eq!(out.outcome, Outcome::Allow, "{name}: {value}: {}", out.record);

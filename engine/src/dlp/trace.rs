@@ -46,6 +46,10 @@ pub fn is_trace_id(name: &str, value: &str) -> bool {
             fields(v, b'-', &[Hex(32, 32), Hex(16, 16)]) || fields(v, b'-', &[Hex(32, 32), Hex(16, 16), Sampled])
         }
         "x-amzn-trace-id" => xray(v),
+        // IBM Instana: trace and span ids in hex (leading zeros dropped by
+        // some tracers).
+        "x-instana-t" => fields(v, b'-', &[Hex(1, 32)]),
+        "x-instana-s" => fields(v, b'-', &[Hex(1, 16)]),
         // W3C Trace Context's vendor list, when it is Datadog's member
         // alone (other vendors' values are theirs to define).
         "tracestate" => v.strip_prefix(b"dd=").is_some_and(datadog_state),
@@ -207,7 +211,7 @@ mod tests {
         }
     }
 
-    const VALID: [(&str, &str); 25] = [
+    const VALID: [(&str, &str); 27] = [
         ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
         ("elastic-apm-traceparent", "00-0af7651916cd43dd8448eb211c80319c-4582661622865951-01"),
         ("x-b3-traceid", "80f198ee56343ba864fe8b2a57d3eff7"),
@@ -236,6 +240,8 @@ mod tests {
             "Self=1-67891234-12456789abcdef012345678a;Root=1-67891233-abcdef012345678912345678;Sampled=?",
         ),
         ("x-amzn-trace-id", "Root=1-67891233-abcdef012345678912345678;Lineage=a87bd80c:1|68fd508a:5"),
+        ("x-instana-t", "4bf92f3577b34da6a3ce929d0e0e4736"),
+        ("x-instana-s", "4582661622865951"),
         ("tracestate", "dd=s:0;p:3f16008187974cbe;t.tid:69c890a400000000"),
         ("tracestate", "dd=s:1;p:4582661622865951;o:rum;t.dm:-4"),
         ("tracestate", "dd=t.dm:-0;s:2"),
@@ -275,6 +281,8 @@ mod tests {
             ("x-amzn-trace-id", "root=1-5759e988-bd862e3fe1be46a994272793"),
             ("x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Lineage=12326a9d"),
             ("elastic-apm-traceparent", "00-0af7651916cd43dd8448eb211c80319c-4582661622865951-01-"),
+            ("x-instana-s", "45826616228659510"),
+            ("x-instana-t", "4582661622865951 "),
             ("tracestate", "dd=s:1;p:4582661622865951,rojo=00f067aa0ba902b7"),
             ("tracestate", "rojo=00f067aa0ba902b7,dd=s:1;p:4582661622865951"),
             ("tracestate", "rojo=4582661622865951"),
