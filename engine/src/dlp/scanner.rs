@@ -196,9 +196,9 @@ pub struct Scanner {
     by_group: [u64; 32],
     /// Bits of `numeric` that are codes (looked at only after capitals).
     codes: u64,
-    /// The bit of `numeric` with the card shape (the first, if the
-    /// scanner has it twice), or 0.
-    card: u64,
+    /// The bit of `numeric` with the card shape and that detector's index
+    /// (the first, if the scanner has it twice).
+    card: Option<(u64, usize)>,
     /// Bits of `numeric` whose plain runs of 3 or 4 digits are only the
     /// first group of a number written with dots or colons
     /// (`123.45.6789`), looked at only when one follows.
@@ -272,7 +272,8 @@ impl Scanner {
             return Err(BuildError::TooManyNumeric);
         }
         let shapes: Vec<&Shape> = numeric.iter().filter_map(|&i| detectors.get(i)).filter_map(|d| d.shape()).collect();
-        let (mut plain, mut grouped, mut codes, mut separated, mut card) = ([0u64; 64], [0u64; 64], 0u64, 0u64, 0u64);
+        let (mut plain, mut grouped, mut codes, mut separated) = ([0u64; 64], [0u64; 64], 0u64, 0u64);
+        let mut card = None;
         let mut by_group = [0u64; 32];
         for (k, shape) in shapes.iter().enumerate() {
             for (n, (p, g)) in plain.iter_mut().zip(grouped.iter_mut()).enumerate() {
@@ -283,8 +284,8 @@ impl Scanner {
                 *g |= u64::from(shape.grouped_with(n)) << k;
             }
             codes |= u64::from(matches!(shape, Shape::Code(_))) << k;
-            if matches!(shape, Shape::Card) && card == 0 {
-                card = 1 << k;
+            if matches!(shape, Shape::Card) && card.is_none() {
+                card = numeric.get(k).map(|&i| (1 << k, i));
             }
             separated |= u64::from(matches!(shape, Shape::Ssn | Shape::Aadhaar)) << k;
         }
@@ -541,16 +542,13 @@ impl Scanner {
         // validator left; else nothing. They are the commonest candidate
         // in numeric JSON (ids, millisecond timestamps), and the calls
         // cost a fifth of the digit-dense scan.
-        if run.groups == 1 && todo & self.card != 0 {
-            let index = self.numeric.get(self.card.trailing_zeros() as usize).copied();
-            if let (Some(i), Some(cursor)) = (index, index.and_then(|i| state.next.get_mut(i))) {
-                if cursor.next <= run.start {
-                    todo &= !self.card;
-                    if run.bounded(data) {
-                        cursor.next = run.end;
-                        if let Some(d) = self.detectors.get(i) {
-                            d.record(i, data, run.range(), &mut state.hits);
-                        }
+        if let Some((bit, i)) = self.card.filter(|&(bit, _)| run.groups == 1 && todo & bit != 0) {
+            if let Some(cursor) = state.next.get_mut(i).filter(|c| c.next <= run.start) {
+                todo &= !bit;
+                if run.bounded(data) {
+                    cursor.next = run.end;
+                    if let Some(d) = self.detectors.get(i) {
+                        d.record(i, data, run.range(), &mut state.hits);
                     }
                 }
             }
@@ -695,9 +693,10 @@ impl Scanner {
     }
 }
 
-/// `hits` by start, end and detector, without duplicates: sorted as the
-/// `(start, detector, end)` triples of the literal occurrences are, so
-/// that the filter carries one sort for both (each element type a slice
+/// `hits` by start, end and detector, without duplicates: sorted as
+/// `(usize, usize, usize)` triples, the type the literal occurrences'
+/// `(start, detector, end)` are sorted as, so that the filter carries one
+/// sort for both (each element type a slice
 /// is sorted by is a copy of the standard library's sort, 3–5 KB).
 fn in_order(hits: Vec<Hit>) -> Vec<Hit> {
     let mut keys: Vec<(usize, usize, usize)> = hits.into_iter().map(|h| (h.span.start, h.span.end, h.detector)).collect();
