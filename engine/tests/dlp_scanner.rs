@@ -488,27 +488,101 @@ fn block_with(fill: u8, place: usize, value: u8) -> (u64, u64) {
     (u64::from_le_bytes(block[..8].try_into().unwrap()), u64::from_le_bytes(block[8..].try_into().unwrap()))
 }
 
-/// The digits of a block, with the target's SIMD and without: the same
-/// mask for every byte value at every place, and for random blocks.
+/// What the bytes of a block are (digits, joiners, colons, capitals), with
+/// the target's SIMD and without: the same masks for every byte value at
+/// every place, and for random blocks.
 #[test]
-fn simd_and_scalar_digits_agree() {
-    use warden_engine::dlp::classes::{digits, digits_scalar};
+fn simd_and_scalar_marks_agree() {
+    use warden_engine::dlp::classes::{marks, marks_scalar, Marks};
     let mut rng = Rng(0x5eed);
     for place in 0..16 {
         for value in 0..=255u8 {
-            let (lo, hi) = block_with(b'7', place, value);
-            let want = !(u16::from(!value.is_ascii_digit()) << place);
-            assert_eq!(digits_scalar(lo, hi), want, "byte {value:#04x} at {place}");
-            assert_eq!(digits(lo, hi), want, "byte {value:#04x} at {place}");
+            // The other fifteen bytes are of no class.
+            let (lo, hi) = block_with(b'x', place, value);
+            let bit = |of: bool| u16::from(of) << place;
+            let want = Marks {
+                digits: bit(value.is_ascii_digit()),
+                joiners: bit(matches!(value, b' ' | b'-' | b'.')),
+                colons: bit(value == b':'),
+                capitals: bit(value.is_ascii_uppercase()),
+            };
+            assert_eq!(marks_scalar(lo, hi), want, "byte {value:#04x} at {place}");
+            assert_eq!(marks(lo, hi), want, "byte {value:#04x} at {place}");
         }
     }
-    for _ in 0..100_000 {
+    for round in 0..100_000 {
         let (lo, hi) = (rng.next(), rng.next());
-        // Half the bytes from around the digits, where a range test errs.
-        let near = |w: u64| w & 0x0f0f_0f0f_0f0f_0f0f | 0x3030_3030_3030_3030;
-        let (lo, hi) = if rng.below(2) == 0 { (near(lo), hi) } else { (lo, near(hi)) };
-        assert_eq!(digits(lo, hi), digits_scalar(lo, hi), "{lo:#018x} {hi:#018x}");
+        // Most bytes from around the classes' bounds, where a range test
+        // errs: digits and `:` (0x30-0x3f), capitals (0x40-0x5f), and
+        // ` `, `-`, `.` (0x20-0x2f).
+        let base = [0x3030_3030_3030_3030u64, 0x4040_4040_4040_4040, 0x2020_2020_2020_2020][round % 3];
+        let near = |w: u64| w & 0x1f1f_1f1f_1f1f_1f1f | base;
+        let (lo, hi) = match rng.below(3) {
+            0 => (near(lo), hi),
+            1 => (lo, near(hi)),
+            _ => (near(lo), near(hi)),
+        };
+        assert_eq!(marks(lo, hi), marks_scalar(lo, hi), "{lo:#018x} {hi:#018x}");
     }
+}
+
+/// The digits the scanner reads runs at in the middle block of `text` (48
+/// bytes: the block before, the block, the block after), as a string of
+/// `^` under them.
+fn run_candidates_in(text: &str) -> String {
+    use warden_engine::dlp::classes::{marks, run_candidates, Window};
+    let bytes: [u8; 48] = text.as_bytes().try_into().expect("48 bytes");
+    let block = |k: usize| {
+        let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+        marks(word(16 * k), word(16 * k + 8))
+    };
+    let mut window = Window::of(block(0), block(1));
+    window.with_next(block(2));
+    let runs = run_candidates(&window, false);
+    (0..16).map(|k| if runs >> k & 1 == 1 { '^' } else { ' ' }).collect::<String>().trim_end().to_owned()
+}
+
+/// Runs are read where a numeric shape's match can be: eleven bytes or
+/// more of digits and single joiners (wherever the stretch starts, even
+/// in the block before), two digits after two capitals, four digits
+/// before a colon and four more; not in dates, times, decimals or short
+/// numbers.
+#[test]
+fn runs_are_read_only_where_a_shape_can_match() {
+    let pad = |middle: &str| {
+        assert!(middle.len() <= 16, "{middle}");
+        format!("{:<16}{middle:<16}{:<16}", "\"head\": {", "}")
+    };
+    let cases = [
+        // Dates, times, decimals, versions, short ids: nothing.
+        ("2024-03-07T19:45", ""),
+        ("19:45:54.509Z\",", ""),
+        ("\"8547.93\", 10.5", ""),
+        ("\"v1.2.3\", 42, 7", ""),
+        // Eleven bytes or more: an SSN, dashed or dotted; a card's digits,
+        // grouped or not.
+        ("9400 5406 975\"", "^^^^ ^^^^ ^^^"),
+        ("\"123-45-6789\"", " ^^^ ^^ ^^^^"),
+        ("\"123.45.6789\"", " ^^^ ^^ ^^^^"),
+        ("1709840754509,", "^^^^^^^^^^^^^"),
+        // Ten: not.
+        ("\"12-45-6789\"", ""),
+        // After two capitals: an IBAN's check digits, a NINO's.
+        ("\"GB82 WEST\"", "   ^"),
+        ("\"AB 12 34 56 C\"", "    ^"),
+        ("AB123456C", "  ^"),
+        // Aadhaar's colon groups.
+        ("\"2345:6789:0123", " ^    ^"),
+    ];
+    for (middle, want) in cases {
+        assert_eq!(run_candidates_in(&pad(middle)), want, "{middle}");
+    }
+    // A stretch that starts in the block before counts whole.
+    let across = format!("{:>16}{:<16}{:<16}", "x 12345", "678901\"", "");
+    assert_eq!(run_candidates_in(&across), "^^^^^^");
+    // Ten bytes there and none after: not.
+    let short = format!("{:>16}{:<16}{:<16}", "x 12345", "67890\"", "");
+    assert_eq!(run_candidates_in(&short), "");
 }
 
 /// The bytes of a block equal to one of two, with the target's SIMD and

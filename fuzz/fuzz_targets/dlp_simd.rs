@@ -1,4 +1,4 @@
-//! The DLP scanner with the target's SIMD digit masks and without: on any
+//! The DLP scanner with the target's SIMD byte masks and without: on any
 //! bytes, the same findings, and exactly those of the reference scan
 //! (every catalogue pattern over the whole input).
 
@@ -22,7 +22,7 @@ fn scanners() -> &'static (Scanner, Scanner) {
 fuzz_target!(|data: &[u8]| {
     let (simd, scalar) = scanners();
     let hits = simd.scan(data);
-    assert_eq!(hits, scalar.scan(data), "SIMD and scalar digits disagree");
+    assert_eq!(hits, scalar.scan(data), "SIMD and scalar masks disagree");
     let mut found: Vec<(&str, usize, usize)> =
         hits.iter().map(|h| (simd.detectors()[h.detector].id.as_str(), h.span.start, h.span.end)).collect();
     found.sort_unstable();

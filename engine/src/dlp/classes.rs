@@ -1,58 +1,98 @@
-//! Which bytes of a sixteen-byte block are digits, and where the scanner
-//! reads numeric runs.
+//! What the bytes of a sixteen-byte block are (digits, the joiners
+//! between digit groups, colons, capitals), and where the scanner reads
+//! numeric runs.
 //!
-//! [`digits`] uses the target's 128-bit SIMD where it has one: wasm
+//! [`marks`] uses the target's 128-bit SIMD where it has one: wasm
 //! SIMD128 (the filter is built with `+simd128`: Envoy's V8, wasmtime and
-//! WAMR run it), SSE2 on x86-64 (every x86-64 has it). [`digits_scalar`]
+//! WAMR run it), SSE2 on x86-64 (every x86-64 has it). [`marks_scalar`]
 //! finds the same eight bytes at a time in 64-bit words; it is the path of
 //! any other target, and the reference the tests hold the SIMD path to:
 //! identical masks on random and hand-picked blocks, identical findings
 //! from the scanner with either.
 
-/// The digits (`0`–`9`) among the sixteen bytes `lo` (bytes 0–7,
-/// little-endian) and `hi` (bytes 8–15): bit `k` is byte `k`.
+/// Which bytes of a block are of each class the scanner needs: bit `k`
+/// for byte `k`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Marks {
+    /// `0`–`9`.
+    pub digits: u16,
+    /// Space, `-` and `.`: what joins the groups of a grouped or dotted
+    /// number.
+    pub joiners: u16,
+    /// `:` (a colon-grouped Aadhaar number).
+    pub colons: u16,
+    /// `A`–`Z` (the country code of an IBAN, a National Insurance number's
+    /// letters).
+    pub capitals: u16,
+}
+
+/// The [`Marks`] of the sixteen bytes `lo` (bytes 0–7, little-endian) and
+/// `hi` (bytes 8–15).
 #[inline(always)]
-pub fn digits(lo: u64, hi: u64) -> u16 {
+pub fn marks(lo: u64, hi: u64) -> Marks {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
-        use core::arch::wasm32::{u64x2, u8x16_bitmask, u8x16_lt, u8x16_splat, u8x16_sub};
-        // Unsigned: a byte below `0` wraps to 0xd0 or more.
-        u8x16_bitmask(u8x16_lt(u8x16_sub(u64x2(lo, hi), u8x16_splat(b'0')), u8x16_splat(10)))
+        use core::arch::wasm32::{u64x2, u8x16_bitmask, u8x16_eq, u8x16_lt, u8x16_splat, u8x16_sub, v128_or};
+        let block = u64x2(lo, hi);
+        // Unsigned: a byte below the range's first wraps above it.
+        let within = |first: u8, n: u8| u8x16_bitmask(u8x16_lt(u8x16_sub(block, u8x16_splat(first)), u8x16_splat(n)));
+        let is = |b: u8| u8x16_eq(block, u8x16_splat(b));
+        Marks {
+            digits: within(b'0', 10),
+            joiners: u8x16_bitmask(v128_or(is(b' '), v128_or(is(b'-'), is(b'.')))),
+            colons: u8x16_bitmask(is(b':')),
+            capitals: within(b'A', 26),
+        }
     }
     #[cfg(target_arch = "x86_64")]
     {
         use core::arch::x86_64::{
-            _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_set1_epi8, _mm_set_epi64x, _mm_sub_epi8,
+            _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x, _mm_sub_epi8,
         };
         // SAFETY: these intrinsics need SSE2 and nothing else (no memory is
         // read: the block comes in registers); every x86-64 has SSE2 and
         // the target enables it.
         unsafe {
-            // Unsigned `byte - '0' < 10`: min(byte - '0', 9) is byte - '0'.
-            let d = _mm_sub_epi8(_mm_set_epi64x(hi as i64, lo as i64), _mm_set1_epi8(b'0' as i8));
-            _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d)) as u16
+            let block = _mm_set_epi64x(hi as i64, lo as i64);
+            // Unsigned `byte - first < n`: min(byte - first, n - 1) is
+            // byte - first.
+            let within = |first: u8, n: u8| {
+                let d = _mm_sub_epi8(block, _mm_set1_epi8(first as i8));
+                _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8((n - 1) as i8)), d)) as u16
+            };
+            let is = |b: u8| _mm_cmpeq_epi8(block, _mm_set1_epi8(b as i8));
+            Marks {
+                digits: within(b'0', 10),
+                joiners: _mm_movemask_epi8(_mm_or_si128(is(b' '), _mm_or_si128(is(b'-'), is(b'.')))) as u16,
+                colons: _mm_movemask_epi8(is(b':')) as u16,
+                capitals: within(b'A', 26),
+            }
         }
     }
     #[cfg(not(any(all(target_arch = "wasm32", target_feature = "simd128"), target_arch = "x86_64")))]
     {
-        digits_scalar(lo, hi)
+        marks_scalar(lo, hi)
     }
 }
 
-/// Whether [`digits`] uses SIMD on this target.
+/// Whether [`marks`] uses SIMD on this target.
 pub const SIMD: bool = cfg!(any(all(target_arch = "wasm32", target_feature = "simd128"), target_arch = "x86_64"));
 
-/// [`digits`] without SIMD.
+/// [`marks`] without SIMD.
 #[inline(always)]
-pub fn digits_scalar(lo: u64, hi: u64) -> u16 {
-    u16::from(word_digits(lo)) | u16::from(word_digits(hi)) << 8
+pub fn marks_scalar(lo: u64, hi: u64) -> Marks {
+    Marks {
+        digits: both(lo, hi, digit_bytes),
+        joiners: both(lo, hi, |w| equal_bytes(w, b' ') | equal_bytes(w, b'-') | equal_bytes(w, b'.')),
+        colons: both(lo, hi, |w| equal_bytes(w, b':')),
+        capitals: both(lo, hi, |w| range_bytes(w, b'A', b'Z')),
+    }
 }
 
-/// The digits among the eight bytes of `word`, bit `k` for byte `k`: the
-/// high bits of [`digit_bytes`] gathered into the top byte.
+/// The bytes of `lo` and `hi` whose high bit `bytes` sets, as a mask.
 #[inline(always)]
-fn word_digits(word: u64) -> u8 {
-    gather(digit_bytes(word))
+fn both(lo: u64, hi: u64, bytes: impl Fn(u64) -> u64) -> u16 {
+    u16::from(gather(bytes(lo))) | u16::from(gather(bytes(hi))) << 8
 }
 
 /// The high bits of the eight bytes of `high` (little-endian) as a byte,
@@ -63,63 +103,115 @@ fn gather(high: u64) -> u8 {
 }
 
 /// The high bit of each byte of `word` (little-endian) that is an ASCII
-/// digit, and no other bit (exact per byte: no carry or borrow crosses
-/// bytes).
+/// digit, and no other bit.
 #[inline(always)]
 pub fn digit_bytes(word: u64) -> u64 {
+    range_bytes(word, b'0', b'9')
+}
+
+/// The high bit of each byte of `word` (little-endian) from `first` to
+/// `last` (ASCII, `first <= last`), and no other bit (exact per byte: no
+/// carry or borrow crosses bytes).
+#[inline(always)]
+fn range_bytes(word: u64, first: u8, last: u8) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let low = word & (ONES * 0x7f);
-    let at_most_9 = (ONES * (127 + 0x3a)).wrapping_sub(low);
-    let at_least_0 = low + ONES * (127 - 0x2f);
-    at_most_9 & !word & at_least_0 & HIGH
+    // Per byte: 128 + last - low has its high bit when low <= last, and
+    // low + 128 - first when low >= first; neither leaves its byte.
+    let at_most = (ONES * (128 + u64::from(last))).wrapping_sub(low);
+    let at_least = low + ONES * (128 - u64::from(first));
+    at_most & !word & at_least & HIGH
 }
 
-/// A superset of [`run_starts`], from the digits alone: two digits that
-/// start three in a row, or two with no digit before them (the capitals
-/// are looked at only there).
-#[inline(always)]
-pub fn run_candidates(digits: u64, any_digit: bool) -> u64 {
-    let cur = (digits >> 16) & 0xFFFF;
-    if any_digit {
-        return cur;
-    }
-    let two = cur & (digits >> 17);
-    two & ((digits >> 18) | !(digits >> 15))
+/// The marks of the block before the one being read, that block and the
+/// next: for each class, bits 0–15, 16–31 and 32–47.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Window {
+    /// [`Marks::digits`].
+    pub digits: u64,
+    /// [`Marks::joiners`].
+    pub joiners: u64,
+    /// [`Marks::colons`].
+    pub colons: u64,
+    /// [`Marks::capitals`].
+    pub capitals: u64,
 }
 
-/// Where a numeric run worth reading has two digits, in the block whose
-/// digits are bits 16–31 of `digits` (bits 0–15: the block before, 32–47:
-/// the block after), bit `k` for byte `k`: two digits that start three in
-/// a row, or a group of exactly two digits after two capital letters, or
-/// after two capitals and a space (`before(k, n)`: the byte `n` bytes
-/// before the block's byte `k`, read only for such groups). Every match of
-/// the catalogue's numeric patterns has one of those in the run it is read
-/// from: card, SSN, resident id, mobile and Aadhaar numbers have a group
-/// of three digits or more; an IBAN's check digits follow its country code
-/// (`GB82…`); a National Insurance number's digits follow its two letters,
-/// with a space between them or not (`AB 12 34 56 C`). `any_digit`: every
-/// digit (a custom numeric detector, whose shape is not known).
-#[inline(always)]
-pub fn run_starts(digits: u64, any_digit: bool, before: impl Fn(usize, usize) -> u8) -> u64 {
-    let cur = (digits >> 16) & 0xFFFF;
-    if any_digit || cur == 0 {
-        return cur;
-    }
-    let two = cur & (digits >> 17);
-    let three = two & (digits >> 18);
-    // Two digits alone: no digit before the first or after the second.
-    let mut alone = two & !three & !(digits >> 15);
-    let mut starts = three;
-    while alone != 0 {
-        let k = alone.trailing_zeros() as usize;
-        alone &= alone - 1;
-        let capital = |n: usize| before(k, n).is_ascii_uppercase();
-        if capital(1) && capital(2) || before(k, 1) == b' ' && capital(2) && capital(3) {
-            starts |= 1 << k;
+impl Window {
+    /// The window with `before` and `current` (no next block yet).
+    #[inline(always)]
+    pub fn of(before: Marks, current: Marks) -> Window {
+        let two = |a: u16, b: u16| u64::from(a) | u64::from(b) << 16;
+        Window {
+            digits: two(before.digits, current.digits),
+            joiners: two(before.joiners, current.joiners),
+            colons: two(before.colons, current.colons),
+            capitals: two(before.capitals, current.capitals),
         }
     }
-    starts
+
+    /// Adds the next block's marks (bits 32–47).
+    #[inline(always)]
+    pub fn with_next(&mut self, next: Marks) {
+        self.digits |= u64::from(next.digits) << 32;
+        self.joiners |= u64::from(next.joiners) << 32;
+        self.colons |= u64::from(next.colons) << 32;
+        self.capitals |= u64::from(next.capitals) << 32;
+    }
+
+    /// Moves on a block.
+    #[inline(always)]
+    pub fn advance(&mut self) {
+        self.digits >>= 16;
+        self.joiners >>= 16;
+        self.colons >>= 16;
+        self.capitals >>= 16;
+    }
+}
+
+/// Where the scanner reads numeric runs, in the block at bits 16–31 of
+/// `w`, bit `k` for byte `k` (each a digit of the run to read; a run is
+/// read from its start, wherever its digit is).
+///
+/// Every match of the catalogue's numeric patterns spans eleven bytes or
+/// more of digits and single joiners between them (a card's 13–19 digits
+/// or its groups, an SSN's `123-45-6789` or `123.45.6789`, a resident id's
+/// 17–18, a mobile's 11 or its groups, Aadhaar's 12 or 4-4-4), follows two
+/// capitals (an IBAN's check digits, `GB82`; a National Insurance number's
+/// digits, `AB123456C` or `AB 12 34 56 C`), or is Aadhaar's colon-grouped
+/// `1234:5678:…`. So the digits read are those within such a stretch of
+/// eleven, two digits after two capitals (a joiner may stand between),
+/// and four digits before a colon and four more. What everyday JSON is
+/// made of is none of these: dates (`2024-03-07`, ten bytes), times,
+/// decimals, short numbers, hex and base64 without capitals before.
+/// `any_digit`: every digit (a custom numeric detector, whose shape is
+/// not known).
+#[inline(always)]
+pub fn run_candidates(w: &Window, any_digit: bool) -> u64 {
+    let d = w.digits;
+    if any_digit {
+        return (d >> 16) & 0xFFFF;
+    }
+    // Digits, and single joiners between two digits.
+    let g = d | (w.joiners & (d << 1) & (d >> 1));
+    // Where eleven of those in a row start, then every byte they cover.
+    let g2 = g & (g >> 1);
+    let g4 = g2 & (g2 >> 2);
+    let g8 = g4 & (g4 >> 4);
+    let g11 = g8 & (g2 >> 8) & (g >> 10);
+    let mut long = g11 | g11 << 1;
+    long |= long << 2;
+    long |= long << 4;
+    long |= long << 3;
+    // Four digits, a colon, four digits.
+    let d2 = d & (d >> 1);
+    let d4 = d2 & (d2 >> 2);
+    let colon = d4 & (w.colons >> 4) & (d4 >> 5);
+    // Two digits after two capitals, or after two capitals and a joiner.
+    let c = w.capitals;
+    let capitals = (c << 1 & c << 2) | (w.joiners << 1 & c << 2 & c << 3);
+    ((d & long) | colon | (d2 & capitals)) >> 16 & 0xFFFF
 }
 
 /// Where the first byte equal to `a` or `b` is in `text` (`text.len()`

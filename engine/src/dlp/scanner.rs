@@ -16,13 +16,16 @@
 //!   literal's three bytes at its pairs (a hashed table), or one byte on
 //!   is a two-byte literal ([`Prefilter::confirm`]); the literals of a
 //!   kept pair are compared with the data eight bytes at a time;
-//! - it finds the block's digits with one SIMD compare (SSE2, wasm
-//!   SIMD128; [`classes`] has the scalar path) and reads a numeric run
-//!   (digits in groups separated by single spaces or dashes) where a
-//!   built-in shape can match: three digits in a row, or a group of two
-//!   after two capital letters (an IBAN's check digits, a National
-//!   Insurance number); [`classes::run_starts`]. The run is read once (a
-//!   plain one from the digit mask), the loop jumps over it, and each
+//! - it finds the block's digits, joiners (space, `-`, `.`), colons and
+//!   capitals with a few SIMD compares (SSE2, wasm SIMD128; [`classes`]
+//!   has the scalar path) and reads a numeric run (digits in groups
+//!   separated by single spaces or dashes) only where a built-in shape's
+//!   match can be: within eleven bytes or more of digits and single
+//!   joiners, after two capital letters (an IBAN's check digits, a
+//!   National Insurance number), or around a colon between groups of four
+//!   (Aadhaar); [`classes::run_candidates`], with bit arithmetic on the
+//!   masks of three blocks. The run is read once (a plain one from the
+//!   digit mask), and each
 //!   numeric detector whose shape allows a match with that many digits,
 //!   and in a grouped run with those group lengths, looks at it (group
 //!   lengths, the bytes around it); an IBAN is a run right after two
@@ -321,8 +324,8 @@ impl Scanner {
         })
     }
 
-    /// The same scanner finding digits without SIMD
-    /// ([`classes::digits_scalar`]): the reference the SIMD path is held
+    /// The same scanner finding the blocks' marks without SIMD
+    /// ([`classes::marks_scalar`]): the reference the SIMD path is held
     /// to, and the baseline it is measured against.
     #[cfg(feature = "internals")]
     pub fn scalar(mut self) -> Scanner {
@@ -441,73 +444,70 @@ impl Scanner {
     fn pass(&self, data: &[u8], state: &mut State) {
         #[cfg(feature = "internals")]
         if self.scalar {
-            return self.pass_with(data, state, classes::digits_scalar);
+            return self.pass_with(data, state, classes::marks_scalar);
         }
-        self.pass_with(data, state, classes::digits);
+        self.pass_with(data, state, classes::marks);
     }
 
-    /// [`Scanner::pass`] with `digits` finding the blocks' digits.
+    /// [`Scanner::pass`] with `marks` finding what the blocks' bytes are.
     ///
     /// The loop itself only decides whether a block needs a closer look
     /// ([`Scanner::block`]): a literal pair whose three bytes around can be
-    /// a literal's ([`Prefilter::confirm`]), or digits where a run may
-    /// start ([`classes::run_candidates`]). On the clean JSON benchmark
-    /// input a pair and its next byte hit in 13,458 blocks of 56,847 (in
+    /// a literal's ([`Prefilter::confirm`]), or digits of a run where a
+    /// numeric shape's match can be ([`classes::run_candidates`]: 6,115
+    /// blocks of the clean JSON benchmark input, where reading every group
+    /// of three digits or more entered 23,985). On that input a pair and
+    /// its next byte hit in 13,458 blocks of 56,847 (in
     /// 26,963 when the table held the pairs alone), and `confirm` keeps
     /// 5,547 pairs of them. The branch on the table's hits is the
     /// scan's least predictable, which is why a sharper table paid more
     /// than its instructions say.
     #[inline(always)]
-    fn pass_with(&self, data: &[u8], state: &mut State, digits: impl Fn(u64, u64) -> u16) {
+    fn pass_with(&self, data: &[u8], state: &mut State, marks: impl Fn(u64, u64) -> classes::Marks) {
         let pf = &self.prefilter;
         let any_digit = matches!(pf.runs, Some(Runs::AnyDigit));
+        // Without numeric detectors nothing but the pairs is looked at
+        // (the branch goes the same way for every block).
         let numeric = pf.runs.is_some();
-        let at = |i: usize| {
-            let words = block_at(data, i);
-            (words, if numeric { u64::from(digits(words[0], words[1])) } else { 0 })
-        };
         let mut i = 0;
-        let (mut words, first) = at(0);
-        // The digits of the block before, this one and the next (bits
-        // 0-15, 16-31, 32-47).
-        let mut window = first << 16;
+        let mut words = block_at(data, 0);
+        // The marks of the block before, this one and the next.
+        let first = if numeric { marks(words[0], words[1]) } else { classes::Marks::default() };
+        let mut window = classes::Window::of(classes::Marks::default(), first);
         while i < data.len() {
-            let (next_words, next) = at(i + 16);
-            window |= next << 32;
+            let next_words = block_at(data, i + 16);
             let mut bits = pf.test(words[0], words[1]) | pf.test(words[1], next_words[0]) << 4;
             if bits != 0 {
                 bits = pf.confirm(data, i, words, bits);
             }
-            if bits | classes::run_candidates(window, any_digit) != 0 {
-                self.block(data, i, words, bits, window, any_digit, state);
+            let (runs, digits) = if numeric {
+                window.with_next(marks(next_words[0], next_words[1]));
+                let found = (classes::run_candidates(&window, any_digit), window.digits);
+                window.advance();
+                found
+            } else {
+                (0, 0)
+            };
+            if bits | runs != 0 {
+                self.block(data, i, words, bits, digits, runs, state);
             }
             i += 16;
             words = next_words;
-            window >>= 16;
-            // Pairs inside a run are digits, spaces and dashes: no literal
-            // pair is made of those alone, so the loop jumps over it.
-            if pf.skip_runs && state.run_done > i + 1 {
-                i = state.run_done & !1;
-                let (w, cur) = at(i);
-                words = w;
-                window = at(i - 16).1 | cur << 16;
-            }
         }
     }
 
-    /// One block that may hold something: reads the numeric runs that
-    /// start in it, where a built-in shape can match
-    /// ([`classes::run_starts`]), and collects the literal occurrences of
-    /// its pairs.
+    /// One block that may hold something: reads the numeric runs of its
+    /// `runs` ([`classes::run_candidates`]; `digits`: the digits of the
+    /// block before, this one and the next), each once, and collects the
+    /// literal occurrences of its pairs.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn block(&self, data: &[u8], i: usize, words: [u64; 2], mut bits: u64, window: u64, any_digit: bool, state: &mut State) {
+    fn block(&self, data: &[u8], i: usize, words: [u64; 2], mut bits: u64, digits: u64, runs: u64, state: &mut State) {
         let pf = &self.prefilter;
-        let before = |k: usize, n: usize| (i + k).checked_sub(n).and_then(|p| data.get(p)).copied().unwrap_or(0);
-        let mut runs = classes::run_starts(window, any_digit, before) & !below(state.run_done, i);
+        let mut runs = runs & !below(state.run_done, i);
         while runs != 0 {
             let k = runs.trailing_zeros() as usize;
-            let run = Run::plain(data, i, k, window).unwrap_or_else(|| Run::at(data, i + k));
+            let run = Run::plain(data, i, k, digits).unwrap_or_else(|| Run::at(data, i + k));
             state.run_done = run.end;
             self.on_run(data, &run, state);
             runs &= !below(state.run_done, i);
@@ -958,14 +958,15 @@ pub(crate) fn is_word(b: Option<u8>) -> bool {
 
 // ---------------------------------------------------------------- prefilter
 
-/// Where numeric runs are read ([`classes::run_starts`]).
+/// Where numeric runs are read ([`classes::run_candidates`]).
 #[derive(Clone, Copy)]
 enum Runs {
     /// At every digit: a custom numeric detector ([`Anchor::Digits`]
     /// promises only digits).
     AnyDigit,
-    /// Where the built-in shapes' matches can be: three digits in a row,
-    /// or two after two capitals (and a space).
+    /// Where the built-in shapes' matches can be: eleven bytes of digits
+    /// and joiners, digits after two capitals, groups of four around a
+    /// colon.
     Shaped,
 }
 
@@ -1001,9 +1002,6 @@ struct Prefilter {
     literals: Vec<(Vec<u8>, Vec<usize>)>,
     /// Whether and where numeric runs are read.
     runs: Option<Runs>,
-    /// Whether the loop may jump over a numeric run (no literal pair is
-    /// made of digits, spaces and dashes alone).
-    skip_runs: bool,
 }
 
 impl Prefilter {
@@ -1029,7 +1027,6 @@ impl Prefilter {
         let entry = |p: u16, literal: u32, back: usize| {
             u64::from(p) << 48 | u64::from(literal) << 16 | u64::from(u16::try_from(back).unwrap_or(u16::MAX))
         };
-        let mut skip_runs = true;
         let mut kinds = Box::new([0u8; 65536]);
         let mut mark = |p: u16, kind: u8| {
             if let Some(slot) = kinds.get_mut(usize::from(p)) {
@@ -1050,7 +1047,6 @@ impl Prefilter {
                         mark(pair(*b, other), KEEP);
                         mark(pair(other, *b), KEEP);
                     }
-                    skip_runs &= !in_run(*b);
                 }
                 // Two bytes: the pair itself at an even offset, or at an
                 // odd one the pair ending with the first byte.
@@ -1061,7 +1057,6 @@ impl Prefilter {
                         entries.push(entry(pair(other, *a), index, 0));
                         mark(pair(other, *a), BEFORE_TWO);
                     }
-                    skip_runs &= !in_run(*a);
                 }
                 // Three or more: two overlapping pairs at the rarest place;
                 // wherever the literal starts, one of them is at an even
@@ -1070,8 +1065,8 @@ impl Prefilter {
                     let k = (0..(bytes.len() - 2).min(60_000))
                         .min_by_key(|&k| {
                             let (x, y, z) = (byte(bytes, k), byte(bytes, k + 1), byte(bytes, k + 2));
-                            // A pair a numeric run could contain would stop
-                            // the loop from jumping over runs.
+                            // A pair a numeric run could contain would hit
+                            // in every number of digit-dense JSON.
                             let in_runs = (in_run(x) && in_run(y)) || (in_run(y) && in_run(z));
                             (in_runs, pair_cost(x, y) + pair_cost(y, z))
                         })
@@ -1084,7 +1079,6 @@ impl Prefilter {
                     let xyz = u32::from_le_bytes([x, y, z, 0]);
                     set_slot(&mut triples, triple_slot(xyz, false));
                     set_slot(&mut triples, triple_slot(xyz, true));
-                    skip_runs &= !((in_run(x) && in_run(y)) || (in_run(y) && in_run(z)));
                 }
             }
         }
@@ -1135,7 +1129,6 @@ impl Prefilter {
             literals,
             probes,
             runs,
-            skip_runs,
         }
     }
 
