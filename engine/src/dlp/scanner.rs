@@ -25,11 +25,11 @@
 //!   National Insurance number), or around a colon between groups of four
 //!   (Aadhaar); [`classes::run_candidates`], with bit arithmetic on the
 //!   masks of three blocks. The run is read once (a plain one from the
-//!   digit mask), and each
-//!   numeric detector whose shape allows a match with that many digits,
-//!   and in a grouped run with those group lengths, looks at it (group
-//!   lengths, the bytes around it); an IBAN is a run right after two
-//!   capital letters that form a listed country code.
+//!   digit mask), and each numeric detector whose shape allows a match
+//!   with that many digits, and in a grouped run with those group
+//!   lengths, looks at it (group lengths, the bytes around it); an IBAN
+//!   is a run right after two capital letters that form a listed country
+//!   code.
 //!
 //! Clean text costs that one table loop. A candidate that passes the cheap
 //! checks is handed to its detector's regex, over the smallest window a
@@ -1378,8 +1378,9 @@ impl Run {
         run
     }
 
-    /// [`Run::at`] for the digit at `i + k` when the block's digits
-    /// (`window`, as in [`Scanner::block`]) show a plain run: no digit
+    /// [`Run::at`] for the digit at `i + k` when the digits of the block
+    /// and its two neighbours (`window`, bits 0–47, the block at 16–31)
+    /// show a plain run: no digit
     /// right before it, its end within the window, and no separator
     /// between it and another digit on either side. Most runs in JSON are
     /// (prices, ids, years).
