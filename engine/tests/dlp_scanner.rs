@@ -526,20 +526,20 @@ fn simd_and_scalar_marks_agree() {
     }
 }
 
-/// The digits the scanner reads runs at in the middle block of `text` (48
-/// bytes: the block before, the block, the block after), as a string of
-/// `^` under them.
+/// The digits the scanner reads runs at in the middle thirty-two bytes of
+/// `text` (64 bytes: the sixteen before, the thirty-two read, the sixteen
+/// after), as a string of `^` under them.
 fn run_candidates_in(text: &str) -> String {
     use warden_engine::dlp::classes::{marks, run_candidates, Window};
-    let bytes: [u8; 48] = text.as_bytes().try_into().expect("48 bytes");
+    let bytes: [u8; 64] = text.as_bytes().try_into().expect("64 bytes");
     let block = |k: usize| {
         let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
         marks(word(16 * k), word(16 * k + 8))
     };
-    let mut window = Window::of(block(0), block(1));
-    window.with_next(block(2));
+    let mut window = Window::of(block(0), block(1), block(2));
+    window.with_next(block(3));
     let runs = run_candidates(&window, false);
-    (0..16).map(|k| if runs >> k & 1 == 1 { '^' } else { ' ' }).collect::<String>().trim_end().to_owned()
+    (0..32).map(|k| if runs >> k & 1 == 1 { '^' } else { ' ' }).collect::<String>().trim_end().to_owned()
 }
 
 /// Runs are read where a numeric shape's match can be: eleven bytes or
@@ -550,8 +550,8 @@ fn run_candidates_in(text: &str) -> String {
 #[test]
 fn runs_are_read_only_where_a_shape_can_match() {
     let pad = |middle: &str| {
-        assert!(middle.len() <= 16, "{middle}");
-        format!("{:<16}{middle:<16}{:<16}", "\"head\": {", "}")
+        assert!(middle.len() <= 32, "{middle}");
+        format!("{:<16}{middle:<32}{:<16}", "\"head\": {", "}")
     };
     let cases = [
         // Dates, times, decimals, versions, short ids: nothing.
@@ -577,12 +577,20 @@ fn runs_are_read_only_where_a_shape_can_match() {
     for (middle, want) in cases {
         assert_eq!(run_candidates_in(&pad(middle)), want, "{middle}");
     }
-    // A stretch that starts in the block before counts whole.
-    let across = format!("{:>16}{:<16}{:<16}", "x 12345", "678901\"", "");
+    // A stretch that starts in the bytes before counts whole.
+    let across = format!("{:>16}{:<32}{:<16}", "x 12345", "678901\"", "");
     assert_eq!(run_candidates_in(&across), "^^^^^^");
     // Ten bytes there and none after: not.
-    let short = format!("{:>16}{:<16}{:<16}", "x 12345", "67890\"", "");
+    let short = format!("{:>16}{:<32}{:<16}", "x 12345", "67890\"", "");
     assert_eq!(run_candidates_in(&short), "");
+    // One that ends in the bytes after counts too, and one across the
+    // middle of the thirty-two.
+    let ends_after = format!("{:<16}{:>32}{:<16}", "", "\"1234567", "8901\"");
+    assert_eq!(run_candidates_in(&ends_after), format!("{:>32}", "^^^^^^^"));
+    let ten_to_the_end = format!("{:<16}{:>32}{:<16}", "", "\"1234567", "890\"");
+    assert_eq!(run_candidates_in(&ten_to_the_end), "");
+    let middle = format!("{:<16}{:>21}{:<11}{:<16}", "", "\"123456", "78901\"", "");
+    assert_eq!(run_candidates_in(&middle), format!("{:>21}{}", "^^^^^^", "^^^^^"));
 }
 
 /// The bytes of a block equal to one of two, with the target's SIMD and

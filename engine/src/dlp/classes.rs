@@ -124,8 +124,11 @@ fn range_bytes(word: u64, first: u8, last: u8) -> u64 {
     at_most & !word & at_least & HIGH
 }
 
-/// The marks of the block before the one being read, that block and the
-/// next: for each class, bits 0–15, 16–31 and 32–47.
+/// The marks of the sixteen bytes before the thirty-two being read, those
+/// thirty-two and the sixteen after: for each class, bits 0–15, 16–47 and
+/// 48–63. Sixteen bytes on either side are what [`run_candidates`] looks
+/// at around a byte (eleven at most), so one word's arithmetic serves
+/// thirty-two bytes.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Window {
     /// [`Marks::digits`].
@@ -139,40 +142,42 @@ pub struct Window {
 }
 
 impl Window {
-    /// The window with `before` and `current` (no next block yet).
+    /// The window with `before` and the two halves of the bytes read,
+    /// `first` and `second` (nothing after yet).
     #[inline(always)]
-    pub fn of(before: Marks, current: Marks) -> Window {
-        let two = |a: u16, b: u16| u64::from(a) | u64::from(b) << 16;
+    pub fn of(before: Marks, first: Marks, second: Marks) -> Window {
+        let three = |a: u16, b: u16, c: u16| u64::from(a) | u64::from(b) << 16 | u64::from(c) << 32;
         Window {
-            digits: two(before.digits, current.digits),
-            joiners: two(before.joiners, current.joiners),
-            colons: two(before.colons, current.colons),
-            capitals: two(before.capitals, current.capitals),
+            digits: three(before.digits, first.digits, second.digits),
+            joiners: three(before.joiners, first.joiners, second.joiners),
+            colons: three(before.colons, first.colons, second.colons),
+            capitals: three(before.capitals, first.capitals, second.capitals),
         }
     }
 
-    /// Adds the next block's marks (bits 32–47).
+    /// Adds the next sixteen bytes' marks (bits 48–63).
     #[inline(always)]
     pub fn with_next(&mut self, next: Marks) {
-        self.digits |= u64::from(next.digits) << 32;
-        self.joiners |= u64::from(next.joiners) << 32;
-        self.colons |= u64::from(next.colons) << 32;
-        self.capitals |= u64::from(next.capitals) << 32;
+        self.digits |= u64::from(next.digits) << 48;
+        self.joiners |= u64::from(next.joiners) << 48;
+        self.colons |= u64::from(next.colons) << 48;
+        self.capitals |= u64::from(next.capitals) << 48;
     }
 
-    /// Moves on a block.
+    /// Moves on thirty-two bytes: `then` is the marks of the sixteen bytes
+    /// after those [`Window::with_next`] added.
     #[inline(always)]
-    pub fn advance(&mut self) {
-        self.digits >>= 16;
-        self.joiners >>= 16;
-        self.colons >>= 16;
-        self.capitals >>= 16;
+    pub fn advance(&mut self, then: Marks) {
+        self.digits = self.digits >> 32 | u64::from(then.digits) << 32;
+        self.joiners = self.joiners >> 32 | u64::from(then.joiners) << 32;
+        self.colons = self.colons >> 32 | u64::from(then.colons) << 32;
+        self.capitals = self.capitals >> 32 | u64::from(then.capitals) << 32;
     }
 }
 
-/// Where the scanner reads numeric runs, in the block at bits 16–31 of
-/// `w`, bit `k` for byte `k` (each a digit of the run to read; a run is
-/// read from its start, wherever its digit is).
+/// Where the scanner reads numeric runs, in the thirty-two bytes at bits
+/// 16–47 of `w`, bit `k` for byte `k` (each a digit of the run to read; a
+/// run is read from its start, wherever its digit is).
 ///
 /// Every match of the catalogue's numeric patterns spans eleven bytes or
 /// more of digits and single joiners between them (a card's 13–19 digits
@@ -191,7 +196,7 @@ impl Window {
 pub fn run_candidates(w: &Window, any_digit: bool) -> u64 {
     let d = w.digits;
     if any_digit {
-        return (d >> 16) & 0xFFFF;
+        return (d >> 16) & 0xFFFF_FFFF;
     }
     // Digits, and single joiners between two digits.
     let g = d | (w.joiners & (d << 1) & (d >> 1));
@@ -211,7 +216,7 @@ pub fn run_candidates(w: &Window, any_digit: bool) -> u64 {
     // Two digits after two capitals, or after two capitals and a joiner.
     let c = w.capitals;
     let capitals = (c << 1 & c << 2) | (w.joiners << 1 & c << 2 & c << 3);
-    ((d & long) | colon | (d2 & capitals)) >> 16 & 0xFFFF
+    ((d & long) | colon | (d2 & capitals)) >> 16 & 0xFFFF_FFFF
 }
 
 /// Where the first byte equal to `a` or `b` is in `text` (`text.len()`

@@ -2,9 +2,10 @@
 //! data, streaming over body chunks.
 //!
 //! Detectors are found by their anchors, never by running each pattern
-//! over the whole input. One loop reads the data sixteen bytes at a time:
+//! over the whole input. One loop reads the data thirty-two bytes at a
+//! time:
 //!
-//! - it looks up the eight byte pairs at even offsets in a 64 KiB table
+//! - it looks up the sixteen byte pairs at even offsets in a 64 KiB table
 //!   (a byte per pair) of the pairs of literal anchors ("AKIA", "ghp_",
 //!   "-----BEGIN ", "@", ...): each literal of three bytes or more marks
 //!   two overlapping pairs chosen to be rare in text, one of which always
@@ -17,14 +18,16 @@
 //!   is a two-byte literal ([`Prefilter::confirm`]); the literals of a
 //!   kept pair are compared with the data eight bytes at a time;
 //! - it finds the block's digits, joiners (space, `-`, `.`), colons and
-//!   capitals with a few SIMD compares (SSE2, wasm SIMD128; [`classes`]
+//!   capitals with a few SIMD compares, sixteen bytes at a time (SSE2,
+//!   wasm SIMD128; [`classes`]
 //!   has the scalar path) and reads a numeric run (digits in groups
 //!   separated by single spaces or dashes) only where a built-in shape's
 //!   match can be: within eleven bytes or more of digits and single
 //!   joiners, after two capital letters (an IBAN's check digits, a
 //!   National Insurance number), or around a colon between groups of four
 //!   (Aadhaar); [`classes::run_candidates`], with bit arithmetic on the
-//!   masks of three blocks. The run is read once (a plain one from the
+//!   masks of the block and sixteen bytes on either side, one 64-bit word
+//!   a class. The run is read once (a plain one from the
 //!   digit mask), and each numeric detector whose shape allows a match
 //!   with that many digits, and in a grouped run with those group
 //!   lengths, looks at it (group lengths, the bytes around it); an IBAN
@@ -451,17 +454,20 @@ impl Scanner {
 
     /// [`Scanner::pass`] with `marks` finding what the blocks' bytes are.
     ///
-    /// The loop itself only decides whether a block needs a closer look
-    /// ([`Scanner::block`]): a literal pair whose three bytes around can be
-    /// a literal's ([`Prefilter::confirm`]), or digits of a run where a
-    /// numeric shape's match can be ([`classes::run_candidates`]: 6,115
-    /// blocks of the clean JSON benchmark input, where reading every group
-    /// of three digits or more entered 23,985). On that input a pair and
-    /// its next byte hit in 13,458 blocks of 56,847 (in
-    /// 26,963 when the table held the pairs alone), and `confirm` keeps
-    /// 5,547 pairs of them. The branch on the table's hits is the
-    /// scan's least predictable, which is why a sharper table paid more
-    /// than its instructions say.
+    /// The loop itself only decides whether a block of [`BLOCK`] bytes
+    /// needs a closer look ([`Scanner::block`]): a literal pair whose three
+    /// bytes around can be a literal's ([`Prefilter::confirm`]), or digits
+    /// of a run where a numeric shape's match can be
+    /// ([`classes::run_candidates`]). On the clean JSON benchmark input
+    /// (28,424 blocks) a pair and its next byte hit in 11,916 blocks,
+    /// `confirm` keeps a pair in 4,990 of them, 5,062 have digits to read
+    /// runs at, and 9,372 are entered. The branch on the table's hits is
+    /// the scan's least predictable, which is why a sharper table paid
+    /// more than its instructions say. Thirty-two bytes a turn rather than
+    /// sixteen: the run arithmetic's word holds sixteen bytes on either
+    /// side of the block either way, and the turn's fixed costs (the loop,
+    /// the bounds of the next block's read, the branch) are paid half as
+    /// often.
     #[inline(always)]
     fn pass_with(&self, data: &[u8], state: &mut State, marks: impl Fn(u64, u64) -> classes::Marks) {
         let pf = &self.prefilter;
@@ -471,38 +477,45 @@ impl Scanner {
         let numeric = pf.runs.is_some();
         let mut i = 0;
         let mut words = block_at(data, 0);
-        // The marks of the block before, this one and the next.
-        let first = if numeric { marks(words[0], words[1]) } else { classes::Marks::default() };
-        let mut window = classes::Window::of(classes::Marks::default(), first);
+        // The marks of the sixteen bytes before, the thirty-two read and
+        // the sixteen after.
+        let mut window = if numeric {
+            classes::Window::of(classes::Marks::default(), marks(words[0], words[1]), marks(words[2], words[3]))
+        } else {
+            classes::Window::default()
+        };
         while i < data.len() {
-            let next_words = block_at(data, i + 16);
-            let mut bits = pf.test(words[0], words[1]) | pf.test(words[1], next_words[0]) << 4;
+            let next_words = block_at(data, i + BLOCK);
+            let mut bits = pf.test(words[0], words[1])
+                | pf.test(words[1], words[2]) << 4
+                | pf.test(words[2], words[3]) << 8
+                | pf.test(words[3], next_words[0]) << 12;
             if bits != 0 {
-                bits = pf.confirm(data, i, words, bits);
+                bits = pf.confirm(data, i, &words, bits);
             }
             let (runs, digits) = if numeric {
                 window.with_next(marks(next_words[0], next_words[1]));
                 let found = (classes::run_candidates(&window, any_digit), window.digits);
-                window.advance();
+                window.advance(marks(next_words[2], next_words[3]));
                 found
             } else {
                 (0, 0)
             };
             if bits | runs != 0 {
-                self.block(data, i, words, bits, digits, runs, state);
+                self.block(data, i, &words, bits, digits, runs, state);
             }
-            i += 16;
+            i += BLOCK;
             words = next_words;
         }
     }
 
     /// One block that may hold something: reads the numeric runs of its
     /// `runs` ([`classes::run_candidates`]; `digits`: the digits of the
-    /// block before, this one and the next), each once, and collects the
-    /// literal occurrences of its pairs.
+    /// sixteen bytes before, the block's and the sixteen after), each
+    /// once, and collects the literal occurrences of its pairs.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn block(&self, data: &[u8], i: usize, words: [u64; 2], mut bits: u64, digits: u64, runs: u64, state: &mut State) {
+    fn block(&self, data: &[u8], i: usize, words: &[u64; 4], mut bits: u64, digits: u64, runs: u64, state: &mut State) {
         let pf = &self.prefilter;
         let mut runs = runs & !below(state.run_done, i);
         while runs != 0 {
@@ -907,16 +920,22 @@ fn below(end: usize, i: usize) -> u64 {
     }
 }
 
-/// The sixteen bytes at `i` as two little-endian words, zero-padded past
-/// the end.
+/// The bytes the table loop reads at a time ([`Scanner::pass_with`]).
+const BLOCK: usize = 32;
+
+/// The [`BLOCK`] bytes at `i` as four little-endian words, zero-padded
+/// past the end.
 #[inline(always)]
-fn block_at(data: &[u8], i: usize) -> [u64; 2] {
-    match data.get(i..i + 16).and_then(|s| <[u8; 16]>::try_from(s).ok()) {
+fn block_at(data: &[u8], i: usize) -> [u64; 4] {
+    match data.get(i..i + BLOCK).and_then(|s| <[u8; BLOCK]>::try_from(s).ok()) {
         Some(bytes) => {
-            let block = u128::from_le_bytes(bytes);
-            [block as u64, (block >> 64) as u64]
+            let mut words = [0u64; 4];
+            for (w, b) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+                *w = u64::from_le_bytes(<[u8; 8]>::try_from(b).unwrap_or_default());
+            }
+            words
         }
-        None => [word_at(data, i), word_at(data, i + 8)],
+        None => [word_at(data, i), word_at(data, i + 8), word_at(data, i + 16), word_at(data, i + 24)],
     }
 }
 
@@ -1155,7 +1174,7 @@ impl Prefilter {
     /// byte before it and the pair) are a longer literal's three bytes at
     /// its pairs. Near the data's ends every hit is kept.
     #[inline(always)]
-    fn confirm(&self, data: &[u8], i: usize, words: [u64; 2], bits: u64) -> u64 {
+    fn confirm(&self, data: &[u8], i: usize, words: &[u64; 4], bits: u64) -> u64 {
         let mut kept = 0;
         let mut rest = bits;
         while rest != 0 {
@@ -1379,8 +1398,8 @@ impl Run {
     }
 
     /// [`Run::at`] for the digit at `i + k` when the digits of the block
-    /// and its two neighbours (`window`, bits 0–47, the block at 16–31)
-    /// show a plain run: no digit
+    /// and sixteen bytes on either side (`window`, the block at bits
+    /// 16–47) show a plain run: no digit
     /// right before it, its end within the window, and no separator
     /// between it and another digit on either side. Most runs in JSON are
     /// (prices, ids, years).
@@ -1390,7 +1409,7 @@ impl Run {
             return None;
         }
         let digits = (!(window >> (16 + k))).trailing_zeros() as usize;
-        if k + digits >= 32 {
+        if k + digits >= BLOCK + 16 {
             return None;
         }
         let (start, end) = (i + k, i + k + digits);
