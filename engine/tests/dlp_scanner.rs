@@ -1269,6 +1269,37 @@ fn iban_codes_with_every_length_and_ending_equal_the_reference() {
     }
 }
 
+/// A one- or two-byte anchor whose detector's matches never follow a word
+/// byte (`\B\+[1-9]`, a phone number's `+`) is no anchor occurrence after
+/// one: base64's `a+1` costs the table loop nothing. After a space, a
+/// quote, a parenthesis or at the start it is one, and the number is
+/// found. (At an even offset the pair `+1` itself is in the table: the
+/// occurrence is seen there and the detector's own check refuses it.)
+#[test]
+fn short_anchors_after_word_bytes_are_no_occurrences_where_no_match_can_start() {
+    let phone = Scanner::new(&[detector("phone_number").unwrap()], Vec::new()).unwrap();
+    let mut skipped = 0;
+    for lead in ["", "x", " x", "  x"] {
+        for (before, found) in
+            [("a", false), ("Z", false), ("_", false), ("0", false), (" ", true), ("\"", true), ("(", true)]
+        {
+            let text = format!("{lead}{before}+14155552671 ");
+            let at = lead.len() + before.len();
+            let seen = phone.anchors(text.as_bytes()).iter().any(|&(start, _)| start == at);
+            assert_eq!(phone.scan(text.as_bytes()).is_empty(), !found, "{text:?}");
+            if found {
+                assert!(seen, "{text:?}");
+            } else if at % 2 == 1 {
+                assert!(!seen, "{text:?}");
+                skipped += 1;
+            }
+        }
+    }
+    assert_eq!(skipped, 8);
+    let start = phone.anchors(b"+14155552671");
+    assert_eq!(start.len(), 1);
+}
+
 /// Detectors whose matches start with `\b` at their anchor are not
 /// looked at where a word byte comes before an anchor (`glsa_glsa_…`):
 /// every detector's samples after every kind of byte, and after its own

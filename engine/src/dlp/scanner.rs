@@ -107,8 +107,10 @@ pub struct Compiled {
     /// What the value of the `keyed!` alternations is made of, for the
     /// keyword guard.
     keyed_value: Option<KeyedValue>,
-    /// Every match starts with an ASCII `\b` at a word byte (its anchor):
-    /// none starts at an occurrence with a word byte before it.
+    /// No match starts at an anchor occurrence with a word byte before
+    /// it: every match starts with an ASCII `\b` at a word byte (its
+    /// anchor, `\bAKIA`), or with `\B` at a byte that is not one
+    /// (`\B\+[1-9]`, a phone number's `+`).
     word_start: bool,
 }
 
@@ -301,7 +303,8 @@ impl Scanner {
             (false, true) => Some(Runs::AnyDigit),
             (false, false) => Some(Runs::Shaped),
         };
-        let prefilter = Prefilter::new(literals, runs);
+        let word_start: Vec<bool> = detectors.iter().map(|d| d.word_start).collect();
+        let prefilter = Prefilter::new(literals, runs, |owner| word_start.get(owner).copied().unwrap_or(false));
         let window = detectors.iter().map(|d| d.reach).max().unwrap_or(DEFAULT_WINDOW);
         let long: Vec<bool> =
             detectors.iter().map(|d| matches!(d.kind, Kind::Literal) && d.back == 0 && d.reach > LONG_REACH).collect();
@@ -413,6 +416,15 @@ impl Scanner {
     /// Every finding in `data`, sorted by start, one per (detector, span).
     pub fn scan(&self, data: &[u8]) -> Vec<Hit> {
         self.scan_with_anchors(data).0
+    }
+
+    /// Where the table loop found literal anchors in `data`, as (start,
+    /// detector), sorted: the candidates the detectors' checks then look
+    /// at (tests of the loop itself; findings are [`Scanner::scan`]'s).
+    pub fn anchors(&self, data: &[u8]) -> Vec<(usize, usize)> {
+        let mut found: Vec<(usize, usize)> = self.scan_with_anchors(data).1.into_iter().map(|(start, i, _)| (start, i)).collect();
+        found.dedup();
+        found
     }
 
     /// The findings, and the literal anchor occurrences (start, detector,
@@ -1025,8 +1037,12 @@ struct Prefilter {
 
 impl Prefilter {
     /// `runs`: where numeric runs are read, if there are numeric
-    /// detectors.
-    fn new(anchors: Vec<(Vec<u8>, usize)>, runs: Option<Runs>) -> Prefilter {
+    /// detectors. `word_start(owner)`: no match of the detector starts at
+    /// an occurrence of its anchor with a word byte before it
+    /// ([`Compiled::word_start`]); a one- or two-byte literal all of whose
+    /// detectors say so marks no pair of a word byte and its first byte
+    /// (base64's `a+` is no phone number's `+1`).
+    fn new(anchors: Vec<(Vec<u8>, usize)>, runs: Option<Runs>, word_start: impl Fn(usize) -> bool) -> Prefilter {
         let mut literals: Vec<(Vec<u8>, Vec<usize>)> = Vec::new();
         for (bytes, owner) in anchors {
             match literals.iter_mut().find(|(b, _)| *b == bytes) {
@@ -1053,8 +1069,10 @@ impl Prefilter {
             }
         };
         let mut triples = Box::new([0u64; 1024]);
-        for (index, (bytes, _)) in literals.iter().enumerate() {
+        for (index, (bytes, owners)) in literals.iter().enumerate() {
             let index = index as u32;
+            // The bytes that can stand right before an occurrence.
+            let before = |b: u8| !is_word(Some(b)) || !owners.iter().all(|&o| word_start(o));
             match bytes.as_slice() {
                 [] => {}
                 // One byte at an even offset is the first of a pair, at an
@@ -1062,9 +1080,11 @@ impl Prefilter {
                 [b] => {
                     for other in 0..=255u8 {
                         entries.push(entry(pair(*b, other), index, 1));
-                        entries.push(entry(pair(other, *b), index, 0));
                         mark(pair(*b, other), KEEP);
-                        mark(pair(other, *b), KEEP);
+                        if before(other) {
+                            entries.push(entry(pair(other, *b), index, 0));
+                            mark(pair(other, *b), KEEP);
+                        }
                     }
                 }
                 // Two bytes: the pair itself at an even offset, or at an
@@ -1072,7 +1092,7 @@ impl Prefilter {
                 [a, b] => {
                     entries.push(entry(pair(*a, *b), index, 1));
                     mark(pair(*a, *b), KEEP | TWO);
-                    for other in 0..=255u8 {
+                    for other in (0..=255u8).filter(|&b| before(b)) {
                         entries.push(entry(pair(other, *a), index, 0));
                         mark(pair(other, *a), BEFORE_TWO);
                     }
@@ -2049,18 +2069,21 @@ fn compile_builtin(d: &Detector) -> Result<(Compiled, Vec<Vec<u8>>), BuildError>
         precheck: detectors::generic::precheck(d.id),
         keywords: if back == 0 { keyed_anchors(d) } else { Vec::new() },
         keyed_value: if back == 0 { keyed_value(d.pattern) } else { None },
-        word_start: literal && back == 0 && starts_with_boundary(&hir) && words.iter().all(|w| is_word(w.first().copied())),
+        word_start: literal
+            && back == 0
+            && (starts_with_look(&hir, Look::WordAscii) && words.iter().all(|w| is_word(w.first().copied()))
+                || starts_with_look(&hir, Look::WordAsciiNegate) && words.iter().all(|w| !is_word(w.first().copied()))),
     };
     Ok((compiled, words))
 }
 
-/// Whether every match of `hir` starts with an ASCII word boundary.
-fn starts_with_boundary(hir: &Hir) -> bool {
+/// Whether every match of `hir` starts with the assertion `look`.
+fn starts_with_look(hir: &Hir, look: Look) -> bool {
     match hir.kind() {
-        HirKind::Look(Look::WordAscii) => true,
-        HirKind::Concat(subs) => subs.first().is_some_and(starts_with_boundary),
-        HirKind::Capture(cap) => starts_with_boundary(&cap.sub),
-        HirKind::Alternation(subs) => subs.iter().all(starts_with_boundary),
+        HirKind::Look(l) => *l == look,
+        HirKind::Concat(subs) => subs.first().is_some_and(|sub| starts_with_look(sub, look)),
+        HirKind::Capture(cap) => starts_with_look(&cap.sub, look),
+        HirKind::Alternation(subs) => subs.iter().all(|sub| starts_with_look(sub, look)),
         _ => false,
     }
 }
