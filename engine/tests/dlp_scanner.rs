@@ -561,10 +561,14 @@ fn runs_are_read_only_where_a_shape_can_match() {
         ("\"v1.2.3\", 42, 7", ""),
         // Eleven bytes or more: an SSN, dashed or dotted; a card's digits,
         // grouped or not.
-        ("9400 5406 975\"", "^^^^ ^^^^ ^^^"),
-        ("\"123-45-6789\"", " ^^^ ^^ ^^^^"),
-        ("\"123.45.6789\"", " ^^^ ^^ ^^^^"),
-        ("1709840754509,", "^^^^^^^^^^^^^"),
+        // Where eleven bytes begin: a run is read from its start.
+        ("9400 5406 975\"", "^^^"),
+        ("\"123-45-6789\"", " ^"),
+        ("\"123.45.6789\"", " ^"),
+        ("1709840754509,", "^^^"),
+        // Every dotted group up to the last place eleven begin: a dotted
+        // SSN takes a group in before its first.
+        ("1.123.45.6789.", "^ ^"),
         // Ten: not.
         ("\"12-45-6789\"", ""),
         // After two capitals: an IBAN's check digits, a NINO's.
@@ -577,20 +581,21 @@ fn runs_are_read_only_where_a_shape_can_match() {
     for (middle, want) in cases {
         assert_eq!(run_candidates_in(&pad(middle)), want, "{middle}");
     }
-    // A stretch that starts in the bytes before counts whole.
+    // A stretch that starts in the bytes before is read with them (in
+    // the block before, whose window sees these bytes), not here, unless
+    // eleven of its bytes begin here too; one that starts here and ends
+    // in the bytes after is read here, and one across the middle of the
+    // thirty-two.
     let across = format!("{:>16}{:<32}{:<16}", "x 12345", "678901\"", "");
-    assert_eq!(run_candidates_in(&across), "^^^^^^");
-    // Ten bytes there and none after: not.
-    let short = format!("{:>16}{:<32}{:<16}", "x 12345", "67890\"", "");
-    assert_eq!(run_candidates_in(&short), "");
-    // One that ends in the bytes after counts too, and one across the
-    // middle of the thirty-two.
+    assert_eq!(run_candidates_in(&across), "");
+    let across = format!("{:>16}{:<32}{:<16}", "x 12", "34567890123456\"", "");
+    assert_eq!(run_candidates_in(&across), "^^^^");
     let ends_after = format!("{:<16}{:>32}{:<16}", "", "\"1234567", "8901\"");
-    assert_eq!(run_candidates_in(&ends_after), format!("{:>32}", "^^^^^^^"));
+    assert_eq!(run_candidates_in(&ends_after), format!("{:>26}", "^"));
     let ten_to_the_end = format!("{:<16}{:>32}{:<16}", "", "\"1234567", "890\"");
     assert_eq!(run_candidates_in(&ten_to_the_end), "");
     let middle = format!("{:<16}{:>21}{:<11}{:<16}", "", "\"123456", "78901\"", "");
-    assert_eq!(run_candidates_in(&middle), format!("{:>21}{}", "^^^^^^", "^^^^^"));
+    assert_eq!(run_candidates_in(&middle), format!("{:>16}", "^"));
 }
 
 /// The bytes of a block equal to one of two, with the target's SIMD and

@@ -185,11 +185,20 @@ impl Window {
 /// 17–18, a mobile's 11 or its groups, Aadhaar's 12 or 4-4-4), follows two
 /// capitals (an IBAN's check digits, `GB82`; a National Insurance number's
 /// digits, `AB123456C` or `AB 12 34 56 C`), or is Aadhaar's colon-grouped
-/// `1234:5678:…`. So the digits read are those within such a stretch of
-/// eleven, two digits after two capitals (a joiner may stand between),
-/// and four digits before a colon and four more. What everyday JSON is
-/// made of is none of these: dates (`2024-03-07`, ten bytes), times,
-/// decimals, short numbers, hex and base64 without capitals before.
+/// `1234:5678:…`. So the digits read are those where eleven such bytes
+/// begin, two digits after two capitals (a joiner may stand between), and
+/// four digits before a colon and four more. What everyday JSON is made
+/// of is none of these: dates (`2024-03-07`, ten bytes), times, decimals,
+/// short numbers, hex and base64 without capitals before.
+///
+/// Only where eleven begin, not every digit of the stretch: a match's
+/// first digit starts eleven bytes of the stretch (the match is made of
+/// them from there), so it is at most ten bytes from the stretch's start
+/// from its end; the runs read are then those from the stretch's start
+/// up to the last place eleven begin, the runs a match can start in and
+/// every run before them (a dotted SSN's group taken in before its
+/// first, `1.123.45.6789`). A stretch is read in the block it starts in,
+/// whose window sees the sixteen bytes after.
 /// `any_digit`: every digit (a custom numeric detector, whose shape is
 /// not known).
 #[inline(always)]
@@ -200,15 +209,11 @@ pub fn run_candidates(w: &Window, any_digit: bool) -> u64 {
     }
     // Digits, and single joiners between two digits.
     let g = d | (w.joiners & (d << 1) & (d >> 1));
-    // Where eleven of those in a row start, then every byte they cover.
+    // Where eleven of those in a row start.
     let g2 = g & (g >> 1);
     let g4 = g2 & (g2 >> 2);
     let g8 = g4 & (g4 >> 4);
     let g11 = g8 & (g2 >> 8) & (g >> 10);
-    let mut long = g11 | g11 << 1;
-    long |= long << 2;
-    long |= long << 4;
-    long |= long << 3;
     // Four digits, a colon, four digits.
     let d2 = d & (d >> 1);
     let d4 = d2 & (d2 >> 2);
@@ -216,7 +221,7 @@ pub fn run_candidates(w: &Window, any_digit: bool) -> u64 {
     // Two digits after two capitals, or after two capitals and a joiner.
     let c = w.capitals;
     let capitals = (c << 1 & c << 2) | (w.joiners << 1 & c << 2 & c << 3);
-    ((d & long) | colon | (d2 & capitals)) >> 16 & 0xFFFF_FFFF
+    ((d & g11) | colon | (d2 & capitals)) >> 16 & 0xFFFF_FFFF
 }
 
 /// Where the first byte equal to `a` or `b` is in `text` (`text.len()`
