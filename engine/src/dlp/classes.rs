@@ -27,51 +27,107 @@ pub struct Marks {
 }
 
 /// The [`Marks`] of the sixteen bytes `lo` (bytes 0–7, little-endian) and
-/// `hi` (bytes 8–15).
+/// `hi` (bytes 8–15). A loop over many blocks makes a [`Classifier`] once
+/// instead.
 #[inline(always)]
 pub fn marks(lo: u64, hi: u64) -> Marks {
+    Classifier::new().marks(lo, hi)
+}
+
+/// What [`Classifier::marks`] compares a block with, made once for a
+/// scan. In wasm, the constant vectors, hidden from the optimizer: it
+/// would otherwise write them as constants at each use, which V8 builds
+/// again in every turn of the scanner's loop (a load, a move and an
+/// unpack each); as values made before the loop they are loaded once a
+/// turn or kept in registers.
+#[derive(Clone, Copy)]
+pub struct Classifier {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    {
-        use core::arch::wasm32::{u64x2, u8x16_bitmask, u8x16_eq, u8x16_lt, u8x16_splat, u8x16_sub, v128_or};
-        let block = u64x2(lo, hi);
-        // Unsigned: a byte below the range's first wraps above it.
-        let within = |first: u8, n: u8| u8x16_bitmask(u8x16_lt(u8x16_sub(block, u8x16_splat(first)), u8x16_splat(n)));
-        let is = |b: u8| u8x16_eq(block, u8x16_splat(b));
-        Marks {
-            digits: within(b'0', 10),
-            joiners: u8x16_bitmask(v128_or(is(b' '), v128_or(is(b'-'), is(b'.')))),
-            colons: u8x16_bitmask(is(b':')),
-            capitals: within(b'A', 26),
-        }
+    splats: [core::arch::wasm32::v128; 8],
+}
+
+impl Default for Classifier {
+    fn default() -> Self {
+        Classifier::new()
     }
-    #[cfg(target_arch = "x86_64")]
-    {
-        use core::arch::x86_64::{
-            _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x, _mm_sub_epi8,
-        };
-        // SAFETY: these intrinsics need SSE2 and nothing else (no memory is
-        // read: the block comes in registers); every x86-64 has SSE2 and
-        // the target enables it.
-        unsafe {
-            let block = _mm_set_epi64x(hi as i64, lo as i64);
-            // Unsigned `byte - first < n`: min(byte - first, n - 1) is
-            // byte - first.
-            let within = |first: u8, n: u8| {
-                let d = _mm_sub_epi8(block, _mm_set1_epi8(first as i8));
-                _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8((n - 1) as i8)), d)) as u16
-            };
-            let is = |b: u8| _mm_cmpeq_epi8(block, _mm_set1_epi8(b as i8));
-            Marks {
-                digits: within(b'0', 10),
-                joiners: _mm_movemask_epi8(_mm_or_si128(is(b' '), _mm_or_si128(is(b'-'), is(b'.')))) as u16,
-                colons: _mm_movemask_epi8(is(b':')) as u16,
-                capitals: within(b'A', 26),
+}
+
+impl Classifier {
+    /// The classifier of this target.
+    #[inline(always)]
+    pub fn new() -> Classifier {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            use core::arch::wasm32::u8x16_splat;
+            // The ranges' bounds moved by 128 for a signed compare
+            // (`marks`).
+            Classifier {
+                splats: core::hint::black_box([
+                    u8x16_splat(b'0'.wrapping_add(128)),
+                    u8x16_splat(10u8.wrapping_sub(128)),
+                    u8x16_splat(b' '),
+                    u8x16_splat(b'-'),
+                    u8x16_splat(b'.'),
+                    u8x16_splat(b':'),
+                    u8x16_splat(b'A'.wrapping_add(128)),
+                    u8x16_splat(26u8.wrapping_sub(128)),
+                ]),
             }
         }
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        Classifier {}
     }
-    #[cfg(not(any(all(target_arch = "wasm32", target_feature = "simd128"), target_arch = "x86_64")))]
-    {
-        marks_scalar(lo, hi)
+
+    /// The [`Marks`] of the sixteen bytes `lo` (bytes 0–7, little-endian)
+    /// and `hi` (bytes 8–15).
+    #[inline(always)]
+    pub fn marks(&self, lo: u64, hi: u64) -> Marks {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            use core::arch::wasm32::{i8x16_lt, u64x2, u8x16_bitmask, u8x16_eq, u8x16_sub, v128_or};
+            let [zero, ten, space, dash, dot, colon, a, twenty_six] = self.splats;
+            let block = u64x2(lo, hi);
+            // Unsigned `byte - first < n` is `byte - first - 128 < n - 128`
+            // signed (a byte below the range's first wraps above it): one
+            // x86 instruction, where V8 writes an unsigned compare as four.
+            let within = |first, n| u8x16_bitmask(i8x16_lt(u8x16_sub(block, first), n));
+            Marks {
+                digits: within(zero, ten),
+                joiners: u8x16_bitmask(v128_or(u8x16_eq(block, space), v128_or(u8x16_eq(block, dash), u8x16_eq(block, dot)))),
+                colons: u8x16_bitmask(u8x16_eq(block, colon)),
+                capitals: within(a, twenty_six),
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            use core::arch::x86_64::{
+                _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x,
+                _mm_sub_epi8,
+            };
+            // SAFETY: these intrinsics need SSE2 and nothing else (no
+            // memory is read: the block comes in registers); every x86-64
+            // has SSE2 and the target enables it.
+            unsafe {
+                let block = _mm_set_epi64x(hi as i64, lo as i64);
+                // Unsigned `byte - first < n`: min(byte - first, n - 1) is
+                // byte - first.
+                let within = |first: u8, n: u8| {
+                    let d = _mm_sub_epi8(block, _mm_set1_epi8(first as i8));
+                    _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8((n - 1) as i8)), d)) as u16
+                };
+                let is = |b: u8| _mm_cmpeq_epi8(block, _mm_set1_epi8(b as i8));
+                Marks {
+                    digits: within(b'0', 10),
+                    joiners: _mm_movemask_epi8(_mm_or_si128(is(b' '), _mm_or_si128(is(b'-'), is(b'.')))) as u16,
+                    colons: _mm_movemask_epi8(is(b':')) as u16,
+                    capitals: within(b'A', 26),
+                }
+            }
+        }
+        #[cfg(not(any(all(target_arch = "wasm32", target_feature = "simd128"), target_arch = "x86_64")))]
+        {
+            marks_scalar(lo, hi)
+        }
     }
 }
 

@@ -461,7 +461,8 @@ impl Scanner {
         if self.scalar {
             return self.pass_with(data, state, classes::marks_scalar);
         }
-        self.pass_with(data, state, classes::marks);
+        let classifier = classes::Classifier::new();
+        self.pass_with(data, state, |lo, hi| classifier.marks(lo, hi));
     }
 
     /// [`Scanner::pass`] with `marks` finding what the blocks' bytes are.
