@@ -1002,18 +1002,28 @@ enum Runs {
     Shaped,
 }
 
+/// Entries of [`Prefilter::literal`]: a pair and three bits of the byte
+/// after it.
+const PAIR_TABLE: usize = 1 << 19;
+
 /// The byte-pair table and the literal anchors behind it.
 struct Prefilter {
-    /// Pairs of literals, indexed by the pair as a little-endian `u16`:
-    /// one byte each, bit `c` set when some literal has the pair followed
-    /// by a byte whose low three bits are `c` (every bit where the
-    /// literal ends with the pair), so that a pair and the byte after it
-    /// cost a load and a shift. The byte after is what tells a keyword's
-    /// pair from the same two letters in other words: keyword anchors
-    /// made of letters only (`linear`, `sentry`, `secret`) mark pairs
-    /// such as `in` and `ec`, and on the clean JSON benchmark input 38,240
-    /// pairs hit a table of pairs alone, 15,233 this one.
-    literal: Box<[u8; 65536]>,
+    /// Pairs of literals and the byte after them, indexed by the pair as
+    /// a little-endian `u16` and the after byte's low three bits above it
+    /// (the low nineteen bits of the little-endian word at the pair): one
+    /// when some literal has the pair followed by such a byte (every
+    /// class where the literal ends with the pair), so that a pair and
+    /// the byte after it cost a mask and a load. The byte after is what
+    /// tells a keyword's pair from the same two letters in other words:
+    /// keyword anchors made of letters only (`linear`, `sentry`,
+    /// `secret`) mark pairs such as `in` and `ec`, and on the clean JSON
+    /// benchmark input 38,240 pairs hit a table of pairs alone, 15,233
+    /// this one. A byte an entry, not a bit: 512 KiB where a bit table
+    /// would be 64 KiB, for the shift by a variable amount a bit costs
+    /// (V8 moved each count to `cl`, spilling the loop's registers around
+    /// it; *Where the pair test's instructions went* in
+    /// docs/PERFORMANCE.md).
+    literal: Box<[u8; PAIR_TABLE]>,
     /// What each marked pair is part of ([`KEEP`], [`BEFORE_TWO`],
     /// [`TWO`], [`LONG`]): read only for a hit, by [`Prefilter::confirm`].
     kinds: Box<[u8; 65536]>,
@@ -1143,13 +1153,19 @@ impl Prefilter {
                 slot = (slot + 1) & mask;
             }
         }
-        let mut literal = Box::new([0u8; 65536]);
+        // Made on the heap: half a megabyte is more than a wasm stack
+        // holds. (The conversion cannot fail: the lengths are equal.)
+        let mut literal: Box<[u8; PAIR_TABLE]> =
+            vec![0u8; PAIR_TABLE].into_boxed_slice().try_into().unwrap_or_else(|_| Box::new([0; PAIR_TABLE]));
         for &e in &entries {
             let (index, back) = ((e >> 16) as u32 as usize, (e & 0xFFFF) as usize);
-            // The byte after the pair, where the literal has one.
-            let after = literals.get(index).and_then(|(b, _)| b.get(back + 1)).map_or(0xFF, |&b| 1u8 << (b & 7));
-            if let Some(slot) = literal.get_mut(usize::from(pair_of(e))) {
-                *slot |= after;
+            // The classes of the byte after the pair, where the literal
+            // has one; else all.
+            let after = literals.get(index).and_then(|(b, _)| b.get(back + 1)).map(|&b| usize::from(b & 7));
+            for class in after.map_or(0..8, |c| c..c + 1) {
+                if let Some(slot) = literal.get_mut(usize::from(pair_of(e)) | class << 16) {
+                    *slot = 1;
+                }
             }
         }
         let probes = entries
@@ -1182,10 +1198,8 @@ impl Prefilter {
     /// ([`Prefilter::literal`]).
     #[inline(always)]
     fn test(&self, word: u64, after: u64) -> u64 {
-        let bit = |x: u64, next: u64| {
-            u64::from(self.literal.get((x & 0xFFFF) as usize).copied().unwrap_or(0) >> (next & 7)) & 1
-        };
-        bit(word, word >> 16) | bit(word >> 16, word >> 32) << 1 | bit(word >> 32, word >> 48) << 2 | bit(word >> 48, after) << 3
+        let bit = |x: u64| u64::from(self.literal.get((x & (PAIR_TABLE as u64 - 1)) as usize).copied().unwrap_or(0));
+        bit(word) | bit(word >> 16) << 1 | bit(word >> 32) << 2 | bit(word >> 48 | after << 16) << 3
     }
 
     /// Of the pairs of `bits` (bit `j`: the pair at `i + 2j`), those that
