@@ -472,9 +472,9 @@ impl Scanner {
     /// bytes around can be a literal's ([`Prefilter::confirm`]), or digits
     /// of a run where a numeric shape's match can be
     /// ([`classes::run_candidates`]). On the clean JSON benchmark input
-    /// (28,424 blocks) a pair and its next byte hit in 11,916 blocks,
-    /// `confirm` keeps a pair in 4,990 of them, 5,062 have digits to read
-    /// runs at, and 9,372 are entered. The branch on the table's hits is
+    /// (28,424 blocks) a pair and its next byte hit in 10,795 blocks,
+    /// `confirm` keeps a pair in 4,782 of them, 4,234 have digits to read
+    /// runs at, and 8,730 are entered. The branch on the table's hits is
     /// the scan's least predictable, which is why a sharper table paid
     /// more than its instructions say. Thirty-two bytes a turn rather than
     /// sixteen: the run arithmetic's word holds sixteen bytes on either
