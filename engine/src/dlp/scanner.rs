@@ -2,10 +2,10 @@
 //! data, streaming over body chunks.
 //!
 //! Detectors are found by their anchors, never by running each pattern
-//! over the whole input. One loop reads the data thirty-two bytes at a
+//! over the whole input. One loop reads the data sixty-four bytes at a
 //! time:
 //!
-//! - it looks up the sixteen byte pairs at even offsets in a 64 KiB table
+//! - it looks up the thirty-two byte pairs at even offsets in a table
 //!   (a byte per pair) of the pairs of literal anchors ("AKIA", "ghp_",
 //!   "-----BEGIN ", "@", ...): each literal of three bytes or more marks
 //!   two overlapping pairs chosen to be rare in text, one of which always
@@ -471,16 +471,15 @@ impl Scanner {
     /// needs a closer look ([`Scanner::block`]): a literal pair whose three
     /// bytes around can be a literal's ([`Prefilter::confirm`]), or digits
     /// of a run where a numeric shape's match can be
-    /// ([`classes::run_candidates`]). On the clean JSON benchmark input
-    /// (28,424 blocks) a pair and its next byte hit in 10,795 blocks,
-    /// `confirm` keeps a pair in 4,782 of them, 4,234 have digits to read
-    /// runs at, and 8,730 are entered. The branch on the table's hits is
-    /// the scan's least predictable, which is why a sharper table paid
-    /// more than its instructions say. Thirty-two bytes a turn rather than
-    /// sixteen: the run arithmetic's word holds sixteen bytes on either
-    /// side of the block either way, and the turn's fixed costs (the loop,
-    /// the bounds of the next block's read, the branch) are paid half as
-    /// often.
+    /// ([`classes::run_candidates`], for each half of the block: its word
+    /// holds sixteen bytes on either side of thirty-two). On the clean
+    /// JSON benchmark input, of 28,424 halves a pair and its next byte hit
+    /// in 10,795, `confirm` keeps a pair in 4,782, 4,234 have digits to
+    /// read runs at, and 8,730 would be entered. The branch on the table's
+    /// hits is the scan's least predictable, which is why a sharper table
+    /// paid more than its instructions say. Sixty-four bytes a turn rather
+    /// than sixteen or thirty-two: the turn's fixed costs (the loop, the
+    /// bounds of the next block's read, the branch) are paid less often.
     #[inline(always)]
     fn pass_with(&self, data: &[u8], state: &mut State, marks: impl Fn(u64, u64) -> classes::Marks) {
         let pf = &self.prefilter;
@@ -490,8 +489,8 @@ impl Scanner {
         let numeric = pf.runs.is_some();
         let mut i = 0;
         let mut words = block_at(data, 0);
-        // The marks of the sixteen bytes before, the thirty-two read and
-        // the sixteen after.
+        // The marks of the sixteen bytes before a half, the half's
+        // thirty-two and the sixteen after.
         let mut window = if numeric {
             classes::Window::of(classes::Marks::default(), marks(words[0], words[1]), marks(words[2], words[3]))
         } else {
@@ -502,17 +501,26 @@ impl Scanner {
             let mut bits = pf.test(words[0], words[1])
                 | pf.test(words[1], words[2]) << 4
                 | pf.test(words[2], words[3]) << 8
-                | pf.test(words[3], next_words[0]) << 12;
+                | pf.test(words[3], words[4]) << 12
+                | pf.test(words[4], words[5]) << 16
+                | pf.test(words[5], words[6]) << 20
+                | pf.test(words[6], words[7]) << 24
+                | pf.test(words[7], next_words[0]) << 28;
             if bits != 0 {
                 bits = pf.confirm(data, i, &words, bits);
             }
             let (runs, digits) = if numeric {
+                // The first half, then the second: the window moves on
+                // thirty-two bytes each time.
+                window.with_next(marks(words[4], words[5]));
+                let first = (classes::run_candidates(&window, any_digit), window.digits);
+                window.advance(marks(words[6], words[7]));
                 window.with_next(marks(next_words[0], next_words[1]));
-                let found = (classes::run_candidates(&window, any_digit), window.digits);
+                let second = (classes::run_candidates(&window, any_digit), window.digits);
                 window.advance(marks(next_words[2], next_words[3]));
-                found
+                (first.0 | second.0 << 32, [first.1, second.1])
             } else {
-                (0, 0)
+                (0, [0, 0])
             };
             if bits | runs != 0 {
                 self.block(data, i, &words, bits, digits, runs, state);
@@ -523,17 +531,19 @@ impl Scanner {
     }
 
     /// One block that may hold something: reads the numeric runs of its
-    /// `runs` ([`classes::run_candidates`]; `digits`: the digits of the
-    /// sixteen bytes before, the block's and the sixteen after), each
-    /// once, and collects the literal occurrences of its pairs.
+    /// `runs` ([`classes::run_candidates`] of its two halves; `digits`:
+    /// each half's digits with sixteen bytes on either side), each once,
+    /// and collects the literal occurrences of its pairs.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn block(&self, data: &[u8], i: usize, words: &[u64; 4], mut bits: u64, digits: u64, runs: u64, state: &mut State) {
+    fn block(&self, data: &[u8], i: usize, words: &[u64; 8], mut bits: u64, digits: [u64; 2], runs: u64, state: &mut State) {
         let pf = &self.prefilter;
         let mut runs = runs & !below(state.run_done, i);
         while runs != 0 {
             let k = runs.trailing_zeros() as usize;
-            let run = Run::plain(data, i, k, digits).unwrap_or_else(|| Run::at(data, i + k));
+            let (half, at) = (k / HALF, k % HALF);
+            let window = digits.get(half).copied().unwrap_or(0);
+            let run = Run::plain(data, i + HALF * half, at, window).unwrap_or_else(|| Run::at(data, i + k));
             state.run_done = run.end;
             self.on_run(data, &run, state);
             runs &= !below(state.run_done, i);
@@ -934,21 +944,24 @@ fn below(end: usize, i: usize) -> u64 {
 }
 
 /// The bytes the table loop reads at a time ([`Scanner::pass_with`]).
-const BLOCK: usize = 32;
+const BLOCK: usize = 64;
+
+/// The bytes of one [`classes::Window`]'s block: half a [`BLOCK`].
+const HALF: usize = 32;
 
 /// The [`BLOCK`] bytes at `i` as four little-endian words, zero-padded
 /// past the end.
 #[inline(always)]
-fn block_at(data: &[u8], i: usize) -> [u64; 4] {
+fn block_at(data: &[u8], i: usize) -> [u64; 8] {
     match data.get(i..i + BLOCK).and_then(|s| <[u8; BLOCK]>::try_from(s).ok()) {
         Some(bytes) => {
-            let mut words = [0u64; 4];
+            let mut words = [0u64; 8];
             for (w, b) in words.iter_mut().zip(bytes.chunks_exact(8)) {
                 *w = u64::from_le_bytes(<[u8; 8]>::try_from(b).unwrap_or_default());
             }
             words
         }
-        None => [word_at(data, i), word_at(data, i + 8), word_at(data, i + 16), word_at(data, i + 24)],
+        None => core::array::from_fn(|k| word_at(data, i + 8 * k)),
     }
 }
 
@@ -1209,7 +1222,7 @@ impl Prefilter {
     /// byte before it and the pair) are a longer literal's three bytes at
     /// its pairs. Near the data's ends every hit is kept.
     #[inline(always)]
-    fn confirm(&self, data: &[u8], i: usize, words: &[u64; 4], bits: u64) -> u64 {
+    fn confirm(&self, data: &[u8], i: usize, words: &[u64; 8], bits: u64) -> u64 {
         let mut kept = 0;
         let mut rest = bits;
         while rest != 0 {
@@ -1444,7 +1457,7 @@ impl Run {
             return None;
         }
         let digits = (!(window >> (16 + k))).trailing_zeros() as usize;
-        if k + digits >= BLOCK + 16 {
+        if k + digits >= HALF + 16 {
             return None;
         }
         let (start, end) = (i + k, i + k + digits);
