@@ -5,14 +5,14 @@
 //! over the whole input. One loop reads the data sixty-four bytes at a
 //! time:
 //!
-//! - it looks up the thirty-two byte pairs at even offsets in a table
-//!   (a byte per pair) of the pairs of literal anchors ("AKIA", "ghp_",
-//!   "-----BEGIN ", "@", ...): each literal of three bytes or more marks
-//!   two overlapping pairs chosen to be rare in text, one of which always
-//!   falls at an even offset, and shorter ones mark every pair they can be
-//!   part of. The pair's byte in the table says which bytes (by their low
-//!   three bits) a literal has after it, and the byte after the pair in
-//!   the data is tested with it. Keyword anchors are made of pairs common
+//! - it looks up the thirty-two byte pairs at even offsets, each with the
+//!   low three bits of the byte after it, in a table of the pairs of
+//!   literal anchors ("AKIA", "ghp_", "-----BEGIN ", "@", ...) and the
+//!   bytes the literals have after them: each literal of three bytes or
+//!   more marks two overlapping pairs chosen to be rare in text, one of
+//!   which always falls at an even offset, and shorter ones mark every
+//!   pair they can be part of (but a word byte before one whose matches
+//!   never follow a word byte). Keyword anchors are made of pairs common
 //!   in text, so a hit is kept only if the three bytes around it are the
 //!   literal's three bytes at its pairs (a hashed table), or one byte on
 //!   is a two-byte literal ([`Prefilter::confirm`]); the literals of a
@@ -949,7 +949,7 @@ const BLOCK: usize = 64;
 /// The bytes of one [`classes::Window`]'s block: half a [`BLOCK`].
 const HALF: usize = 32;
 
-/// The [`BLOCK`] bytes at `i` as four little-endian words, zero-padded
+/// The [`BLOCK`] bytes at `i` as eight little-endian words, zero-padded
 /// past the end.
 #[inline(always)]
 fn block_at(data: &[u8], i: usize) -> [u64; 8] {
