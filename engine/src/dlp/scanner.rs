@@ -943,11 +943,13 @@ fn below(end: usize, i: usize) -> u64 {
     }
 }
 
-/// The bytes the table loop reads at a time ([`Scanner::pass_with`]).
-const BLOCK: usize = 64;
-
-/// The bytes of one [`classes::Window`]'s block: half a [`BLOCK`].
+/// The bytes of one [`classes::Window`]'s block (its word holds sixteen
+/// bytes on either side of them).
 const HALF: usize = 32;
+
+/// The bytes the table loop reads at a time ([`Scanner::pass_with`]):
+/// two windows' blocks.
+const BLOCK: usize = 2 * HALF;
 
 /// The [`BLOCK`] bytes at `i` as eight little-endian words, zero-padded
 /// past the end.
