@@ -716,6 +716,70 @@ fn grouped_aadhaar_numbers_among_letters_digits_and_colons_equal_the_reference()
     assert!(found > 50, "{found} findings");
 }
 
+/// Grouped numbers whose checksums fail (a tracking number in groups of
+/// four, a card's 4-4-4-4 that fails Luhn, an Aadhaar 4-4-4 that fails
+/// Verhoeff, a 3-4-4 group that is no mobile number) next to ones that
+/// pass, with the prefixes and suffixes the patterns take in between them:
+/// the scanner puts off the regex of a run none of whose windows the
+/// validator would accept, and runs it only where a later candidate's
+/// search could start within what it would have taken. Every valid window
+/// of a run must still be found, and nothing else.
+#[test]
+fn grouped_numbers_whose_checksums_fail_next_to_ones_that_pass_equal_the_reference() {
+    let s = scanner();
+    let scalar = scanner().scalar();
+    let card = luhn_complete("411111111111111");
+    let amex = luhn_complete("37828224631000");
+    let aadhaar = verhoeff_complete("23456789012");
+    let grouped = |n: &str, sep: &str, lens: &[usize]| {
+        let mut at = 0;
+        lens.iter()
+            .map(|&l| {
+                at += l;
+                &n[at - l..at]
+            })
+            .collect::<Vec<_>>()
+            .join(sep)
+    };
+    let mut failing_card = card.clone();
+    failing_card.replace_range(15.., if card.ends_with('1') { "2" } else { "1" });
+    let mut failing_aadhaar = aadhaar.clone();
+    failing_aadhaar.replace_range(11.., if aadhaar.ends_with('1') { "2" } else { "1" });
+    let pieces = [
+        grouped(&card, " ", &[4, 4, 4, 4]),
+        grouped(&card, "-", &[4, 4, 4, 4]),
+        grouped(&amex, " ", &[4, 6, 5]),
+        grouped(&failing_card, " ", &[4, 4, 4, 4]),
+        grouped(&failing_card, "-", &[4, 4, 4, 4]),
+        grouped(&aadhaar, " ", &[4, 4, 4]),
+        grouped(&aadhaar, "-", &[4, 4, 4]),
+        grouped(&failing_aadhaar, " ", &[4, 4, 4]),
+        grouped(&failing_aadhaar, "-", &[4, 4, 4]),
+        "9400 7091 6959 2433 7736 42".to_owned(),
+        "RF22 6444 1979 9222 4248".to_owned(),
+        "GIFT-9788-8294-3880".to_owned(),
+        "138 1234 5678".to_owned(),
+        "86 138 1234 5678".to_owned(),
+        "010 6552 6824".to_owned(),
+        "8613812345678".to_owned(),
+        "ab12cd34-".to_owned(),
+        "-abcdef123456".to_owned(),
+    ];
+    let joins = ["", " ", "-", "x", "AB1 ", "ABC1 ", "1 ", " 1", " 1A", "12-", "Z9 ", "+", ": ", "\n"];
+    let mut rng = Rng(0x5eed_0fde_fe7e);
+    let mut found = 0;
+    for _ in 0..2_000 {
+        let mut text = String::from("id ");
+        for _ in 0..2 + rng.below(4) {
+            let (piece, join): (&String, &&str) = (rng.pick(&pieces), rng.pick(&joins));
+            text.push_str(piece);
+            text.push_str(join);
+        }
+        found += both_as_the_reference(&s, &scalar, &text);
+    }
+    assert!(found > 500, "{found} findings");
+}
+
 /// Long stretches of anchors that come to nothing (`a@b.` again and
 /// again), then a real secret at every alignment: a search that finds
 /// nothing tells the later anchors where no match can start, and only

@@ -579,12 +579,15 @@ impl Scanner {
         // in numeric JSON (ids, millisecond timestamps), and the calls
         // cost a fifth of the digit-dense scan.
         if let Some((bit, i)) = self.card.filter(|&(bit, _)| run.groups == 1 && todo & bit != 0) {
-            if let Some(cursor) = state.next.get_mut(i).filter(|c| c.next <= run.start) {
-                todo &= !bit;
-                if run.bounded(data) {
-                    cursor.next = run.end;
-                    if let Some(d) = self.detectors.get(i) {
-                        d.record(i, data, run.range(), &mut state.hits);
+            if let Some(cursor) = state.next.get_mut(i) {
+                self.settle(i, data, run.start, cursor, &mut state.hits);
+                if cursor.next <= run.start {
+                    todo &= !bit;
+                    if run.bounded(data) {
+                        cursor.next = run.end;
+                        if let Some(d) = self.detectors.get(i) {
+                            d.record(i, data, run.range(), &mut state.hits);
+                        }
                     }
                 }
             }
@@ -599,11 +602,42 @@ impl Scanner {
             let k = todo.trailing_zeros() as usize;
             todo &= todo - 1;
             let Some(&i) = self.numeric.get(k) else { continue };
-            let Some(shape) = self.detectors.get(i).and_then(Compiled::shape) else { continue };
+            let Some(d) = self.detectors.get(i) else { continue };
+            let Some(shape) = d.shape() else { continue };
             let Some((region, hint)) = shape.candidate(data, run) else { continue };
-            if let Some(next) = state.next.get_mut(i) {
-                self.verify(i, data, region, hint, next, &mut state.hits);
+            if let Some(cursor) = state.next.get_mut(i) {
+                self.settle(i, data, region.start, cursor, &mut state.hits);
+                if shape.refused(data, run, &hint, |m| d.valid(m)) {
+                    cursor.deferred = Some((region, hint));
+                } else {
+                    self.verify(i, data, region, hint, cursor, &mut state.hits);
+                }
             }
+        }
+    }
+
+    /// Runs the candidate of detector `i` that was put off
+    /// ([`Cursor::deferred`]) if its search could move where a search
+    /// from `at` on starts; else drops it. Its matches are all refused:
+    /// all it can change is the cursor, which no later candidate reads if
+    /// it starts past the farthest the search can take the cursor (twice
+    /// the pattern's reach after the region: [`Scanner::verify`]'s
+    /// `clear`) and the pattern's reach back from there.
+    #[inline(always)]
+    fn settle(&self, i: usize, data: &[u8], at: usize, cursor: &mut Cursor, hits: &mut Vec<Hit>) {
+        if cursor.deferred.is_some() {
+            self.settle_deferred(i, data, at, cursor, hits);
+        }
+    }
+
+    /// [`Scanner::settle`] with a candidate put off.
+    #[cold]
+    #[inline(never)]
+    fn settle_deferred(&self, i: usize, data: &[u8], at: usize, cursor: &mut Cursor, hits: &mut Vec<Hit>) {
+        let Some((region, hint)) = cursor.deferred.take() else { return };
+        let Some(d) = self.detectors.get(i) else { return };
+        if at < region.end + 2 * d.reach + d.back {
+            self.verify(i, data, region, hint, cursor, hits);
         }
     }
 
@@ -836,6 +870,13 @@ struct Cursor {
     known: Known,
     /// Where the pattern's required bytes were looked for.
     required: Required,
+    /// A numeric candidate whose matches the validator would all refuse
+    /// ([`Shape::refused`]): a regex search there finds nothing to
+    /// report and only moves `next`, so it is run only if a later
+    /// candidate comes near enough to need that ([`Scanner::settle`]).
+    /// Tracking numbers and payment references in groups of four are
+    /// card and Aadhaar shapes whose checksums fail; each cost a search.
+    deferred: Option<(Range<usize>, Option<Hint>)>,
 }
 
 /// `data[start..end]` are all bytes of a detector's alphabet; `exact_start`:
@@ -1536,6 +1577,23 @@ impl Run {
         lens.get(..n).unwrap_or_default().windows(shape.len()).any(|w| w == shape)
     }
 
+    /// Where each recorded group starts, the lengths, and how many:
+    /// `None` when the run has more groups than recorded or a group
+    /// longer than a length holds.
+    fn group_starts(&self) -> Option<([usize; MAX_GROUPS], [u8; MAX_GROUPS], usize)> {
+        let (lens, n) = self.lens();
+        if self.overflows() || lens.iter().take(n).any(|&l| l == u8::MAX) {
+            return None;
+        }
+        let mut starts = [0; MAX_GROUPS];
+        let mut at = self.start;
+        for (start, &len) in starts.iter_mut().zip(&lens).take(n) {
+            *start = at;
+            at += usize::from(len) + 1;
+        }
+        Some((starts, lens, n))
+    }
+
     /// The length of the last group.
     fn last_group(&self) -> Option<u8> {
         (self.groups > 0).then_some(self.last[0])
@@ -1577,6 +1635,7 @@ impl Run {
 type Candidate = (Range<usize>, Option<Hint>);
 
 /// What a numeric detector's shape tells of the matches in a run.
+#[derive(Clone)]
 enum Hint {
     /// The only span a match can have.
     Span {
@@ -1783,6 +1842,64 @@ impl Shape {
                 (listed && first_two && !is_word(run.before(data, 3))).then_some((start..run.end, None))
             }
             Shape::Digits { min } => (run.digits >= *min).then(|| (run.range(), None)),
+        }
+    }
+}
+
+impl Shape {
+    /// Whether every match the regex can find for the candidate
+    /// ([`Shape::candidate`]: `hint`) of a grouped `run` is one the
+    /// validator (`valid`) refuses. A match that counts is a whole number
+    /// in the run's groups: the card's 4-4-4-4, 4-6-4, 4-6-5 or a group
+    /// of 13–19 digits with `\b` around (a group taken in before makes it
+    /// a number the validator refuses), Aadhaar's three groups of four
+    /// (anything taken in adds digits; with a colon next to the run or a
+    /// group of twelve, another alternative can match, and nothing is
+    /// said). So when no such window of the run passes the validator, the
+    /// regex has nothing to report. `cn_mobile`'s matches all end with
+    /// `1[3-9]x` and eight digits or `[ -]dddd[ -]dddd`, the `1` at a
+    /// group's start or after `86` or `0086` in it: without a group of
+    /// 11, 13 or 15 digits whose last eleven, or of 3, 5 or 7 followed by
+    /// two of four whose last three, start so, there is no match at all.
+    fn refused(&self, data: &[u8], run: &Run, hint: &Option<Hint>, valid: impl Fn(&[u8]) -> bool) -> bool {
+        if run.groups == 1 || !matches!(self, Shape::Card | Shape::Aadhaar | Shape::Mobile) {
+            return false;
+        }
+        self.refused_grouped(data, run, hint, valid)
+    }
+
+    /// [`Shape::refused`] for a grouped run.
+    #[inline(never)]
+    fn refused_grouped(&self, data: &[u8], run: &Run, hint: &Option<Hint>, valid: impl Fn(&[u8]) -> bool) -> bool {
+        let Some((starts, lens, n)) = run.group_starts() else { return false };
+        let lens = lens.get(..n).unwrap_or_default();
+        let text = |from: usize, to: usize| -> &[u8] {
+            let start = starts.get(from).copied().unwrap_or(0);
+            let end = starts.get(to).map_or(0, |&s| s + usize::from(lens.get(to).copied().unwrap_or(0)));
+            data.get(start..end).unwrap_or_default()
+        };
+        let at = |g: usize, shape: &[u8]| lens.get(g..g + shape.len()) == Some(shape);
+        match self {
+            Shape::Card => !(0..n).any(|g| {
+                let whole = lens.get(g).is_some_and(|l| (13..=19).contains(l)) && valid(text(g, g));
+                let grouped = [&[4, 4, 4, 4][..], &[4, 6, 4], &[4, 6, 5]]
+                    .iter()
+                    .any(|shape| at(g, shape) && valid(text(g, g + shape.len() - 1)));
+                whole || grouped
+            }),
+            Shape::Aadhaar => {
+                matches!(hint, Some(Hint::Near(_))) && !(0..n).any(|g| at(g, &[4, 4, 4]) && valid(text(g, g + 2)))
+            }
+            Shape::Mobile => !(0..n).any(|g| {
+                let len = usize::from(lens.get(g).copied().unwrap_or(0));
+                let start = starts.get(g).copied().unwrap_or(0);
+                let core = |k: usize| {
+                    data.get(start + k) == Some(&b'1') && data.get(start + k + 1).is_some_and(|b| (b'3'..=b'9').contains(b))
+                };
+                (matches!(len, 11 | 13 | 15) && core(len - 11))
+                    || (matches!(len, 3 | 5 | 7) && at(g + 1, &[4, 4]) && core(len - 3))
+            }),
+            _ => false,
         }
     }
 }
