@@ -467,19 +467,19 @@ impl Scanner {
 
     /// [`Scanner::pass`] with `marks` finding what the blocks' bytes are.
     ///
-    /// The loop itself only decides whether a block of [`BLOCK`] bytes
-    /// needs a closer look ([`Scanner::block`]): a literal pair whose three
-    /// bytes around can be a literal's ([`Prefilter::confirm`]), or digits
-    /// of a run where a numeric shape's match can be
-    /// ([`classes::run_candidates`], for each half of the block: its word
-    /// holds sixteen bytes on either side of thirty-two). On the clean
-    /// JSON benchmark input, of 28,424 halves a pair and its next byte hit
-    /// in 10,795, `confirm` keeps a pair in 4,782, 4,234 have digits to
-    /// read runs at, and 8,730 would be entered. The branch on the table's
-    /// hits is the scan's least predictable, which is why a sharper table
-    /// paid more than its instructions say. Sixty-four bytes a turn rather
-    /// than sixteen or thirty-two: the turn's fixed costs (the loop, the
-    /// bounds of the next block's read, the branch) are paid less often.
+    /// The loop itself only finds which blocks of [`BLOCK`] bytes need a
+    /// closer look ([`Scanner::look`]): a literal pair with the byte after
+    /// it in the table ([`Prefilter::test`]), or digits of a run where a
+    /// numeric shape's match can be ([`classes::run_candidates`], for each
+    /// half of the block: its word holds sixteen bytes on either side of
+    /// thirty-two). On the clean JSON benchmark input, of 28,424 halves a
+    /// pair and its next byte hit in 10,795, and 4,234 have digits to read
+    /// runs at. Whether a block hits is as good as a coin toss, and a
+    /// branch on it was the scan's costliest: the loop instead writes
+    /// every block to the queues and counts the ones that hit, and looks
+    /// at them [`QUEUE`] at a time. Sixty-four bytes a turn rather than
+    /// sixteen or thirty-two: the turn's fixed costs (the loop, the bounds
+    /// of the next block's read) are paid less often.
     #[inline(always)]
     fn pass_with(&self, data: &[u8], state: &mut State, marks: impl Fn(u64, u64) -> classes::Marks) {
         let pf = &self.prefilter;
@@ -496,9 +496,16 @@ impl Scanner {
         } else {
             classes::Window::default()
         };
+        // What the loop found, looked at QUEUE blocks at a time: the loop
+        // itself then has no branch that depends on the data (a block
+        // with a hit was about as common as one without, and each
+        // mispredicted branch cost as much as a block's table tests).
+        let mut pairs = [Pairs::default(); QUEUE];
+        let mut runs_found = [Runs64::default(); QUEUE];
+        let (mut n_pairs, mut n_runs) = (0, 0);
         while i < data.len() {
             let next_words = block_at(data, i + BLOCK);
-            let mut bits = pf.test(words[0], words[1])
+            let bits = pf.test(words[0], words[1])
                 | pf.test(words[1], words[2]) << 4
                 | pf.test(words[2], words[3]) << 8
                 | pf.test(words[3], words[4]) << 12
@@ -506,9 +513,6 @@ impl Scanner {
                 | pf.test(words[5], words[6]) << 20
                 | pf.test(words[6], words[7]) << 24
                 | pf.test(words[7], next_words[0]) << 28;
-            if bits != 0 {
-                bits = pf.confirm(data, i, &words, bits);
-            }
             let (runs, digits) = if numeric {
                 // The first half, then the second: the window moves on
                 // thirty-two bytes each time.
@@ -522,38 +526,58 @@ impl Scanner {
             } else {
                 (0, [0, 0])
             };
-            if bits | runs != 0 {
-                self.block(data, i, &words, bits, digits, runs, state);
+            // Written whatever was found, kept where something was.
+            if let Some(slot) = pairs.get_mut(n_pairs) {
+                *slot = Pairs { at: i, bits };
             }
+            n_pairs += usize::from(bits != 0);
+            if let Some(slot) = runs_found.get_mut(n_runs) {
+                *slot = Runs64 { at: i, runs, digits };
+            }
+            n_runs += usize::from(runs != 0);
             i += BLOCK;
+            // (One call, inlined: the queues are full, or the data ends.)
+            if n_pairs == QUEUE || n_runs == QUEUE || i >= data.len() {
+                self.look(data, pairs.get(..n_pairs).unwrap_or_default(), runs_found.get(..n_runs).unwrap_or_default(), state);
+                (n_pairs, n_runs) = (0, 0);
+            }
             words = next_words;
         }
     }
 
-    /// One block that may hold something: reads the numeric runs of its
-    /// `runs` ([`classes::run_candidates`] of its two halves; `digits`:
-    /// each half's digits with sixteen bytes on either side), each once,
-    /// and collects the literal occurrences of its pairs.
+    /// The blocks the table loop found something in: reads the numeric
+    /// runs of each block's `runs` ([`classes::run_candidates`] of its two
+    /// halves; `digits`: each half's digits with sixteen bytes on either
+    /// side), each once, and collects the literal occurrences of the pairs
+    /// [`Prefilter::confirm`] keeps. (Runs and literal occurrences go to
+    /// different detectors: the order between the two does not matter.)
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn block(&self, data: &[u8], i: usize, words: &[u64; 8], mut bits: u64, digits: [u64; 2], runs: u64, state: &mut State) {
+    fn look(&self, data: &[u8], pairs: &[Pairs], runs: &[Runs64], state: &mut State) {
         let pf = &self.prefilter;
-        let mut runs = runs & !below(state.run_done, i);
-        while runs != 0 {
-            let k = runs.trailing_zeros() as usize;
-            let (half, at) = (k / HALF, k % HALF);
-            let window = digits.get(half).copied().unwrap_or(0);
-            let run = Run::plain(data, i + HALF * half, at, window).unwrap_or_else(|| Run::at(data, i + k));
-            state.run_done = run.end;
-            self.on_run(data, &run, state);
-            runs &= !below(state.run_done, i);
+        for found in runs {
+            let i = found.at;
+            let mut runs = found.runs & !below(state.run_done, i);
+            while runs != 0 {
+                let k = runs.trailing_zeros() as usize;
+                let (half, at) = (k / HALF, k % HALF);
+                let window = found.digits.get(half).copied().unwrap_or(0);
+                let run = Run::plain(data, i + HALF * half, at, window).unwrap_or_else(|| Run::at(data, i + k));
+                state.run_done = run.end;
+                self.on_run(data, &run, state);
+                runs &= !below(state.run_done, i);
+            }
         }
-        while bits != 0 {
-            let j = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            let q = i + 2 * j;
-            let pair = (words.get(j / 4).copied().unwrap_or(0) >> (16 * (j % 4))) as u16;
-            pf.occurrences(data, q, pair, &mut state.occurrences);
+        for found in pairs {
+            let i = found.at;
+            let words = block_at(data, i);
+            let mut bits = pf.confirm(data, i, &words, found.bits);
+            while bits != 0 {
+                let j = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let q = i + 2 * j;
+                let pair = (words.get(j / 4).copied().unwrap_or(0) >> (16 * (j % 4))) as u16;
+                pf.occurrences(data, q, pair, &mut state.occurrences);
+            }
         }
     }
 
@@ -982,6 +1006,26 @@ fn below(end: usize, i: usize) -> u64 {
         n @ 0..=63 => (1u64 << n) - 1,
         _ => u64::MAX,
     }
+}
+
+/// How many blocks with pair hits, or with runs to read, the table loop
+/// collects before it looks at them ([`Scanner::look`]).
+const QUEUE: usize = 32;
+
+/// A block's pair hits ([`Prefilter::test`]: bit `j` for the pair at
+/// `at + 2j`).
+#[derive(Clone, Copy, Default)]
+struct Pairs {
+    at: usize,
+    bits: u64,
+}
+
+/// A block's numeric runs to read ([`Scanner::look`]).
+#[derive(Clone, Copy, Default)]
+struct Runs64 {
+    at: usize,
+    runs: u64,
+    digits: [u64; 2],
 }
 
 /// The bytes of one [`classes::Window`]'s block (its word holds sixteen
