@@ -1208,19 +1208,21 @@ impl Prefilter {
                         mark(pair(other, *a), BEFORE_TWO);
                     }
                 }
-                // Three or more: two overlapping pairs at the rarest place;
-                // wherever the literal starts, one of them is at an even
-                // offset.
+                // Three or more: two overlapping pairs at the cheapest
+                // place ([`spot_cost`]: rare pairs, a known byte after
+                // both, three bytes rare together); wherever the literal
+                // starts, one of them is at an even offset.
                 _ => {
                     let k = (0..(bytes.len() - 2).min(60_000))
-                        .min_by_key(|&k| {
+                        .map(|k| {
                             let (x, y, z) = (byte(bytes, k), byte(bytes, k + 1), byte(bytes, k + 2));
                             // A pair a numeric run could contain would hit
                             // in every number of digit-dense JSON.
                             let in_runs = (in_run(x) && in_run(y)) || (in_run(y) && in_run(z));
-                            (in_runs, pair_cost(x, y) + pair_cost(y, z))
+                            (k, in_runs, spot_cost(x, y, z, bytes.get(k + 3).copied()))
                         })
-                        .unwrap_or(0);
+                        .min_by(|a, b| (a.1, a.2).partial_cmp(&(b.1, b.2)).unwrap_or(std::cmp::Ordering::Equal))
+                        .map_or(0, |(k, _, _)| k);
                     let (x, y, z) = (byte(bytes, k), byte(bytes, k + 1), byte(bytes, k + 2));
                     entries.push(entry(pair(x, y), index, k + 1));
                     entries.push(entry(pair(y, z), index, k + 2));
@@ -1423,36 +1425,61 @@ fn in_run(b: u8) -> bool {
     b.is_ascii_digit() || b == b' ' || b == b'-'
 }
 
-/// A rough frequency of a byte in JSON, logs, prose and base64: pairs are
-/// chosen to minimise the product.
-fn byte_cost(b: u8) -> u32 {
+/// A rough frequency of a byte in JSON, logs, prose and base64 (relative
+/// to the others).
+fn byte_cost(b: u8) -> f64 {
     match b {
-        b' ' | b'"' => 50,
-        b'e' | b't' | b'a' | b'o' | b'i' | b'n' | b's' | b'r' => 40,
-        b'h' | b'l' | b'd' | b'c' | b'u' | b'_' | b'-' => 35,
-        b'0'..=b'9' | b':' | b',' => 30,
-        b'a'..=b'z' | b'.' | b'/' => 20,
-        b'A'..=b'Z' => 10,
-        b'\n' | b'{' | b'}' | b'[' | b']' | b'=' | b'&' | b'\\' => 8,
-        0x21..=0x7e => 3,
-        _ => 1,
+        b' ' | b'"' => 50.0,
+        b'e' | b't' | b'a' | b'o' | b'i' | b'n' | b's' | b'r' => 40.0,
+        b'h' | b'l' | b'd' | b'c' | b'u' | b'_' | b'-' => 35.0,
+        b'0'..=b'9' | b':' | b',' => 30.0,
+        b'a'..=b'z' | b'.' | b'/' => 20.0,
+        b'A'..=b'Z' => 10.0,
+        b'\n' | b'{' | b'}' | b'[' | b']' | b'=' | b'&' | b'\\' => 8.0,
+        0x21..=0x7e => 3.0,
+        _ => 1.0,
     }
 }
 
-/// A rough frequency of the pair `a b`: the product of the bytes', times
-/// eight for the forty commonest letter pairs of English text (in either
-/// case): the letters of a keyword anchor such as `credential` or `linear`
-/// are all common, and the pairs they make are not equally so (`en`, `re`
-/// against `ti`, `ia`).
-fn pair_cost(a: u8, b: u8) -> u32 {
-    const COMMON: [&[u8; 2]; 40] = [
-        b"th", b"he", b"in", b"er", b"an", b"re", b"on", b"at", b"en", b"nd", b"ti", b"es", b"or", b"te",
-        b"of", b"ed", b"is", b"it", b"al", b"ar", b"st", b"to", b"nt", b"ng", b"se", b"ha", b"as", b"ou",
-        b"io", b"le", b"ve", b"co", b"me", b"de", b"hi", b"ri", b"ro", b"ic", b"ne", b"ea",
-    ];
+/// The 160 commonest letter pairs of English text, commonest first: the
+/// letters of a keyword anchor such as `credential` or `linear` are all
+/// common, and the pairs they make are not equally so (`en`, `re` against
+/// `ti`, `ia`).
+const COMMON_PAIRS: &[u8; 320] = b"thheineranreonatenndtiesorteofedisitalarsttontngsehaasouiolevecomedehiriroicneearacelichllbemasiomurcaeltalansdifohopeecprnoctusacotiltrlyncetutsssorsunlowageiewheewiemadolrtpowenaulnitsmoowpaimmiaishirsuidosiviaamficivipligtuevldrympfeblabghtyopwosaayexkefrooavagifapgrodbosprddoucbueiovbyrmepttocfaefcurnscgidayocrcldu";
+
+/// A rough frequency of the pair `a b` (relative): the bytes' times how
+/// common the letter pair is in English, in either case.
+fn pair_cost(a: u8, b: u8) -> f64 {
     let lower = [a.to_ascii_lowercase(), b.to_ascii_lowercase()];
-    let common = COMMON.iter().any(|c| **c == lower);
-    byte_cost(a) * byte_cost(b) * if common { 8 } else { 1 }
+    let rank = COMMON_PAIRS.chunks_exact(2).position(|p| p == lower);
+    let weight = match rank {
+        Some(0..40) => 8.0,
+        Some(40..80) => 5.0,
+        Some(80..160) => 3.0,
+        _ => 1.0,
+    };
+    byte_cost(a) * byte_cost(b) * weight
+}
+
+/// A rough share of the bytes whose low three bits are `class` (the
+/// byte after a pair, as [`Prefilter::literal`] tells them apart).
+fn class_share(class: u8) -> f64 {
+    let all: f64 = (0..=255u8).map(byte_cost).sum();
+    (0..=255u8).filter(|b| b & 7 == class & 7).map(byte_cost).sum::<f64>() / all
+}
+
+/// What marking the three bytes `x y z` of a literal (and `after`, the
+/// literal's byte after them, if any) costs the scan, roughly: the table
+/// hits of the pairs `x y` (followed by `z`'s class) and `y z`
+/// (followed by `after`'s, or by anything where the literal ends there),
+/// plus ten times the hits that [`Prefilter::confirm`] keeps, where the
+/// data has the three bytes (each then costs a lookup of the literals).
+fn spot_cost(x: u8, y: u8, z: u8, after: Option<u8>) -> f64 {
+    let all: f64 = (0..=255u8).map(byte_cost).sum();
+    let (xy, yz) = (pair_cost(x, y) / (all * all), pair_cost(y, z) / (all * all));
+    let hits = xy * class_share(z) + yz * after.map_or(1.0, class_share);
+    let three = xy * yz * all / byte_cost(y);
+    hits + 10.0 * three
 }
 
 // ---------------------------------------------------------------- numeric runs
