@@ -568,15 +568,13 @@ impl Scanner {
             }
         }
         for found in pairs {
-            let i = found.at;
-            let words = block_at(data, i);
-            let mut bits = pf.confirm(data, i, &words, found.bits);
+            let mut bits = found.bits;
             while bits != 0 {
-                let j = bits.trailing_zeros() as usize;
+                let q = found.at + 2 * bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                let q = i + 2 * j;
-                let pair = (words.get(j / 4).copied().unwrap_or(0) >> (16 * (j % 4))) as u16;
-                pf.occurrences(data, q, pair, &mut state.occurrences);
+                if let Some(pair) = pf.confirm(data, q) {
+                    pf.occurrences(data, q, pair, &mut state.occurrences);
+                }
             }
         }
     }
@@ -1304,39 +1302,29 @@ impl Prefilter {
         bit(word) | bit(word >> 16) << 1 | bit(word >> 32) << 2 | bit(word >> 48 | after << 16) << 3
     }
 
-    /// Of the pairs of `bits` (bit `j`: the pair at `i + 2j`), those that
-    /// can be part of a literal occurrence: a pair with a one-byte
-    /// literal, a two-byte literal at the pair or one byte on, or a pair
-    /// whose three bytes around (the pair and the byte after it, or the
-    /// byte before it and the pair) are a longer literal's three bytes at
-    /// its pairs. Near the data's ends every hit is kept.
+    /// The pair at `q` (a table hit), if it can be part of a literal
+    /// occurrence: a pair with a one-byte literal, a two-byte literal at
+    /// the pair or one byte on, or a pair whose three bytes around (the
+    /// pair and the byte after it, or the byte before it and the pair)
+    /// are a longer literal's three bytes at its pairs. Near the data's
+    /// ends every hit is kept. The four bytes around are read at once,
+    /// the pair with them.
     #[inline(always)]
-    fn confirm(&self, data: &[u8], i: usize, words: &[u64; 8], bits: u64) -> u64 {
-        let mut kept = 0;
-        let mut rest = bits;
-        while rest != 0 {
-            let j = rest.trailing_zeros() as usize;
-            rest &= rest - 1;
-            let pair = usize::from((words.get(j / 4).copied().unwrap_or(0) >> (16 * (j % 4))) as u16);
-            let q = i + 2 * j;
-            let kind = self.kinds.get(pair).copied().unwrap_or(KEEP);
-            let around = q.checked_sub(1).and_then(|p| data.get(p..q + 3)).and_then(|s| <[u8; 4]>::try_from(s).ok());
-            let keep = match around.map(u32::from_le_bytes) {
-                _ if kind & KEEP != 0 => 1,
-                Some(around) => {
-                    let two = kind & BEFORE_TWO != 0
-                        && self.kinds.get(((around >> 16) & 0xFFFF) as usize).is_some_and(|k| k & TWO != 0);
-                    let long = kind & LONG != 0
-                        && (bit_at(&self.triples, triple_slot(around >> 8, false))
-                            | bit_at(&self.triples, triple_slot(around & 0xFF_FFFF, true)))
-                            != 0;
-                    u64::from(two || long)
-                }
-                None => 1,
-            };
-            kept |= keep << j;
-        }
-        kept
+    fn confirm(&self, data: &[u8], q: usize) -> Option<u16> {
+        let Some(around) = q.checked_sub(1).and_then(|p| data.get(p..q + 3)).and_then(|s| <[u8; 4]>::try_from(s).ok())
+        else {
+            return Some(word_at(data, q) as u16);
+        };
+        let around = u32::from_le_bytes(around);
+        let pair = (around >> 8) as u16;
+        let kind = self.kinds.get(usize::from(pair)).copied().unwrap_or(KEEP);
+        let keep = kind & KEEP != 0
+            || (kind & BEFORE_TWO != 0 && self.kinds.get((around >> 16) as usize).is_some_and(|k| k & TWO != 0))
+            || (kind & LONG != 0
+                && (bit_at(&self.triples, triple_slot(around >> 8, false))
+                    | bit_at(&self.triples, triple_slot(around & 0xFF_FFFF, true)))
+                    != 0);
+        keep.then_some(pair)
     }
 
     /// The literal occurrences the pair at `q` belongs to.
