@@ -1178,6 +1178,7 @@ impl Prefilter {
             }
         };
         let mut triples = Box::new([0u64; 1024]);
+        let frequencies = Frequencies::new();
         for (index, (bytes, owners)) in literals.iter().enumerate() {
             let index = index as u32;
             // The bytes that can stand right before an occurrence.
@@ -1217,7 +1218,7 @@ impl Prefilter {
                             // A pair a numeric run could contain would hit
                             // in every number of digit-dense JSON.
                             let in_runs = (in_run(x) && in_run(y)) || (in_run(y) && in_run(z));
-                            (k, in_runs, spot_cost(x, y, z, bytes.get(k + 3).copied()))
+                            (k, in_runs, spot_cost(&frequencies, x, y, z, bytes.get(k + 3).copied()))
                         })
                         .min_by(|a, b| (a.1, a.2).partial_cmp(&(b.1, b.2)).unwrap_or(std::cmp::Ordering::Equal))
                         .map_or(0, |(k, _, _)| k);
@@ -1449,11 +1450,30 @@ fn pair_cost(a: u8, b: u8) -> f64 {
     byte_cost(a) * byte_cost(b) * weight
 }
 
-/// A rough share of the bytes whose low three bits are `class` (the
-/// byte after a pair, as [`Prefilter::literal`] tells them apart).
-fn class_share(class: u8) -> f64 {
-    let all: f64 = (0..=255u8).map(byte_cost).sum();
-    (0..=255u8).filter(|b| b & 7 == class & 7).map(byte_cost).sum::<f64>() / all
+/// The rough frequencies [`spot_cost`] weighs pairs by, summed once.
+struct Frequencies {
+    /// Of all bytes ([`byte_cost`]).
+    all: f64,
+    /// The share of the bytes whose low three bits are each class (the
+    /// byte after a pair, as [`Prefilter::literal`] tells them apart).
+    class: [f64; 8],
+}
+
+impl Frequencies {
+    fn new() -> Frequencies {
+        let all: f64 = (0..=255u8).map(byte_cost).sum();
+        let mut class = [0.0; 8];
+        for b in 0..=255u8 {
+            if let Some(share) = class.get_mut(usize::from(b & 7)) {
+                *share += byte_cost(b) / all;
+            }
+        }
+        Frequencies { all, class }
+    }
+
+    fn class(&self, b: u8) -> f64 {
+        self.class.get(usize::from(b & 7)).copied().unwrap_or(1.0)
+    }
 }
 
 /// What marking the three bytes `x y z` of a literal (and `after`, the
@@ -1462,11 +1482,10 @@ fn class_share(class: u8) -> f64 {
 /// (followed by `after`'s, or by anything where the literal ends there),
 /// plus ten times the hits that [`Prefilter::confirm`] keeps, where the
 /// data has the three bytes (each then costs a lookup of the literals).
-fn spot_cost(x: u8, y: u8, z: u8, after: Option<u8>) -> f64 {
-    let all: f64 = (0..=255u8).map(byte_cost).sum();
-    let (xy, yz) = (pair_cost(x, y) / (all * all), pair_cost(y, z) / (all * all));
-    let hits = xy * class_share(z) + yz * after.map_or(1.0, class_share);
-    let three = xy * yz * all / byte_cost(y);
+fn spot_cost(f: &Frequencies, x: u8, y: u8, z: u8, after: Option<u8>) -> f64 {
+    let (xy, yz) = (pair_cost(x, y) / (f.all * f.all), pair_cost(y, z) / (f.all * f.all));
+    let hits = xy * f.class(z) + yz * after.map_or(1.0, |a| f.class(a));
+    let three = xy * yz * f.all / byte_cost(y);
     hits + 10.0 * three
 }
 
