@@ -504,7 +504,10 @@ impl Scanner {
         let mut runs_found = [Runs64::default(); QUEUE];
         let (mut n_pairs, mut n_runs) = (0, 0);
         while i < data.len() {
-            let next_words = block_at(data, i + BLOCK);
+            // The last pair's byte after is the next block's first: read
+            // alone, so that the next block's words are read only once
+            // the pairs are done (fewer values live at once).
+            let after = u64::from(data.get(i + BLOCK).copied().unwrap_or(0));
             let bits = pf.test(words[0], words[1])
                 | pf.test(words[1], words[2]) << 4
                 | pf.test(words[2], words[3]) << 8
@@ -512,20 +515,27 @@ impl Scanner {
                 | pf.test(words[4], words[5]) << 16
                 | pf.test(words[5], words[6]) << 20
                 | pf.test(words[6], words[7]) << 24
-                | pf.test(words[7], next_words[0]) << 28;
-            let (runs, digits) = if numeric {
-                // The first half, then the second: the window moves on
-                // thirty-two bytes each time.
+                | pf.test(words[7], after) << 28;
+            // The first half, then the second: the window moves on
+            // thirty-two bytes each time.
+            let first = if numeric {
                 window.with_next(marks(words[4], words[5]));
                 let first = (classes::run_candidates(&window, any_digit), window.digits);
                 window.advance(marks(words[6], words[7]));
+                first
+            } else {
+                (0, 0)
+            };
+            let next_words = block_at(data, i + BLOCK);
+            let second = if numeric {
                 window.with_next(marks(next_words[0], next_words[1]));
                 let second = (classes::run_candidates(&window, any_digit), window.digits);
                 window.advance(marks(next_words[2], next_words[3]));
-                (first.0 | second.0 << 32, [first.1, second.1])
+                second
             } else {
-                (0, [0, 0])
+                (0, 0)
             };
+            let (runs, digits) = (first.0 | second.0 << 32, [first.1, second.1]);
             // Written whatever was found, kept where something was.
             if let Some(slot) = pairs.get_mut(n_pairs) {
                 *slot = Pairs { at: i, bits };
