@@ -276,7 +276,8 @@ pub fn run_candidates(w: &Window, any_digit: bool) -> u64 {
     let colon = d4 & (w.colons >> 4) & (d4 >> 5);
     // Two digits after two capitals, or after two capitals and a joiner.
     let c = w.capitals;
-    let capitals = (c << 1 & c << 2) | (w.joiners << 1 & c << 2 & c << 3);
+    let two = c << 1 & c << 2;
+    let capitals = two | (w.joiners & two) << 1;
     ((d & g11) | colon | (d2 & capitals)) >> 16 & 0xFFFF_FFFF
 }
 
