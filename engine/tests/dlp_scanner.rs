@@ -723,7 +723,9 @@ fn grouped_aadhaar_numbers_among_letters_digits_and_colons_equal_the_reference()
 /// the scanner puts off the regex of a run none of whose windows the
 /// validator would accept, and runs it only where a later candidate's
 /// search could start within what it would have taken. Every valid window
-/// of a run must still be found, and nothing else.
+/// of a run must still be found, and nothing else; and a group of twelve
+/// digits in a grouped run (a UUID's last) is read as an Aadhaar number
+/// after the word only.
 #[test]
 fn grouped_numbers_whose_checksums_fail_next_to_ones_that_pass_equal_the_reference() {
     let s = scanner();
@@ -764,6 +766,11 @@ fn grouped_numbers_whose_checksums_fail_next_to_ones_that_pass_equal_the_referen
         "8613812345678".to_owned(),
         "ab12cd34-".to_owned(),
         "-abcdef123456".to_owned(),
+        // A group of twelve is an Aadhaar number only after the word.
+        format!("Aadhaar {aadhaar}"),
+        format!("aadhaar: {aadhaar}"),
+        format!("3ed1f20c-ed4b-40b8-89c1-{aadhaar}"),
+        format!("{}-{aadhaar}", &card[..4]),
     ];
     let joins = ["", " ", "-", "x", "AB1 ", "ABC1 ", "1 ", " 1", " 1A", "12-", "Z9 ", "+", ": ", "\n"];
     let mut rng = Rng(0x5eed_0fde_fe7e);

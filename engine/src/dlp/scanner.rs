@@ -2025,8 +2025,13 @@ impl Shape {
 #[cold]
 #[inline(never)]
 fn aadhaar_grouped(data: &[u8], run: &Run) -> Option<Candidate> {
-    // Twelve plain digits after the word, and colon groups: the regex.
-    if run.any_group(12..13) || (run.last_group().is_none_or(|l| l == 4) && dotted(data, run, b':', &[4, 4])) {
+    // Twelve plain digits after the word (a group of twelve, the word
+    // within reach before it: the last group of a UUID is twelve digits
+    // once in three hundred), and colon groups: the regex.
+    let keyword = run.group_starts().is_none_or(|(starts, lens, n)| {
+        starts.iter().zip(&lens).take(n).any(|(&start, &len)| len == 12 && aadhaar_word_before(data, start))
+    });
+    if (run.any_group(12..13) && keyword) || (run.last_group().is_none_or(|l| l == 4) && dotted(data, run, b':', &[4, 4])) {
         return Some((run.range(), None));
     }
     let (lens, n) = run.lens();
