@@ -2025,13 +2025,8 @@ impl Shape {
 #[cold]
 #[inline(never)]
 fn aadhaar_grouped(data: &[u8], run: &Run) -> Option<Candidate> {
-    // Twelve plain digits after the word (a group of twelve, the word
-    // within reach before it: the last group of a UUID is twelve digits
-    // once in three hundred), and colon groups: the regex.
-    let keyword = run.group_starts().is_none_or(|(starts, lens, n)| {
-        starts.iter().zip(&lens).take(n).any(|(&start, &len)| len == 12 && aadhaar_word_before(data, start))
-    });
-    if (run.any_group(12..13) && keyword) || (run.last_group().is_none_or(|l| l == 4) && dotted(data, run, b':', &[4, 4])) {
+    // Colon groups: the regex.
+    if run.last_group().is_none_or(|l| l == 4) && dotted(data, run, b':', &[4, 4]) {
         return Some((run.range(), None));
     }
     let (lens, n) = run.lens();
@@ -2041,6 +2036,12 @@ fn aadhaar_grouped(data: &[u8], run: &Run) -> Option<Candidate> {
     let mut start = run.start;
     let mut possible = false;
     for i in 0..n {
+        // Twelve plain digits after the word: a group of twelve with the
+        // word within reach before it (the last group of a UUID is twelve
+        // digits once in three hundred).
+        if lens.get(i) == Some(&12) && aadhaar_word_before(data, start) {
+            return Some((run.range(), None));
+        }
         let window = lens.get(i..i + 3);
         if window == Some(&[4, 4, 4][..])
             && data.get(start + 4).is_some_and(|&sep| data.get(start + 9) == Some(&sep))
