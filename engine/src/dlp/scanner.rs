@@ -34,6 +34,10 @@
 //!   is a run right after two capital letters that form a listed country
 //!   code.
 //!
+//! The loop does not branch on what it finds: it writes every block's
+//! pair hits and runs to two queues and counts the blocks that have any,
+//! and they are looked at thirty-two at a time ([`Scanner::look`]).
+//!
 //! Clean text costs that one table loop. A candidate that passes the cheap
 //! checks is handed to its detector's regex, over the smallest window a
 //! match can occupy: bytes of the pattern's alphabet around the anchor, no
@@ -41,7 +45,9 @@
 //! with their anchor run an anchored regex at the anchor, and where the
 //! match of a numeric shape is known in advance (a plain 16-digit run is a
 //! card number or nothing) the validator runs first, so the regex runs only
-//! for real findings.
+//! for real findings; a grouped run none of whose windows the validator
+//! accepts waits for its search until a later candidate needs where it
+//! would leave the cursor ([`Cursor::deferred`]).
 //!
 //! Findings are exactly those of [`reference_scan`](super::reference_scan)
 //! (every pattern over the whole input, leftmost-first): per detector, the
