@@ -630,7 +630,10 @@ impl Scanner {
                 }
             }
         }
-        if todo & self.codes != 0 && !run.after_capitals(data) {
+        // A code's shape is `\bCC` and digits: two capitals right before
+        // the run, and no word byte before them (base64 and ids are full
+        // of capitals and digits after a letter).
+        if todo & self.codes != 0 && (!run.after_capitals(data) || is_word(run.before(data, 3))) {
             todo &= !self.codes;
         }
         if todo & self.separated != 0 && run.groups == 1 && run.digits < 5 && !matches!(run.after(data, 0), Some(b'.' | b':')) {
