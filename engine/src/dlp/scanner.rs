@@ -506,6 +506,15 @@ impl Scanner {
         // itself then has no branch that depends on the data (a block
         // with a hit was about as common as one without, and each
         // mispredicted branch cost as much as a block's table tests).
+        // A half's runs and digits: the window gets the sixteen bytes
+        // after the half (`after`), and moves on thirty-two bytes (`then`:
+        // the sixteen after those).
+        let half = |window: &mut classes::Window, after: [u64; 2], then: [u64; 2]| {
+            window.with_next(marks(after[0], after[1]));
+            let found = (classes::run_candidates(window, any_digit), window.digits);
+            window.advance(marks(then[0], then[1]));
+            found
+        };
         let mut pairs = [Pairs::default(); QUEUE];
         let mut runs_found = [Runs64::default(); QUEUE];
         let (mut n_pairs, mut n_runs) = (0, 0);
@@ -522,25 +531,11 @@ impl Scanner {
                 | pf.test(words[5], words[6]) << 20
                 | pf.test(words[6], words[7]) << 24
                 | pf.test(words[7], after) << 28;
-            // The first half, then the second: the window moves on
-            // thirty-two bytes each time.
-            let first = if numeric {
-                window.with_next(marks(words[4], words[5]));
-                let first = (classes::run_candidates(&window, any_digit), window.digits);
-                window.advance(marks(words[6], words[7]));
-                first
-            } else {
-                (0, 0)
-            };
+            // The first half, then the second.
+            let first = if numeric { half(&mut window, [words[4], words[5]], [words[6], words[7]]) } else { (0, 0) };
             let next_words = block_at(data, i + BLOCK);
-            let second = if numeric {
-                window.with_next(marks(next_words[0], next_words[1]));
-                let second = (classes::run_candidates(&window, any_digit), window.digits);
-                window.advance(marks(next_words[2], next_words[3]));
-                second
-            } else {
-                (0, 0)
-            };
+            let second =
+                if numeric { half(&mut window, [next_words[0], next_words[1]], [next_words[2], next_words[3]]) } else { (0, 0) };
             let (runs, digits) = (first.0 | second.0 << 32, [first.1, second.1]);
             // Written whatever was found, kept where something was.
             if let Some(slot) = pairs.get_mut(n_pairs) {
