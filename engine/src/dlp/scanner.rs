@@ -217,6 +217,9 @@ pub struct Scanner {
     /// first group of a number written with dots or colons
     /// (`123.45.6789`), looked at only when one follows.
     separated: u64,
+    /// Bits of `numeric` with the mobile shape, whose plain runs of 13 and
+    /// 15 digits start with the country code ([`country_code_first`]).
+    mobile: u64,
     /// Detectors with [`Kind::Whole`].
     whole: Vec<usize>,
     /// The longest reach of any detector.
@@ -286,7 +289,7 @@ impl Scanner {
             return Err(BuildError::TooManyNumeric);
         }
         let shapes: Vec<&Shape> = numeric.iter().filter_map(|&i| detectors.get(i)).filter_map(|d| d.shape()).collect();
-        let (mut plain, mut grouped, mut codes, mut separated) = ([0u64; 64], [0u64; 64], 0u64, 0u64);
+        let (mut plain, mut grouped, mut codes, mut separated, mut mobile) = ([0u64; 64], [0u64; 64], 0u64, 0u64, 0u64);
         let mut card = None;
         let mut by_group = [0u64; 32];
         for (k, shape) in shapes.iter().enumerate() {
@@ -302,6 +305,7 @@ impl Scanner {
                 card = numeric.get(k).map(|&i| (1 << k, i));
             }
             separated |= u64::from(matches!(shape, Shape::Ssn | Shape::Aadhaar)) << k;
+            mobile |= u64::from(matches!(shape, Shape::Mobile)) << k;
         }
         let generic = shapes.iter().any(|s| matches!(s, Shape::Digits { .. }));
         let runs = match (numeric.is_empty(), generic) {
@@ -325,6 +329,7 @@ impl Scanner {
             by_group,
             codes,
             separated,
+            mobile,
             card,
             whole,
             window,
@@ -633,6 +638,12 @@ impl Scanner {
         }
         if todo & self.separated != 0 && run.groups == 1 && run.digits < 5 && !matches!(run.after(data, 0), Some(b'.' | b':')) {
             todo &= !self.separated;
+        }
+        // Thirteen digits are most often a millisecond timestamp or an
+        // EAN barcode; a mobile number's thirteen start with `86` (its
+        // fifteen with `0086`).
+        if todo & self.mobile != 0 && run.groups == 1 && !country_code_first(data, run) {
+            todo &= !self.mobile;
         }
         while todo != 0 {
             let k = todo.trailing_zeros() as usize;
@@ -1094,6 +1105,17 @@ fn leading_digits(word: u64) -> usize {
     ((!classes::digit_bytes(word) & HIGH).trailing_zeros() / 8) as usize
 }
 
+/// Whether a plain run of 13 or 15 digits starts with China's country
+/// code (`86`, `0086`), as `cn_mobile`'s matches of those lengths do;
+/// true for a run of any other length.
+fn country_code_first(data: &[u8], run: &Run) -> bool {
+    match run.digits {
+        13 => data.get(run.start..run.start + 2) == Some(b"86".as_slice()),
+        15 => data.get(run.start..run.start + 4) == Some(b"0086".as_slice()),
+        _ => true,
+    }
+}
+
 /// Whether `b` is a regex word byte (`\b` is between a word byte and
 /// anything else).
 pub(crate) fn is_word(b: Option<u8>) -> bool {
@@ -1314,7 +1336,10 @@ impl Prefilter {
     #[inline(always)]
     fn test(&self, word: u64, after: u64) -> u64 {
         let bit = |x: u64| u64::from(self.literal.get((x & (PAIR_TABLE as u64 - 1)) as usize).copied().unwrap_or(0));
-        bit(word) | bit(word >> 16) << 1 | bit(word >> 32) << 2 | bit(word >> 48 | after << 16) << 3
+        // Added, not or-ed: the entries are 0 or 1, so the sum is the same
+        // bits, and x86 adds a value times 2, 4 or 8 in one `lea`, where
+        // an or of a shifted value is a shift and an or.
+        bit(word) + 2 * bit(word >> 16) + 4 * bit(word >> 32) + 8 * bit(word >> 48 | after << 16)
     }
 
     /// The pair at `q` (a table hit), if it can be part of a literal
@@ -1363,7 +1388,11 @@ impl Prefilter {
             let Some((bytes, owners)) = self.literals.get(probe.literal) else { continue };
             let end = start + bytes.len();
             if end <= data.len() && (bytes.len() <= 8 || data.get(start..end) == Some(bytes.as_slice())) {
-                out.extend(owners.iter().map(|&o| (start, o, end)));
+                // Most literals anchor one detector: a push, not a loop.
+                match owners.as_slice() {
+                    &[o] => out.push((start, o, end)),
+                    many => out.extend(many.iter().map(|&o| (start, o, end))),
+                }
             }
         }
     }
@@ -1896,12 +1925,11 @@ impl Shape {
             }
             // (?:\+86[ -]?|\+|\b(?:0086|86)[ -]?|\bphone…|\b)1[3-9]x(?:[0-9]{8}|[ -][0-9]{4}[ -][0-9]{4})\b
             Shape::Mobile if plain => {
+                // Plain, eleven digits need a `+` or a word before them
+                // (see `mobile_word_before`).
                 let prefix = match run.digits {
-                    // Plain, eleven digits need a `+` or a word before
-                    // them (see `mobile_word_before`).
                     11 => run.before(data, 1) == Some(b'+') || mobile_word_before(data, run.start),
-                    13 => data.get(run.start..run.start + 2) == Some(b"86".as_slice()),
-                    15 => data.get(run.start..run.start + 4) == Some(b"0086".as_slice()),
+                    13 | 15 => country_code_first(data, run),
                     _ => false,
                 };
                 let lead = run.digits.saturating_sub(11);
