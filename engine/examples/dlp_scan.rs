@@ -6,7 +6,7 @@
 //!
 //! ```sh
 //! cargo run -p warden-engine --features internals --release --example dlp_scan -- \
-//!     [--input clean|digits|form|manifests|lockfile] [--reps N] [--no-simd] [--only ID...] [--without ID...]
+//!     [--input clean|digits|form|manifests|lockfile] [--reps N] [--portable] [--no-simd] [--only ID...] [--without ID...]
 //! ```
 //!
 //! The inputs are the bytes of `benches/support/inputs.rs`: the negative
@@ -55,11 +55,12 @@ fn run() -> Result<(), String> {
     let (mut input, mut reps, mut only, mut without) = (None, 20usize, Vec::new(), Vec::new());
     let mut args = std::env::args().skip(1);
     let mut list: Option<bool> = None;
-    let mut simd = classes::SIMD;
+    let (mut simd, mut portable) = (classes::SIMD, false);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--input" => input = args.next(),
             "--no-simd" => simd = false,
+            "--portable" => portable = true,
             "--reps" => reps = args.next().and_then(|n| n.parse().ok()).ok_or("--reps takes a number")?,
             "--only" => list = Some(true),
             "--without" => list = Some(false),
@@ -78,7 +79,11 @@ fn run() -> Result<(), String> {
         .filter(|d| (only.is_empty() || only.iter().any(|o| o == d.id)) && !without.iter().any(|w| w == d.id))
         .collect();
     let scanner = Scanner::new(&chosen, Vec::new()).map_err(|e| e.to_string())?;
-    let scanner = if simd { scanner } else { scanner.scalar() };
+    let scanner = match (simd, portable) {
+        (false, _) => scanner.scalar(),
+        (true, true) => scanner.portable(),
+        (true, false) => scanner,
+    };
     let inputs = [
         ("clean", corpus()?),
         ("digits", digits::digit_dense(1 << 20)),
@@ -98,7 +103,11 @@ fn run() -> Result<(), String> {
         let (best, median) =
             (times.first().copied().unwrap_or(f64::MAX), times.get(reps / 2).copied().unwrap_or(f64::MAX));
         let mib = data.len() as f64 / (1 << 20) as f64;
-        let digits = if simd { "SIMD" } else { "no SIMD" };
+        let digits = match (simd, portable) {
+            (false, _) => "no SIMD",
+            (true, true) => "SIMD, portable loop",
+            (true, false) => "SIMD",
+        };
         println!(
             "{name}: {:.0} MiB/s best of {reps}, {:.0} MiB/s median ({found} findings, {} detectors, {digits})",
             mib / best,

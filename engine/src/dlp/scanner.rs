@@ -19,8 +19,9 @@
 //!   kept pair are compared with the data eight bytes at a time;
 //! - it finds the block's digits, joiners (space, `-`, `.`), colons and
 //!   capitals with a few SIMD compares, sixteen bytes at a time (SSE2,
-//!   wasm SIMD128; [`classes`]
-//!   has the scalar path) and reads a numeric run (digits in groups
+//!   wasm SIMD128; [`classes`] has the scalar path), or thirty-two on an
+//!   x86-64 CPU with AVX2 (the loop of [`avx2`], chosen at run time,
+//!   while ninety-six bytes are left), and reads a numeric run (digits in groups
 //!   separated by single spaces or dashes) only where a built-in shape's
 //!   match can be: within eleven bytes or more of digits and single
 //!   joiners, after two capital letters (an IBAN's check digits, a
@@ -73,6 +74,9 @@ use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
 use std::ops::Range;
 use std::sync::OnceLock;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 
 /// A detector ready to scan.
 pub struct Compiled {
@@ -235,6 +239,10 @@ pub struct Scanner {
     /// Find digits without SIMD ([`Scanner::scalar`]).
     #[cfg(feature = "internals")]
     scalar: bool,
+    /// Run the table loop with AVX2 ([`avx2`]): the CPU has it, BMI1 and
+    /// BMI2 (and [`Scanner::portable`] did not turn it off).
+    #[cfg(target_arch = "x86_64")]
+    avx2: bool,
 }
 
 /// Detectors reaching farther than this (a PEM key, a JWT) whose matches
@@ -338,6 +346,10 @@ impl Scanner {
             yields,
             #[cfg(feature = "internals")]
             scalar: false,
+            #[cfg(target_arch = "x86_64")]
+            avx2: std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("bmi1")
+                && std::arch::is_x86_feature_detected!("bmi2"),
         })
     }
 
@@ -347,6 +359,18 @@ impl Scanner {
     #[cfg(feature = "internals")]
     pub fn scalar(mut self) -> Scanner {
         self.scalar = true;
+        self
+    }
+
+    /// The same scanner without the AVX2 loop ([`avx2`]): the portable
+    /// loop alone, with the target's sixteen-byte SIMD (SSE2 on x86-64),
+    /// as on a CPU without AVX2 (and as the filter runs in wasm).
+    #[cfg(feature = "internals")]
+    pub fn portable(mut self) -> Scanner {
+        #[cfg(target_arch = "x86_64")]
+        {
+            self.avx2 = false;
+        }
         self
     }
 
@@ -470,10 +494,24 @@ impl Scanner {
     fn pass(&self, data: &[u8], state: &mut State) {
         #[cfg(feature = "internals")]
         if self.scalar {
-            return self.pass_with(data, state, classes::marks_scalar);
+            return self.pass_with(data, 0, state, classes::marks_scalar);
         }
+        let from = self.pass_wide(data, state);
         let classifier = classes::Classifier::new();
-        self.pass_with(data, state, |lo, hi| classifier.marks(lo, hi));
+        self.pass_with(data, from, state, |lo, hi| classifier.marks(lo, hi));
+    }
+
+    /// The table loop with AVX2 ([`avx2`]) where the CPU has it, up to
+    /// where it stopped (the portable loop goes on from there); else 0.
+    fn pass_wide(&self, data: &[u8], state: &mut State) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is set only where the CPU has AVX2, BMI1 and
+            // BMI2 (`Scanner::new`), all the function enables.
+            return unsafe { self.pass_avx2(data, state) };
+        }
+        let _ = (data, state);
+        0
     }
 
     /// [`Scanner::pass`] with `marks` finding what the blocks' bytes are.
@@ -491,26 +529,29 @@ impl Scanner {
     /// at them [`QUEUE`] at a time. Sixty-four bytes a turn rather than
     /// sixteen or thirty-two: the turn's fixed costs (the loop, the bounds
     /// of the next block's read) are paid less often.
+    ///
+    /// From `from` (a multiple of [`BLOCK`]: where [`Scanner::pass_wide`]
+    /// stopped) to the end.
     #[inline(always)]
-    fn pass_with(&self, data: &[u8], state: &mut State, marks: impl Fn(u64, u64) -> classes::Marks) {
+    fn pass_with(&self, data: &[u8], from: usize, state: &mut State, marks: impl Fn(u64, u64) -> classes::Marks) {
         let pf = &self.prefilter;
         let any_digit = matches!(pf.runs, Some(Runs::AnyDigit));
         // Without numeric detectors nothing but the pairs is looked at
         // (the branch goes the same way for every block).
         let numeric = pf.runs.is_some();
-        let mut i = 0;
-        let mut words = block_at(data, 0);
+        let mut i = from;
+        let mut words = block_at(data, i);
         // The marks of the sixteen bytes before a half, the half's
         // thirty-two and the sixteen after.
         let mut window = if numeric {
-            classes::Window::of(classes::Marks::default(), marks(words[0], words[1]), marks(words[2], words[3]))
+            let before = match i.checked_sub(16) {
+                Some(back) => marks(word_at(data, back), word_at(data, back + 8)),
+                None => classes::Marks::default(),
+            };
+            classes::Window::of(before, marks(words[0], words[1]), marks(words[2], words[3]))
         } else {
             classes::Window::default()
         };
-        // What the loop found, looked at QUEUE blocks at a time: the loop
-        // itself then has no branch that depends on the data (a block
-        // with a hit was about as common as one without, and each
-        // mispredicted branch cost as much as a block's table tests).
         // A half's runs and digits: the window gets the sixteen bytes
         // after the half (`after`), and moves on thirty-two bytes (`then`:
         // the sixteen after those).
@@ -520,43 +561,23 @@ impl Scanner {
             window.advance(marks(then[0], then[1]));
             found
         };
-        let mut pairs = [Pairs::default(); QUEUE];
-        let mut runs_found = [Runs64::default(); QUEUE];
-        let (mut n_pairs, mut n_runs) = (0, 0);
+        let mut queues = Queues::default();
         while i < data.len() {
             // The last pair's byte after is the next block's first: read
             // alone, so that the next block's words are read only once
             // the pairs are done (fewer values live at once).
             let after = u64::from(data.get(i + BLOCK).copied().unwrap_or(0));
-            let bits = pf.test(words[0], words[1])
-                | pf.test(words[1], words[2]) << 4
-                | pf.test(words[2], words[3]) << 8
-                | pf.test(words[3], words[4]) << 12
-                | pf.test(words[4], words[5]) << 16
-                | pf.test(words[5], words[6]) << 20
-                | pf.test(words[6], words[7]) << 24
-                | pf.test(words[7], after) << 28;
+            let bits = pf.test_block(&words, after);
             // The first half, then the second.
             let first = if numeric { half(&mut window, [words[4], words[5]], [words[6], words[7]]) } else { (0, 0) };
             let next_words = block_at(data, i + BLOCK);
             let second =
                 if numeric { half(&mut window, [next_words[0], next_words[1]], [next_words[2], next_words[3]]) } else { (0, 0) };
-            let (runs, digits) = (first.0 | second.0 << 32, [first.1, second.1]);
-            // Written whatever was found, kept where something was.
-            if let Some(slot) = pairs.get_mut(n_pairs) {
-                *slot = Pairs { at: i, bits };
-            }
-            n_pairs += usize::from(bits != 0);
-            if let Some(slot) = runs_found.get_mut(n_runs) {
-                *slot = Runs64 { at: i, runs, digits };
-            }
-            n_runs += usize::from(runs != 0);
-            i += BLOCK;
             // (One call, inlined: the queues are full, or the data ends.)
-            if n_pairs == QUEUE || n_runs == QUEUE || i >= data.len() {
-                self.look(data, pairs.get(..n_pairs).unwrap_or_default(), runs_found.get(..n_runs).unwrap_or_default(), state);
-                (n_pairs, n_runs) = (0, 0);
+            if queues.push(i, bits, first.0 | second.0 << 32, [first.1, second.1]) || i + BLOCK >= data.len() {
+                self.look(data, &mut queues, state);
             }
+            i += BLOCK;
             words = next_words;
         }
     }
@@ -567,9 +588,13 @@ impl Scanner {
     /// side), each once, and collects the literal occurrences of the pairs
     /// [`Prefilter::confirm`] keeps. (Runs and literal occurrences go to
     /// different detectors: the order between the two does not matter.)
+    /// Empties the queues.
     #[inline(always)]
-    fn look(&self, data: &[u8], pairs: &[Pairs], runs: &[Runs64], state: &mut State) {
+    fn look(&self, data: &[u8], queues: &mut Queues, state: &mut State) {
         let pf = &self.prefilter;
+        let pairs = queues.pairs.get(..queues.n_pairs).unwrap_or_default();
+        let runs = queues.runs.get(..queues.n_runs).unwrap_or_default();
+        (queues.n_pairs, queues.n_runs) = (0, 0);
         for found in runs {
             let i = found.at;
             let mut runs = found.runs & !below(state.run_done, i);
@@ -1059,6 +1084,36 @@ fn below(end: usize, i: usize) -> u64 {
 /// collects before it looks at them ([`Scanner::look`]).
 const QUEUE: usize = 32;
 
+/// What the table loop found, looked at [`QUEUE`] blocks at a time: the
+/// loop itself then has no branch that depends on the data (a block with
+/// a hit was about as common as one without, and each mispredicted branch
+/// cost as much as a block's table tests).
+#[derive(Default)]
+struct Queues {
+    pairs: [Pairs; QUEUE],
+    runs: [Runs64; QUEUE],
+    n_pairs: usize,
+    n_runs: usize,
+}
+
+impl Queues {
+    /// Writes the block at `at`'s pair hits (`bits`) and runs to read
+    /// ([`Runs64`]) whatever they are, and keeps them where there are any;
+    /// whether a queue is now full.
+    #[inline(always)]
+    fn push(&mut self, at: usize, bits: u64, runs: u64, digits: [u64; 2]) -> bool {
+        if let Some(slot) = self.pairs.get_mut(self.n_pairs) {
+            *slot = Pairs { at, bits };
+        }
+        self.n_pairs += usize::from(bits != 0);
+        if let Some(slot) = self.runs.get_mut(self.n_runs) {
+            *slot = Runs64 { at, runs, digits };
+        }
+        self.n_runs += usize::from(runs != 0);
+        self.n_pairs == QUEUE || self.n_runs == QUEUE
+    }
+}
+
 /// A block's pair hits ([`Prefilter::test`]: bit `j` for the pair at
 /// `at + 2j`).
 #[derive(Clone, Copy, Default)]
@@ -1364,6 +1419,20 @@ impl Prefilter {
         // bits, and x86 adds a value times 2, 4 or 8 in one `lea`, where
         // an or of a shifted value is a shift and an or.
         bit(word) + 2 * bit(word >> 16) + 4 * bit(word >> 32) + 8 * bit(word >> 48 | after << 16)
+    }
+
+    /// [`Prefilter::test`] of the [`BLOCK`] bytes `words` (`after`: the
+    /// byte after them, or 0): bit `j` for the pair at offset `2j`.
+    #[inline(always)]
+    fn test_block(&self, words: &[u64; 8], after: u64) -> u64 {
+        self.test(words[0], words[1])
+            | self.test(words[1], words[2]) << 4
+            | self.test(words[2], words[3]) << 8
+            | self.test(words[3], words[4]) << 12
+            | self.test(words[4], words[5]) << 16
+            | self.test(words[5], words[6]) << 20
+            | self.test(words[6], words[7]) << 24
+            | self.test(words[7], after) << 28
     }
 
     /// The pair at `q` (a table hit), if it can be part of a literal
