@@ -466,7 +466,7 @@ impl Scanner {
     /// end) they were looked for at.
     fn scan_with_anchors(&self, data: &[u8]) -> (Vec<Hit>, Vec<(usize, usize, usize)>) {
         let mut state =
-            State { hits: Vec::new(), occurrences: Vec::new(), next: std::iter::repeat_with(Cursor::default).take(self.detectors.len()).collect(), run_done: 0, hit_at: vec![0; QUEUE * 32 + 4] };
+            State { hits: Vec::new(), occurrences: Vec::new(), next: std::iter::repeat_with(Cursor::default).take(self.detectors.len()).collect(), run_done: 0, hit_at: Vec::new() };
         if self.prefilter.active() {
             self.pass(data, &mut state);
         }
@@ -504,8 +504,10 @@ impl Scanner {
     /// The table loop with AVX2 ([`avx2`]) where the CPU has it, up to
     /// where it stopped (the portable loop goes on from there); else 0.
     fn pass_wide(&self, data: &[u8], state: &mut State) -> usize {
+        // (Not for fewer bytes than it reads a turn: a header line's scan
+        // would set up its queues for nothing.)
         #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
+        if self.avx2 && data.len() >= avx2::READ {
             // SAFETY: `avx2` is set only where the CPU has AVX2, BMI1 and
             // BMI2 (`Scanner::new`), all the function enables.
             return unsafe { self.pass_avx2(data, state) };
@@ -608,11 +610,34 @@ impl Scanner {
                 runs &= !below(state.run_done, i);
             }
         }
-        // The hits' offsets are listed first: a loop over each block's
-        // bits ends after a different count every block (a branch
+        let hit = |q: usize, occurrences: &mut Vec<(usize, usize, usize)>| {
+            if let Some(pair) = pf.confirm(data, q) {
+                pf.occurrences(data, q, pair, occurrences);
+            }
+        };
+        // A short scan's few blocks (a header line, a query) are looked
+        // at bit by bit.
+        if pairs.len() < 4 {
+            for found in pairs {
+                let mut bits = found.bits;
+                while bits != 0 {
+                    hit(found.at + 2 * bits.trailing_zeros() as usize, &mut state.occurrences);
+                    bits &= bits - 1;
+                }
+            }
+            return;
+        }
+        // Else the hits' offsets are listed first: a loop over each
+        // block's bits ends after a different count every block (a branch
         // mispredicted about once a block), a loop over the list once a
         // look. Four are written whatever the count (one or two is
-        // usual), more only where there are.
+        // usual), more only where there are, in room for every pair of the
+        // blocks and the four past the last (made on the scan's first such
+        // look).
+        let room = pairs.len() * 32 + 4;
+        if state.hit_at.len() < room {
+            state.hit_at.resize(room, 0);
+        }
         let mut n = 0;
         for found in pairs {
             let mut bits = found.bits;
@@ -634,9 +659,7 @@ impl Scanner {
             }
         }
         for &q in state.hit_at.get(..n).unwrap_or_default() {
-            if let Some(pair) = pf.confirm(data, q) {
-                pf.occurrences(data, q, pair, &mut state.occurrences);
-            }
+            hit(q, &mut state.occurrences);
         }
     }
 
@@ -948,9 +971,7 @@ struct State {
     next: Vec<Cursor>,
     /// End of the last numeric run read.
     run_done: usize,
-    /// The offsets of the pair hits [`Scanner::look`] is looking at (room
-    /// for every pair of [`QUEUE`] blocks, and the four it may write past
-    /// the last).
+    /// The offsets of the pair hits [`Scanner::look`] is looking at.
     hit_at: Vec<usize>,
 }
 

@@ -19,7 +19,7 @@ use core::arch::x86_64::{
 };
 
 /// The bytes one turn reads: its block, and the half after it.
-const READ: usize = BLOCK + HALF;
+pub(super) const READ: usize = BLOCK + HALF;
 
 /// The classes of thirty-two bytes ([`classes::Marks`]'s), bit `k` for
 /// byte `k`, in the low half of each word.
