@@ -466,7 +466,7 @@ impl Scanner {
     /// end) they were looked for at.
     fn scan_with_anchors(&self, data: &[u8]) -> (Vec<Hit>, Vec<(usize, usize, usize)>) {
         let mut state =
-            State { hits: Vec::new(), occurrences: Vec::new(), next: std::iter::repeat_with(Cursor::default).take(self.detectors.len()).collect(), run_done: 0, hit_at: Vec::new() };
+            State { hits: Vec::new(), occurrences: Vec::new(), next: std::iter::repeat_with(Cursor::default).take(self.detectors.len()).collect(), run_done: 0 };
         if self.prefilter.active() {
             self.pass(data, &mut state);
         }
@@ -610,56 +610,15 @@ impl Scanner {
                 runs &= !below(state.run_done, i);
             }
         }
-        let hit = |q: usize, occurrences: &mut Vec<(usize, usize, usize)>| {
-            if let Some(pair) = pf.confirm(data, q) {
-                pf.occurrences(data, q, pair, occurrences);
-            }
-        };
-        // A short scan's few blocks (a header line, a query) are looked
-        // at bit by bit.
-        if pairs.len() < 4 {
-            for found in pairs {
-                let mut bits = found.bits;
-                while bits != 0 {
-                    hit(found.at + 2 * bits.trailing_zeros() as usize, &mut state.occurrences);
-                    bits &= bits - 1;
-                }
-            }
-            return;
-        }
-        // Else the hits' offsets are listed first: a loop over each
-        // block's bits ends after a different count every block (a branch
-        // mispredicted about once a block), a loop over the list once a
-        // look. Four are written whatever the count (one or two is
-        // usual), more only where there are, in room for every pair of the
-        // blocks and the four past the last (made on the scan's first such
-        // look).
-        let room = pairs.len() * 32 + 4;
-        if state.hit_at.len() < room {
-            state.hit_at.resize(room, 0);
-        }
-        let mut n = 0;
         for found in pairs {
             let mut bits = found.bits;
-            let count = bits.count_ones() as usize;
-            for _ in 0..4 {
-                if let Some(slot) = state.hit_at.get_mut(n) {
-                    *slot = found.at + 2 * bits.trailing_zeros() as usize;
-                }
-                n += 1;
-                bits &= bits.wrapping_sub(1);
-            }
-            n -= 4usize.saturating_sub(count);
             while bits != 0 {
-                if let Some(slot) = state.hit_at.get_mut(n) {
-                    *slot = found.at + 2 * bits.trailing_zeros() as usize;
-                }
-                n += 1;
+                let q = found.at + 2 * bits.trailing_zeros() as usize;
                 bits &= bits - 1;
+                if let Some(pair) = pf.confirm(data, q) {
+                    pf.occurrences(data, q, pair, &mut state.occurrences);
+                }
             }
-        }
-        for &q in state.hit_at.get(..n).unwrap_or_default() {
-            hit(q, &mut state.occurrences);
         }
     }
 
@@ -971,8 +930,6 @@ struct State {
     next: Vec<Cursor>,
     /// End of the last numeric run read.
     run_done: usize,
-    /// The offsets of the pair hits [`Scanner::look`] is looking at.
-    hit_at: Vec<usize>,
 }
 
 /// What a detector's earlier candidates in one scan established, so that
