@@ -4,7 +4,11 @@
 # fifth between runs a minute apart, both builds see the same moment, and
 # the ratio of their bests in a round is steadier than either figure (the
 # same build against itself: 0.985, rounds 0.94-1.05). Prints each round's
-# ratio B/A and their median.
+# ratio B/A and, for each two rounds (each build once on each core), their
+# geometric mean: the two cores of these machines can differ by a half
+# (one core at 1.2 GiB/s, the other at 0.8 at the same time), and the mean
+# of a pair cancels that where a single round's ratio does not. Then the
+# median of the pairs' means. Give an even number of rounds.
 #
 #   scripts/dlp-scan-paired.sh A B [rounds] [dlp_scan arguments...]
 #   scripts/dlp-scan-paired.sh base/dlp_scan target/release/examples/dlp_scan 8 --input digits
@@ -39,4 +43,6 @@ for ((r = 1; r <= rounds; r++)); do
     echo "round $r: A $(best < "$out/a"), B $(best < "$out/b") MiB/s, B/A $ratio"
     echo "$ratio" >> "$out/ratios"
 done
-sort -n "$out/ratios" | awk '{ r[NR] = $1 } END { printf "median B/A: %.3f\n", (NR % 2) ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2 }'
+awk 'NR % 2 == 0 { printf "rounds %d-%d: B/A %.3f\n", NR - 1, NR, sqrt(last * $1) } { last = $1 }' "$out/ratios" | tee "$out/pairs"
+awk '{ print $NF }' "$out/pairs" | sort -n |
+    awk '{ r[NR] = $1 } END { if (NR) printf "median B/A: %.3f\n", (NR % 2) ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2 }'

@@ -537,20 +537,36 @@ fn simd_and_scalar_marks_agree() {
     }
 }
 
-/// The digits the scanner reads runs at in the middle thirty-two bytes of
+/// The places the scanner reads runs at in `text`, a block at a time
+/// ([`Lagged`], with a block of nothing after the text), sorted.
+fn run_places(text: &[u8]) -> Vec<usize> {
+    use warden_engine::dlp::classes::{marks_scalar, Lagged, Marks, LAG};
+    let word = |at: usize| {
+        let mut w = [0u8; 8];
+        for (k, b) in w.iter_mut().enumerate() {
+            *b = text.get(at + k).copied().unwrap_or(0);
+        }
+        u64::from_le_bytes(w)
+    };
+    let mut places = Vec::new();
+    let mut lagged = Lagged::default();
+    for block in (0..text.len() + LAG).step_by(64) {
+        let m: Vec<Marks> = (0..4).map(|k| marks_scalar(word(block + 16 * k), word(block + 16 * k + 8))).collect();
+        let class = |f: fn(&Marks) -> u16| m.iter().enumerate().fold(0u64, |w, (k, x)| w | u64::from(f(x)) << (16 * k));
+        let runs =
+            lagged.next(class(|m| m.digits), class(|m| m.joiners), class(|m| m.colons), class(|m| m.capitals), false);
+        places.extend((0..64).filter(|k| runs >> k & 1 == 1).map(|k| block + k - LAG).filter(|&p| p < text.len()));
+    }
+    places
+}
+
+/// The places the scanner reads runs at in the middle thirty-two bytes of
 /// `text` (64 bytes: the sixteen before, the thirty-two read, the sixteen
 /// after), as a string of `^` under them.
 fn run_candidates_in(text: &str) -> String {
-    use warden_engine::dlp::classes::{marks, run_candidates, Window};
-    let bytes: [u8; 64] = text.as_bytes().try_into().expect("64 bytes");
-    let block = |k: usize| {
-        let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
-        marks(word(16 * k), word(16 * k + 8))
-    };
-    let mut window = Window::of(block(0), block(1), block(2));
-    window.with_next(block(3));
-    let runs = run_candidates(&window, false);
-    (0..32).map(|k| if runs >> k & 1 == 1 { '^' } else { ' ' }).collect::<String>().trim_end().to_owned()
+    assert_eq!(text.len(), 64, "{text}");
+    let places = run_places(text.as_bytes());
+    (16..48).map(|p| if places.contains(&p) { '^' } else { ' ' }).collect::<String>().trim_end().to_owned()
 }
 
 /// Runs are read where a numeric shape's match can be: eleven bytes or
@@ -607,6 +623,43 @@ fn runs_are_read_only_where_a_shape_can_match() {
     assert_eq!(run_candidates_in(&ten_to_the_end), "");
     let middle = format!("{:<16}{:>21}{:<11}{:<16}", "", "\"123456", "78901\"", "");
     assert_eq!(run_candidates_in(&middle), format!("{:>16}", "^"));
+}
+
+/// The places found a block at a time and [`LAG`] bytes late are, on
+/// random text made of the bytes the shapes are made of (digits, joiners,
+/// colons, capitals, and a letter), at every length up to a few blocks,
+/// those of the rule written plainly, a byte at a time: a digit where
+/// eleven digits or single joiners between two begin, four digits before
+/// a colon and four more, two digits after two capitals (or after two
+/// and a joiner).
+#[test]
+fn places_found_a_block_at_a_time_are_the_rules() {
+    let mut rng = Rng(0x001a_66ed);
+    let alphabet = b"0123456789000000 -.:ABZx";
+    let mut with_places = 0;
+    for round in 0..3_000 {
+        let len = if round < 300 { round } else { rng.below(300) };
+        let text: Vec<u8> = (0..len).map(|_| alphabet[rng.below(alphabet.len())]).collect();
+        let at = |p: isize| usize::try_from(p).ok().and_then(|p| text.get(p)).copied().unwrap_or(0);
+        let digit = |p: isize| at(p).is_ascii_digit();
+        let joiner = |p: isize| matches!(at(p), b' ' | b'-' | b'.');
+        let capital = |p: isize| at(p).is_ascii_uppercase();
+        let digits = |p: isize, n: isize| (p..p + n).all(digit);
+        let group = |p: isize| digit(p) || (joiner(p) && digit(p - 1) && digit(p + 1));
+        let want: Vec<usize> = (0..len as isize)
+            .filter(|&p| {
+                let eleven = digit(p) && (p..p + 11).all(group);
+                let colon = digits(p, 4) && at(p + 4) == b':' && digits(p + 5, 4);
+                let capitals =
+                    (capital(p - 1) && capital(p - 2)) || (joiner(p - 1) && capital(p - 2) && capital(p - 3));
+                eleven || colon || (digits(p, 2) && capitals)
+            })
+            .map(|p| p as usize)
+            .collect();
+        assert_eq!(run_places(&text), want, "{}", String::from_utf8_lossy(&text));
+        with_places += usize::from(!want.is_empty());
+    }
+    assert!(with_places > 1_000, "only {with_places} texts had places to read runs at");
 }
 
 /// The bytes of a block equal to one of two, with the target's SIMD and

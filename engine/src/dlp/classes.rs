@@ -10,7 +10,8 @@
 //! identical masks on random and hand-picked blocks, identical findings
 //! from the scanner with either. (Natively on a CPU with AVX2, the
 //! scanner's own loop, `scanner/avx2.rs`, finds the same classes
-//! thirty-two bytes at a time.)
+//! thirty-two bytes at a time.) [`Lagged`] finds where runs are read in
+//! the classes of sixty-four bytes, whichever loop found them.
 
 /// Which bytes of a block are of each class the scanner needs: bit `k`
 /// for byte `k`.
@@ -182,60 +183,14 @@ fn range_bytes(word: u64, first: u8, last: u8) -> u64 {
     at_most & !word & at_least & HIGH
 }
 
-/// The marks of the sixteen bytes before the thirty-two being read, those
-/// thirty-two and the sixteen after: for each class, bits 0–15, 16–47 and
-/// 48–63. Sixteen bytes on either side are what [`run_candidates`] looks
-/// at around a byte (eleven at most), so one word's arithmetic serves
-/// thirty-two bytes.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Window {
-    /// [`Marks::digits`].
-    pub digits: u64,
-    /// [`Marks::joiners`].
-    pub joiners: u64,
-    /// [`Marks::colons`].
-    pub colons: u64,
-    /// [`Marks::capitals`].
-    pub capitals: u64,
-}
+/// How far behind the block it is given [`Lagged::next`] reports: the
+/// places of sixty-four bytes starting this many before the block.
+pub const LAG: usize = 16;
 
-impl Window {
-    /// The window with `before` and the two halves of the bytes read,
-    /// `first` and `second` (nothing after yet).
-    #[inline(always)]
-    pub fn of(before: Marks, first: Marks, second: Marks) -> Window {
-        let three = |a: u16, b: u16, c: u16| u64::from(a) | u64::from(b) << 16 | u64::from(c) << 32;
-        Window {
-            digits: three(before.digits, first.digits, second.digits),
-            joiners: three(before.joiners, first.joiners, second.joiners),
-            colons: three(before.colons, first.colons, second.colons),
-            capitals: three(before.capitals, first.capitals, second.capitals),
-        }
-    }
-
-    /// Adds the next sixteen bytes' marks (bits 48–63).
-    #[inline(always)]
-    pub fn with_next(&mut self, next: Marks) {
-        self.digits |= u64::from(next.digits) << 48;
-        self.joiners |= u64::from(next.joiners) << 48;
-        self.colons |= u64::from(next.colons) << 48;
-        self.capitals |= u64::from(next.capitals) << 48;
-    }
-
-    /// Moves on thirty-two bytes: `then` is the marks of the sixteen bytes
-    /// after those [`Window::with_next`] added.
-    #[inline(always)]
-    pub fn advance(&mut self, then: Marks) {
-        self.digits = self.digits >> 32 | u64::from(then.digits) << 32;
-        self.joiners = self.joiners >> 32 | u64::from(then.joiners) << 32;
-        self.colons = self.colons >> 32 | u64::from(then.colons) << 32;
-        self.capitals = self.capitals >> 32 | u64::from(then.capitals) << 32;
-    }
-}
-
-/// Where the scanner reads numeric runs, in the thirty-two bytes at bits
-/// 16–47 of `w`, bit `k` for byte `k` (each a digit of the run to read; a
-/// run is read from its start, wherever its digit is).
+/// Where the scanner reads numeric runs, found over a stream of
+/// sixty-four-byte blocks: one word of bit arithmetic a class and a
+/// block (bit `k` for byte `k`), for a place each a digit of the run to
+/// read (a run is read from its start, wherever its digit is).
 ///
 /// Every match of the catalogue's numeric patterns spans eleven bytes or
 /// more of digits and single joiners between them (a card's 13–19 digits
@@ -255,32 +210,77 @@ impl Window {
 /// from its end; the runs read are then those from the stretch's start
 /// up to the last place eleven begin, the runs a match can start in and
 /// every run before them (a dotted SSN's group taken in before its
-/// first, `1.123.45.6789`). A stretch is read in the block it starts in,
-/// whose window sees the sixteen bytes after.
-/// `any_digit`: every digit (a custom numeric detector, whose shape is
-/// not known).
-#[inline(always)]
-pub fn run_candidates(w: &Window, any_digit: bool) -> u64 {
-    let d = w.digits;
-    if any_digit {
-        return (d >> 16) & 0xFFFF_FFFF;
+/// first, `1.123.45.6789`).
+///
+/// A place's rule looks eleven bytes ahead and three back. Looking only
+/// back, at the block and the one before, each place is known [`LAG`]
+/// bytes late: what is kept of the block before is its classes and the
+/// steps of the arithmetic, a word each. (A test holds the places to the
+/// rule written a byte at a time, on random text.)
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Lagged {
+    digits: u64,
+    joiners: u64,
+    colons: u64,
+    capitals: u64,
+    /// `g1`–`g11`: digits or single joiners between two, 1 to 11 in a
+    /// row, ending 1 byte before (`g1`) or at the byte before.
+    g1: u64,
+    g2: u64,
+    g4: u64,
+    g8: u64,
+    g11: u64,
+    /// Two and four digits in a row ending at the byte.
+    d2: u64,
+    d4: u64,
+    /// Two capitals ending at the byte.
+    c2: u64,
+}
+
+impl Lagged {
+    /// The digits of the last block given (bit `k` for byte `k`).
+    #[inline(always)]
+    pub fn digits(&self) -> u64 {
+        self.digits
     }
-    // Digits, and single joiners between two digits.
-    let g = d | (w.joiners & (d << 1) & (d >> 1));
-    // Where eleven of those in a row start.
-    let g2 = g & (g >> 1);
-    let g4 = g2 & (g2 >> 2);
-    let g8 = g4 & (g4 >> 4);
-    let g11 = g8 & (g2 >> 8) & (g >> 10);
-    // Four digits, a colon, four digits.
-    let d2 = d & (d >> 1);
-    let d4 = d2 & (d2 >> 2);
-    let colon = d4 & (w.colons >> 4) & (d4 >> 5);
-    // Two digits after two capitals, or after two capitals and a joiner.
-    let c = w.capitals;
-    let two = c << 1 & c << 2;
-    let capitals = two | (w.joiners & two) << 1;
-    ((d & g11) | colon | (d2 & capitals)) >> 16 & 0xFFFF_FFFF
+
+    /// The places to read runs at among the block before's last [`LAG`]
+    /// bytes and this block's first forty-eight, bit `k` for byte
+    /// `k - LAG` of the block (`digits` and the others: the block's
+    /// classes, bit `k` for byte `k`). A block of no marks after the last
+    /// gives the last [`LAG`] bytes' places. `any_digit`: every digit (a
+    /// custom numeric detector, whose shape is not known).
+    #[inline(always)]
+    pub fn next(&mut self, digits: u64, joiners: u64, colons: u64, capitals: u64, any_digit: bool) -> u64 {
+        let before = *self;
+        // Bit `k` of `x` as it is `s` bytes later: byte `k - s`, from the
+        // block before where `k < s` (one `shld`).
+        let late = |x: u64, x_before: u64, s: u32| x << s | x_before >> (64 - s);
+        let d = digits;
+        let d1 = late(d, before.digits, 1);
+        // A digit, or a joiner between two, at the byte before.
+        let g1 = d1 | (late(joiners, before.joiners, 1) & late(d, before.digits, 2) & d);
+        let g2 = late(g1, before.g1, 1) & g1;
+        let g4 = late(g2, before.g2, 2) & g2;
+        let g8 = late(g4, before.g4, 4) & g4;
+        let g11 = late(g8, before.g8, 3) & late(g2, before.g2, 1) & g1;
+        let d2 = d1 & d;
+        let d4 = late(d2, before.d2, 2) & d2;
+        let c2 = late(capitals, before.capitals, 1) & capitals;
+        *self = Lagged { digits, joiners, colons, capitals, g1, g2, g4, g8, g11, d2, d4, c2 };
+        if any_digit {
+            return late(d, before.digits, LAG as u32);
+        }
+        // For byte `p = k - LAG`: a digit where eleven begin (they end ten
+        // bytes on: `g11` eleven after that), ...
+        let eleven = late(d, before.digits, LAG as u32) & late(g11, before.g11, 5);
+        // ... four digits, a colon, four digits ...
+        let colon = late(d4, before.d4, 13) & late(colons, before.colons, 12) & late(d4, before.d4, 8);
+        // ... two digits after two capitals, or after two and a joiner.
+        let capitals =
+            late(c2, before.c2, 17) | (late(joiners, before.joiners, 17) & late(c2, before.c2, 18));
+        eleven | colon | (late(d2, before.d2, 15) & capitals)
+    }
 }
 
 /// Where the first byte equal to `a` or `b` is in `text` (`text.len()`

@@ -21,14 +21,14 @@
 //!   capitals with a few SIMD compares, sixteen bytes at a time (SSE2,
 //!   wasm SIMD128; [`classes`] has the scalar path), or thirty-two on an
 //!   x86-64 CPU with AVX2 (the loop of [`avx2`], chosen at run time,
-//!   while ninety-six bytes are left), and reads a numeric run (digits in groups
+//!   while a block and a byte are left), and reads a numeric run (digits in groups
 //!   separated by single spaces or dashes) only where a built-in shape's
 //!   match can be: within eleven bytes or more of digits and single
 //!   joiners, after two capital letters (an IBAN's check digits, a
 //!   National Insurance number), or around a colon between groups of four
-//!   (Aadhaar); [`classes::run_candidates`], with bit arithmetic on the
-//!   masks of the block and sixteen bytes on either side, one 64-bit word
-//!   a class. The run is read once (a plain one from the
+//!   (Aadhaar); [`classes::Lagged`], with bit arithmetic on the masks of
+//!   the block and the one before, one 64-bit word a class, sixteen bytes
+//!   late. The run is read once (a plain one from the
 //!   digit mask), and each numeric detector whose shape allows a match
 //!   with that many digits, and in a grouped run with those group
 //!   lengths, looks at it (group lengths, the bytes around it); an IBAN
@@ -494,16 +494,17 @@ impl Scanner {
     fn pass(&self, data: &[u8], state: &mut State) {
         #[cfg(feature = "internals")]
         if self.scalar {
-            return self.pass_with(data, 0, state, classes::marks_scalar);
+            return self.pass_with(data, 0, classes::Lagged::default(), state, classes::marks_scalar);
         }
-        let from = self.pass_wide(data, state);
+        let (from, lagged) = self.pass_wide(data, state);
         let classifier = classes::Classifier::new();
-        self.pass_with(data, from, state, |lo, hi| classifier.marks(lo, hi));
+        self.pass_with(data, from, lagged, state, |lo, hi| classifier.marks(lo, hi));
     }
 
     /// The table loop with AVX2 ([`avx2`]) where the CPU has it, up to
-    /// where it stopped (the portable loop goes on from there); else 0.
-    fn pass_wide(&self, data: &[u8], state: &mut State) -> usize {
+    /// where it stopped, and where the runs' stream was: the portable loop
+    /// goes on from there. Else nothing done.
+    fn pass_wide(&self, data: &[u8], state: &mut State) -> (usize, classes::Lagged) {
         // (Not for fewer bytes than it reads a turn: a header line's scan
         // would set up its queues for nothing.)
         #[cfg(target_arch = "x86_64")]
@@ -513,7 +514,7 @@ impl Scanner {
             return unsafe { self.pass_avx2(data, state) };
         }
         let _ = (data, state);
-        0
+        (0, classes::Lagged::default())
     }
 
     /// [`Scanner::pass`] with `marks` finding what the blocks' bytes are.
@@ -521,9 +522,9 @@ impl Scanner {
     /// The loop itself only finds which blocks of [`BLOCK`] bytes need a
     /// closer look ([`Scanner::look`]): a literal pair with the byte after
     /// it in the table ([`Prefilter::test`]), or digits of a run where a
-    /// numeric shape's match can be ([`classes::run_candidates`], for each
-    /// half of the block: its word holds sixteen bytes on either side of
-    /// thirty-two). On the clean JSON benchmark input, of 28,424 halves a
+    /// numeric shape's match can be ([`classes::Lagged`]: the block's
+    /// places and the one before's, found [`classes::LAG`] bytes late).
+    /// On the clean JSON benchmark input, of 28,424 halves of a block a
     /// pair and its next byte hit in 10,795, and 4,234 have digits to read
     /// runs at. Whether a block hits is as good as a coin toss, and a
     /// branch on it was the scan's costliest: the loop instead writes
@@ -533,9 +534,16 @@ impl Scanner {
     /// of the next block's read) are paid less often.
     ///
     /// From `from` (a multiple of [`BLOCK`]: where [`Scanner::pass_wide`]
-    /// stopped) to the end.
+    /// stopped, with the runs' stream `lagged`) to the end.
     #[inline(always)]
-    fn pass_with(&self, data: &[u8], from: usize, state: &mut State, marks: impl Fn(u64, u64) -> classes::Marks) {
+    fn pass_with(
+        &self,
+        data: &[u8],
+        from: usize,
+        mut lagged: classes::Lagged,
+        state: &mut State,
+        marks: impl Fn(u64, u64) -> classes::Marks,
+    ) {
         let pf = &self.prefilter;
         let any_digit = matches!(pf.runs, Some(Runs::AnyDigit));
         // Without numeric detectors nothing but the pairs is looked at
@@ -543,26 +551,6 @@ impl Scanner {
         let numeric = pf.runs.is_some();
         let mut i = from;
         let mut words = block_at(data, i);
-        // The marks of the sixteen bytes before a half, the half's
-        // thirty-two and the sixteen after.
-        let mut window = if numeric {
-            let before = match i.checked_sub(16) {
-                Some(back) => marks(word_at(data, back), word_at(data, back + 8)),
-                None => classes::Marks::default(),
-            };
-            classes::Window::of(before, marks(words[0], words[1]), marks(words[2], words[3]))
-        } else {
-            classes::Window::default()
-        };
-        // A half's runs and digits: the window gets the sixteen bytes
-        // after the half (`after`), and moves on thirty-two bytes (`then`:
-        // the sixteen after those).
-        let half = |window: &mut classes::Window, after: [u64; 2], then: [u64; 2]| {
-            window.with_next(marks(after[0], after[1]));
-            let found = (classes::run_candidates(window, any_digit), window.digits);
-            window.advance(marks(then[0], then[1]));
-            found
-        };
         let mut queues = Queues::default();
         while i < data.len() {
             // The last pair's byte after is the next block's first: read
@@ -570,25 +558,37 @@ impl Scanner {
             // the pairs are done (fewer values live at once).
             let after = u64::from(data.get(i + BLOCK).copied().unwrap_or(0));
             let bits = pf.test_block(&words, after);
-            // The first half, then the second.
-            let first = if numeric { half(&mut window, [words[4], words[5]], [words[6], words[7]]) } else { (0, 0) };
-            let next_words = block_at(data, i + BLOCK);
-            let second =
-                if numeric { half(&mut window, [next_words[0], next_words[1]], [next_words[2], next_words[3]]) } else { (0, 0) };
-            // (One call, inlined: the queues are full, or the data ends.)
-            if queues.push(i, bits, first.0 | second.0 << 32, [first.1, second.1]) || i + BLOCK >= data.len() {
+            let (runs, digits) = if numeric {
+                let m = [marks(words[0], words[1]), marks(words[2], words[3]), marks(words[4], words[5]), marks(words[6], words[7])];
+                let class = |f: fn(&classes::Marks) -> u16| {
+                    u64::from(f(&m[0])) | u64::from(f(&m[1])) << 16 | u64::from(f(&m[2])) << 32 | u64::from(f(&m[3])) << 48
+                };
+                let digits = [lagged.digits(), class(|m| m.digits)];
+                let runs = lagged.next(digits[1], class(|m| m.joiners), class(|m| m.colons), class(|m| m.capitals), any_digit);
+                (runs, digits)
+            } else {
+                (0, [0, 0])
+            };
+            if queues.push(i, bits, i.wrapping_sub(classes::LAG), runs, digits) {
                 self.look(data, &mut queues, state);
             }
             i += BLOCK;
-            words = next_words;
+            words = block_at(data, i);
         }
+        // The runs of the last [`classes::LAG`] bytes, with nothing after
+        // (each starts at a digit: none where those bytes have none, as in
+        // most header lines, whose block ends past their end).
+        if numeric && lagged.digits() >> (64 - classes::LAG) != 0 {
+            let digits = [lagged.digits(), 0];
+            let runs = lagged.next(0, 0, 0, 0, any_digit) & ((1 << classes::LAG) - 1);
+            queues.push(i, 0, i.wrapping_sub(classes::LAG), runs, digits);
+        }
+        self.look(data, &mut queues, state);
     }
 
     /// The blocks the table loop found something in: reads the numeric
-    /// runs of each block's `runs` ([`classes::run_candidates`] of its two
-    /// halves; `digits`: each half's digits with sixteen bytes on either
-    /// side), each once, and collects the literal occurrences of the pairs
-    /// [`Prefilter::confirm`] keeps. (Runs and literal occurrences go to
+    /// runs of each block's `runs` ([`Runs64`]), each once, and collects
+    /// the literal occurrences of the pairs [`Prefilter::confirm`] keeps. (Runs and literal occurrences go to
     /// different detectors: the order between the two does not matter.)
     /// Empties the queues.
     #[inline(always)]
@@ -602,9 +602,8 @@ impl Scanner {
             let mut runs = found.runs & !below(state.run_done, i);
             while runs != 0 {
                 let k = runs.trailing_zeros() as usize;
-                let (half, at) = (k / HALF, k % HALF);
-                let window = found.digits.get(half).copied().unwrap_or(0);
-                let run = Run::plain(data, i + HALF * half, at, window).unwrap_or_else(|| Run::at(data, i + k));
+                let at = i.wrapping_add(k);
+                let run = Run::plain(data, at, plain_window(found.digits, k)).unwrap_or_else(|| Run::at(data, at));
                 state.run_done = run.end;
                 self.on_run(data, &run, state);
                 runs &= !below(state.run_done, i);
@@ -1050,12 +1049,35 @@ impl Required {
 }
 
 /// Bits `k` of a block at `i` with `i + k < end`: its bytes before `end`.
+/// (`i` may be a little below zero, wrapped: a block's runs start
+/// [`classes::LAG`] bytes before it.)
 #[inline(always)]
 fn below(end: usize, i: usize) -> u64 {
-    match end.saturating_sub(i) {
-        n @ 0..=63 => (1u64 << n) - 1,
+    match end.wrapping_sub(i) as isize {
+        ..=0 => 0,
+        n @ 1..=63 => (1u64 << n) - 1,
         _ => u64::MAX,
     }
+}
+
+/// For the run at bit `k` of a block's runs ([`classes::Lagged`]: byte
+/// `k - LAG` of the block), [`Run::plain`]'s window: the digits from
+/// sixteen bytes before it, out of `digits`, the block before's and the
+/// block's. Past the block's end they are not known: they are marked
+/// digits, so that a run reaching there is not taken for a plain run
+/// that ends there.
+#[inline(always)]
+fn plain_window(digits: [u64; 2], k: usize) -> u64 {
+    let [before, this] = digits;
+    // Byte `k - LAG - 16` of the block is bit `64 + k - LAG - 16` of the
+    // two words.
+    let from = 64 + k - classes::LAG - 16;
+    let known = (u128::from(before) | u128::from(this) << 64) >> from;
+    let unknown = match 128 - from {
+        n @ 0..=63 => u64::MAX << n,
+        _ => 0,
+    };
+    known as u64 | unknown
 }
 
 /// How many blocks with pair hits, or with runs to read, the table loop
@@ -1079,13 +1101,13 @@ impl Queues {
     /// ([`Runs64`]) whatever they are, and keeps them where there are any;
     /// whether a queue is now full.
     #[inline(always)]
-    fn push(&mut self, at: usize, bits: u64, runs: u64, digits: [u64; 2]) -> bool {
+    fn push(&mut self, at: usize, bits: u64, runs_at: usize, runs: u64, digits: [u64; 2]) -> bool {
         if let Some(slot) = self.pairs.get_mut(self.n_pairs) {
             *slot = Pairs { at, bits };
         }
         self.n_pairs += usize::from(bits != 0);
         if let Some(slot) = self.runs.get_mut(self.n_runs) {
-            *slot = Runs64 { at, runs, digits };
+            *slot = Runs64 { at: runs_at, runs, digits };
         }
         self.n_runs += usize::from(runs != 0);
         self.n_pairs == QUEUE || self.n_runs == QUEUE
@@ -1100,7 +1122,9 @@ struct Pairs {
     bits: u64,
 }
 
-/// A block's numeric runs to read ([`Scanner::look`]).
+/// A block's numeric runs to read ([`Scanner::look`]): bit `k` for byte
+/// `at + k`, [`classes::LAG`] bytes before the block (`at` wraps below
+/// zero for the first); `digits`, the block before's and the block's.
 #[derive(Clone, Copy, Default)]
 struct Runs64 {
     at: usize,
@@ -1108,12 +1132,10 @@ struct Runs64 {
     digits: [u64; 2],
 }
 
-/// The bytes of one [`classes::Window`]'s block (its word holds sixteen
-/// bytes on either side of them).
+/// The bytes the AVX2 loop finds the classes of in one compare.
 const HALF: usize = 32;
 
-/// The bytes the table loop reads at a time ([`Scanner::pass_with`]):
-/// two windows' blocks.
+/// The bytes the table loop reads at a time ([`Scanner::pass_with`]).
 const BLOCK: usize = 2 * HALF;
 
 /// The [`BLOCK`] bytes at `i` as eight little-endian words, zero-padded
@@ -1181,7 +1203,7 @@ pub(crate) fn is_word(b: Option<u8>) -> bool {
 
 // ---------------------------------------------------------------- prefilter
 
-/// Where numeric runs are read ([`classes::run_candidates`]).
+/// Where numeric runs are read ([`classes::Lagged`]).
 #[derive(Clone, Copy)]
 enum Runs {
     /// At every digit: a custom numeric detector ([`Anchor::Digits`]
@@ -1698,22 +1720,21 @@ impl Run {
         run
     }
 
-    /// [`Run::at`] for the digit at `i + k` when the digits of the block
-    /// and sixteen bytes on either side (`window`, the block at bits
-    /// 16–47) show a plain run: no digit
-    /// right before it, its end within the window, and no separator
-    /// between it and another digit on either side. Most runs in JSON are
-    /// (prices, ids, years).
+    /// [`Run::at`] for the digit at `start` when the digits around it
+    /// (`window`: bit 16 for `start`, sixteen bytes before it, and bits
+    /// not known set) show a plain run: no digit right before it, its end
+    /// within the window, and no separator between it and another digit
+    /// on either side. Most runs in JSON are (prices, ids, years).
     #[inline(always)]
-    fn plain(data: &[u8], i: usize, k: usize, window: u64) -> Option<Run> {
-        if (window >> (15 + k)) & 1 != 0 {
+    fn plain(data: &[u8], start: usize, window: u64) -> Option<Run> {
+        if (window >> 15) & 1 != 0 {
             return None;
         }
-        let digits = (!(window >> (16 + k))).trailing_zeros() as usize;
-        if k + digits >= HALF + 16 {
+        let digits = (!(window >> 16)).trailing_zeros() as usize;
+        if digits >= 48 {
             return None;
         }
-        let (start, end) = (i + k, i + k + digits);
+        let end = start + digits;
         let separated = |sep: Option<&u8>, digit: Option<&u8>| {
             matches!(sep, Some(b' ' | b'-')) && digit.is_some_and(u8::is_ascii_digit)
         };

@@ -3,11 +3,12 @@
 //! thirty-two bytes in one compare each, read straight from the data,
 //! where the portable loop ([`Scanner::pass_with`]) takes sixteen (SSE2 is
 //! all every x86-64 has) and builds them from the words its pair tests
-//! read. The pair tests are the same.
+//! read. The pair tests, and where runs are read ([`classes::Lagged`],
+//! on the classes of the block), are the same.
 //!
-//! It runs while ninety-six bytes are left to read (a block, and the
-//! thirty-two after it the second half's window looks into), and the
-//! portable loop goes on from where it stopped. The findings are the
+//! It runs while a block and the byte after it are left to read, and the
+//! portable loop goes on from where it stopped, with the runs' stream
+//! where it was. The findings are the
 //! portable loop's: the scanner tests hold the three loops (this one,
 //! [`Scanner::portable`], [`Scanner::scalar`]) to the reference scan, and
 //! the `dlp_simd` fuzzer holds them to each other.
@@ -18,8 +19,9 @@ use core::arch::x86_64::{
     _mm256_set1_epi8, _mm256_sub_epi8,
 };
 
-/// The bytes one turn reads: its block, and the half after it.
-pub(super) const READ: usize = BLOCK + HALF;
+/// The bytes one turn reads: its block, and the byte after it (the last
+/// pair's).
+pub(super) const READ: usize = BLOCK + 1;
 
 /// The classes of thirty-two bytes ([`classes::Marks`]'s), bit `k` for
 /// byte `k`, in the low half of each word.
@@ -64,64 +66,56 @@ fn mask(v: __m256i) -> u64 {
     u64::from(_mm256_movemask_epi8(v) as u32)
 }
 
-/// The [`classes::Window`] of the thirty-two bytes marked `this`: the
-/// last sixteen of `before` (bits 0–15), `this` (16–47), the first
-/// sixteen of `after` (48–63).
-#[inline(always)]
-fn window(before: &Marks, this: &Marks, after: &Marks) -> classes::Window {
-    let three = |a: u64, b: u64, c: u64| a >> 16 | b << 16 | c << 48;
-    classes::Window {
-        digits: three(before.digits, this.digits, after.digits),
-        joiners: three(before.joiners, this.joiners, after.joiners),
-        colons: three(before.colons, this.colons, after.colons),
-        capitals: three(before.capitals, this.capitals, after.capitals),
+/// The [`Marks`] of the sixty-four bytes `bytes`: bit `k` for byte `k`.
+#[target_feature(enable = "avx2")]
+fn marks64(bytes: &[u8; BLOCK]) -> Marks {
+    let (lo, hi) = (marks(half(bytes, 0)), marks(half(bytes, HALF)));
+    Marks {
+        digits: lo.digits | hi.digits << 32,
+        joiners: lo.joiners | hi.joiners << 32,
+        colons: lo.colons | hi.colons << 32,
+        capitals: lo.capitals | hi.capitals << 32,
     }
 }
 
 /// The [`HALF`] bytes of `block` from `at`.
 #[inline(always)]
-fn half(block: &[u8; READ], at: usize) -> &[u8; HALF] {
+fn half<const N: usize>(block: &[u8; N], at: usize) -> &[u8; HALF] {
     block.get(at..).and_then(|s| s.first_chunk::<HALF>()).unwrap_or(&[0; HALF])
 }
 
 impl Scanner {
     /// [`Scanner::pass_with`] with AVX2, from the start while [`READ`]
-    /// bytes are left; where it stopped (a multiple of [`BLOCK`]), the
-    /// queues looked at.
+    /// bytes are left; where it stopped (a multiple of [`BLOCK`]) and the
+    /// runs' stream there, the queues looked at.
     ///
     /// The caller must know that the CPU has AVX2, BMI1 and BMI2.
     #[target_feature(enable = "avx2,bmi1,bmi2")]
-    pub(super) fn pass_avx2(&self, data: &[u8], state: &mut State) -> usize {
+    pub(super) fn pass_avx2(&self, data: &[u8], state: &mut State) -> (usize, classes::Lagged) {
         let pf = &self.prefilter;
         let any_digit = matches!(pf.runs, Some(Runs::AnyDigit));
         let numeric = pf.runs.is_some();
         let mut queues = Queues::default();
+        let mut lagged = classes::Lagged::default();
         let mut i = 0;
-        // The marks of the half before the block (none at the start) and
-        // of the block's first half.
-        let (mut before, mut first) = match data.first_chunk::<HALF>() {
-            Some(bytes) if numeric => (Marks::default(), marks(bytes)),
-            _ => (Marks::default(), Marks::default()),
-        };
         while let Some(block) = data.get(i..).and_then(|s| s.first_chunk::<READ>()) {
             let words: [u64; 8] = core::array::from_fn(|k| {
                 block.get(8 * k..).and_then(|s| s.first_chunk::<8>()).map_or(0, |w| u64::from_le_bytes(*w))
             });
             let bits = pf.test_block(&words, u64::from(block.get(BLOCK).copied().unwrap_or(0)));
             let (runs, digits) = if numeric {
-                let (second, next) = (marks(half(block, HALF)), marks(half(block, BLOCK)));
-                let (one, two) = (window(&before, &first, &second), window(&first, &second, &next));
-                (before, first) = (second, next);
-                (classes::run_candidates(&one, any_digit) | classes::run_candidates(&two, any_digit) << 32, [one.digits, two.digits])
+                let m = marks64(block.first_chunk::<BLOCK>().unwrap_or(&[0; BLOCK]));
+                let digits = [lagged.digits(), m.digits];
+                (lagged.next(m.digits, m.joiners, m.colons, m.capitals, any_digit), digits)
             } else {
                 (0, [0, 0])
             };
-            if queues.push(i, bits, runs, digits) {
+            if queues.push(i, bits, i.wrapping_sub(classes::LAG), runs, digits) {
                 self.look(data, &mut queues, state);
             }
             i += BLOCK;
         }
         self.look(data, &mut queues, state);
-        i
+        (i, lagged)
     }
 }
