@@ -608,9 +608,8 @@ fn runs_are_read_only_where_a_shape_can_match() {
     for (middle, want) in cases {
         assert_eq!(run_candidates_in(&pad(middle)), want, "{middle}");
     }
-    // A stretch that starts in the bytes before is read with them (in
-    // the block before, whose window sees these bytes), not here, unless
-    // eleven of its bytes begin here too; one that starts here and ends
+    // A stretch that starts in the bytes before is read from its place
+    // there, not here, unless eleven of its bytes begin here too; one that starts here and ends
     // in the bytes after is read here, and one across the middle of the
     // thirty-two.
     let across = format!("{:>16}{:<32}{:<16}", "x 12345", "678901\"", "");
@@ -704,9 +703,9 @@ fn simd_and_scalar_searches_for_two_bytes_agree() {
 
 /// Numbers of every numeric detector at every offset of a block and across
 /// blocks, after and before digits, capitals, spaces and letters: numeric
-/// runs are found from sixty-four-byte blocks, each half with sixteen bytes
-/// on either side, SIMD or not; the offsets reach across both the middle
-/// of a block and its end.
+/// runs are found from sixty-four-byte blocks, sixteen bytes late, SIMD or
+/// not; the offsets reach across both the middle of a block and its end,
+/// and the texts end at every length around a block's end.
 #[test]
 fn numbers_at_every_offset_equal_the_reference() {
     let s = scanner();
@@ -756,9 +755,10 @@ fn numbers_at_every_offset_equal_the_reference() {
 
 /// Numbers and a literal-anchored secret at every offset around where
 /// the AVX2 loop stops and the portable loop goes on (after the last
-/// block with ninety-six bytes to read), for lengths across a block: the
-/// two loops' windows and queues meet there (an IBAN's digits right
-/// after it need its capitals right before).
+/// block with a block and two bytes to read), for lengths across two
+/// blocks: the two loops' queues and the runs' stream meet there (an
+/// IBAN's digits right after it need its capitals right before; a run's
+/// place there is found sixteen bytes late, by the portable loop).
 #[test]
 fn numbers_and_anchors_where_the_wide_loop_stops_equal_the_reference() {
     let s = scanner();
@@ -772,10 +772,11 @@ fn numbers_and_anchors_where_the_wide_loop_stops_equal_the_reference() {
         "AKIAZ7VQ2XK4MHL3RWTN",
     ];
     let mut found = 0;
-    for len in (96usize..96 + 64).step_by(5) {
+    const READ: usize = 66;
+    for len in (READ..READ + 128).step_by(5) {
         // Where the wide loop stops: the first block from which fewer than
-        // ninety-six bytes are left.
-        let stop = (len - 96) / 64 * 64 + 64;
+        // a block and two bytes are left.
+        let stop = (len - READ) / 64 * 64 + 64;
         for item in items {
             for at in stop - 32..stop + 8 {
                 if at + item.len() + 2 > len {

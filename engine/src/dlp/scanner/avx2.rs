@@ -6,7 +6,7 @@
 //! read. The pair tests, and where runs are read ([`classes::Lagged`],
 //! on the classes of the block), are the same.
 //!
-//! It runs while a block and the byte after it are left to read, and the
+//! It runs while a block and the two bytes after it are left to read, and the
 //! portable loop goes on from where it stopped, with the runs' stream
 //! where it was. The findings are the
 //! portable loop's: the scanner tests hold the three loops (this one,
@@ -21,7 +21,7 @@ use core::arch::x86_64::{
 
 /// The bytes one turn reads: its block, and the byte after it (the last
 /// pair's).
-pub(super) const READ: usize = BLOCK + 1;
+pub(super) const READ: usize = BLOCK + 2;
 
 /// The classes of thirty-two bytes ([`classes::Marks`]'s), bit `k` for
 /// byte `k`, in the low half of each word.
@@ -99,10 +99,7 @@ impl Scanner {
         let mut lagged = classes::Lagged::default();
         let mut i = 0;
         while let Some(block) = data.get(i..).and_then(|s| s.first_chunk::<READ>()) {
-            let words: [u64; 8] = core::array::from_fn(|k| {
-                block.get(8 * k..).and_then(|s| s.first_chunk::<8>()).map_or(0, |w| u64::from_le_bytes(*w))
-            });
-            let bits = pf.test_block(&words, u64::from(block.get(BLOCK).copied().unwrap_or(0)));
+            let bits = pf.test_block(block);
             let (runs, digits) = if numeric {
                 let m = marks64(block.first_chunk::<BLOCK>().unwrap_or(&[0; BLOCK]));
                 let digits = [lagged.digits(), m.digits];
