@@ -223,8 +223,9 @@ pub struct Lagged {
     joiners: u64,
     colons: u64,
     capitals: u64,
-    /// `g1`–`g11`: digits or single joiners between two, 1 to 11 in a
-    /// row, ending 1 byte before (`g1`) or at the byte before.
+    /// `g1`–`g11`: 1, 2, 4, 8 and 11 digits or single joiners between
+    /// two in a row, ending at the byte before (a joiner's digit after
+    /// it is the byte itself).
     g1: u64,
     g2: u64,
     g4: u64,
@@ -271,8 +272,9 @@ impl Lagged {
         if any_digit {
             return late(d, before.digits, LAG as u32);
         }
-        // For byte `p = k - LAG`: a digit where eleven begin (they end ten
-        // bytes on: `g11` eleven after that), ...
+        // For byte `p = k - LAG` (the shifts below are for a `LAG` of
+        // sixteen): a digit where eleven begin (they end ten bytes on:
+        // `g11` eleven after that), ...
         let eleven = late(d, before.digits, LAG as u32) & late(g11, before.g11, 5);
         // ... four digits, a colon, four digits ...
         let colon = late(d4, before.d4, 13) & late(colons, before.colons, 12) & late(d4, before.d4, 8);
