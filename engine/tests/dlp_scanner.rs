@@ -553,7 +553,7 @@ fn run_places(text: &[u8]) -> Vec<usize> {
     for block in (0..text.len() + LAG).step_by(64) {
         let m: Vec<Marks> = (0..4).map(|k| marks_scalar(word(block + 16 * k), word(block + 16 * k + 8))).collect();
         let class = |f: fn(&Marks) -> u16| m.iter().enumerate().fold(0u64, |w, (k, x)| w | u64::from(f(x)) << (16 * k));
-        let runs =
+        let (runs, _) =
             lagged.next(class(|m| m.digits), class(|m| m.joiners), class(|m| m.colons), class(|m| m.capitals), false);
         places.extend((0..64).filter(|k| runs >> k & 1 == 1).map(|k| block + k - LAG).filter(|&p| p < text.len()));
     }

@@ -248,11 +248,13 @@ impl Lagged {
     /// The places to read runs at among the block before's last [`LAG`]
     /// bytes and this block's first forty-eight, bit `k` for byte
     /// `k - LAG` of the block (`digits` and the others: the block's
-    /// classes, bit `k` for byte `k`). A block of no marks after the last
-    /// gives the last [`LAG`] bytes' places. `any_digit`: every digit (a
-    /// custom numeric detector, whose shape is not known).
+    /// classes, bit `k` for byte `k`), and the digits of the block before
+    /// and of this one, which a run at a place is read from. A block of
+    /// no marks after the last gives the last [`LAG`] bytes' places.
+    /// `any_digit`: every digit (a custom numeric detector, whose shape is
+    /// not known).
     #[inline(always)]
-    pub fn next(&mut self, digits: u64, joiners: u64, colons: u64, capitals: u64, any_digit: bool) -> u64 {
+    pub fn next(&mut self, digits: u64, joiners: u64, colons: u64, capitals: u64, any_digit: bool) -> (u64, [u64; 2]) {
         let before = *self;
         // Bit `k` of `x` as it is `s` bytes later: byte `k - s`, from the
         // block before where `k < s` (one `shld`).
@@ -269,8 +271,9 @@ impl Lagged {
         let d4 = late(d2, before.d2, 2) & d2;
         let c2 = late(capitals, before.capitals, 1) & capitals;
         *self = Lagged { digits, joiners, colons, capitals, g1, g2, g4, g8, g11, d2, d4, c2 };
+        let both = [before.digits, digits];
         if any_digit {
-            return late(d, before.digits, LAG as u32);
+            return (late(d, before.digits, LAG as u32), both);
         }
         // For byte `p = k - LAG` (the shifts below are for a `LAG` of
         // sixteen): a digit where eleven begin (they end ten bytes on:
@@ -281,7 +284,7 @@ impl Lagged {
         // ... two digits after two capitals, or after two and a joiner.
         let capitals =
             late(c2, before.c2, 17) | (late(joiners, before.joiners, 17) & late(c2, before.c2, 18));
-        eleven | colon | (late(d2, before.d2, 15) & capitals)
+        (eleven | colon | (late(d2, before.d2, 15) & capitals), both)
     }
 }
 

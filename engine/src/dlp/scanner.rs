@@ -576,9 +576,7 @@ impl Scanner {
                 let class = |f: fn(&classes::Marks) -> u16| {
                     u64::from(f(&m[0])) | u64::from(f(&m[1])) << 16 | u64::from(f(&m[2])) << 32 | u64::from(f(&m[3])) << 48
                 };
-                let digits = [lagged.digits(), class(|m| m.digits)];
-                let runs = lagged.next(digits[1], class(|m| m.joiners), class(|m| m.colons), class(|m| m.capitals), any_digit);
-                (runs, digits)
+                lagged.next(class(|m| m.digits), class(|m| m.joiners), class(|m| m.colons), class(|m| m.capitals), any_digit)
             } else {
                 (0, [0, 0])
             };
@@ -591,9 +589,8 @@ impl Scanner {
         // (each starts at a digit: none where those bytes have none, as in
         // most header lines, whose block ends past their end).
         if numeric && lagged.digits() >> (64 - classes::LAG) != 0 {
-            let digits = [lagged.digits(), 0];
-            let runs = lagged.next(0, 0, 0, 0, any_digit) & ((1 << classes::LAG) - 1);
-            queues.push(i, 0, i.wrapping_sub(classes::LAG), runs, digits);
+            let (runs, digits) = lagged.next(0, 0, 0, 0, any_digit);
+            queues.push(i, 0, i.wrapping_sub(classes::LAG), runs & ((1 << classes::LAG) - 1), digits);
         }
         self.look(data, &mut queues, state);
     }

@@ -6,9 +6,9 @@
 //! read. The pair tests, and where runs are read ([`classes::Lagged`],
 //! on the classes of the block), are the same.
 //!
-//! It runs while a block and the two bytes after it are left to read, and the
-//! portable loop goes on from where it stopped, with the runs' stream
-//! where it was. The findings are the
+//! It runs while a block and the two bytes after it are left to read,
+//! and the portable loop goes on from where it stopped, with the runs'
+//! stream where it was. The findings are the
 //! portable loop's: the scanner tests hold the three loops (this one,
 //! [`Scanner::portable`], [`Scanner::scalar`]) to the reference scan, and
 //! the `dlp_simd` fuzzer holds them to each other.
@@ -19,8 +19,8 @@ use core::arch::x86_64::{
     _mm256_set1_epi8, _mm256_sub_epi8,
 };
 
-/// The bytes one turn reads: its block, and the byte after it (the last
-/// pair's).
+/// The bytes one turn reads: its block, and the two after it (the last
+/// pair's 32-bit word, [`super::Prefilter::test_block`]).
 pub(super) const READ: usize = BLOCK + 2;
 
 /// The classes of thirty-two bytes ([`classes::Marks`]'s), bit `k` for
@@ -80,7 +80,7 @@ fn marks64(bytes: &[u8; BLOCK]) -> Marks {
 
 /// The [`HALF`] bytes of `block` from `at`.
 #[inline(always)]
-fn half<const N: usize>(block: &[u8; N], at: usize) -> &[u8; HALF] {
+fn half(block: &[u8; BLOCK], at: usize) -> &[u8; HALF] {
     block.get(at..).and_then(|s| s.first_chunk::<HALF>()).unwrap_or(&[0; HALF])
 }
 
@@ -102,8 +102,7 @@ impl Scanner {
             let bits = pf.test_block(block);
             let (runs, digits) = if numeric {
                 let m = marks64(block.first_chunk::<BLOCK>().unwrap_or(&[0; BLOCK]));
-                let digits = [lagged.digits(), m.digits];
-                (lagged.next(m.digits, m.joiners, m.colons, m.capitals, any_digit), digits)
+                lagged.next(m.digits, m.joiners, m.colons, m.capitals, any_digit)
             } else {
                 (0, [0, 0])
             };
